@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Build the real Kubernetes control-plane binaries (and kwok, helm, kind) from their Go
+# modules with this machine's Go, pinned, into a cache outside the repository so that
+# every clone (and CI) reuses them. Idempotent: a binary already built is not rebuilt.
+#
+# k8s.io/kubernetes cannot be `go install`ed: its go.mod points the staging modules
+# (k8s.io/api, k8s.io/apiserver, ...) at ./staging. We build it from a small wrapper
+# module that requires k8s.io/kubernetes and replaces every staging module with its
+# published v0.<minor>.<patch> version.
+set -euo pipefail
+
+K8S_VERSION="${K8S_VERSION:-1.34.4}"
+ETCD_VERSION="${ETCD_VERSION:-3.6.4}"     # the etcd that Kubernetes 1.34 ships with
+KWOK_VERSION="${KWOK_VERSION:-0.7.0}"
+HELM_VERSION="${HELM_VERSION:-3.19.0}"
+KIND_VERSION="${KIND_VERSION:-0.30.0}"
+
+CACHE="${TENANTRY_CACHE:-$HOME/.cache/tenantry}"
+BIN="$CACHE/bin/k8s-$K8S_VERSION"
+BUILD="$CACHE/build"
+mkdir -p "$BIN" "$BUILD"
+export GOFLAGS="${GOFLAGS:--buildvcs=false}" CGO_ENABLED=0
+
+log() { printf '[tools %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# build_in_wrapper NAME MODULE@VERSION PACKAGE [replace lines...]
+build_in_wrapper() {
+  local name=$1 modver=$2 pkg=$3; shift 3
+  local out="$BIN/$name"
+  if [[ -x "$out" ]]; then log "$name: cached ($out)"; return 0; fi
+  local dir="$BUILD/$name-${modver##*@}"
+  mkdir -p "$dir"
+  local start=$SECONDS
+  log "$name: building $pkg from $modver (this can take several minutes on 2 cores)"
+  (
+    cd "$dir"
+    [[ -f go.mod ]] || go mod init "tenantry.local/build/$name" >/dev/null 2>&1
+    for r in "$@"; do go mod edit -replace "$r"; done
+    go get "$modver" >/dev/null
+    go get "$pkg@${modver##*@}" 2>/dev/null || go get "$pkg" >/dev/null
+    go build -trimpath -ldflags "-s -w $LDFLAGS_EXTRA" -o "$out.tmp" "$pkg"
+    mv "$out.tmp" "$out"
+  ) || { log "$name: BUILD FAILED (see the error above)"; rm -f "$out.tmp"; return 1; }
+  log "$name: built in $((SECONDS - start)) s"
+}
+
+k8s_replaces() {
+  local gomod
+  gomod="$(go env GOMODCACHE)/cache/download/k8s.io/kubernetes/@v/v$K8S_VERSION.mod"
+  [[ -f "$gomod" ]] || go mod download "k8s.io/kubernetes@v$K8S_VERSION" >/dev/null
+  grep -E '^\s*k8s.io/[a-z0-9-]+ => ./staging' "$gomod" | awk -v v="v0.${K8S_VERSION#1.}" '{print $1"="$1"@"v}'
+}
+
+main() {
+  if [[ "${1:-}" == "--print-bin-dir" ]]; then echo "$BIN"; return 0; fi
+  local want=("$@")
+  [[ ${#want[@]} -gt 0 ]] || want=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok helm kind)
+  mapfile -t repl < <(k8s_replaces)
+  local minor kver
+  minor=$(cut -d. -f2 <<<"$K8S_VERSION")
+  kver="-X k8s.io/component-base/version.gitVersion=v$K8S_VERSION"
+  kver+=" -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor"
+  kver+=" -X k8s.io/client-go/pkg/version.gitVersion=v$K8S_VERSION"
+  for t in "${want[@]}"; do
+    case "$t" in
+      etcd) LDFLAGS_EXTRA="" build_in_wrapper etcd "go.etcd.io/etcd/server/v3@v$ETCD_VERSION" go.etcd.io/etcd/server/v3 ;;
+      kube-*|kubectl) LDFLAGS_EXTRA="$kver" \
+                build_in_wrapper "$t" "k8s.io/kubernetes@v$K8S_VERSION" "k8s.io/kubernetes/cmd/$t" "${repl[@]}" ;;
+      kwok) LDFLAGS_EXTRA="" build_in_wrapper kwok "sigs.k8s.io/kwok@v$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok ;;
+      helm) LDFLAGS_EXTRA="" build_in_wrapper helm "helm.sh/helm/v3@v$HELM_VERSION" helm.sh/helm/v3/cmd/helm ;;
+      kind) LDFLAGS_EXTRA="" build_in_wrapper kind "sigs.k8s.io/kind@v$KIND_VERSION" sigs.k8s.io/kind ;;
+      *) log "unknown tool $t"; exit 2 ;;
+    esac
+  done
+  log "all tools in $BIN"
+  echo "$BIN"
+}
+main "$@"

@@ -1,0 +1,77 @@
+"""``tenantry``: one entry point for the operator, the local cluster and code generation."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+
+def _cluster(args: argparse.Namespace) -> int:
+    from tenantry.devcluster.cluster import LocalCluster, Ports
+
+    cluster = LocalCluster(
+        Path(args.state_dir), ports=Ports.fixed(args.port_base), nodes=args.nodes
+    )
+    if args.action == "up":
+        cluster.up()
+    elif args.action == "down":
+        cluster.down()
+        print("cluster stopped")
+    elif args.action == "destroy":
+        cluster.destroy()
+        print("cluster stopped and its state removed")
+    else:
+        running = cluster.running()
+        print("running" if running else "stopped")
+        return 0 if running else 1
+    return 0
+
+
+def _crds(args: argparse.Namespace) -> int:
+    from tenantry.api import crdgen
+
+    for path in crdgen.write(Path(args.out)):
+        print(f"wrote {path}")
+    return 0
+
+
+def _operator(args: argparse.Namespace) -> int:
+    from tenantry_operator import main as operator_main
+
+    operator_main.run(liveness=args.liveness, verbose=args.verbose)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="tenantry", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    op = sub.add_parser("operator", help="run the Tenant/Dashboard operator (kopf)")
+    op.add_argument(
+        "--liveness",
+        default=os.environ.get("TENANTRY_LIVENESS", "http://0.0.0.0:8080/healthz"),
+        help="liveness endpoint URL",
+    )
+    op.add_argument("--verbose", action="store_true")
+    op.set_defaults(func=_operator)
+
+    cl = sub.add_parser("cluster", help="local control plane (etcd, apiserver, kwok)")
+    cl.add_argument("action", choices=["up", "down", "destroy", "status"])
+    cl.add_argument("--state-dir", default=os.environ.get("TENANTRY_STATE", ".tenantry/dev"))
+    cl.add_argument("--port-base", type=int, default=16440)
+    cl.add_argument("--nodes", type=int, default=3)
+    cl.set_defaults(func=_cluster)
+
+    cr = sub.add_parser("crds", help="write the CRDs generated from the models")
+    cr.add_argument("--out", default="crds")
+    cr.set_defaults(func=_crds)
+
+    args = parser.parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,380 @@
+"""Start and stop the local control plane as background processes.
+
+State (certificates, etcd data, logs, pids, kubeconfig) lives in one directory, so
+``make cluster-up`` and ``make cluster-down`` can run in different shells and a test
+session can keep its cluster in a temporary directory of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tenantry.devcluster import pki as pkimod
+from tenantry.devcluster import tools
+
+FAKE_NODE_ANNOTATION = "kwok.x-k8s.io/node"
+SERVICE_CIDR = "10.96.0.0/16"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Ports:
+    etcd_client: int
+    etcd_peer: int
+    apiserver: int
+    controller_manager: int
+    scheduler: int
+    kwok: int
+
+    @classmethod
+    def fixed(cls, base: int = 16440) -> Ports:
+        return cls(base + 1, base + 2, base + 3, base + 4, base + 5, base + 6)
+
+    @classmethod
+    def free(cls) -> Ports:
+        return cls(*(free_port() for _ in range(6)))
+
+
+@dataclass
+class LocalCluster:
+    """A local control plane rooted at ``state_dir``."""
+
+    state_dir: Path
+    ports: Ports = field(default_factory=Ports.fixed)
+    nodes: int = 3
+    log: Callable[[str], None] = print
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.state_dir / "kubeconfig"
+
+    @property
+    def server(self) -> str:
+        return f"https://127.0.0.1:{self.ports.apiserver}"
+
+    @property
+    def _pidfile(self) -> Path:
+        return self.state_dir / "pids.json"
+
+    # -- lifecycle ---------------------------------------------------------------
+    def up(self, *, timeout: float = 120.0) -> float:
+        """Start everything and wait until nodes are Ready; return the seconds it took."""
+        start = time.monotonic()
+        bins = tools.ensure()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        if self.running():
+            self.log(f"cluster already running ({self.kubeconfig})")
+            return 0.0
+        pki = pkimod.generate(self.state_dir / "pki")
+        pkimod.kubeconfig(pki, server=self.server, path=self.kubeconfig)
+        (self.state_dir / "ports.json").write_text(json.dumps(self.ports.__dict__))
+        pids: dict[str, int] = {}
+        try:
+            pids["etcd"] = self._spawn("etcd", [str(bins["etcd"]), *self._etcd_args()])
+            self._wait(
+                lambda: self._http_ok(f"http://127.0.0.1:{self.ports.etcd_client}/health"),
+                "etcd",
+                timeout,
+            )
+            pids["kube-apiserver"] = self._spawn(
+                "kube-apiserver", [str(bins["kube-apiserver"]), *self._apiserver_args(pki)]
+            )
+            self._save(pids)
+            self._wait(self.ready, "kube-apiserver /readyz", timeout)
+            pids["kube-controller-manager"] = self._spawn(
+                "kube-controller-manager",
+                [str(bins["kube-controller-manager"]), *self._kcm_args(pki)],
+            )
+            pids["kube-scheduler"] = self._spawn(
+                "kube-scheduler", [str(bins["kube-scheduler"]), *self._scheduler_args()]
+            )
+            pids["kwok"] = self._spawn("kwok", [str(bins["kwok"]), *self._kwok_args()])
+            self._save(pids)
+            self._create_nodes()
+            self._wait(self._nodes_ready, f"{self.nodes} kwok nodes Ready", timeout)
+            self._wait(self._default_sa, "default ServiceAccount", timeout)
+        except BaseException:
+            self.log("cluster start failed; logs are in " + str(self.state_dir / "logs"))
+            self.down()
+            raise
+        took = time.monotonic() - start
+        self.log(f"cluster up in {took:.1f} s; export KUBECONFIG={self.kubeconfig}")
+        return took
+
+    def down(self) -> None:
+        pids = self._load()
+        for name in reversed(list(pids)):
+            _terminate(pids[name])
+        self._pidfile.unlink(missing_ok=True)
+
+    def destroy(self) -> None:
+        self.down()
+        shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    def running(self) -> bool:
+        pids = self._load()
+        return bool(pids) and all(_alive(p) for p in pids.values()) and self.ready()
+
+    # -- readiness ---------------------------------------------------------------
+    def _ssl(self) -> ssl.SSLContext:
+        pki = pkimod.Pki(self.state_dir / "pki")
+        ctx = ssl.create_default_context(cafile=str(pki.ca_cert))
+        ctx.load_cert_chain(str(pki.admin_cert), str(pki.admin_key))
+        return ctx
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        req = urllib.request.Request(self.server + path)  # noqa: S310 - https to loopback
+        try:
+            with urllib.request.urlopen(req, context=self._ssl(), timeout=5) as resp:  # noqa: S310
+                return int(resp.status), bytes(resp.read())
+        except urllib.error.HTTPError as err:
+            return int(err.code), err.read()
+
+    def request(self, method: str, path: str, body: object) -> tuple[int, bytes]:
+        req = urllib.request.Request(  # noqa: S310 - https to loopback
+            self.server + path,
+            method=method,
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(req, context=self._ssl(), timeout=10) as resp:  # noqa: S310
+                return int(resp.status), bytes(resp.read())
+        except urllib.error.HTTPError as err:
+            return int(err.code), err.read()
+
+    def ready(self) -> bool:
+        try:
+            status, body = self.get("/readyz")
+        except OSError:
+            return False
+        return status == 200 and body.strip() == b"ok"
+
+    def _nodes_ready(self) -> bool:
+        status, body = self.get("/api/v1/nodes")
+        if status != 200:
+            return False
+        items = json.loads(body)["items"]
+        ready = [
+            n
+            for n in items
+            if any(
+                c["type"] == "Ready" and c["status"] == "True"
+                for c in n.get("status", {}).get("conditions", [])
+            )
+        ]
+        return len(ready) >= self.nodes
+
+    def _default_sa(self) -> bool:
+        status, _ = self.get("/api/v1/namespaces/default/serviceaccounts/default")
+        return status == 200
+
+    def _create_nodes(self) -> None:
+        for i in range(self.nodes):
+            name = f"kwok-node-{i}"
+            node = {
+                "apiVersion": "v1",
+                "kind": "Node",
+                "metadata": {
+                    "name": name,
+                    "annotations": {
+                        FAKE_NODE_ANNOTATION: "fake",
+                        "node.alpha.kubernetes.io/ttl": "0",
+                    },
+                    "labels": {
+                        "kubernetes.io/hostname": name,
+                        "kubernetes.io/os": "linux",
+                        "kubernetes.io/arch": "amd64",
+                        "type": "kwok",
+                        "topology.kubernetes.io/zone": f"zone-{i % 3}",
+                    },
+                },
+                "spec": {},
+                "status": {
+                    "allocatable": {"cpu": "32", "memory": "256Gi", "pods": "250"},
+                    "capacity": {"cpu": "32", "memory": "256Gi", "pods": "250"},
+                },
+            }
+            status, body = self.request("POST", "/api/v1/nodes", node)
+            if status not in (201, 409):
+                raise RuntimeError(f"creating node {name}: HTTP {status}: {body[:300]!r}")
+
+    # -- processes ---------------------------------------------------------------
+    def _spawn(self, name: str, argv: list[str]) -> int:
+        logs = self.state_dir / "logs"
+        logs.mkdir(exist_ok=True)
+        out = (logs / f"{name}.log").open("ab")
+        proc = subprocess.Popen(
+            argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=self.state_dir,
+        )
+        out.close()
+        self.log(f"started {name} (pid {proc.pid})")
+        return proc.pid
+
+    def _save(self, pids: dict[str, int]) -> None:
+        self._pidfile.write_text(json.dumps(pids))
+
+    def _load(self) -> dict[str, int]:
+        try:
+            data: dict[str, int] = json.loads(self._pidfile.read_text())
+        except (OSError, ValueError):
+            return {}
+        return data
+
+    def _wait(self, check: Callable[[], bool], what: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if check():
+                    self.log(f"ready: {what}")
+                    return
+            except OSError:
+                pass
+            for name, pid in self._load().items():
+                if not _alive(pid):
+                    raise RuntimeError(f"{name} exited; see {self.state_dir}/logs/{name}.log")
+            time.sleep(0.2)
+        raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+    @staticmethod
+    def _http_ok(url: str) -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - loopback
+                return int(resp.status) == 200
+        except OSError:
+            return False
+
+    def _etcd_args(self) -> list[str]:
+        p = self.ports
+        return [
+            "--name=default",
+            f"--data-dir={self.state_dir / 'etcd'}",
+            f"--listen-client-urls=http://127.0.0.1:{p.etcd_client}",
+            f"--advertise-client-urls=http://127.0.0.1:{p.etcd_client}",
+            f"--listen-peer-urls=http://127.0.0.1:{p.etcd_peer}",
+            f"--initial-advertise-peer-urls=http://127.0.0.1:{p.etcd_peer}",
+            f"--initial-cluster=default=http://127.0.0.1:{p.etcd_peer}",
+            "--unsafe-no-fsync=true",  # a throwaway development store; speed over durability
+            "--quota-backend-bytes=4294967296",
+            "--log-level=warn",
+        ]
+
+    def _apiserver_args(self, pki: pkimod.Pki) -> list[str]:
+        p = self.ports
+        return [
+            f"--etcd-servers=http://127.0.0.1:{p.etcd_client}",
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            f"--secure-port={p.apiserver}",
+            f"--tls-cert-file={pki.server_cert}",
+            f"--tls-private-key-file={pki.server_key}",
+            f"--client-ca-file={pki.ca_cert}",
+            f"--service-account-key-file={pki.sa_pub}",
+            f"--service-account-signing-key-file={pki.sa_key}",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            "--authorization-mode=Node,RBAC",
+            "--allow-privileged=true",
+            "--enable-priority-and-fairness=false",
+            f"--cert-dir={self.state_dir / 'pki'}",
+            "--profiling=false",
+            "--v=1",
+        ]
+
+    def _kcm_args(self, pki: pkimod.Pki) -> list[str]:
+        return [
+            f"--kubeconfig={self.kubeconfig}",
+            f"--authentication-kubeconfig={self.kubeconfig}",
+            f"--authorization-kubeconfig={self.kubeconfig}",
+            "--leader-elect=false",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={self.ports.controller_manager}",
+            f"--service-account-private-key-file={pki.sa_key}",
+            f"--root-ca-file={pki.ca_cert}",
+            f"--cluster-signing-cert-file={pki.ca_cert}",
+            f"--cluster-signing-key-file={pki.ca_key}",
+            "--use-service-account-credentials=true",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            "--allocate-node-cidrs=false",
+            "--node-monitor-grace-period=60s",
+            "--concurrent-statefulset-syncs=10",
+            "--concurrent-deployment-syncs=10",
+            "--concurrent-replicaset-syncs=10",
+            "--kube-api-qps=200",
+            "--kube-api-burst=400",
+            "--profiling=false",
+            "--v=1",
+        ]
+
+    def _scheduler_args(self) -> list[str]:
+        return [
+            f"--kubeconfig={self.kubeconfig}",
+            f"--authentication-kubeconfig={self.kubeconfig}",
+            f"--authorization-kubeconfig={self.kubeconfig}",
+            "--leader-elect=false",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={self.ports.scheduler}",
+            "--profiling=false",
+            "--v=1",
+        ]
+
+    def _kwok_args(self) -> list[str]:
+        return [
+            f"--kubeconfig={self.kubeconfig}",
+            "--manage-all-nodes=false",
+            f"--manage-nodes-with-annotation-selector={FAKE_NODE_ANNOTATION}=fake",
+            "--manage-nodes-with-label-selector=",
+            "--manage-single-node=",
+            "--cidr=10.0.0.0/16",
+            "--node-ip=10.0.0.1",
+            "--node-lease-duration-seconds=40",
+            f"--server-address=127.0.0.1:{self.ports.kwok}",
+        ]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child still answers kill(0); treat it as dead.
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def _terminate(pid: int, grace: float = 10.0) -> None:
+    if not _alive(pid):
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)

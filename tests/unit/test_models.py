@@ -1,0 +1,74 @@
+"""The pydantic models accept the examples and refuse what the CRD refuses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from tenantry.api.dashboard import DashboardSpec
+from tenantry.api.tenant import Plan, ReclaimPolicy, TenantSpec
+
+REPO = Path(__file__).resolve().parents[2]
+MODELS: dict[str, type[TenantSpec] | type[DashboardSpec]] = {
+    "Tenant": TenantSpec,
+    "Dashboard": DashboardSpec,
+}
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "examples").glob("*.yaml")), ids=lambda p: p.stem)
+def test_examples_parse(path: Path) -> None:
+    doc = yaml.safe_load(path.read_text())
+    MODELS[doc["kind"]].model_validate(doc["spec"])
+
+
+def test_defaults_and_camel_case() -> None:
+    spec = TenantSpec.model_validate(
+        {"retentionDays": 30, "clickhouse": {"scaleInPolicy": "AllowDataLoss"}}
+    )
+    assert spec.plan is Plan.STARTER
+    assert spec.reclaim_policy is ReclaimPolicy.RETAIN
+    assert spec.retention_days == 30
+    assert spec.clickhouse.shards is None  # the plan decides
+    assert spec.model_dump(by_alias=True, exclude_none=True)["retentionDays"] == 30
+
+
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        ({"clickhouse": {"shards": 0}}, "shards"),
+        ({"clickhouse": {"replicas": 6}}, "replicas"),
+        ({"plan": "platinum"}, "plan"),
+        ({"clickhouse": {"shard": 2}}, "shard"),
+        ({"backup": {"bucket": "My_Bucket"}}, "bucket"),
+        ({"clickhouse": {"storage": {"size": "lots"}}}, "size"),
+    ],
+)
+def test_tenant_spec_rejects(spec: dict[str, Any], field: str) -> None:
+    with pytest.raises(ValidationError) as err:
+        TenantSpec.model_validate(spec)
+    assert field in str(err.value)
+
+
+def test_dashboard_requires_panels_and_tenant() -> None:
+    with pytest.raises(ValidationError) as err:
+        DashboardSpec.model_validate({"title": "x"})
+    text = str(err.value)
+    assert "tenantRef" in text
+    assert "panels" in text
+
+
+def test_time_range_from_alias() -> None:
+    spec = DashboardSpec.model_validate(
+        {
+            "tenantRef": {"name": "acme"},
+            "title": "t",
+            "timeRange": {"from": "now-1h"},
+            "panels": [{"id": "a", "title": "A", "sql": "SELECT 1"}],
+        }
+    )
+    assert spec.time_range.from_ == "now-1h"
+    assert spec.model_dump(by_alias=True)["timeRange"]["from"] == "now-1h"
