@@ -40,18 +40,23 @@ class CRDDef:
     scope: str = "Cluster"
 
 
-def _resolve(node: Any, defs: JSON) -> Any:
+def _resolve(node: Any, defs: JSON, *, names: bool = False) -> Any:
+    """Inline ``$ref``s; ``names`` is set for a ``properties`` map, whose keys are field
+    names (a field may well be called "title") rather than schema keywords."""
     if isinstance(node, list):
         return [_resolve(item, defs) for item in node]
     if not isinstance(node, dict):
         return node
+    if names:
+        return {k: _resolve(v, defs) for k, v in node.items()}
     if "$ref" in node:
         target = copy.deepcopy(defs[node["$ref"].rsplit("/", 1)[-1]])
         # Keep what the referring site adds (description, default, extensions).
         extra = {k: v for k, v in node.items() if k != "$ref"}
         merged = _merge(target, extra)
         return _resolve(merged, defs)
-    return {k: _resolve(v, defs) for k, v in node.items() if k not in _DROP}
+    return {k: _resolve(v, defs, names=(k == "properties"))
+            for k, v in node.items() if k not in _DROP}
 
 
 def _merge(base: JSON, extra: JSON) -> JSON:
@@ -64,12 +69,14 @@ def _merge(base: JSON, extra: JSON) -> JSON:
     return out
 
 
-def _structural(node: Any) -> Any:
-    """Make a resolved pydantic schema node structural."""
+def _structural(node: Any, *, names: bool = False) -> Any:
+    """Make a resolved pydantic schema node structural (``names``: see ``_resolve``)."""
     if isinstance(node, list):
         return [_structural(item) for item in node]
     if not isinstance(node, dict):
         return node
+    if names:
+        return {k: _structural(v) for k, v in node.items()}
     node = dict(node)
     any_of = node.pop("anyOf", None)
     if any_of is not None:
@@ -98,7 +105,8 @@ def _structural(node: Any) -> Any:
     if isinstance(node.get("description"), str):
         node["description"] = " ".join(node["description"].split())
     out = {k: node[k] for k in _FIRST if k in node}
-    out.update({k: _structural(v) for k, v in node.items() if k not in _FIRST})
+    out.update({k: _structural(v, names=(k == "properties"))
+                for k, v in node.items() if k not in _FIRST})
     return out
 
 
