@@ -55,8 +55,9 @@ def _resolve(node: Any, defs: JSON, *, names: bool = False) -> Any:
         extra = {k: v for k, v in node.items() if k != "$ref"}
         merged = _merge(target, extra)
         return _resolve(merged, defs)
-    return {k: _resolve(v, defs, names=(k == "properties"))
-            for k, v in node.items() if k not in _DROP}
+    return {
+        k: _resolve(v, defs, names=(k == "properties")) for k, v in node.items() if k not in _DROP
+    }
 
 
 def _merge(base: JSON, extra: JSON) -> JSON:
@@ -105,8 +106,9 @@ def _structural(node: Any, *, names: bool = False) -> Any:
     if isinstance(node.get("description"), str):
         node["description"] = " ".join(node["description"].split())
     out = {k: node[k] for k in _FIRST if k in node}
-    out.update({k: _structural(v, names=(k == "properties"))
-                for k, v in node.items() if k not in _FIRST})
+    out.update(
+        {k: _structural(v, names=(k == "properties")) for k, v in node.items() if k not in _FIRST}
+    )
     return out
 
 
