@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.kube import Kube
+from tests.support.kube import Kube, eventually
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -46,6 +46,12 @@ def crds(kube: Kube) -> Kube:
     kube.run("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
     for name in ("tenants.tenantry.io", "dashboards.tenantry.io"):
         kube.run("wait", "--for=condition=Established", "--timeout=60s", f"crd/{name}")
+
+    # The API server publishes the OpenAPI of a new CRD a moment after Established.
+    def explained() -> bool:
+        return all(kube.try_run("explain", k).code == 0 for k in ("tenant", "dashboard"))
+
+    eventually(explained, timeout=60, what="OpenAPI of the CRDs")
     return kube
 
 
