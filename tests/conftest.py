@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 
 from tests.support.kube import Kube, eventually
+from tests.support.operator import OperatorProcess
+from tests.support.seaweed import S3Server, seaweed
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -66,43 +68,29 @@ def pytest_report_header() -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def operator_process(crds: Kube, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`tenantry operator` running against the cluster; yields its liveness URL."""
-    import sys
-    import time
-    import urllib.request
-
-    from tenantry.devcluster.cluster import free_port
-
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/healthz"
-    log = tmp_path_factory.mktemp("operator") / "operator.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tenantry.cli", "operator", "--liveness", url],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=crds.env(),
-        )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                if resp.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"operator did not start:\n{log.read_text()[-4000:]}")
-        time.sleep(0.2)
+def operator_process(
+    crds: Kube, s3_server: S3Server, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    """`tenantry operator` running against the cluster, with backups on the test S3."""
+    env = {
+        **crds.env(),
+        "TENANTRY_S3_ENDPOINT": s3_server.endpoint,
+        "TENANTRY_S3_ACCESS_KEY_ID": s3_server.access_key_id,
+        "TENANTRY_S3_SECRET_ACCESS_KEY": s3_server.secret_access_key,
+        "TENANTRY_RESYNC_SECONDS": "60",
+    }
+    proc = OperatorProcess(env=env, log=tmp_path_factory.mktemp("operator") / "operator.log")
+    proc.start()
     try:
-        yield url
+        yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        proc.stop()
         if os.environ.get("TENANTRY_SHOW_OPERATOR_LOG"):
-            print(log.read_text())
+            print(proc.log.read_text())
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """A real S3 server (SeaweedFS) on loopback for the whole session."""
+    with seaweed(tmp_path_factory.mktemp("s3")) as server:
+        yield server

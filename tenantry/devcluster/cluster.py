@@ -14,6 +14,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Callable
@@ -24,6 +25,17 @@ from tenantry.devcluster import pki as pkimod
 from tenantry.devcluster import tools
 
 FAKE_NODE_ANNOTATION = "kwok.x-k8s.io/node"
+# Record who wrote what (metadata only); reads and lease renewals are not logged.
+AUDIT_POLICY = """apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+  - level: None
+    resources: [{group: "coordination.k8s.io", resources: ["leases"]}]
+  - level: Metadata
+    verbs: ["create", "update", "patch", "delete", "deletecollection"]
+  - level: None
+"""
 SERVICE_CIDR = "10.96.0.0/16"
 
 
@@ -65,6 +77,20 @@ class LocalCluster:
         return self.state_dir / "kubeconfig"
 
     @property
+    def operator_kubeconfig(self) -> Path:
+        """A kubeconfig with the operator's own identity (user tenantry-operator)."""
+        return self.state_dir / "kubeconfig-operator"
+
+    @property
+    def audit_log(self) -> Path:
+        """Metadata of every write, one JSON line each (see AUDIT_POLICY)."""
+        return self.state_dir / "logs" / "audit.log"
+
+    @property
+    def _audit_policy(self) -> Path:
+        return self.state_dir / "audit-policy.yaml"
+
+    @property
     def server(self) -> str:
         return f"https://127.0.0.1:{self.ports.apiserver}"
 
@@ -83,6 +109,11 @@ class LocalCluster:
             return 0.0
         pki = pkimod.generate(self.state_dir / "pki")
         pkimod.kubeconfig(pki, server=self.server, path=self.kubeconfig)
+        operator_cert = pkimod.issue_client(pki, user="tenantry-operator", group="system:masters")
+        pkimod.kubeconfig(
+            pki, server=self.server, path=self.operator_kubeconfig, client=operator_cert
+        )
+        self._audit_policy.write_text(AUDIT_POLICY)
         (self.state_dir / "ports.json").write_text(json.dumps(self.ports.__dict__))
         pids: dict[str, int] = {}
         try:
@@ -105,10 +136,15 @@ class LocalCluster:
                 "kube-scheduler", [str(bins["kube-scheduler"]), *self._scheduler_args()]
             )
             pids["kwok"] = self._spawn("kwok", [str(bins["kwok"]), *self._kwok_args()])
+            pids["provisioner"] = self._spawn(
+                "provisioner",
+                [sys.executable, "-m", "tenantry.devcluster.provisioner", str(self.state_dir)],
+            )
             self._save(pids)
             self._create_nodes()
             self._wait(self._nodes_ready, f"{self.nodes} kwok nodes Ready", timeout)
             self._wait(self._default_sa, "default ServiceAccount", timeout)
+            self._wait(self._storage_class, "default StorageClass", timeout)
         except BaseException:
             self.log("cluster start failed; logs are in " + str(self.state_dir / "logs"))
             self.down()
@@ -183,6 +219,10 @@ class LocalCluster:
 
     def _default_sa(self) -> bool:
         status, _ = self.get("/api/v1/namespaces/default/serviceaccounts/default")
+        return status == 200
+
+    def _storage_class(self) -> bool:
+        status, _ = self.get("/apis/storage.k8s.io/v1/storageclasses/standard")
         return status == 200
 
     def _create_nodes(self) -> None:
@@ -300,6 +340,11 @@ class LocalCluster:
             f"--cert-dir={self.state_dir / 'pki'}",
             "--profiling=false",
             "--v=1",
+            f"--audit-policy-file={self._audit_policy}",
+            f"--audit-log-path={self.audit_log}",
+            "--audit-log-format=json",
+            "--audit-log-maxsize=200",
+            "--audit-log-maxbackup=1",
         ]
 
     def _kcm_args(self, pki: pkimod.Pki) -> list[str]:

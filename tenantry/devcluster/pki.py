@@ -183,8 +183,42 @@ def generate(directory: Path) -> Pki:
     return pki
 
 
-def kubeconfig(pki: Pki, *, server: str, path: Path, name: str = "tenantry-local") -> Path:
-    """Write an admin kubeconfig (embedded certificates) and return its path."""
+def issue_client(pki: Pki, *, user: str, group: str) -> tuple[Path, Path]:
+    """A client certificate for ``user`` in ``group`` (idempotent); (cert, key) paths.
+
+    Separate identities let the API server's audit log tell who wrote what, e.g. the
+    operator's writes apart from the controllers' and kwok's."""
+    cert_path, key_path = pki.dir / f"{user}.crt", pki.dir / f"{user}.key"
+    if cert_path.exists():
+        return cert_path, key_path
+    ca = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
+    ca_key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = _issue(
+        subject=_name(user, group),
+        issuer=ca.subject,
+        public_key=key.public_key(),
+        signer=ca_key,
+        is_ca=False,
+        usage=[ExtendedKeyUsageOID.CLIENT_AUTH],
+        sans=[],
+    )
+    _write_key(key_path, key)
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return cert_path, key_path
+
+
+def kubeconfig(
+    pki: Pki,
+    *,
+    server: str,
+    path: Path,
+    name: str = "tenantry-local",
+    client: tuple[Path, Path] | None = None,
+) -> Path:
+    """Write a kubeconfig (embedded certificates; the admin's unless ``client`` is given)
+    and return its path."""
     import base64
 
     import yaml
@@ -205,8 +239,8 @@ def kubeconfig(pki: Pki, *, server: str, path: Path, name: str = "tenantry-local
             {
                 "name": "admin",
                 "user": {
-                    "client-certificate-data": b64(pki.admin_cert),
-                    "client-key-data": b64(pki.admin_key),
+                    "client-certificate-data": b64(client[0] if client else pki.admin_cert),
+                    "client-key-data": b64(client[1] if client else pki.admin_key),
                 },
             }
         ],

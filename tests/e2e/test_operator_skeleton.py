@@ -8,10 +8,11 @@ from functools import partial
 from typing import Any
 
 from tests.support.kube import Kube, eventually
+from tests.support.operator import OperatorProcess
 
 
-def test_liveness_endpoint_answers(operator_process: str) -> None:
-    with urllib.request.urlopen(operator_process, timeout=5) as resp:  # noqa: S310 - loopback
+def test_liveness_endpoint_answers(operator_process: OperatorProcess) -> None:
+    with urllib.request.urlopen(operator_process.url, timeout=5) as resp:  # noqa: S310 - loopback
         assert resp.status == 200
         json.loads(resp.read() or b"{}")
 
@@ -24,7 +25,7 @@ def _observed(kube: Kube, kind: str, name: str) -> Any:
     return None
 
 
-def test_tenant_and_dashboard_are_handled(crds: Kube, operator_process: str) -> None:
+def test_tenant_and_dashboard_are_handled(crds: Kube, operator_process: OperatorProcess) -> None:
     crds.apply(
         {
             "apiVersion": "tenantry.io/v1alpha1",

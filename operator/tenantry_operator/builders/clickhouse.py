@@ -1,0 +1,246 @@
+"""ClickHouse: one StatefulSet per host (shard x replica), its config and its Services.
+
+Why one StatefulSet per host rather than one per shard: each host gets its own
+ConfigMap (macros differ per host), its own config hash and its own rollout step, so
+the apply step can restart hosts one at a time, Ready before the next, and scaling out
+adds StatefulSets without touching the existing ones.
+
+Config is split by what a change costs:
+
+* ``clickhouse-config`` (shared) ``cluster.xml`` and ``users.xml``: remote_servers,
+  Keeper, users. ClickHouse reloads these files while running, so changing them (a
+  new shard) must not restart anybody; they are deliberately *not* in any host's hash.
+* ``clickhouse-config`` ``server.xml``: static server config (ports, logging, paths),
+  identical on every host and changed only by an operator upgrade; read at start.
+* ``ch-s{s}-r{r}-config`` (per host): macros and the spec's server settings, read at
+  start.
+
+The image, the resources, server.xml and the host's own config form the host's
+``tenantry.io/config-hash``: a pod template change, hence a restart, exactly when that
+host needs one.
+
+Passwords are never written into a ConfigMap: users.xml and remote_servers use
+``from_env``, and the env comes from the Secret ``clickhouse-credentials``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from tenantry_operator import model as m
+from tenantry_operator.builders import common, keeper, render
+
+COMPONENT = "clickhouse"
+SHARED_CONFIG = "clickhouse-config"
+SERVICE = "clickhouse"
+HTTP_PORT = 8123
+NATIVE_PORT = 9000
+# Server setting names become XML element names: only what ClickHouse itself uses.
+_SETTING_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+# (user, Secret key, env var, profile, may manage access)
+USERS: tuple[tuple[str, str, str, str, bool], ...] = (
+    ("admin", common.CLICKHOUSE_SECRET_KEYS["admin"], "CLICKHOUSE_ADMIN_PASSWORD", "default", True),
+    (
+        "writer",
+        common.CLICKHOUSE_SECRET_KEYS["writer"],
+        "CLICKHOUSE_WRITER_PASSWORD",
+        "default",
+        False,
+    ),
+    (
+        "reader",
+        common.CLICKHOUSE_SECRET_KEYS["reader"],
+        "CLICKHOUSE_READER_PASSWORD",
+        "reader",
+        False,
+    ),
+)
+
+
+def host_fqdn(model: m.TenantModel, host: m.Host) -> str:
+    return common.service_host(model, host.name)
+
+
+def host_config_map_name(host: m.Host) -> str:
+    return f"{host.name}-config"
+
+
+def host_labels(host: m.Host) -> dict[str, str]:
+    return {common.LABEL_SHARD: str(host.shard), common.LABEL_REPLICA: str(host.replica)}
+
+
+def _check_settings(settings: tuple[tuple[str, str], ...]) -> None:
+    for name, _ in settings:
+        if not _SETTING_NAME.match(name):
+            raise ValueError(f"invalid ClickHouse setting name {name!r}")
+
+
+def cluster_xml(model: m.TenantModel) -> str:
+    ch = model.clickhouse
+    shards = [
+        [host_fqdn(model, m.Host(s, r)) for r in range(ch.replicas)] for s in range(ch.shards)
+    ]
+    return render.text(
+        "clickhouse/cluster.xml.j2",
+        cluster=model.cluster_name,
+        shards=shards,
+        keeper_nodes=keeper.node_hosts(model),
+        keeper_port=keeper.CLIENT_PORT,
+    )
+
+
+def server_xml() -> str:
+    return render.text("clickhouse/server.xml.j2")
+
+
+def users_xml() -> str:
+    users = [
+        {"name": name, "env": env, "profile": profile, "admin": admin}
+        for name, _, env, profile, admin in USERS
+    ]
+    return render.text("clickhouse/users.xml.j2", users=users)
+
+
+def host_xml(model: m.TenantModel, host: m.Host) -> str:
+    _check_settings(model.clickhouse.settings)
+    return render.text(
+        "clickhouse/host.xml.j2",
+        cluster=model.cluster_name,
+        shard=host.shard,
+        replica=host.name,
+        interserver_host=host_fqdn(model, host),
+        settings=model.clickhouse.settings,
+    )
+
+
+def config_hash(model: m.TenantModel, host: m.Host) -> str:
+    """What forces a restart of this host: image, resources, static and own config."""
+    ch = model.clickhouse
+    return common.digest(
+        {
+            "image": ch.image,
+            "resources": common.resources(ch.resources),
+            "server_config": server_xml(),
+            "host_config": host_xml(model, host),
+        }
+    )
+
+
+def config_hashes(model: m.TenantModel) -> dict[str, str]:
+    """Host name -> config hash, for rollout decisions."""
+    return {host.name: config_hash(model, host) for host in model.clickhouse.hosts}
+
+
+def config_maps(model: m.TenantModel) -> list[common.Manifest]:
+    shared = render.one(
+        "clickhouse/configmap.yaml.j2",
+        metadata=common.metadata(model, name=SHARED_CONFIG, component=COMPONENT),
+        data={
+            "server.xml": server_xml(),
+            "cluster.xml": cluster_xml(model),
+            "users.xml": users_xml(),
+        },
+    )
+    per_host = [
+        render.one(
+            "clickhouse/configmap.yaml.j2",
+            metadata=common.metadata(
+                model,
+                name=host_config_map_name(host),
+                component=COMPONENT,
+                extra_labels=host_labels(host),
+            ),
+            data={"host.xml": host_xml(model, host)},
+        )
+        for host in model.clickhouse.hosts
+    ]
+    return [shared, *per_host]
+
+
+def services(model: m.TenantModel) -> list[common.Manifest]:
+    per_host = [
+        render.one(
+            "clickhouse/service.yaml.j2",
+            headless=True,
+            metadata=common.metadata(
+                model, name=host.name, component=COMPONENT, extra_labels=host_labels(host)
+            ),
+            selector=common.selector(model, COMPONENT, extra=host_labels(host)),
+        )
+        for host in model.clickhouse.hosts
+    ]
+    cluster = render.one(
+        "clickhouse/service.yaml.j2",
+        headless=False,
+        metadata=common.metadata(model, name=SERVICE, component=COMPONENT),
+        selector=common.selector(model, COMPONENT),
+    )
+    return [*per_host, cluster]
+
+
+def _env() -> list[dict[str, Any]]:
+    return [
+        common.secret_env(env, secret=common.CLICKHOUSE_SECRET, key=key)
+        for _, key, env, _, _ in USERS
+    ]
+
+
+def statefulset(model: m.TenantModel, host: m.Host) -> common.Manifest:
+    ch = model.clickhouse
+    extra = host_labels(host)
+    shard_peers = common.selector(model, COMPONENT, extra={common.LABEL_SHARD: str(host.shard)})
+    context: dict[str, Any] = {
+        "metadata": common.metadata(model, name=host.name, component=COMPONENT, extra_labels=extra),
+        "name": host.name,
+        "replicas": common.replicas(model, 1),
+        "pvc_retention": common.pvc_retention(model),
+        "selector": common.selector(model, COMPONENT, extra=extra),
+        "pod_labels": common.labels(model, COMPONENT, extra=extra),
+        "hash_annotation": m.ANNOTATION_CONFIG_HASH,
+        "config_hash": config_hash(model, host),
+        "pod_security": common.pod_security_context(common.UID_CLICKHOUSE),
+        # Replicas of one shard on different nodes/zones: losing one keeps the data up.
+        "affinity": common.spread(shard_peers),
+        "image": ch.image,
+        "env": _env(),
+        "resources": common.resources(ch.resources),
+        "container_security": common.container_security_context(),
+        "host_config_map": host_config_map_name(host),
+        "volume_claim": common.volume_claim(
+            model, name="data", component=COMPONENT, volume=ch.volume
+        ),
+    }
+    return render.one("clickhouse/statefulset.yaml.j2", **context)
+
+
+def statefulsets(model: m.TenantModel) -> list[common.Manifest]:
+    return [statefulset(model, host) for host in model.clickhouse.hosts]
+
+
+def pod_disruption_budgets(model: m.TenantModel) -> list[common.Manifest]:
+    ch = model.clickhouse
+    if ch.replicas <= 1:
+        return []
+    return [
+        render.one(
+            "clickhouse/poddisruptionbudget.yaml.j2",
+            metadata=common.metadata(
+                model,
+                name=f"ch-s{shard}",
+                component=COMPONENT,
+                extra_labels={common.LABEL_SHARD: str(shard)},
+            ),
+            selector=common.selector(model, COMPONENT, extra={common.LABEL_SHARD: str(shard)}),
+        )
+        for shard in range(ch.shards)
+    ]
+
+
+def objects(model: m.TenantModel) -> list[common.Manifest]:
+    return [
+        *config_maps(model),
+        *services(model),
+        *statefulsets(model),
+        *pod_disruption_budgets(model),
+    ]

@@ -1,0 +1,123 @@
+"""Ingestion: the HTTP pods that accept events and batch them into ClickHouse via Redis.
+
+With autoscaling the HorizontalPodAutoscaler owns the replica count, so the Deployment
+leaves ``spec.replicas`` out (server-side apply would otherwise reset it on every
+reconcile); suspend is the exception: it pins 0 and removes the HPA, which would
+otherwise scale the Deployment back up.
+
+The environment below is the contract with the ``ingest`` entry point: where Redis and
+ClickHouse are, and the passwords (from the Secrets, never literal).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tenantry_operator import model as m
+from tenantry_operator.builders import clickhouse, common, redis, render
+
+COMPONENT = "ingestion"
+PORT = 8080
+
+
+def desired_replicas(model: m.TenantModel) -> int | None:
+    """spec.replicas of the Deployment: None when the HPA owns it."""
+    if model.suspend:
+        return 0
+    if model.ingestion.autoscaling is not None:
+        return None
+    return model.ingestion.replicas
+
+
+def _min_pods(model: m.TenantModel) -> int:
+    if model.suspend:
+        return 0
+    scaling = model.ingestion.autoscaling
+    return scaling.min_replicas if scaling is not None else model.ingestion.replicas
+
+
+def env(model: m.TenantModel) -> list[dict[str, Any]]:
+    return [
+        {"name": "TENANTRY_TENANT", "value": model.name},
+        {"name": "TENANTRY_LISTEN", "value": f"0.0.0.0:{PORT}"},
+        {"name": "TENANTRY_REDIS_HOST", "value": common.service_host(model, redis.SERVICE)},
+        {"name": "TENANTRY_REDIS_PORT", "value": str(redis.PORT)},
+        common.secret_env(
+            "TENANTRY_REDIS_PASSWORD", secret=common.REDIS_SECRET, key=common.REDIS_SECRET_KEY
+        ),
+        {
+            "name": "TENANTRY_CLICKHOUSE_URL",
+            "value": f"http://{common.service_host(model, clickhouse.SERVICE)}:"
+            f"{clickhouse.HTTP_PORT}",
+        },
+        {"name": "TENANTRY_CLICKHOUSE_USER", "value": "writer"},
+        common.secret_env(
+            "TENANTRY_CLICKHOUSE_PASSWORD",
+            secret=common.CLICKHOUSE_SECRET,
+            key=common.CLICKHOUSE_SECRET_KEYS["writer"],
+        ),
+        {"name": "TENANTRY_CLICKHOUSE_CLUSTER", "value": model.cluster_name},
+        {"name": "TENANTRY_RETENTION_DAYS", "value": str(model.retention_days)},
+    ]
+
+
+def deployments(model: m.TenantModel) -> list[common.Manifest]:
+    ing = model.ingestion
+    selector = common.selector(model, COMPONENT)
+    context: dict[str, Any] = {
+        "metadata": common.metadata(model, name="ingestion", component=COMPONENT),
+        "replicas": desired_replicas(model),
+        "selector": selector,
+        "pod_labels": common.labels(model, COMPONENT),
+        "pod_security": common.pod_security_context(common.UID_TENANTRY),
+        "affinity": common.spread(selector),
+        "image": ing.image,
+        "env": env(model),
+        "resources": common.resources(ing.resources),
+        "container_security": common.container_security_context(),
+    }
+    return [render.one("ingestion/deployment.yaml.j2", **context)]
+
+
+def services(model: m.TenantModel) -> list[common.Manifest]:
+    return [
+        render.one(
+            "ingestion/service.yaml.j2",
+            metadata=common.metadata(model, name="ingestion", component=COMPONENT),
+            selector=common.selector(model, COMPONENT),
+        )
+    ]
+
+
+def horizontal_pod_autoscalers(model: m.TenantModel) -> list[common.Manifest]:
+    if model.suspend or model.ingestion.autoscaling is None:
+        return []
+    return [
+        render.one(
+            "ingestion/horizontalpodautoscaler.yaml.j2",
+            metadata=common.metadata(model, name="ingestion", component=COMPONENT),
+            autoscaling=model.ingestion.autoscaling,
+        )
+    ]
+
+
+def pod_disruption_budgets(model: m.TenantModel) -> list[common.Manifest]:
+    # minAvailable 1 with a single pod would block every node drain.
+    if _min_pods(model) <= 1:
+        return []
+    return [
+        render.one(
+            "ingestion/poddisruptionbudget.yaml.j2",
+            metadata=common.metadata(model, name="ingestion", component=COMPONENT),
+            selector=common.selector(model, COMPONENT),
+        )
+    ]
+
+
+def objects(model: m.TenantModel) -> list[common.Manifest]:
+    return [
+        *services(model),
+        *deployments(model),
+        *horizontal_pod_autoscalers(model),
+        *pod_disruption_budgets(model),
+    ]

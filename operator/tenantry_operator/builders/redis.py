@@ -1,0 +1,56 @@
+"""Redis: the ingestion buffer (streams) and the dashboard query cache.
+
+One pod is enough (it is a buffer and a cache, not the system of record); an
+append-only file on a PersistentVolume keeps buffered events across restarts, and
+suspend scales it to zero without losing them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tenantry_operator import model as m
+from tenantry_operator.builders import common, render
+
+COMPONENT = "redis"
+SERVICE = "redis"
+PORT = 6379
+
+
+def services(model: m.TenantModel) -> list[common.Manifest]:
+    return [
+        render.one(
+            "redis/service.yaml.j2",
+            metadata=common.metadata(model, name=SERVICE, component=COMPONENT),
+            selector=common.selector(model, COMPONENT),
+        )
+    ]
+
+
+def statefulsets(model: m.TenantModel) -> list[common.Manifest]:
+    redis = model.redis
+    context: dict[str, Any] = {
+        "metadata": common.metadata(model, name="redis", component=COMPONENT),
+        "replicas": common.replicas(model, 1),
+        "pvc_retention": common.pvc_retention(model),
+        "selector": common.selector(model, COMPONENT),
+        "pod_labels": common.labels(model, COMPONENT),
+        "pod_security": common.pod_security_context(common.UID_REDIS),
+        "image": redis.image,
+        "password_env": common.secret_env(
+            "REDIS_PASSWORD", secret=common.REDIS_SECRET, key=common.REDIS_SECRET_KEY
+        ),
+        "cli_auth_env": common.secret_env(
+            "REDISCLI_AUTH", secret=common.REDIS_SECRET, key=common.REDIS_SECRET_KEY
+        ),
+        "resources": common.resources(redis.resources),
+        "container_security": common.container_security_context(),
+        "volume_claim": common.volume_claim(
+            model, name="data", component=COMPONENT, volume=redis.volume
+        ),
+    }
+    return [render.one("redis/statefulset.yaml.j2", **context)]
+
+
+def objects(model: m.TenantModel) -> list[common.Manifest]:
+    return [*services(model), *statefulsets(model)]

@@ -1,0 +1,104 @@
+"""Tenant deletion (behind the operator's finalizer).
+
+reclaimPolicy Retain (default): the namespace, its volumes (PVCs) and the generated
+credentials stay; everything else is owned by the Tenant and garbage-collected by
+Kubernetes once the Tenant is gone. A Tenant re-created with the same name adopts them.
+reclaimPolicy Delete: the namespace (and with it every volume) is deleted, and the
+tenant's backups (and its own bucket) are removed from S3. S3 gets a bounded number of
+retries; after that the deletion completes anyway with a Warning event that names the
+bucket to clean up by hand, so a Tenant is never stuck because S3 is down.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from tenantry.api import API_VERSION
+from tenantry_operator import normalize
+from tenantry_operator.kube import Kube
+from tenantry_operator.observe import now
+from tenantry_operator.reconcile import Event
+from tenantry_operator.s3 import Buckets, S3Config, S3Error
+
+RETAINED_LABEL = "tenantry.io/retained"
+
+
+async def finalize(
+    kube: Kube, *, body: dict[str, Any], s3: S3Config | None, retry: int, max_retries: int
+) -> list[Event]:
+    """Clean up; the returned events are for the handler to post. Raises
+    ``kopf.TemporaryError`` while S3 cleanup should be retried."""
+    events: list[Event] = []
+    name = body["metadata"]["name"]
+    namespace = normalize.namespace_of(name)
+    spec = body.get("spec") or {}
+    if spec.get("reclaimPolicy", "Retain") == "Delete":
+        backup = spec.get("backup")
+        if backup and s3 is not None:
+            events.append(
+                await _delete_backups(
+                    kube, body=body, s3=s3, backup=backup, retry=retry, max_retries=max_retries
+                )
+            )
+        if await kube.delete("v1", "Namespace", namespace):
+            events.append(Event("Deleting", f"deleted namespace {namespace}"))
+        return events
+    if await kube.get("v1", "Namespace", namespace) is not None:
+        await kube.patch(
+            "v1", "Namespace", namespace, {"metadata": {"labels": {RETAINED_LABEL: "true"}}}
+        )
+        events.append(
+            Event(
+                "Retained",
+                f"kept namespace {namespace} with its volumes and "
+                "credentials (reclaimPolicy Retain)",
+            )
+        )
+    return events
+
+
+async def _delete_backups(
+    kube: Kube,
+    *,
+    body: dict[str, Any],
+    s3: S3Config,
+    backup: dict[str, Any],
+    retry: int,
+    max_retries: int,
+) -> Event:
+    name = body["metadata"]["name"]
+    bucket = backup["bucket"]
+    try:
+        removed = await Buckets(s3).delete_tenant_data(
+            bucket, prefix=backup.get("prefix", ""), tenant=name
+        )
+    except S3Error as err:
+        if retry + 1 < max_retries:
+            await kube.patch_status(
+                API_VERSION,
+                "Tenant",
+                name,
+                {
+                    "conditions": [
+                        {
+                            "type": "Degraded",
+                            "status": "True",
+                            "reason": "BackupCleanupFailed",
+                            "message": f"{err}; retry {retry + 1} of {max_retries}",
+                            "observedGeneration": body["metadata"].get("generation"),
+                            "lastTransitionTime": now(),
+                        }
+                    ]
+                },
+            )
+            raise kopf.TemporaryError(f"{err}", delay=min(2**retry, 30)) from err
+        return Event(
+            "BackupCleanupAbandoned",
+            f"gave up deleting backups of {name} in bucket {bucket} after "
+            f"{max_retries} attempts ({err}); remove them by hand",
+            warning=True,
+        )
+    what = f"bucket {bucket}" if removed else f"backups of {name} in bucket {bucket}"
+    return Event("BackupsDeleted", f"deleted {what}")

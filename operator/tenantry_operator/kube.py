@@ -1,0 +1,150 @@
+"""The operator's only door to the Kubernetes API (async, lightkube).
+
+Everything goes through ``Kube`` so that writes can be counted (the idle benchmark and
+the "no writes when nothing changed" tests read ``Kube.writes``) and so that manifests
+stay plain dicts: the builders produce dicts, server-side apply takes dicts.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from lightkube import AsyncClient, KubeConfig
+from lightkube.codecs import resource_registry
+from lightkube.core.exceptions import ApiError
+from lightkube.generic_resource import create_global_resource
+from lightkube.types import PatchType
+
+from tenantry.api import GROUP, VERSION
+
+FIELD_MANAGER = "tenantry-operator"
+Obj = dict[str, Any]
+
+TenantResource = create_global_resource(GROUP, VERSION, "Tenant", "tenants")
+DashboardResource = create_global_resource(GROUP, VERSION, "Dashboard", "dashboards")
+
+
+def resource(api_version: str, kind: str) -> Any:
+    if api_version == f"{GROUP}/{VERSION}":
+        return {"Tenant": TenantResource, "Dashboard": DashboardResource}[kind]
+    return resource_registry.load(api_version, kind)
+
+
+def is_not_found(err: ApiError) -> bool:
+    return err.status.code == 404
+
+
+@dataclass
+class Kube:
+    client: AsyncClient
+    writes: Counter[str] = field(default_factory=Counter)
+
+    @classmethod
+    def from_env(cls) -> Kube:
+        try:
+            config = KubeConfig.from_env()
+        except Exception:  # no kubeconfig: AsyncClient tries the in-cluster account
+            config = None
+        return cls(AsyncClient(config=config, field_manager=FIELD_MANAGER))
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    # -- reads -----------------------------------------------------------------------
+    async def get(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> Obj | None:
+        try:
+            obj = await self.client.get(resource(api_version, kind), name, namespace=namespace)
+        except ApiError as err:
+            if is_not_found(err):
+                return None
+            raise
+        return _as_dict(obj)
+
+    async def list(
+        self,
+        api_version: str,
+        kind: str,
+        *,
+        namespace: str | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> list[Obj]:
+        res = resource(api_version, kind)
+        items = []
+        try:
+            async for obj in self.client.list(res, namespace=namespace, labels=dict(labels or {})):
+                items.append(_as_dict(obj))
+        except ApiError as err:
+            if is_not_found(err):
+                return []
+            raise
+        return items
+
+    # -- writes ----------------------------------------------------------------------
+    async def apply(self, obj: Obj) -> Obj:
+        meta = obj["metadata"]
+        self.writes["apply"] += 1
+        result = await self.client.patch(
+            resource(obj["apiVersion"], obj["kind"]),
+            meta["name"],
+            obj,
+            namespace=meta.get("namespace"),
+            patch_type=PatchType.APPLY,
+            field_manager=FIELD_MANAGER,
+            force=True,
+        )
+        return _as_dict(result)
+
+    async def create(self, obj: Obj) -> Obj | None:
+        """Create; None when it already exists (never overwrites)."""
+        res = resource(obj["apiVersion"], obj["kind"])
+        self.writes["create"] += 1
+        try:
+            typed: Any = res.from_dict(obj)  # carries its own metadata.namespace
+            result = await self.client.create(typed)
+        except ApiError as err:
+            if err.status.code == 409:
+                return None
+            raise
+        return _as_dict(result)
+
+    async def delete(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> bool:
+        self.writes["delete"] += 1
+        try:
+            await self.client.delete(resource(api_version, kind), name, namespace=namespace)
+        except ApiError as err:
+            if is_not_found(err):
+                return False
+            raise
+        return True
+
+    async def patch_status(self, api_version: str, kind: str, name: str, status: Obj) -> None:
+        self.writes["status"] += 1
+        await self.client.patch(
+            resource(api_version, kind).Status, name, {"status": status}, patch_type=PatchType.MERGE
+        )
+
+    async def patch(
+        self, api_version: str, kind: str, name: str, patch: Obj, *, namespace: str | None = None
+    ) -> None:
+        self.writes["patch"] += 1
+        await self.client.patch(
+            resource(api_version, kind),
+            name,
+            patch,
+            namespace=namespace,
+            patch_type=PatchType.MERGE,
+        )
+
+
+def _as_dict(obj: Any) -> Obj:
+    if isinstance(obj, dict):
+        return obj
+    data: Obj = obj.to_dict()
+    return data

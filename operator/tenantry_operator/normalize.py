@@ -1,0 +1,138 @@
+"""normalize: CR (spec + metadata) + plan preset + operator settings -> TenantModel.
+
+Pure. Explicit spec fields win over the plan's preset; anything left unset comes from
+the preset. Keeper runs (3 nodes unless set) only when ClickHouse has replicas > 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tenantry.api import API_VERSION
+from tenantry.api.common import Resources as SpecResources
+from tenantry.api.common import Storage as SpecStorage
+from tenantry.api.tenant import ReclaimPolicy, ScaleInPolicy, TenantSpec
+from tenantry_operator import model as m
+from tenantry_operator.presets import PRESETS, Size
+
+
+@dataclass(frozen=True)
+class Images:
+    """Image repositories; tags come from the spec's versions."""
+
+    clickhouse: str = "clickhouse/clickhouse-server"
+    keeper: str = "clickhouse/clickhouse-keeper"
+    redis: str = "redis"
+    ingestion: str = "tenantry:0.1.0"
+
+
+def namespace_of(name: str) -> str:
+    return f"tenant-{name}"
+
+
+def _resources(spec: SpecResources | None, size: Size) -> m.Resources:
+    req = spec.requests if spec and spec.requests else None
+    lim = spec.limits if spec and spec.limits else None
+    return m.Resources(
+        cpu_request=(req.cpu if req and req.cpu else size.cpu_request),
+        cpu_limit=(lim.cpu if lim and lim.cpu else size.cpu_limit),
+        memory_request=(req.memory if req and req.memory else size.memory_request),
+        memory_limit=(lim.memory if lim and lim.memory else size.memory_limit),
+    )
+
+
+def _volume(spec: SpecStorage | None, size: Size) -> m.Volume:
+    return m.Volume(
+        size=(spec.size if spec and spec.size else size.storage),
+        storage_class=spec.storage_class_name if spec else None,
+    )
+
+
+def tenant_model(
+    body: Mapping[str, Any],
+    *,
+    images: Images | None = None,
+    platform_namespaces: tuple[str, ...] = (),
+) -> m.TenantModel:
+    """The resolved model of a Tenant object (raises pydantic.ValidationError)."""
+    images = images or Images()
+    meta = body["metadata"]
+    spec = TenantSpec.model_validate(dict(body.get("spec") or {}))
+    preset = PRESETS[spec.plan]
+    ch = spec.clickhouse
+    replicas = ch.replicas or preset.replicas
+    keeper_spec = spec.keeper
+    if keeper_spec and keeper_spec.replicas:
+        keeper_replicas = keeper_spec.replicas
+    else:
+        keeper_replicas = 3 if replicas > 1 else 0
+    ingestion = spec.ingestion
+    autoscaling = None
+    if ingestion and ingestion.autoscaling and ingestion.autoscaling.enabled:
+        a = ingestion.autoscaling
+        autoscaling = m.Autoscaling(
+            a.min_replicas, a.max_replicas, a.target_cpu_utilization_percentage
+        )
+    ingestion_replicas = (
+        ingestion.replicas
+        if ingestion and ingestion.replicas is not None
+        else preset.ingestion_replicas
+    )
+    redis_version = spec.redis.version if spec.redis else "7.2"
+    backup = None
+    if spec.backup:
+        backup = m.Backup(
+            schedule=spec.backup.schedule,
+            retention=spec.backup.retention,
+            bucket=spec.backup.bucket,
+            prefix=spec.backup.prefix,
+            image=f"{images.clickhouse}:{ch.version}",
+        )
+    return m.TenantModel(
+        name=meta["name"],
+        namespace=namespace_of(meta["name"]),
+        owner=m.Owner(API_VERSION, "Tenant", meta["name"], meta.get("uid", "")),
+        generation=int(meta.get("generation") or 0),
+        plan=spec.plan.value,
+        clickhouse=m.ClickHouse(
+            version=ch.version,
+            image=f"{images.clickhouse}:{ch.version}",
+            shards=ch.shards or preset.shards,
+            replicas=replicas,
+            resources=_resources(ch.resources, preset.clickhouse),
+            volume=_volume(ch.storage, preset.clickhouse),
+            settings=tuple(sorted(ch.settings.items())),
+            allow_scale_in=ch.scale_in_policy is ScaleInPolicy.ALLOW_DATA_LOSS,
+        ),
+        keeper=m.Keeper(
+            replicas=keeper_replicas,
+            image=f"{images.keeper}:{ch.version}",
+            resources=_resources(keeper_spec.resources if keeper_spec else None, preset.keeper),
+            volume=_volume(keeper_spec.storage if keeper_spec else None, preset.keeper),
+        ),
+        redis=m.Redis(
+            image=f"{images.redis}:{redis_version}",
+            resources=_resources(spec.redis.resources if spec.redis else None, preset.redis),
+            volume=_volume(spec.redis.storage if spec.redis else None, preset.redis),
+        ),
+        ingestion=m.Ingestion(
+            image=images.ingestion,
+            replicas=ingestion_replicas,
+            autoscaling=autoscaling,
+            resources=_resources(ingestion.resources if ingestion else None, preset.ingestion),
+        ),
+        retention_days=spec.retention_days or preset.retention_days,
+        backup=backup,
+        suspend=spec.suspend,
+        reclaim_delete=spec.reclaim_policy is ReclaimPolicy.DELETE,
+        quota=m.Quota(
+            preset.quota_cpu,
+            preset.quota_memory,
+            preset.quota_storage,
+            preset.quota_pods,
+            preset.quota_pvcs,
+        ),
+        platform_namespaces=platform_namespaces,
+    )

@@ -1,0 +1,225 @@
+"""One reconcile of one Tenant: normalize -> build -> apply -> observe.
+
+Called by the tenant's worker (handlers.py) whenever the Tenant or one of its children
+changes, and periodically. Safe to run again at any point: every step is idempotent, so
+an operator killed mid-reconcile converges on restart without duplicates.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from tenantry_operator import apply, builders, normalize, observe, rollout, secrets
+from tenantry_operator.kube import Kube
+from tenantry_operator.model import LABEL_TENANT, TenantModel
+from tenantry_operator.s3 import Buckets, S3Error
+from tenantry_operator.settings import Settings
+
+Obj = dict[str, Any]
+log = logging.getLogger(__name__)
+HOST_LABEL = "tenantry.io/shard"
+
+
+@dataclass(frozen=True)
+class Event:
+    reason: str
+    message: str
+    warning: bool = False
+
+
+@dataclass
+class Outcome:
+    status: Obj
+    converged: bool
+    events: list[Event]
+    status_written: bool = False
+
+
+def _hosts(objs: dict[tuple[str, str, str], Obj]) -> dict[str, Obj]:
+    return {
+        k[2]: o
+        for k, o in objs.items()
+        if k[0] == "StatefulSet" and HOST_LABEL in (o["metadata"].get("labels") or {})
+    }
+
+
+def _guard_scale_in(
+    model: TenantModel, live_hosts: dict[str, Obj]
+) -> tuple[TenantModel, observe.Cond | None]:
+    """Refuse to remove hosts (and their data) unless the spec allows it."""
+    shards = replicas = 0
+    for sts in live_hosts.values():
+        labels = sts["metadata"]["labels"]
+        shards = max(shards, int(labels[HOST_LABEL]) + 1)
+        replicas = max(replicas, int(labels.get("tenantry.io/replica", "0")) + 1)
+    ch = model.clickhouse
+    if ch.allow_scale_in or (shards <= ch.shards and replicas <= ch.replicas):
+        return model, None
+    kept = dataclasses.replace(
+        ch, shards=max(shards, ch.shards), replicas=max(replicas, ch.replicas)
+    )
+    cond = observe.Cond(
+        "Degraded",
+        True,
+        "ScaleInRefused",
+        f"spec asks for {ch.shards} shard(s) x {ch.replicas} replica(s) but "
+        f"{shards} x {replicas} exist; removing hosts drops their data: set "
+        "spec.clickhouse.scaleInPolicy: AllowDataLoss to allow it",
+    )
+    return dataclasses.replace(model, clickhouse=kept), cond
+
+
+async def reconcile(
+    kube: Kube, body: Obj, settings: Settings, previous: Obj | None = None
+) -> Outcome:
+    """Converge one tenant; ``previous`` is the status last written (if newer than body's)."""
+    model = normalize.tenant_model(
+        body, images=settings.images, platform_namespaces=settings.platform_namespaces
+    )
+    events: list[Event] = []
+    labels = {LABEL_TENANT: model.name}
+    live = await apply.live_children(kube, namespace=model.namespace, labels=labels)
+    model, refusal = _guard_scale_in(model, _hosts(live))
+    if refusal:
+        events.append(Event("ScaleInRefused", refusal.message, warning=True))
+    desired = builders.build(model)
+
+    # The namespace first: everything else lives in it.
+    namespaces = [o for o in desired if o["kind"] == "Namespace"]
+    live_ns = await kube.get("v1", "Namespace", model.namespace)
+    ns_result = await apply.sync(
+        kube,
+        desired=namespaces,
+        live={("Namespace", "", model.namespace): live_ns} if live_ns else {},
+        keep=set(),
+        prune=False,
+    )
+    if ns_result.applied and live_ns is None:
+        events.append(Event("NamespaceCreated", f"created namespace {model.namespace}"))
+
+    existing = {
+        s["metadata"]["name"]
+        for s in await kube.list("v1", "Secret", namespace=model.namespace, labels=labels)
+    }
+    for name in await secrets.ensure(kube, model, existing):
+        events.append(Event("SecretGenerated", f"generated Secret {name}"))
+    problems = [refusal] if refusal else []
+    backup_problem = await _ensure_backup_target(kube, model, settings, existing, events)
+    if backup_problem:
+        problems.append(backup_problem)
+
+    desired_hosts = [
+        o
+        for o in desired
+        if o["kind"] == "StatefulSet" and HOST_LABEL in o["metadata"].get("labels", {})
+    ]
+    plan = rollout.plan(
+        desired_hosts,
+        list(_hosts(live).values()),
+        max_shards_in_flight=settings.max_shards_in_flight,
+    )
+    # A held-back host keeps its StatefulSet and its own config until its turn.
+    keep = {("StatefulSet", model.namespace, n) for n in plan.hold}
+    keep |= {("ConfigMap", model.namespace, f"{n}-config") for n in plan.hold}
+    to_apply = [
+        o
+        for o in desired
+        if o["kind"] != "Namespace"
+        and (o["kind"], model.namespace, o["metadata"]["name"]) not in keep
+    ]
+    result = await apply.sync(kube, desired=to_apply, live=live, keep=keep)
+    created = [
+        n
+        for n in result.applied
+        if (n.split("/", 1)[0], model.namespace, n.split("/", 1)[1]) not in live
+    ]
+    if created:
+        events.append(Event("Created", f"created {len(created)} objects: " + ", ".join(created)))
+    updated = [n for n in result.applied if n not in created]
+    rolling = {f"StatefulSet/{n}" for n in plan.started}
+    if [n for n in updated if n not in rolling]:
+        events.append(
+            Event("Updated", "updated " + ", ".join(n for n in updated if n not in rolling))
+        )
+    for name in sorted(plan.started):
+        events.append(Event("RollingUpdate", f"updating ClickHouse host {name}"))
+    for name in result.pruned:
+        events.append(Event("Pruned", f"deleted {name}, no longer desired"))
+
+    # Observe workloads as they are now.
+    sts = {
+        o["metadata"]["name"]: o
+        for o in await kube.list("apps/v1", "StatefulSet", namespace=model.namespace, labels=labels)
+    }
+    deps = {
+        o["metadata"]["name"]: o
+        for o in await kube.list("apps/v1", "Deployment", namespace=model.namespace, labels=labels)
+    }
+    obs = observe.Observation(
+        model=model, statefulsets=sts, deployments=deps, rollout=plan, problems=tuple(problems)
+    )
+    if previous is None:
+        previous = _comparable(body.get("status"))
+    new_status = observe.status(obs, previous)
+    converged = new_status["phase"] in ("Ready", "Suspended") and not result.changed
+    outcome = Outcome(status=new_status, converged=converged, events=events)
+    if not observe.same(previous, new_status):
+        await kube.patch_status("tenantry.io/v1alpha1", "Tenant", model.name, new_status)
+        outcome.status_written = True
+        old_phase = (previous or {}).get("phase")
+        if old_phase != new_status["phase"]:
+            events.append(Event("Phase", f"{old_phase or 'New'} -> {new_status['phase']}"))
+    return outcome
+
+
+def _comparable(previous: Obj | None) -> Obj | None:
+    """The stored status restricted to the fields we write (kopf keeps its own keys)."""
+    if previous is None:
+        return None
+    keys = (
+        "observedGeneration",
+        "phase",
+        "conditions",
+        "namespace",
+        "shards",
+        "replicas",
+        "hostsReady",
+        "hostsTotal",
+        "hosts",
+        "endpoints",
+    )
+    return {k: previous[k] for k in keys if k in previous}
+
+
+_ENSURED_BUCKETS: set[str] = set()
+
+
+async def _ensure_backup_target(
+    kube: Kube, model: TenantModel, settings: Settings, existing: set[str], events: list[Event]
+) -> observe.Cond | None:
+    """The backup bucket exists and the CronJob has credentials; or why not."""
+    if model.backup is None:
+        return None
+    if settings.s3 is None:
+        return observe.Cond(
+            "Degraded",
+            True,
+            "BackupNotConfigured",
+            "spec.backup is set but the operator has no S3 endpoint "
+            "(TENANTRY_S3_ENDPOINT); backups will not run",
+        )
+    if await secrets.ensure_backup(kube, model, settings.s3, existing):
+        events.append(Event("SecretGenerated", f"created Secret {secrets.BACKUP_SECRET}"))
+    bucket = model.backup.bucket
+    if bucket in _ENSURED_BUCKETS:
+        return None
+    try:
+        if await Buckets(settings.s3).ensure(bucket, tenant=model.name):
+            events.append(Event("BucketCreated", f"created S3 bucket {bucket}"))
+    except S3Error as err:
+        return observe.Cond("Degraded", True, "BackupBucketUnavailable", str(err))
+    _ENSURED_BUCKETS.add(bucket)
+    return None

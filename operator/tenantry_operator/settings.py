@@ -1,0 +1,40 @@
+"""Operator settings from the environment, with defaults that suit a local run."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from tenantry_operator.normalize import Images
+from tenantry_operator.s3 import S3Config
+
+
+def _env_tuple(name: str, default: str) -> tuple[str, ...]:
+    return tuple(x.strip() for x in os.environ.get(name, default).split(",") if x.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    images: Images = field(default_factory=Images)
+    platform_namespaces: tuple[str, ...] = ("tenantry-system",)
+    resync_seconds: float = 300.0  # periodic check even without events
+    busy_recheck_seconds: float = 2.0  # while a tenant is converging
+    max_shards_in_flight: int = 2  # rolling updates: shards updated at once
+    s3: S3Config | None = None  # backups; None: backups are reported as not configured
+    delete_retries: int = 5  # bounded retries of S3 cleanup when a Tenant is deleted
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            images=Images(
+                clickhouse=os.environ.get("TENANTRY_CLICKHOUSE_IMAGE", Images.clickhouse),
+                keeper=os.environ.get("TENANTRY_KEEPER_IMAGE", Images.keeper),
+                redis=os.environ.get("TENANTRY_REDIS_IMAGE", Images.redis),
+                ingestion=os.environ.get("TENANTRY_INGESTION_IMAGE", Images.ingestion),
+            ),
+            platform_namespaces=_env_tuple("TENANTRY_PLATFORM_NAMESPACES", "tenantry-system"),
+            resync_seconds=float(os.environ.get("TENANTRY_RESYNC_SECONDS", "300")),
+            max_shards_in_flight=int(os.environ.get("TENANTRY_MAX_SHARDS_IN_FLIGHT", "2")),
+            s3=S3Config.from_env(),
+            delete_retries=int(os.environ.get("TENANTRY_DELETE_RETRIES", "5")),
+        )

@@ -1,0 +1,39 @@
+"""Deleting a Tenant while S3 is down: bounded retries with a clear condition, then done."""
+
+from __future__ import annotations
+
+import kopf
+import pytest
+from tenantry_operator import finalize
+from tenantry_operator.kube import Kube as OperatorKube
+from tenantry_operator.s3 import S3Config
+
+from tenantry.devcluster.cluster import free_port
+from tests.e2e.test_tenant_lifecycle import condition, tenant
+from tests.support.kube import Kube
+
+
+async def test_unreachable_s3_gives_up_after_bounded_retries(
+    crds: Kube, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = "lc-s3-down"
+    crds.apply(tenant(name, {"reclaimPolicy": "Delete", "backup": {"bucket": "nowhere"}}))
+    body = crds.get("tenant", name)
+    dead = S3Config(f"http://127.0.0.1:{free_port()}", "a", "b")
+    monkeypatch.setenv("KUBECONFIG", str(crds.kubeconfig))
+    kube = OperatorKube.from_env()
+    try:
+        with pytest.raises(kopf.TemporaryError):
+            await finalize.finalize(kube, body=body, s3=dead, retry=0, max_retries=3)
+        cond = condition(crds, name, "Degraded")
+        assert cond["reason"] == "BackupCleanupFailed"
+        assert "unreachable" in cond["message"]
+        assert "retry 1 of 3" in cond["message"]
+        # The last attempt gives up: no exception, so the finalizer can be removed.
+        [event] = await finalize.finalize(kube, body=body, s3=dead, retry=2, max_retries=3)
+        assert event.reason == "BackupCleanupAbandoned"
+        assert event.warning
+        assert "nowhere" in event.message
+    finally:
+        await kube.close()
+        crds.try_run("delete", "tenant", name, "--wait=false")

@@ -1,0 +1,282 @@
+"""A Tenant becomes its stack and stays that way: the operator against the real API server.
+
+kwok plays the kubelet (pods become Ready without containers) and the local provisioner
+binds volumes; everything else (controllers, scheduler, garbage collector, admission) is
+the real Kubernetes.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.support.kube import Kube, eventually
+from tests.support.operator import OperatorProcess
+
+HASH = "tenantry.io/config-hash"
+
+
+def tenant(name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": "tenantry.io/v1alpha1",
+        "kind": "Tenant",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
+
+
+def status(kube: Kube, name: str) -> dict[str, Any]:
+    obj = kube.get_or_none("tenant", name) or {}
+    return dict(obj.get("status") or {})
+
+
+def condition(kube: Kube, name: str, ctype: str) -> dict[str, Any]:
+    for c in status(kube, name).get("conditions", []):
+        if c["type"] == ctype:
+            return dict(c)
+    return {}
+
+
+def wait_phase(kube: Kube, name: str, phase: str, timeout: float = 60) -> dict[str, Any]:
+    def check() -> dict[str, Any] | None:
+        st = status(kube, name)
+        obj = kube.get("tenant", name)
+        fresh = st.get("observedGeneration") == obj["metadata"]["generation"]
+        return st if fresh and st.get("phase") == phase else None
+
+    result: dict[str, Any] = eventually(check, timeout=timeout, what=f"{name} {phase}")
+    return result
+
+
+def hosts(kube: Kube, ns: str) -> dict[str, dict[str, Any]]:
+    items = kube.get("statefulsets", "-n", ns, "-l", "tenantry.io/shard")["items"]
+    return {s["metadata"]["name"]: s for s in items}
+
+
+def host_hash(sts: dict[str, Any]) -> str:
+    return str(sts["spec"]["template"]["metadata"]["annotations"][HASH])
+
+
+def events(kube: Kube, name: str) -> list[dict[str, Any]]:
+    items = kube.get(
+        "events", "-A", "--field-selector", f"involvedObject.kind=Tenant,involvedObject.name={name}"
+    )["items"]
+    return sorted(items, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
+
+
+@pytest.fixture
+def make_tenant(crds: Kube, operator_process: OperatorProcess) -> Iterator[Any]:
+    names: list[str] = []
+
+    def make(name: str, spec: dict[str, Any]) -> str:
+        crds.apply(tenant(name, spec))
+        names.append(name)
+        return name
+
+    yield make
+    for name in names:
+        crds.try_run("delete", "tenant", name, "--wait=false")
+
+
+def test_create_becomes_ready_with_an_isolated_stack(crds: Kube, make_tenant: Any) -> None:
+    name = make_tenant("lc-create", {"plan": "growth", "clickhouse": {"shards": 2}})
+    st = wait_phase(crds, name, "Ready")
+    assert st["hosts"] == "4/4"
+    assert (st["shards"], st["replicas"]) == (2, 2)
+    ns = "tenant-lc-create"
+    assert st["namespace"] == ns
+    namespace = crds.get("namespace", ns)
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert crds.get("resourcequota", "quota", "-n", ns)["spec"]["hard"]
+    policies = {p["metadata"]["name"] for p in crds.get("networkpolicies", "-n", ns)["items"]}
+    assert {"default-deny", "allow-same-namespace"} <= policies
+    assert len(hosts(crds, ns)) == 4
+    assert crds.get("statefulset", "keeper", "-n", ns)["spec"]["replicas"] == 3
+    # Generated credentials exist, and never show up in status or events.
+    secret = crds.get("secret", "clickhouse-credentials", "-n", ns)
+    passwords = [base64.b64decode(v).decode() for v in secret["data"].values()]
+    assert len(passwords) == 3
+    assert all(len(p) >= 32 for p in passwords)
+    visible = json.dumps(crds.get("tenant", name)) + json.dumps(events(crds, name))
+    assert not any(p in visible for p in passwords)
+    reasons = {e["reason"] for e in events(crds, name)}
+    assert {"NamespaceCreated", "Created", "SecretGenerated"} <= reasons
+
+
+def test_deleted_or_edited_children_are_restored(crds: Kube, make_tenant: Any) -> None:
+    name = make_tenant("lc-drift", {})
+    wait_phase(crds, name, "Ready")
+    ns = "tenant-lc-drift"
+    crds.run("delete", "service", "clickhouse", "-n", ns)
+    crds.run("delete", "networkpolicy", "default-deny", "-n", ns)
+    crds.run("scale", "statefulset", "ch-s0-r0", "-n", ns, "--replicas=0")
+    start = time.monotonic()
+    eventually(
+        lambda: crds.get_or_none("service", "clickhouse", "-n", ns),
+        timeout=5,
+        what="Service restored",
+    )
+    eventually(
+        lambda: crds.get_or_none("networkpolicy", "default-deny", "-n", ns),
+        timeout=5,
+        what="NetworkPolicy restored",
+    )
+    eventually(
+        lambda: crds.get("statefulset", "ch-s0-r0", "-n", ns)["spec"]["replicas"] == 1,
+        timeout=5,
+        what="replicas restored",
+    )
+    assert time.monotonic() - start < 5
+
+
+def test_scale_out_adds_hosts_without_restarting_others(crds: Kube, make_tenant: Any) -> None:
+    name = make_tenant("lc-scale", {"clickhouse": {"shards": 1, "replicas": 2}})
+    wait_phase(crds, name, "Ready")
+    ns = "tenant-lc-scale"
+    before = hosts(crds, ns)
+    cluster_before = crds.get("configmap", "clickhouse-config", "-n", ns)["data"]
+    crds.run("patch", "tenant", name, "--type=merge", "-p", '{"spec":{"clickhouse":{"shards":2}}}')
+    st = wait_phase(crds, name, "Ready")
+    assert st["hosts"] == "4/4"
+    after = hosts(crds, ns)
+    assert set(after) == {"ch-s0-r0", "ch-s0-r1", "ch-s1-r0", "ch-s1-r1"}
+    for host in before:  # same template, same generation: not restarted
+        assert host_hash(after[host]) == host_hash(before[host])
+        assert after[host]["metadata"]["generation"] == before[host]["metadata"]["generation"]
+    cluster_after = crds.get("configmap", "clickhouse-config", "-n", ns)["data"]
+    assert cluster_after != cluster_before
+    assert "ch-s1-r0" in json.dumps(cluster_after)
+
+
+def test_scale_in_is_refused_unless_allowed(crds: Kube, make_tenant: Any) -> None:
+    name = make_tenant("lc-shrink", {"clickhouse": {"shards": 2}})
+    wait_phase(crds, name, "Ready")
+    ns = "tenant-lc-shrink"
+    crds.run("patch", "tenant", name, "--type=merge", "-p", '{"spec":{"clickhouse":{"shards":1}}}')
+    st = wait_phase(crds, name, "Degraded")
+    degraded = condition(crds, name, "Degraded")
+    assert degraded["reason"] == "ScaleInRefused"
+    assert "AllowDataLoss" in degraded["message"]
+    assert len(hosts(crds, ns)) == 2
+    assert st["shards"] == 2
+    assert "ScaleInRefused" in {e["reason"] for e in events(crds, name)}
+    crds.run(
+        "patch",
+        "tenant",
+        name,
+        "--type=merge",
+        "-p",
+        '{"spec":{"clickhouse":{"scaleInPolicy":"AllowDataLoss"}}}',
+    )
+    st = wait_phase(crds, name, "Ready")
+    assert st["shards"] == 1
+    eventually(lambda: set(hosts(crds, ns)) == {"ch-s0-r0"}, timeout=10, what="host removed")
+
+
+def test_version_change_rolls_one_host_at_a_time(crds: Kube, make_tenant: Any) -> None:
+    name = make_tenant("lc-roll", {"clickhouse": {"shards": 3, "replicas": 2, "version": "25.3"}})
+    wait_phase(crds, name, "Ready")
+    ns = "tenant-lc-roll"
+    old = {n: host_hash(s) for n, s in hosts(crds, ns).items()}
+    crds.run(
+        "patch", "tenant", name, "--type=merge", "-p", '{"spec":{"clickhouse":{"version":"25.8"}}}'
+    )
+    worst_per_shard = 0
+    worst_shards = 0
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        now = hosts(crds, ns)
+        changing: dict[str, int] = {}
+        for n, s in now.items():
+            st = s.get("status") or {}
+            rolled = host_hash(s) != old[n]
+            done = (
+                st.get("readyReplicas") == 1
+                and st.get("updatedReplicas") == 1
+                and st.get("currentRevision") == st.get("updateRevision")
+            )
+            if rolled and not done:
+                shard = n.split("-")[1]
+                changing[shard] = changing.get(shard, 0) + 1
+        worst_per_shard = max([worst_per_shard, *changing.values()])
+        worst_shards = max(worst_shards, len(changing))
+        if all(host_hash(s) != old[n] for n, s in now.items()) and not changing:
+            break
+        time.sleep(0.05)
+    st = wait_phase(crds, name, "Ready")
+    assert all(host_hash(s) != old[n] for n, s in hosts(crds, ns).items())
+    assert worst_per_shard <= 1, "two hosts of one shard were down at once"
+    assert worst_shards <= 2, "more shards in flight than the operator allows"
+    rolls = [e["message"] for e in events(crds, name) if e["reason"] == "RollingUpdate"]
+    assert len(rolls) == 6
+    images = {
+        c["image"]
+        for s in hosts(crds, ns).values()
+        for c in s["spec"]["template"]["spec"]["containers"]
+    }
+    assert any(i.endswith(":25.8") for i in images)
+    assert st["hosts"] == "6/6"
+
+
+def test_suspend_scales_to_zero_and_resume_restores(crds: Kube, make_tenant: Any) -> None:
+    name = make_tenant("lc-suspend", {"clickhouse": {"replicas": 2}})
+    wait_phase(crds, name, "Ready")
+    ns = "tenant-lc-suspend"
+    pvcs = {p["metadata"]["name"] for p in crds.get("pvc", "-n", ns)["items"]}
+    crds.run("patch", "tenant", name, "--type=merge", "-p", '{"spec":{"suspend":true}}')
+    wait_phase(crds, name, "Suspended")
+    eventually(lambda: not crds.get("pods", "-n", ns)["items"], timeout=30, what="all pods gone")
+    for kind in ("statefulsets", "deployments"):
+        assert all(o["spec"]["replicas"] == 0 for o in crds.get(kind, "-n", ns)["items"])
+    assert {p["metadata"]["name"] for p in crds.get("pvc", "-n", ns)["items"]} == pvcs
+    crds.run("patch", "tenant", name, "--type=merge", "-p", '{"spec":{"suspend":false}}')
+    st = wait_phase(crds, name, "Ready")
+    assert st["hosts"] == "2/2"
+
+
+def test_delete_with_retain_keeps_namespace_and_volumes(crds: Kube, make_tenant: Any) -> None:
+    name = make_tenant("lc-retain", {})
+    wait_phase(crds, name, "Ready")
+    ns = "tenant-lc-retain"
+    pvcs = {p["metadata"]["name"] for p in crds.get("pvc", "-n", ns)["items"]}
+    assert pvcs
+    crds.run("delete", "tenant", name, "--timeout=60s")
+    eventually(
+        lambda: not crds.get("statefulsets", "-n", ns)["items"],
+        timeout=30,
+        what="workloads garbage-collected",
+    )
+    assert crds.get("namespace", ns)["metadata"]["labels"]["tenantry.io/retained"] == "true"
+    assert {p["metadata"]["name"] for p in crds.get("pvc", "-n", ns)["items"]} == pvcs
+    assert crds.get_or_none("secret", "clickhouse-credentials", "-n", ns) is not None
+
+
+def test_delete_with_delete_policy_removes_everything_and_the_bucket(
+    crds: Kube, make_tenant: Any, s3_server: Any
+) -> None:
+    from tenantry_operator.s3 import Buckets, S3Config
+
+    buckets = Buckets(
+        S3Config(s3_server.endpoint, s3_server.access_key_id, s3_server.secret_access_key)
+    )
+    name = make_tenant(
+        "lc-delete", {"reclaimPolicy": "Delete", "backup": {"bucket": "lc-delete-backups"}}
+    )
+    wait_phase(crds, name, "Ready")
+    import asyncio
+
+    assert asyncio.run(buckets.exists("lc-delete-backups"))
+    assert crds.get_or_none("secret", "backup-s3-credentials", "-n", "tenant-lc-delete")
+    assert crds.get("cronjob", "backup", "-n", "tenant-lc-delete")["spec"]["schedule"]
+    crds.run("delete", "tenant", name, "--timeout=60s")
+    eventually(
+        lambda: crds.get_or_none("namespace", "tenant-lc-delete") is None,
+        timeout=60,
+        what="namespace deleted",
+    )
+    assert not asyncio.run(buckets.exists("lc-delete-backups"))

@@ -1,0 +1,309 @@
+"""What the builders promise apply and the rollout: restart only what must restart,
+suspend scales to zero, Keeper only when needed, names the other steps rely on."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tenantry_operator import builders
+from tenantry_operator import model as m
+from tenantry_operator.builders import backup, clickhouse, ingestion, render
+
+from tests.unit.operator import fixtures
+
+Obj = dict[str, Any]
+
+
+def by_key(objects: list[Obj]) -> dict[tuple[str, str], Obj]:
+    return {(o["kind"], o["metadata"]["name"]): o for o in objects}
+
+
+def with_clickhouse(model: m.TenantModel, **changes: Any) -> m.TenantModel:
+    return dataclasses.replace(model, clickhouse=dataclasses.replace(model.clickhouse, **changes))
+
+
+def pod_hash(obj: Obj) -> str:
+    value: str = obj["spec"]["template"]["metadata"]["annotations"][m.ANNOTATION_CONFIG_HASH]
+    return value
+
+
+def cluster_xml(objects: list[Obj]) -> str:
+    value: str = by_key(objects)[("ConfigMap", "clickhouse-config")]["data"]["cluster.xml"]
+    return value
+
+
+@pytest.mark.parametrize("change", [{"shards": 4}, {"replicas": 3}])
+def test_scale_out_keeps_existing_hosts(change: dict[str, int]) -> None:
+    before_model = fixtures.model("tenant-sharded")
+    after_model = with_clickhouse(before_model, **change)
+    before = builders.build(before_model)
+    after = builders.build(after_model)
+    old_hosts = {h.name for h in before_model.clickhouse.hosts}
+    new_hosts = {h.name for h in after_model.clickhouse.hosts} - old_hosts
+    assert new_hosts
+    assert clickhouse.config_hashes(after_model).items() >= (
+        clickhouse.config_hashes(before_model).items()
+    )
+    b, a = by_key(before), by_key(after)
+    for host in old_hosts:
+        # Not just the hash: nothing about an existing host changes, so apply writes nothing.
+        assert a[("StatefulSet", host)] == b[("StatefulSet", host)]
+        assert a[("ConfigMap", f"{host}-config")] == b[("ConfigMap", f"{host}-config")]
+        assert a[("Service", host)] == b[("Service", host)]
+    for host in new_hosts:
+        assert ("StatefulSet", host) in a
+        assert f"<host>{host}.tenant-globex.svc.cluster.local</host>" in cluster_xml(after)
+        assert host not in cluster_xml(before)
+    assert cluster_xml(after) != cluster_xml(before)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"settings": (("max_concurrent_queries", "300"),)},
+        {"version": "25.8", "image": "clickhouse/clickhouse-server:25.8"},
+        {"resources": m.Resources("2", "8", "16Gi", "16Gi")},
+    ],
+    ids=["settings", "version", "resources"],
+)
+def test_restart_relevant_change_changes_every_host_hash(change: dict[str, Any]) -> None:
+    before_model = fixtures.model("tenant-sharded")
+    after_model = with_clickhouse(before_model, **change)
+    before = clickhouse.config_hashes(before_model)
+    after = clickhouse.config_hashes(after_model)
+    assert before.keys() == after.keys()
+    assert all(before[h] != after[h] for h in before)
+    assert len(set(after.values())) == len(after)  # macros differ per host
+    for sts in clickhouse.statefulsets(after_model):
+        assert pod_hash(sts) == after[sts["metadata"]["name"]]
+        assert len(pod_hash(sts)) == 16
+
+
+def test_settings_reach_every_host_config() -> None:
+    model = fixtures.model("tenant-sharded")
+    for cm in clickhouse.config_maps(model)[1:]:
+        xml = cm["data"]["host.xml"]
+        assert (
+            "<max_server_memory_usage_to_ram_ratio>0.8</max_server_memory_usage_to_ram_ratio>"
+            in xml
+        )
+        assert "<cluster>tenant</cluster>" in xml
+
+
+def test_invalid_setting_name_is_refused() -> None:
+    model = with_clickhouse(fixtures.model("tenant-starter"), settings=(("x><evil", "1"),))
+    with pytest.raises(ValueError, match="setting name"):
+        builders.build(model)
+
+
+def test_setting_values_are_xml_escaped() -> None:
+    model = with_clickhouse(fixtures.model("tenant-starter"), settings=(("display_name", "a<&b"),))
+    xml = clickhouse.host_xml(model, m.Host(0, 0))
+    assert "<display_name>a&lt;&amp;b</display_name>" in xml
+
+
+def _replicas(objects: list[Obj]) -> dict[str, int | None]:
+    return {
+        f"{o['kind']}/{o['metadata']['name']}": o["spec"].get("replicas")
+        for o in objects
+        if o["kind"] in ("StatefulSet", "Deployment")
+    }
+
+
+@pytest.mark.parametrize("name", sorted(fixtures.EXAMPLES))
+def test_suspend_scales_everything_to_zero(name: str) -> None:
+    model = dataclasses.replace(fixtures.model(name), suspend=True)
+    objects = builders.build(model)
+    replicas = _replicas(objects)
+    assert replicas
+    assert set(replicas.values()) == {0}
+    kinds = {o["kind"] for o in objects}
+    assert "HorizontalPodAutoscaler" not in kinds
+    for cron in (o for o in objects if o["kind"] == "CronJob"):
+        assert cron["spec"]["suspend"] is True
+    # Volumes stay: scaling down never deletes claims.
+    for o in objects:
+        if o["kind"] == "StatefulSet":
+            assert o["spec"]["persistentVolumeClaimRetentionPolicy"]["whenScaled"] == "Retain"
+
+
+def test_resume_restores_replicas_and_hpa() -> None:
+    model = fixtures.model("tenant-sharded")
+    replicas = _replicas(builders.build(model))
+    assert replicas["StatefulSet/keeper"] == 3
+    assert replicas["StatefulSet/redis"] == 1
+    assert all(replicas[f"StatefulSet/{h.name}"] == 1 for h in model.clickhouse.hosts)
+    # The HPA owns the count: the Deployment leaves spec.replicas out.
+    assert replicas["Deployment/ingestion"] is None
+    hpa = by_key(builders.build(model))[("HorizontalPodAutoscaler", "ingestion")]
+    assert hpa["spec"]["minReplicas"] == 2
+    assert hpa["spec"]["maxReplicas"] == 8
+    assert hpa["spec"]["scaleTargetRef"]["name"] == "ingestion"
+
+
+def test_fixed_ingestion_replicas_and_pdb() -> None:
+    model = fixtures.model("tenant-starter")
+    assert ingestion.desired_replicas(model) == 1
+    assert ingestion.pod_disruption_budgets(model) == []
+    two = dataclasses.replace(model, ingestion=dataclasses.replace(model.ingestion, replicas=2))
+    (pdb,) = ingestion.pod_disruption_budgets(two)
+    assert pdb["spec"]["minAvailable"] == 1
+    assert ingestion.horizontal_pod_autoscalers(two) == []
+
+
+def test_no_keeper_for_a_single_replica() -> None:
+    model = fixtures.model("tenant-starter")
+    assert model.clickhouse.replicas == 1
+    objects = builders.build(model)
+    assert not [o for o in objects if "keeper" in o["metadata"]["name"]]
+    assert not [o for o in objects if o["metadata"]["labels"][m.LABEL_COMPONENT] == "keeper"]
+    assert "<zookeeper>" not in cluster_xml(objects)
+    assert not [o for o in objects if o["kind"] == "PodDisruptionBudget"]
+
+
+def test_keeper_quorum_config() -> None:
+    model = fixtures.model("tenant-sharded")
+    objects = by_key(builders.build(model))
+    xml = objects[("ConfigMap", "keeper-config")]["data"]["keeper_server.xml"]
+    for i in range(3):
+        host = f"keeper-{i}.keeper-headless.tenant-globex.svc.cluster.local"
+        assert f"<id>{i + 1}</id>" in xml
+        assert f"<hostname>{host}</hostname>" in xml
+        assert f"<host>{host}</host>" in cluster_xml(list(objects.values()))
+    assert xml.count("<port>9234</port>") == 3
+    assert objects[("Service", "keeper-headless")]["spec"]["clusterIP"] == "None"
+    assert objects[("Service", "keeper-headless")]["spec"]["publishNotReadyAddresses"] is True
+    assert objects[("PodDisruptionBudget", "keeper")]["spec"]["maxUnavailable"] == 1
+
+
+def test_cluster_topology_and_users() -> None:
+    model = fixtures.model("tenant-sharded")
+    objects = builders.build(model)
+    xml = cluster_xml(objects)
+    assert xml.count("<shard>") == 3
+    assert xml.count("<internal_replication>true</internal_replication>") == 3
+    assert xml.count("<replica>") == 6
+    assert "<tenant>" in xml
+    users = by_key(objects)[("ConfigMap", "clickhouse-config")]["data"]["users.xml"]
+    for user in ("ADMIN", "WRITER", "READER"):
+        assert f'<password from_env="CLICKHOUSE_{user}_PASSWORD"/>' in users
+    keys = by_key(objects)
+    assert keys[("Service", "clickhouse")]["spec"]["selector"] == {
+        "app.kubernetes.io/instance": "globex",
+        "app.kubernetes.io/component": "clickhouse",
+    }
+    sts = keys[("StatefulSet", "ch-s2-r1")]
+    labels = sts["spec"]["template"]["metadata"]["labels"]
+    assert labels["tenantry.io/shard"] == "2"
+    assert labels["tenantry.io/replica"] == "1"
+    (claim,) = sts["spec"]["volumeClaimTemplates"]
+    assert claim["metadata"]["name"] == "data"
+    assert claim["spec"]["resources"]["requests"]["storage"] == "200Gi"
+    pdbs = [o for o in objects if o["kind"] == "PodDisruptionBudget"]
+    assert {p["metadata"]["name"] for p in pdbs} >= {"ch-s0", "ch-s1", "ch-s2"}
+
+
+def test_network_policies() -> None:
+    objects = by_key(builders.build(fixtures.model("tenant-starter")))
+    names = {n for k, n in objects if k == "NetworkPolicy"}
+    assert names == {
+        "default-deny",
+        "allow-same-namespace",
+        "allow-dns-egress",
+        "allow-ingestion-clients",
+        "allow-platform",
+    }
+    platform = objects[("NetworkPolicy", "allow-platform")]["spec"]["ingress"][0]["from"][0]
+    assert platform["namespaceSelector"]["matchExpressions"][0]["values"] == ["tenantry-system"]
+    bare = dataclasses.replace(fixtures.model("tenant-starter"), platform_namespaces=())
+    assert ("NetworkPolicy", "allow-platform") not in by_key(builders.build(bare))
+
+
+def test_reclaim_policy_reaches_volume_claims() -> None:
+    retain = by_key(builders.build(fixtures.model("tenant-starter")))
+    delete = by_key(builders.build(fixtures.model("tenant-suspended")))
+    policy = "persistentVolumeClaimRetentionPolicy"
+    assert retain[("StatefulSet", "redis")]["spec"][policy]["whenDeleted"] == "Retain"
+    assert delete[("StatefulSet", "redis")]["spec"][policy]["whenDeleted"] == "Delete"
+
+
+def test_backup_script_quotes_prefix_for_shell_and_sql(tmp_path: Any) -> None:
+    model = fixtures.model("tenant-sharded")
+    assert model.backup is not None
+    odd = dataclasses.replace(model, backup=dataclasses.replace(model.backup, prefix="it's/"))
+    script = backup.script(odd)
+    (line,) = [ln for ln in script.splitlines() if ln.startswith("path=")]
+    out = subprocess.run(
+        ["/bin/sh", "-c", f'{line}\nprintf %s "$path"'], capture_output=True, text=True, check=True
+    )
+    assert out.stdout == "tenantry-backups/it\\'s/globex/"
+    assert "backup_shard 2 ch-s2-r0.tenant-globex.svc.cluster.local" in script
+    syntax = subprocess.run(["/bin/sh", "-n", "-c", script], capture_output=True, check=False)
+    assert syntax.returncode == 0, syntax.stderr
+
+
+def test_backup_cronjob() -> None:
+    objects = by_key(builders.build(fixtures.model("tenant-sharded")))
+    cron = objects[("CronJob", "backup")]["spec"]
+    assert cron["schedule"] == "0 3 * * *"
+    assert cron["concurrencyPolicy"] == "Forbid"
+    assert cron["suspend"] is False
+    assert ("CronJob", "backup") not in by_key(builders.build(fixtures.model("tenant-starter")))
+
+
+def test_static_server_config_is_part_of_every_hash(monkeypatch: pytest.MonkeyPatch) -> None:
+    model = fixtures.model("tenant-sharded")
+    before = clickhouse.config_hashes(model)
+    monkeypatch.setattr(clickhouse, "server_xml", lambda: "<clickhouse><changed/></clickhouse>")
+    after = clickhouse.config_hashes(model)
+    assert all(before[h] != after[h] for h in before)
+
+
+def test_every_template_is_used() -> None:
+    """A template no builder names is dead code that reviewers would still read."""
+    root = render.templates_dir()
+    sources = "".join(p.read_text() for p in Path(builders.__file__).parent.glob("*.py"))
+    templates = sorted(str(p.relative_to(root)) for p in root.rglob("*.j2"))
+    assert templates
+    assert [t for t in templates if f'"{t}"' not in sources] == []
+
+
+_UNITS = {"m": 0.001, "": 1, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+
+
+def _quantity(value: str) -> float:
+    number = value.rstrip("abcdefghijklmnopqrstuvwxyzKMGT")
+    return float(number) * _UNITS[value[len(number) :]]
+
+
+@pytest.mark.parametrize("name", sorted(fixtures.EXAMPLES))
+def test_workloads_fit_the_namespace_quota(name: str) -> None:
+    """At full size (HPA at max, one surge pod) the stack stays inside its ResourceQuota."""
+    model = dataclasses.replace(fixtures.model(name), suspend=False)
+    objects = builders.build(model)
+    hard = by_key(objects)[("ResourceQuota", "quota")]["spec"]["hard"]
+    used = {"limits.cpu": 0.0, "limits.memory": 0.0, "requests.storage": 0.0, "pods": 0.0}
+    for obj in objects:
+        if obj["kind"] not in ("StatefulSet", "Deployment"):
+            continue
+        count = obj["spec"].get("replicas")
+        if count is None:
+            scaling = model.ingestion.autoscaling
+            assert scaling is not None
+            count = scaling.max_replicas
+        if obj["kind"] == "Deployment":
+            count += 1  # maxSurge
+        for container in obj["spec"]["template"]["spec"]["containers"]:
+            used["limits.cpu"] += count * _quantity(container["resources"]["limits"]["cpu"])
+            used["limits.memory"] += count * _quantity(container["resources"]["limits"]["memory"])
+        for claim in obj["spec"].get("volumeClaimTemplates", []):
+            used["requests.storage"] += count * _quantity(
+                claim["spec"]["resources"]["requests"]["storage"]
+            )
+        used["pods"] += count
+    for key, value in used.items():
+        assert value <= _quantity(hard[key]), key

@@ -1,0 +1,209 @@
+"""Pure steps of the operator: normalize, diff, rollout planning, status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from tenantry_operator import diff, normalize, observe, rollout
+from tenantry_operator.model import ANNOTATION_CONFIG_HASH
+
+
+def _tenant(spec: dict[str, Any], *, generation: int = 1) -> dict[str, Any]:
+    return {"metadata": {"name": "acme", "uid": "u-1", "generation": generation}, "spec": spec}
+
+
+# -- normalize ------------------------------------------------------------------------
+def test_plan_preset_fills_unset_fields() -> None:
+    m = normalize.tenant_model(_tenant({"plan": "growth"}))
+    assert (m.clickhouse.shards, m.clickhouse.replicas) == (2, 2)
+    assert m.keeper.replicas == 3  # replicated tables need Keeper
+    assert m.retention_days == 90
+    assert m.namespace == "tenant-acme"
+    assert m.owner.uid == "u-1"
+
+
+def test_explicit_fields_override_the_preset() -> None:
+    m = normalize.tenant_model(
+        _tenant(
+            {
+                "plan": "growth",
+                "retentionDays": 7,
+                "clickhouse": {
+                    "shards": 5,
+                    "replicas": 1,
+                    "resources": {"limits": {"memory": "64Gi"}},
+                },
+            }
+        )
+    )
+    assert (m.clickhouse.shards, m.clickhouse.replicas) == (5, 1)
+    assert m.keeper.replicas == 0  # no replication, no Keeper
+    assert m.retention_days == 7
+    assert m.clickhouse.resources.memory_limit == "64Gi"
+    assert m.clickhouse.resources.memory_request == "8Gi"  # still from the plan
+
+
+def test_hosts_enumerate_shards_by_replicas() -> None:
+    m = normalize.tenant_model(_tenant({"clickhouse": {"shards": 2, "replicas": 2}}))
+    assert [h.name for h in m.clickhouse.hosts] == ["ch-s0-r0", "ch-s0-r1", "ch-s1-r0", "ch-s1-r1"]
+
+
+# -- diff -----------------------------------------------------------------------------
+def test_contained_ignores_server_defaults() -> None:
+    desired = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "a", "namespace": "n", "labels": {"x": "1"}},
+        "spec": {"ports": [{"port": 80}]},
+    }
+    live = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": "a",
+            "namespace": "n",
+            "labels": {"x": "1", "y": "2"},
+            "resourceVersion": "7",
+            "uid": "z",
+        },
+        "spec": {"ports": [{"port": 80, "protocol": "TCP"}], "clusterIP": "10.0.0.1"},
+    }
+    assert diff.up_to_date(desired, live)
+
+
+@pytest.mark.parametrize(
+    "live_change",
+    [
+        lambda o: o["spec"]["ports"][0].update(port=81),
+        lambda o: o["metadata"]["labels"].pop("x"),
+        lambda o: o["spec"]["ports"].append({"port": 90}),
+    ],
+)
+def test_drift_is_detected(live_change: Any) -> None:
+    desired = {
+        "kind": "Service",
+        "metadata": {"name": "a", "labels": {"x": "1"}},
+        "spec": {"ports": [{"port": 80}]},
+    }
+    live = {
+        "kind": "Service",
+        "metadata": {"name": "a", "labels": {"x": "1"}},
+        "spec": {"ports": [{"port": 80}]},
+    }
+    live_change(live)
+    assert not diff.up_to_date(desired, live)
+
+
+def test_missing_object_is_not_up_to_date() -> None:
+    assert not diff.up_to_date({"kind": "X", "metadata": {"name": "a"}}, None)
+
+
+# -- rollout --------------------------------------------------------------------------
+def _sts(name: str, shard: int, hash_: str, *, ready: bool = True) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "generation": 1, "labels": {"tenantry.io/shard": str(shard)}},
+        "spec": {
+            "replicas": 1,
+            "template": {"metadata": {"annotations": {ANNOTATION_CONFIG_HASH: hash_}}},
+        },
+        "status": {
+            "observedGeneration": 1,
+            "readyReplicas": 1 if ready else 0,
+            "updatedReplicas": 1,
+            "currentRevision": "a",
+            "updateRevision": "a",
+        },
+    }
+
+
+def _hosts(shards: int, replicas: int, hash_: str) -> list[dict[str, Any]]:
+    return [_sts(f"ch-s{s}-r{r}", s, hash_) for s in range(shards) for r in range(replicas)]
+
+
+def test_unchanged_hosts_are_all_applied() -> None:
+    p = rollout.plan(_hosts(2, 2, "h1"), _hosts(2, 2, "h1"), max_shards_in_flight=1)
+    assert len(p.apply) == 4
+    assert not p.hold
+    assert not p.in_progress
+
+
+def test_changed_hosts_roll_one_per_shard_with_bounded_shards() -> None:
+    p = rollout.plan(_hosts(3, 2, "new"), _hosts(3, 2, "old"), max_shards_in_flight=2)
+    assert p.apply == {"ch-s0-r0", "ch-s1-r0"}
+    assert p.hold == {"ch-s0-r1", "ch-s1-r1", "ch-s2-r0", "ch-s2-r1"}
+    assert p.in_progress
+
+
+def test_next_host_waits_until_the_previous_is_ready() -> None:
+    live = _hosts(1, 2, "old")
+    live[0] = _sts("ch-s0-r0", 0, "new", ready=False)  # being rolled
+    p = rollout.plan(_hosts(1, 2, "new"), live, max_shards_in_flight=1)
+    assert "ch-s0-r1" in p.hold
+    live[0] = _sts("ch-s0-r0", 0, "new", ready=True)
+    p = rollout.plan(_hosts(1, 2, "new"), live, max_shards_in_flight=1)
+    assert p.apply == {"ch-s0-r0", "ch-s0-r1"}
+
+
+def test_new_hosts_start_at_once() -> None:
+    p = rollout.plan(_hosts(3, 1, "h"), _hosts(1, 1, "h"), max_shards_in_flight=1)
+    assert p.apply == {"ch-s0-r0", "ch-s1-r0", "ch-s2-r0"}
+
+
+# -- observe --------------------------------------------------------------------------
+def _obs(
+    spec: dict[str, Any],
+    sts: dict[str, Any],
+    deps: dict[str, Any],
+    *,
+    hold: frozenset[str] = frozenset(),
+) -> observe.Observation:
+    m = normalize.tenant_model(_tenant(spec))
+    plan = rollout.RolloutPlan(apply=frozenset(), hold=hold, pending=tuple(sorted(hold)))
+    return observe.Observation(model=m, statefulsets=sts, deployments=deps, rollout=plan)
+
+
+def _dep(ready: bool) -> dict[str, Any]:
+    return {
+        "metadata": {"name": "ingestion", "generation": 1},
+        "spec": {"replicas": 1},
+        "status": {"observedGeneration": 1, "availableReplicas": int(ready), "updatedReplicas": 1},
+    }
+
+
+def test_all_ready_gives_ready_and_keeps_transition_times() -> None:
+    sts = {"ch-s0-r0": _sts("ch-s0-r0", 0, "h"), "redis": _sts("redis", 0, "h")}
+    obs = _obs({}, sts, {"ingestion": _dep(True)})
+    first = observe.status(obs, None)
+    conds = {c["type"]: c for c in first["conditions"]}
+    assert conds["Ready"]["status"] == "True"
+    assert conds["Progressing"]["status"] == "False"
+    assert conds["KeeperReady"]["reason"] == "NotRequired"
+    assert first["hosts"] == "1/1"
+    assert first["phase"] == "Ready"
+    for c in first["conditions"]:
+        c["lastTransitionTime"] = "2020-01-01T00:00:00Z"
+    again = observe.status(obs, first)
+    assert observe.same(first, again)
+
+
+def test_missing_host_is_progressing_with_a_message() -> None:
+    obs = _obs(
+        {"clickhouse": {"shards": 2}},
+        {"ch-s0-r0": _sts("ch-s0-r0", 0, "h"), "redis": _sts("redis", 0, "h")},
+        {"ingestion": _dep(True)},
+    )
+    st = observe.status(obs, None)
+    conds = {c["type"]: c for c in st["conditions"]}
+    assert conds["Ready"]["status"] == "False"
+    assert conds["ClickHouseReady"]["message"] == "1/2 created"
+    assert st["phase"] == "Provisioning"
+    assert st["hosts"] == "1/2"
+
+
+def test_rolling_update_is_reported() -> None:
+    sts = {n: _sts(n, 0, "h") for n in ("ch-s0-r0", "redis")}
+    obs = _obs({}, sts, {"ingestion": _dep(True)}, hold=frozenset({"ch-s0-r0"}))
+    conds = {c["type"]: c for c in observe.status(obs, None)["conditions"]}
+    assert conds["Progressing"]["reason"] == "RollingUpdate"
+    assert "ch-s0-r0" in conds["Progressing"]["message"]
