@@ -5,14 +5,16 @@ that carry the tenant's labels but are no longer desired.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from tenantry_operator import diff
 from tenantry_operator.kube import Kube
 
 Obj = dict[str, Any]
+T = TypeVar("T")
 
 # Kinds the builders produce inside the tenant namespace, which pruning may delete.
 # Secrets and PVCs are deliberately absent: they hold credentials and data.
@@ -46,6 +48,23 @@ def _name(obj: Obj) -> str:
     return f"{obj['kind']}/{obj['metadata']['name']}"
 
 
+# Applied after everything else, so the config, accounts and policies they use exist.
+WORKLOADS = frozenset(
+    {"StatefulSet", "Deployment", "CronJob", "HorizontalPodAutoscaler", "PodDisruptionBudget"}
+)
+CONCURRENCY = 8  # requests in flight per tenant
+
+
+async def _bounded(calls: list[Awaitable[T]]) -> list[T]:
+    sem = asyncio.Semaphore(CONCURRENCY)
+
+    async def one(call: Awaitable[T]) -> T:
+        async with sem:
+            return await call
+
+    return list(await asyncio.gather(*(one(c) for c in calls)))
+
+
 async def sync(
     kube: Kube,
     *,
@@ -54,36 +73,101 @@ async def sync(
     keep: set[tuple[str, str, str]],
     prune: bool = True,
 ) -> ApplyResult:
-    """Apply what differs; prune live objects (from ``live``) neither desired nor kept."""
+    """Apply what differs (config first, then workloads, each wave concurrently); prune
+    live objects (from ``live``) neither desired nor kept."""
     result = ApplyResult()
     wanted: set[tuple[str, str, str]] = set(keep)
+    waves: tuple[list[Obj], list[Obj]] = ([], [])
     for obj in desired:
         k = diff.key(obj)
         wanted.add(k)
         if diff.up_to_date(obj, live.get(k)):
             result.unchanged += 1
             continue
-        await kube.apply(obj)
-        result.applied.append(_name(obj))
+        waves[obj["kind"] in WORKLOADS].append(obj)
+    for wave in waves:
+        await _bounded([_apply_one(kube, obj, live.get(diff.key(obj))) for obj in wave])
+        result.applied.extend(_name(obj) for obj in wave)
     if prune:
-        for k, obj in live.items():
-            if k in wanted or obj["metadata"].get("deletionTimestamp"):
-                continue
-            meta = obj["metadata"]
-            if await kube.delete(
-                obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace")
-            ):
-                result.pruned.append(_name(obj))
+        stale = [
+            o
+            for k, o in live.items()
+            if k not in wanted and not o["metadata"].get("deletionTimestamp")
+        ]
+        deleted = await _bounded(
+            [
+                kube.delete(
+                    o["apiVersion"],
+                    o["kind"],
+                    o["metadata"]["name"],
+                    o["metadata"].get("namespace"),
+                )
+                for o in stale
+            ]
+        )
+        result.pruned.extend(_name(o) for o, gone in zip(stale, deleted, strict=True) if gone)
     return result
+
+
+async def _apply_one(kube: Kube, obj: Obj, live: Obj | None) -> None:
+    if obj["kind"] == "StatefulSet" and live is not None and claims_changed(obj, live):
+        await _recreate_statefulset(kube, obj, live)
+    await kube.apply(obj)
+
+
+def _claims(sts: Obj) -> dict[str, str]:
+    return {
+        t["metadata"]["name"]: str(t["spec"]["resources"]["requests"]["storage"])
+        for t in sts["spec"].get("volumeClaimTemplates") or []
+    }
+
+
+def claims_changed(desired: Obj, live: Obj) -> bool:
+    """volumeClaimTemplates are immutable in a StatefulSet: a size change needs more."""
+    return _claims(desired) != _claims(live)
+
+
+async def _recreate_statefulset(kube: Kube, desired: Obj, live: Obj) -> None:
+    """Grow the existing volumes in place, then replace the StatefulSet object while its
+    pods keep running (orphan delete; the new object adopts them). Volumes only grow:
+    the CRD refuses a smaller size."""
+    meta = live["metadata"]
+    namespace = meta["namespace"]
+    replicas = int(live["spec"].get("replicas") or 0)
+    sizes = _claims(desired)
+    for claim, size in sizes.items():
+        for ordinal in range(max(replicas, 1)):
+            pvc = f"{claim}-{meta['name']}-{ordinal}"
+            if await kube.get("v1", "PersistentVolumeClaim", pvc, namespace) is None:
+                continue
+            await kube.patch(
+                "v1",
+                "PersistentVolumeClaim",
+                pvc,
+                {"spec": {"resources": {"requests": {"storage": size}}}},
+                namespace=namespace,
+            )
+    await kube.delete("apps/v1", "StatefulSet", meta["name"], namespace, orphan=True)
+    # The delete is asynchronous; apply must not race it into a 409 or a stale object.
+    for _ in range(100):
+        if await kube.get("apps/v1", "StatefulSet", meta["name"], namespace) is None:
+            return
+        await asyncio.sleep(0.1)
 
 
 async def live_children(
     kube: Kube, *, namespace: str, labels: dict[str, str]
 ) -> dict[tuple[str, str, str], Obj]:
-    """Every prunable object of the tenant, keyed like ``diff.key``."""
+    """Every prunable object of the tenant, keyed like ``diff.key`` (listed concurrently)."""
+    lists = await _bounded(
+        [
+            kube.list(api_version, kind, namespace=namespace, labels=labels)
+            for api_version, kind in PRUNABLE
+        ]
+    )
     out: dict[tuple[str, str, str], Obj] = {}
-    for api_version, kind in PRUNABLE:
-        for obj in await kube.list(api_version, kind, namespace=namespace, labels=labels):
+    for (api_version, kind), items in zip(PRUNABLE, lists, strict=True):
+        for obj in items:
             obj.setdefault("apiVersion", api_version)
             obj.setdefault("kind", kind)
             out[diff.key(obj)] = obj

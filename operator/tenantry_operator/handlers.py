@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from tenantry.api import GROUP, VERSION
 from tenantry.api.dashboard import DashboardSpec
-from tenantry_operator import finalize, reconcile
+from tenantry_operator import finalize, observe, reconcile
 from tenantry_operator.kube import Kube
 from tenantry_operator.model import LABEL_MANAGED_BY, LABEL_TENANT, MANAGED_BY
 from tenantry_operator.observe import now
@@ -93,9 +93,12 @@ async def tenant_worker(
             kopf.warn(body, reason="InvalidSpec", message=str(err.errors(include_url=False)))
             await _wait(trigger, stopped, settings.resync_seconds)
             continue
-        except Exception as err:
+        except Exception as err:  # keep the worker alive; retry soon
             logger.exception("reconcile of %s failed", name)
-            kopf.warn(body, reason="ReconcileError", message=f"{type(err).__name__}: {err}")
+            message = f"{type(err).__name__}: {err}"[:1000]
+            kopf.warn(body, reason="ReconcileError", message=message)
+            await _report_error(name, raw, message)
+            last_status = None
             await _wait(trigger, stopped, 5.0)
             continue
         last_status, last_generation = outcome.status, generation
@@ -103,6 +106,19 @@ async def tenant_worker(
             (kopf.warn if ev.warning else kopf.info)(body, reason=ev.reason, message=ev.message)
         delay = settings.resync_seconds if outcome.converged else settings.busy_recheck_seconds
         await _wait(trigger, stopped, delay)
+
+
+async def _report_error(name: str, raw: dict[str, Any], message: str) -> None:
+    """Show a failing reconcile in the status (Degraded/ReconcileError), best effort."""
+    status = observe.with_condition(
+        raw.get("status") or {},
+        observe.Cond("Degraded", True, "ReconcileError", message),
+        generation=int(raw["metadata"].get("generation") or 0),
+    )
+    try:
+        await Runtime.client().patch_status(f"{GROUP}/{VERSION}", "Tenant", name, status)
+    except Exception:  # the API itself may be what is failing
+        log.warning("could not report the reconcile error of %s in its status", name)
 
 
 async def _wait(trigger: asyncio.Event, stopped: kopf.DaemonStopped, seconds: float) -> None:

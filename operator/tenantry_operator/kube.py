@@ -16,7 +16,7 @@ from lightkube import AsyncClient, KubeConfig
 from lightkube.codecs import resource_registry
 from lightkube.core.exceptions import ApiError
 from lightkube.generic_resource import create_global_resource
-from lightkube.types import PatchType
+from lightkube.types import CascadeType, PatchType
 
 from tenantry.api import GROUP, VERSION
 
@@ -113,11 +113,23 @@ class Kube:
         return _as_dict(result)
 
     async def delete(
-        self, api_version: str, kind: str, name: str, namespace: str | None = None
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        namespace: str | None = None,
+        *,
+        orphan: bool = False,
     ) -> bool:
+        """Delete; ``orphan`` leaves dependents (e.g. a StatefulSet's pods) in place."""
         self.writes["delete"] += 1
         try:
-            await self.client.delete(resource(api_version, kind), name, namespace=namespace)
+            await self.client.delete(
+                resource(api_version, kind),
+                name,
+                namespace=namespace,
+                cascade=CascadeType.ORPHAN if orphan else None,
+            )
         except ApiError as err:
             if is_not_found(err):
                 return False

@@ -30,4 +30,7 @@ def run(*, liveness: str = "http://0.0.0.0:8080/healthz", verbose: bool = False)
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    # One line per API request is noise at INFO (and costs CPU at hundreds of tenants).
+    for noisy in ("httpx", "httpx2", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
     kopf.run(clusterwide=True, standalone=True, liveness_endpoint=liveness)

@@ -158,3 +158,20 @@ def status(obs: Observation, previous: Obj | None) -> Obj:
 def same(a: Obj | None, b: Obj) -> bool:
     """Equal statuses (what decides whether to write)."""
     return (a or {}) == b
+
+
+def with_condition(status: Obj, cond: Cond, *, generation: int) -> Obj:
+    """``status`` with one condition set (others kept), for error reporting."""
+    state = "Unknown" if cond.ok is None else ("True" if cond.ok else "False")
+    conds = [c for c in status.get("conditions") or [] if c.get("type") != cond.type]
+    conds.append(
+        {
+            "type": cond.type,
+            "status": state,
+            "reason": cond.reason,
+            "message": cond.message,
+            "observedGeneration": generation,
+            "lastTransitionTime": now(),
+        }
+    )
+    return {"conditions": conds}

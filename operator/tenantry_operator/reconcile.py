@@ -7,6 +7,7 @@ an operator killed mid-reconcile converges on restart without duplicates.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from dataclasses import dataclass
@@ -81,7 +82,15 @@ async def reconcile(
     )
     events: list[Event] = []
     labels = {LABEL_TENANT: model.name}
-    live = await apply.live_children(kube, namespace=model.namespace, labels=labels)
+    live_ns = await kube.get("v1", "Namespace", model.namespace)
+    live: dict[tuple[str, str, str], Obj] = {}
+    existing: set[str] = set()
+    if live_ns is not None:  # a new tenant has nothing to list yet
+        live, secret_list = await asyncio.gather(
+            apply.live_children(kube, namespace=model.namespace, labels=labels),
+            kube.list("v1", "Secret", namespace=model.namespace, labels=labels),
+        )
+        existing = {s["metadata"]["name"] for s in secret_list}
     model, refusal = _guard_scale_in(model, _hosts(live))
     if refusal:
         events.append(Event("ScaleInRefused", refusal.message, warning=True))
@@ -89,7 +98,6 @@ async def reconcile(
 
     # The namespace first: everything else lives in it.
     namespaces = [o for o in desired if o["kind"] == "Namespace"]
-    live_ns = await kube.get("v1", "Namespace", model.namespace)
     ns_result = await apply.sync(
         kube,
         desired=namespaces,
@@ -100,10 +108,6 @@ async def reconcile(
     if ns_result.applied and live_ns is None:
         events.append(Event("NamespaceCreated", f"created namespace {model.namespace}"))
 
-    existing = {
-        s["metadata"]["name"]
-        for s in await kube.list("v1", "Secret", namespace=model.namespace, labels=labels)
-    }
     for name in await secrets.ensure(kube, model, existing):
         events.append(Event("SecretGenerated", f"generated Secret {name}"))
     problems = [refusal] if refusal else []
@@ -149,15 +153,17 @@ async def reconcile(
     for name in result.pruned:
         events.append(Event("Pruned", f"deleted {name}, no longer desired"))
 
-    # Observe workloads as they are now.
-    sts = {
-        o["metadata"]["name"]: o
-        for o in await kube.list("apps/v1", "StatefulSet", namespace=model.namespace, labels=labels)
-    }
-    deps = {
-        o["metadata"]["name"]: o
-        for o in await kube.list("apps/v1", "Deployment", namespace=model.namespace, labels=labels)
-    }
+    # Observe workloads as they are now (what was listed, unless we just changed things).
+    if result.changed or not live:
+        sts_list, dep_list = await asyncio.gather(
+            kube.list("apps/v1", "StatefulSet", namespace=model.namespace, labels=labels),
+            kube.list("apps/v1", "Deployment", namespace=model.namespace, labels=labels),
+        )
+    else:
+        sts_list = [o for k, o in live.items() if k[0] == "StatefulSet"]
+        dep_list = [o for k, o in live.items() if k[0] == "Deployment"]
+    sts = {o["metadata"]["name"]: o for o in sts_list}
+    deps = {o["metadata"]["name"]: o for o in dep_list}
     obs = observe.Observation(
         model=model, statefulsets=sts, deployments=deps, rollout=plan, problems=tuple(problems)
     )

@@ -280,3 +280,27 @@ def test_delete_with_delete_policy_removes_everything_and_the_bucket(
         what="namespace deleted",
     )
     assert not asyncio.run(buckets.exists("lc-delete-backups"))
+
+
+def test_storage_growth_expands_volumes_in_place(crds: Kube, make_tenant: Any) -> None:
+    name = make_tenant("lc-grow", {"clickhouse": {"storage": {"size": "20Gi"}}})
+    wait_phase(crds, name, "Ready")
+    ns = "tenant-lc-grow"
+    pod_uid = crds.get("pod", "ch-s0-r0-0", "-n", ns)["metadata"]["uid"]
+    crds.run(
+        "patch",
+        "tenant",
+        name,
+        "--type=merge",
+        "-p",
+        '{"spec":{"clickhouse":{"storage":{"size":"30Gi"}}}}',
+    )
+    wait_phase(crds, name, "Ready")
+    pvc = crds.get("pvc", "data-ch-s0-r0-0", "-n", ns)
+    assert pvc["spec"]["resources"]["requests"]["storage"] == "30Gi"
+    sts = crds.get("statefulset", "ch-s0-r0", "-n", ns)
+    [claim] = sts["spec"]["volumeClaimTemplates"]
+    assert claim["spec"]["resources"]["requests"]["storage"] == "30Gi"
+    # The StatefulSet object was replaced, its pod kept running.
+    assert crds.get("pod", "ch-s0-r0-0", "-n", ns)["metadata"]["uid"] == pod_uid
+    assert condition(crds, name, "Degraded")["status"] == "False"
