@@ -6,7 +6,7 @@ that carry the tenant's labels but are no longer desired.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -15,6 +15,8 @@ from tenantry_operator.kube import Kube
 
 Obj = dict[str, Any]
 T = TypeVar("T")
+# Called with (apiVersion, kind, object, deleted) for every write that succeeded.
+Recorder = Callable[[str, str, Obj, bool], None]
 
 # Kinds the builders produce inside the tenant namespace, which pruning may delete.
 # Secrets and PVCs are deliberately absent: they hold credentials and data.
@@ -72,6 +74,7 @@ async def sync(
     live: dict[tuple[str, str, str], Obj],
     keep: set[tuple[str, str, str]],
     prune: bool = True,
+    record: Recorder | None = None,
 ) -> ApplyResult:
     """Apply what differs (config first, then workloads, each wave concurrently); prune
     live objects (from ``live``) neither desired nor kept."""
@@ -86,7 +89,7 @@ async def sync(
             continue
         waves[obj["kind"] in WORKLOADS].append(obj)
     for wave in waves:
-        await _bounded([_apply_one(kube, obj, live.get(diff.key(obj))) for obj in wave])
+        await _bounded([_apply_one(kube, o, live.get(diff.key(o)), record) for o in wave])
         result.applied.extend(_name(obj) for obj in wave)
     if prune:
         stale = [
@@ -106,13 +109,18 @@ async def sync(
             ]
         )
         result.pruned.extend(_name(o) for o, gone in zip(stale, deleted, strict=True) if gone)
+        for o, gone in zip(stale, deleted, strict=True):
+            if gone and record is not None:
+                record(o["apiVersion"], o["kind"], o, True)
     return result
 
 
-async def _apply_one(kube: Kube, obj: Obj, live: Obj | None) -> None:
+async def _apply_one(kube: Kube, obj: Obj, live: Obj | None, record: Recorder | None) -> None:
     if obj["kind"] == "StatefulSet" and live is not None and claims_changed(obj, live):
         await _recreate_statefulset(kube, obj, live)
-    await kube.apply(obj)
+    result = await kube.apply(obj)
+    if record is not None:  # write-through: the cache is never older than our own writes
+        record(obj["apiVersion"], obj["kind"], result, False)
 
 
 def _claims(sts: Obj) -> dict[str, str]:

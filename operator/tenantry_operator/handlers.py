@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import kopf
@@ -17,13 +18,15 @@ from pydantic import ValidationError
 
 from tenantry.api import GROUP, VERSION
 from tenantry.api.dashboard import DashboardSpec
-from tenantry_operator import finalize, observe, reconcile
+from tenantry_operator import finalize, normalize, observe, reconcile
+from tenantry_operator.cache import ChildCache
 from tenantry_operator.kube import Kube
 from tenantry_operator.model import LABEL_MANAGED_BY, LABEL_TENANT, MANAGED_BY
 from tenantry_operator.observe import now
 from tenantry_operator.settings import Settings
 
 log = logging.getLogger(__name__)
+DEBOUNCE_SECONDS = 0.05
 
 
 class Runtime:
@@ -31,6 +34,7 @@ class Runtime:
 
     kube: Kube | None = None
     settings: Settings = Settings()
+    cache: ChildCache = ChildCache()
     triggers: dict[str, asyncio.Event] = {}
 
     @classmethod
@@ -78,7 +82,10 @@ async def tenant_worker(
     settings = Runtime.settings
     last_status: dict[str, Any] | None = None
     last_generation = -1
+    first = True
+    namespace = normalize.namespace_of(name)
     while not stopped:
+        await asyncio.sleep(DEBOUNCE_SECONDS)  # let a burst of watch events coalesce
         trigger.clear()
         raw = {
             "metadata": dict(body.metadata),
@@ -88,7 +95,23 @@ async def tenant_worker(
         generation = int(raw["metadata"].get("generation") or 0)
         previous = last_status if generation == last_generation else None
         try:
-            outcome = await reconcile.reconcile(Runtime.client(), raw, settings, previous)
+            if first:  # list once after start-up; the watch cache from then on
+                state = await reconcile.list_state(
+                    Runtime.client(), namespace=namespace, labels={LABEL_TENANT: name}
+                )
+                Runtime.cache.seed(name, state)
+                first = False
+            else:
+                state = Runtime.cache.state(name, namespace)
+            outcome = await reconcile.reconcile(
+                Runtime.client(),
+                raw,
+                settings,
+                previous,
+                state,
+                lambda: Runtime.cache.state(name, namespace),
+                _record,
+            )
         except ValidationError as err:
             kopf.warn(body, reason="InvalidSpec", message=str(err.errors(include_url=False)))
             await _wait(trigger, stopped, settings.resync_seconds)
@@ -106,6 +129,10 @@ async def tenant_worker(
             (kopf.warn if ev.warning else kopf.info)(body, reason=ev.reason, message=ev.message)
         delay = settings.resync_seconds if outcome.converged else settings.busy_recheck_seconds
         await _wait(trigger, stopped, delay)
+
+
+def _record(api_version: str, kind: str, obj: dict[str, Any], deleted: bool) -> None:
+    Runtime.cache.observe(api_version=api_version, kind=kind, obj=obj, deleted=deleted)
 
 
 async def _report_error(name: str, raw: dict[str, Any], message: str) -> None:
@@ -143,34 +170,42 @@ async def tenant_deleted(name: str, body: kopf.Body, retry: int, **_: Any) -> No
     ):
         (kopf.warn if ev.warning else kopf.info)(body, reason=ev.reason, message=ev.message)
     Runtime.triggers.pop(name, None)
+    Runtime.cache.forget(name)
 
 
 # -- children: wake the owning tenant's worker ------------------------------------------
 _CHILDREN = (
-    ("apps", "v1", "statefulsets"),
-    ("apps", "v1", "deployments"),
-    ("", "v1", "services"),
-    ("", "v1", "configmaps"),
-    ("", "v1", "secrets"),
-    ("", "v1", "serviceaccounts"),
-    ("", "v1", "resourcequotas"),
-    ("", "v1", "limitranges"),
-    ("networking.k8s.io", "v1", "networkpolicies"),
-    ("policy", "v1", "poddisruptionbudgets"),
-    ("autoscaling", "v2", "horizontalpodautoscalers"),
-    ("batch", "v1", "cronjobs"),
-    ("", "v1", "namespaces"),
+    ("apps", "v1", "statefulsets", "StatefulSet"),
+    ("apps", "v1", "deployments", "Deployment"),
+    ("", "v1", "services", "Service"),
+    ("", "v1", "configmaps", "ConfigMap"),
+    ("", "v1", "secrets", "Secret"),
+    ("", "v1", "serviceaccounts", "ServiceAccount"),
+    ("", "v1", "resourcequotas", "ResourceQuota"),
+    ("", "v1", "limitranges", "LimitRange"),
+    ("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy"),
+    ("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget"),
+    ("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler"),
+    ("batch", "v1", "cronjobs", "CronJob"),
+    ("", "v1", "namespaces", "Namespace"),
 )
 
 
-def _child_changed(labels: kopf.Labels, **_: Any) -> None:
-    tenant = labels.get(LABEL_TENANT)
-    if tenant and tenant in Runtime.triggers:
-        Runtime.triggers[tenant].set()
+def _watch(api_version: str, kind: str) -> Callable[..., None]:
+    def child_changed(type: str | None, body: kopf.Body, **_: Any) -> None:
+        tenant = Runtime.cache.observe(
+            api_version=api_version, kind=kind, obj=dict(body), deleted=type == "DELETED"
+        )
+        if tenant and tenant in Runtime.triggers:
+            Runtime.triggers[tenant].set()
+
+    return child_changed
 
 
-for _group, _version, _plural in _CHILDREN:
-    kopf.on.event(_group, _version, _plural, labels={LABEL_MANAGED_BY: MANAGED_BY})(_child_changed)
+for _group, _version, _plural, _kind in _CHILDREN:
+    kopf.on.event(_group, _version, _plural, labels={LABEL_MANAGED_BY: MANAGED_BY})(
+        _watch(f"{_group}/{_version}" if _group else _version, _kind)
+    )
 
 
 # -- Dashboard (reconciled in the data-plane work; validated here) ----------------------

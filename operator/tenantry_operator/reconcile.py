@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from tenantry_operator import apply, builders, normalize, observe, rollout, secrets
+from tenantry_operator.cache import LiveState
 from tenantry_operator.kube import Kube
 from tenantry_operator.model import LABEL_TENANT, TenantModel
 from tenantry_operator.s3 import Buckets, S3Error
@@ -73,24 +75,40 @@ def _guard_scale_in(
     return dataclasses.replace(model, clickhouse=kept), cond
 
 
+async def list_state(kube: Kube, *, namespace: str, labels: dict[str, str]) -> LiveState:
+    """What exists of a tenant, listed from the API server."""
+    live_ns = await kube.get("v1", "Namespace", namespace)
+    if live_ns is None:  # a new tenant has nothing to list yet
+        return LiveState()
+    live, secret_list = await asyncio.gather(
+        apply.live_children(kube, namespace=namespace, labels=labels),
+        kube.list("v1", "Secret", namespace=namespace, labels=labels),
+    )
+    return LiveState(live_ns, live, {s["metadata"]["name"] for s in secret_list})
+
+
 async def reconcile(
-    kube: Kube, body: Obj, settings: Settings, previous: Obj | None = None
+    kube: Kube,
+    body: Obj,
+    settings: Settings,
+    previous: Obj | None = None,
+    state: LiveState | None = None,
+    observed: Callable[[], LiveState] | None = None,
+    record: apply.Recorder | None = None,
 ) -> Outcome:
-    """Converge one tenant; ``previous`` is the status last written (if newer than body's)."""
+    """Converge one tenant.
+
+    ``previous``: the status last written (if newer than body's); ``state``: what exists
+    (from the watch cache), listed from the API when None; ``observed``: how to read the
+    workloads afterwards (the cache again), listed when None."""
     model = normalize.tenant_model(
         body, images=settings.images, platform_namespaces=settings.platform_namespaces
     )
     events: list[Event] = []
     labels = {LABEL_TENANT: model.name}
-    live_ns = await kube.get("v1", "Namespace", model.namespace)
-    live: dict[tuple[str, str, str], Obj] = {}
-    existing: set[str] = set()
-    if live_ns is not None:  # a new tenant has nothing to list yet
-        live, secret_list = await asyncio.gather(
-            apply.live_children(kube, namespace=model.namespace, labels=labels),
-            kube.list("v1", "Secret", namespace=model.namespace, labels=labels),
-        )
-        existing = {s["metadata"]["name"] for s in secret_list}
+    if state is None:
+        state = await list_state(kube, namespace=model.namespace, labels=labels)
+    live_ns, live, existing = state.namespace, state.children, state.secrets
     model, refusal = _guard_scale_in(model, _hosts(live))
     if refusal:
         events.append(Event("ScaleInRefused", refusal.message, warning=True))
@@ -134,7 +152,7 @@ async def reconcile(
         if o["kind"] != "Namespace"
         and (o["kind"], model.namespace, o["metadata"]["name"]) not in keep
     ]
-    result = await apply.sync(kube, desired=to_apply, live=live, keep=keep)
+    result = await apply.sync(kube, desired=to_apply, live=live, keep=keep, record=record)
     created = [
         n
         for n in result.applied
@@ -153,8 +171,12 @@ async def reconcile(
     for name in result.pruned:
         events.append(Event("Pruned", f"deleted {name}, no longer desired"))
 
-    # Observe workloads as they are now (what was listed, unless we just changed things).
-    if result.changed or not live:
+    # Observe workloads as they are now.
+    if observed is not None:
+        now_live = observed().children
+        sts_list = [o for k, o in now_live.items() if k[0] == "StatefulSet"]
+        dep_list = [o for k, o in now_live.items() if k[0] == "Deployment"]
+    elif result.changed or not live:
         sts_list, dep_list = await asyncio.gather(
             kube.list("apps/v1", "StatefulSet", namespace=model.namespace, labels=labels),
             kube.list("apps/v1", "Deployment", namespace=model.namespace, labels=labels),

@@ -18,7 +18,7 @@ class Settings:
     images: Images = field(default_factory=Images)
     platform_namespaces: tuple[str, ...] = ("tenantry-system",)
     resync_seconds: float = 300.0  # periodic check even without events
-    busy_recheck_seconds: float = 2.0  # while a tenant is converging
+    busy_recheck_seconds: float = 30.0  # safety net while converging; watches drive it
     max_shards_in_flight: int = 2  # rolling updates: shards updated at once
     s3: S3Config | None = None  # backups; None: backups are reported as not configured
     delete_retries: int = 5  # bounded retries of S3 cleanup when a Tenant is deleted

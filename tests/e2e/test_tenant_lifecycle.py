@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import secrets
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -63,9 +64,10 @@ def host_hash(sts: dict[str, Any]) -> str:
 
 
 def events(kube: Kube, name: str) -> list[dict[str, Any]]:
-    items = kube.get(
-        "events", "-A", "--field-selector", f"involvedObject.kind=Tenant,involvedObject.name={name}"
-    )["items"]
+    """Events of the current Tenant of that name (not of an earlier one)."""
+    uid = kube.get("tenant", name)["metadata"]["uid"]
+    selector = f"involvedObject.kind=Tenant,involvedObject.name={name},involvedObject.uid={uid}"
+    items = kube.get("events", "-A", "--field-selector", selector)["items"]
     return sorted(items, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
 
 
@@ -73,7 +75,9 @@ def events(kube: Kube, name: str) -> list[dict[str, Any]]:
 def make_tenant(crds: Kube, operator_process: OperatorProcess) -> Iterator[Any]:
     names: list[str] = []
 
-    def make(name: str, spec: dict[str, Any]) -> str:
+    def make(base: str, spec: dict[str, Any]) -> str:
+        # A fresh name per run: a cluster may keep a retained namespace of an earlier one.
+        name = f"{base}-{secrets.token_hex(2)}"
         crds.apply(tenant(name, spec))
         names.append(name)
         return name
@@ -88,7 +92,7 @@ def test_create_becomes_ready_with_an_isolated_stack(crds: Kube, make_tenant: An
     st = wait_phase(crds, name, "Ready")
     assert st["hosts"] == "4/4"
     assert (st["shards"], st["replicas"]) == (2, 2)
-    ns = "tenant-lc-create"
+    ns = f"tenant-{name}"
     assert st["namespace"] == ns
     namespace = crds.get("namespace", ns)
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
@@ -111,7 +115,7 @@ def test_create_becomes_ready_with_an_isolated_stack(crds: Kube, make_tenant: An
 def test_deleted_or_edited_children_are_restored(crds: Kube, make_tenant: Any) -> None:
     name = make_tenant("lc-drift", {})
     wait_phase(crds, name, "Ready")
-    ns = "tenant-lc-drift"
+    ns = f"tenant-{name}"
     crds.run("delete", "service", "clickhouse", "-n", ns)
     crds.run("delete", "networkpolicy", "default-deny", "-n", ns)
     crds.run("scale", "statefulset", "ch-s0-r0", "-n", ns, "--replicas=0")
@@ -137,7 +141,7 @@ def test_deleted_or_edited_children_are_restored(crds: Kube, make_tenant: Any) -
 def test_scale_out_adds_hosts_without_restarting_others(crds: Kube, make_tenant: Any) -> None:
     name = make_tenant("lc-scale", {"clickhouse": {"shards": 1, "replicas": 2}})
     wait_phase(crds, name, "Ready")
-    ns = "tenant-lc-scale"
+    ns = f"tenant-{name}"
     before = hosts(crds, ns)
     cluster_before = crds.get("configmap", "clickhouse-config", "-n", ns)["data"]
     crds.run("patch", "tenant", name, "--type=merge", "-p", '{"spec":{"clickhouse":{"shards":2}}}')
@@ -156,7 +160,7 @@ def test_scale_out_adds_hosts_without_restarting_others(crds: Kube, make_tenant:
 def test_scale_in_is_refused_unless_allowed(crds: Kube, make_tenant: Any) -> None:
     name = make_tenant("lc-shrink", {"clickhouse": {"shards": 2}})
     wait_phase(crds, name, "Ready")
-    ns = "tenant-lc-shrink"
+    ns = f"tenant-{name}"
     crds.run("patch", "tenant", name, "--type=merge", "-p", '{"spec":{"clickhouse":{"shards":1}}}')
     st = wait_phase(crds, name, "Degraded")
     degraded = condition(crds, name, "Degraded")
@@ -181,7 +185,7 @@ def test_scale_in_is_refused_unless_allowed(crds: Kube, make_tenant: Any) -> Non
 def test_version_change_rolls_one_host_at_a_time(crds: Kube, make_tenant: Any) -> None:
     name = make_tenant("lc-roll", {"clickhouse": {"shards": 3, "replicas": 2, "version": "25.3"}})
     wait_phase(crds, name, "Ready")
-    ns = "tenant-lc-roll"
+    ns = f"tenant-{name}"
     old = {n: host_hash(s) for n, s in hosts(crds, ns).items()}
     crds.run(
         "patch", "tenant", name, "--type=merge", "-p", '{"spec":{"clickhouse":{"version":"25.8"}}}'
@@ -226,7 +230,7 @@ def test_version_change_rolls_one_host_at_a_time(crds: Kube, make_tenant: Any) -
 def test_suspend_scales_to_zero_and_resume_restores(crds: Kube, make_tenant: Any) -> None:
     name = make_tenant("lc-suspend", {"clickhouse": {"replicas": 2}})
     wait_phase(crds, name, "Ready")
-    ns = "tenant-lc-suspend"
+    ns = f"tenant-{name}"
     pvcs = {p["metadata"]["name"] for p in crds.get("pvc", "-n", ns)["items"]}
     crds.run("patch", "tenant", name, "--type=merge", "-p", '{"spec":{"suspend":true}}')
     wait_phase(crds, name, "Suspended")
@@ -242,7 +246,7 @@ def test_suspend_scales_to_zero_and_resume_restores(crds: Kube, make_tenant: Any
 def test_delete_with_retain_keeps_namespace_and_volumes(crds: Kube, make_tenant: Any) -> None:
     name = make_tenant("lc-retain", {})
     wait_phase(crds, name, "Ready")
-    ns = "tenant-lc-retain"
+    ns = f"tenant-{name}"
     pvcs = {p["metadata"]["name"] for p in crds.get("pvc", "-n", ns)["items"]}
     assert pvcs
     crds.run("delete", "tenant", name, "--timeout=60s")
@@ -271,11 +275,11 @@ def test_delete_with_delete_policy_removes_everything_and_the_bucket(
     import asyncio
 
     assert asyncio.run(buckets.exists("lc-delete-backups"))
-    assert crds.get_or_none("secret", "backup-s3-credentials", "-n", "tenant-lc-delete")
-    assert crds.get("cronjob", "backup", "-n", "tenant-lc-delete")["spec"]["schedule"]
+    assert crds.get_or_none("secret", "backup-s3-credentials", "-n", f"tenant-{name}")
+    assert crds.get("cronjob", "backup", "-n", f"tenant-{name}")["spec"]["schedule"]
     crds.run("delete", "tenant", name, "--timeout=60s")
     eventually(
-        lambda: crds.get_or_none("namespace", "tenant-lc-delete") is None,
+        lambda: crds.get_or_none("namespace", f"tenant-{name}") is None,
         timeout=60,
         what="namespace deleted",
     )
@@ -285,7 +289,7 @@ def test_delete_with_delete_policy_removes_everything_and_the_bucket(
 def test_storage_growth_expands_volumes_in_place(crds: Kube, make_tenant: Any) -> None:
     name = make_tenant("lc-grow", {"clickhouse": {"storage": {"size": "20Gi"}}})
     wait_phase(crds, name, "Ready")
-    ns = "tenant-lc-grow"
+    ns = f"tenant-{name}"
     pod_uid = crds.get("pod", "ch-s0-r0-0", "-n", ns)["metadata"]["uid"]
     crds.run(
         "patch",
