@@ -10,7 +10,7 @@ KUBECONFIG_DEV := $(abspath $(STATE))/kubeconfig
 TOOLS_BIN := $(shell bash scripts/tools.sh --print-bin-dir)
 export PATH := $(TOOLS_BIN):$(PATH)
 
-.PHONY: help bootstrap venv tools crds cluster-up cluster-down cluster-destroy dev \
+.PHONY: image help bootstrap venv tools crds cluster-up cluster-down cluster-destroy dev \
         check lint typecheck test test-unit test-e2e
 
 help:
@@ -37,6 +37,8 @@ tools:
 
 crds: venv
 	@$(VENV)/bin/tenantry crds --out crds
+	@cp crds/*.yaml charts/tenantry/files/crds/
+	@$(PY) scripts/crd_docs.py
 
 cluster-up: venv tools
 	@$(VENV)/bin/tenantry cluster up --state-dir $(STATE)
@@ -55,6 +57,9 @@ dev: cluster-up
 	@echo "==> operator running (Ctrl-C stops it; 'make cluster-down' stops the cluster)"
 	@echo "    try: KUBECONFIG=$(KUBECONFIG_DEV) kubectl apply -f examples/"
 	@KUBECONFIG=$(KUBECONFIG_DEV) $(VENV)/bin/tenantry operator --liveness http://127.0.0.1:8080/healthz
+
+image:
+	@bash scripts/image.sh
 
 lint: venv
 	@$(VENV)/bin/ruff check .

@@ -44,6 +44,12 @@ def _operator(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ingest(args: argparse.Namespace) -> int:
+    from ingestion import cli as ingestion_cli
+
+    return ingestion_cli.run(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tenantry", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -67,6 +73,14 @@ def main(argv: list[str] | None = None) -> int:
     cr = sub.add_parser("crds", help="write the CRDs generated from the models")
     cr.add_argument("--out", default="crds")
     cr.set_defaults(func=_crds)
+
+    ing = sub.add_parser(
+        "ingest", help="the per-tenant ingestion service (HTTP -> Redis -> ClickHouse)"
+    )
+    from ingestion import cli as ingestion_cli
+
+    ingestion_cli.add_arguments(ing)
+    ing.set_defaults(func=_ingest)
 
     args = parser.parse_args(argv)
     result: int = args.func(args)

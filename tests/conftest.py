@@ -12,12 +12,17 @@ import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.support.kube import Kube, eventually
 from tests.support.operator import OperatorProcess
 from tests.support.seaweed import S3Server, seaweed
+
+if TYPE_CHECKING:
+    from tenantry.clickhouse.chdb_client import ChdbClient
+    from tenantry.clickhouse.loopback_server import LoopbackServer
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -94,3 +99,41 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     """A real S3 server (SeaweedFS) on loopback for the whole session."""
     with seaweed(tmp_path_factory.mktemp("s3")) as server:
         yield server
+
+
+# The ClickHouse engine (chDB) for the whole pytest process. chDB allows one engine
+# per process and one process per data directory, so every suite that needs the
+# engine (clickhouse, ingestion, ...) shares this ONE session-scoped directory, each
+# test in its own database. The loopback ClickHouse-HTTP endpoint runs in this process
+# over the same directory (connections on one path share the engine), so the HTTP
+# adapter, and subprocesses that cannot open the directory themselves, see the same
+# data. chDB is imported inside the fixtures: it is large, and most suites never
+# need it.
+
+LOOPBACK_WRITER_PASSWORD = "loopback-test-password"
+
+
+@pytest.fixture(scope="session")
+def chdb_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("chdb")
+
+
+@pytest.fixture(scope="session")
+def chdb_client(chdb_path: Path) -> Iterator[ChdbClient]:
+    from tenantry.clickhouse.chdb_client import ChdbClient
+
+    client = ChdbClient(chdb_path)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def loopback(chdb_path: Path, chdb_client: ChdbClient) -> Iterator[LoopbackServer]:
+    """A ClickHouse-HTTP endpoint on loopback over the session's chDB directory."""
+    from tenantry.clickhouse.loopback_server import LoopbackServer
+
+    server = LoopbackServer(
+        chdb_path, port=0, users={"default": "", "writer": LOOPBACK_WRITER_PASSWORD}
+    ).start()
+    yield server
+    server.close()

@@ -239,6 +239,7 @@ def test_service_accounts_get_least_privilege(release: Helm, crds: Kube) -> None
         ("delete", "cronjobs.batch", "-n", tenant_ns),
         ("create", "secrets", "-n", tenant_ns),
         ("list", "pods", "--all-namespaces"),
+        ("patch", "persistentvolumeclaims", "-n", tenant_ns),
     ]
     denied = [
         ("delete", "secrets", "-n", tenant_ns),
@@ -249,6 +250,7 @@ def test_service_accounts_get_least_privilege(release: Helm, crds: Kube) -> None
         ("create", "rolebindings.rbac.authorization.k8s.io", "-n", tenant_ns),
         ("get", "nodes"),
         ("delete", "pods", "-n", tenant_ns),
+        ("delete", "persistentvolumeclaims", "-n", tenant_ns),
         ("create", "pods/exec", "-n", tenant_ns),
         ("delete", "customresourcedefinitions.apiextensions.k8s.io"),
     ]

@@ -1,17 +1,16 @@
-"""Fixtures that start the real ClickHouse engine (chDB) and the loopback HTTP endpoint.
+"""Fixtures for the ClickHouse tests: both adapters, and a fresh database per test.
 
-chDB allows one engine per process and one process per data directory, so the
-whole pytest process shares ONE data directory (session-scoped) and every test
-gets its own database in it. The loopback server runs in this process over the
-same directory (connections on one path share the engine), so the
-clickhouse-connect adapter and the chDB adapter see the same data.
+The engine itself (`chdb_path`, `chdb_client`) and the loopback HTTP endpoint
+(`loopback`) are session fixtures in tests/conftest.py: chDB allows one engine
+per process and one process per data directory, so the whole pytest process
+(these tests, the ingestion tests, ...) shares ONE data directory and every test
+gets its own database in it.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -19,29 +18,9 @@ from tenantry.clickhouse.chdb_client import ChdbClient
 from tenantry.clickhouse.client import ClickHouseClient
 from tenantry.clickhouse.http_client import HttpClickHouseClient
 from tenantry.clickhouse.loopback_server import LoopbackServer
+from tests.conftest import LOOPBACK_WRITER_PASSWORD
 
-WRITER_PASSWORD = "loopback-test-password"
-
-
-@pytest.fixture(scope="session")
-def chdb_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("chdb")
-
-
-@pytest.fixture(scope="session")
-def chdb_client(chdb_path: Path) -> Iterator[ChdbClient]:
-    client = ChdbClient(chdb_path)
-    yield client
-    client.close()
-
-
-@pytest.fixture(scope="session")
-def loopback(chdb_path: Path, chdb_client: ChdbClient) -> Iterator[LoopbackServer]:
-    server = LoopbackServer(
-        chdb_path, port=0, users={"default": "", "writer": WRITER_PASSWORD}
-    ).start()
-    yield server
-    server.close()
+WRITER_PASSWORD = LOOPBACK_WRITER_PASSWORD
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,242 @@
+"""API keys: who may post events to this tenant's ingestion pods.
+
+`KeyValidator.lookup(key)` says what a key is (`KeyInfo`) or None when unknown;
+`authorize` applies the rule of this service: the key is active, not expired,
+has scope `events:write` and belongs to this pod's tenant.
+
+Two validators, both real deployment modes:
+
+- `IntrospectionValidator`: the SaaS mode. Asks the control plane
+  (`POST {controlplane}/internal/v1/apikeys/introspect`, body `{"key": ...}`,
+  `Authorization: Bearer <internal token>`) and caches answers in-process:
+  known keys for `ttl` seconds (never past their expiry), unknown or inactive
+  ones for the shorter `negative_ttl`, so a revoked key stops working within
+  `ttl` and a brute-force attempt does not reach the control plane for every
+  request. Concurrent look-ups of one key share one request.
+- `StaticKeyValidator`: standalone deployments without a control plane, and
+  local runs. TENANTRY_INGEST_KEYS lists sha256 digests of the accepted keys
+  (the keys themselves are never configured, so the pod spec does not leak
+  them); every listed key gets this tenant and `events:write`.
+
+Keys are never logged, and the cache is keyed by the key's sha256 digest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import aiohttp
+
+from ingestion.settings import key_digest
+
+logger = logging.getLogger(__name__)
+
+WRITE_SCOPE = "events:write"
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """What the control plane knows of a key (the introspection contract)."""
+
+    active: bool
+    tenant: str
+    org_id: str
+    scopes: frozenset[str]
+    expires_at: dt.datetime | None = None
+
+
+class KeyRejected(Exception):
+    """The request may not post events; `status` is 401 or 403."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+class KeyServiceUnavailable(Exception):
+    """The key could not be checked (control plane unreachable): answer 503."""
+
+
+class KeyValidator(Protocol):
+    async def lookup(self, key: str) -> KeyInfo | None:
+        """What `key` is, or None when it is unknown."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+def authorize(info: KeyInfo | None, *, tenant: str, now: dt.datetime) -> KeyInfo:
+    """The key's info when it may write events to `tenant`, else KeyRejected."""
+    if info is None or not info.active:
+        raise KeyRejected(401, "unknown or inactive API key")
+    if info.expires_at is not None and info.expires_at <= now:
+        raise KeyRejected(401, "expired API key")
+    if info.tenant != tenant:
+        raise KeyRejected(403, "this API key belongs to another tenant")
+    if WRITE_SCOPE not in info.scopes:
+        raise KeyRejected(403, f"this API key lacks the scope {WRITE_SCOPE}")
+    return info
+
+
+class StaticKeyValidator:
+    """Keys whose sha256 digests are configured (TENANTRY_INGEST_KEYS)."""
+
+    def __init__(self, digests: frozenset[str], *, tenant: str) -> None:
+        self._digests = digests
+        self._info = KeyInfo(active=True, tenant=tenant, org_id="", scopes=frozenset({WRITE_SCOPE}))
+
+    async def lookup(self, key: str) -> KeyInfo | None:
+        return self._info if key_digest(key) in self._digests else None
+
+    async def close(self) -> None:
+        return None
+
+
+Fetch = Callable[[str], Awaitable[KeyInfo | None]]
+
+
+class CachingValidator:
+    """A look-up function behind a TTL cache with a single flight per key.
+
+    `clock` is injectable (monotonic seconds) so the TTL logic is tested
+    without waiting. Positive answers live `ttl` seconds but never past the
+    key's `expires_at`; None and inactive answers live `negative_ttl`.
+    Failures (KeyServiceUnavailable) are not cached.
+    """
+
+    def __init__(
+        self,
+        fetch: Fetch,
+        *,
+        ttl: float = 60.0,
+        negative_ttl: float = 5.0,
+        max_entries: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        self._fetch = fetch
+        self._ttl = ttl
+        self._negative_ttl = negative_ttl
+        self._max = max_entries
+        self._clock = clock
+        self._wall = wall_clock
+        self._cache: OrderedDict[str, tuple[float, KeyInfo | None]] = OrderedDict()
+        self._inflight: dict[str, asyncio.Future[KeyInfo | None]] = {}
+        self.fetches = 0
+
+    def _lifetime(self, info: KeyInfo | None) -> float:
+        if info is None or not info.active:
+            return self._negative_ttl
+        if info.expires_at is None:
+            return self._ttl
+        left = (info.expires_at - self._wall()).total_seconds()
+        return max(0.0, min(self._ttl, left))
+
+    async def lookup(self, key: str) -> KeyInfo | None:
+        digest = key_digest(key)
+        cached = self._cache.get(digest)
+        if cached is not None and cached[0] > self._clock():
+            self._cache.move_to_end(digest)
+            return cached[1]
+        pending = self._inflight.get(digest)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[KeyInfo | None] = asyncio.get_running_loop().create_future()
+        self._inflight[digest] = future
+        try:
+            self.fetches += 1
+            info = await self._fetch(key)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters re-raise it, nobody else must
+            raise
+        finally:
+            del self._inflight[digest]
+        future.set_result(info)
+        self._cache[digest] = (self._clock() + self._lifetime(info), info)
+        self._cache.move_to_end(digest)
+        while len(self._cache) > self._max:
+            self._cache.popitem(last=False)
+        return info
+
+    async def close(self) -> None:
+        self._cache.clear()
+
+
+def parse_introspection(body: object) -> KeyInfo | None:
+    """KeyInfo from the control plane's JSON answer; None when inactive."""
+    if not isinstance(body, dict) or not isinstance(body.get("active"), bool):
+        raise KeyServiceUnavailable("introspection answer is not an object with `active`")
+    if not body["active"]:
+        return None
+    expires = body.get("expires_at")
+    expires_at = dt.datetime.fromisoformat(expires) if isinstance(expires, str) else None
+    if expires_at is not None and expires_at.tzinfo is None:
+        expires_at = expires_at.replace(tzinfo=dt.UTC)
+    scopes = body.get("scopes") or []
+    return KeyInfo(
+        active=True,
+        tenant=str(body.get("tenant", "")),
+        org_id=str(body.get("org_id", "")),
+        scopes=frozenset(str(s) for s in scopes if isinstance(s, str)),
+        expires_at=expires_at,
+    )
+
+
+class IntrospectionValidator:
+    """Keys checked at the control plane's introspection endpoint, cached.
+
+    Written to the contract of `POST /internal/v1/apikeys/introspect`; the
+    endpoint itself is built in the control plane later.
+    """
+
+    PATH = "/internal/v1/apikeys/introspect"
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str,
+        ttl: float = 60.0,
+        negative_ttl: float = 5.0,
+        timeout: float = 3.0,
+    ) -> None:
+        self._url = base_url.rstrip("/") + self.PATH
+        self._token = token
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+        self._cache = CachingValidator(self._introspect, ttl=ttl, negative_ttl=negative_ttl)
+
+    async def _introspect(self, key: str) -> KeyInfo | None:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        headers = {"Authorization": f"Bearer {self._token}"}
+        try:
+            async with self._session.post(self._url, json={"key": key}, headers=headers) as resp:
+                if resp.status in (401, 403):
+                    logger.error("control plane refused our internal token (%s)", resp.status)
+                    raise KeyServiceUnavailable("introspection refused the internal token")
+                if resp.status == 404:
+                    return None
+                if resp.status != 200:
+                    raise KeyServiceUnavailable(f"introspection answered {resp.status}")
+                body = await resp.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise KeyServiceUnavailable(f"introspection failed: {type(exc).__name__}") from exc
+        return parse_introspection(body)
+
+    async def lookup(self, key: str) -> KeyInfo | None:
+        return await self._cache.lookup(key)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

@@ -1,0 +1,214 @@
+"""`tenantry ingest`: the ingestion pod's entry point (HTTP side and writer in one process).
+
+Why one process by default: a tenant's ingestion Deployment scales with its
+HPA, and every pod then both accepts events and writes them, so writers scale
+with the load and a dead pod's pending entries are reclaimed by the others.
+`--writer-only` and `--no-writer` split the two for deployments (and the
+benchmark) that want them apart.
+
+Configuration comes from the environment only (`ingestion.settings`).
+Shutdown on SIGTERM: stop accepting requests, let the writer flush what it
+holds, close Redis and ClickHouse.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from pathlib import Path
+
+from aiohttp import web
+
+from ingestion import auth, events, server
+from ingestion import stream as stream_module
+from ingestion.metrics import Metrics
+from ingestion.settings import Settings, SettingsError, from_env
+from ingestion.stream import Names, Stream
+from ingestion.usage import LogUsageSink
+from ingestion.writer import AfterInsert, Writer
+from tenantry.clickhouse import open_client, schema
+from tenantry.clickhouse.client import AsyncClickHouse, ClickHouseClient
+
+logger = logging.getLogger("ingestion")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--writer-only",
+        action="store_true",
+        help="run the stream-to-ClickHouse writer (and /healthz, /metrics) only",
+    )
+    mode.add_argument(
+        "--no-writer", action="store_true", help="accept events over HTTP but run no writer"
+    )
+    parser.add_argument("--verbose", action="store_true", help="debug logging")
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        settings = from_env(os.environ)
+    except SettingsError as exc:
+        logger.error("configuration: %s", exc)
+        return 2
+    asyncio.run(serve(settings, accept_events=not args.writer_only, write=not args.no_writer))
+    return 0
+
+
+def validator_for(settings: Settings) -> auth.KeyValidator:
+    if settings.key_digests:
+        return auth.StaticKeyValidator(settings.key_digests, tenant=settings.tenant)
+    assert settings.controlplane_url is not None
+    assert settings.internal_token is not None
+    return auth.IntrospectionValidator(settings.controlplane_url, token=settings.internal_token)
+
+
+def _pause_hook(marker: str) -> AfterInsert:
+    """Test-only (TENANTRY_INGEST_TEST_PAUSE_AFTER_INSERT): stop between insert and ack.
+
+    Writes the inserted entry ids to `marker`, then waits forever, so a test can
+    SIGKILL the process at exactly that point.
+    """
+
+    async def pause(ids: list[str]) -> None:
+        await asyncio.to_thread(Path(marker).write_text, ",".join(ids))
+        logger.warning("test pause after insert of %d entries", len(ids))
+        await asyncio.Event().wait()
+
+    return pause
+
+
+def open_clickhouse(settings: Settings) -> ClickHouseClient:
+    """The ClickHouse client, with the schema provisioned first when asked to."""
+    client = open_client(settings.clickhouse_url)
+    if settings.provision:
+        report = schema.provision(
+            client,
+            schema.TenantSchema(
+                database=settings.database,
+                retention_days=settings.retention_days,
+                cluster=settings.clickhouse_cluster,
+            ),
+        )
+        logger.info("schema of %s provisioned (changed: %s)", settings.database, report.changed)
+    return client
+
+
+class WriterRunner:
+    """Opens ClickHouse (retrying while it is unreachable), then runs the writer.
+
+    Why not fail at start: the point of the stream is that producers keep
+    getting 202 while ClickHouse is down or not yet provisioned; the HTTP side
+    must come up regardless and the writer catch up later.
+    """
+
+    def __init__(self, settings: Settings, *, stream: Stream, metrics: Metrics) -> None:
+        self.settings = settings
+        self.stream = stream
+        self.metrics = metrics
+        self.writer: Writer | None = None
+        self._stopping = asyncio.Event()
+
+    async def _open(self) -> ClickHouseClient | None:
+        delay = 1.0
+        while not self._stopping.is_set():
+            try:
+                return await asyncio.to_thread(open_clickhouse, self.settings)
+            except Exception as exc:  # unreachable, refused, not provisioned yet...
+                logger.warning("ClickHouse not usable yet (%s); retrying", str(exc)[:200])
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=delay)
+            delay = min(delay * 2, 30.0)
+        return None
+
+    async def run(self) -> None:
+        client = await self._open()
+        if client is None:
+            return
+        settings = self.settings
+        self.writer = Writer(
+            stream=self.stream,
+            clickhouse=AsyncClickHouse(client),
+            table=settings.table,
+            consumer=settings.consumer,
+            tenant=settings.tenant,
+            metrics=self.metrics,
+            usage=LogUsageSink(),
+            flush_rows=settings.flush_rows,
+            flush_seconds=settings.flush_seconds,
+            claim_idle_seconds=settings.claim_idle_seconds,
+            after_insert=_pause_hook(settings.pause_after_insert)
+            if settings.pause_after_insert
+            else None,
+        )
+        if self._stopping.is_set():
+            self.writer.stop()
+        try:
+            await self.writer.run()
+        finally:
+            await self.writer.clickhouse.close()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self.writer is not None:
+            self.writer.stop()
+
+
+async def serve(settings: Settings, *, accept_events: bool = True, write: bool = True) -> None:
+    metrics = Metrics()
+    redis = stream_module.connect(
+        host=settings.redis_host, port=settings.redis_port, password=settings.redis_password
+    )
+    stream = Stream(redis, Names.for_prefix(settings.stream_prefix))
+    validator = validator_for(settings)
+    ingest = server.Ingest(
+        tenant=settings.tenant,
+        stream=stream,
+        validator=validator,
+        metrics=metrics,
+        limits=events.Limits(
+            retention_days=settings.retention_days, max_events=settings.max_batch_events
+        ),
+        max_backlog=settings.max_backlog,
+        retry_after_seconds=settings.retry_after_seconds,
+        max_body_bytes=settings.max_body_bytes,
+    )
+    writer = WriterRunner(settings, stream=stream, metrics=metrics) if write else None
+    writer_task = asyncio.create_task(writer.run()) if writer is not None else None
+    runner = web.AppRunner(server.create_app(ingest, accept_events=accept_events), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.listen_host, settings.listen_port, backlog=1024)
+    await site.start()
+    logger.info(
+        "ingestion for tenant %s on %s:%d (events: %s, writer: %s)",
+        settings.tenant,
+        settings.listen_host,
+        settings.listen_port,
+        accept_events,
+        write,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    stopped: asyncio.Task[object] = asyncio.create_task(stop.wait())
+    waits: set[asyncio.Task[object]] = {stopped}
+    if writer_task is not None:
+        waits.add(writer_task)
+    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    logger.info("stopping")
+    await runner.cleanup()
+    if writer is not None and writer_task is not None:
+        writer.stop()
+        await writer_task
+    stopped.cancel()
+    await validator.close()
+    await redis.aclose()

@@ -1,0 +1,214 @@
+"""The HTTP side: `POST /v1/events`, health, readiness and metrics, on aiohttp.
+
+Why aiohttp rather than FastAPI/uvicorn (which the control plane uses): this
+service has one hot endpoint whose body is raw bytes handed to msgspec, so
+FastAPI's request models, dependency injection and OpenAPI add per-request
+cost and nothing else. aiohttp's server parses HTTP in C (llhttp) without
+extra packages (uvicorn would need httptools and uvloop for the same), bounds
+request bodies itself (`client_max_size`, applied to the *decompressed* body,
+so a gzip bomb is cut off too) and decompresses `Content-Encoding: gzip`; it
+is already a dependency, and the introspection client uses it as well.
+
+Order of a request: API key (401/403/503, before reading the body) ->
+body (413/415) -> validation (400, nothing written) -> one atomic
+append-if-under-bound to the Redis Stream (429 + Retry-After when the backlog
+is over its bound, 503 when Redis is unreachable) -> 202 with the count and
+the batch id. 202 is sent only after Redis has the entry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+from aiohttp import web
+from redis.exceptions import RedisError
+
+from ingestion import auth, events
+from ingestion.metrics import Metrics
+from ingestion.stream import Stream
+
+logger = logging.getLogger(__name__)
+
+NDJSON_TYPES = frozenset(
+    {"application/x-ndjson", "application/ndjson", "application/jsonl", "application/jsonlines"}
+)
+JSON_TYPES = frozenset({"application/json"})
+
+STREAM_KEY: web.AppKey[Stream] = web.AppKey("stream", Stream)
+_encode = msgspec.json.encode
+
+
+def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        status=status, body=_encode(body), content_type="application/json", headers=headers
+    )
+
+
+def _error(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> web.Response:
+    return _json(status, {"error": code, "message": message}, headers)
+
+
+def api_key(request: web.Request) -> str | None:
+    """The key from `Authorization: Bearer <key>` or `X-API-Key: <key>`."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    key = request.headers.get("X-API-Key", "").strip()
+    return key or None
+
+
+class Ingest:
+    """The handlers, with what they need (no globals)."""
+
+    def __init__(
+        self,
+        *,
+        tenant: str,
+        stream: Stream,
+        validator: auth.KeyValidator,
+        metrics: Metrics,
+        limits: events.Limits,
+        max_backlog: int,
+        retry_after_seconds: int,
+        max_body_bytes: int,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        self.tenant = tenant
+        self.stream = stream
+        self.validator = validator
+        self.metrics = metrics
+        self.limits = limits
+        self.max_backlog = max_backlog
+        self.retry_after = str(retry_after_seconds)
+        self.max_body_bytes = max_body_bytes
+        self.clock = clock
+
+    async def post_events(self, request: web.Request) -> web.Response:
+        started = time.perf_counter()
+        try:
+            response = await self._post_events(request)
+        finally:
+            self.metrics.request_seconds.observe(time.perf_counter() - started)
+        return response
+
+    def _outcome(self, outcome: str) -> None:
+        self.metrics.batches.labels(outcome).inc()
+
+    async def _post_events(self, request: web.Request) -> web.Response:
+        key = api_key(request)
+        if key is None:
+            self._outcome("unauthorized")
+            return _error(
+                401,
+                "unauthorized",
+                "send the API key as `Authorization: Bearer <key>` or `X-API-Key: <key>`",
+                {"WWW-Authenticate": "Bearer"},
+            )
+        try:
+            auth.authorize(await self.validator.lookup(key), tenant=self.tenant, now=self.clock())
+        except auth.KeyRejected as exc:
+            self._outcome("unauthorized" if exc.status == 401 else "forbidden")
+            headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+            return _error(
+                exc.status,
+                "unauthorized" if exc.status == 401 else "forbidden",
+                exc.reason,
+                headers,
+            )
+        except auth.KeyServiceUnavailable:
+            self._outcome("unavailable")
+            return _error(
+                503,
+                "unavailable",
+                "API keys cannot be checked right now",
+                {"Retry-After": self.retry_after},
+            )
+        content_type = request.content_type
+        if content_type in NDJSON_TYPES:
+            ndjson = True
+        elif content_type in JSON_TYPES:
+            ndjson = False
+        else:
+            self._outcome("unsupported")
+            allowed = ", ".join(sorted(JSON_TYPES | NDJSON_TYPES))
+            return _error(415, "unsupported_media_type", f"Content-Type must be one of {allowed}")
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            self._outcome("too_large")
+            return _error(413, "too_large", f"the body exceeds {self.max_body_bytes} bytes")
+        received = self.clock()
+        batch_id = uuid.uuid4().hex
+        try:
+            rows, count = events.prepare(
+                body, ndjson=ndjson, now=received, limits=self.limits, batch_id=batch_id
+            )
+        except events.InvalidBatch as exc:
+            self._outcome("invalid")
+            self.metrics.events_rejected.inc(exc.total)
+            return _json(400, exc.as_json())
+        try:
+            entry, backlog = await self.stream.append(
+                rows, count=count, batch_id=batch_id, max_backlog=self.max_backlog
+            )
+        except (RedisError, OSError) as exc:
+            logger.warning("append to the stream failed: %s", type(exc).__name__)
+            self._outcome("unavailable")
+            return _error(
+                503,
+                "unavailable",
+                "the event buffer is unreachable; retry later",
+                {"Retry-After": self.retry_after},
+            )
+        self.metrics.backlog.set(backlog)
+        if entry is None:
+            self._outcome("throttled")
+            self.metrics.throttled.inc()
+            return _error(
+                429,
+                "backlog_full",
+                f"{backlog} batches are waiting to be written; retry later",
+                {"Retry-After": self.retry_after},
+            )
+        self._outcome("accepted")
+        self.metrics.events_accepted.inc(count)
+        return _json(202, {"accepted": count, "batch_id": batch_id})
+
+    async def healthz(self, _request: web.Request) -> web.Response:
+        return _json(200, {"status": "ok"})
+
+    async def readyz(self, _request: web.Request) -> web.Response:
+        try:
+            await self.stream.redis.ping()
+        except (RedisError, OSError) as exc:
+            return _json(503, {"status": "unavailable", "redis": type(exc).__name__})
+        return _json(200, {"status": "ready"})
+
+    async def metrics_page(self, _request: web.Request) -> web.Response:
+        return web.Response(
+            body=self.metrics.render(), headers={"Content-Type": "text/plain; version=0.0.4"}
+        )
+
+
+def create_app(ingest: Ingest, *, accept_events: bool = True) -> web.Application:
+    """The aiohttp application; lifecycle of Redis and the writer is the caller's.
+
+    Without `accept_events` (writer-only processes) it serves health and metrics only.
+    """
+    app = web.Application(client_max_size=ingest.max_body_bytes)
+    app[STREAM_KEY] = ingest.stream
+    if accept_events:
+        app.router.add_post("/v1/events", ingest.post_events)
+    app.router.add_get("/healthz", ingest.healthz)
+    app.router.add_get("/readyz", ingest.readyz)
+    app.router.add_get("/metrics", ingest.metrics_page)
+    return app

@@ -1,0 +1,151 @@
+"""POST /v1/events against a real redis-server: validation, gzip, auth, 202 after XADD,
+503 when Redis is gone, 429 with Retry-After over the backlog bound, health and metrics."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+
+from ingestion.stream import Stream
+from tests.integration.ingestion.conftest import (
+    RedisProcess,
+    Service,
+    make_service,
+    metric_value,
+    ndjson_events,
+)
+
+
+async def stream_entries(redis: Redis, stream: Stream) -> list[dict[bytes, bytes]]:
+    reply: Any = await redis.xrange(stream.names.stream)
+    return [fields for _id, fields in reply]
+
+
+async def test_accepted_batch_is_in_the_stream_when_202_arrives(
+    service: Service, redis: Redis
+) -> None:
+    status, _headers, body = await service.post(ndjson_events(25))
+    assert status == 202
+    assert isinstance(body, dict)
+    assert body["accepted"] == 25
+    (entry,) = await stream_entries(redis, service.stream)
+    assert entry[b"batch"].decode() == body["batch_id"]
+    assert entry[b"n"] == b"25"
+    rows = [json.loads(line) for line in entry[b"rows"].splitlines()]
+    assert len(rows) == 25
+    assert {r["batch_id"] for r in rows} == {body["batch_id"]}
+    assert json.loads(rows[3]["properties"]) == {"n": 3, "tag": "e"}
+
+
+async def test_json_array_and_gzip_ndjson(service: Service, redis: Redis) -> None:
+    array = json.dumps([{"event": "a", "user_id": "u1"}, {"event": "b", "user_id": "u2"}])
+    status, _, body = await service.post(array.encode(), content_type="application/json")
+    assert (status, body) == (202, {"accepted": 2, "batch_id": body["batch_id"]})  # type: ignore[index]
+    compressed = gzip.compress(ndjson_events(40))
+    status, _, body = await service.post(compressed, **{"Content-Encoding": "gzip"})
+    assert status == 202
+    assert isinstance(body, dict)
+    assert body["accepted"] == 40
+    assert [e[b"n"] for e in await stream_entries(redis, service.stream)] == [b"2", b"40"]
+
+
+async def test_invalid_events_are_listed_and_nothing_is_written(
+    service: Service, redis: Redis
+) -> None:
+    lines = [
+        b'{"event": "ok", "user_id": "u"}',
+        b'{"event": "ok", "user_id": 5}',
+        b'{"event": "ok", "user_id": "u", "extra": 1}',
+        b'{"event": "ok", "user_id": "u", "timestamp": "yesterday"}',
+    ]
+    status, _, body = await service.post(b"\n".join(lines))
+    assert status == 400
+    assert isinstance(body, dict)
+    assert body["error"] == "invalid_batch"
+    found = [(e["line"], e["field"]) for e in body["errors"]]
+    assert found == [(2, "user_id"), (3, "extra"), (4, "timestamp")]
+    assert "RFC 3339" in body["errors"][2]["allowed"]
+    assert await redis.xlen(service.stream.names.stream) == 0
+    _, text = await service.get("/metrics")
+    assert metric_value(text, "tenantry_ingest_events_rejected_total") == 3
+
+
+async def test_content_type_size_and_auth_are_checked(service: Service, redis: Redis) -> None:
+    status, _, body = await service.post(b"event=x", content_type="text/plain")
+    assert status == 415
+    assert isinstance(body, dict)
+    assert "application/x-ndjson" in body["message"]
+    bomb = gzip.compress(b"\n" * (2 * 1024 * 1024))  # 2 MiB decompressed, limit 1 MiB
+    status, _, _ = await service.post(bomb, **{"Content-Encoding": "gzip"})
+    assert status == 413
+    async with service.session.post(
+        f"{service.url}/v1/events",
+        data=ndjson_events(1),
+        headers={"Content-Type": "application/x-ndjson"},
+    ) as resp:
+        assert resp.status == 401
+        assert resp.headers["WWW-Authenticate"] == "Bearer"
+    status, _, _ = await service.post(ndjson_events(1), Authorization="Bearer wrong-key")
+    assert status == 401
+    async with service.session.post(
+        f"{service.url}/v1/events",
+        data=ndjson_events(3),
+        headers={"Content-Type": "application/x-ndjson", "X-API-Key": "test-api-key-1"},
+    ) as resp:
+        assert resp.status == 202
+    assert await redis.xlen(service.stream.names.stream) == 1
+
+
+async def test_redis_down_gives_503_and_what_was_acked_survives_a_restart(
+    service: Service, redis: Redis, redis_process: RedisProcess
+) -> None:
+    status, _, first = await service.post(ndjson_events(10))
+    assert status == 202
+    assert (await service.get("/readyz"))[0] == 200
+    redis_process.kill()
+    status, headers, _ = await service.post(ndjson_events(10))
+    assert status == 503
+    assert headers["Retry-After"] == "2"
+    assert (await service.get("/readyz"))[0] == 503
+    assert (await service.get("/healthz"))[0] == 200
+    redis_process.start()
+    entries = await stream_entries(redis, service.stream)
+    assert [e[b"batch"].decode() for e in entries] == [first["batch_id"]]  # type: ignore[index]
+    status, _, _ = await service.post(ndjson_events(10))
+    assert status == 202
+    _, text = await service.get("/metrics")
+    assert 'tenantry_ingest_batches_total{outcome="unavailable"} 1.0' in text
+
+
+@pytest.fixture
+async def small_service(stream: Stream) -> AsyncIterator[Service]:
+    async for made in make_service(stream, max_backlog=3):
+        yield made
+
+
+async def test_backlog_over_its_bound_gives_429_with_retry_after(
+    small_service: Service, redis: Redis
+) -> None:
+    for _ in range(3):
+        assert (await small_service.post(ndjson_events(5)))[0] == 202
+    status, headers, body = await small_service.post(ndjson_events(5))
+    assert status == 429
+    assert headers["Retry-After"] == "2"
+    assert isinstance(body, dict)
+    assert body["error"] == "backlog_full"
+    assert await redis.xlen(small_service.stream.names.stream) == 3
+    # once the writer has drained entries (acked and deleted), batches are accepted again
+    oldest: Any = await redis.xrange(small_service.stream.names.stream, count=1)
+    first_id = oldest[0][0]
+    await redis.xdel(small_service.stream.names.stream, first_id)
+    assert (await small_service.post(ndjson_events(5)))[0] == 202
+    _, text = await small_service.get("/metrics")
+    assert metric_value(text, "tenantry_ingest_throttled_total") == 1
+    assert metric_value(text, "tenantry_ingest_events_accepted_total") == 20
+    assert metric_value(text, "tenantry_ingest_backlog_entries") == 3
+    assert "tenantry_ingest_request_seconds_bucket" in text

@@ -1,0 +1,149 @@
+"""`python -m ingestion` (what `tenantry ingest` runs): HTTP and writer in one process.
+
+The environment is the operator's contract; events posted over HTTP (gzip
+NDJSON) end up in the engine, and the process's /readyz and /metrics say so.
+SIGTERM stops it cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import aiohttp
+
+from tenantry.clickhouse.chdb_client import ChdbClient
+from tenantry.clickhouse.loopback_server import LoopbackServer
+from tests.conftest import LOOPBACK_WRITER_PASSWORD
+from tests.integration.ingestion.conftest import (
+    API_KEY,
+    RedisProcess,
+    free_port,
+    metric_value,
+    ndjson_events,
+    rows,
+    writer_process,
+)
+
+
+async def until_ready(
+    session: aiohttp.ClientSession, url: str, proc: subprocess.Popen[bytes], log: Path
+) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        assert proc.poll() is None, log.read_text()  # noqa: ASYNC240 - test diagnostics
+        try:
+            async with session.get(f"{url}/readyz") as resp:
+                if resp.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        assert time.monotonic() < deadline, log.read_text()  # noqa: ASYNC240
+        await asyncio.sleep(0.1)
+
+
+async def test_ingest_process_accepts_writes_and_reports(
+    redis_process: RedisProcess,
+    loopback: LoopbackServer,
+    chdb_client: ChdbClient,
+    database: str,
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    log = tmp_path / "ingest.log"
+    proc = writer_process(
+        loopback=loopback,
+        redis_process=redis_process,
+        database=database,
+        consumer="pod-1",
+        log=log,
+        args=(),
+        listen_port=port,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as session:
+            await until_ready(session, url, proc, log)
+            deadline = time.monotonic() + 60
+            headers = {
+                "X-API-Key": API_KEY,
+                "Content-Type": "application/x-ndjson",
+                "Content-Encoding": "gzip",
+            }
+            for _ in range(4):
+                body = gzip.compress(ndjson_events(250))
+                async with session.post(f"{url}/v1/events", data=body, headers=headers) as resp:
+                    assert resp.status == 202, await resp.text()
+            while rows(chdb_client, database)[0] < 1000:
+                assert time.monotonic() < deadline, log.read_text()
+                await asyncio.sleep(0.1)
+            async with session.get(f"{url}/metrics") as resp:
+                text = await resp.text()
+            assert metric_value(text, "tenantry_ingest_events_accepted_total") == 1000
+            assert metric_value(text, "tenantry_ingest_inserted_rows_total") == 1000
+            assert metric_value(text, "tenantry_ingest_writer_lag_seconds") > 0
+            assert 'tenantry_ingest_batches_total{outcome="accepted"} 4.0' in text
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0, log.read_text()
+    finally:
+        proc.kill()
+    assert rows(chdb_client, database) == (1000, 1000)
+
+
+async def test_events_are_accepted_while_clickhouse_is_down_and_written_once_it_is_up(
+    redis_process: RedisProcess,
+    chdb_path: Path,
+    chdb_client: ChdbClient,
+    database: str,
+    tmp_path: Path,
+) -> None:
+    clickhouse_port = free_port()  # nothing listens there yet
+    absent = LoopbackServer(chdb_path, port=clickhouse_port)
+    absent.close()
+    port = free_port()
+    log = tmp_path / "ingest.log"
+    proc = writer_process(
+        loopback=absent,
+        redis_process=redis_process,
+        database=database,
+        consumer="pod-1",
+        log=log,
+        args=(),
+        listen_port=port,
+    )
+    url = f"http://127.0.0.1:{port}"
+    later: LoopbackServer | None = None
+    try:
+        async with aiohttp.ClientSession() as session:
+            await until_ready(session, url, proc, log)
+            headers = {"X-API-Key": API_KEY, "Content-Type": "application/x-ndjson"}
+            for _ in range(3):
+                body = ndjson_events(100)
+                async with session.post(f"{url}/v1/events", data=body, headers=headers) as resp:
+                    assert resp.status == 202, await resp.text()
+            assert rows(chdb_client, database)[0] == 0
+            deadline = time.monotonic() + 60
+            while "ClickHouse not usable yet" not in log.read_text():
+                assert time.monotonic() < deadline, log.read_text()
+                await asyncio.sleep(0.1)
+            later = LoopbackServer(
+                chdb_path,
+                port=clickhouse_port,
+                users={"default": "", "writer": LOOPBACK_WRITER_PASSWORD},
+            ).start()
+            deadline = time.monotonic() + 60
+            while rows(chdb_client, database)[0] < 300:
+                assert proc.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, log.read_text()
+                await asyncio.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0, log.read_text()
+    finally:
+        proc.kill()
+        if later is not None:
+            later.close()
+    assert rows(chdb_client, database) == (300, 300)

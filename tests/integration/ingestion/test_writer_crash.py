@@ -1,0 +1,105 @@
+"""Dedup after a writer crash: SIGKILL between insert and ack -> restart -> 0 lost, 0 duplicated.
+
+The writer runs as `python -m ingestion --writer-only` in a subprocess (as in a
+pod) and reaches the session's chDB engine through the loopback ClickHouse-HTTP
+endpoint. TENANTRY_INGEST_TEST_PAUSE_AFTER_INSERT makes it stop right after its
+insert succeeded and before the ack, writing the inserted entry ids to a
+marker file; the test then SIGKILLs it. The restarted writer is either the same
+consumer (a container restart: it replays its own journal) or another pod (it
+reclaims the dead consumer's idle entries and replays that journal).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+
+from ingestion.stream import Stream
+from tenantry.clickhouse.chdb_client import ChdbClient
+from tenantry.clickhouse.loopback_server import LoopbackServer
+from tests.integration.ingestion.conftest import (
+    RedisProcess,
+    Service,
+    ndjson_events,
+    rows,
+    writer_process,
+)
+
+
+async def wait_for(path: Path, proc: subprocess.Popen[bytes], log: Path) -> str:
+    deadline = time.monotonic() + 60
+    while not (text := path.read_text() if path.exists() else ""):  # noqa: ASYNC240 - tiny file
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError(f"writer never paused after insert:\n{log.read_text()}")  # noqa: ASYNC240
+        await asyncio.sleep(0.05)
+    return text
+
+
+@pytest.mark.parametrize("restarted_as", ["same-consumer", "another-pod"])
+async def test_writer_killed_between_insert_and_ack_loses_and_duplicates_nothing(
+    restarted_as: str,
+    service: Service,
+    stream: Stream,
+    redis: Redis,
+    redis_process: RedisProcess,
+    loopback: LoopbackServer,
+    chdb_client: ChdbClient,
+    database: str,
+    tmp_path: Path,
+) -> None:
+    for _ in range(6):
+        assert (await service.post(ndjson_events(50)))[0] == 202
+    marker, log = tmp_path / "paused", tmp_path / "writer.log"
+    first = writer_process(
+        loopback=loopback,
+        redis_process=redis_process,
+        database=database,
+        consumer="writer-a",
+        log=log,
+        pause_marker=marker,
+    )
+    try:
+        inserted_ids = (await wait_for(marker, first, log)).split(",")
+        # the insert reached ClickHouse, the ack did not reach Redis
+        assert rows(chdb_client, database)[0] == 50 * len(inserted_ids)
+        pending: Any = await redis.xpending_range(
+            stream.names.stream, stream.names.group, min="-", max="+", count=100
+        )
+        pending_ids = {p["message_id"].decode() for p in pending}
+        assert set(inserted_ids) <= pending_ids
+        first.send_signal(signal.SIGKILL)
+    finally:
+        first.kill()
+        first.wait(timeout=10)
+    for _ in range(2):  # new batches arrive while no writer runs
+        assert (await service.post(ndjson_events(50)))[0] == 202
+
+    consumer = "writer-a" if restarted_as == "same-consumer" else "writer-b"
+    second = writer_process(
+        loopback=loopback,
+        redis_process=redis_process,
+        database=database,
+        consumer=consumer,
+        log=log,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while await redis.xlen(stream.names.stream) > 0:
+            assert second.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            await asyncio.sleep(0.1)
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(timeout=20) == 0, log.read_text()
+    finally:
+        second.kill()
+    assert rows(chdb_client, database) == (400, 400)  # 0 lost, 0 duplicated
+    assert await redis.hlen(stream.names.journal) == 0
+    groups = await redis.xinfo_groups(stream.names.stream)
+    assert groups[0]["pending"] == 0

@@ -1,0 +1,128 @@
+"""RBAC is least privilege: the operator may touch what it manages, and nothing else.
+
+The expected rules are derived from the operator's own tables (the kinds it prunes and
+the children it watches), so a new kind in the operator without a matching rule, or a
+rule for a kind the operator no longer manages, fails here.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import pytest
+from tenantry_operator import apply, handlers
+
+from tests.unit.chart.helm import Obj, find, one, render
+
+OP = "t-tenantry-operator"
+CP = "t-tenantry-controlplane"
+READ = {"get", "list", "watch"}
+MANAGE = READ | {"create", "patch", "delete"}
+NEVER = {"*", "update", "deletecollection", "escalate", "bind", "impersonate", "approve", "sign"}
+
+
+def _plural(kind: str) -> str:
+    lower = kind.lower()
+    if lower.endswith("y"):
+        return lower[:-1] + "ies"
+    return lower + ("es" if lower.endswith("s") else "s")
+
+
+def _grants(role: Obj) -> dict[tuple[str, str], set[str]]:
+    """(apiGroup, resource) -> verbs, merged over the rules."""
+    out: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for rule in role["rules"]:
+        assert "resourceNames" not in rule
+        assert "nonResourceURLs" not in rule
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                out[(group, resource)] |= set(rule["verbs"])
+    return dict(out)
+
+
+def _expected_operator_grants() -> dict[tuple[str, str], set[str]]:
+    expected: dict[tuple[str, str], set[str]] = {
+        ("tenantry.io", "tenants"): READ | {"patch"},
+        ("tenantry.io", "dashboards"): READ | {"patch"},
+        ("tenantry.io", "tenants/status"): {"get", "patch"},
+        ("tenantry.io", "dashboards/status"): {"get", "patch"},
+        ("apiextensions.k8s.io", "customresourcedefinitions"): READ,
+        ("", "events"): {"create", "patch"},
+        ("events.k8s.io", "events"): {"create", "patch"},
+        ("", "namespaces"): MANAGE,
+        # generated credentials: created once, never changed or deleted
+        ("", "secrets"): READ | {"create"},
+        ("", "pods"): READ,
+        # volumes grow in place (patch), never created or deleted by the operator
+        ("", "persistentvolumeclaims"): READ | {"patch"},
+    }
+    for api_version, kind in apply.PRUNABLE:
+        group = api_version.rpartition("/")[0]
+        expected[(group, _plural(kind))] = MANAGE
+    return expected
+
+
+def test_operator_cluster_role_is_exactly_what_it_manages() -> None:
+    role = one(render(), "ClusterRole", OP)
+    assert _grants(role) == _expected_operator_grants()
+
+
+def test_operator_can_watch_every_child_kind_it_watches() -> None:
+    grants = _grants(one(render(), "ClusterRole", OP))
+    for child in handlers._CHILDREN:  # (group, version, plural, ...)
+        group, plural = child[0], child[2]
+        assert grants[(group, plural)] >= READ, plural
+
+
+@pytest.mark.parametrize("name", [OP, CP])
+def test_no_wildcards_escalation_or_rbac_access(name: str) -> None:
+    grants = _grants(one(render(), "ClusterRole", name))
+    for (group, resource), verbs in grants.items():
+        assert not verbs & NEVER, (group, resource, verbs & NEVER)
+        assert "*" not in (group, resource)
+        assert group != "rbac.authorization.k8s.io"
+        assert resource not in ("nodes", "clusterroles", "clusterrolebindings")
+
+
+def test_bindings_point_at_the_release_service_accounts() -> None:
+    objs = render()
+    for name in (OP, CP):
+        binding = one(objs, "ClusterRoleBinding", name)
+        assert binding["roleRef"] == {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": name,
+        }
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": name, "namespace": "tenantry-system"}
+        ]
+
+
+def test_controlplane_only_touches_the_two_custom_resources() -> None:
+    grants = _grants(one(render(), "ClusterRole", CP))
+    verbs = {"get", "list", "create", "patch", "delete"}
+    assert grants == {("tenantry.io", "tenants"): verbs, ("tenantry.io", "dashboards"): verbs}
+
+
+def test_controlplane_without_kubernetes_gets_no_role_and_no_token() -> None:
+    objs = render({"controlplane": {"config": {"kubeEnabled": False}}})
+    assert not find(objs, "ClusterRole", CP)
+    assert not find(objs, "ClusterRoleBinding", CP)
+    deployment = one(objs, "Deployment", CP)
+    assert deployment["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
+
+
+def test_rbac_create_false_renders_no_cluster_roles() -> None:
+    objs = render(
+        {"operator": {"rbac": {"create": False}}, "controlplane": {"rbac": {"create": False}}}
+    )
+    assert not find(objs, "ClusterRole")
+    assert not find(objs, "ClusterRoleBinding")
+
+
+def test_existing_service_account_must_be_named() -> None:
+    objs = render({"operator": {"serviceAccount": {"create": False, "name": "ops"}}})
+    assert not find(objs, "ServiceAccount", OP)
+    deployment = one(objs, "Deployment", OP)
+    assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == "ops"
+    assert one(objs, "ClusterRoleBinding", OP)["subjects"][0]["name"] == "ops"

@@ -1,0 +1,250 @@
+"""The chart renders valid Kubernetes 1.33 objects, and each toggle does what it says."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from tests.unit.chart import helm
+from tests.unit.chart.helm import KUBE_VERSION, NAMESPACE, find, one, render
+
+OP = "t-tenantry-operator"
+CP = "t-tenantry-controlplane"
+
+# Values that switch every optional object on, so all of them get schema-validated.
+EVERYTHING = {
+    "controlplane": {
+        "ingress": {
+            "enabled": True,
+            "className": "nginx",
+            "tls": [{"hosts": ["tenantry.example.com"], "secretName": "tls"}],
+            "hosts": [
+                {"host": "tenantry.example.com", "paths": [{"path": "/", "pathType": "Prefix"}]}
+            ],
+        },
+        "extraEnv": [{"name": "X", "value": "1"}],
+        "tolerations": [{"key": "k", "operator": "Exists"}],
+        "nodeSelector": {"kubernetes.io/os": "linux"},
+    },
+    "operator": {
+        "s3": {"endpoint": "https://s3.example.com", "existingSecret": "s3-creds"},
+        "tenantImages": {"clickhouse": "mirror.example.com/clickhouse/clickhouse-server"},
+        "verbose": True,
+        "podAnnotations": {"a": "b"},
+    },
+    "imagePullSecrets": [{"name": "regcred"}],
+    "commonLabels": {"team": "data"},
+}
+
+
+@pytest.mark.parametrize("values", [{}, EVERYTHING], ids=["defaults", "everything"])
+def test_objects_validate_against_kubernetes_schemas(values: helm.Obj) -> None:
+    objs = render(values)
+    assert objs
+    for obj in objs:
+        # strict: unknown fields are errors, as with `kubectl apply --validate=strict`
+        kubernetes_validate.validate(obj, KUBE_VERSION, strict=True)
+
+
+def test_helm_lint_is_clean() -> None:
+    proc = subprocess.run(
+        [
+            str(helm.helm()),
+            "lint",
+            str(helm.CHART),
+            "--strict",
+            "--kube-version",
+            KUBE_VERSION,
+            "--values",
+            str(helm.CHART / "ci" / "lint-values.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "[WARNING]" not in proc.stdout
+    assert "[ERROR]" not in proc.stdout
+
+
+def test_defaults_render_each_component() -> None:
+    objs = render()
+    assert helm.kinds(objs) == {
+        ("CustomResourceDefinition", "tenants.tenantry.io"),
+        ("CustomResourceDefinition", "dashboards.tenantry.io"),
+        ("ServiceAccount", OP),
+        ("ClusterRole", OP),
+        ("ClusterRoleBinding", OP),
+        ("Deployment", OP),
+        ("ServiceAccount", CP),
+        ("ClusterRole", CP),
+        ("ClusterRoleBinding", CP),
+        ("ConfigMap", CP),
+        ("Secret", f"{CP}-connections"),
+        ("Deployment", CP),
+        ("Service", CP),
+    }
+    for obj in objs:
+        if obj["kind"] not in ("CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"):
+            assert obj["metadata"]["namespace"] == NAMESPACE
+
+
+def test_crd_copies_in_the_chart_match_the_generated_crds() -> None:
+    repo = sorted(p.name for p in (helm.REPO / "crds").glob("*.yaml"))
+    chart = sorted(p.name for p in (helm.CHART / "files" / "crds").glob("*.yaml"))
+    assert chart == repo
+    for name in repo:
+        expected = (helm.REPO / "crds" / name).read_bytes()
+        actual = (helm.CHART / "files" / "crds" / name).read_bytes()
+        assert actual == expected, (
+            f"charts/tenantry/files/crds/{name} is stale: "
+            "cp crds/*.yaml charts/tenantry/files/crds/"
+        )
+
+
+def test_rendered_crds_are_the_generated_ones_kept_on_uninstall() -> None:
+    rendered = {o["metadata"]["name"]: o for o in find(render(), "CustomResourceDefinition")}
+    for path in sorted(Path(helm.REPO / "crds").glob("*.yaml")):
+        generated = yaml.safe_load(path.read_text())
+        crd = rendered[generated["metadata"]["name"]]
+        assert crd["spec"] == generated["spec"]
+        assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+        for key, value in generated["metadata"].get("labels", {}).items():
+            assert crd["metadata"]["labels"][key] == value
+
+
+def test_crds_install_false_renders_no_crds() -> None:
+    assert not find(render({"crds": {"install": False}}), "CustomResourceDefinition")
+
+
+def test_operator_and_controlplane_can_be_disabled() -> None:
+    objs = render({"operator": {"enabled": False}})
+    assert not [o for o in objs if o["metadata"]["name"].startswith(OP)]
+    assert find(objs, "Deployment", CP)
+
+    objs = render({"controlplane": {"enabled": False}}, required=False)
+    assert not [o for o in objs if o["metadata"]["name"].startswith(CP)]
+    assert find(objs, "Deployment", OP)
+
+
+def test_ingress_is_optional_and_points_at_the_service() -> None:
+    assert not find(render(), "Ingress")
+    ingress = one(render(EVERYTHING), "Ingress", CP)
+    rule = ingress["spec"]["rules"][0]
+    assert rule["host"] == "tenantry.example.com"
+    backend = rule["http"]["paths"][0]["backend"]["service"]
+    assert backend == {"name": CP, "port": {"name": "http"}}
+    assert ingress["spec"]["ingressClassName"] == "nginx"
+
+
+def _containers(obj: helm.Obj) -> list[helm.Obj]:
+    containers: list[helm.Obj] = obj["spec"]["template"]["spec"]["containers"]
+    return containers
+
+
+@pytest.mark.parametrize("name", [OP, CP])
+def test_workloads_are_restricted_read_only_and_probed(name: str) -> None:
+    deployment = one(render(), "Deployment", name)
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == 10001
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    (container,) = _containers(deployment)
+    sc = container["securityContext"]
+    assert sc["readOnlyRootFilesystem"] is True
+    assert sc["allowPrivilegeEscalation"] is False
+    assert sc["capabilities"] == {"drop": ["ALL"]}
+    assert "privileged" not in sc
+    # the only writable path is an emptyDir at /tmp (HOME and TMPDIR in the image)
+    assert container["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]
+    assert pod["volumes"][0]["name"] == "tmp"
+    assert "emptyDir" in pod["volumes"][0]
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert container[probe]["httpGet"]["path"] in ("/healthz", "/readyz")
+    assert container["resources"]["requests"]["cpu"]
+    assert container["resources"]["limits"]["memory"]
+    assert container["image"] == "tenantry:0.1.0"
+
+
+def test_operator_runs_alone_with_its_settings() -> None:
+    deployment = one(render(), "Deployment", OP)
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    (container,) = _containers(deployment)
+    assert container["args"][0] == "operator"
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["TENANTRY_PLATFORM_NAMESPACES"] == NAMESPACE
+    assert env["TENANTRY_RESYNC_SECONDS"] == "300"
+    # the ingestion pods the operator creates run the chart's own image
+    assert env["TENANTRY_INGESTION_IMAGE"] == "tenantry:0.1.0"
+    assert not any(k.startswith("TENANTRY_S3") for k in env)
+    assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == OP
+
+
+def test_operator_s3_credentials_come_from_a_secret() -> None:
+    (container,) = _containers(one(render(EVERYTHING), "Deployment", OP))
+    env = {e["name"]: e for e in container["env"]}
+    assert env["TENANTRY_S3_ENDPOINT"]["value"] == "https://s3.example.com"
+    for var, key in (
+        ("TENANTRY_S3_ACCESS_KEY_ID", "access-key-id"),
+        ("TENANTRY_S3_SECRET_ACCESS_KEY", "secret-access-key"),
+    ):
+        assert env[var]["valueFrom"]["secretKeyRef"] == {"name": "s3-creds", "key": key}
+        assert "value" not in env[var]
+    assert env["TENANTRY_CLICKHOUSE_IMAGE"]["value"] == (
+        "mirror.example.com/clickhouse/clickhouse-server"
+    )
+    assert "TENANTRY_KEEPER_IMAGE" not in env
+    message = helm.error({"operator": {"s3": {"endpoint": "https://s3.example.com"}}})
+    assert "operator.s3.existingSecret" in message
+
+
+def test_controlplane_config_and_secret_references() -> None:
+    objs = render()
+    (container,) = _containers(one(objs, "Deployment", CP))
+    assert container["args"] == ["controlplane", "serve", "--host", "0.0.0.0", "--port", "8000"]  # noqa: S104
+    assert container["envFrom"] == [{"configMapRef": {"name": CP}}]
+    secret = one(objs, "Secret", f"{CP}-connections")
+    assert secret["stringData"]["database-url"] == "postgresql://tenantry@db:5432/tenantry"
+    env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"]}
+    assert env["TENANTRY_CP_DATABASE_URL"] == {"name": f"{CP}-connections", "key": "database-url"}
+    config = one(objs, "ConfigMap", CP)["data"]
+    assert config["TENANTRY_CP_KUBE_ENABLED"] == "true"
+    assert config["TENANTRY_CP_CORS_ORIGINS"] == "[]"
+    service = one(objs, "Service", CP)
+    assert service["spec"]["ports"][0]["targetPort"] == "http"
+
+
+def test_controlplane_existing_secrets_and_configmap_are_referenced_not_created() -> None:
+    values = {
+        "controlplane": {
+            "database": {"url": "", "existingSecret": "db", "secretKey": "dsn"},
+            "redis": {"url": "", "existingSecret": "cache"},
+            "existingConfigMap": "cp-config",
+        }
+    }
+    objs = render(values)
+    assert not find(objs, "Secret")
+    assert not find(objs, "ConfigMap")
+    (container,) = _containers(one(objs, "Deployment", CP))
+    env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"]}
+    assert env["TENANTRY_CP_DATABASE_URL"] == {"name": "db", "key": "dsn"}
+    assert env["TENANTRY_CP_REDIS_URL"] == {"name": "cache", "key": "redis-url"}
+    assert container["envFrom"] == [{"configMapRef": {"name": "cp-config"}}]
+
+
+def test_controlplane_needs_its_database() -> None:
+    assert "controlplane.database.url" in helm.error(required=False)
+
+
+def test_image_tag_and_digest() -> None:
+    (container,) = _containers(one(render({"image": {"tag": "1.2.3"}}), "Deployment", OP))
+    assert container["image"] == "tenantry:1.2.3"
+    digest = "sha256:" + "a" * 64
+    (container,) = _containers(one(render({"image": {"digest": digest}}), "Deployment", CP))
+    assert container["image"] == f"tenantry@{digest}"
