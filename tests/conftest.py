@@ -74,11 +74,18 @@ def pytest_report_header() -> list[str]:
 
 @pytest.fixture(scope="session")
 def operator_process(
-    crds: Kube, s3_server: S3Server, tmp_path_factory: pytest.TempPathFactory
+    crds: Kube,
+    s3_server: S3Server,
+    loopback: LoopbackServer,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[OperatorProcess]:
-    """`tenantry operator` running against the cluster, with backups on the test S3."""
+    """`tenantry operator` running against the cluster, with backups on the test S3 and
+    every tenant's ClickHouse reached at the loopback engine (kwok pods run nothing)."""
     env = {
         **crds.env(),
+        "TENANTRY_CLICKHOUSE_URL_OVERRIDE": (
+            f"http://writer:{LOOPBACK_WRITER_PASSWORD}@127.0.0.1:{loopback.port}/"
+        ),
         "TENANTRY_S3_ENDPOINT": s3_server.endpoint,
         "TENANTRY_S3_ACCESS_KEY_ID": s3_server.access_key_id,
         "TENANTRY_S3_SECRET_ACCESS_KEY": s3_server.secret_access_key,

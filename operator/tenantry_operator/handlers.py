@@ -18,11 +18,12 @@ from pydantic import ValidationError
 
 from tenantry.api import GROUP, VERSION
 from tenantry.api.dashboard import DashboardSpec
+from tenantry.clickhouse.client import ClickHouseError
 from tenantry_operator import finalize, normalize, observe, reconcile
 from tenantry_operator.cache import ChildCache
+from tenantry_operator.dataplane import connect, dashboards
 from tenantry_operator.kube import Kube
 from tenantry_operator.model import LABEL_MANAGED_BY, LABEL_TENANT, MANAGED_BY
-from tenantry_operator.observe import now
 from tenantry_operator.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -208,27 +209,90 @@ for _group, _version, _plural, _kind in _CHILDREN:
     )
 
 
-# -- Dashboard (reconciled in the data-plane work; validated here) ----------------------
+# -- Dashboard --------------------------------------------------------------------------
 @kopf.on.resume(GROUP, VERSION, "dashboards")
 @kopf.on.create(GROUP, VERSION, "dashboards")
-@kopf.on.update(GROUP, VERSION, "dashboards")
-def dashboard_changed(
-    spec: kopf.Spec, meta: kopf.Meta, patch: kopf.Patch, logger: kopf.Logger, **_: Any
+@kopf.on.update(GROUP, VERSION, "dashboards", field="spec")
+async def dashboard_changed(
+    name: str,
+    spec: kopf.Spec,
+    meta: kopf.Meta,
+    status: kopf.Status,
+    patch: kopf.Patch,
+    body: kopf.Body,
+    **_: Any,
 ) -> None:
+    """Validate every panel against the tenant's schema; keep materialized views."""
     try:
         dashboard = DashboardSpec.model_validate(dict(spec))
     except ValidationError as err:
         raise kopf.PermanentError(f"invalid spec: {err.errors(include_url=False)}") from err
-    logger.info("dashboard %s observed (%d panels)", meta.get("name"), len(dashboard.panels))
-    generation = meta.get("generation")
-    patch.status["observedGeneration"] = generation
-    patch.status["conditions"] = [
-        {
-            "type": "Ready",
-            "status": "Unknown",
-            "reason": "Observed",
-            "message": "spec accepted; panel validation needs the tenant's ClickHouse",
-            "observedGeneration": generation,
-            "lastTransitionTime": now(),
-        }
-    ]
+    kube = Runtime.client()
+    tenant_name = dashboard.tenant_ref.name
+    previous_panels = list(status.get("panels") or [])
+    tenant_body = await kube.get(f"{GROUP}/{VERSION}", "Tenant", tenant_name)
+    retry_in: float | None = None
+    if tenant_body is None or not dashboards.tenant_ready(tenant_body.get("status")):
+        outcome = dashboards.unavailable(
+            tenant_name=tenant_name, tenant_exists=tenant_body is not None, previous=previous_panels
+        )
+        retry_in = 15.0
+    else:
+        try:
+            outcome = await _dashboard_outcome(kube, tenant_body, name, dashboard, previous_panels)
+        except (dashboards.DataPlaneUnavailable, ClickHouseError) as err:
+            raise kopf.TemporaryError(f"ClickHouse of {tenant_name}: {err}", delay=10) from err
+    patch.status.update(outcome.status(generation=meta.get("generation"), previous=dict(status)))
+    for notice in outcome.notices:
+        (kopf.warn if notice.warning else kopf.info)(
+            body, reason=notice.reason, message=notice.message
+        )
+    if retry_in is not None:
+        raise kopf.TemporaryError(f"tenant {tenant_name} is not Ready yet", delay=retry_in)
+
+
+async def _dashboard_outcome(
+    kube: Kube,
+    tenant_body: dict[str, Any],
+    name: str,
+    dashboard: DashboardSpec,
+    previous: list[Any],
+) -> dashboards.DashboardOutcome:
+    settings = Runtime.settings
+    model = normalize.tenant_model(tenant_body, images=settings.images)
+    client = await connect.open_for_tenant(
+        kube, model, override=settings.clickhouse_override, scoped=True
+    )
+    if client is None:
+        raise dashboards.DataPlaneUnavailable("the tenant's credentials are not there yet")
+    try:
+        return await dashboards.reconcile_dashboard(
+            client, tenant=model, name=name, spec=dashboard, previous=previous
+        )
+    finally:
+        await asyncio.to_thread(client.close)
+
+
+@kopf.on.delete(GROUP, VERSION, "dashboards")
+async def dashboard_deleted(name: str, spec: kopf.Spec, retry: int, **_: Any) -> None:
+    """Drop the dashboard's materialized views (a few retries, then let it go)."""
+    kube = Runtime.client()
+    tenant_body = await kube.get(f"{GROUP}/{VERSION}", "Tenant", spec["tenantRef"]["name"])
+    if tenant_body is None or not dashboards.tenant_ready(tenant_body.get("status")):
+        return  # no ClickHouse to clean (or it is going away with its tenant)
+    settings = Runtime.settings
+    model = normalize.tenant_model(tenant_body, images=settings.images)
+    try:
+        client = await connect.open_for_tenant(
+            kube, model, override=settings.clickhouse_override, scoped=False
+        )
+        if client is None:
+            return
+        try:
+            await dashboards.drop_dashboard(client, tenant=model, name=name)
+        finally:
+            await asyncio.to_thread(client.close)
+    except ClickHouseError as err:
+        if retry < 3:
+            raise kopf.TemporaryError(f"dropping views: {err}", delay=5) from err
+        log.warning("left the views of dashboard %s in place: %s", name, err)

@@ -14,8 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from tenantry.clickhouse.client import ClickHouseError
 from tenantry_operator import apply, builders, normalize, observe, rollout, secrets
 from tenantry_operator.cache import LiveState
+from tenantry_operator.dataplane import connect, schema_step
 from tenantry_operator.kube import Kube
 from tenantry_operator.model import LABEL_TENANT, TenantModel
 from tenantry_operator.s3 import Buckets, S3Error
@@ -192,7 +194,8 @@ async def reconcile(
     if previous is None:
         previous = _comparable(body.get("status"))
     new_status = observe.status(obs, previous)
-    converged = new_status["phase"] in ("Ready", "Suspended") and not result.changed
+    schema_ok = await _schema(kube, model, new_status, previous, events, settings)
+    converged = new_status["phase"] in ("Ready", "Suspended") and not result.changed and schema_ok
     outcome = Outcome(status=new_status, converged=converged, events=events)
     if not observe.same(previous, new_status):
         await kube.patch_status("tenantry.io/v1alpha1", "Tenant", model.name, new_status)
@@ -216,6 +219,7 @@ def _comparable(previous: Obj | None) -> Obj | None:
         "replicas",
         "hostsReady",
         "hostsTotal",
+        "schema",
         "hosts",
         "endpoints",
     )
@@ -251,3 +255,49 @@ async def _ensure_backup_target(
         return observe.Cond("Degraded", True, "BackupBucketUnavailable", str(err))
     _ENSURED_BUCKETS.add(bucket)
     return None
+
+
+async def _schema(
+    kube: Kube,
+    model: TenantModel,
+    status: Obj,
+    previous: Obj | None,
+    events: list[Event],
+    settings: Settings,
+) -> bool:
+    """Provision the events schema once ClickHouse is Ready; record it in ``status``.
+
+    Returns False while it could not be done yet (the tenant is then not converged and
+    is looked at again). An idle tenant whose recorded schema matches makes no call."""
+    recorded = (previous or {}).get("schema")
+    if recorded:
+        status["schema"] = recorded
+    clickhouse_ready = any(
+        c["type"] == "ClickHouseReady" and c["status"] == "True" for c in status["conditions"]
+    )
+    if model.suspend or not clickhouse_ready:
+        return True
+    if not schema_step.needs_schema(previous, model):
+        return True
+    try:
+        client = await connect.open_for_tenant(
+            kube, model, override=settings.clickhouse_override, scoped=False
+        )
+        if client is None:  # the credentials Secret is not there yet
+            return False
+        try:
+            result = await schema_step.ensure_schema(client, model)
+        finally:
+            await asyncio.to_thread(client.close)
+    except ClickHouseError as err:
+        log.info("schema of %s not provisioned yet: %s", model.name, err)
+        status["conditions"] = [
+            {**c, "message": f"{c['message']}; schema pending: {err}"[:1000]}
+            if c["type"] == "Progressing"
+            else c
+            for c in status["conditions"]
+        ]
+        return False
+    status["schema"] = result.status()
+    events.extend(Event(reason, message) for reason, message in result.notices())
+    return True

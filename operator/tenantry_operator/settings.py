@@ -22,6 +22,9 @@ class Settings:
     max_shards_in_flight: int = 2  # rolling updates: shards updated at once
     s3: S3Config | None = None  # backups; None: backups are reported as not configured
     delete_retries: int = 5  # bounded retries of S3 cleanup when a Tenant is deleted
+    # Reach every tenant's ClickHouse at this URL instead of its Service (local runs: the
+    # loopback engine; one database per tenant keeps them apart).
+    clickhouse_override: str | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -37,4 +40,5 @@ class Settings:
             max_shards_in_flight=int(os.environ.get("TENANTRY_MAX_SHARDS_IN_FLIGHT", "2")),
             s3=S3Config.from_env(),
             delete_retries=int(os.environ.get("TENANTRY_DELETE_RETRIES", "5")),
+            clickhouse_override=os.environ.get("TENANTRY_CLICKHOUSE_URL_OVERRIDE") or None,
         )

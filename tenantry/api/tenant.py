@@ -231,6 +231,21 @@ class ComponentStatus(CRDModel):
     """Pods desired."""
 
 
+class SchemaStatus(CRDModel):
+    """The events schema as last provisioned in the tenant's ClickHouse."""
+
+    database: str
+    """Database holding the events table."""
+    retention_days: int
+    """TTL of the events table, in days."""
+    shards: int
+    """Shards the schema was provisioned for."""
+    replicas: int
+    """Replicas per shard the schema was provisioned for."""
+    hosts: list[str] = Field(default_factory=list)
+    """Hosts that have the schema."""
+
+
 class TenantStatus(CRDModel):
     """Observed state, written by the operator only."""
 
@@ -260,6 +275,8 @@ class TenantStatus(CRDModel):
     """hostsReady/hostsTotal, for printing."""
     endpoints: dict[str, str] = Field(default_factory=empty_dict)
     """In-cluster addresses: clickhouse, ingestion, redis."""
+    schema_: SchemaStatus | None = Field(default=None, alias="schema")
+    """The provisioned events schema (database, retention, hosts)."""
 
 
 TENANT_NAME_RULE = cel(

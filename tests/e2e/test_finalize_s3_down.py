@@ -9,8 +9,8 @@ from tenantry_operator.kube import Kube as OperatorKube
 from tenantry_operator.s3 import S3Config
 
 from tenantry.devcluster.cluster import free_port
-from tests.e2e.test_tenant_lifecycle import condition, tenant
-from tests.support.kube import Kube
+from tests.e2e.test_tenant_lifecycle import condition
+from tests.support.kube import Kube, tenant
 
 
 async def test_unreachable_s3_gives_up_after_bounded_retries(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.e2e.test_tenant_lifecycle import tenant, wait_phase
-from tests.support.kube import Kube, eventually
+from tests.e2e.test_tenant_lifecycle import wait_phase
+from tests.support.kube import Kube, eventually, tenant
 from tests.support.operator import OperatorProcess
 
 

@@ -9,26 +9,12 @@ from __future__ import annotations
 
 import base64
 import json
-import secrets
 import time
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
 from tests.support.kube import Kube, eventually
-from tests.support.operator import OperatorProcess
 
 HASH = "tenantry.io/config-hash"
-
-
-def tenant(name: str, spec: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "apiVersion": "tenantry.io/v1alpha1",
-        "kind": "Tenant",
-        "metadata": {"name": name},
-        "spec": spec,
-    }
 
 
 def status(kube: Kube, name: str) -> dict[str, Any]:
@@ -69,22 +55,6 @@ def events(kube: Kube, name: str) -> list[dict[str, Any]]:
     selector = f"involvedObject.kind=Tenant,involvedObject.name={name},involvedObject.uid={uid}"
     items = kube.get("events", "-A", "--field-selector", selector)["items"]
     return sorted(items, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
-
-
-@pytest.fixture
-def make_tenant(crds: Kube, operator_process: OperatorProcess) -> Iterator[Any]:
-    names: list[str] = []
-
-    def make(base: str, spec: dict[str, Any]) -> str:
-        # A fresh name per run: a cluster may keep a retained namespace of an earlier one.
-        name = f"{base}-{secrets.token_hex(2)}"
-        crds.apply(tenant(name, spec))
-        names.append(name)
-        return name
-
-    yield make
-    for name in names:
-        crds.try_run("delete", "tenant", name, "--wait=false")
 
 
 def test_create_becomes_ready_with_an_isolated_stack(crds: Kube, make_tenant: Any) -> None:

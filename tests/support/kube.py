@@ -78,3 +78,13 @@ def eventually(
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}; last: {last!r}")
+
+
+def tenant(name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """A Tenant manifest."""
+    return {
+        "apiVersion": "tenantry.io/v1alpha1",
+        "kind": "Tenant",
+        "metadata": {"name": name},
+        "spec": spec,
+    }

@@ -1,0 +1,139 @@
+"""How the operator reaches a tenant's ClickHouse, and how it never leaks the password.
+
+In a cluster the operator talks to the tenant's `clickhouse` Service as `admin`
+(password in Secret `clickhouse-credentials`, key `admin-password`, in the
+tenant's namespace). For local e2e runs no ClickHouse server exists, so the
+setting `TENANTRY_CLICKHOUSE_URL_OVERRIDE` replaces that URL with one engine for
+every tenant: the loopback ClickHouse-HTTP endpoint over chDB
+(`http://user:pw@127.0.0.1:PORT/`) or chDB itself (`chdb:///path`). Because one
+engine may then host several tenants, every tenant lives in its own database,
+`t_<name>` (`database_name`), in deployments too.
+
+Panel SQL names tables without a database (`FROM events`), so the dashboard
+step needs a client whose *current* database is the tenant's
+(`open_tenant_client`): over HTTP that is the URL's path (the `database`
+parameter of every request); on chDB a connection of its own on which `USE`
+ran once (connections on one path share the engine, each keeps its own current
+database).
+
+URLs carry the password: log them only through `redact_url`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from tenantry.clickhouse import open_client
+from tenantry.clickhouse.client import ClickHouseClient, quote_identifier
+from tenantry_operator.kube import Kube
+from tenantry_operator.model import TenantModel
+
+OVERRIDE_ENV = "TENANTRY_CLICKHOUSE_URL_OVERRIDE"
+CREDENTIALS_SECRET = "clickhouse-credentials"  # noqa: S105 - a Secret name, not a password
+ADMIN_PASSWORD_KEY = "admin-password"  # noqa: S105 - a key name
+ADMIN_USER = "admin"
+HTTP_PORT = 8123
+
+
+def database_name(model: TenantModel) -> str:
+    """`t_<tenant name>` with '-' as '_' (tenant names are DNS labels: no '_' or '.')."""
+    return "t_" + model.name.replace("-", "_")
+
+
+def override_from_env() -> str | None:
+    """The configured endpoint override, None when unset or empty."""
+    return os.environ.get(OVERRIDE_ENV) or None
+
+
+def clickhouse_url(model: TenantModel, admin_password: str | None, *, override: str | None) -> str:
+    """The URL the operator opens for `model` (`tenantry.clickhouse.open_client`).
+
+    Default: the tenant Service as `admin`,
+    `http://admin:<pw>@clickhouse.<ns>.svc.cluster.local:8123/`. The override, when
+    set, is used as it is (it carries its own credentials, if any), and the
+    password is not needed.
+    """
+    if override:
+        return override
+    if admin_password is None:
+        raise ValueError(f"no ClickHouse admin password for tenant {model.name}")
+    user = quote(ADMIN_USER, safe="")
+    password = quote(admin_password, safe="")
+    host = f"clickhouse.{model.namespace}.svc.cluster.local"
+    return f"http://{user}:{password}@{host}:{HTTP_PORT}/"
+
+
+def redact_url(url: str) -> str:
+    """`url` with its password (if any) replaced by `***`, safe to log."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, f"{user}:***@{host}", parts.path, parts.query, ""))
+
+
+def with_database(url: str, database: str) -> str:
+    """An http(s) URL whose path names `database` (clickhouse-connect's default database)."""
+    quote_identifier(database)
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(f"only http(s) URLs name a database, not {parts.scheme!r}")
+    return urlunsplit((parts.scheme, parts.netloc, f"/{database}", parts.query, parts.fragment))
+
+
+def open_tenant_client(url: str, *, database: str) -> ClickHouseClient:
+    """A client whose current database is `database` (which must exist).
+
+    Blocking (it connects): call it in a thread from async code.
+    """
+    parts = urlsplit(url)
+    if parts.scheme in ("http", "https"):
+        return open_client(with_database(url, database))
+    client = open_client(url)
+    try:
+        client.command(f"USE {quote_identifier(database)}")
+    except Exception:
+        client.close()
+        raise
+    return client
+
+
+async def admin_password(kube: Kube, model: TenantModel) -> str | None:
+    """The tenant's ClickHouse admin password, None while its Secret does not exist."""
+    secret = await kube.get("v1", "Secret", CREDENTIALS_SECRET, namespace=model.namespace)
+    if secret is None:
+        return None
+    encoded = (secret.get("data") or {}).get(ADMIN_PASSWORD_KEY)
+    if not encoded:
+        return None
+    return base64.b64decode(encoded).decode()
+
+
+async def open_for_tenant(
+    kube: Kube, model: TenantModel, *, override: str | None, scoped: bool
+) -> ClickHouseClient | None:
+    """A client on the tenant's ClickHouse, None while its credentials Secret is missing.
+
+    `scoped`: the tenant's database is the current database (dashboards; it must
+    exist), else none is (schema provisioning). Close the client when done
+    (`await asyncio.to_thread(client.close)`). Raises ClickHouseError when the
+    server cannot be reached; log the URL only through `redact_url`.
+    """
+    password = None if override else await admin_password(kube, model)
+    if password is None and not override:
+        return None
+    url = clickhouse_url(model, password, override=override)
+    if scoped:
+        return await asyncio.to_thread(open_tenant_client, url, database=database_name(model))
+    return await asyncio.to_thread(open_client, url)

@@ -1,0 +1,92 @@
+"""Schema provisioning through the operator's step, on the real engine (chDB and HTTP)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from tenantry_operator.dataplane import connect, schema_step
+from tenantry_operator.model import TenantModel
+
+from tenantry.clickhouse import schema
+from tenantry.clickhouse.chdb_client import ChdbClient
+
+
+class _NoKube:
+    """With the override set, the operator never reads the Secret."""
+
+    async def get(self, *_: object, **__: object) -> None:
+        raise AssertionError("the override needs no Secret")
+
+
+def _ttl_days(client: ChdbClient, model: TenantModel) -> int | None:
+    rows = client.query(
+        "SELECT engine_full FROM system.tables WHERE database = {db:String} AND name = 'events'",
+        {"db": connect.database_name(model)},
+    )
+    return schema.ttl_days_of(str(rows[0]["engine_full"]))
+
+
+async def test_schema_is_created_once_and_recorded(
+    chdb_client: ChdbClient, tenant: TenantModel
+) -> None:
+    assert schema_step.needs_schema({}, tenant)
+    first = await schema_step.ensure_schema(chdb_client, tenant)
+    assert first.summary == "created"
+    assert first.database == connect.database_name(tenant)
+    assert first.hosts, "the host the client talks to has the events table"
+    assert [reason for reason, _ in first.notices()] == ["SchemaCreated"]
+    status = {"schema": first.status()}
+    assert not schema_step.needs_schema(status, tenant)
+
+    second = await schema_step.ensure_schema(chdb_client, tenant)
+    assert second.summary == "unchanged"
+    assert not second.changed
+    assert second.notices() == []
+    assert second.status() == first.status()
+    assert _ttl_days(chdb_client, tenant) == tenant.retention_days
+
+
+async def test_retention_change_alters_ttl_in_place(
+    chdb_client: ChdbClient, tenant: TenantModel
+) -> None:
+    first = await schema_step.ensure_schema(chdb_client, tenant)
+    db = connect.database_name(tenant)
+    chdb_client.insert(
+        f"{db}.events",
+        [
+            {
+                "event_id": "00000000-0000-0000-0000-000000000001",
+                "timestamp": "2099-01-01 00:00:00",
+                "event": "kept",
+                "user_id": "u",
+                "properties": "{}",
+            }
+        ],
+    )
+    shorter = dataclasses.replace(tenant, retention_days=7)
+    assert schema_step.needs_schema({"schema": first.status()}, shorter)
+    result = await schema_step.ensure_schema(chdb_client, shorter)
+    assert result.summary == "ttl altered"
+    assert result.previous_ttl_days == tenant.retention_days
+    assert _ttl_days(chdb_client, shorter) == 7
+    rows = chdb_client.query(f"SELECT count() AS n FROM {db}.events")  # noqa: S608 - generated test names
+    assert rows == [{"n": 1}], "the table was altered, not rebuilt"
+    assert not schema_step.needs_schema({"schema": result.status()}, shorter)
+
+
+async def test_schema_through_the_http_adapter(
+    chdb_client: ChdbClient, tenant: TenantModel, loopback_url: str
+) -> None:
+    """As the operator does it in local e2e: the override, no Secret read, clickhouse-connect."""
+    kube: Any = _NoKube()
+    client = await connect.open_for_tenant(kube, tenant, override=loopback_url, scoped=False)
+    assert client is not None
+    try:
+        first = await schema_step.ensure_schema(client, tenant)
+        again = await schema_step.ensure_schema(client, tenant)
+    finally:
+        client.close()
+    assert (first.summary, again.summary) == ("created", "unchanged")
+    assert first.hosts
+    assert _ttl_days(chdb_client, tenant) == tenant.retention_days

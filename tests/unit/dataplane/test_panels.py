@@ -1,0 +1,276 @@
+"""Pure panel checks: statements, parameters, AST judgement, messages, view names."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from tenantry_operator.dataplane import panels
+
+from tenantry.api.dashboard import TimeRange, Variable
+from tenantry.clickhouse.client import ClickHouseError
+
+NOW = dt.datetime(2026, 3, 10, 12, 0, 0, tzinfo=dt.UTC)
+
+
+# -- statements ---------------------------------------------------------------------------
+
+
+def test_single_statement_strips_a_trailing_semicolon_and_comment() -> None:
+    assert panels.single_statement("  SELECT 1 ;  \n") == "SELECT 1"
+    assert panels.single_statement("SELECT ';' AS s -- ; comment") == "SELECT ';' AS s"
+    assert panels.single_statement("SELECT 1 /* ; */ + 2; -- end") == "SELECT 1 /* ; */ + 2"
+
+
+@pytest.mark.parametrize(
+    "sql", ["SELECT 1; DROP TABLE events", "SELECT 1;;", "SELECT 'a'; SELECT 2"]
+)
+def test_single_statement_refuses_a_second_statement(sql: str) -> None:
+    with pytest.raises(panels.PanelError, match="more than one statement"):
+        panels.single_statement(sql)
+
+
+@pytest.mark.parametrize(
+    "sql", ["SELECT 1 FORMAT JSON", "SELECT 1\nformat CSV;", "SELECT 1 FORMAT TSV SETTINGS a = 1"]
+)
+def test_single_statement_refuses_format(sql: str) -> None:
+    with pytest.raises(panels.PanelError, match="FORMAT is not allowed"):
+        panels.single_statement(sql)
+
+
+def test_format_as_a_name_or_function_is_fine() -> None:
+    sql = "SELECT format('{}', event) AS format FROM events -- FORMAT CSV"
+    assert panels.single_statement(sql) == "SELECT format('{}', event) AS format FROM events"
+
+
+def test_check_ast_tolerates_the_clients_format() -> None:
+    panels.check_ast(panels.parse_ast([*SELECT_EVENTS, " Identifier Native"]), database="t_acme")
+
+
+def test_single_statement_refuses_empty_sql() -> None:
+    with pytest.raises(panels.PanelError, match="empty"):
+        panels.single_statement(" ; ")
+
+
+def test_query_parameters_outside_strings_and_comments() -> None:
+    sql = (
+        "SELECT '{not:String}' AS s -- {nor:UInt8}\n"
+        "FROM events WHERE timestamp >= {from:DateTime} AND timestamp < { to : DateTime }\n"
+        "AND JSONExtractString(properties, 'country') = {country:String}"
+    )
+    assert panels.query_parameters(sql) == {
+        "from": "DateTime",
+        "to": "DateTime",
+        "country": "String",
+    }
+
+
+def test_query_parameter_with_two_types_is_refused() -> None:
+    with pytest.raises(panels.PanelError, match="two types"):
+        panels.query_parameters("SELECT {n:UInt8}, {n:String}")
+
+
+# -- parameter values -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("now", NOW),
+        ("now-15m", NOW - dt.timedelta(minutes=15)),
+        ("now-7d", NOW - dt.timedelta(days=7)),
+        ("now-2w", NOW - dt.timedelta(weeks=2)),
+        ("2026-01-02T03:04:05Z", dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)),
+        ("2026-01-02T03:04:05+02:00", dt.datetime(2026, 1, 2, 1, 4, 5, tzinfo=dt.UTC)),
+    ],
+)
+def test_resolve_time(text: str, expected: dt.datetime) -> None:
+    assert panels.resolve_time(text, NOW) == expected
+
+
+def test_resolve_time_refuses_garbage() -> None:
+    with pytest.raises(panels.PanelError, match="RFC 3339"):
+        panels.resolve_time("yesterday", NOW)
+
+
+def test_parameter_values_from_variables_and_time_range() -> None:
+    variables = [Variable(name="country", default="DE", options=["DE", "FR"], type="custom")]
+    values = panels.parameter_values(
+        {"country": "String", "from": "DateTime", "to": "DateTime"},
+        variables=variables,
+        time_range=TimeRange.model_validate({"from": "now-1d", "to": "now"}),
+        now=NOW,
+    )
+    assert values == {
+        "country": "DE",
+        "from": "2026-03-09 12:00:00",
+        "to": "2026-03-10 12:00:00",
+    }
+
+
+def test_a_variable_named_from_wins_over_the_time_range() -> None:
+    values = panels.parameter_values(
+        {"from": "String"},
+        variables=[Variable(name="from", default="x")],
+        time_range=TimeRange(),
+        now=NOW,
+    )
+    assert values == {"from": "x"}
+
+
+def test_unknown_variable_is_named_in_the_error() -> None:
+    with pytest.raises(
+        panels.PanelError, match=r"unknown variable \{plan:String\}.*spec.variables"
+    ):
+        panels.parameter_values({"plan": "String"}, variables=[], time_range=TimeRange(), now=NOW)
+
+
+# -- AST ----------------------------------------------------------------------------------
+
+SELECT_EVENTS = [
+    "SelectWithUnionQuery (children 1)",
+    " ExpressionList (children 1)",
+    "  SelectQuery (children 2)",
+    "   ExpressionList (children 1)",
+    "    Function count (children 1)",
+    "     ExpressionList",
+    "   TablesInSelectQuery (children 1)",
+    "    TablesInSelectQueryElement (children 1)",
+    "     TableExpression (children 1)",
+    "      TableIdentifier events (alias e)",
+]
+
+
+def test_parse_ast_builds_the_tree() -> None:
+    root = panels.parse_ast(SELECT_EVENTS)
+    assert root.kind == "SelectWithUnionQuery"
+    kinds = [(n.kind, n.argument) for n, _ in root.walk()]
+    assert ("Function", "count") in kinds
+    assert ("TableIdentifier", "events") in kinds
+    panels.check_ast(root, database="t_acme")
+
+
+def _with_table(expression: list[str]) -> list[str]:
+    return [*SELECT_EVENTS[:-1], *expression]
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        (["InsertQuery   (children 1)", " Identifier events"], "INSERT"),
+        (["AlterQuery  events_local (children 1)"], "ALTER"),
+        (["DropQuery  events"], "DROP"),
+        (["SystemQuery"], "SYSTEM"),
+        (
+            [*SELECT_EVENTS[:5], " Literal '/tmp/x.csv'"],
+            "INTO OUTFILE is not allowed",
+        ),
+        (
+            _with_table(["      Function url (children 1)", "       ExpressionList (children 3)"]),
+            r"table function url\(\) reads outside",
+        ),
+        (_with_table(["      Function file (children 1)"]), r"table function file\(\)"),
+        (_with_table(["      Function s3 (children 1)"]), r"table function s3\(\)"),
+        (_with_table(["      Function remote (children 1)"]), r"table function remote\(\)"),
+        (_with_table(["      TableIdentifier system.tables"]), "outside the tenant's database"),
+        (_with_table(["      TableIdentifier t_other.events"]), "t_other.events is outside"),
+        ([*SELECT_EVENTS[:4], "    Function file (children 1)"], r"function file\(\) reads"),
+        (
+            [*SELECT_EVENTS[:4], "    Function dictGetString (children 1)"],
+            r"dictGetString\(\)",
+        ),
+        ([*SELECT_EVENTS, "   Set"], "SETTINGS are not allowed"),
+    ],
+)
+def test_check_ast_refuses(lines: list[str], message: str) -> None:
+    with pytest.raises(panels.PanelError, match=message):
+        panels.check_ast(panels.parse_ast(lines), database="t_acme")
+
+
+def test_check_ast_allows_own_database_and_numbers() -> None:
+    own = panels.parse_ast(_with_table(["      TableIdentifier t_acme.events"]))
+    panels.check_ast(own, database="t_acme")
+    numbers = panels.parse_ast(_with_table(["      Function numbers (children 1)"]))
+    panels.check_ast(numbers, database="t_acme")
+
+
+def test_in_with_a_qualified_table_outside_is_refused() -> None:
+    lines = [
+        *SELECT_EVENTS[:3],
+        "   Function in (children 1)",
+        "    ExpressionList (children 2)",
+        "     Identifier user_id",
+        "     Identifier t_other.users",
+    ]
+    with pytest.raises(panels.PanelError, match=r"t_other\.users is outside"):
+        panels.check_ast(panels.parse_ast(lines), database="t_acme")
+    own = [*lines[:-1], "     Identifier t_acme.users"]
+    panels.check_ast(panels.parse_ast(own), database="t_acme")
+
+
+def test_two_roots_are_two_statements() -> None:
+    with pytest.raises(panels.PanelError, match="more than one statement"):
+        panels.parse_ast(["SelectWithUnionQuery", "SelectWithUnionQuery"])
+
+
+# -- messages -------------------------------------------------------------------------------
+
+
+def test_friendly_syntax_error_points_into_the_panel_sql() -> None:
+    sql = "SELECT count()\nFROM events\nWHERE event = = 'x'"
+    prefix = "EXPLAIN AST "
+    position = len(prefix) + sql.index("= 'x'") + 1  # ClickHouse counts from 1
+    error = ClickHouseError.from_message(
+        f"Code: 62. DB::Exception: Syntax error: failed at position {position} (=): = 'x'. "
+        "Expected one of: token, expression. (SYNTAX_ERROR)"
+    )
+    message = panels.friendly_error(error, sql=sql, prefix=prefix)
+    assert message.startswith("syntax error at line 3, column 15 near '='")
+    assert "expected one of: token, expression" in message
+
+
+def test_friendly_syntax_error_names_an_unclosed_parenthesis() -> None:
+    sql = "SELECT count(\nFROM events WHERE"
+    error = ClickHouseError.from_message(
+        "Code: 62. DB::Exception: Syntax error: failed at position 32 (events) (line 2, col 6): "
+        "events WHERE. Unmatched parentheses: '(' at position 25 (line 1, col 25) is never "
+        "closed. (SYNTAX_ERROR)"
+    )
+    assert panels.friendly_error(error, sql=sql, prefix="EXPLAIN AST ") == (
+        "syntax error at line 2, column 6 near 'events': '(' at line 1, column 13 is never closed"
+    )
+
+
+def test_friendly_error_trims_engine_noise() -> None:
+    error = ClickHouseError.from_message(
+        "Code: 47. DB::Exception: Unknown expression identifier `nope`. "
+        "In scope SELECT nope FROM events. (UNKNOWN_IDENTIFIER)"
+    )
+    assert panels.friendly_error(error, sql="SELECT nope FROM events") == (
+        "unknown column: Unknown expression identifier `nope`"
+    )
+
+
+# -- view names -------------------------------------------------------------------------------
+
+
+def test_view_names() -> None:
+    assert panels.view_name("acme-traffic", "views_over_time") == "mv_acme_traffic_views_over_time"
+    assert panels.dashboard_prefix("web.v2") == "mv_web_v2_"
+    long = panels.view_name("d" * 253, "p" * 63)
+    assert len(long) <= 180
+    assert long.startswith("mv_ddd")
+    assert long != panels.view_name("d" * 253, "q" * 63)
+
+
+def test_view_comment_round_trip_and_foreign_comments() -> None:
+    owner = panels.ViewOwner("acme-traffic", "views", panels.sql_hash("SELECT 1"))
+    assert panels.parse_view_comment(panels.view_comment(owner)) == owner
+    assert panels.parse_view_comment("") is None
+    assert panels.parse_view_comment("made by hand") is None
+    assert panels.parse_view_comment('{"dashboard": "x"}') is None
+
+
+def test_sql_hash_ignores_whitespace_only() -> None:
+    assert panels.sql_hash("SELECT  1\n FROM events") == panels.sql_hash("SELECT 1 FROM events")
+    assert panels.sql_hash("SELECT 1") != panels.sql_hash("SELECT 2")
