@@ -161,7 +161,7 @@ def run(cluster: LocalCluster, op: subprocess.Popen[bytes], args: argparse.Names
             st = item.get("status") or {}
             if st.get("phase") == "Ready" and item["metadata"]["name"] not in ready_at:
                 ready_at[item["metadata"]["name"]] = now
-        time.sleep(0.1)
+        time.sleep(0.25)
     latencies = [children_at[n] - created[n] for n in names if n in children_at]
     all_ready = max(ready_at.values()) - start if len(ready_at) == len(names) else None
     audit = cluster.audit_log

@@ -9,6 +9,7 @@ A deleted or hand-edited child therefore triggers a reconcile within moments.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -36,6 +37,7 @@ class Runtime:
     kube: Kube | None = None
     settings: Settings = Settings()
     cache: ChildCache = ChildCache()
+    slots: asyncio.Semaphore | None = None  # bounds concurrent reconciles
     triggers: dict[str, asyncio.Event] = {}
 
     @classmethod
@@ -52,6 +54,7 @@ class Runtime:
 @kopf.on.startup()
 async def startup(**_: Any) -> None:
     Runtime.settings = Settings.from_env()
+    Runtime.slots = asyncio.Semaphore(Runtime.settings.max_concurrent_reconciles)
     Runtime.client()
 
 
@@ -96,23 +99,24 @@ async def tenant_worker(
         generation = int(raw["metadata"].get("generation") or 0)
         previous = last_status if generation == last_generation else None
         try:
-            if first:  # list once after start-up; the watch cache from then on
-                state = await reconcile.list_state(
-                    Runtime.client(), namespace=namespace, labels={LABEL_TENANT: name}
+            async with _slot():
+                if first:  # list once after start-up; the watch cache from then on
+                    state = await reconcile.list_state(
+                        Runtime.client(), namespace=namespace, labels={LABEL_TENANT: name}
+                    )
+                    Runtime.cache.seed(name, state)
+                    first = False
+                else:
+                    state = Runtime.cache.state(name, namespace)
+                outcome = await reconcile.reconcile(
+                    Runtime.client(),
+                    raw,
+                    settings,
+                    previous,
+                    state,
+                    lambda: Runtime.cache.state(name, namespace),
+                    _record,
                 )
-                Runtime.cache.seed(name, state)
-                first = False
-            else:
-                state = Runtime.cache.state(name, namespace)
-            outcome = await reconcile.reconcile(
-                Runtime.client(),
-                raw,
-                settings,
-                previous,
-                state,
-                lambda: Runtime.cache.state(name, namespace),
-                _record,
-            )
         except ValidationError as err:
             kopf.warn(body, reason="InvalidSpec", message=str(err.errors(include_url=False)))
             await _wait(trigger, stopped, settings.resync_seconds)
@@ -130,6 +134,10 @@ async def tenant_worker(
             (kopf.warn if ev.warning else kopf.info)(body, reason=ev.reason, message=ev.message)
         delay = settings.resync_seconds if outcome.converged else settings.busy_recheck_seconds
         await _wait(trigger, stopped, delay)
+
+
+def _slot() -> contextlib.AbstractAsyncContextManager[Any]:
+    return Runtime.slots if Runtime.slots is not None else contextlib.nullcontext()
 
 
 def _record(api_version: str, kind: str, obj: dict[str, Any], deleted: bool) -> None:

@@ -20,6 +20,9 @@ class Settings:
     resync_seconds: float = 300.0  # periodic check even without events
     busy_recheck_seconds: float = 30.0  # safety net while converging; watches drive it
     max_shards_in_flight: int = 2  # rolling updates: shards updated at once
+    # Tenants reconciled at once. Bounded so that, with hundreds of tenants arriving
+    # together, each one completes quickly in turn instead of all of them slowly.
+    max_concurrent_reconciles: int = 8
     s3: S3Config | None = None  # backups; None: backups are reported as not configured
     delete_retries: int = 5  # bounded retries of S3 cleanup when a Tenant is deleted
     # Reach every tenant's ClickHouse at this URL instead of its Service (local runs: the
@@ -38,6 +41,9 @@ class Settings:
             platform_namespaces=_env_tuple("TENANTRY_PLATFORM_NAMESPACES", "tenantry-system"),
             resync_seconds=float(os.environ.get("TENANTRY_RESYNC_SECONDS", "300")),
             max_shards_in_flight=int(os.environ.get("TENANTRY_MAX_SHARDS_IN_FLIGHT", "2")),
+            max_concurrent_reconciles=int(
+                os.environ.get("TENANTRY_MAX_CONCURRENT_RECONCILES", "8")
+            ),
             s3=S3Config.from_env(),
             delete_retries=int(os.environ.get("TENANTRY_DELETE_RETRIES", "5")),
             clickhouse_override=os.environ.get("TENANTRY_CLICKHOUSE_URL_OVERRIDE") or None,
