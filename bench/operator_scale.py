@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -66,12 +67,15 @@ def operator_writes(audit: Path, offset: int) -> dict[str, int]:
 
 
 def main() -> int:
+    # A TERM (timeout, Ctrl-C in a wrapper) must still stop the cluster it started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--tenants", type=int, default=200)
     parser.add_argument("--idle", type=float, default=60.0)
     parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument("--keep-log", help="copy the operator's log here at the end")
     args = parser.parse_args()
     kubectl = str(tools.ensure(("kubectl",))["kubectl"])
     with tempfile.TemporaryDirectory(prefix="tenantry-bench-") as tmp:
@@ -96,7 +100,31 @@ def main() -> int:
             check=True,
             capture_output=True,
         )
-        op_env = {**os.environ, "KUBECONFIG": str(cluster.operator_kubeconfig)}
+        # kwok pods run nothing: the tenants' ClickHouse is one loopback engine (chDB),
+        # where the operator really provisions each tenant's schema.
+        ch_port = free_port()
+        ch = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tenantry.clickhouse.loopback_server",
+                "--path",
+                str(Path(tmp) / "chdb"),
+                "--port",
+                str(ch_port),
+                "--user",
+                "bench",
+                "--password",
+                "bench",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        op_env = {
+            **os.environ,
+            "KUBECONFIG": str(cluster.operator_kubeconfig),
+            "TENANTRY_CLICKHOUSE_URL_OVERRIDE": f"http://bench:bench@127.0.0.1:{ch_port}/",
+        }
         log = (Path(tmp) / "operator.log").open("wb")
         op = subprocess.Popen(
             [
@@ -116,6 +144,10 @@ def main() -> int:
         finally:
             op.terminate()
             op.wait(timeout=30)
+            ch.terminate()
+            ch.wait(timeout=30)
+            if args.keep_log:
+                Path(args.keep_log).write_bytes((Path(tmp) / "operator.log").read_bytes())
             cluster.destroy()
 
 

@@ -42,14 +42,14 @@ class ChildCache:
         if deleted:
             objs.pop(key, None)
         else:
-            objs[key] = {**obj, "apiVersion": api_version, "kind": kind}
+            objs[key] = slim({**obj, "apiVersion": api_version, "kind": kind})
         return str(tenant)
 
     def seed(self, tenant: str, state: LiveState) -> None:
         """Add what a list returned, without replacing newer watch data."""
         objs = self._by_tenant.setdefault(tenant, {})
         for key, obj in state.children.items():
-            objs.setdefault(key, obj)
+            objs.setdefault(key, slim(obj))
         if state.namespace is not None:
             name = state.namespace["metadata"]["name"]
             objs.setdefault(("Namespace", "", name), state.namespace)
@@ -65,3 +65,11 @@ class ChildCache:
             children=children,
             secrets={k[2] for k in objs if k[0] == "Secret"},
         )
+
+
+def slim(obj: Obj) -> Obj:
+    """The object without managedFields (often half its size; nothing here reads them)."""
+    meta = obj.get("metadata")
+    if not meta or "managedFields" not in meta:
+        return obj
+    return {**obj, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}

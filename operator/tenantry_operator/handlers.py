@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import kopf
@@ -68,7 +68,7 @@ async def cleanup(**_: Any) -> None:
 # -- Tenant ---------------------------------------------------------------------------
 @kopf.on.create(GROUP, VERSION, "tenants")
 @kopf.on.update(GROUP, VERSION, "tenants", field="spec")
-def tenant_spec_changed(name: str, **_: Any) -> None:
+async def tenant_spec_changed(name: str, **_: Any) -> None:
     Runtime.trigger(name).set()
 
 
@@ -200,8 +200,8 @@ _CHILDREN = (
 )
 
 
-def _watch(api_version: str, kind: str) -> Callable[..., None]:
-    def child_changed(type: str | None, body: kopf.Body, **_: Any) -> None:
+def _watch(api_version: str, kind: str) -> Callable[..., Awaitable[None]]:
+    async def child_changed(type: str | None, body: kopf.Body, **_: Any) -> None:
         tenant = Runtime.cache.observe(
             api_version=api_version, kind=kind, obj=dict(body), deleted=type == "DELETED"
         )

@@ -291,12 +291,20 @@ async def _schema(
             await asyncio.to_thread(client.close)
     except ClickHouseError as err:
         log.info("schema of %s not provisioned yet: %s", model.name, err)
-        status["conditions"] = [
-            {**c, "message": f"{c['message']}; schema pending: {err}"[:1000]}
-            if c["type"] == "Progressing"
-            else c
-            for c in status["conditions"]
-        ]
+        pending = f"events schema not provisioned yet: {err}"[:1000]
+        before = {c["type"]: c for c in (previous or {}).get("conditions") or []}
+        for c in status["conditions"]:
+            if c["type"] in ("Ready", "Progressing"):
+                state = "True" if c["type"] == "Progressing" else "False"
+                old = before.get(c["type"])
+                since = old["lastTransitionTime"] if old and old["status"] == state else None
+                c.update(
+                    status=state,
+                    reason="SchemaPending",
+                    message=pending,
+                    lastTransitionTime=since or observe.now(),
+                )
+        status["phase"] = "Provisioning"
         return False
     status["schema"] = result.status()
     events.extend(Event(reason, message) for reason, message in result.notices())
