@@ -44,6 +44,12 @@ def _operator(args: argparse.Namespace) -> int:
     return 0
 
 
+def _controlplane(args: argparse.Namespace) -> int:
+    from controlplane import cli as controlplane_cli
+
+    return controlplane_cli.run(args)
+
+
 def _ingest(args: argparse.Namespace) -> int:
     from ingestion import cli as ingestion_cli
 
@@ -73,6 +79,12 @@ def main(argv: list[str] | None = None) -> int:
     cr = sub.add_parser("crds", help="write the CRDs generated from the models")
     cr.add_argument("--out", default="crds")
     cr.set_defaults(func=_crds)
+
+    cp = sub.add_parser("controlplane", help="the control plane API and its maintenance tasks")
+    from controlplane import cli as controlplane_cli
+
+    controlplane_cli.add_arguments(cp)
+    cp.set_defaults(func=_controlplane)
 
     ing = sub.add_parser(
         "ingest", help="the per-tenant ingestion service (HTTP -> Redis -> ClickHouse)"

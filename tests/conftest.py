@@ -50,7 +50,17 @@ def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kube]:
 @pytest.fixture(scope="session")
 def crds(kube: Kube) -> Kube:
     """The Tenantry CRDs installed and Established."""
-    kube.run("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
+    # Retried: right after start-up the API server may still refuse a moment.
+    eventually(
+        lambda: (
+            kube.try_run(
+                "apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds")
+            ).code
+            == 0
+        ),
+        timeout=60,
+        what="CRDs applied",
+    )
     for name in ("tenants.tenantry.io", "dashboards.tenantry.io"):
         kube.run("wait", "--for=condition=Established", "--timeout=60s", f"crd/{name}")
 

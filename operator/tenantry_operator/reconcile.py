@@ -277,6 +277,11 @@ async def _schema(
     )
     if model.suspend or not clickhouse_ready:
         return True
+    if settings.clickhouse_override:
+        # One engine stands in for every host of every tenant (local runs): there is no
+        # cluster to create ON CLUSTER tables on, so the schema is the single-node one.
+        single = dataclasses.replace(model.clickhouse, shards=1, replicas=1)
+        model = dataclasses.replace(model, clickhouse=single)
     if not schema_step.needs_schema(previous, model):
         return True
     try:

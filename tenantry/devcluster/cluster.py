@@ -247,8 +247,8 @@ class LocalCluster:
                 },
                 "spec": {},
                 "status": {
-                    "allocatable": {"cpu": "32", "memory": "256Gi", "pods": "250"},
-                    "capacity": {"cpu": "32", "memory": "256Gi", "pods": "250"},
+                    "allocatable": {"cpu": "256", "memory": "2Ti", "pods": "1000"},
+                    "capacity": {"cpu": "256", "memory": "2Ti", "pods": "1000"},
                 },
             }
             status, body = self.request("POST", "/api/v1/nodes", node)

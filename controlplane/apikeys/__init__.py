@@ -1,0 +1,1 @@
+"""Per-tenant API keys for ingestion: shown once, stored hashed."""

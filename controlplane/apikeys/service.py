@@ -1,0 +1,130 @@
+"""Rules of API keys: format, hashing, expiry and revocation.
+
+A key reads ``tnt_<prefix>_<secret>``: the 8-character prefix identifies it in lists
+and logs, the secret carries 256 bits, and only SHA-256 of the whole key is stored (a
+slow hash adds nothing for random secrets and would cost every ingestion request).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+
+from controlplane.apikeys import repository
+from controlplane.apikeys.repository import KeyRow
+from controlplane.apikeys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
+from controlplane.audit import service as audit
+from controlplane.deps import RequestInfo
+from controlplane.errors import NotFound
+from controlplane.rbac.dependencies import OrgAccess
+
+_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def new_key() -> tuple[str, str]:
+    """(key, prefix) for a fresh key."""
+    prefix = "".join(secrets.choice(_ALPHABET) for _ in range(8))
+    return f"tnt_{prefix}_{secrets.token_urlsafe(32)}", prefix
+
+
+def key_hash(key: str) -> bytes:
+    return hashlib.sha256(key.encode()).digest()
+
+
+def _out(row: KeyRow) -> ApiKeyOut:
+    return ApiKeyOut(
+        id=row.id,
+        tenant=row.tenant,
+        name=row.name,
+        prefix=row.prefix,
+        scopes=row.scopes,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        revoked_at=row.revoked_at,
+        last_used_at=row.last_used_at,
+    )
+
+
+async def create(
+    conn: asyncpg.Connection,
+    access: OrgAccess,
+    *,
+    tenant: str,
+    body: ApiKeyCreate,
+    info: RequestInfo,
+) -> ApiKeyCreated:
+    key, prefix = new_key()
+    expires = (
+        datetime.now(UTC) + timedelta(days=body.expires_in_days) if body.expires_in_days else None
+    )
+    row = await repository.insert(
+        conn,
+        org_id=access.org.id,
+        tenant=tenant,
+        name=body.name,
+        prefix=prefix,
+        key_hash=key_hash(key),
+        scopes=sorted({s.value for s in body.scopes}),
+        created_by=access.principal.user_id,
+        expires_at=expires,
+    )
+    await audit.record(
+        conn,
+        org_id=access.org.id,
+        actor=str(access.principal.user_id),
+        action="apikey.create",
+        target=f"tenant/{tenant}/apikey/{prefix}",
+        info=info,
+    )
+    return ApiKeyCreated(**_out(row).model_dump(), key=key)
+
+
+async def list_keys(conn: asyncpg.Connection, access: OrgAccess, tenant: str) -> list[ApiKeyOut]:
+    return [_out(r) for r in await repository.of_tenant(conn, access.org.id, tenant)]
+
+
+async def revoke(
+    conn: asyncpg.Connection,
+    access: OrgAccess,
+    *,
+    tenant: str,
+    key_id: uuid.UUID,
+    info: RequestInfo,
+) -> ApiKeyOut:
+    row = await repository.revoke(conn, org_id=access.org.id, tenant=tenant, key_id=key_id)
+    if row is None:
+        raise NotFound("API key not found")
+    await audit.record(
+        conn,
+        org_id=access.org.id,
+        actor=str(access.principal.user_id),
+        action="apikey.revoke",
+        target=f"tenant/{tenant}/apikey/{row.prefix}",
+        info=info,
+    )
+    return _out(row)
+
+
+@dataclass(frozen=True)
+class KeyIdentity:
+    org_id: uuid.UUID
+    tenant: str
+    scopes: list[str]
+    prefix: str
+
+
+async def authenticate(conn: asyncpg.Connection, key: str) -> KeyIdentity | None:
+    """What a presented key may do, or None (unknown, revoked or expired)."""
+    if not key.startswith("tnt_") or len(key) > 200:
+        return None
+    row = await repository.by_hash(conn, key_hash(key))
+    if row is None or row.revoked_at is not None:
+        return None
+    if row.expires_at is not None and row.expires_at <= datetime.now(UTC):
+        return None
+    return KeyIdentity(row.org_id, row.tenant, row.scopes, row.prefix)

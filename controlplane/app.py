@@ -1,0 +1,128 @@
+"""The application factory.
+
+``create_app(settings)`` wires everything explicitly: the lifespan opens the PostgreSQL
+pool (applying migrations first when configured), Redis, the signing-key ring and the
+Kubernetes client, and closes them in reverse order. Nothing is global, so tests can
+run several apps side by side against their own servers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from redis.asyncio import Redis
+
+from controlplane import db, errors, ops
+from controlplane.apikeys.router import router as apikeys_router
+from controlplane.audit.router import router as audit_router
+from controlplane.auth import crypto
+from controlplane.auth.keys import KeyRing
+from controlplane.auth.repository import SessionStore
+from controlplane.auth.router import router as auth_router
+from controlplane.auth.service import Auth
+from controlplane.billing.router import router as billing_router
+from controlplane.dashboards.router import router as dashboards_router
+from controlplane.deps import AppState
+from controlplane.kube import KubeResources
+from controlplane.observability import Metrics, ObservabilityMiddleware
+from controlplane.orgs.router import invitations_router
+from controlplane.orgs.router import router as orgs_router
+from controlplane.ratelimit import RateLimiter
+from controlplane.rbac.router import router as rbac_router
+from controlplane.settings import Settings
+from controlplane.tenants.router import router as tenants_router
+from controlplane.users.router import router as users_router
+
+ROUTERS = (
+    ops.router,
+    auth_router,
+    users_router,
+    orgs_router,
+    invitations_router,
+    rbac_router,
+    tenants_router,
+    dashboards_router,
+    apikeys_router,
+    audit_router,
+    billing_router,
+)
+
+
+def from_environment() -> FastAPI:
+    """The app with settings from the environment (the uvicorn factory for workers)."""
+    from controlplane.observability import configure_logging
+
+    configure_logging()
+    return create_app(Settings())
+
+
+def create_app(settings: Settings) -> FastAPI:
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.migrate_on_start:
+            await db.migrate_url(settings.database_url)
+        pool = await db.create_pool(settings)
+        redis = Redis.from_url(settings.redis_url)
+        kube = (
+            KubeResources.connect(settings.kubeconfig, watch=settings.kube_watch)
+            if settings.kube_enabled
+            else None
+        )
+        try:
+            if kube is not None:
+                await kube.start()
+            keys = KeyRing(pool, settings)
+            await keys.ensure_active()
+            auth = Auth(
+                keys=keys,
+                sessions=SessionStore(
+                    redis,
+                    ttl=settings.refresh_token_ttl_seconds,
+                    code_ttl=settings.auth_code_ttl_seconds,
+                ),
+                hasher=crypto.password_hasher(
+                    time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib
+                ),
+            )
+            app.state.cp = AppState(
+                settings=settings,
+                pool=pool,
+                redis=redis,
+                auth=auth,
+                kube=kube,
+                metrics=metrics,
+                limiter=RateLimiter(redis, settings),
+            )
+            yield
+        finally:
+            if kube is not None:
+                await kube.close()
+            await redis.aclose()
+            await pool.close()
+
+    app = FastAPI(
+        title="Tenantry control plane",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    errors.install(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+            max_age=600,
+        )
+    app.add_middleware(ObservabilityMiddleware, metrics=metrics)
+    return app

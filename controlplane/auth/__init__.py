@@ -1,0 +1,1 @@
+"""Authentication: passwords, JWT access tokens, refresh-token families, OAuth PKCE."""

@@ -1,0 +1,184 @@
+"""The signing-key ring: which key signs, which keys verify, and the JWKS.
+
+Keys live in PostgreSQL so every replica agrees. Rotation inserts a new active key;
+the previous one keeps verifying (it stays in the JWKS) until it is retired, so nobody
+is logged out by a rotation. Each process reloads the ring every
+``key_refresh_seconds`` and immediately when it meets an unknown ``kid``.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import jwt
+
+from controlplane import db
+from controlplane.auth import crypto, repository
+from controlplane.errors import Unauthenticated
+from controlplane.settings import Settings
+
+_VERIFIED_MAX = 10_000
+
+
+@dataclass(frozen=True)
+class Key:
+    kid: str
+    algorithm: str
+    private: Any
+    public_jwk: dict[str, Any]
+    active: bool
+
+    @property
+    def public(self) -> Any:
+        return self.private.public_key()
+
+
+@dataclass(frozen=True)
+class Claims:
+    sub: uuid.UUID
+    sid: str
+    jti: str
+    client_id: str
+
+
+class KeyRing:
+    def __init__(self, pool: asyncpg.Pool, settings: Settings) -> None:
+        self._pool = pool
+        self._settings = settings
+        secret = settings.signing_key_secret
+        self._secret = secret.get_secret_value() if secret is not None else None
+        self._keys: dict[str, Key] = {}
+        self._loaded = 0.0
+        self._last_forced = 0.0
+        # Tokens already verified, until they expire: a client sends the same token for
+        # an hour, and a signature check costs more than the rest of a read request.
+        # Cleared whenever the set of verifying keys changes (retirement takes effect).
+        self._verified: OrderedDict[str, tuple[Claims, float]] = OrderedDict()
+
+    async def load(self) -> None:
+        async with db.transaction(self._pool) as conn:
+            rows = await repository.verifying_keys(conn)
+        keys = {
+            r.kid: Key(
+                r.kid,
+                r.algorithm,
+                crypto.load_private(crypto.unseal(r.private_pem, self._secret)),
+                r.public_jwk,
+                r.active,
+            )
+            for r in rows
+        }
+        if keys.keys() != self._keys.keys():
+            self._verified.clear()
+        self._keys = keys
+        self._loaded = time.monotonic()
+
+    def _new_key(self) -> crypto.KeyMaterial:
+        material = crypto.generate_key(self._settings.signing_algorithm)
+        return replace(material, private_pem=crypto.seal(material.private_pem, self._secret))
+
+    async def ensure_active(self) -> None:
+        """Create the first key when there is none (first start)."""
+        async with db.transaction(self._pool) as conn:
+            await repository.lock_keys(conn)
+            if not await repository.has_active_key(conn):
+                await repository.insert_key(conn, self._new_key(), active=True)
+        await self.load()
+
+    async def refresh(self) -> None:
+        """Reload the ring when it is older than ``key_refresh_seconds``."""
+        if time.monotonic() - self._loaded > self._settings.key_refresh_seconds:
+            await self.load()
+
+    async def sign(self, *, user_id: uuid.UUID, sid: str, client_id: str) -> tuple[str, int]:
+        await self.refresh()
+        active = [k for k in self._keys.values() if k.active]
+        if not active:
+            await self.ensure_active()
+            active = [k for k in self._keys.values() if k.active]
+        key = active[0]
+        now = datetime.now(UTC)
+        ttl = self._settings.access_token_ttl_seconds
+        claims = {
+            "iss": self._settings.issuer,
+            "aud": self._settings.audience,
+            "sub": str(user_id),
+            "iat": now,
+            "nbf": now,
+            "exp": now + timedelta(seconds=ttl),
+            "jti": uuid.uuid4().hex,
+            "sid": sid,
+            "client_id": client_id,
+        }
+        token = jwt.encode(claims, key.private, algorithm=key.algorithm, headers={"kid": key.kid})
+        return token, ttl
+
+    async def verify(self, token: str) -> Claims:
+        await self.refresh()
+        cached = self._verified.get(token)
+        if cached is not None and cached[1] > time.time():
+            return cached[0]
+        claims, expires = await self._verify(token)
+        self._verified[token] = (claims, expires)
+        if len(self._verified) > _VERIFIED_MAX:
+            self._verified.popitem(last=False)
+        return claims
+
+    async def _verify(self, token: str) -> tuple[Claims, float]:
+        header = crypto.unverified_header(token)
+        alg, kid = header.get("alg"), header.get("kid")
+        if alg not in crypto.ALLOWED_ALGORITHMS or not isinstance(kid, str):
+            raise Unauthenticated("invalid access token")
+        key = self._keys.get(kid)
+        if key is None and time.monotonic() - self._last_forced > 1.0:
+            self._last_forced = time.monotonic()
+            await self.load()
+            key = self._keys.get(kid)
+        if key is None or key.algorithm != alg:
+            raise Unauthenticated("invalid access token")
+        try:
+            data = jwt.decode(
+                token,
+                key.public,
+                algorithms=[key.algorithm],
+                audience=self._settings.audience,
+                issuer=self._settings.issuer,
+                options={"require": ["iss", "aud", "sub", "exp", "iat", "jti", "sid"]},
+            )
+            claims = Claims(
+                sub=uuid.UUID(str(data["sub"])),
+                sid=str(data["sid"]),
+                jti=str(data["jti"]),
+                client_id=str(data.get("client_id", "")),
+            )
+            return claims, float(data["exp"])
+        except jwt.ExpiredSignatureError:
+            raise Unauthenticated("access token expired") from None
+        except (jwt.InvalidTokenError, ValueError):
+            raise Unauthenticated("invalid access token") from None
+
+    def jwks(self) -> dict[str, Any]:
+        return {"keys": [k.public_jwk for k in sorted(self._keys.values(), key=lambda k: k.kid)]}
+
+    async def rotate(self) -> str:
+        """Make a new key the signer; the old one keeps verifying. Returns the new kid."""
+        material = self._new_key()
+        async with db.transaction(self._pool) as conn:
+            await repository.lock_keys(conn)
+            await repository.deactivate_keys(conn)
+            await repository.insert_key(conn, material, active=True)
+        await self.load()
+        return material.kid
+
+    async def retire(self, kid: str) -> bool:
+        """Stop verifying tokens signed by ``kid`` (never the active key)."""
+        async with db.transaction(self._pool) as conn:
+            done = await repository.retire_key(conn, kid)
+        await self.load()
+        return done

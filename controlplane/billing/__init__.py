@@ -1,0 +1,1 @@
+"""Billing: plans, subscriptions, metered usage and invoices."""

@@ -1,0 +1,81 @@
+"""Who may submit usage, and the billing settings.
+
+Usage comes from machines: the per-tenant ingestion service and the operator. They
+authenticate with one internal service token (``TENANTRY_CP_INTERNAL_TOKEN``, compared
+in constant time), which acts as ``billing:manage`` in the organisation of the path and
+nothing else. Members holding ``billing:manage`` may submit usage too (corrections by
+an operator of the platform), through the ordinary ``OrgPermission`` path, so a member
+of another organisation still gets the 404 every org route gives.
+
+``UsageWriter`` is an ``OrgPermission`` (permission ``billing:manage``), so the
+route-coverage tests see the route declared like every other org route.
+
+The settings live here rather than in ``controlplane.settings`` to keep billing
+self-contained; they read the same ``TENANTRY_CP_`` environment prefix, and tests set
+``app.state.billing_settings`` directly.
+"""
+
+from __future__ import annotations
+
+import hmac
+import uuid
+from datetime import timedelta
+
+from fastapi import Request
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from controlplane.billing import service
+from controlplane.deps import Conn
+from controlplane.rbac.dependencies import Bearer, OrgAccess, OrgPermission
+
+
+class BillingSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TENANTRY_CP_", extra="ignore", frozen=True)
+
+    internal_token: SecretStr | None = None
+    """Bearer token of the ingestion service and the operator; unset disables it."""
+    usage_grace_days: float = Field(default=3.0, ge=0, le=62)
+    """How long after a period ends its late usage events are still accepted."""
+    usage_max_future_seconds: int = Field(default=300, ge=0)
+    """Clock skew tolerated on usage timestamps."""
+
+    def policy(self) -> service.UsagePolicy:
+        return service.UsagePolicy(
+            grace=timedelta(days=self.usage_grace_days),
+            max_future=timedelta(seconds=self.usage_max_future_seconds),
+        )
+
+
+def billing_settings(request: Request) -> BillingSettings:
+    """The app's billing settings, read from the environment once per app."""
+    found = getattr(request.app.state, "billing_settings", None)
+    if not isinstance(found, BillingSettings):
+        found = BillingSettings()
+        request.app.state.billing_settings = found
+    return found
+
+
+class UsageWriter(OrgPermission):
+    """``billing:manage`` in the path's organisation, or the internal service token."""
+
+    def __init__(self) -> None:
+        super().__init__("billing:manage")
+
+    async def __call__(
+        self, request: Request, org_id: uuid.UUID, credentials: Bearer, conn: Conn
+    ) -> OrgAccess:
+        token = billing_settings(request).internal_token
+        if (
+            token is not None
+            and credentials is not None
+            and credentials.scheme.lower() == "bearer"
+            and hmac.compare_digest(
+                credentials.credentials.encode(), token.get_secret_value().encode()
+            )
+        ):
+            org = await service.org_for_service(conn, org_id)
+            request.state.actor = "service:internal"
+            request.state.audit_org = org_id
+            return service.service_access(org)
+        return await super().__call__(request, org_id, credentials, conn)

@@ -1,0 +1,175 @@
+"""Wire models of billing: plans, subscriptions, usage batches and invoices.
+
+Every amount is an integer of minor units next to its currency: JSON numbers are
+exact for integers, and nobody has to guess whether 49.9 means euros or cents.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import Path
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+from controlplane.billing.catalog import Metric
+from controlplane.orgs.plans import OrgPlan
+
+TENANT_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+KEY_PATTERN = r"^[\x21-\x7e]+$"  # printable ASCII, no spaces: keys are identifiers
+MAX_BATCH = 5_000
+
+PeriodPath = Annotated[str, Path(pattern=r"^\d{4}-\d{2}$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TierOut(BaseModel):
+    up_to: int | None
+    unit_amount: int
+    flat_amount: int
+
+
+class PriceOut(BaseModel):
+    metric: str
+    model: str
+    """flat, per_unit, graduated or volume."""
+    unit: str
+    unit_size: int
+    amount: int | None = None
+    unit_amount: int | None = None
+    tiers: list[TierOut] = []
+
+
+class LimitsOut(BaseModel):
+    max_tenants: int
+    max_shards: int
+    max_replicas: int
+    max_dashboards: int
+    tenant_plans: list[str]
+    retention_days: int
+    events_per_month: int
+
+
+class PlanOut(BaseModel):
+    key: str
+    name: str
+    currency: str
+    base_fee: int
+    prices: list[PriceOut]
+    limits: LimitsOut
+
+
+class SubscriptionStart(Strict):
+    plan: OrgPlan
+
+
+class SubscriptionChange(Strict):
+    plan: OrgPlan
+
+
+class SegmentOut(BaseModel):
+    plan: str
+    valid_from: datetime
+    valid_to: datetime | None
+
+
+class SubscriptionOut(BaseModel):
+    plan: str | None
+    """The plan in effect now (None once the subscription has ended)."""
+    status: str
+    """active, canceling (ends at ``cancel_at``) or ended."""
+    currency: str
+    started_at: datetime
+    cancel_at: datetime | None
+    current_period_start: datetime
+    current_period_end: datetime
+    segments: list[SegmentOut]
+
+
+class UsageEvent(Strict):
+    metric: Metric
+    tenant: Annotated[str, StringConstraints(min_length=1, max_length=63, pattern=TENANT_PATTERN)]
+    quantity: Annotated[int, Field(ge=0, le=2**53)]
+    """In the metric's unit; ignored by count metrics (dashboard_queries)."""
+    timestamp: AwareDatetime
+    idempotency_key: Annotated[
+        str, StringConstraints(min_length=1, max_length=200, pattern=KEY_PATTERN)
+    ]
+
+
+class UsageBatch(Strict):
+    events: Annotated[list[UsageEvent], Field(min_length=1, max_length=MAX_BATCH)]
+
+
+class UsageRejected(BaseModel):
+    index: int
+    idempotency_key: str
+    reason: str
+
+
+class UsageResult(BaseModel):
+    received: int
+    accepted: int
+    """New events stored by this request."""
+    duplicates: int
+    """Events whose idempotency key was already stored (counted once, earlier)."""
+    rejected: list[UsageRejected]
+    """Events outside the accepted window (closed period, too late, in the future)."""
+
+
+class MetricUsage(BaseModel):
+    metric: str
+    aggregation: str
+    unit: str
+    quantity: int
+    by_tenant: dict[str, int]
+
+
+class UsageOut(BaseModel):
+    period: str
+    period_start: datetime
+    period_end: datetime
+    metrics: list[MetricUsage]
+    plan: str
+    """The organisation's plan now (what tenant limits are checked against)."""
+    events_per_month: int
+    """The plan's monthly event allowance; ingestion services may throttle past it."""
+    events_over_limit: bool
+
+
+class LineOut(BaseModel):
+    kind: str
+    description: str
+    plan: str
+    metric: str | None
+    quantity: int
+    unit_amount: int
+    unit_size: int
+    tier: int | None
+    amount: int
+    starts: str
+    ends: str
+
+
+class InvoiceOut(BaseModel):
+    id: uuid.UUID | None
+    """None for the upcoming-invoice preview, which is not stored."""
+    number: str | None
+    status: str
+    """preview, draft or finalized."""
+    period: str
+    period_start: datetime
+    period_end: datetime
+    currency: str
+    total: int
+    lines: list[LineOut]
+    created_at: datetime | None
+    finalized_at: datetime | None
+
+    @classmethod
+    def of_lines(cls, lines: list[dict[str, Any]], **fields: Any) -> InvoiceOut:
+        return cls(lines=[LineOut(**line) for line in lines], **fields)

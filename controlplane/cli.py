@@ -1,0 +1,118 @@
+"""``tenantry controlplane …``: serve the API and run its maintenance tasks.
+
+Each action is a small async function over the same settings the app uses, so an
+operator runs ``migrate`` or ``audit-verify`` against exactly the database the service
+talks to, with no separate tool or config file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+import asyncpg
+
+from controlplane import db
+from controlplane.settings import Settings
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="cp_action", required=True)
+    serve = sub.add_parser("serve", help="run the API (uvicorn)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    sub.add_parser("migrate", help="apply pending SQL migrations")
+    verify = sub.add_parser("audit-verify", help="verify the audit hash chains")
+    verify.add_argument("--chain", default=None, help="one chain (org:<id> or system)")
+    sub.add_parser("rotate-key", help="make a new JWT signing key the active one")
+    retire = sub.add_parser("retire-key", help="stop accepting tokens signed by a key")
+    retire.add_argument("kid")
+    client = sub.add_parser("add-client", help="register or update a public OAuth client")
+    client.add_argument("client_id")
+    client.add_argument("--name", required=True)
+    client.add_argument("--redirect-uri", action="append", required=True, dest="redirect_uris")
+
+
+async def _migrate(settings: Settings) -> int:
+    for name in await db.migrate_url(settings.database_url):
+        print(f"applied {name}")
+    print("database is up to date")
+    return 0
+
+
+async def _audit_verify(settings: Settings, chain: str | None) -> int:
+    from controlplane.audit import service
+
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        verdicts = await service.verify_all(conn, chain)
+    finally:
+        await conn.close()
+    bad = 0
+    for v in verdicts:
+        if v.ok:
+            print(f"ok      {v.chain}: {v.checked} events")
+        else:
+            bad += 1
+            print(f"BROKEN  {v.chain}: {v.problem} (at seq {v.broken_at}; {v.checked} verified)")
+    print(f"{len(verdicts)} chains, {bad} broken")
+    return 1 if bad else 0
+
+
+async def _keys(settings: Settings, action: str, kid: str | None) -> int:
+    from controlplane.auth.keys import KeyRing
+
+    pool = await db.create_pool(settings)
+    try:
+        ring = KeyRing(pool, settings)
+        if action == "rotate-key":
+            print(f"active key is now {await ring.rotate()}")
+            return 0
+        assert kid is not None
+        if await ring.retire(kid):
+            print(f"retired {kid}")
+            return 0
+        print(f"no verifying, inactive key {kid}", file=sys.stderr)
+        return 1
+    finally:
+        await pool.close()
+
+
+async def _add_client(settings: Settings, args: argparse.Namespace) -> int:
+    from controlplane.auth import repository
+
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        await repository.upsert_client(
+            conn, client_id=args.client_id, name=args.name, redirect_uris=args.redirect_uris
+        )
+    finally:
+        await conn.close()
+    print(f"client {args.client_id} registered")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = Settings()
+    action = args.cp_action
+    if action == "serve":
+        import uvicorn
+
+        uvicorn.run(
+            "controlplane.app:from_environment",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            access_log=False,
+        )
+        return 0
+    if action == "migrate":
+        return asyncio.run(_migrate(settings))
+    if action == "audit-verify":
+        return asyncio.run(_audit_verify(settings, args.chain))
+    if action in ("rotate-key", "retire-key"):
+        return asyncio.run(_keys(settings, action, getattr(args, "kid", None)))
+    return asyncio.run(_add_client(settings, args))

@@ -1,0 +1,1 @@
+"""Dashboards of an organisation, stored as Dashboard custom resources."""

@@ -1,0 +1,136 @@
+"""Request-scoped dependencies shared by every domain router.
+
+``AppState`` is built once by the app factory (pool, Redis, key ring, Kubernetes client)
+and hung on ``app.state``; routers reach it only through these dependencies, so the
+service and repository layers receive plain objects and stay testable without HTTP.
+``Conn`` is the one transaction of a request: it commits when the endpoint returns and
+rolls back when it raises, before the response is sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated
+
+import asyncpg
+from fastapi import Depends, Request
+from redis.asyncio import Redis
+
+from controlplane import db
+from controlplane.errors import AuditNote, DomainError
+from controlplane.settings import Settings
+
+if TYPE_CHECKING:
+    from controlplane.auth.service import Auth
+    from controlplane.kube import KubeResources
+    from controlplane.observability import Metrics
+    from controlplane.ratelimit import RateLimiter
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    pool: asyncpg.Pool
+    redis: Redis
+    auth: Auth
+    kube: KubeResources | None
+    metrics: Metrics
+    limiter: RateLimiter
+
+
+@dataclass(frozen=True)
+class RequestInfo:
+    """Who is calling from where: what the audit trail records besides the actor."""
+
+    ip: str
+    user_agent: str
+    request_id: str
+
+
+def app_state(request: Request) -> AppState:
+    state = request.app.state.cp
+    assert isinstance(state, AppState)
+    return state
+
+
+async def _state_dependency(request: Request) -> AppState:
+    # async on purpose: FastAPI runs plain-def dependencies in a thread pool, a thread
+    # hand-off per request for what is an attribute lookup.
+    return app_state(request)
+
+
+State = Annotated[AppState, Depends(_state_dependency)]
+
+
+_MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+async def _transaction(request: Request) -> AsyncIterator[asyncpg.Connection]:
+    try:
+        async with db.transaction(app_state(request).pool) as conn:
+            yield conn
+    except DomainError as exc:
+        # The transaction rolled back and its connection is back in the pool. Record
+        # what the failure must leave in the audit trail: the note the error carries,
+        # or, for a failed change in an organisation, the failed attempt itself.
+        note = exc.audit
+        org_id = getattr(request.state, "audit_org", None)
+        if note is None and request.method in _MUTATING and org_id is not None:
+            route = getattr(request.scope.get("route"), "path", request.url.path)
+            note = AuditNote(
+                org_id=org_id,
+                actor=str(getattr(request.state, "actor", "")),
+                action="request.failed",
+                target=request.url.path[:300],
+                outcome="failure",
+                detail={"method": request.method, "route": str(route), "code": exc.code},
+            )
+        if note is not None:
+            await _record(request, note)
+        raise
+
+
+async def _record(request: Request, note: AuditNote) -> None:
+    from controlplane.audit import service as audit  # audit.service imports this module
+
+    await audit.record_separately(
+        app_state(request).pool,
+        org_id=note.org_id,
+        actor=note.actor,
+        action=note.action,
+        target=note.target,
+        info=request_info(request),
+        outcome=note.outcome,
+        detail=dict(note.detail),
+    )
+
+
+# scope="function": commit (or roll back) before the response leaves, so a client that
+# sees 201 can immediately read what it created.
+Conn = Annotated[asyncpg.Connection, Depends(_transaction, scope="function")]
+
+
+def client_ip(request: Request, settings: Settings) -> str:
+    if settings.trust_forwarded_for:
+        forwarded = request.headers.get("x-forwarded-for", "")
+        if forwarded:
+            return forwarded.split(",")[0].strip()[:64]
+    return request.client.host if request.client else "unknown"
+
+
+def request_info(request: Request) -> RequestInfo:
+    state = app_state(request)
+    rid = getattr(request.state, "request_id", "")
+    return RequestInfo(
+        ip=client_ip(request, state.settings),
+        user_agent=request.headers.get("user-agent", "")[:256],
+        request_id=rid if isinstance(rid, str) else "",
+    )
+
+
+async def _info_dependency(request: Request) -> RequestInfo:
+    return request_info(request)
+
+
+Info = Annotated[RequestInfo, Depends(_info_dependency)]

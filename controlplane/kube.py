@@ -1,0 +1,206 @@
+"""The control plane's only door to Kubernetes: the Tenant and Dashboard custom resources.
+
+A small async repository over lightkube's generic resources. Objects are cluster-scoped
+and named ``<org slug>-<name>``; the labels carry the org id and the short name, and a
+read whose labels name another org is treated as missing. Kubernetes API errors become
+domain errors here (409 conflict, 422 with the API server's own validation message,
+anything else 503), so the services never see lightkube types.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import httpx
+from lightkube import ApiError, AsyncClient, KubeConfig
+from lightkube.generic_resource import create_global_resource
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.types import PatchType
+
+from controlplane.errors import Conflict, InvalidInput, NotFound, Unavailable
+from controlplane.mirror import Mirror
+from tenantry.api import GROUP, VERSION
+
+ORG_LABEL = "tenantry.io/org-id"
+NAME_LABEL = "tenantry.io/name"
+MANAGED_LABEL = "app.kubernetes.io/managed-by"
+FIELD_MANAGER = "tenantry-controlplane"
+_RETRIES = 20
+T = TypeVar("T")
+
+TenantResource = create_global_resource(GROUP, VERSION, "Tenant", "tenants")
+DashboardResource = create_global_resource(GROUP, VERSION, "Dashboard", "dashboards")
+
+
+@dataclass(frozen=True)
+class CustomObject:
+    name: str
+    labels: dict[str, str]
+    spec: dict[str, Any]
+    status: dict[str, Any] = field(default_factory=dict)
+    generation: int | None = None
+    created: str | None = None
+    resource_version: str = ""
+
+
+def _object(raw: Any) -> CustomObject:
+    data: dict[str, Any] = raw.to_dict() if hasattr(raw, "to_dict") else dict(raw)
+    meta = data.get("metadata") or {}
+    return CustomObject(
+        name=str(meta.get("name", "")),
+        labels=dict(meta.get("labels") or {}),
+        spec=dict(data.get("spec") or {}),
+        status=dict(data.get("status") or {}),
+        generation=meta.get("generation"),
+        created=meta.get("creationTimestamp"),
+        resource_version=str(meta.get("resourceVersion") or ""),
+    )
+
+
+def _translate(exc: ApiError) -> Exception:
+    code = exc.status.code or 0
+    message = exc.status.message or "rejected by the Kubernetes API"
+    if code == 409:
+        return Conflict("an object with this name already exists")
+    if code in (400, 422):
+        return InvalidInput(message)
+    if code == 404:
+        return NotFound("not found")
+    return Unavailable(f"the Kubernetes API answered {code}")
+
+
+async def _call(operation: Callable[[], Awaitable[T]]) -> T:
+    """Run one API call, retrying briefly on 429 (the API server's "try again": it
+    answers so while a new CRD's storage initialises, or under priority-and-fairness
+    pressure)."""
+    for attempt in range(_RETRIES):
+        try:
+            return await operation()
+        except ApiError as exc:
+            if exc.status.code != 429 or attempt == _RETRIES - 1:
+                raise
+        except httpx.HTTPError:
+            raise Unavailable("the Kubernetes API is unreachable") from None
+        await asyncio.sleep(0.1 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+class CustomResources:
+    """CRUD on one cluster-scoped custom resource kind."""
+
+    def __init__(self, client: AsyncClient, resource: Any, kind: str, *, watch: bool) -> None:
+        self._client = client
+        self._resource = resource
+        self._kind = kind
+        self.mirror: Mirror[CustomObject] | None = (
+            Mirror(client, resource, _object) if watch else None
+        )
+
+    def _mirrored(self) -> Mirror[CustomObject] | None:
+        return self.mirror if self.mirror is not None and self.mirror.synced else None
+
+    async def create(
+        self, *, name: str, labels: dict[str, str], spec: dict[str, Any]
+    ) -> CustomObject:
+        obj = self._resource(
+            apiVersion=f"{GROUP}/{VERSION}",
+            kind=self._kind,
+            metadata=ObjectMeta(name=name, labels={**labels, MANAGED_LABEL: FIELD_MANAGER}),
+            spec=spec,
+        )
+        try:
+            created = _object(await _call(lambda: self._client.create(obj)))
+        except ApiError as exc:
+            raise _translate(exc) from None
+        if self.mirror is not None:
+            self.mirror.put(created)
+        return created
+
+    async def get(self, name: str) -> CustomObject | None:
+        mirror = self._mirrored()
+        if mirror is not None:
+            return mirror.get(name)
+        try:
+            return _object(await _call(lambda: self._client.get(self._resource, name=name)))
+        except ApiError as exc:
+            if exc.status.code == 404:
+                return None
+            raise _translate(exc) from None
+
+    async def list(self, labels: dict[str, str]) -> list[CustomObject]:
+        mirror = self._mirrored()
+        if mirror is not None:
+            return mirror.select(labels)
+
+        async def collect() -> list[CustomObject]:
+            selector: dict[str, Any] = dict(labels)
+            return [_object(o) async for o in self._client.list(self._resource, labels=selector)]
+
+        try:
+            return await _call(collect)
+        except ApiError as exc:
+            raise _translate(exc) from None
+
+    async def replace_spec(self, name: str, spec: dict[str, Any]) -> CustomObject:
+        patch = [{"op": "replace", "path": "/spec", "value": spec}]
+        try:
+            updated = _object(
+                await _call(
+                    lambda: self._client.patch(
+                        self._resource, name, patch, patch_type=PatchType.JSON
+                    )
+                )
+            )
+        except ApiError as exc:
+            raise _translate(exc) from None
+        if self.mirror is not None:
+            self.mirror.put(updated)
+        return updated
+
+    async def delete(self, name: str) -> None:
+        try:
+            await _call(lambda: self._client.delete(self._resource, name))
+        except ApiError as exc:
+            if exc.status.code != 404:
+                raise _translate(exc) from None
+        if self.mirror is not None:
+            # Gone, or terminating behind a finalizer: the watch brings the latter back.
+            self.mirror.remove(name)
+
+
+class KubeResources:
+    def __init__(self, client: AsyncClient, *, watch: bool) -> None:
+        self.client = client
+        self.tenants = CustomResources(client, TenantResource, "Tenant", watch=watch)
+        self.dashboards = CustomResources(client, DashboardResource, "Dashboard", watch=watch)
+
+    @classmethod
+    def connect(cls, kubeconfig: str | None, *, watch: bool) -> KubeResources:
+        config = KubeConfig.from_file(kubeconfig) if kubeconfig else KubeConfig.from_env()
+        return cls(AsyncClient(config=config, field_manager=FIELD_MANAGER), watch=watch)
+
+    def _mirrors(self) -> list[Mirror[CustomObject]]:
+        return [m for m in (self.tenants.mirror, self.dashboards.mirror) if m is not None]
+
+    async def start(self, *, within: float = 10.0) -> None:
+        """Start the mirrors and wait (bounded) for their first listing."""
+        for mirror in self._mirrors():
+            mirror.start()
+        for mirror in self._mirrors():
+            await mirror.wait_synced(within)
+
+    async def ping(self) -> bool:
+        try:
+            async for _ in self.client.list(TenantResource, chunk_size=1):
+                break
+            return True
+        except (ApiError, httpx.HTTPError):
+            return False
+
+    async def close(self) -> None:
+        for mirror in self._mirrors():
+            await mirror.stop()
+        await self.client.close()

@@ -1,0 +1,122 @@
+"""Request ids, JSON access logs and Prometheus metrics, as one pure ASGI middleware.
+
+Each request gets an id (the caller's ``X-Request-ID`` when it is a short token, else a
+new one) that is returned in the response, written in every log line and stored in
+audit events. Log lines carry method, route template, status and duration, never
+headers, bodies or query strings (which may hold codes, tokens or passwords). Metrics
+are labelled by route template, not raw path, so ids don't explode cardinality.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+access_log = logging.getLogger("tenantry.controlplane.access")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line; ``extra`` fields with known names are included."""
+
+    FIELDS = ("request_id", "method", "route", "status", "duration_ms", "actor", "error_code")
+
+    def format(self, record: logging.LogRecord) -> str:
+        data: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for name in self.FIELDS:
+            if hasattr(record, name):
+                data[name] = getattr(record, name)
+        if record.exc_info and record.exc_info[0] is not None:
+            data["exc_type"] = record.exc_info[0].__name__
+        return json.dumps(data, separators=(",", ":"))
+
+
+def configure_logging(level: str = "INFO") -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger("tenantry.controlplane")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "tenantry_http_requests_total",
+            "HTTP requests by method, route template and status.",
+            ("method", "route", "status"),
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "tenantry_http_request_duration_seconds",
+            "HTTP request latency by method and route template.",
+            ("method", "route"),
+            buckets=(0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0),
+            registry=self.registry,
+        )
+
+
+class ObservabilityMiddleware:
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = ""
+        for key, value in scope.get("headers", []):
+            if key == b"x-request-id":
+                incoming = value.decode("latin-1")
+        rid = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = rid
+        status = 500
+        started = time.perf_counter()
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", rid.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            elapsed = time.perf_counter() - started
+            route_obj = scope.get("route")
+            route = getattr(route_obj, "path", None) or "unmatched"
+            method = str(scope.get("method", ""))
+            self.metrics.requests.labels(method, route, str(status)).inc()
+            self.metrics.latency.labels(method, route).observe(elapsed)
+            state = scope.get("state", {})
+            extra: dict[str, Any] = {
+                "request_id": rid,
+                "method": method,
+                "route": route,
+                "status": status,
+                "duration_ms": round(elapsed * 1000, 2),
+            }
+            if "actor" in state:
+                extra["actor"] = state["actor"]
+            if "error_code" in state:
+                extra["error_code"] = state["error_code"]
+            access_log.info("request", extra=extra)

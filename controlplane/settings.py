@@ -1,0 +1,69 @@
+"""Control-plane settings, read from ``TENANTRY_CP_*`` environment variables.
+
+Every value has an embedded default that works for a local run (PostgreSQL and Redis on
+loopback, the kubeconfig from ``KUBECONFIG``), so ``tenantry controlplane serve`` starts
+without a config file. The app factory takes a ``Settings`` object instead of reading the
+environment itself, which lets tests build one app per fixture with its own servers.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything the control plane needs to know about its surroundings."""
+
+    model_config = SettingsConfigDict(env_prefix="TENANTRY_CP_", extra="ignore", frozen=True)
+
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/tenantry"
+    """asyncpg DSN of the PostgreSQL database that holds users, orgs, roles and audit."""
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    """Redis for refresh-token families, authorization codes and rate limits."""
+    kubeconfig: str | None = None
+    """Path to a kubeconfig; unset means lightkube's default (KUBECONFIG, in-cluster)."""
+    kube_enabled: bool = True
+    """False runs without Kubernetes (tenant and dashboard routes answer 503)."""
+    kube_watch: bool = True
+    """Serve tenant and dashboard reads from a watch-fed mirror (False: always ask the
+    API server)."""
+
+    issuer: str = "http://127.0.0.1:8000"
+    """The ``iss`` claim of access tokens, checked on every request."""
+    audience: str = "tenantry-api"
+    """The ``aud`` claim of access tokens, checked on every request."""
+    access_token_ttl_seconds: int = Field(default=3600, ge=60, le=3600)
+    """Access tokens live one hour at most."""
+    refresh_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=300)
+    """Lifetime of a refresh-token family since its last use."""
+    auth_code_ttl_seconds: int = Field(default=60, ge=10, le=600)
+    """OAuth authorization codes are single-use and short-lived."""
+    signing_algorithm: str = Field(default="EdDSA", pattern="^(EdDSA|ES256)$")
+    """Algorithm of newly generated signing keys."""
+    signing_key_secret: SecretStr | None = None
+    """A Fernet key (``cryptography.fernet.Fernet.generate_key()``) that encrypts the JWT
+    signing keys at rest. Unset stores them in clear: acceptable for local runs only."""
+    key_refresh_seconds: float = Field(default=60.0, ge=0)
+    """How often each process reloads the signing keys (picks up rotations)."""
+
+    cors_origins: list[str] = Field(default_factory=list)
+    """Origins allowed by CORS (exact match); empty disables CORS headers."""
+    rate_limit_per_ip: int = Field(default=30, ge=1)
+    """Requests per window to one auth route from one IP address."""
+    rate_limit_per_identity: int = Field(default=10, ge=1)
+    """Requests per window to one auth route for one identity (e-mail or client)."""
+    rate_limit_window_seconds: int = Field(default=60, ge=1)
+    """Length of the fixed rate-limit window."""
+    trust_forwarded_for: bool = False
+    """Take the client address from X-Forwarded-For (only behind a trusted proxy)."""
+
+    argon2_time_cost: int = Field(default=3, ge=1)
+    """argon2id passes (RFC 9106 second recommendation: t=3, m=64 MiB)."""
+    argon2_memory_kib: int = Field(default=65536, ge=1024)
+    """argon2id memory in KiB."""
+
+    migrate_on_start: bool = True
+    """Apply pending SQL migrations when the app starts."""
+    db_pool_min: int = Field(default=1, ge=0)
+    db_pool_max: int = Field(default=10, ge=1)

@@ -1,0 +1,1 @@
+"""Tenants of an organisation, stored as Tenant custom resources."""

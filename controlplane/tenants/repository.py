@@ -1,0 +1,44 @@
+"""Tenant custom resources of one organisation (no SQL: tenants live in Kubernetes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from controlplane.kube import NAME_LABEL, ORG_LABEL, CustomObject, CustomResources
+from controlplane.orgs.repository import OrgRow
+
+
+def resource_name(org: OrgRow, name: str) -> str:
+    return f"{org.slug}-{name}"
+
+
+def _mine(org: OrgRow, obj: CustomObject | None) -> CustomObject | None:
+    return obj if obj is not None and obj.labels.get(ORG_LABEL) == str(org.id) else None
+
+
+async def create(
+    crs: CustomResources, org: OrgRow, name: str, spec: dict[str, Any]
+) -> CustomObject:
+    return await crs.create(
+        name=resource_name(org, name),
+        labels={ORG_LABEL: str(org.id), NAME_LABEL: name},
+        spec=spec,
+    )
+
+
+async def get(crs: CustomResources, org: OrgRow, name: str) -> CustomObject | None:
+    return _mine(org, await crs.get(resource_name(org, name)))
+
+
+async def list_all(crs: CustomResources, org: OrgRow) -> list[CustomObject]:
+    return sorted(await crs.list({ORG_LABEL: str(org.id)}), key=lambda o: o.name)
+
+
+async def replace_spec(
+    crs: CustomResources, org: OrgRow, name: str, spec: dict[str, Any]
+) -> CustomObject:
+    return await crs.replace_spec(resource_name(org, name), spec)
+
+
+async def delete(crs: CustomResources, org: OrgRow, name: str) -> None:
+    await crs.delete(resource_name(org, name))

@@ -1,0 +1,152 @@
+"""Rules of tenants: plan limits before any write, org ownership on every read.
+
+The spec is forwarded as the user wrote it (``exclude_unset``) so the CRD's defaults
+and the operator's plan presets stay in charge of everything unset.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+from controlplane.apikeys import repository as apikeys
+from controlplane.audit import service as audit
+from controlplane.deps import RequestInfo
+from controlplane.errors import Conflict, NotFound, PlanLimitExceeded, Unavailable
+from controlplane.kube import NAME_LABEL, CustomObject, CustomResources, KubeResources
+from controlplane.orgs import plans
+from controlplane.rbac.dependencies import OrgAccess
+from controlplane.tenants import repository
+from controlplane.tenants.schemas import TenantCreate, TenantOut, TenantUpdate
+from tenantry.api.tenant import TenantSpec
+
+
+def crs(kube: KubeResources | None) -> CustomResources:
+    if kube is None:
+        raise Unavailable("Kubernetes is not configured for this control plane")
+    return kube.tenants
+
+
+def out(obj: CustomObject) -> TenantOut:
+    return TenantOut(
+        name=obj.labels.get(NAME_LABEL, obj.name),
+        resource_name=obj.name,
+        spec=obj.spec,
+        status=obj.status,
+        generation=obj.generation,
+        created=obj.created,
+    )
+
+
+def _spec(spec: TenantSpec) -> dict[str, object]:
+    return spec.model_dump(by_alias=True, exclude_unset=True, mode="json")
+
+
+def _check_plan(access: OrgAccess, spec: TenantSpec, existing: int) -> None:
+    problem = plans.tenant_violation(
+        access.org.plan,
+        existing=existing,
+        tenant_plan=spec.plan.value,
+        shards=spec.clickhouse.shards,
+        replicas=spec.clickhouse.replicas,
+    )
+    if problem:
+        raise PlanLimitExceeded(problem)
+
+
+async def create(
+    conn: asyncpg.Connection,
+    kube: KubeResources | None,
+    access: OrgAccess,
+    body: TenantCreate,
+    info: RequestInfo,
+) -> TenantOut:
+    resources = crs(kube)
+    existing = await repository.list_all(resources, access.org)
+    if any(o.labels.get(NAME_LABEL) == body.name for o in existing):
+        raise Conflict(f"tenant {body.name!r} already exists")
+    _check_plan(access, body.spec, len(existing))
+    await _audit(conn, access, "tenant.create", body.name, info)
+    return out(await repository.create(resources, access.org, body.name, _spec(body.spec)))
+
+
+async def list_visible(kube: KubeResources | None, access: OrgAccess) -> list[TenantOut]:
+    found = await repository.list_all(crs(kube), access.org)
+    items = [out(o) for o in found]
+    return [t for t in items if access.allows("tenants:read", scope=("tenant", t.name))]
+
+
+async def get(kube: KubeResources | None, access: OrgAccess, name: str) -> TenantOut:
+    obj = await repository.get(crs(kube), access.org, name)
+    if obj is None:
+        raise NotFound("tenant not found")
+    return out(obj)
+
+
+async def update(
+    conn: asyncpg.Connection,
+    kube: KubeResources | None,
+    access: OrgAccess,
+    *,
+    name: str,
+    body: TenantUpdate,
+    info: RequestInfo,
+) -> TenantOut:
+    resources = crs(kube)
+    if await repository.get(resources, access.org, name) is None:
+        raise NotFound("tenant not found")
+    others = [
+        o
+        for o in await repository.list_all(resources, access.org)
+        if o.labels.get(NAME_LABEL) != name
+    ]
+    _check_plan(access, body.spec, len(others))
+    await _audit(conn, access, "tenant.update", name, info)
+    return out(await repository.replace_spec(resources, access.org, name, _spec(body.spec)))
+
+
+async def delete(
+    conn: asyncpg.Connection,
+    kube: KubeResources | None,
+    access: OrgAccess,
+    *,
+    name: str,
+    info: RequestInfo,
+) -> None:
+    resources = crs(kube)
+    if await repository.get(resources, access.org, name) is None:
+        raise NotFound("tenant not found")
+    revoked = await apikeys.revoke_tenant(conn, access.org.id, name)
+    await _audit(
+        conn, access, "tenant.delete", name, info, detail={"apikeys_revoked": str(revoked)}
+    )
+    await repository.delete(resources, access.org, name)
+
+
+async def count(kube: KubeResources | None, access: OrgAccess) -> int:
+    if kube is None:
+        return 0
+    return len(await repository.list_all(kube.tenants, access.org))
+
+
+async def exists(kube: KubeResources | None, access: OrgAccess, name: str) -> bool:
+    return await repository.get(crs(kube), access.org, name) is not None
+
+
+async def _audit(
+    conn: asyncpg.Connection,
+    access: OrgAccess,
+    action: str,
+    name: str,
+    info: RequestInfo,
+    *,
+    detail: dict[str, str] | None = None,
+) -> None:
+    await audit.record(
+        conn,
+        org_id=access.org.id,
+        actor=str(access.principal.user_id),
+        action=action,
+        target=f"tenant/{name}",
+        info=info,
+        detail=dict(detail or {}),
+    )

@@ -1,0 +1,1 @@
+"""Users: accounts that sign in, and their profile."""

@@ -1,0 +1,60 @@
+"""Every route declares its permission: a route without one is a bug this test finds."""
+
+from __future__ import annotations
+
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute, iter_route_contexts
+
+from controlplane.app import create_app
+from controlplane.rbac.dependencies import Declared, OrgPermission, Public
+from controlplane.settings import Settings
+
+# FastAPI's own documentation routes (not APIRoutes): the schema is public by design.
+DOCS = {"/openapi.json", "/docs", "/docs/oauth2-redirect"}
+
+
+def _declared(dependant: Dependant) -> list[Declared]:
+    found: list[Declared] = []
+    for dep in dependant.dependencies:
+        if isinstance(dep.call, Declared):
+            found.append(dep.call)
+        found.extend(_declared(dep))
+    return found
+
+
+def routes() -> list[tuple[str, str, list[Declared]]]:
+    app = create_app(Settings())
+    out = []
+    for ctx in iter_route_contexts(app.routes):
+        route = ctx.original_route
+        path = str(ctx.path)
+        if not isinstance(route, APIRoute):
+            assert path in DOCS, f"unexpected non-API route {path}"
+            continue
+        for method in sorted(route.methods or ()):
+            out.append((method, path, _declared(route.dependant)))
+    return out
+
+
+def test_every_route_declares_exactly_one_permission() -> None:
+    missing = [f"{m} {p}" for m, p, d in routes() if len({type(x) for x in d}) != 1]
+    assert not missing, f"routes without exactly one permission declaration: {missing}"
+    assert len(routes()) > 30
+
+
+def test_org_routes_use_org_permissions_and_public_routes_are_few() -> None:
+    for method, path, declared in routes():
+        if path.startswith("/v1/orgs/{org_id}"):
+            assert all(isinstance(d, OrgPermission) for d in declared), (method, path)
+    public = sorted(f"{m} {p}" for m, p, d in routes() if isinstance(d[0], Public))
+    assert public == [
+        "GET /.well-known/jwks.json",
+        "GET /healthz",
+        "GET /metrics",
+        "GET /readyz",
+        "POST /v1/auth/login",
+        "POST /v1/auth/refresh",
+        "POST /v1/auth/signup",
+        "POST /v1/oauth/authorize",
+        "POST /v1/oauth/token",
+    ]
