@@ -14,7 +14,8 @@ export PATH := $(TOOLS_BIN):$(PATH)
         check lint typecheck test test-unit test-e2e
 
 help:
-	@echo "make dev          run the product locally: cluster + CRDs + operator"
+	@echo "make dev          run the product locally: cluster, CRDs, PostgreSQL, Redis, ClickHouse"
+	@echo "                  engine, control plane API (:8000) and operator"
 	@echo "make test         every check and test (what CI runs)"
 	@echo "make cluster-up   start the local control plane (kubeconfig: $(KUBECONFIG_DEV))"
 	@echo "make cluster-down stop it (state kept; cluster-destroy removes it)"
@@ -50,13 +51,8 @@ cluster-down: venv
 cluster-destroy: venv
 	@$(VENV)/bin/tenantry cluster destroy --state-dir $(STATE)
 
-dev: cluster-up
-	@KUBECONFIG=$(KUBECONFIG_DEV) kubectl apply --server-side -f crds/
-	@KUBECONFIG=$(KUBECONFIG_DEV) kubectl wait --for=condition=Established --timeout=60s \
-	    crd/tenants.tenantry.io crd/dashboards.tenantry.io
-	@echo "==> operator running (Ctrl-C stops it; 'make cluster-down' stops the cluster)"
-	@echo "    try: KUBECONFIG=$(KUBECONFIG_DEV) kubectl apply -f examples/"
-	@KUBECONFIG=$(KUBECONFIG_DEV) $(VENV)/bin/tenantry operator --liveness http://127.0.0.1:8080/healthz
+dev: venv tools
+	@$(VENV)/bin/tenantry dev --state-dir $(STATE)
 
 image:
 	@bash scripts/image.sh

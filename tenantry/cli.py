@@ -29,6 +29,14 @@ def _cluster(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dev(args: argparse.Namespace) -> int:
+    from tenantry.devcluster import stack
+    from tenantry.devcluster.cluster import LocalCluster, Ports
+
+    cluster = LocalCluster(Path(args.state_dir), ports=Ports.fixed(args.port_base))
+    return stack.run(cluster, api_port=args.api_port)
+
+
 def _crds(args: argparse.Namespace) -> int:
     from tenantry.api import crdgen
 
@@ -75,6 +83,12 @@ def main(argv: list[str] | None = None) -> int:
     cl.add_argument("--port-base", type=int, default=16440)
     cl.add_argument("--nodes", type=int, default=3)
     cl.set_defaults(func=_cluster)
+
+    dv = sub.add_parser("dev", help="the whole product locally: cluster, control plane, operator")
+    dv.add_argument("--state-dir", default=os.environ.get("TENANTRY_STATE", ".tenantry/dev"))
+    dv.add_argument("--port-base", type=int, default=16440)
+    dv.add_argument("--api-port", type=int, default=8000)
+    dv.set_defaults(func=_dev)
 
     cr = sub.add_parser("crds", help="write the CRDs generated from the models")
     cr.add_argument("--out", default="crds")

@@ -72,6 +72,10 @@ class LocalCluster:
     nodes: int = 3
     log: Callable[[str], None] = print
 
+    def __post_init__(self) -> None:
+        # Components run with the state directory as their working directory.
+        self.state_dir = self.state_dir.resolve()
+
     @property
     def kubeconfig(self) -> Path:
         return self.state_dir / "kubeconfig"

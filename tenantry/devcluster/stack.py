@@ -1,0 +1,138 @@
+"""``tenantry dev`` (``make dev``): the whole product on this machine, on embedded defaults.
+
+Starts (or reuses) the local control plane, installs the CRDs, then runs PostgreSQL,
+Redis and a ClickHouse engine (chDB behind the loopback HTTP endpoint, standing in for
+the tenants' ClickHouse since kwok pods run nothing) as local processes, and on top of
+them the control plane API and the operator. Ctrl-C stops everything but the cluster
+(``make cluster-down`` stops that). State lives in the cluster's state directory, so
+users, organisations and tenants survive a restart.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tenantry.devcluster import tools
+from tenantry.devcluster.cluster import LocalCluster, free_port
+from tenantry.devcluster.services import Postgres, RedisServer
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _token(path: Path) -> str:
+    """A stable internal token for this dev state (control plane <-> ingestion, billing)."""
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def run(cluster: LocalCluster, *, api_port: int = 8000, operator_port: int = 8080) -> int:
+    cluster.up()
+    state = cluster.state_dir
+    kubectl = str(tools.ensure(("kubectl",))["kubectl"])
+    kenv = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
+    subprocess.run(
+        [kubectl, "apply", "--server-side", "-f", str(REPO / "crds")],
+        env=kenv,
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [
+            kubectl,
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            "crd/tenants.tenantry.io",
+            "crd/dashboards.tenantry.io",
+        ],
+        env=kenv,
+        check=True,
+        capture_output=True,
+    )
+    pg = Postgres.start(state / "postgres")
+    redis = RedisServer.start(state / "redis")
+    ch_port = free_port()
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "tenantry.clickhouse.loopback_server",
+                    "--path",
+                    str(state / "chdb"),
+                    "--port",
+                    str(ch_port),
+                    "--user",
+                    "dev",
+                    "--password",
+                    "dev",
+                ]
+            )
+        )
+        clickhouse = f"http://dev:dev@127.0.0.1:{ch_port}/"
+        token = _token(state / "internal-token")
+        env = {
+            **kenv,
+            "TENANTRY_CP_DATABASE_URL": pg.url("postgres"),
+            "TENANTRY_CP_REDIS_URL": redis.url,
+            "TENANTRY_CP_KUBECONFIG": str(cluster.kubeconfig),
+            "TENANTRY_CP_ISSUER": f"http://127.0.0.1:{api_port}",
+            "TENANTRY_CP_INTERNAL_TOKEN": token,
+            "TENANTRY_CP_CLICKHOUSE_URL_OVERRIDE": clickhouse,
+            "TENANTRY_CLICKHOUSE_URL_OVERRIDE": clickhouse,
+            "TENANTRY_INTERNAL_TOKEN": token,
+            "TENANTRY_CONTROLPLANE_URL": f"http://127.0.0.1:{api_port}",
+        }
+        tenantry = [sys.executable, "-m", "tenantry.cli"]
+        subprocess.run([*tenantry, "controlplane", "migrate"], env=env, check=True)
+        procs.append(
+            subprocess.Popen([*tenantry, "controlplane", "serve", "--port", str(api_port)], env=env)
+        )
+        op_env = {**env, "KUBECONFIG": str(cluster.operator_kubeconfig)}
+        procs.append(
+            subprocess.Popen(
+                [*tenantry, "operator", "--liveness", f"http://127.0.0.1:{operator_port}/healthz"],
+                env=op_env,
+            )
+        )
+        print(
+            f"""
+Tenantry is running locally:
+  control plane API   http://127.0.0.1:{api_port}  (OpenAPI: /docs)
+  operator liveness   http://127.0.0.1:{operator_port}/healthz
+  kubectl             export KUBECONFIG={cluster.kubeconfig}
+  PostgreSQL          {pg.url("postgres")}
+  Redis               {redis.url}
+  ClickHouse (chDB)   http://127.0.0.1:{ch_port}  (user dev)
+Try: kubectl apply -f examples/   |   Ctrl-C stops all but the cluster.
+""",
+            flush=True,
+        )
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        while all(p.poll() is None for p in procs):
+            time.sleep(0.5)
+        failed = [p.args for p in procs if p.poll() not in (None, 0)]
+        print(f"a component exited: {failed}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        redis.stop()
+        pg.stop()
