@@ -139,6 +139,14 @@ class TenantModel:
     quota: Quota
     # Namespaces whose pods may reach the tenant (operator, control plane).
     platform_namespaces: tuple[str, ...] = field(default=())
+    # Where ingestion pods validate API keys (None: the pods need TENANTRY_INGEST_KEYS).
+    controlplane_url: str | None = None
+
+    @property
+    def database(self) -> str:
+        """The tenant's ClickHouse database: `t_<name>` with '-' as '_' (tenant names are
+        DNS labels, so no '_' or '.'; one engine may host several tenants locally)."""
+        return "t_" + self.name.replace("-", "_")
 
     @property
     def cluster_name(self) -> str:

@@ -55,6 +55,7 @@ def tenant_model(
     *,
     images: Images | None = None,
     platform_namespaces: tuple[str, ...] = (),
+    controlplane_url: str | None = None,
 ) -> m.TenantModel:
     """The resolved model of a Tenant object (raises pydantic.ValidationError)."""
     images = images or Images()
@@ -135,4 +136,5 @@ def tenant_model(
             preset.quota_pvcs,
         ),
         platform_namespaces=platform_namespaces,
+        controlplane_url=controlplane_url,
     )

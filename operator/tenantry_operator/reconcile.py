@@ -104,7 +104,10 @@ async def reconcile(
     (from the watch cache), listed from the API when None; ``observed``: how to read the
     workloads afterwards (the cache again), listed when None."""
     model = normalize.tenant_model(
-        body, images=settings.images, platform_namespaces=settings.platform_namespaces
+        body,
+        images=settings.images,
+        platform_namespaces=settings.platform_namespaces,
+        controlplane_url=settings.controlplane_url,
     )
     events: list[Event] = []
     labels = {LABEL_TENANT: model.name}
@@ -130,6 +133,10 @@ async def reconcile(
 
     for name in await secrets.ensure(kube, model, existing):
         events.append(Event("SecretGenerated", f"generated Secret {name}"))
+    if settings.internal_token and await secrets.ensure_ingestion(
+        kube, model, settings.internal_token, existing
+    ):
+        events.append(Event("SecretGenerated", "created Secret ingestion-credentials"))
     problems = [refusal] if refusal else []
     backup_problem = await _ensure_backup_target(kube, model, settings, existing, events)
     if backup_problem:

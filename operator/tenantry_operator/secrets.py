@@ -12,6 +12,7 @@ import base64
 import secrets
 from typing import Any
 
+from tenantry_operator.builders.ingestion import INGESTION_SECRET, INGESTION_SECRET_KEY
 from tenantry_operator.kube import Kube
 from tenantry_operator.model import TenantModel
 from tenantry_operator.s3 import S3Config
@@ -70,5 +71,24 @@ async def ensure_backup(kube: Kube, model: TenantModel, s3: S3Config, existing: 
             "endpoint": s3.endpoint,
             "region": s3.region,
         },
+    }
+    return await kube.create(obj) is not None
+
+
+async def ensure_ingestion(kube: Kube, model: TenantModel, token: str, existing: set[str]) -> bool:
+    """The internal token ingestion pods present to the control plane (copied from the
+    operator's settings; delete the Secret to roll a new token out)."""
+    if INGESTION_SECRET in existing:
+        return False
+    obj = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": {
+            "name": INGESTION_SECRET,
+            "namespace": model.namespace,
+            "labels": model.labels("ingestion"),
+        },
+        "stringData": {INGESTION_SECRET_KEY: token},
     }
     return await kube.create(obj) is not None

@@ -28,6 +28,9 @@ class Settings:
     # Reach every tenant's ClickHouse at this URL instead of its Service (local runs: the
     # loopback engine; one database per tenant keeps them apart).
     clickhouse_override: str | None = None
+    # Ingestion pods validate API keys at the control plane with this internal token.
+    controlplane_url: str | None = None
+    internal_token: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -47,4 +50,6 @@ class Settings:
             s3=S3Config.from_env(),
             delete_retries=int(os.environ.get("TENANTRY_DELETE_RETRIES", "5")),
             clickhouse_override=os.environ.get("TENANTRY_CLICKHOUSE_URL_OVERRIDE") or None,
+            controlplane_url=os.environ.get("TENANTRY_CONTROLPLANE_URL") or None,
+            internal_token=os.environ.get("TENANTRY_INTERNAL_TOKEN") or None,
         )

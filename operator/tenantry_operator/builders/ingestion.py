@@ -20,6 +20,10 @@ COMPONENT = "ingestion"
 PORT = 8080
 
 
+INGESTION_SECRET = "ingestion-credentials"  # noqa: S105 - a Secret's name
+INGESTION_SECRET_KEY = "internal-token"  # noqa: S105 - a key name in that Secret
+
+
 def desired_replicas(model: m.TenantModel) -> int | None:
     """spec.replicas of the Deployment: None when the HPA owns it."""
     if model.suspend:
@@ -58,6 +62,21 @@ def env(model: m.TenantModel) -> list[dict[str, Any]]:
         ),
         {"name": "TENANTRY_CLICKHOUSE_CLUSTER", "value": model.cluster_name},
         {"name": "TENANTRY_RETENTION_DAYS", "value": str(model.retention_days)},
+        {"name": "TENANTRY_CLICKHOUSE_DATABASE", "value": model.database},
+        *_controlplane_env(model),
+    ]
+
+
+def _controlplane_env(model: m.TenantModel) -> list[dict[str, Any]]:
+    """API keys are checked against the control plane with an internal token, which the
+    operator copies into the tenant's Secret ``ingestion-credentials``."""
+    if not model.controlplane_url:
+        return []
+    return [
+        {"name": "TENANTRY_CONTROLPLANE_URL", "value": model.controlplane_url},
+        common.secret_env(
+            "TENANTRY_INTERNAL_TOKEN", secret=INGESTION_SECRET, key=INGESTION_SECRET_KEY
+        ),
     ]
 
 

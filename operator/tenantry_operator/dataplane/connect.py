@@ -39,8 +39,8 @@ HTTP_PORT = 8123
 
 
 def database_name(model: TenantModel) -> str:
-    """`t_<tenant name>` with '-' as '_' (tenant names are DNS labels: no '_' or '.')."""
-    return "t_" + model.name.replace("-", "_")
+    """The tenant's database (see ``TenantModel.database``)."""
+    return model.database
 
 
 def override_from_env() -> str | None:

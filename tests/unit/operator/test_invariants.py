@@ -146,7 +146,9 @@ def test_probes_per_component() -> None:
     assert redis["readinessProbe"]["exec"]["command"] == ["redis-cli", "ping"]
     assert redis["livenessProbe"]["tcpSocket"] == {"port": "redis"}
     ingestion = container("Deployment", "ingestion")
-    assert ingestion["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    # Ready means Redis answers (a pod that cannot buffer must get no traffic).
+    assert ingestion["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert ingestion["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert ingestion["args"] == ["ingest"]
 
 

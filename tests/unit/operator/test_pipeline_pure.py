@@ -207,3 +207,16 @@ def test_rolling_update_is_reported() -> None:
     conds = {c["type"]: c for c in observe.status(obs, None)["conditions"]}
     assert conds["Progressing"]["reason"] == "RollingUpdate"
     assert "ch-s0-r0" in conds["Progressing"]["message"]
+
+
+def test_ingestion_gets_the_database_and_control_plane_it_needs() -> None:
+    from tenantry_operator.builders import ingestion
+
+    m = normalize.tenant_model(_tenant({}), controlplane_url="http://cp:8000")
+    env = {e["name"]: e for e in ingestion.env(m)}
+    assert env["TENANTRY_CLICKHOUSE_DATABASE"]["value"] == "t_acme" == m.database
+    assert env["TENANTRY_CONTROLPLANE_URL"]["value"] == "http://cp:8000"
+    ref = env["TENANTRY_INTERNAL_TOKEN"]["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": "ingestion-credentials", "key": "internal-token"}
+    bare = {e["name"] for e in ingestion.env(normalize.tenant_model(_tenant({})))}
+    assert "TENANTRY_INTERNAL_TOKEN" not in bare
