@@ -75,3 +75,5 @@ test-e2e: venv tools
 test: bootstrap venv tools check
 	@echo "==> pytest (unit, integration, e2e)"
 	@$(VENV)/bin/pytest -ra
+	@echo "==> the image: build with docker (debootstrap base) and smoke-test it"
+	@bash scripts/image.sh

@@ -16,6 +16,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from redis.asyncio import Redis
 
 from controlplane import db, errors, ops
+from controlplane.apikeys.router import internal_router as apikeys_internal_router
 from controlplane.apikeys.router import router as apikeys_router
 from controlplane.audit.router import router as audit_router
 from controlplane.auth import crypto
@@ -46,6 +47,7 @@ ROUTERS = (
     tenants_router,
     dashboards_router,
     apikeys_router,
+    apikeys_internal_router,
     audit_router,
     billing_router,
 )

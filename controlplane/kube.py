@@ -10,6 +10,7 @@ anything else 503), so the services never see lightkube types.
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -18,6 +19,7 @@ import httpx
 from lightkube import ApiError, AsyncClient, KubeConfig
 from lightkube.generic_resource import create_global_resource
 from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.core_v1 import Secret
 from lightkube.types import PatchType
 
 from controlplane.errors import Conflict, InvalidInput, NotFound, Unavailable
@@ -191,6 +193,21 @@ class KubeResources:
             mirror.start()
         for mirror in self._mirrors():
             await mirror.wait_synced(within)
+
+    async def secret_value(self, namespace: str, name: str, key: str) -> str | None:
+        """One value of a Secret (decoded), None when the Secret or the key is missing.
+
+        The only read outside the two custom resources: panel queries need the tenant's
+        ClickHouse reader password, which the operator keeps in the tenant namespace.
+        """
+        try:
+            secret = await _call(lambda: self.client.get(Secret, name=name, namespace=namespace))
+        except ApiError as exc:
+            if exc.status.code == 404:
+                return None
+            raise _translate(exc) from None
+        encoded = (secret.data or {}).get(key)
+        return base64.b64decode(encoded).decode() if encoded else None
 
     async def ping(self) -> bool:
         try:

@@ -11,6 +11,10 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tenantry.clickhouse.access import ReaderLimits
+
+_READER = ReaderLimits()
+
 
 class Settings(BaseSettings):
     """Everything the control plane needs to know about its surroundings."""
@@ -67,3 +71,18 @@ class Settings(BaseSettings):
     """Apply pending SQL migrations when the app starts."""
     db_pool_min: int = Field(default=1, ge=0)
     db_pool_max: int = Field(default=10, ge=1)
+
+    clickhouse_url_override: str | None = None
+    """One ClickHouse URL for every tenant's panel queries (local runs: the loopback
+    engine, ``http://user:pw@127.0.0.1:PORT/``, or ``chdb:///path``). Unset: the tenant's
+    own Service as ``reader``, with the password from its ``clickhouse-credentials``."""
+    panel_max_execution_seconds: int = Field(default=_READER.max_execution_time_s, ge=1)
+    """``max_execution_time`` of panel queries. The reader's settings profile pins the
+    same value as a READONLY constraint; ClickHouse accepts a constrained setting only
+    when it is sent unchanged, so keep the two equal."""
+    panel_max_result_rows: int = Field(default=_READER.max_result_rows, ge=1)
+    """``max_result_rows`` of panel queries (same rule as the execution time)."""
+    panel_readonly: int = Field(default=2, ge=1, le=2)
+    """``readonly`` sent with panel queries. 2 on purpose: the reader's profile is
+    ``readonly = 2`` and ClickHouse refuses any change of ``readonly`` from 2 (even to
+    1), so 1 only works against an engine without that profile. Both forbid writes."""

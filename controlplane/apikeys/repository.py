@@ -108,3 +108,24 @@ async def by_hash(conn: asyncpg.Connection, key_hash: bytes) -> KeyRow | None:
         key_hash,
     )
     return _row(r) if r else None
+
+
+async def introspect(conn: asyncpg.Connection, key_hash: bytes) -> tuple[KeyRow, str] | None:
+    """The key with this digest and its organisation's slug (the Tenant CR prefix).
+
+    ``last_used_at`` is written at most once a minute per key: introspection is the
+    ingestion hot path, and a row update per request would be most of its cost.
+    """
+    r = await conn.fetchrow(
+        f"SELECT {', '.join('k.' + c.strip() for c in _COLS.split(','))}, o.slug"  # noqa: S608
+        " FROM api_keys k JOIN orgs o ON o.id = k.org_id WHERE k.key_hash = $1",
+        key_hash,
+    )
+    if r is None:
+        return None
+    await conn.execute(
+        "UPDATE api_keys SET last_used_at = now() WHERE id = $1"
+        " AND (last_used_at IS NULL OR last_used_at < now() - interval '60 seconds')",
+        r["id"],
+    )
+    return _row(r), str(r["slug"])

@@ -8,14 +8,22 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, status
 
 from controlplane.apikeys import service
-from controlplane.apikeys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
+from controlplane.apikeys.schemas import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyOut,
+    Introspection,
+    IntrospectRequest,
+)
 from controlplane.deps import Conn, Info, State
 from controlplane.errors import NotFound
+from controlplane.internal import InternalService
 from controlplane.rbac.dependencies import OrgAccess, OrgPermission
 from controlplane.tenants import service as tenants
 from controlplane.tenants.schemas import NamePath
 
 router = APIRouter(prefix="/v1/orgs/{org_id}/tenants/{tenant}/apikeys", tags=["apikeys"])
+internal_router = APIRouter(prefix="/internal/v1/apikeys", tags=["internal"])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
@@ -53,3 +61,12 @@ async def revoke_api_key(
     info: Info,
 ) -> ApiKeyOut:
     return await service.revoke(conn, access, tenant=tenant, key_id=key_id, info=info)
+
+
+@internal_router.post(
+    "/introspect",
+    dependencies=[Depends(InternalService("internal:apikeys.introspect"))],
+)
+async def introspect_api_key(body: IntrospectRequest, conn: Conn) -> Introspection:
+    """For ingestion pods: what a presented key is (``active`` false when unusable)."""
+    return await service.introspect(conn, body.key)

@@ -40,3 +40,22 @@ class ApiKeyOut(BaseModel):
 class ApiKeyCreated(ApiKeyOut):
     key: str
     """The secret; it is never shown again."""
+
+
+class IntrospectRequest(BaseModel):
+    """What an ingestion pod sends: the key its client presented."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: Annotated[str, StringConstraints(max_length=200)]
+
+
+class Introspection(BaseModel):
+    """The contract of ``ingestion.auth.parse_introspection``. ``tenant`` is the Tenant
+    CR name (``<org slug>-<name>``): what the ingestion pod knows as TENANTRY_TENANT."""
+
+    active: bool
+    tenant: str = ""
+    org_id: str = ""
+    scopes: list[str] = Field(default_factory=list)
+    expires_at: datetime | None = None

@@ -17,11 +17,12 @@ import asyncpg
 
 from controlplane.apikeys import repository
 from controlplane.apikeys.repository import KeyRow
-from controlplane.apikeys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
+from controlplane.apikeys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, Introspection
 from controlplane.audit import service as audit
 from controlplane.deps import RequestInfo
 from controlplane.errors import NotFound
 from controlplane.rbac.dependencies import OrgAccess
+from controlplane.tenants.repository import slug_name
 
 _ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 
@@ -128,3 +129,32 @@ async def authenticate(conn: asyncpg.Connection, key: str) -> KeyIdentity | None
     if row.expires_at is not None and row.expires_at <= datetime.now(UTC):
         return None
     return KeyIdentity(row.org_id, row.tenant, row.scopes, row.prefix)
+
+
+_INACTIVE = Introspection(active=False)
+
+
+async def introspect(conn: asyncpg.Connection, key: str) -> Introspection:
+    """What the ingestion service may know of a presented key.
+
+    Unknown, revoked and expired keys all get the same ``{"active": false}``: the
+    caller must not learn which, and a guesser learns nothing. Malformed keys never
+    reach the database. Not audited: this runs for every ingestion cache miss.
+    """
+    if not key.startswith("tnt_") or len(key) > 200:
+        return _INACTIVE
+    found = await repository.introspect(conn, key_hash(key))
+    if found is None:
+        return _INACTIVE
+    row, slug = found
+    if row.revoked_at is not None:
+        return _INACTIVE
+    if row.expires_at is not None and row.expires_at <= datetime.now(UTC):
+        return _INACTIVE
+    return Introspection(
+        active=True,
+        tenant=slug_name(slug, row.tenant),
+        org_id=str(row.org_id),
+        scopes=row.scopes,
+        expires_at=row.expires_at,
+    )

@@ -4,15 +4,25 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
 from controlplane.dashboards import service
-from controlplane.dashboards.schemas import DashboardCreate, DashboardOut, DashboardUpdate
+from controlplane.dashboards.schemas import (
+    DashboardCreate,
+    DashboardOut,
+    DashboardUpdate,
+    PanelData,
+)
 from controlplane.deps import Conn, Info, State
+from controlplane.errors import InvalidInput
 from controlplane.rbac.dependencies import OrgAccess, OrgPermission
 from controlplane.tenants.schemas import NamePath
 
 router = APIRouter(prefix="/v1/orgs/{org_id}/dashboards", tags=["dashboards"])
+
+PanelPath = Annotated[str, Path(min_length=1, max_length=63, pattern=r"^[a-z][a-z0-9_]{0,62}$")]
+TimeQuery = Annotated[str | None, Query(max_length=40)]
+_VAR_DOC = "Variables as var.<name>=<value>; values bound as query parameters."
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
@@ -65,3 +75,72 @@ async def delete_dashboard(
 ) -> Response:
     await service.delete(conn, state.kube, access, name=dashboard, info=info)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def _query(request: Request, time_from: str | None, time_to: str | None) -> dict[str, str]:
+    """from, to and var.<name> from the query string; anything else, or a repeated
+    key, is a 422 (strict input: a typo must not silently fall back to a default)."""
+    items = request.query_params.multi_items()
+    keys = [k for k, _ in items]
+    unknown = sorted({k for k in keys if k not in ("from", "to") and not k.startswith("var.")})
+    if unknown:
+        raise InvalidInput(f"unknown query parameters: {', '.join(unknown)}")
+    if len(set(keys)) != len(keys):
+        raise InvalidInput("a query parameter is repeated")
+    found = {k: v for k, v in items if k.startswith("var.")}
+    found.update({k: v for k, v in (("from", time_from), ("to", time_to)) if v is not None})
+    return found
+
+
+@router.get("/{dashboard}/panels/{panel}/data", description=_VAR_DOC)
+async def get_panel_data(
+    access: Annotated[OrgAccess, Depends(OrgPermission("dashboards:read", scope="dashboard"))],
+    dashboard: NamePath,
+    panel: PanelPath,
+    request: Request,
+    state: State,
+    from_: Annotated[TimeQuery, Query(alias="from")] = None,
+    to: TimeQuery = None,
+) -> PanelData:
+    data, _, _ = await service.panel_data(
+        state.kube,
+        state.redis,
+        state.settings,
+        access,
+        dashboard=dashboard,
+        panel_id=panel,
+        query=_query(request, from_, to),
+    )
+    return data
+
+
+@router.get(
+    "/{dashboard}/panels/{panel}/chart.svg",
+    description=_VAR_DOC,
+    response_class=Response,
+    responses={200: {"content": {"image/svg+xml": {}}}},
+)
+async def get_panel_chart(
+    access: Annotated[OrgAccess, Depends(OrgPermission("dashboards:read", scope="dashboard"))],
+    dashboard: NamePath,
+    panel: PanelPath,
+    request: Request,
+    state: State,
+    from_: Annotated[TimeQuery, Query(alias="from")] = None,
+    to: TimeQuery = None,
+) -> Response:
+    data, title, visualization = await service.panel_data(
+        state.kube,
+        state.redis,
+        state.settings,
+        access,
+        dashboard=dashboard,
+        panel_id=panel,
+        query=_query(request, from_, to),
+    )
+    svg = service.panel_chart(data, title=title, visualization=visualization)
+    return Response(
+        svg,
+        media_type="image/svg+xml",
+        headers={"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"},
+    )

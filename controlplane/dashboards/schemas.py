@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from controlplane.tenants.schemas import Name
 from tenantry.api.dashboard import DashboardSpec
@@ -32,3 +32,20 @@ class DashboardOut(BaseModel):
     status: dict[str, Any]
     generation: int | None
     created: str | None
+
+
+class Column(BaseModel):
+    name: str
+    type: str
+
+
+class PanelData(BaseModel):
+    """One panel's result. ``rows`` are lists in column order; times are RFC 3339
+    text, 64-bit and decimal numbers may arrive as text (JSON numbers are doubles)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    columns: list[Column]
+    rows: list[list[Any]]
+    cached: bool
+    generated_at: str = Field(alias="generatedAt")

@@ -3,20 +3,43 @@ plan's dashboard limit holds, and reads only ever return this organisation's obj
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
+import logging
+import math
+import uuid
 from typing import Any
 
 import asyncpg
+from redis.asyncio import Redis
+from tenantry_operator.dataplane import panels
 
 from controlplane.audit import service as audit
-from controlplane.dashboards import repository
-from controlplane.dashboards.schemas import DashboardCreate, DashboardOut, DashboardUpdate
+from controlplane.dashboards import chart, params, repository
+from controlplane.dashboards.schemas import (
+    Column,
+    DashboardCreate,
+    DashboardOut,
+    DashboardUpdate,
+    PanelData,
+)
 from controlplane.deps import RequestInfo
-from controlplane.errors import InvalidInput, NotFound, PlanLimitExceeded, Unavailable
-from controlplane.kube import NAME_LABEL, CustomObject, CustomResources, KubeResources
+from controlplane.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PlanLimitExceeded,
+    Unavailable,
+)
+from controlplane.kube import NAME_LABEL, ORG_LABEL, CustomObject, CustomResources, KubeResources
 from controlplane.orgs import plans
 from controlplane.rbac.dependencies import OrgAccess
+from controlplane.settings import Settings
 from controlplane.tenants import repository as tenant_repository
 from tenantry.api.dashboard import DashboardSpec
+from tenantry.clickhouse.client import ClickHouseError
+
+log = logging.getLogger("tenantry.controlplane.dashboards")
 
 
 def _crs(kube: KubeResources | None) -> tuple[CustomResources, CustomResources]:
@@ -125,4 +148,143 @@ async def _audit(
         action=action,
         target=f"dashboard/{name}",
         info=info,
+    )
+
+
+# -- panel data ------------------------------------------------------------------------
+
+
+def _cell(value: Any) -> Any:
+    """A result value as JSON: times as RFC 3339, 64-bit integers beyond 2**53 and
+    decimals as text (a JavaScript reader would round them), NaN/inf as null."""
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return value if abs(value) <= 2**53 else str(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, decimal.Decimal | uuid.UUID):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return [_cell(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _cell(v) for k, v in value.items()}
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return str(value)
+
+
+async def _reader_url(kube: KubeResources, settings: Settings, tenant: str) -> str:
+    if settings.clickhouse_url_override:
+        return settings.clickhouse_url_override
+    password = await kube.secret_value(
+        repository.tenant_namespace(tenant),
+        repository.CREDENTIALS_SECRET,
+        repository.READER_PASSWORD_KEY,
+    )
+    if password is None:
+        raise Unavailable("the tenant's ClickHouse credentials are not ready yet")
+    return repository.clickhouse_url(tenant, password)
+
+
+def _query_failed(error: ClickHouseError, sql: str) -> Exception:
+    if error.code in panels.TRANSIENT_CODES:
+        log.warning("panel query: ClickHouse unavailable (code %s)", error.code)
+        return Unavailable("the tenant's ClickHouse is unavailable; retry shortly")
+    if error.code in (158, 396):  # TOO_MANY_ROWS, TOO_MANY_ROWS_OR_BYTES
+        return InvalidInput("the result exceeds the row limit: narrow the time range")
+    return Conflict(f"the panel's query failed: {panels.friendly_error(error, sql=sql)}")
+
+
+async def panel_data(
+    kube: KubeResources | None,
+    redis: Redis,
+    settings: Settings,
+    access: OrgAccess,
+    *,
+    dashboard: str,
+    panel_id: str,
+    query: dict[str, str],
+    now: dt.datetime | None = None,
+) -> tuple[PanelData, str, str]:
+    """The panel's result, its title and visualization (for the chart).
+
+    Order of checks: the dashboard and panel exist in this organisation (404), the
+    request's values are acceptable (422), the operator's status vouches for the
+    panel's current SQL (409); only then is the cache, and on a miss ClickHouse, asked.
+    """
+    dashboards, tenants = _crs(kube)
+    assert kube is not None
+    obj = await repository.get(dashboards, access.org, dashboard)
+    if obj is None:
+        raise NotFound("dashboard not found")
+    spec = DashboardSpec.model_validate(obj.spec)
+    panel = params.find_panel(spec, panel_id)
+    if panel is None:
+        raise NotFound("panel not found")
+    now = now or dt.datetime.now(dt.UTC)
+    try:
+        built = params.build_query(
+            spec,
+            panel,
+            time_from=query.get("from"),
+            time_to=query.get("to"),
+            variables=params.request_variables(query),
+            now=now,
+        )
+    except params.BadRequest as err:
+        raise InvalidInput(str(err)) from None
+    except params.PanelUnusable as err:
+        raise Conflict(f"panel {panel_id} is invalid: {err}") from None
+    problem = params.panel_status_problem(obj.status, panel_id, generation=obj.generation)
+    if problem:
+        raise Conflict(problem)
+    key = repository.cache_key(
+        str(access.org.id), obj.name, obj.generation, panel_id, built.fingerprint()
+    )
+    cached = await repository.cache_get(redis, key)
+    if cached is not None:
+        hit = PanelData.model_validate({**cached, "cached": True})
+        return hit, panel.title, panel.visualization
+    tenant = spec.tenant_ref.name
+    tenant_obj = await tenants.get(tenant)
+    if tenant_obj is None or tenant_obj.labels.get(ORG_LABEL) != str(access.org.id):
+        raise Conflict("the dashboard's tenant no longer exists")
+    url = await _reader_url(kube, settings, tenant)
+    limits = repository.Limits(
+        max_execution_seconds=settings.panel_max_execution_seconds,
+        max_result_rows=settings.panel_max_result_rows,
+        readonly=settings.panel_readonly,
+    )
+    try:
+        result = await repository.run_panel_query(
+            url,
+            database=repository.tenant_database(tenant),
+            sql=built.sql,
+            params=built.params,
+            limits=limits,
+        )
+    except ClickHouseError as err:
+        raise _query_failed(err, built.sql) from None
+    except (TimeoutError, OSError):
+        raise Unavailable("the tenant's ClickHouse is unavailable; retry shortly") from None
+    data = PanelData(
+        columns=[Column(name=n, type=t) for n, t in result.columns],
+        rows=[[_cell(v) for v in row] for row in result.rows],
+        cached=False,
+        generated_at=dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z"),
+    )
+    ttl = params.refresh_seconds(spec.refresh)
+    await repository.cache_put(redis, key, data.model_dump(by_alias=True, exclude={"cached"}), ttl)
+    return data, panel.title, panel.visualization
+
+
+def panel_chart(data: PanelData, *, title: str, visualization: str) -> str:
+    return chart.render(
+        title=title,
+        visualization=visualization,
+        columns=[(c.name, c.type) for c in data.columns],
+        rows=data.rows,
     )

@@ -9,7 +9,12 @@ from controlplane.orgs.repository import OrgRow
 
 
 def resource_name(org: OrgRow, name: str) -> str:
-    return f"{org.slug}-{name}"
+    return slug_name(org.slug, name)
+
+
+def slug_name(slug: str, name: str) -> str:
+    """The CR name of object ``name`` of the organisation with this slug."""
+    return f"{slug}-{name}"
 
 
 def _mine(org: OrgRow, obj: CustomObject | None) -> CustomObject | None:

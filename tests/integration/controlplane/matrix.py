@@ -36,6 +36,7 @@ class Call:
             org_id=org_id,
             tenant="t1",
             dashboard="d1",
+            panel="p",
             user_id=uuid.uuid4(),
             role="matrix-role",
             key_id=uuid.uuid4(),
@@ -90,6 +91,9 @@ CALLS: list[Call] = [
     Call("GET", ORG + "/dashboards/{dashboard}", READERS),
     Call("PUT", ORG + "/dashboards/{dashboard}", WRITERS, body={"spec": DASH_SPEC}),
     Call("DELETE", ORG + "/dashboards/{dashboard}", WRITERS, path=ORG + "/dashboards/ghost"),
+    # 409 for readers here: no operator has validated the panel of d1.
+    Call("GET", ORG + "/dashboards/{dashboard}/panels/{panel}/data", READERS),
+    Call("GET", ORG + "/dashboards/{dashboard}/panels/{panel}/chart.svg", READERS),
     Call("POST", ORG + "/tenants/{tenant}/apikeys", WRITERS, body={"name": "k-{me}"}),
     Call("GET", ORG + "/tenants/{tenant}/apikeys", WRITERS),
     Call("DELETE", ORG + "/tenants/{tenant}/apikeys/{key_id}", WRITERS),

@@ -1,0 +1,147 @@
+"""API-key introspection for the ingestion service, end to end: the real
+``ingestion.auth.IntrospectionValidator`` (its own aiohttp client) asks the control
+plane running under uvicorn on loopback about keys created through the API."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+import uvicorn
+
+from controlplane.app import create_app
+from controlplane.billing.access import BillingSettings
+from ingestion.auth import IntrospectionValidator, KeyRejected, KeyServiceUnavailable, authorize
+from tests.integration.controlplane.conftest import (
+    bearer,
+    make_settings,
+    new_org,
+    sign_up_and_login,
+)
+from tests.integration.controlplane.servers import free_port
+from tests.support.kube import Kube
+
+TOKEN = "internal-test-token-0123456789"
+INTROSPECT = "/internal/v1/apikeys/introspect"
+
+
+@pytest.fixture
+async def served(database: str, redis_db: str, crds: Kube) -> AsyncIterator[str]:
+    """The control plane under uvicorn on a free loopback port; yields its base URL."""
+    settings = make_settings(
+        database, redis_db, kube_enabled=True, kubeconfig=str(Path(crds.kubeconfig))
+    )
+    app = create_app(settings)
+    app.state.billing_settings = BillingSettings(internal_token=TOKEN)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    task = asyncio.create_task(server.serve())
+    for _ in range(200):
+        if server.started:
+            break
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.05)
+    assert server.started
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def test_ingestion_validator_checks_keys_at_the_control_plane(
+    served: str, database: str
+) -> None:
+    async with httpx.AsyncClient(base_url=served) as http:
+        owner = await sign_up_and_login(http)
+        org_id = await new_org(http, owner)
+        slug = (await http.get(f"/v1/orgs/{org_id}", headers=bearer(owner))).json()["slug"]
+        h = bearer(owner)
+        r = await http.post(f"/v1/orgs/{org_id}/tenants", json={"name": "shop"}, headers=h)
+        assert r.status_code == 201, r.text
+        tenant_cr = r.json()["resource_name"]
+        assert tenant_cr == f"{slug}-shop"
+        url = f"/v1/orgs/{org_id}/tenants/shop/apikeys"
+        r = await http.post(url, json={"name": "ingest", "expires_in_days": 7}, headers=h)
+        assert r.status_code == 201, r.text
+        key, key_id = r.json()["key"], r.json()["id"]
+        r = await http.post(url, json={"name": "reader", "scopes": ["queries:read"]}, headers=h)
+        read_only_key = r.json()["key"]
+
+        # The route itself: internal token only, same answer for every unusable key.
+        for headers in ({}, {"Authorization": "Bearer wrong"}, h):
+            r = await http.post(INTROSPECT, json={"key": key}, headers=headers)
+            assert r.status_code == 401, r.text
+            assert "tenant" not in r.text
+        internal = {"Authorization": f"Bearer {TOKEN}"}
+        r = await http.post(INTROSPECT, json={"key": key}, headers=internal)
+        assert r.status_code == 200
+        body = r.json()
+        assert body["active"] is True
+        assert body["tenant"] == tenant_cr
+        assert body["org_id"] == org_id
+        assert body["scopes"] == ["events:write"]
+        assert body["expires_at"] is not None
+        for unknown in ("tnt_nope_nope", "garbage", key + "x"):
+            r = await http.post(INTROSPECT, json={"key": unknown}, headers=internal)
+            assert r.json() == {
+                "active": False,
+                "tenant": "",
+                "org_id": "",
+                "scopes": [],
+                "expires_at": None,
+            }
+        r = await http.post(INTROSPECT, json={"key": key, "extra": 1}, headers=internal)
+        assert r.status_code == 422
+
+        validator = IntrospectionValidator(served, token=TOKEN, ttl=0.0, negative_ttl=0.0)
+        try:
+            now = dt.datetime.now(dt.UTC)
+            info = await validator.lookup(key)
+            assert info is not None
+            assert authorize(info, tenant=tenant_cr, now=now).org_id == org_id
+            with pytest.raises(KeyRejected) as other:
+                authorize(info, tenant=f"{slug}-other", now=now)
+            assert other.value.status == 403
+            with pytest.raises(KeyRejected) as scope:
+                authorize(await validator.lookup(read_only_key), tenant=tenant_cr, now=now)
+            assert scope.value.status == 403
+            assert await validator.lookup("tnt_aaaaaaaa_unknown") is None
+
+            # Expired and revoked keys become inactive (the validator sees None).
+            conn = await asyncpg.connect(database)
+            try:
+                await conn.execute(
+                    "UPDATE api_keys SET expires_at = now() - interval '1 second' WHERE id = $1",
+                    key_id,
+                )
+                assert await validator.lookup(key) is None
+                await conn.execute("UPDATE api_keys SET expires_at = NULL WHERE id = $1", key_id)
+                assert await validator.lookup(key) is not None
+                last_used = await conn.fetchval(
+                    "SELECT last_used_at FROM api_keys WHERE id = $1", key_id
+                )
+                assert last_used is not None
+            finally:
+                await conn.close()
+            r = await http.delete(f"{url}/{key_id}", headers=h)
+            assert r.status_code == 200
+            assert await validator.lookup(key) is None
+        finally:
+            await validator.close()
+
+        # A validator holding the wrong token reports the service unavailable, not "no".
+        wrong = IntrospectionValidator(served, token="not-it", ttl=0.0, negative_ttl=0.0)
+        try:
+            with pytest.raises(KeyServiceUnavailable):
+                await wrong.lookup(read_only_key)
+        finally:
+            await wrong.close()
