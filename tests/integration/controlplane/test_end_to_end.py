@@ -1,0 +1,208 @@
+"""The whole product, end to end, every component real and running as it would:
+
+control plane API (uvicorn) → Tenant CR → operator (a separate process) → stack Ready +
+events schema provisioned → API key through the API → ingestion service (a separate
+process) validating the key at the control plane → events posted → Redis Stream →
+writer → ClickHouse → Dashboard through the API → operator validates its panels →
+panel data through the API.
+
+kwok runs no containers, so "the tenant's ClickHouse" is the session's engine behind
+the loopback endpoint, which the operator, the ingestion service and the control plane
+all reach by URL, as they would reach the tenant's Service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tenantry.clickhouse.chdb_client import ChdbClient
+from tenantry.clickhouse.loopback_server import LoopbackServer
+from tests.conftest import LOOPBACK_WRITER_PASSWORD
+from tests.integration.controlplane.conftest import bearer, new_org, sign_up_and_login
+from tests.integration.controlplane.servers import RedisServer, free_port
+from tests.integration.controlplane.test_introspect import TOKEN
+from tests.support.kube import Kube
+from tests.support.operator import OperatorProcess
+
+PANEL = "SELECT count() AS n FROM events WHERE event = 'signup'"
+
+
+@pytest.fixture
+async def api(
+    database: str, redis_db: str, crds: Kube, loopback: LoopbackServer
+) -> AsyncIterator[str]:
+    """The control plane as its own process (`tenantry controlplane serve`)."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "TENANTRY_CP_DATABASE_URL": database,
+        "TENANTRY_CP_REDIS_URL": redis_db,
+        "TENANTRY_CP_KUBECONFIG": str(crds.kubeconfig),
+        "TENANTRY_CP_INTERNAL_TOKEN": TOKEN,
+        "TENANTRY_CP_CLICKHOUSE_URL_OVERRIDE": loopback.url,
+        "TENANTRY_CP_ISSUER": f"http://127.0.0.1:{port}",
+    }
+    proc = _spawn(
+        ["controlplane", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=url) as http:
+            for _ in range(300):
+                try:
+                    if (await http.get("/healthz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert proc.poll() is None, "the control plane exited"
+                await asyncio.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def _spawn(args: list[str], *, env: dict[str, str], **kwargs: Any) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "tenantry.cli", *args], env=env, **kwargs)
+
+
+@pytest.fixture
+def ingestion(redis_server: RedisServer, loopback: LoopbackServer) -> tuple[int, dict[str, str]]:
+    """(port, env) for `tenantry ingest`, which the test starts once it knows the tenant."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "TENANTRY_LISTEN": f"127.0.0.1:{port}",
+        "TENANTRY_REDIS_HOST": "127.0.0.1",
+        "TENANTRY_REDIS_PORT": str(redis_server.port),
+        "TENANTRY_CLICKHOUSE_URL": f"http://127.0.0.1:{loopback.port}",
+        "TENANTRY_CLICKHOUSE_USER": "writer",
+        "TENANTRY_CLICKHOUSE_PASSWORD": LOOPBACK_WRITER_PASSWORD,
+        "TENANTRY_INTERNAL_TOKEN": TOKEN,
+        "TENANTRY_INGEST_FLUSH_SECONDS": "0.2",
+    }
+    return port, env
+
+
+async def _wait(check: object, what: str, seconds: float = 60) -> object:
+    deadline = time.monotonic() + seconds
+    last = None
+    while time.monotonic() < deadline:
+        last = await check()  # type: ignore[operator]
+        if last:
+            return last
+        await asyncio.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+
+
+async def test_events_in_dashboard_out(
+    api: str,
+    crds: Kube,
+    operator_process: OperatorProcess,
+    ingestion: tuple[int, dict[str, str]],
+    chdb_client: ChdbClient,
+) -> None:
+    async with httpx.AsyncClient(base_url=api, timeout=30) as http:
+        owner = await sign_up_and_login(http)
+        h = bearer(owner)
+        org_id = await new_org(http, owner)
+        r = await http.post(f"/v1/orgs/{org_id}/tenants", json={"name": "shop"}, headers=h)
+        assert r.status_code == 201, r.text
+        tenant_cr = r.json()["resource_name"]
+
+        async def ready() -> dict[str, object] | None:
+            body = (await http.get(f"/v1/orgs/{org_id}/tenants/shop", headers=h)).json()
+            status = body.get("status") or {}
+            return status if status.get("phase") == "Ready" and status.get("schema") else None
+
+        status = await _wait(ready, "tenant Ready with its schema (through the API)", 90)
+        database = status["schema"]["database"]  # type: ignore[index]
+        assert database == "t_" + tenant_cr.replace("-", "_")
+
+        r = await http.post(
+            f"/v1/orgs/{org_id}/tenants/shop/apikeys", json={"name": "producer"}, headers=h
+        )
+        assert r.status_code == 201, r.text
+        key = r.json()["key"]
+
+        port, env = ingestion
+        env = {
+            **env,
+            "TENANTRY_TENANT": tenant_cr,
+            "TENANTRY_CLICKHOUSE_DATABASE": database,
+            "TENANTRY_CONTROLPLANE_URL": api,
+        }
+        proc = _spawn(
+            ["ingest"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as ing:
+
+                async def up() -> bool:
+                    try:
+                        return (await ing.get("/readyz")).status_code == 200
+                    except httpx.TransportError:
+                        return False
+
+                await _wait(up, "ingestion ready", 30)
+                now = dt.datetime.now(dt.UTC).isoformat()
+                events = [
+                    {"event": "signup", "user_id": f"u{i}", "timestamp": now} for i in range(25)
+                ]
+                events += [{"event": "click", "user_id": "u0", "timestamp": now}]
+                r = await ing.post(
+                    "/v1/events", json=events, headers={"Authorization": f"Bearer {key}"}
+                )
+                assert r.status_code == 202, r.text
+                bad = await ing.post(
+                    "/v1/events", json=events, headers={"Authorization": "Bearer nope"}
+                )
+                assert bad.status_code in (401, 403)
+
+            async def stored() -> bool:
+                rows = chdb_client.query(
+                    "SELECT count() AS n FROM {db:Identifier}.events", {"db": database}
+                )
+                return int(rows[0]["n"]) == 26
+
+            await _wait(stored, "events written to ClickHouse", 60)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+
+        spec = {
+            "tenantRef": {"name": "shop"},
+            "title": "Signups",
+            "refresh": "1m",
+            "panels": [
+                {"id": "signups", "title": "Signups", "sql": PANEL, "visualization": "stat"}
+            ],
+        }
+        r = await http.post(
+            f"/v1/orgs/{org_id}/dashboards", json={"name": "growth", "spec": spec}, headers=h
+        )
+        assert r.status_code == 201, r.text
+        url = f"/v1/orgs/{org_id}/dashboards/growth/panels/signups/data"
+
+        async def data() -> dict[str, object] | None:
+            resp = await http.get(url, headers=h)
+            return dict(resp.json()) if resp.status_code == 200 else None
+
+        result = await _wait(data, "panel data (after the operator validated the panel)", 60)
+        assert result["rows"] in ([[25]], [{"n": 25}]), result  # type: ignore[index]
