@@ -28,7 +28,7 @@ from ingestion import stream as stream_module
 from ingestion.metrics import Metrics
 from ingestion.settings import Settings, SettingsError, from_env
 from ingestion.stream import Names, Stream
-from ingestion.usage import LogUsageSink
+from ingestion.usage import ControlPlaneUsageSink, LogUsageSink, UsageSink
 from ingestion.writer import AfterInsert, Writer
 from tenantry.clickhouse import open_client, schema
 from tenantry.clickhouse.client import AsyncClickHouse, ClickHouseClient
@@ -141,7 +141,7 @@ class WriterRunner:
             consumer=settings.consumer,
             tenant=settings.tenant,
             metrics=self.metrics,
-            usage=LogUsageSink(),
+            usage=usage_sink(settings),
             flush_rows=settings.flush_rows,
             flush_seconds=settings.flush_seconds,
             claim_idle_seconds=settings.claim_idle_seconds,
@@ -212,3 +212,12 @@ async def serve(settings: Settings, *, accept_events: bool = True, write: bool =
     stopped.cancel()
     await validator.close()
     await redis.aclose()
+
+
+def usage_sink(settings: Settings) -> UsageSink:
+    """Billing gets usage when the control plane and the tenant's organisation are known."""
+    if settings.controlplane_url and settings.internal_token and settings.org_id:
+        return ControlPlaneUsageSink(
+            url=settings.controlplane_url, org_id=settings.org_id, token=settings.internal_token
+        )
+    return LogUsageSink()

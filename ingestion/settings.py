@@ -85,6 +85,8 @@ class Settings:
     key_digests: frozenset[str] = frozenset()
     controlplane_url: str | None = None
     internal_token: str | None = None
+    # The tenant's organisation: usage is reported to its billing (with the control plane).
+    org_id: str | None = None
     max_body_bytes: int = 8 * 1024 * 1024
     max_batch_events: int = 10_000
     max_backlog: int = 20_000
@@ -185,6 +187,7 @@ def from_env(env: Mapping[str, str]) -> Settings:
         key_digests=digests,
         controlplane_url=controlplane,
         internal_token=token,
+        org_id=env.get("TENANTRY_ORG_ID", "").strip() or None,
         max_body_bytes=_int(env, "TENANTRY_INGEST_MAX_BODY_BYTES", 8 * 1024 * 1024),
         max_batch_events=_int(env, "TENANTRY_INGEST_MAX_BATCH_EVENTS", 10_000),
         max_backlog=_int(env, "TENANTRY_INGEST_MAX_BACKLOG", 20_000),

@@ -9,9 +9,13 @@ idempotency key to count each event exactly once.
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import logging
 from dataclasses import dataclass
 from typing import Protocol
+
+import aiohttp
 
 logger = logging.getLogger(__name__)
 
@@ -39,4 +43,57 @@ class LogUsageSink:
             usage.events,
             usage.bytes,
             usage.token,
+        )
+
+
+class ControlPlaneUsageSink:
+    """Reports each flush to the organisation's billing (``POST /v1/orgs/{org}/usage``)
+    with the internal token. Idempotency keys derive from the flush's deduplication
+    token, so a flush replayed after a crash is counted once. A few bounded retries;
+    after that the report is logged as lost (the events themselves are stored)."""
+
+    def __init__(self, *, url: str, org_id: str, token: str, attempts: int = 3) -> None:
+        self._url = f"{url}/v1/orgs/{org_id}/usage"
+        self._headers = {"Authorization": f"Bearer {token}"}
+        self._attempts = attempts
+
+    async def record(self, usage: FlushUsage) -> None:
+        now = dt.datetime.now(dt.UTC).isoformat()
+        body = {
+            "events": [
+                {
+                    "metric": "events_ingested",
+                    "tenant": usage.tenant,
+                    "quantity": usage.events,
+                    "timestamp": now,
+                    "idempotency_key": f"ingest:{usage.token}:events",
+                },
+                {
+                    "metric": "bytes_ingested",
+                    "tenant": usage.tenant,
+                    "quantity": usage.bytes,
+                    "timestamp": now,
+                    "idempotency_key": f"ingest:{usage.token}:bytes",
+                },
+            ]
+        }
+        delay = 0.5
+        timeout = aiohttp.ClientTimeout(total=10)
+        for attempt in range(1, self._attempts + 1):
+            try:
+                async with (
+                    aiohttp.ClientSession(timeout=timeout) as http,
+                    http.post(self._url, json=body, headers=self._headers) as resp,
+                ):
+                    if resp.status < 300:
+                        return
+                    logger.warning("usage report refused: HTTP %d", resp.status)
+                    if resp.status < 500:
+                        return
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                logger.warning("usage report failed (attempt %d): %s", attempt, exc)
+            await asyncio.sleep(delay)
+            delay *= 2
+        logger.error(
+            "usage of flush %s not reported after %d attempts", usage.token, self._attempts
         )

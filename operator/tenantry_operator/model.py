@@ -141,6 +141,8 @@ class TenantModel:
     platform_namespaces: tuple[str, ...] = field(default=())
     # Where ingestion pods validate API keys (None: the pods need TENANTRY_INGEST_KEYS).
     controlplane_url: str | None = None
+    # The owning organisation (label set by the control plane), for usage reports.
+    org_id: str | None = None
 
     @property
     def database(self) -> str:

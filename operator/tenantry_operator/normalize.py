@@ -28,6 +28,9 @@ class Images:
     ingestion: str = "tenantry:0.1.0"
 
 
+ORG_LABEL = "tenantry.io/org-id"  # set on the CRs the control plane creates
+
+
 def namespace_of(name: str) -> str:
     return f"tenant-{name}"
 
@@ -137,4 +140,5 @@ def tenant_model(
         ),
         platform_namespaces=platform_namespaces,
         controlplane_url=controlplane_url,
+        org_id=(meta.get("labels") or {}).get(ORG_LABEL),
     )

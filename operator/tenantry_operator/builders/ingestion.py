@@ -72,7 +72,9 @@ def _controlplane_env(model: m.TenantModel) -> list[dict[str, Any]]:
     operator copies into the tenant's Secret ``ingestion-credentials``."""
     if not model.controlplane_url:
         return []
+    org = [{"name": "TENANTRY_ORG_ID", "value": model.org_id}] if model.org_id else []
     return [
+        *org,
         {"name": "TENANTRY_CONTROLPLANE_URL", "value": model.controlplane_url},
         common.secret_env(
             "TENANTRY_INTERNAL_TOKEN", secret=INGESTION_SECRET, key=INGESTION_SECRET_KEY

@@ -144,6 +144,7 @@ async def test_events_in_dashboard_out(
             "TENANTRY_TENANT": tenant_cr,
             "TENANTRY_CLICKHOUSE_DATABASE": database,
             "TENANTRY_CONTROLPLANE_URL": api,
+            "TENANTRY_ORG_ID": org_id,
         }
         proc = _spawn(
             ["ingest"],
@@ -206,3 +207,12 @@ async def test_events_in_dashboard_out(
 
         result = await _wait(data, "panel data (after the operator validated the panel)", 60)
         assert result["rows"] in ([[25]], [{"n": 25}]), result  # type: ignore[index]
+
+        # The ingestion service reported what it stored to the organisation's billing.
+        async def billed() -> dict[str, object] | None:
+            resp = await http.get(f"/v1/orgs/{org_id}/billing/usage", headers=h)
+            metrics = {m["metric"]: m["quantity"] for m in resp.json().get("metrics", [])}
+            return metrics if metrics.get("events_ingested") == 26 else None
+
+        metrics = await _wait(billed, "events_ingested in billing", 30)
+        assert metrics["bytes_ingested"] > 0  # type: ignore[index]
