@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -20,7 +22,7 @@ from pydantic import ValidationError
 from tenantry.api import GROUP, VERSION
 from tenantry.api.dashboard import DashboardSpec
 from tenantry.clickhouse.client import ClickHouseError
-from tenantry_operator import finalize, normalize, observe, reconcile
+from tenantry_operator import finalize, normalize, observe, reconcile, usage
 from tenantry_operator.cache import ChildCache
 from tenantry_operator.dataplane import connect, dashboards
 from tenantry_operator.kube import Kube
@@ -29,6 +31,8 @@ from tenantry_operator.settings import Settings
 
 log = logging.getLogger(__name__)
 DEBOUNCE_SECONDS = 0.05
+USAGE_INTERVAL = float(os.environ.get("TENANTRY_USAGE_INTERVAL_SECONDS", "300"))
+ORG_LABEL = normalize.ORG_LABEL
 
 
 class Runtime:
@@ -180,6 +184,60 @@ async def tenant_deleted(name: str, body: kopf.Body, retry: int, **_: Any) -> No
         (kopf.warn if ev.warning else kopf.info)(body, reason=ev.reason, message=ev.message)
     Runtime.triggers.pop(name, None)
     Runtime.cache.forget(name)
+
+
+# -- usage for billing --------------------------------------------------------------------
+@kopf.timer(
+    GROUP,
+    VERSION,
+    "tenants",
+    interval=USAGE_INTERVAL,
+    initial_delay=USAGE_INTERVAL,
+    idle=None,
+    when=lambda meta, **_: bool((meta.get("labels") or {}).get(ORG_LABEL)),
+)
+async def tenant_usage(
+    body: kopf.Body, meta: kopf.Meta, status: kopf.Status, logger: kopf.Logger, **_: Any
+) -> None:
+    """Report host time and sampled storage to the organisation's billing."""
+    settings = Runtime.settings
+    if not (settings.controlplane_url and settings.internal_token):
+        return
+    model = normalize.tenant_model(dict(body), images=settings.images)
+    storage = None
+    if (status.get("schema") or {}).get("database"):
+        try:
+            client = await connect.open_for_tenant(
+                Runtime.client(), model, override=settings.clickhouse_override, scoped=False
+            )
+        except ClickHouseError:
+            client = None
+        if client is not None:
+            try:
+                storage = await usage.storage_of(client, model.database)
+            finally:
+                await asyncio.to_thread(client.close)
+    batch = usage.events(
+        model=model,
+        uid=str(meta.get("uid")),
+        status=dict(status),
+        storage_bytes=storage,
+        now=dt.datetime.now(dt.UTC),
+        interval=USAGE_INTERVAL,
+    )
+    try:
+        code = await usage.report(
+            url=settings.controlplane_url,
+            token=settings.internal_token,
+            org_id=str(model.org_id),
+            batch=batch,
+        )
+    except (OSError, TimeoutError) as err:  # aiohttp's errors are OSErrors
+        raise kopf.TemporaryError(f"usage report failed: {err}", delay=30) from err
+    if code >= 500:
+        raise kopf.TemporaryError(f"usage report refused: HTTP {code}", delay=30)
+    if code >= 300:
+        logger.warning("usage report of %s refused: HTTP %d", model.name, code)
 
 
 # -- children: wake the owning tenant's worker ------------------------------------------

@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 import pytest
+from tenantry_operator import normalize, usage
 
 from tenantry.clickhouse.chdb_client import ChdbClient
 from tenantry.clickhouse.loopback_server import LoopbackServer
@@ -216,3 +217,25 @@ async def test_events_in_dashboard_out(
 
         metrics = await _wait(billed, "events_ingested in billing", 30)
         assert metrics["bytes_ingested"] > 0  # type: ignore[index]
+
+        # The operator's meter: host time and storage sampled from ClickHouse, reported
+        # twice for the same window and counted once.
+        tenant_body = crds.get("tenant", tenant_cr)
+        model = normalize.tenant_model(tenant_body)
+        storage = usage.sample_storage(chdb_client, database)
+        assert storage > 0
+        batch = usage.events(
+            model=model,
+            uid=tenant_body["metadata"]["uid"],
+            status=tenant_body["status"],
+            storage_bytes=storage,
+            now=dt.datetime.now(dt.UTC),
+            interval=300,
+        )
+        for _ in range(2):
+            code = await usage.report(url=api, token=TOKEN, org_id=org_id, batch=batch)
+            assert code == 200
+        resp = await http.get(f"/v1/orgs/{org_id}/billing/usage", headers=h)
+        metrics = {m["metric"]: m["quantity"] for m in resp.json()["metrics"]}
+        assert metrics["clickhouse_host_hours"] == 300  # one host Ready, one window
+        assert metrics["storage_bytes"] == storage

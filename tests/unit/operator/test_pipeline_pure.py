@@ -220,3 +220,42 @@ def test_ingestion_gets_the_database_and_control_plane_it_needs() -> None:
     assert ref == {"name": "ingestion-credentials", "key": "internal-token"}
     bare = {e["name"] for e in ingestion.env(normalize.tenant_model(_tenant({})))}
     assert "TENANTRY_INTERNAL_TOKEN" not in bare
+
+
+def test_usage_windows_are_aligned_and_keyed_once() -> None:
+    import datetime as dt
+
+    from tenantry_operator import usage
+
+    m = normalize.tenant_model(_tenant({}))
+    at = dt.datetime(2026, 11, 27, 12, 7, 31, tzinfo=dt.UTC)
+    first = usage.events(
+        model=m, uid="u-1", status={"hostsReady": 3}, storage_bytes=1234, now=at, interval=300
+    )
+    again = usage.events(
+        model=m,
+        uid="u-1",
+        status={"hostsReady": 3},
+        storage_bytes=99,
+        now=at + dt.timedelta(seconds=100),
+        interval=300,
+    )
+    assert first[0]["timestamp"] == "2026-11-27T12:05:00+00:00"
+    assert first[0]["quantity"] == 900  # 3 hosts x 300 s
+    assert [e["idempotency_key"] for e in first] == [e["idempotency_key"] for e in again]
+    assert first[1] == {**first[1], "metric": "storage_bytes", "quantity": 1234}
+    later = usage.events(
+        model=m,
+        uid="u-1",
+        status={"hostsReady": 3},
+        storage_bytes=None,
+        now=at + dt.timedelta(seconds=300),
+        interval=300,
+    )
+    assert later[0]["idempotency_key"] != first[0]["idempotency_key"]
+    assert len(later) == 1  # no storage sample, no storage event
+    suspended = normalize.tenant_model(_tenant({"suspend": True}))
+    [hosts] = usage.events(
+        model=suspended, uid="u", status={"hostsReady": 3}, storage_bytes=None, now=at, interval=300
+    )
+    assert hosts["quantity"] == 0
