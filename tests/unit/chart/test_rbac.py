@@ -29,10 +29,10 @@ def _plural(kind: str) -> str:
 
 
 def _grants(role: Obj) -> dict[tuple[str, str], set[str]]:
-    """(apiGroup, resource) -> verbs, merged over the rules."""
+    """(apiGroup, resource) -> verbs, merged over the rules (resourceNames only narrow a
+    rule, so a rule with them counts here as if it had none: the stricter reading)."""
     out: dict[tuple[str, str], set[str]] = defaultdict(set)
     for rule in role["rules"]:
-        assert "resourceNames" not in rule
         assert "nonResourceURLs" not in rule
         for group in rule["apiGroups"]:
             for resource in rule["resources"]:
@@ -99,9 +99,17 @@ def test_bindings_point_at_the_release_service_accounts() -> None:
 
 
 def test_controlplane_only_touches_the_two_custom_resources() -> None:
-    grants = _grants(one(render(), "ClusterRole", CP))
-    verbs = {"get", "list", "create", "patch", "delete"}
-    assert grants == {("tenantry.io", "tenants"): verbs, ("tenantry.io", "dashboards"): verbs}
+    role = one(render(), "ClusterRole", CP)
+    grants = _grants(role)
+    verbs = {"get", "list", "watch", "create", "patch", "delete"}
+    assert grants == {
+        ("tenantry.io", "tenants"): verbs,
+        ("tenantry.io", "dashboards"): verbs,
+        ("", "secrets"): {"get"},
+    }
+    # Of the secrets, only the tenants' ClickHouse credentials (the reader password).
+    [secrets] = [r for r in role["rules"] if "secrets" in r["resources"]]
+    assert secrets["resourceNames"] == ["clickhouse-credentials"]
 
 
 def test_controlplane_without_kubernetes_gets_no_role_and_no_token() -> None:

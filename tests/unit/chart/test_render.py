@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import kubernetes_validate
 import pytest
@@ -248,3 +249,27 @@ def test_image_tag_and_digest() -> None:
     digest = "sha256:" + "a" * 64
     (container,) = _containers(one(render({"image": {"digest": digest}}), "Deployment", CP))
     assert container["image"] == f"tenantry@{digest}"
+
+
+def test_internal_token_reaches_operator_and_controlplane() -> None:
+    objs = render({"internalToken": {"existingSecret": "tenantry-internal"}})
+
+    def env(name: str) -> dict[str, Any]:
+        dep = one(objs, "Deployment", name)
+        return {e["name"]: e for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]}
+
+    op = env(OP)
+    assert op["TENANTRY_INTERNAL_TOKEN"]["valueFrom"]["secretKeyRef"] == {
+        "name": "tenantry-internal",
+        "key": "internal-token",
+    }
+    assert op["TENANTRY_CONTROLPLANE_URL"]["value"].startswith("http://")
+    cp = env(CP)
+    assert cp["TENANTRY_CP_INTERNAL_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == (
+        "tenantry-internal"
+    )
+    plain = {
+        e["name"]
+        for e in one(render(), "Deployment", OP)["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert "TENANTRY_INTERNAL_TOKEN" not in plain
