@@ -10,6 +10,7 @@ import asyncpg
 
 from controlplane.apikeys import repository as apikeys
 from controlplane.audit import service as audit
+from controlplane.billing import catalog as billing_catalog
 from controlplane.deps import RequestInfo
 from controlplane.errors import Conflict, NotFound, PlanLimitExceeded, Unavailable
 from controlplane.kube import NAME_LABEL, CustomObject, CustomResources, KubeResources
@@ -48,7 +49,7 @@ def _check_plan(access: OrgAccess, spec: TenantSpec, existing: int) -> None:
         tenant_plan=spec.plan.value,
         shards=spec.clickhouse.shards,
         replicas=spec.clickhouse.replicas,
-    )
+    ) or billing_catalog.tenant_violation(access.org.plan, retention_days=spec.retention_days)
     if problem:
         raise PlanLimitExceeded(problem)
 

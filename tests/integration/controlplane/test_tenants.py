@@ -137,6 +137,13 @@ async def test_invalid_specs_and_plan_limits_write_nothing(
     assert r.status_code == 403
     assert r.json()["error"]["code"] == "plan_limit_exceeded"
     assert crds.get_or_none("tenants.tenantry.io", f"{slug}-big") is None
+    # Retention beyond the plan's (starter: 30 days) is refused the same way.
+    r = await http.post(
+        url, json={"name": "long", "spec": {"retentionDays": 90}}, headers=bearer(owner)
+    )
+    assert r.status_code == 403
+    assert "30 days" in r.json()["error"]["message"]
+    assert crds.get_or_none("tenants.tenantry.io", f"{slug}-long") is None
     for name in ("t1", "t2"):
         assert (await http.post(url, json={"name": name}, headers=bearer(owner))).status_code == 201
     r = await http.post(url, json={"name": "t3"}, headers=bearer(owner))
