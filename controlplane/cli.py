@@ -28,7 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     verify.add_argument("--chain", default=None, help="one chain (org:<id> or system)")
     sub.add_parser("rotate-key", help="make a new JWT signing key the active one")
     retire = sub.add_parser("retire-key", help="stop accepting tokens signed by a key")
-    retire.add_argument("kid")
+    retire.add_argument(
+        "kid", help="the key id; a kid may start with '-': write `retire-key -- <kid>`"
+    )
     client = sub.add_parser("add-client", help="register or update a public OAuth client")
     client.add_argument("client_id")
     client.add_argument("--name", required=True)
