@@ -34,16 +34,12 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.common import pct, serve_controlplane  # noqa: E402
 from tenantry.devcluster import tools  # noqa: E402
 from tenantry.devcluster.cluster import LocalCluster, Ports, free_port  # noqa: E402
-from tests.integration.controlplane.servers import Postgres, RedisServer  # noqa: E402
+from tenantry.devcluster.services import Postgres, RedisServer  # noqa: E402
 
 PASSWORD = "bench password long enough"  # noqa: S105 (a throwaway local account)
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 async def _load(
@@ -188,34 +184,9 @@ def main() -> int:
             "TENANTRY_CP_REDIS_URL": redis.url,
             "TENANTRY_CP_KUBECONFIG": str(cluster.kubeconfig),
         }
-        with (work / "controlplane.log").open("wb") as log:
-            server = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "tenantry.cli",
-                    "controlplane",
-                    "serve",
-                    "--port",
-                    str(port),
-                    "--workers",
-                    str(args.workers),
-                ],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("control plane did not start")
-            time.sleep(0.2)
+        server, base = serve_controlplane(
+            env=env, port=port, workers=args.workers, log=work / "controlplane.log"
+        )
         url, headers = _setup(base)
         if args.target == "healthz":
             url = f"{base}/healthz"

@@ -42,8 +42,9 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.common import serve_controlplane  # noqa: E402
 from tenantry.devcluster.cluster import free_port  # noqa: E402
-from tests.integration.controlplane.servers import Postgres, RedisServer  # noqa: E402
+from tenantry.devcluster.services import Postgres, RedisServer  # noqa: E402
 
 TOKEN = "bench-internal-token-0123456789"  # noqa: S105 (a throwaway local server)
 PASSWORD = "bench password long enough"  # noqa: S105
@@ -130,19 +131,6 @@ async def _create_db(pg: Postgres) -> None:
         await admin.close()
 
 
-def _wait_ready(base: str, server: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if server.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError("control plane did not start")
-        time.sleep(0.2)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=300_000)
@@ -170,25 +158,9 @@ def main() -> int:
             "TENANTRY_CP_INTERNAL_TOKEN": TOKEN,
             "TENANTRY_CP_DB_POOL_MAX": str(max(2, args.concurrency // args.workers + 1)),
         }
-        with (work / "controlplane.log").open("wb") as log:
-            server = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "tenantry.cli",
-                    "controlplane",
-                    "serve",
-                    "--port",
-                    str(port),
-                    "--workers",
-                    str(args.workers),
-                ],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        base = f"http://127.0.0.1:{port}"
-        _wait_ready(base, server)
+        server, base = serve_controlplane(
+            env=env, port=port, workers=args.workers, log=work / "controlplane.log"
+        )
         org_id = _setup(base)
         bodies = _batches(events=args.events, batch=args.batch)
         rng = random.Random(7)

@@ -29,15 +29,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.common import pct  # noqa: E402
 from tenantry.devcluster import tools  # noqa: E402
 from tenantry.devcluster.cluster import LocalCluster, Ports, free_port  # noqa: E402
 
 WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def proc_stat(pid: int) -> tuple[float, int]:
