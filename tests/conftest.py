@@ -82,7 +82,9 @@ def pytest_report_header() -> list[str]:
     return [f"tenantry: {go}"]
 
 
-@pytest.fixture(scope="session")
+# Module scope: the operator runs only for the modules that ask for it, so the
+# control-plane tests that play the operator's part themselves never race a real one.
+@pytest.fixture(scope="module")
 def operator_process(
     crds: Kube,
     s3_server: S3Server,

@@ -260,8 +260,10 @@ def test_service_accounts_get_least_privilege(release: Helm, crds: Kube) -> None
         assert not _can(crds, OPERATOR_SA, *check), check
     assert _can(crds, CONTROLPLANE_SA, "create", "tenants.tenantry.io")
     assert _can(crds, CONTROLPLANE_SA, "delete", "dashboards.tenantry.io")
-    assert not _can(crds, CONTROLPLANE_SA, "watch", "tenants.tenantry.io")
+    assert _can(crds, CONTROLPLANE_SA, "watch", "tenants.tenantry.io")  # its read mirror
     assert not _can(crds, CONTROLPLANE_SA, "list", "secrets", "--all-namespaces")
+    assert not _can(crds, CONTROLPLANE_SA, "get", "secrets/redis-credentials", "-n", "default")
+    assert _can(crds, CONTROLPLANE_SA, "get", "secrets/clickhouse-credentials", "-n", "default")
 
 
 def test_operator_rbac_covers_what_it_builds_for_a_tenant(
