@@ -31,6 +31,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     retire.add_argument(
         "kid", help="the key id; a kid may start with '-': write `retire-key -- <kid>`"
     )
+    sub.add_parser(
+        "close-periods",
+        help="close and finalize last month's invoices once its late-usage window is over "
+        "(idempotent; run it from a timer or CronJob)",
+    )
     client = sub.add_parser("add-client", help="register or update a public OAuth client")
     client.add_argument("client_id")
     client.add_argument("--name", required=True)
@@ -41,6 +46,24 @@ async def _migrate(settings: Settings) -> int:
     for name in await db.migrate_url(settings.database_url):
         print(f"applied {name}")
     print("database is up to date")
+    return 0
+
+
+async def _close_periods(settings: Settings) -> int:
+    import datetime as dt
+
+    from controlplane.billing import service as billing
+    from controlplane.billing.access import BillingSettings
+
+    grace = BillingSettings().policy().grace
+    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
+    try:
+        numbers = await billing.close_due(pool, now=dt.datetime.now(dt.UTC), grace=grace)
+    finally:
+        await pool.close()
+    for number in numbers:
+        print(f"finalized {number}")
+    print(f"{len(numbers)} invoice(s) finalized")
     return 0
 
 
@@ -113,6 +136,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if action == "migrate":
         return asyncio.run(_migrate(settings))
+    if action == "close-periods":
+        return asyncio.run(_close_periods(settings))
     if action == "audit-verify":
         return asyncio.run(_audit_verify(settings, args.chain))
     if action in ("rotate-key", "retire-key"):

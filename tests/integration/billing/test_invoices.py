@@ -5,6 +5,9 @@ end, and closing and finalizing a period is idempotent, immutable and audited.""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -284,3 +287,29 @@ async def test_no_event_accepted_during_finalization_is_left_out(billing: Billin
 async def _quantity_in(b: Billing, period: pricing.Period) -> int:
     r = await b.http.get(b.url(f"/billing/usage?period={period.key}"), headers=b.owner)
     return int(next(m["quantity"] for m in r.json()["metrics"] if m["metric"] == "events_ingested"))
+
+
+async def test_close_periods_command_finalizes_once(billing: Billing) -> None:
+    """`tenantry controlplane close-periods`, as a timer or CronJob runs it."""
+    b = billing
+    last = pricing.period_of(datetime.now(UTC)).previous()
+    r = await b.http.post(b.url("/billing/subscription"), json={"plan": "growth"}, headers=b.owner)
+    assert r.status_code == 201
+    await _backdate_subscription(b, last.start)
+    env = {
+        **os.environ,
+        "TENANTRY_CP_DATABASE_URL": b.database_url,
+        "TENANTRY_CP_USAGE_GRACE_DAYS": "0",
+    }
+    cmd = [sys.executable, "-m", "tenantry.cli", "controlplane", "close-periods"]
+    first = await asyncio.to_thread(
+        subprocess.run, cmd, env=env, capture_output=True, text=True, check=True
+    )
+    slug = (await b.http.get(b.url(""), headers=b.owner)).json()["slug"]
+    assert f"finalized {slug.upper()}-{last.start:%Y%m}" in first.stdout
+    again = await asyncio.to_thread(
+        subprocess.run, cmd, env=env, capture_output=True, text=True, check=True
+    )
+    assert f"{slug.upper()}-" not in again.stdout
+    (invoice,) = (await b.http.get(b.url("/billing/invoices"), headers=b.owner)).json()
+    assert invoice["status"] == "finalized"
