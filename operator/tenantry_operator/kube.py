@@ -1,15 +1,14 @@
 """The operator's only door to the Kubernetes API (async, lightkube).
 
-Everything goes through ``Kube`` so that writes can be counted (the idle benchmark and
-the "no writes when nothing changed" tests read ``Kube.writes``) and so that manifests
+Everything goes through ``Kube`` (the benchmark counts the operator's writes in the API
+server's audit log, by the operator's own user) and manifests
 stay plain dicts: the builders produce dicts, server-side apply takes dicts.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from lightkube import AsyncClient, KubeConfig
@@ -40,7 +39,6 @@ def is_not_found(err: ApiError) -> bool:
 @dataclass
 class Kube:
     client: AsyncClient
-    writes: Counter[str] = field(default_factory=Counter)
 
     @classmethod
     def from_env(cls) -> Kube:
@@ -87,7 +85,6 @@ class Kube:
     # -- writes ----------------------------------------------------------------------
     async def apply(self, obj: Obj) -> Obj:
         meta = obj["metadata"]
-        self.writes["apply"] += 1
         result = await self.client.patch(
             resource(obj["apiVersion"], obj["kind"]),
             meta["name"],
@@ -102,7 +99,6 @@ class Kube:
     async def create(self, obj: Obj) -> Obj | None:
         """Create; None when it already exists (never overwrites)."""
         res = resource(obj["apiVersion"], obj["kind"])
-        self.writes["create"] += 1
         try:
             typed: Any = res.from_dict(obj)  # carries its own metadata.namespace
             result = await self.client.create(typed)
@@ -122,7 +118,6 @@ class Kube:
         orphan: bool = False,
     ) -> bool:
         """Delete; ``orphan`` leaves dependents (e.g. a StatefulSet's pods) in place."""
-        self.writes["delete"] += 1
         try:
             await self.client.delete(
                 resource(api_version, kind),
@@ -137,7 +132,6 @@ class Kube:
         return True
 
     async def patch_status(self, api_version: str, kind: str, name: str, status: Obj) -> None:
-        self.writes["status"] += 1
         await self.client.patch(
             resource(api_version, kind).Status, name, {"status": status}, patch_type=PatchType.MERGE
         )
@@ -145,7 +139,6 @@ class Kube:
     async def patch(
         self, api_version: str, kind: str, name: str, patch: Obj, *, namespace: str | None = None
     ) -> None:
-        self.writes["patch"] += 1
         await self.client.patch(
             resource(api_version, kind),
             name,

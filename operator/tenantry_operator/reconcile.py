@@ -25,7 +25,7 @@ from tenantry_operator.settings import Settings
 
 Obj = dict[str, Any]
 log = logging.getLogger(__name__)
-HOST_LABEL = "tenantry.io/shard"
+HOST_LABEL = rollout.SHARD_LABEL  # host StatefulSets carry their shard
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,6 @@ class Outcome:
     status: Obj
     converged: bool
     events: list[Event]
-    status_written: bool = False
 
 
 def _hosts(objs: dict[tuple[str, str, str], Obj]) -> dict[str, Obj]:
@@ -206,7 +205,6 @@ async def reconcile(
     outcome = Outcome(status=new_status, converged=converged, events=events)
     if not observe.same(previous, new_status):
         await kube.patch_status("tenantry.io/v1alpha1", "Tenant", model.name, new_status)
-        outcome.status_written = True
         old_phase = (previous or {}).get("phase")
         if old_phase != new_status["phase"]:
             events.append(Event("Phase", f"{old_phase or 'New'} -> {new_status['phase']}"))
