@@ -60,6 +60,9 @@ def test_no_billing_operation_answers_5xx(settings: Settings) -> None:
                 max_examples=20,
                 deadline=None,
                 database=None,
+                # Reproducible: the same cases every run, so the coverage assertions
+                # below (some 2xx, some 422) cannot flake with the random draw.
+                derandomize=True,
                 phases=[Phase.explicit, Phase.generate],
                 suppress_health_check=list(HealthCheck),
             )

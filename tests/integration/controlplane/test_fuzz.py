@@ -113,6 +113,7 @@ def test_no_operation_answers_5xx(server: Target) -> None:
             max_examples=15,
             deadline=None,
             database=None,
+            derandomize=True,  # the same cases every run: the status assertions can't flake
             phases=[Phase.explicit, Phase.generate],  # report, don't spend minutes shrinking
             suppress_health_check=list(HealthCheck),
         )
