@@ -24,6 +24,7 @@ from controlplane.auth.keys import KeyRing
 from controlplane.auth.repository import SessionStore
 from controlplane.auth.router import router as auth_router
 from controlplane.auth.service import Auth
+from controlplane.billing.router import internal_router as billing_internal_router
 from controlplane.billing.router import router as billing_router
 from controlplane.dashboards.router import router as dashboards_router
 from controlplane.deps import AppState
@@ -50,6 +51,7 @@ ROUTERS = (
     apikeys_internal_router,
     audit_router,
     billing_router,
+    billing_internal_router,
 )
 
 

@@ -2,6 +2,8 @@
 
 Reads need ``billing:read``; every change needs ``billing:manage``. Usage submission
 is declared with ``UsageWriter``: ``billing:manage`` or the internal service token.
+``GET /internal/v1/orgs/{org_id}/limits`` (internal token only) gives the operator the
+plan limits it checks Tenant CRs against.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from controlplane.billing import service
 from controlplane.billing.access import UsageWriter, billing_settings
 from controlplane.billing.schemas import (
     InvoiceOut,
+    OrgLimitsOut,
     PeriodPath,
     PlanOut,
     SubscriptionChange,
@@ -28,9 +31,11 @@ from controlplane.billing.schemas import (
     UsageResult,
 )
 from controlplane.deps import Conn, Info
+from controlplane.internal import InternalService
 from controlplane.rbac.dependencies import OrgAccess, OrgPermission
 
 router = APIRouter(prefix="/v1/orgs/{org_id}", tags=["billing"])
+internal_router = APIRouter(prefix="/internal/v1/orgs/{org_id}", tags=["internal"])
 
 Reader = Annotated[OrgAccess, Depends(OrgPermission("billing:read"))]
 Manager = Annotated[OrgAccess, Depends(OrgPermission("billing:manage"))]
@@ -153,3 +158,9 @@ async def finalize_invoice(
     access: Manager, invoice_id: uuid.UUID, conn: Conn, info: Info
 ) -> InvoiceOut:
     return await service.finalize(conn, access, invoice_id=invoice_id, info=info)
+
+
+@internal_router.get("/limits", dependencies=[Depends(InternalService("internal:orgs.limits"))])
+async def org_limits(org_id: uuid.UUID, conn: Conn) -> OrgLimitsOut:
+    """For the operator: the plan limits a Tenant CR of this organisation must fit."""
+    return await service.org_limits(conn, org_id)

@@ -54,6 +54,13 @@ class LimitsOut(BaseModel):
     events_per_month: int
 
 
+class OrgLimitsOut(BaseModel):
+    """An organisation's plan and its limits (``GET /internal/v1/orgs/{org_id}/limits``)."""
+
+    plan: str
+    limits: LimitsOut
+
+
 class PlanOut(BaseModel):
     key: str
     name: str

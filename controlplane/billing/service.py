@@ -41,6 +41,7 @@ from controlplane.billing.schemas import (
     InvoiceOut,
     LimitsOut,
     MetricUsage,
+    OrgLimitsOut,
     PlanOut,
     PriceOut,
     SegmentOut,
@@ -121,29 +122,36 @@ def _price_out(metric: Metric, price: Price) -> PriceOut:
     )
 
 
+def _limits_out(lim: catalog.PlanLimits) -> LimitsOut:
+    return LimitsOut(
+        max_tenants=lim.max_tenants,
+        max_shards=lim.max_shards,
+        max_replicas=lim.max_replicas,
+        max_dashboards=lim.max_dashboards,
+        tenant_plans=sorted(lim.tenant_plans),
+        retention_days=lim.retention_days,
+        events_per_month=lim.events_per_month,
+    )
+
+
 def plans() -> list[PlanOut]:
-    out = []
-    for plan in catalog.PLANS.values():
-        lim = plan.limits
-        out.append(
-            PlanOut(
-                key=plan.key,
-                name=plan.name,
-                currency=plan.currency,
-                base_fee=plan.base_fee,
-                prices=[_price_out(m, p) for m, p in plan.prices.items()],
-                limits=LimitsOut(
-                    max_tenants=lim.max_tenants,
-                    max_shards=lim.max_shards,
-                    max_replicas=lim.max_replicas,
-                    max_dashboards=lim.max_dashboards,
-                    tenant_plans=sorted(lim.tenant_plans),
-                    retention_days=lim.retention_days,
-                    events_per_month=lim.events_per_month,
-                ),
-            )
+    return [
+        PlanOut(
+            key=plan.key,
+            name=plan.name,
+            currency=plan.currency,
+            base_fee=plan.base_fee,
+            prices=[_price_out(m, p) for m, p in plan.prices.items()],
+            limits=_limits_out(plan.limits),
         )
-    return out
+        for plan in catalog.PLANS.values()
+    ]
+
+
+async def org_limits(conn: asyncpg.Connection, org_id: uuid.UUID) -> OrgLimitsOut:
+    """The limits of the organisation's current plan, for the operator's own check."""
+    org = await org_for_service(conn, org_id)
+    return OrgLimitsOut(plan=org.plan, limits=_limits_out(catalog.plan(org.plan).limits))
 
 
 # -------------------------------------------------------------------------- subscriptions

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from tenantry.api import GROUP, VERSION
 from tenantry.api.dashboard import DashboardSpec
 from tenantry.clickhouse.client import ClickHouseError
-from tenantry_operator import finalize, normalize, observe, reconcile, usage
+from tenantry_operator import admission, finalize, normalize, observe, reconcile, usage
 from tenantry_operator.cache import ChildCache
 from tenantry_operator.dataplane import connect, dashboards
 from tenantry_operator.kube import Kube
@@ -42,6 +42,7 @@ class Runtime:
     settings: Settings = Settings()
     cache: ChildCache = ChildCache()
     slots: asyncio.Semaphore | None = None  # bounds concurrent reconciles
+    limits: admission.LimitsSource | None = None  # plan limits, when a control plane is set
     triggers: dict[str, asyncio.Event] = {}
 
     @classmethod
@@ -58,7 +59,14 @@ class Runtime:
 @kopf.on.startup()
 async def startup(**_: Any) -> None:
     Runtime.settings = Settings.from_env()
-    Runtime.slots = asyncio.Semaphore(Runtime.settings.max_concurrent_reconciles)
+    settings = Runtime.settings
+    Runtime.slots = asyncio.Semaphore(settings.max_concurrent_reconciles)
+    if settings.controlplane_url and settings.internal_token:
+        Runtime.limits = admission.LimitsSource(
+            url=settings.controlplane_url,
+            token=settings.internal_token,
+            ttl=settings.plan_recheck_seconds,
+        )
     Runtime.client()
 
 
@@ -70,6 +78,15 @@ async def cleanup(**_: Any) -> None:
 
 
 # -- Tenant ---------------------------------------------------------------------------
+@kopf.index(GROUP, VERSION, "tenants")
+def tenants_by_org(name: str, meta: kopf.Meta, **_: Any) -> dict[str, tuple[str, str]] | None:
+    """Live Tenants per organisation, (creationTimestamp, name): the plan's tenant count."""
+    org = (meta.get("labels") or {}).get(ORG_LABEL)
+    if not org or meta.get("deletionTimestamp"):
+        return None
+    return {org: (str(meta.get("creationTimestamp") or ""), name)}
+
+
 @kopf.on.create(GROUP, VERSION, "tenants")
 @kopf.on.update(GROUP, VERSION, "tenants", field="spec")
 async def tenant_spec_changed(name: str, **_: Any) -> None:
@@ -84,8 +101,13 @@ async def tenant_spec_changed(name: str, **_: Any) -> None:
     when=lambda meta, **_: not meta.get("deletionTimestamp"),
 )
 async def tenant_worker(
-    name: str, body: kopf.Body, stopped: kopf.DaemonStopped, logger: kopf.Logger, **_: Any
+    name: str,
+    body: kopf.Body,
+    stopped: kopf.DaemonStopped,
+    logger: kopf.Logger,
+    **kwargs: Any,
 ) -> None:
+    by_org: kopf.Index[str, tuple[str, str]] = kwargs["tenants_by_org"]  # the index above
     trigger = Runtime.trigger(name)
     settings = Runtime.settings
     last_status: dict[str, Any] | None = None
@@ -103,6 +125,12 @@ async def tenant_worker(
         generation = int(raw["metadata"].get("generation") or 0)
         previous = last_status if generation == last_generation else None
         try:
+            refusal = await _plan_refusal(name, raw, by_org)
+            if refusal is not None:
+                await _refuse(body, raw, refusal)
+                last_status = None
+                await _wait(trigger, stopped, settings.plan_recheck_seconds)
+                continue
             async with _slot():
                 if first:  # list once after start-up; the watch cache from then on
                     state = await reconcile.list_state(
@@ -138,6 +166,38 @@ async def tenant_worker(
             (kopf.warn if ev.warning else kopf.info)(body, reason=ev.reason, message=ev.message)
         delay = settings.resync_seconds if outcome.converged else settings.busy_recheck_seconds
         await _wait(trigger, stopped, delay)
+
+
+async def _plan_refusal(
+    name: str, raw: dict[str, Any], by_org: kopf.Index[str, tuple[str, str]]
+) -> str | None:
+    """Why the Tenant does not fit its organisation's plan, or None (admission.py)."""
+    org = (raw["metadata"].get("labels") or {}).get(ORG_LABEL)
+    if Runtime.limits is None or not org:
+        return None
+    limits = await Runtime.limits.get(org)
+    if limits is None:
+        return None
+    model = normalize.tenant_model(raw, images=Runtime.settings.images)
+    position = admission.rank(name, by_org.get(org, []))
+    return admission.violation(limits, model, position=position)
+
+
+async def _refuse(body: kopf.Body, raw: dict[str, Any], message: str) -> None:
+    """Record the refusal in the status (and an Event) when it is news; no other write."""
+    current = reconcile.comparable(raw.get("status")) or {}
+    status = observe.refused(
+        current,
+        reason=admission.REASON,
+        message=message,
+        generation=int(raw["metadata"].get("generation") or 0),
+    )
+    if observe.same(current, status):
+        return
+    await Runtime.client().patch_status(
+        f"{GROUP}/{VERSION}", "Tenant", raw["metadata"]["name"], status
+    )
+    kopf.warn(body, reason=admission.REASON, message=message)
 
 
 def _slot() -> contextlib.AbstractAsyncContextManager[Any]:

@@ -175,3 +175,37 @@ def with_condition(status: Obj, cond: Cond, *, generation: int) -> Obj:
         }
     )
     return {"conditions": conds}
+
+
+def refused(previous: Obj | None, *, reason: str, message: str, generation: int) -> Obj:
+    """The status of a Tenant the operator refuses to reconcile (e.g. over its plan).
+
+    A stack that exists (the status names its namespace) keeps its other fields and
+    turns Degraded; a Tenant with nothing created yet is phase ``Refused``, not Ready."""
+    prev = dict(previous or {})
+    exists = bool(prev.get("namespace"))
+    old = {c["type"]: c for c in prev.get("conditions") or []}
+    changes = [Cond("Degraded", True, reason, message)]
+    if not exists:
+        changes.append(Cond("Ready", False, reason, message))
+    conds = {t: c for t, c in old.items() if t not in {c.type for c in changes}}
+    for c in changes:
+        state = "True" if c.ok else "False"
+        before = old.get(c.type)
+        since = before["lastTransitionTime"] if before and before.get("status") == state else None
+        conds[c.type] = {
+            "type": c.type,
+            "status": state,
+            "reason": c.reason,
+            "message": c.message,
+            "observedGeneration": generation,
+            "lastTransitionTime": since or now(),
+        }
+    first = {"Ready": 0, "Progressing": 1, "Degraded": 2}  # then the components, as before
+    rendered = sorted(conds.values(), key=lambda c: first.get(c["type"], 3))
+    return {
+        **prev,
+        "observedGeneration": generation,
+        "phase": "Degraded" if exists else "Refused",
+        "conditions": rendered,
+    }

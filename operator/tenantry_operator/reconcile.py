@@ -198,7 +198,7 @@ async def reconcile(
         model=model, statefulsets=sts, deployments=deps, rollout=plan, problems=tuple(problems)
     )
     if previous is None:
-        previous = _comparable(body.get("status"))
+        previous = comparable(body.get("status"))
     new_status = observe.status(obs, previous)
     schema_ok = await _schema(kube, model, new_status, previous, events, settings)
     converged = new_status["phase"] in ("Ready", "Suspended") and not result.changed and schema_ok
@@ -211,7 +211,7 @@ async def reconcile(
     return outcome
 
 
-def _comparable(previous: Obj | None) -> Obj | None:
+def comparable(previous: Obj | None) -> Obj | None:
     """The stored status restricted to the fields we write (kopf keeps its own keys)."""
     if previous is None:
         return None

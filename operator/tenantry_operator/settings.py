@@ -31,6 +31,9 @@ class Settings:
     # Ingestion pods validate API keys at the control plane with this internal token.
     controlplane_url: str | None = None
     internal_token: str | None = field(default=None, repr=False)
+    # Plan limits read from the control plane are cached this long, and a Tenant refused
+    # for its plan is looked at again after it (admission.py).
+    plan_recheck_seconds: float = 60.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -52,4 +55,5 @@ class Settings:
             clickhouse_override=os.environ.get("TENANTRY_CLICKHOUSE_URL_OVERRIDE") or None,
             controlplane_url=os.environ.get("TENANTRY_CONTROLPLANE_URL") or None,
             internal_token=os.environ.get("TENANTRY_INTERNAL_TOKEN") or None,
+            plan_recheck_seconds=float(os.environ.get("TENANTRY_PLAN_RECHECK_SECONDS", "60")),
         )

@@ -17,10 +17,8 @@ import asyncio
 import datetime as dt
 import os
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 import pytest
@@ -30,8 +28,9 @@ from tenantry.clickhouse.chdb_client import ChdbClient
 from tenantry.clickhouse.loopback_server import LoopbackServer
 from tests.conftest import LOOPBACK_WRITER_PASSWORD
 from tests.integration.controlplane.conftest import bearer, new_org, sign_up_and_login
+from tests.integration.controlplane.processes import INTERNAL_TOKEN as TOKEN
+from tests.integration.controlplane.processes import control_plane, spawn_cli
 from tests.integration.controlplane.servers import RedisServer, free_port
-from tests.integration.controlplane.test_introspect import TOKEN
 from tests.support.kube import Kube
 from tests.support.operator import OperatorProcess
 
@@ -43,41 +42,11 @@ async def api(
     database: str, redis_db: str, crds: Kube, loopback: LoopbackServer
 ) -> AsyncIterator[str]:
     """The control plane as its own process (`tenantry controlplane serve`)."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "TENANTRY_CP_DATABASE_URL": database,
-        "TENANTRY_CP_REDIS_URL": redis_db,
-        "TENANTRY_CP_KUBECONFIG": str(crds.kubeconfig),
-        "TENANTRY_CP_INTERNAL_TOKEN": TOKEN,
-        "TENANTRY_CP_CLICKHOUSE_URL_OVERRIDE": loopback.url,
-        "TENANTRY_CP_ISSUER": f"http://127.0.0.1:{port}",
-    }
-    proc = _spawn(
-        ["controlplane", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient(base_url=url) as http:
-            for _ in range(300):
-                try:
-                    if (await http.get("/healthz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert proc.poll() is None, "the control plane exited"
-                await asyncio.sleep(0.1)
+    extra = {"TENANTRY_CP_CLICKHOUSE_URL_OVERRIDE": loopback.url}
+    async with control_plane(
+        database=database, redis=redis_db, kubeconfig=crds.kubeconfig, extra_env=extra
+    ) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-
-
-def _spawn(args: list[str], *, env: dict[str, str], **kwargs: Any) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "tenantry.cli", *args], env=env, **kwargs)
 
 
 @pytest.fixture
@@ -147,7 +116,7 @@ async def test_events_in_dashboard_out(
             "TENANTRY_CONTROLPLANE_URL": api,
             "TENANTRY_ORG_ID": org_id,
         }
-        proc = _spawn(
+        proc = spawn_cli(
             ["ingest"],
             env=env,
             stdout=subprocess.DEVNULL,

@@ -23,10 +23,10 @@ from tests.integration.controlplane.conftest import (
     new_org,
     sign_up_and_login,
 )
+from tests.integration.controlplane.processes import INTERNAL_TOKEN as TOKEN
 from tests.integration.controlplane.servers import free_port
 from tests.support.kube import Kube
 
-TOKEN = "internal-test-token-0123456789"
 INTROSPECT = "/internal/v1/apikeys/introspect"
 
 

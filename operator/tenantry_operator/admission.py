@@ -1,0 +1,138 @@
+"""Plan limits: the operator's own check that a Tenant fits its organisation's plan.
+
+The control plane checks limits before it writes a Tenant CR, but CRs can also be
+written with kubectl, and an organisation can move to a smaller plan. So before a
+reconcile the operator checks a Tenant labelled with an organisation
+(``tenantry.io/org-id``) against that organisation's limits, read from the control
+plane (``GET /internal/v1/orgs/{org}/limits``, internal token) and cached briefly.
+
+A Tenant that does not fit is refused: nothing of it is created or changed (a stack
+that already runs is left running, its data untouched), its status says why
+(``Degraded``/``PlanLimitExceeded``; phase ``Refused`` when nothing exists yet) and a
+warning Event is recorded. It is looked at again on a short timer, so an upgrade of the
+plan or a smaller spec lets it through without anyone touching it.
+
+Tenants without the label (a platform admin's own) are not checked. When the control
+plane cannot be reached, the last known limits are used; with none known the Tenant is
+admitted (a control-plane outage must not stop running stacks from being reconciled).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from tenantry_operator.model import TenantModel
+
+log = logging.getLogger(__name__)
+REASON = "PlanLimitExceeded"
+
+
+@dataclass(frozen=True)
+class OrgLimits:
+    plan: str
+    max_tenants: int
+    max_shards: int
+    max_replicas: int
+    tenant_plans: frozenset[str]
+    retention_days: int
+
+    @classmethod
+    def from_api(cls, body: dict[str, Any]) -> OrgLimits:
+        lim = body["limits"]
+        return cls(
+            plan=str(body["plan"]),
+            max_tenants=int(lim["max_tenants"]),
+            max_shards=int(lim["max_shards"]),
+            max_replicas=int(lim["max_replicas"]),
+            tenant_plans=frozenset(str(p) for p in lim["tenant_plans"]),
+            retention_days=int(lim["retention_days"]),
+        )
+
+
+def rank(name: str, peers: Iterable[tuple[str, str]]) -> int:
+    """How many of the organisation's Tenants came before ``name``.
+
+    ``peers`` are (creationTimestamp, name) of the organisation's live Tenants; the
+    oldest ones keep their place when there are more than the plan allows, so adding a
+    Tenant never takes the place of one that was there first."""
+    ordered = sorted(set(peers))
+    for i, (_, peer) in enumerate(ordered):
+        if peer == name:
+            return i
+    return len(ordered)
+
+
+def violation(limits: OrgLimits, model: TenantModel, *, position: int) -> str | None:
+    """Why ``model`` does not fit ``limits`` (pure), or None. ``position``: ``rank``."""
+    plan, ch = limits.plan, model.clickhouse
+    if position >= limits.max_tenants:
+        return (
+            f"the organisation's {plan} plan allows {limits.max_tenants} tenants and "
+            f"{position} older ones exist; delete one or upgrade the plan"
+        )
+    if model.plan not in limits.tenant_plans:
+        allowed = ", ".join(sorted(limits.tenant_plans))
+        return f"spec.plan {model.plan!r} is not available on the {plan} plan (allowed: {allowed})"
+    if ch.shards > limits.max_shards:
+        return (
+            f"spec.clickhouse.shards is {ch.shards}; the {plan} plan allows at most "
+            f"{limits.max_shards}"
+        )
+    if ch.replicas > limits.max_replicas:
+        return (
+            f"spec.clickhouse.replicas is {ch.replicas}; the {plan} plan allows at most "
+            f"{limits.max_replicas}"
+        )
+    if model.retention_days > limits.retention_days:
+        return (
+            f"spec.retentionDays is {model.retention_days}; the {plan} plan keeps data "
+            f"at most {limits.retention_days} days"
+        )
+    return None
+
+
+class LimitsSource:
+    """Organisation limits from the control plane, cached for ``ttl`` seconds."""
+
+    def __init__(self, *, url: str, token: str, ttl: float) -> None:
+        self._url = url.rstrip("/")
+        self._token = token
+        self._ttl = ttl
+        self._cache: dict[str, tuple[float, OrgLimits | None]] = {}
+
+    async def get(self, org_id: str) -> OrgLimits | None:
+        """The organisation's limits; None when unknown (admit)."""
+        now = time.monotonic()
+        cached = self._cache.get(org_id)
+        if cached is not None and now - cached[0] < self._ttl:
+            return cached[1]
+        try:
+            found = await self._fetch(org_id)
+        except (OSError, TimeoutError, ValueError, KeyError) as err:
+            # aiohttp's errors are OSErrors; a bad body is a ValueError/KeyError.
+            log.warning("plan limits of org %s unavailable (%s); using the last known", org_id, err)
+            return cached[1] if cached is not None else None
+        self._cache[org_id] = (now, found)
+        return found
+
+    async def _fetch(self, org_id: str) -> OrgLimits | None:
+        timeout = aiohttp.ClientTimeout(total=5)
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as http,
+            http.get(
+                f"{self._url}/internal/v1/orgs/{org_id}/limits",
+                headers={"Authorization": f"Bearer {self._token}"},
+            ) as resp,
+        ):
+            if resp.status == 404:  # no such organisation: nothing to check against
+                log.warning("tenant labelled with unknown org %s: plan limits not checked", org_id)
+                return None
+            if resp.status != 200:
+                raise ValueError(f"HTTP {resp.status}")
+            return OrgLimits.from_api(await resp.json())
