@@ -99,3 +99,36 @@ app.kubernetes.io/component: {{ .component }}
 - name: tmp
   mountPath: /tmp
 {{- end }}
+
+{{/*
+The control plane's environment (envFrom + env), shared by its Deployment and the
+close-periods CronJob so both read the same settings and secrets.
+*/}}
+{{- define "tenantry.controlplane.env" -}}
+{{- $root := . -}}
+{{- $cp := .Values.controlplane -}}
+envFrom:
+  - configMapRef:
+      name: {{ default (include "tenantry.controlplane.fullname" .) $cp.existingConfigMap }}
+env:
+  {{- with .Values.internalToken.existingSecret }}
+  - name: TENANTRY_CP_INTERNAL_TOKEN
+    valueFrom:
+      secretKeyRef:
+        name: {{ . }}
+        key: {{ $root.Values.internalToken.secretKey }}
+  {{- end }}
+  - name: TENANTRY_CP_DATABASE_URL
+    valueFrom:
+      secretKeyRef:
+        name: {{ default (include "tenantry.controlplane.secretName" .) $cp.database.existingSecret }}
+        key: {{ $cp.database.secretKey }}
+  - name: TENANTRY_CP_REDIS_URL
+    valueFrom:
+      secretKeyRef:
+        name: {{ default (include "tenantry.controlplane.secretName" .) $cp.redis.existingSecret }}
+        key: {{ $cp.redis.secretKey }}
+  {{- with $cp.extraEnv }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+{{- end }}

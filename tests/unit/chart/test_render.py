@@ -89,6 +89,7 @@ def test_defaults_render_each_component() -> None:
         ("Secret", f"{CP}-connections"),
         ("Deployment", CP),
         ("Service", CP),
+        ("CronJob", f"{CP}-close-periods"),
     }
     for obj in objs:
         if obj["kind"] not in ("CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"):
@@ -273,3 +274,38 @@ def test_internal_token_reaches_operator_and_controlplane() -> None:
         for e in one(render(), "Deployment", OP)["spec"]["template"]["spec"]["containers"][0]["env"]
     }
     assert "TENANTRY_INTERNAL_TOKEN" not in plain
+
+
+def test_close_periods_cronjob_runs_the_command_with_the_control_plane_settings() -> None:
+    cron = one(render(), "CronJob", f"{CP}-close-periods")
+    spec = cron["spec"]
+    assert spec["schedule"] == "17 * * * *"
+    assert spec["concurrencyPolicy"] == "Forbid"  # never two closings at once
+    pod = spec["jobTemplate"]["spec"]["template"]["spec"]
+    assert pod["restartPolicy"] == "Never"
+    assert pod["automountServiceAccountToken"] is False  # it needs no Kubernetes API
+    (container,) = pod["containers"]
+    assert container["args"] == ["controlplane", "close-periods"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    (deployment_container,) = _containers(one(render(), "Deployment", CP))
+    # the same configuration and secrets as the serving pods, nothing inlined
+    assert container["envFrom"] == deployment_container["envFrom"]
+    assert container["env"] == deployment_container["env"]
+    env = {e["name"]: e for e in container["env"]}
+    assert "secretKeyRef" in env["TENANTRY_CP_DATABASE_URL"]["valueFrom"]
+
+
+def test_close_periods_cronjob_can_be_disabled_or_rescheduled() -> None:
+    assert not find(render({"controlplane": {"closePeriods": {"enabled": False}}}), "CronJob")
+    cron = one(
+        render(
+            {"controlplane": {"closePeriods": {"schedule": "5 0 * * *", "timeZone": "Etc/UTC"}}}
+        ),
+        "CronJob",
+        f"{CP}-close-periods",
+    )
+    assert cron["spec"]["schedule"] == "5 0 * * *"
+    assert cron["spec"]["timeZone"] == "Etc/UTC"
+    bad = helm.run({"controlplane": {"closePeriods": {"schedule": "hourly"}}})
+    assert bad.returncode != 0
+    assert "schedule" in bad.stderr
