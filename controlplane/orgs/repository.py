@@ -67,10 +67,6 @@ async def update_name(conn: asyncpg.Connection, org_id: uuid.UUID, name: str) ->
     await conn.execute("UPDATE orgs SET name = $2 WHERE id = $1", org_id, name)
 
 
-async def update_plan(conn: asyncpg.Connection, org_id: uuid.UUID, plan: str) -> None:
-    await conn.execute("UPDATE orgs SET plan = $2 WHERE id = $1", org_id, plan)
-
-
 async def delete(conn: asyncpg.Connection, org_id: uuid.UUID) -> None:
     await conn.execute("DELETE FROM orgs WHERE id = $1", org_id)
 

@@ -11,7 +11,6 @@ from controlplane.deps import Conn, Info, State
 from controlplane.orgs import service
 from controlplane.orgs.schemas import (
     BillingOut,
-    BillingUpdate,
     InvitationAccept,
     InvitationCreate,
     InvitationCreated,
@@ -78,16 +77,6 @@ async def get_billing(
     access: Annotated[OrgAccess, Depends(OrgPermission("billing:read"))],
 ) -> BillingOut:
     return service.billing(access)
-
-
-@router.put("/{org_id}/billing")
-async def set_billing_plan(
-    access: Annotated[OrgAccess, Depends(OrgPermission("billing:write"))],
-    body: BillingUpdate,
-    conn: Conn,
-    info: Info,
-) -> BillingOut:
-    return await service.set_plan(conn, access, body, info)
 
 
 @router.get("/{org_id}/members")

@@ -9,7 +9,6 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from controlplane.auth.schemas import Email
-from controlplane.orgs.plans import OrgPlan
 from controlplane.validation import Name
 
 # No '-' in slugs: CR names are "<slug>-<name>", so the first '-' separates them and two
@@ -55,10 +54,6 @@ class MemberOut(BaseModel):
     name: str
     role: str
     created_at: datetime
-
-
-class BillingUpdate(Strict):
-    plan: OrgPlan
 
 
 class BillingOut(BaseModel):

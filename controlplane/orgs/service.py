@@ -20,7 +20,6 @@ from controlplane.orgs import plans, repository
 from controlplane.orgs.repository import OrgRow
 from controlplane.orgs.schemas import (
     BillingOut,
-    BillingUpdate,
     InvitationAccept,
     InvitationCreate,
     InvitationCreated,
@@ -102,29 +101,6 @@ def billing(access: OrgAccess) -> BillingOut:
         max_dashboards=lim.max_dashboards,
         max_shards=lim.max_shards,
         tenant_plans=sorted(lim.tenant_plans),
-    )
-
-
-async def set_plan(
-    conn: asyncpg.Connection, access: OrgAccess, body: BillingUpdate, info: RequestInfo
-) -> BillingOut:
-    await repository.update_plan(conn, access.org.id, body.plan.value)
-    await _audit(
-        conn,
-        access,
-        "billing.plan",
-        f"org/{access.org.slug}",
-        info,
-        detail={"plan": body.plan.value},
-    )
-    org = access.org
-    return billing(
-        OrgAccess(
-            OrgRow(org.id, org.slug, org.name, body.plan.value, org.created_at),
-            access.principal,
-            access.role,
-            access.grants,
-        )
     )
 
 

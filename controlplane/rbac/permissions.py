@@ -31,7 +31,6 @@ PERMISSIONS: frozenset[str] = frozenset(
         "apikeys:manage",
         "audit:read",
         "billing:read",
-        "billing:write",
         "billing:manage",
     }
 )

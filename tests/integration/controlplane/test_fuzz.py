@@ -54,6 +54,8 @@ def server(database: str, redis_db: str, crds: Kube, tmp_path: Path) -> Iterator
         "TENANTRY_CP_ARGON2_MEMORY_KIB": "8192",
         "TENANTRY_CP_RATE_LIMIT_PER_IP": "100000",
         "TENANTRY_CP_RATE_LIMIT_PER_IDENTITY": "100000",
+        "TENANTRY_CP_RATE_LIMIT_PER_CLIENT": "100000",
+        "TENANTRY_CP_METRICS_PORT": str(free_port()),  # not the default: tests run side by side
     }
     with log.open("wb") as out:  # a file, not a pipe: an undrained pipe blocks the server
         proc = subprocess.Popen(
@@ -83,7 +85,9 @@ def server(database: str, redis_db: str, crds: Kube, tmp_path: Path) -> Iterator
             headers = {"Authorization": f"Bearer {token}"}
             org_id = http.post("/v1/orgs", json={"slug": "fuzz", "name": "F"}, headers=headers)
             org = org_id.json()["id"]
-            http.put(f"/v1/orgs/{org}/billing", json={"plan": "enterprise"}, headers=headers)
+            subscribe = f"/v1/orgs/{org}/billing/subscription"
+            r = http.post(subscribe, json={"plan": "enterprise"}, headers=headers)
+            assert r.status_code == 201, r.text
             r = http.post(f"/v1/orgs/{org}/tenants", json={"name": "t1"}, headers=headers)
             assert r.status_code == 201, r.text
         yield Target(url, headers, org)

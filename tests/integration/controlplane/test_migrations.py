@@ -71,3 +71,37 @@ async def test_edited_migrations_are_refused(postgres: Postgres, tmp_path: Path)
         assert await conn.fetchval("SELECT to_regclass('v')") is None
     finally:
         await conn.close()
+
+
+async def test_custom_roles_granting_the_retired_billing_write_get_billing_manage(
+    postgres: Postgres, tmp_path: Path
+) -> None:
+    """0101: PUT /billing (billing:write) was retired in favour of subscriptions."""
+    url = await _empty_database(postgres)
+    before = [m for m in db.discover() if m.version < 101]
+    for mig in before:
+        (tmp_path / f"{mig.version:04d}_{mig.name}.sql").write_text(mig.sql)
+    conn = await asyncpg.connect(url)
+    try:
+        await db.migrate(conn, tmp_path)
+        org = await conn.fetchval("INSERT INTO orgs (slug, name) VALUES ('o', 'o') RETURNING id")
+        for name, perms in (
+            ("a", ["billing:write", "tenants:read"]),
+            ("b", ["billing:write", "billing:manage"]),
+            ("c", ["tenants:read"]),
+        ):
+            await conn.execute(
+                "INSERT INTO org_roles (org_id, name, permissions) VALUES ($1, $2, $3)",
+                org,
+                name,
+                perms,
+            )
+        assert "0101_retire_billing_write" in await db.migrate(conn)
+        rows = await conn.fetch("SELECT name, permissions FROM org_roles ORDER BY name")
+    finally:
+        await conn.close()
+    assert {r["name"]: r["permissions"] for r in rows} == {
+        "a": ["billing:manage", "tenants:read"],
+        "b": ["billing:manage"],
+        "c": ["tenants:read"],
+    }

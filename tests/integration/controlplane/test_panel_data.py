@@ -119,9 +119,8 @@ async def _setup(
     owner = await sign_up_and_login(http)
     org_id = await new_org(http, owner)
     h = bearer(owner)
-    assert (
-        await http.put(f"/v1/orgs/{org_id}/billing", json={"plan": "enterprise"}, headers=h)
-    ).status_code == 200
+    subscribe = f"/v1/orgs/{org_id}/billing/subscription"
+    assert (await http.post(subscribe, json={"plan": "enterprise"}, headers=h)).status_code == 201
     r = await http.post(f"/v1/orgs/{org_id}/tenants", json={"name": "shop"}, headers=h)
     assert r.status_code == 201, r.text
     tenant_cr = r.json()["resource_name"]

@@ -33,9 +33,8 @@ async def _setup(http: httpx.AsyncClient) -> tuple[str, dict[str, str], dict[str
     owner = await sign_up_and_login(http)
     org_id = await new_org(http, owner)
     h = bearer(owner)
-    assert (
-        await http.put(f"/v1/orgs/{org_id}/billing", json={"plan": "enterprise"}, headers=h)
-    ).status_code == 200
+    subscribe = f"/v1/orgs/{org_id}/billing/subscription"
+    assert (await http.post(subscribe, json={"plan": "enterprise"}, headers=h)).status_code == 201
     assert (
         await http.post(f"/v1/orgs/{org_id}/tenants", json={"name": "t1"}, headers=h)
     ).status_code == 201

@@ -21,8 +21,12 @@ async def _owner_org(
     org_id = await new_org(http, owner)
     slug = (await http.get(f"/v1/orgs/{org_id}", headers=bearer(owner))).json()["slug"]
     if plan != "starter":
+        url = f"/v1/orgs/{org_id}/billing/subscription"
+        r = await http.post(url, json={"plan": plan}, headers=bearer(owner))
+        assert r.status_code == 201, r.text
+        # the plan changes through subscriptions only; the old PUT is gone
         r = await http.put(f"/v1/orgs/{org_id}/billing", json={"plan": plan}, headers=bearer(owner))
-        assert r.status_code == 200
+        assert r.status_code == 405
     return owner, org_id, slug
 
 

@@ -48,11 +48,11 @@ def test_scoped_grants_apply_to_their_object_only() -> None:
 
 
 def test_wildcards() -> None:
-    assert Grants.of(["*"]).allows("billing:write")
+    assert Grants.of(["*"]).allows("billing:manage")
     admin = Grants.of(list(permissions.BUILTIN_ROLES["admin"]))
     assert admin.allows("tenants:delete", scope=("tenant", "x"))
     assert not admin.allows("orgs:delete")
-    assert not admin.allows("billing:write")
+    assert not admin.allows("billing:manage")
 
 
 def test_includes_prevents_escalation() -> None:
