@@ -356,6 +356,25 @@ async def ingest(
     )
 
 
+async def meter_dashboard_query(
+    conn: asyncpg.Connection,
+    access: OrgAccess,
+    *,
+    tenant: str,
+    policy: UsagePolicy,
+    now: datetime,
+) -> None:
+    """One ``dashboard_queries`` event: a panel query ClickHouse ran (not a cache hit)."""
+    event = UsageEvent(
+        metric=Metric.DASHBOARD_QUERIES,
+        tenant=tenant,
+        quantity=1,
+        timestamp=now,
+        idempotency_key=f"query:{uuid.uuid4()}",
+    )
+    await ingest(conn, access, batch=UsageBatch(events=[event]), policy=policy, now=now)
+
+
 async def _quantities(
     conn: asyncpg.Connection, org_id: uuid.UUID, *, period: Period
 ) -> dict[Metric, tuple[int, dict[str, int]]]:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
+from controlplane.billing import service as billing
+from controlplane.billing.access import billing_settings
 from controlplane.dashboards import service
 from controlplane.dashboards.schemas import (
     DashboardCreate,
@@ -92,17 +95,18 @@ def _query(request: Request, time_from: str | None, time_to: str | None) -> dict
     return found
 
 
-@router.get("/{dashboard}/panels/{panel}/data", description=_VAR_DOC)
-async def get_panel_data(
-    access: Annotated[OrgAccess, Depends(OrgPermission("dashboards:read", scope="dashboard"))],
-    dashboard: NamePath,
-    panel: PanelPath,
+async def _panel(
+    access: OrgAccess,
+    dashboard: str,
+    panel: str,
     request: Request,
     state: State,
-    from_: Annotated[TimeQuery, Query(alias="from")] = None,
-    to: TimeQuery = None,
-) -> PanelData:
-    data, _, _ = await service.panel_data(
+    conn: Conn,
+    from_: str | None,
+    to: str | None,
+) -> service.PanelResult:
+    """The panel's data; a query that ran on ClickHouse (no cache hit) is metered."""
+    result = await service.panel_data(
         state.kube,
         state.redis,
         state.settings,
@@ -111,7 +115,30 @@ async def get_panel_data(
         panel_id=panel,
         query=_query(request, from_, to),
     )
-    return data
+    if not result.data.cached:
+        await billing.meter_dashboard_query(
+            conn,
+            access,
+            tenant=result.tenant,
+            policy=billing_settings(request).policy(),
+            now=datetime.now(UTC),
+        )
+    return result
+
+
+@router.get("/{dashboard}/panels/{panel}/data", description=_VAR_DOC)
+async def get_panel_data(
+    access: Annotated[OrgAccess, Depends(OrgPermission("dashboards:read", scope="dashboard"))],
+    dashboard: NamePath,
+    panel: PanelPath,
+    request: Request,
+    state: State,
+    conn: Conn,
+    from_: Annotated[TimeQuery, Query(alias="from")] = None,
+    to: TimeQuery = None,
+) -> PanelData:
+    result = await _panel(access, dashboard, panel, request, state, conn, from_, to)
+    return result.data
 
 
 @router.get(
@@ -126,19 +153,12 @@ async def get_panel_chart(
     panel: PanelPath,
     request: Request,
     state: State,
+    conn: Conn,
     from_: Annotated[TimeQuery, Query(alias="from")] = None,
     to: TimeQuery = None,
 ) -> Response:
-    data, title, visualization = await service.panel_data(
-        state.kube,
-        state.redis,
-        state.settings,
-        access,
-        dashboard=dashboard,
-        panel_id=panel,
-        query=_query(request, from_, to),
-    )
-    svg = service.panel_chart(data, title=title, visualization=visualization)
+    result = await _panel(access, dashboard, panel, request, state, conn, from_, to)
+    svg = service.panel_chart(result.data, title=result.title, visualization=result.visualization)
     return Response(
         svg,
         media_type="image/svg+xml",

@@ -8,6 +8,7 @@ import decimal
 import logging
 import math
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -198,6 +199,15 @@ def _query_failed(error: ClickHouseError, sql: str) -> Exception:
     return Conflict(f"the panel's query failed: {panels.friendly_error(error, sql=sql)}")
 
 
+@dataclass(frozen=True)
+class PanelResult:
+    data: PanelData
+    title: str
+    visualization: str
+    tenant: str
+    """The Tenant CR the query ran on (what billing meters the query against)."""
+
+
 async def panel_data(
     kube: KubeResources | None,
     redis: Redis,
@@ -208,7 +218,7 @@ async def panel_data(
     panel_id: str,
     query: dict[str, str],
     now: dt.datetime | None = None,
-) -> tuple[PanelData, str, str]:
+) -> PanelResult:
     """The panel's result, its title and visualization (for the chart).
 
     Order of checks: the dashboard and panel exist in this organisation (404), the
@@ -247,7 +257,7 @@ async def panel_data(
     cached = await repository.cache_get(redis, key)
     if cached is not None:
         hit = PanelData.model_validate({**cached, "cached": True})
-        return hit, panel.title, panel.visualization
+        return PanelResult(hit, panel.title, panel.visualization, spec.tenant_ref.name)
     tenant = spec.tenant_ref.name
     tenant_obj = await tenants.get(tenant)
     if tenant_obj is None or tenant_obj.labels.get(ORG_LABEL) != str(access.org.id):
@@ -278,7 +288,7 @@ async def panel_data(
     )
     ttl = params.refresh_seconds(spec.refresh)
     await repository.cache_put(redis, key, data.model_dump(by_alias=True, exclude={"cached"}), ttl)
-    return data, panel.title, panel.visualization
+    return PanelResult(data, panel.title, panel.visualization, tenant)
 
 
 def panel_chart(data: PanelData, *, title: str, visualization: str) -> str:

@@ -257,3 +257,9 @@ async def test_panel_data_variables_errors_cache_and_chart(
         )
         assert r.status_code == 503, r.text
         assert r.json()["error"]["code"] == "unavailable"
+
+    # Billing meters the queries ClickHouse ran (3 misses), not cache hits or failures.
+    usage = await http.get(f"/v1/orgs/{org_id}/billing/usage", headers=h)
+    assert usage.status_code == 200, usage.text
+    metrics = {m["metric"]: m for m in usage.json()["metrics"]}
+    assert metrics["dashboard_queries"]["quantity"] == 3
