@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from tenantry_operator.model import LABEL_TENANT
 
 Obj = dict[str, Any]
@@ -26,10 +28,22 @@ class LiveState:
     children: dict[Key, Obj] = field(default_factory=dict)  # the prunable kinds
     secrets: set[str] = field(default_factory=set)
 
+    @property
+    def namespace_name(self) -> str:
+        return str(self.namespace["metadata"]["name"]) if self.namespace else ""
+
 
 @dataclass
 class ChildCache:
-    _by_tenant: dict[str, dict[Key, Obj]] = field(default_factory=dict)
+    """Children per tenant, each kept as compact JSON bytes.
+
+    At hundreds of tenants the children dominate the operator's memory: a StatefulSet as
+    Python dicts and strings takes five to six times its JSON size. Reconciles decode
+    one tenant's children when they need them (msgspec: about 0.1 ms per tenant).
+    Secrets are kept by name only: their data is never held here."""
+
+    _by_tenant: dict[str, dict[Key, bytes]] = field(default_factory=dict)
+    _secrets: dict[str, set[Key]] = field(default_factory=dict)
 
     def observe(self, *, api_version: str, kind: str, obj: Obj, deleted: bool) -> str | None:
         """Record one watch event; returns the owning tenant, if any."""
@@ -38,38 +52,60 @@ class ChildCache:
         if not tenant:
             return None
         key = (kind, meta.get("namespace") or "", meta.get("name", ""))
+        if kind == "Secret":
+            names = self._secrets.setdefault(tenant, set())
+            if deleted:
+                names.discard(key)
+            else:
+                names.add(key)
+            return str(tenant)
         objs = self._by_tenant.setdefault(tenant, {})
         if deleted:
             objs.pop(key, None)
         else:
-            objs[key] = slim({**obj, "apiVersion": api_version, "kind": kind})
+            objs[key] = _encode({**obj, "apiVersion": api_version, "kind": kind})
         return str(tenant)
 
     def seed(self, tenant: str, state: LiveState) -> None:
         """Add what a list returned, without replacing newer watch data."""
         objs = self._by_tenant.setdefault(tenant, {})
         for key, obj in state.children.items():
-            objs.setdefault(key, slim(obj))
+            if key not in objs:
+                objs[key] = _encode(obj)
         if state.namespace is not None:
-            name = state.namespace["metadata"]["name"]
-            objs.setdefault(("Namespace", "", name), state.namespace)
+            key = ("Namespace", "", state.namespace["metadata"]["name"])
+            if key not in objs:
+                objs[key] = _encode(state.namespace)
+        names = self._secrets.setdefault(tenant, set())
+        for name in state.secrets:
+            names.add(("Secret", state.namespace_name, name))
 
     def forget(self, tenant: str) -> None:
         self._by_tenant.pop(tenant, None)
+        self._secrets.pop(tenant, None)
 
     def state(self, tenant: str, namespace: str) -> LiveState:
         objs = self._by_tenant.get(tenant, {})
-        children = {k: o for k, o in objs.items() if k[0] not in ("Namespace", "Secret")}
+        children = {k: _decode(b) for k, b in objs.items() if k[0] != "Namespace"}
+        ns = objs.get(("Namespace", "", namespace))
         return LiveState(
-            namespace=objs.get(("Namespace", "", namespace)),
+            namespace=_decode(ns) if ns is not None else None,
             children=children,
-            secrets={k[2] for k in objs if k[0] == "Secret"},
+            secrets={k[2] for k in self._secrets.get(tenant, ()) if k[1] == namespace},
         )
 
 
-def slim(obj: Obj) -> Obj:
+_ENCODER = msgspec.json.Encoder()
+_DECODER = msgspec.json.Decoder(dict[str, Any])
+
+
+def _encode(obj: Obj) -> bytes:
     """The object without managedFields (often half its size; nothing here reads them)."""
     meta = obj.get("metadata")
-    if not meta or "managedFields" not in meta:
-        return obj
-    return {**obj, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
+    if meta and "managedFields" in meta:
+        obj = {**obj, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
+    return _ENCODER.encode(obj)
+
+
+def _decode(data: bytes) -> Obj:
+    return _DECODER.decode(data)

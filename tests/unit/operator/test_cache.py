@@ -1,0 +1,84 @@
+"""The watch-fed child cache (cache.py): what reconciles read instead of listing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tenantry_operator.cache import ChildCache, LiveState
+from tenantry_operator.model import LABEL_TENANT
+
+NS = "tenant-acme"
+
+
+def _obj(kind: str, name: str, **extra: Any) -> dict[str, Any]:
+    meta = {"name": name, "labels": {LABEL_TENANT: "acme"}, **extra}
+    if kind != "Namespace":
+        meta["namespace"] = NS
+    return {"metadata": meta, "spec": {"replicas": 1, "nested": {"a": [1, 2.5, None, True]}}}
+
+
+def test_children_come_back_as_they_were_seen_without_managed_fields() -> None:
+    cache = ChildCache()
+    sts = _obj("StatefulSet", "redis", managedFields=[{"manager": "x"}], resourceVersion="7")
+    assert cache.observe(api_version="apps/v1", kind="StatefulSet", obj=sts, deleted=False) == (
+        "acme"
+    )
+    cache.observe(api_version="v1", kind="Namespace", obj=_obj("Namespace", NS), deleted=False)
+    state = cache.state("acme", NS)
+    got = state.children[("StatefulSet", NS, "redis")]
+    assert got["apiVersion"] == "apps/v1"
+    assert got["kind"] == "StatefulSet"
+    assert got["spec"] == sts["spec"]
+    assert got["metadata"]["resourceVersion"] == "7"
+    assert "managedFields" not in got["metadata"]
+    assert state.namespace is not None
+    assert state.namespace["metadata"]["name"] == NS
+    assert ("Namespace", "", NS) not in state.children
+    # each read is a fresh copy: a reconcile cannot corrupt the cache by editing it
+    got["spec"]["replicas"] = 99
+    assert cache.state("acme", NS).children[("StatefulSet", NS, "redis")]["spec"]["replicas"] == 1
+
+
+def test_secrets_are_kept_by_name_only() -> None:
+    cache = ChildCache()
+    secret = {**_obj("Secret", "clickhouse-credentials"), "data": {"password": "c2VjcmV0"}}
+    cache.observe(api_version="v1", kind="Secret", obj=secret, deleted=False)
+    state = cache.state("acme", NS)
+    assert state.secrets == {"clickhouse-credentials"}
+    assert not state.children
+    assert b"c2VjcmV0" not in repr(cache).encode()
+    cache.observe(api_version="v1", kind="Secret", obj=secret, deleted=True)
+    assert cache.state("acme", NS).secrets == set()
+
+
+def test_deletes_unlabelled_objects_and_forget() -> None:
+    cache = ChildCache()
+    svc = _obj("Service", "redis")
+    cache.observe(api_version="v1", kind="Service", obj=svc, deleted=False)
+    other = {"metadata": {"name": "x", "namespace": NS}}
+    assert cache.observe(api_version="v1", kind="Service", obj=other, deleted=False) is None
+    cache.observe(api_version="v1", kind="Service", obj=svc, deleted=True)
+    assert cache.state("acme", NS).children == {}
+    cache.observe(api_version="v1", kind="Service", obj=svc, deleted=False)
+    cache.forget("acme")
+    assert cache.state("acme", NS) == LiveState()
+
+
+def test_seed_adds_what_a_list_found_but_keeps_newer_watch_data() -> None:
+    cache = ChildCache()
+    newer = _obj("Service", "redis", resourceVersion="9")
+    cache.observe(api_version="v1", kind="Service", obj={**newer, "kind": "Service"}, deleted=False)
+    listed = LiveState(
+        namespace={**_obj("Namespace", NS), "kind": "Namespace"},
+        children={
+            ("Service", NS, "redis"): _obj("Service", "redis", resourceVersion="3"),
+            ("ConfigMap", NS, "cfg"): _obj("ConfigMap", "cfg", resourceVersion="4"),
+        },
+        secrets={"redis-credentials"},
+    )
+    cache.seed("acme", listed)
+    state = cache.state("acme", NS)
+    assert state.children[("Service", NS, "redis")]["metadata"]["resourceVersion"] == "9"
+    assert state.children[("ConfigMap", NS, "cfg")]["metadata"]["resourceVersion"] == "4"
+    assert state.secrets == {"redis-credentials"}
+    assert state.namespace is not None
