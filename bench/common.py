@@ -32,6 +32,8 @@ def serve_controlplane(
                 str(port),
                 "--workers",
                 str(workers),
+                "--metrics-port",
+                "0",  # no internal metrics listener: nothing scrapes it here
             ],
             env=env,
             stdout=out,

@@ -29,6 +29,7 @@ from controlplane.billing.router import router as billing_router
 from controlplane.dashboards.router import router as dashboards_router
 from controlplane.deps import AppState
 from controlplane.kube import KubeResources
+from controlplane.mail import Mailer
 from controlplane.observability import Metrics, ObservabilityMiddleware
 from controlplane.orgs.router import invitations_router
 from controlplane.orgs.router import router as orgs_router
@@ -101,6 +102,7 @@ def create_app(settings: Settings) -> FastAPI:
                 kube=kube,
                 metrics=metrics,
                 limiter=RateLimiter(redis, settings),
+                mailer=Mailer.from_settings(settings),
             )
             yield
         finally:

@@ -23,6 +23,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    serve.add_argument(
+        "--metrics-host",
+        default=None,
+        help="address of the internal Prometheus listener (default: TENANTRY_CP_METRICS_HOST "
+        "or 127.0.0.1)",
+    )
+    serve.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="port of the internal Prometheus listener, 0 for none (default: "
+        "TENANTRY_CP_METRICS_PORT or 9464); the public port never serves /metrics",
+    )
     sub.add_parser("migrate", help="apply pending SQL migrations")
     verify = sub.add_parser("audit-verify", help="verify the audit hash chains")
     verify.add_argument("--chain", default=None, help="one chain (org:<id> or system)")
@@ -119,12 +132,14 @@ async def _add_client(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def run(args: argparse.Namespace) -> int:
-    settings = Settings()
-    action = args.cp_action
-    if action == "serve":
-        import uvicorn
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
 
+    from controlplane import metrics_listener
+
+    metrics_host = args.metrics_host or settings.metrics_host
+    metrics_port = settings.metrics_port if args.metrics_port is None else args.metrics_port
+    with metrics_listener.serving(metrics_host, metrics_port):
         uvicorn.run(
             "controlplane.app:from_environment",
             factory=True,
@@ -133,7 +148,14 @@ def run(args: argparse.Namespace) -> int:
             workers=args.workers,
             access_log=False,
         )
-        return 0
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = Settings()
+    action = args.cp_action
+    if action == "serve":
+        return _serve(settings, args)
     if action == "migrate":
         return asyncio.run(_migrate(settings))
     if action == "close-periods":

@@ -4,18 +4,22 @@
 and hung on ``app.state``; routers reach it only through these dependencies, so the
 service and repository layers receive plain objects and stay testable without HTTP.
 ``Conn`` is the one transaction of a request: it commits when the endpoint returns and
-rolls back when it raises, before the response is sent.
+rolls back when it raises, before the response is sent. ``AfterCommit`` is the response
+for work that must wait for that commit and whose outcome the response reports.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
 
 import asyncpg
 from fastapi import Depends, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from redis.asyncio import Redis
+from starlette.types import Receive, Scope, Send
 
 from controlplane import db
 from controlplane.errors import AuditNote, DomainError
@@ -24,6 +28,7 @@ from controlplane.settings import Settings
 if TYPE_CHECKING:
     from controlplane.auth.service import Auth
     from controlplane.kube import KubeResources
+    from controlplane.mail import Mailer
     from controlplane.observability import Metrics
     from controlplane.ratelimit import RateLimiter
 
@@ -37,6 +42,7 @@ class AppState:
     kube: KubeResources | None
     metrics: Metrics
     limiter: RateLimiter
+    mailer: Mailer | None
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,7 @@ async def _transaction(request: Request) -> AsyncIterator[asyncpg.Connection]:
         if note is not None:
             await _record(request, note)
         raise
+    request.state.committed = True  # committed, and the connection is back in the pool
 
 
 async def _record(request: Request, note: AuditNote) -> None:
@@ -109,6 +116,29 @@ async def _record(request: Request, note: AuditNote) -> None:
 # scope="function": commit (or roll back) before the response leaves, so a client that
 # sees 201 can immediately read what it created.
 Conn = Annotated[asyncpg.Connection, Depends(_transaction, scope="function")]
+
+
+class AfterCommit(JSONResponse):
+    """A JSON response whose body is made once the request's transaction committed.
+
+    FastAPI closes function-scoped dependencies (``Conn``: commit, connection back to the
+    pool) after the endpoint returned and before it sends the response, which it does by
+    calling it. ``finish`` runs then: with the data committed and no pooled connection
+    held, the place for a side effect outside the database whose outcome the response
+    reports (an invitation e-mail). Use it only on routes that take ``Conn``.
+    """
+
+    def __init__(self, finish: Callable[[], Awaitable[BaseModel]], *, status_code: int) -> None:
+        super().__init__(content=None, status_code=status_code)
+        self._finish = finish
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not scope.get("state", {}).get("committed"):
+            raise RuntimeError("AfterCommit response sent before its transaction committed")
+        model = await self._finish()
+        self.body = self.render(model.model_dump(mode="json"))
+        self.headers["content-length"] = str(len(self.body))
+        await super().__call__(scope, receive, send)
 
 
 def client_ip(request: Request, settings: Settings) -> str:

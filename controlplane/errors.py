@@ -95,6 +95,13 @@ class RateLimited(DomainError):
             f"too many requests; retry in {retry_after} s",
             headers={"Retry-After": str(retry_after)},
         )
+        self.retry_after = retry_after
+
+    def as_oauth(self) -> OAuthError:
+        """The same refusal in the token endpoint's RFC 6749 shape. RFC 6749 has no code
+        for it; ``slow_down`` is the one registered for the token endpoint (RFC 8628,
+        section 3.5) and says what to do, ``Retry-After`` says when."""
+        return OAuthError("slow_down", self.message, status=429, headers=dict(self.headers))
 
 
 class OAuthError(DomainError):
@@ -102,8 +109,15 @@ class OAuthError(DomainError):
 
     status = 400
 
-    def __init__(self, error: str, description: str, *, status: int = 400) -> None:
-        super().__init__(description)
+    def __init__(
+        self,
+        error: str,
+        description: str,
+        *,
+        status: int = 400,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(description, headers=headers)
         self.code = error
         self.status = status
 
@@ -127,7 +141,8 @@ async def _domain(request: Request, exc: Exception) -> JSONResponse:
     request.state.error_code = exc.code
     if isinstance(exc, OAuthError):
         content: dict[str, Any] = {"error": exc.code, "error_description": exc.message}
-        return JSONResponse(content, status_code=exc.status, headers={"Cache-Control": "no-store"})
+        headers = {**exc.headers, "Cache-Control": "no-store"}
+        return JSONResponse(content, status_code=exc.status, headers=headers)
     return JSONResponse(
         body(exc.code, exc.message, request), status_code=exc.status, headers=exc.headers
     )

@@ -26,7 +26,17 @@ access_log = logging.getLogger("tenantry.controlplane.access")
 class JsonFormatter(logging.Formatter):
     """One JSON object per line; ``extra`` fields with known names are included."""
 
-    FIELDS = ("request_id", "method", "route", "status", "duration_ms", "actor", "error_code")
+    FIELDS = (
+        "request_id",
+        "method",
+        "route",
+        "status",
+        "duration_ms",
+        "actor",
+        "error_code",
+        "invitation_id",
+        "mail_error",
+    )
 
     def format(self, record: logging.LogRecord) -> str:
         data: dict[str, Any] = {
@@ -54,6 +64,10 @@ def configure_logging(level: str = "INFO") -> None:
 
 
 class Metrics:
+    """The app's counters. Nothing on the public port exposes them: ``serve`` scrapes
+    them, summed over its worker processes, on the internal port (``metrics_listener``);
+    in-process users (tests) read ``registry`` directly."""
+
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(

@@ -1,8 +1,9 @@
-"""Operational routes: liveness, readiness and Prometheus metrics.
+"""Operational routes: liveness and readiness.
 
 ``/healthz`` says the process serves; ``/readyz`` says it can do its job (PostgreSQL,
 Redis and, when configured, the Kubernetes API answer), so a load balancer stops
-sending traffic to a replica that lost a dependency.
+sending traffic to a replica that lost a dependency. Prometheus metrics are not here:
+they are served on the internal port only (``metrics_listener.py``).
 """
 
 from __future__ import annotations
@@ -10,8 +11,7 @@ from __future__ import annotations
 import asyncio
 
 from fastapi import APIRouter, Depends
-from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi.responses import JSONResponse
 
 from controlplane import db
 from controlplane.deps import State
@@ -46,12 +46,3 @@ async def readyz(state: State) -> JSONResponse:
         {"status": "ready" if ready else "not ready", "checks": checks},
         status_code=200 if ready else 503,
     )
-
-
-@router.get(
-    "/metrics",
-    dependencies=[Depends(Public("scraped by Prometheus; expose only on the internal port"))],
-    response_class=Response,
-)
-async def metrics(state: State) -> Response:
-    return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -2,7 +2,9 @@
 
 Used on the authentication routes, where guessing is the threat: the per-IP limit slows
 one machine trying many accounts, the per-identity limit slows many machines trying one
-account. Windows are shared by every replica because the counters live in Redis.
+account. Windows are shared by every replica because the counters live in Redis. The
+OAuth token endpoint also limits per client (``client``: a public client is one identity
+shared by all its users, with its own larger limit) and answers in the OAuth error shape.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ class RateLimiter:
         self._window = settings.rate_limit_window_seconds
         self.per_ip = settings.rate_limit_per_ip
         self.per_identity = settings.rate_limit_per_identity
+        self.per_client = settings.rate_limit_per_client
 
     async def hit(self, bucket: str, key: str, *, limit: int) -> None:
         """Count one request; raise ``RateLimited`` beyond ``limit`` in this window."""
@@ -41,14 +44,24 @@ class RateLimiter:
     async def identity(self, bucket: str, identity: str) -> None:
         await self.hit(f"{bucket}:id", identity.lower(), limit=self.per_identity)
 
+    async def client(self, bucket: str, client_id: str) -> None:
+        # Not lowercased: client ids are matched exactly.
+        await self.hit(f"{bucket}:client", client_id, limit=self.per_client)
+
 
 class PerIp:
-    """Dependency: rate-limit a route per client IP."""
+    """Dependency: rate-limit a route per client IP (``oauth``: refuse as RFC 6749 does)."""
 
-    def __init__(self, bucket: str) -> None:
+    def __init__(self, bucket: str, *, oauth: bool = False) -> None:
         self.bucket = bucket
+        self.oauth = oauth
 
     async def __call__(self, request: Request) -> None:
         state = app_state(request)
         ip = client_ip(request, state.settings)
-        await state.limiter.hit(f"{self.bucket}:ip", ip, limit=state.limiter.per_ip)
+        try:
+            await state.limiter.hit(f"{self.bucket}:ip", ip, limit=state.limiter.per_ip)
+        except RateLimited as exc:
+            if self.oauth:
+                raise exc.as_oauth() from None
+            raise

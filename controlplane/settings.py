@@ -8,7 +8,9 @@ environment itself, which lets tests build one app per fixture with its own serv
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from email.utils import parseaddr
+
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tenantry.clickhouse.access import ReaderLimits
@@ -57,10 +59,40 @@ class Settings(BaseSettings):
     """Requests per window to one auth route from one IP address."""
     rate_limit_per_identity: int = Field(default=10, ge=1)
     """Requests per window to one auth route for one identity (e-mail or client)."""
+    rate_limit_per_client: int = Field(default=300, ge=1)
+    """Requests per window to the OAuth token endpoint for one ``client_id`` (codes, and
+    refresh tokens that name no account). Every user of a public client shares it, so it
+    is larger than the per-identity limit."""
     rate_limit_window_seconds: int = Field(default=60, ge=1)
     """Length of the fixed rate-limit window."""
     trust_forwarded_for: bool = False
     """Take the client address from X-Forwarded-For (only behind a trusted proxy)."""
+
+    metrics_host: str = "127.0.0.1"
+    """Address of the internal Prometheus listener (``serve --metrics-host``); a pod that
+    Prometheus scrapes listens on 0.0.0.0."""
+    metrics_port: int = Field(default=9464, ge=0, le=65535)
+    """Port of the internal Prometheus listener (``serve --metrics-port``; 0: none). The
+    public port never serves ``/metrics``."""
+
+    public_url: str | None = None
+    """Base URL of the web UI. Invitation e-mails link to
+    ``<public_url>/invitations/accept#token=<token>``; required with ``smtp_host``."""
+    smtp_host: str | None = None
+    """SMTP server for invitation e-mails. Unset: nothing is sent, and the API response
+    (which always carries the token) is the only way to hand an invitation on."""
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_from: str | None = None
+    """The From address (``Tenantry <noreply@example.com>`` or a bare address); required
+    with ``smtp_host``."""
+    smtp_username: str | None = None
+    """SMTP AUTH user; unset: no authentication."""
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+    """Upgrade the connection with STARTTLS (required when true; false sends in clear
+    text: only for a relay on the same host or network)."""
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    """Limit of one delivery; the invitation response waits for it."""
 
     argon2_time_cost: int = Field(default=3, ge=1)
     """argon2id passes (RFC 9106 second recommendation: t=3, m=64 MiB)."""
@@ -86,3 +118,15 @@ class Settings(BaseSettings):
     """``readonly`` sent with panel queries. 2 on purpose: the reader's profile is
     ``readonly = 2`` and ClickHouse refuses any change of ``readonly`` from 2 (even to
     1), so 1 only works against an engine without that profile. Both forbid writes."""
+
+    @model_validator(mode="after")
+    def _smtp_complete(self) -> Settings:
+        if not self.smtp_host:
+            return self
+        if not self.smtp_from or "@" not in parseaddr(self.smtp_from)[1]:
+            raise ValueError("TENANTRY_CP_SMTP_FROM must be an e-mail address with SMTP_HOST")
+        if not self.public_url:
+            raise ValueError("TENANTRY_CP_PUBLIC_URL is required with SMTP_HOST (invitation links)")
+        if (self.smtp_username is None) != (self.smtp_password is None):
+            raise ValueError("set both or neither of SMTP_USERNAME and SMTP_PASSWORD")
+        return self

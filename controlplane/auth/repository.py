@@ -159,6 +159,12 @@ class SessionStore:
         parts = [p.decode() if isinstance(p, bytes) else str(p) for p in raw]
         return RefreshUse(*parts)
 
+    async def owner(self, token: str) -> str | None:
+        """The user id a refresh token was issued to, used or not; None for a token this
+        server never issued (or one past its lifetime). Reads only: nothing is marked."""
+        raw = await self._redis.hget(f"rt:{digest(token)}", "user")
+        return raw.decode() if isinstance(raw, bytes) else raw
+
     async def family_active(self, family: str) -> bool:
         return bool(await self._redis.exists(f"fam:{family}"))
 

@@ -23,8 +23,8 @@ from controlplane.auth.schemas import (
     SignUp,
     TokenResponse,
 )
-from controlplane.deps import Conn, Info, State
-from controlplane.errors import OAuthError
+from controlplane.deps import AppState, Conn, Info, State
+from controlplane.errors import OAuthError, RateLimited
 from controlplane.ratelimit import PerIp
 from controlplane.rbac.dependencies import Authenticated, Principal, Public
 from controlplane.users.schemas import UserOut
@@ -153,9 +153,35 @@ async def authorize(
     return _redirect(redirect_uri, {"code": code, **extra})
 
 
+async def _limit_token_identity(
+    state: AppState, *, grant_type: str, client_id: str, refresh_token: str
+) -> None:
+    """The token endpoint's per-identity limit: many machines hammering one identity.
+
+    A refresh token this server issued names its account (one Redis read; a used or
+    revoked token still does), so replays of a leaked token are capped per user at the
+    per-identity limit, however many addresses and sessions they spread over; a user
+    bucket rather than a family bucket, because signing in again makes a new family.
+    Authorization codes and refresh tokens we never issued are counted per
+    ``client_id``, at the larger per-client limit (every user of a public client shares
+    it). So guessed tokens never eat into a real user's budget, and a flood against one
+    client cannot outrun its limit by rotating addresses.
+    """
+    owner = None
+    if grant_type == "refresh_token":
+        owner = await service.refresh_owner(state.auth, refresh_token)
+    try:
+        if owner is not None:
+            await state.limiter.identity("token", f"user:{owner}")
+        else:
+            await state.limiter.client("token", client_id)
+    except RateLimited as exc:
+        raise exc.as_oauth() from None
+
+
 @router.post(
     "/v1/oauth/token",
-    dependencies=[Depends(Public("grants are the proof")), Depends(PerIp("token"))],
+    dependencies=[Depends(Public("grants are the proof")), Depends(PerIp("token", oauth=True))],
 )
 async def token(
     conn: Conn,
@@ -170,6 +196,9 @@ async def token(
     refresh_token: Annotated[str, Form(max_length=200)] = "",
 ) -> TokenResponse:
     response.headers.update(NO_STORE)
+    await _limit_token_identity(
+        state, grant_type=grant_type, client_id=client_id, refresh_token=refresh_token
+    )
     if grant_type == "authorization_code":
         return await service.exchange_code(
             conn,

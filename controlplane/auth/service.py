@@ -148,6 +148,11 @@ async def refresh(
     )
 
 
+async def refresh_owner(auth: Auth, token: str) -> str | None:
+    """The account a refresh token belongs to (what the token endpoint rate-limits)."""
+    return await auth.sessions.owner(token) if token else None
+
+
 async def logout(
     conn: asyncpg.Connection, auth: Auth, *, user_id: uuid.UUID, family: str, info: RequestInfo
 ) -> None:

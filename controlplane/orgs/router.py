@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response, status
 
-from controlplane.deps import Conn, Info, State
+from controlplane.deps import AfterCommit, Conn, Info, State
 from controlplane.orgs import service
 from controlplane.orgs.schemas import (
     BillingOut,
@@ -118,14 +118,31 @@ async def remove_member(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/{org_id}/invitations", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/{org_id}/invitations",
+    status_code=status.HTTP_201_CREATED,
+    response_model=InvitationCreated,
+)
 async def create_invitation(
     access: Annotated[OrgAccess, Depends(OrgPermission("members:manage"))],
     body: InvitationCreate,
     conn: Conn,
+    state: State,
     info: Info,
-) -> InvitationCreated:
-    return await service.invite(conn, access, body, info)
+) -> AfterCommit:
+    """Invite someone by e-mail address. With SMTP configured the invitation is e-mailed
+    once it is committed; the response waits for that and says how it went."""
+    created = await service.invite(conn, access, body, info)
+
+    async def send() -> InvitationCreated:
+        return await service.send_invitation(
+            state.mailer,
+            created,
+            org_name=access.org.name,
+            public_url=state.settings.public_url,
+        )
+
+    return AfterCommit(send, status_code=status.HTTP_201_CREATED)
 
 
 @router.get("/{org_id}/invitations")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -80,7 +80,12 @@ class InvitationOut(BaseModel):
 
 class InvitationCreated(InvitationOut):
     token: str
-    """Give this to the invitee (an e-mail in production); it is never shown again."""
+    """The invitation's secret, shown this once. With SMTP configured the invitee got it
+    by e-mail (``email_sent``); otherwise, or when sending failed, hand it on yourself."""
+    email_sent: bool = False
+    """True when the invitation e-mail was handed to the SMTP server."""
+    email_delivery: Literal["sent", "failed", "not_configured"] = "not_configured"
+    """Why ``email_sent`` is what it is; a failed delivery leaves the invitation valid."""
 
 
 class InvitationAccept(Strict):

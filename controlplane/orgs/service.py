@@ -7,6 +7,7 @@ role with permissions the admin lacks), and an organisation always keeps an owne
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -16,7 +17,8 @@ import asyncpg
 from controlplane.audit import service as audit
 from controlplane.deps import RequestInfo
 from controlplane.errors import Conflict, Forbidden, InvalidInput, NotFound
-from controlplane.orgs import plans, repository
+from controlplane.mail import Mailer, MailError
+from controlplane.orgs import invitation_email, plans, repository
 from controlplane.orgs.repository import OrgRow
 from controlplane.orgs.schemas import (
     BillingOut,
@@ -35,6 +37,8 @@ from controlplane.rbac import permissions
 from controlplane.rbac import repository as roles
 from controlplane.rbac.dependencies import OrgAccess, Principal
 from controlplane.users import repository as users
+
+log = logging.getLogger("tenantry.controlplane.invitations")
 
 
 def _out(org: OrgRow, role: str) -> OrgOut:
@@ -202,7 +206,7 @@ async def invite(
     conn: asyncpg.Connection, access: OrgAccess, body: InvitationCreate, info: RequestInfo
 ) -> InvitationCreated:
     """An invitation for someone who may not have an account yet; the token is shown
-    once (delivering it, by e-mail, is outside the control plane)."""
+    once (``send_invitation`` e-mails it, after the commit)."""
     await _may_grant(conn, access, body.role)
     token = secrets.token_urlsafe(32)
     row = await repository.insert_invitation(
@@ -220,6 +224,42 @@ async def invite(
         conn, access, "invitation.create", f"invitation/{row.id}", info, detail={"role": body.role}
     )
     return InvitationCreated(**_invitation_out(row).model_dump(), token=token)
+
+
+async def send_invitation(
+    mailer: Mailer | None,
+    created: InvitationCreated,
+    *,
+    org_name: str,
+    public_url: str | None,
+) -> InvitationCreated:
+    """E-mail a committed invitation to the invitee; ``created`` with the outcome.
+
+    Call it after the commit only: an e-mail must never announce an invitation that was
+    rolled back, nor hold a transaction open while a mail server answers. A failure
+    leaves the invitation valid (the response still carries the token) and is logged
+    with the invitation id and the kind of failure, never the token or the address.
+    """
+    if mailer is None or not public_url:
+        return created.model_copy(update={"email_sent": False, "email_delivery": "not_configured"})
+    message = invitation_email.message(
+        to=created.email,
+        org_name=org_name,
+        role=created.role,
+        expires_at=created.expires_at,
+        public_url=public_url,
+        token=created.token,
+    )
+    try:
+        await mailer.send(message, to=created.email)
+    except MailError as exc:
+        log.warning(
+            "invitation e-mail not sent",
+            extra={"invitation_id": str(created.id), "mail_error": str(exc)},
+        )
+        return created.model_copy(update={"email_sent": False, "email_delivery": "failed"})
+    log.info("invitation e-mail sent", extra={"invitation_id": str(created.id)})
+    return created.model_copy(update={"email_sent": True, "email_delivery": "sent"})
 
 
 async def invitations(conn: asyncpg.Connection, access: OrgAccess) -> list[InvitationOut]:

@@ -109,6 +109,7 @@ def run(cluster: LocalCluster, *, api_port: int = 8000, operator_port: int = 808
             f"""
 Tenantry is running locally:
   control plane API   http://127.0.0.1:{api_port}  (OpenAPI: /docs)
+  its metrics         http://127.0.0.1:9464/metrics  (internal listener)
   operator liveness   http://127.0.0.1:{operator_port}/healthz
   kubectl             export KUBECONFIG={cluster.kubeconfig}
   PostgreSQL          {pg.url("postgres")}

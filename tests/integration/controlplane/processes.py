@@ -37,6 +37,7 @@ async def control_plane(
         "TENANTRY_CP_KUBECONFIG": str(kubeconfig),
         "TENANTRY_CP_INTERNAL_TOKEN": INTERNAL_TOKEN,
         "TENANTRY_CP_ISSUER": f"http://127.0.0.1:{port}",
+        "TENANTRY_CP_METRICS_PORT": str(free_port()),  # not the default: tests run side by side
         **(extra_env or {}),
     }
     proc = spawn_cli(

@@ -16,6 +16,7 @@ import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from prometheus_client import generate_latest
 
 from controlplane.deps import AppState
 from controlplane.settings import Settings
@@ -258,13 +259,17 @@ async def test_login_is_rate_limited_per_identity_and_ip(database: str, redis_db
         assert r.status_code == 429
 
 
-async def test_request_ids_and_metrics(client: httpx.AsyncClient) -> None:
-    r = await client.get("/healthz", headers={"X-Request-ID": "abc-123"})
-    assert r.headers["x-request-id"] == "abc-123"
-    r = await client.get("/healthz", headers={"X-Request-ID": "bad id\nwith newline"})
-    assert r.headers["x-request-id"] != "bad id\nwith newline"
-    await client.get(f"/v1/orgs/{uuid.uuid4()}")
-    text = (await client.get("/metrics")).text
+async def test_request_ids_and_metrics(settings: Settings) -> None:
+    async with serve(settings) as (app, client):
+        r = await client.get("/healthz", headers={"X-Request-ID": "abc-123"})
+        assert r.headers["x-request-id"] == "abc-123"
+        r = await client.get("/healthz", headers={"X-Request-ID": "bad id\nwith newline"})
+        assert r.headers["x-request-id"] != "bad id\nwith newline"
+        await client.get(f"/v1/orgs/{uuid.uuid4()}")
+        # Never on the public app (`serve` scrapes them on its internal port).
+        assert (await client.get("/metrics")).status_code == 404
+        state: AppState = app.state.cp
+        text = generate_latest(state.metrics.registry).decode()
     assert 'tenantry_http_requests_total{method="GET",route="/healthz",status="200"}' in text
     assert 'route="/v1/orgs/{org_id}",status="401"' in text
     assert "tenantry_http_request_duration_seconds_bucket" in text

@@ -1,7 +1,9 @@
-"""OAuth 2.0 authorization code with PKCE for a registered public client."""
+"""OAuth 2.0 authorization code with PKCE for a registered public client, and the token
+endpoint's rate limits."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -10,7 +12,12 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from controlplane.auth.crypto import new_token, pkce_challenge
-from tests.integration.controlplane.conftest import PASSWORD, sign_up_and_login
+from tests.integration.controlplane.conftest import (
+    PASSWORD,
+    make_settings,
+    serve,
+    sign_up_and_login,
+)
 
 REDIRECT = "https://app.example.com/callback"
 
@@ -167,3 +174,66 @@ async def test_pkce_rejections(client: httpx.AsyncClient, database: str) -> None
     assert "location" not in r.headers
     r = await client.post("/v1/oauth/token", data={"grant_type": "password", "client_id": "x"})
     assert r.json()["error"] == "unsupported_grant_type"
+
+
+async def test_token_endpoint_is_rate_limited_per_identity(database: str, redis_db: str) -> None:
+    """Many addresses hammering one identity get 429 in the OAuth shape; others don't."""
+    settings = make_settings(
+        database,
+        redis_db,
+        trust_forwarded_for=True,
+        rate_limit_per_ip=3,
+        rate_limit_per_identity=3,
+        rate_limit_per_client=3,
+    )
+    addresses = (f"198.51.100.{i}" for i in itertools.count(1))
+    async with serve(settings) as (_, http):
+
+        async def token(form: dict[str, str], ip: str | None = None) -> httpx.Response:
+            headers = {"X-Forwarded-For": ip or next(addresses)}
+            return await http.post("/v1/oauth/token", data=form, headers=headers)
+
+        def refused(r: httpx.Response) -> None:
+            assert r.status_code == 429, r.text
+            assert 0 < int(r.headers["retry-after"]) <= 61
+            assert r.headers["cache-control"] == "no-store"
+            body = r.json()
+            assert set(body) == {"error", "error_description"}
+            assert body["error"] == "slow_down"
+
+        # Authorization codes: the client is the identity, whatever the address.
+        guess = {
+            "grant_type": "authorization_code",
+            "client_id": "saas-ui",
+            "redirect_uri": REDIRECT,
+            "code": new_token(),
+            "code_verifier": new_token(48),
+        }
+        assert [(await token(guess)).status_code for _ in range(3)] == [400, 400, 400]
+        refused(await token(guess))
+        r = await token({**guess, "client_id": "other-client"})
+        assert (r.status_code, r.json()["error"]) == (400, "invalid_grant")
+
+        # Refresh tokens: the account is the identity. A leaked token replayed from many
+        # addresses is refused once that user's budget is spent...
+        victim = await sign_up_and_login(http)
+        bystander = await sign_up_and_login(http)
+        replay = {
+            "grant_type": "refresh_token",
+            "client_id": "password",
+            "refresh_token": victim["refresh"],
+        }
+        assert [(await token(replay)).status_code for _ in range(3)] == [200, 400, 400]
+        refused(await token(replay))
+        # ...while another user of the same client, and tokens we never issued (counted
+        # per client), are unaffected.
+        r = await token({**replay, "refresh_token": bystander["refresh"]})
+        assert r.status_code == 200, r.text
+        r = await token({**replay, "refresh_token": "rt_" + new_token()})
+        assert (r.status_code, r.json()["error"]) == (400, "invalid_grant")
+
+        # The per-IP limit of the endpoint answers in the same OAuth shape.
+        for i in range(3):
+            r = await token({**guess, "client_id": f"client-{i}"}, ip="192.0.2.99")
+            assert r.status_code == 400
+        refused(await token({**guess, "client_id": "client-9"}, ip="192.0.2.99"))

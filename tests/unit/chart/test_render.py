@@ -209,7 +209,14 @@ def test_operator_s3_credentials_come_from_a_secret() -> None:
 def test_controlplane_config_and_secret_references() -> None:
     objs = render()
     (container,) = _containers(one(objs, "Deployment", CP))
-    assert container["args"] == ["controlplane", "serve", "--host", "0.0.0.0", "--port", "8000"]  # noqa: S104
+    assert container["args"] == [
+        "controlplane",
+        "serve",
+        "--host=0.0.0.0",
+        "--port=8000",
+        "--metrics-host=0.0.0.0",
+        "--metrics-port=9464",
+    ]
     assert container["envFrom"] == [{"configMapRef": {"name": CP}}]
     secret = one(objs, "Secret", f"{CP}-connections")
     assert secret["stringData"]["database-url"] == "postgresql://tenantry@db:5432/tenantry"
@@ -309,3 +316,26 @@ def test_close_periods_cronjob_can_be_disabled_or_rescheduled() -> None:
     bad = helm.run({"controlplane": {"closePeriods": {"schedule": "hourly"}}})
     assert bad.returncode != 0
     assert "schedule" in bad.stderr
+
+
+def test_metrics_are_on_their_own_port_never_behind_the_public_service() -> None:
+    objs = render()
+    deployment = one(objs, "Deployment", CP)
+    (container,) = _containers(deployment)
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"http": 8000, "metrics": 9464}
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == "9464"
+    public = one(objs, "Service", CP)
+    assert [p["targetPort"] for p in public["spec"]["ports"]] == ["http"]
+    assert not find(objs, "Service", f"{CP}-metrics")
+
+    objs = render({"controlplane": {"metrics": {"port": 9100, "service": {"enabled": True}}}})
+    service = one(objs, "Service", f"{CP}-metrics")
+    assert service["spec"]["type"] == "ClusterIP"
+    assert service["spec"]["ports"] == [
+        {"name": "metrics", "port": 9100, "targetPort": "metrics", "protocol": "TCP"}
+    ]
+    (container,) = _containers(one(objs, "Deployment", CP))
+    assert "--metrics-port=9100" in container["args"]
+    assert helm.run({"controlplane": {"metrics": {"port": 8000}}}).returncode != 0

@@ -50,7 +50,6 @@ def test_org_routes_use_org_permissions_and_public_routes_are_few() -> None:
     assert public == [
         "GET /.well-known/jwks.json",
         "GET /healthz",
-        "GET /metrics",
         "GET /readyz",
         "POST /v1/auth/login",
         "POST /v1/auth/refresh",
