@@ -66,6 +66,28 @@ class ChildCache:
             objs[key] = _encode({**obj, "apiVersion": api_version, "kind": kind})
         return str(tenant)
 
+    def relist(self, *, api_version: str, kind: str, objs: list[Obj]) -> set[str]:
+        """Replace everything of ``kind`` with a fresh list; returns the tenants touched
+        (an object that vanished while no watch was open is dropped here)."""
+        touched: set[str] = set()
+        present: set[Key] = set()
+        for obj in objs:
+            meta = obj.get("metadata") or {}
+            present.add((kind, meta.get("namespace") or "", meta.get("name", "")))
+            tenant = self.observe(api_version=api_version, kind=kind, obj=obj, deleted=False)
+            if tenant:
+                touched.add(tenant)
+        stores: list[tuple[str, Any]] = [*self._by_tenant.items(), *self._secrets.items()]
+        for tenant, store in stores:
+            gone = [k for k in store if k[0] == kind and k not in present]
+            for key in gone:
+                if isinstance(store, set):
+                    store.discard(key)
+                else:
+                    store.pop(key, None)
+                touched.add(tenant)
+        return touched
+
     def seed(self, tenant: str, state: LiveState) -> None:
         """Add what a list returned, without replacing newer watch data."""
         objs = self._by_tenant.setdefault(tenant, {})

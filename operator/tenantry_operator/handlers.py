@@ -13,7 +13,7 @@ import contextlib
 import datetime as dt
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Coroutine
 from typing import Any
 
 import kopf
@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from tenantry.api import GROUP, VERSION
 from tenantry.api.dashboard import DashboardSpec
 from tenantry.clickhouse.client import ClickHouseError
-from tenantry_operator import admission, finalize, normalize, observe, reconcile, usage
+from tenantry_operator import admission, finalize, normalize, observe, reconcile, usage, watch
 from tenantry_operator.cache import ChildCache
 from tenantry_operator.dataplane import connect, dashboards
 from tenantry_operator.kube import Kube
@@ -43,6 +43,7 @@ class Runtime:
     cache: ChildCache = ChildCache()
     slots: asyncio.Semaphore | None = None  # bounds concurrent reconciles
     limits: admission.LimitsSource | None = None  # plan limits, when a control plane is set
+    watches: list[asyncio.Task[None]] = []  # watch.py's loops over the children
     triggers: dict[str, asyncio.Event] = {}
 
     @classmethod
@@ -68,10 +69,15 @@ async def startup(**_: Any) -> None:
             ttl=settings.plan_recheck_seconds,
         )
     Runtime.client()
+    await _start_child_watches()
 
 
 @kopf.on.cleanup()
 async def cleanup(**_: Any) -> None:
+    for task in Runtime.watches:
+        task.cancel()
+    await asyncio.gather(*Runtime.watches, return_exceptions=True)
+    Runtime.watches.clear()
     if Runtime.kube is not None:
         await Runtime.kube.close()
         Runtime.kube = None
@@ -301,38 +307,63 @@ async def tenant_usage(
 
 
 # -- children: wake the owning tenant's worker ------------------------------------------
-_CHILDREN = (
-    ("apps", "v1", "statefulsets", "StatefulSet"),
-    ("apps", "v1", "deployments", "Deployment"),
-    ("", "v1", "services", "Service"),
-    ("", "v1", "configmaps", "ConfigMap"),
-    ("", "v1", "secrets", "Secret"),
-    ("", "v1", "serviceaccounts", "ServiceAccount"),
-    ("", "v1", "resourcequotas", "ResourceQuota"),
-    ("", "v1", "limitranges", "LimitRange"),
-    ("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy"),
-    ("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget"),
-    ("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler"),
-    ("batch", "v1", "cronjobs", "CronJob"),
-    ("", "v1", "namespaces", "Namespace"),
+# Watched by watch.py's own list-then-watch loops (not kopf: see watch.py for why), by
+# the operator's label, into the cache; each change wakes the owning tenant's worker.
+CHILDREN = (
+    watch.Kind("apps/v1", "StatefulSet", "statefulsets"),
+    watch.Kind("apps/v1", "Deployment", "deployments"),
+    watch.Kind("v1", "Service", "services"),
+    watch.Kind("v1", "ConfigMap", "configmaps"),
+    watch.Kind("v1", "Secret", "secrets"),
+    watch.Kind("v1", "ServiceAccount", "serviceaccounts"),
+    watch.Kind("v1", "ResourceQuota", "resourcequotas"),
+    watch.Kind("v1", "LimitRange", "limitranges"),
+    watch.Kind("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies"),
+    watch.Kind("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets"),
+    watch.Kind("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers"),
+    watch.Kind("batch/v1", "CronJob", "cronjobs"),
+    watch.Kind("v1", "Namespace", "namespaces"),
 )
 
 
-def _watch(api_version: str, kind: str) -> Callable[..., Awaitable[None]]:
-    async def child_changed(type: str | None, body: kopf.Body, **_: Any) -> None:
-        tenant = Runtime.cache.observe(
-            api_version=api_version, kind=kind, obj=dict(body), deleted=type == "DELETED"
-        )
-        if tenant and tenant in Runtime.triggers:
+def _wake(tenants: set[str] | str | None) -> None:
+    for tenant in [tenants] if isinstance(tenants, str) else tenants or ():
+        if tenant in Runtime.triggers:
             Runtime.triggers[tenant].set()
 
-    return child_changed
 
+def _child_watch(kind: watch.Kind, ready: asyncio.Event) -> Coroutine[Any, Any, None]:
+    def on_event(event_type: str, obj: dict[str, Any]) -> None:
+        _wake(
+            Runtime.cache.observe(
+                api_version=kind.api_version,
+                kind=kind.kind,
+                obj=obj,
+                deleted=event_type == "DELETED",
+            )
+        )
 
-for _group, _version, _plural, _kind in _CHILDREN:
-    kopf.on.event(_group, _version, _plural, labels={LABEL_MANAGED_BY: MANAGED_BY})(
-        _watch(f"{_group}/{_version}" if _group else _version, _kind)
+    def on_relist(objs: list[dict[str, Any]]) -> None:
+        _wake(Runtime.cache.relist(api_version=kind.api_version, kind=kind.kind, objs=objs))
+
+    return watch.run(
+        Runtime.client().http,
+        kind,
+        f"{LABEL_MANAGED_BY}={MANAGED_BY}",
+        on_event=on_event,
+        on_relist=on_relist,
+        ready=ready,
     )
+
+
+async def _start_child_watches() -> None:
+    """Start one watch per child kind; return once each has listed (cache filled)."""
+    readiness = []
+    for kind in CHILDREN:
+        ready = asyncio.Event()
+        readiness.append(ready)
+        Runtime.watches.append(asyncio.create_task(_child_watch(kind, ready)))
+    await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readiness)), timeout=120)
 
 
 # -- Dashboard --------------------------------------------------------------------------

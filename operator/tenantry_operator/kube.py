@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import httpx2 as httpx
 from lightkube import AsyncClient, KubeConfig
 from lightkube.codecs import resource_registry
 from lightkube.core.exceptions import ApiError
@@ -50,6 +51,13 @@ class Kube:
 
     async def close(self) -> None:
         await self.client.close()
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The configured HTTP connection (server, TLS, credentials) for raw requests
+        such as watch.py's streams; lightkube keeps it on its generic client."""
+        conn: httpx.AsyncClient = self.client._client._client
+        return conn
 
     # -- reads -----------------------------------------------------------------------
     async def get(

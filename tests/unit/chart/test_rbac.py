@@ -69,9 +69,9 @@ def test_operator_cluster_role_is_exactly_what_it_manages() -> None:
 
 def test_operator_can_watch_every_child_kind_it_watches() -> None:
     grants = _grants(one(render(), "ClusterRole", OP))
-    for child in handlers._CHILDREN:  # (group, version, plural, ...)
-        group, plural = child[0], child[2]
-        assert grants[(group, plural)] >= READ, plural
+    for child in handlers.CHILDREN:  # watch.py lists and watches each of these
+        group = child.api_version.rpartition("/")[0]
+        assert grants[(group, child.plural)] >= READ, child.plural
 
 
 @pytest.mark.parametrize("name", [OP, CP])

@@ -82,3 +82,17 @@ def test_seed_adds_what_a_list_found_but_keeps_newer_watch_data() -> None:
     assert state.children[("ConfigMap", NS, "cfg")]["metadata"]["resourceVersion"] == "4"
     assert state.secrets == {"redis-credentials"}
     assert state.namespace is not None
+
+
+def test_relist_drops_what_vanished_while_no_watch_was_open() -> None:
+    cache = ChildCache()
+    for name in ("a", "b"):
+        cache.observe(api_version="v1", kind="Service", obj=_obj("Service", name), deleted=False)
+    cache.observe(api_version="v1", kind="Secret", obj=_obj("Secret", "s1"), deleted=False)
+    cache.observe(api_version="v1", kind="ConfigMap", obj=_obj("ConfigMap", "c"), deleted=False)
+    touched = cache.relist(api_version="v1", kind="Service", objs=[_obj("Service", "b")])
+    assert touched == {"acme"}
+    state = cache.state("acme", NS)
+    assert set(state.children) == {("Service", NS, "b"), ("ConfigMap", NS, "c")}
+    cache.relist(api_version="v1", kind="Secret", objs=[])
+    assert cache.state("acme", NS).secrets == set()
