@@ -93,7 +93,7 @@ def _percentile(values: list[float], q: float) -> float:
 class Stack:
     """redis-server and the ingestion service, in a temporary folder."""
 
-    def __init__(self, folder: Path, *, flush_rows: int, split: bool) -> None:
+    def __init__(self, folder: Path, *, flush_rows: int | None, split: bool) -> None:
         self.folder = folder
         self.redis_port = _free_port()
         self.http_port = _free_port()
@@ -115,8 +115,9 @@ class Stack:
             "TENANTRY_RETENTION_DAYS": "30",
             "TENANTRY_INGEST_KEYS": key_digest(KEY),
             "TENANTRY_INGEST_MAX_BACKLOG": "1000000",
-            "TENANTRY_INGEST_FLUSH_ROWS": str(flush_rows),
         }
+        if flush_rows is not None:  # else the service's default
+            env["TENANTRY_INGEST_FLUSH_ROWS"] = str(flush_rows)
         self.log = (folder / "ingest.log").open("wb")
         command = [sys.executable, "-m", "ingestion"]
         self.service = subprocess.Popen(
@@ -306,7 +307,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--load", type=float, default=0.5, help="fraction of max for latency")
-    parser.add_argument("--flush-rows", type=int, default=50_000)
+    parser.add_argument(
+        "--flush-rows", type=int, default=None, help="writer flush size (default: the service's)"
+    )
     parser.add_argument(
         "--split", action="store_true", help="writer in its own process (--writer-only)"
     )

@@ -158,7 +158,7 @@ class Ingest:
             return _json(400, exc.as_json())
         try:
             entry, backlog = await self.stream.append(
-                rows, count=count, batch_id=batch_id, max_backlog=self.max_backlog
+                rows, count=count, size=len(body), batch_id=batch_id, max_backlog=self.max_backlog
             )
         except (RedisError, OSError) as exc:
             logger.warning("append to the stream failed: %s", type(exc).__name__)

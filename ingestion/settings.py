@@ -91,7 +91,7 @@ class Settings:
     max_batch_events: int = 10_000
     max_backlog: int = 20_000
     retry_after_seconds: int = 1
-    flush_rows: int = 50_000
+    flush_rows: int = 200_000
     flush_seconds: float = 1.0
     claim_idle_seconds: float = 60.0
     consumer: str = "ingestion"
@@ -192,7 +192,7 @@ def from_env(env: Mapping[str, str]) -> Settings:
         max_batch_events=_int(env, "TENANTRY_INGEST_MAX_BATCH_EVENTS", 10_000),
         max_backlog=_int(env, "TENANTRY_INGEST_MAX_BACKLOG", 20_000),
         retry_after_seconds=_int(env, "TENANTRY_INGEST_RETRY_AFTER_SECONDS", 1),
-        flush_rows=_int(env, "TENANTRY_INGEST_FLUSH_ROWS", 50_000),
+        flush_rows=_int(env, "TENANTRY_INGEST_FLUSH_ROWS", 200_000),
         flush_seconds=flush_seconds,
         claim_idle_seconds=claim_idle_seconds,
         consumer=env.get("TENANTRY_INGEST_CONSUMER", "").strip() or socket.gethostname(),

@@ -22,6 +22,11 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class FlushUsage:
+    """One flush's counts. `bytes` is the size of the request bodies the flushed
+    events came in (after any Content-Encoding is undone), whatever the format
+    they are stored in; for stream entries written before RowBinary it is the
+    size of their JSONEachRow rows."""
+
     tenant: str
     events: int
     bytes: int

@@ -183,6 +183,30 @@ class ChdbClient:
         statement = insert_statement(table, dedup_token=dedup_token)
         self._run_bytes(statement.encode() + b"\n" + data)
 
+    def insert_rowbinary(
+        self, table: str, chunks: Sequence[bytes], *, dedup_token: str | None = None
+    ) -> None:
+        """One streaming insert fed chunk by chunk (no joined copy in Python).
+
+        Binary data cannot go inline in the query text as `insert_json` does:
+        chDB splits a query's text at a blank line (two newline bytes), which
+        binary rows contain, and silently drops what follows.
+        """
+        if not any(chunks):
+            return
+        statement = insert_statement(table, dedup_token=dedup_token, fmt=None)
+        with self._lock:
+            if self._closed:
+                raise ClickHouseError("client is closed")
+            try:
+                with self._conn.send_insert(statement, "RowBinary") as inserter:
+                    for chunk in chunks:
+                        if chunk:
+                            inserter.append(chunk)
+                    inserter.finish()
+            except Exception as exc:
+                raise ClickHouseError.from_message(str(exc)) from exc
+
     def _run_bytes(self, sql: bytes) -> None:
         with self._lock:
             if self._closed:

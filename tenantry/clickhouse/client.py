@@ -25,7 +25,9 @@ Value conventions shared by both adapters:
   types above or their ClickHouse text forms (`'2026-01-02 03:04:05.678'`).
   Both adapters send rows as JSONEachRow, so the same value is parsed the same
   way whichever adapter carries it. `insert_json` takes rows already encoded
-  as JSONEachRow bytes (the ingestion writer's fast path: no decode/encode).
+  as JSONEachRow bytes, `insert_rowbinary` rows already encoded as RowBinary
+  (the ingestion writer's fast path: no decode/encode, and the cheapest
+  format for the engine to parse).
 
 The async facade runs the blocking calls in a worker thread: neither chDB nor
 clickhouse-connect's sync client blocks the event loop then.
@@ -106,6 +108,17 @@ class ClickHouseClient(Protocol):
         """
         ...
 
+    def insert_rowbinary(
+        self, table: str, chunks: Sequence[bytes], *, dedup_token: str | None = None
+    ) -> None:
+        """Insert rows encoded as RowBinary (all columns, in table order), as one insert.
+
+        `chunks` are concatenated (each a whole number of rows); the ingestion
+        writer passes one chunk per stream entry, so they are never joined in
+        Python. Same deduplication as `insert`.
+        """
+        ...
+
     def close(self) -> None:
         """Release the connection; the client is unusable afterwards."""
         ...
@@ -130,6 +143,13 @@ class AsyncClickHouse:
 
     async def insert_json(self, table: str, data: bytes, *, dedup_token: str | None = None) -> None:
         await asyncio.to_thread(self.client.insert_json, table, data, dedup_token=dedup_token)
+
+    async def insert_rowbinary(
+        self, table: str, chunks: Sequence[bytes], *, dedup_token: str | None = None
+    ) -> None:
+        await asyncio.to_thread(
+            self.client.insert_rowbinary, table, chunks, dedup_token=dedup_token
+        )
 
     async def close(self) -> None:
         await asyncio.to_thread(self.client.close)
@@ -193,14 +213,20 @@ def json_each_row(rows: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(map(_ENCODER.encode, rows))
 
 
-def insert_statement(table: str, *, dedup_token: str | None) -> str:
-    """`INSERT INTO db.t [SETTINGS insert_deduplication_token=...] FORMAT JSONEachRow`."""
+def insert_statement(
+    table: str, *, dedup_token: str | None, fmt: str | None = "JSONEachRow"
+) -> str:
+    """`INSERT INTO db.t [SETTINGS insert_deduplication_token=...] FORMAT JSONEachRow`.
+
+    `fmt=None` leaves the FORMAT clause out (for APIs that take the format apart).
+    """
     settings = ""
     if dedup_token is not None:
         if not dedup_token:
             raise ValueError("dedup_token must not be empty")
         settings = f" SETTINGS insert_deduplication_token = {quote_string(dedup_token)}"
-    return f"INSERT INTO {quote_table(table)}{settings} FORMAT JSONEachRow"
+    statement = f"INSERT INTO {quote_table(table)}{settings}"
+    return f"{statement} FORMAT {fmt}" if fmt else statement
 
 
 def _escape_param_text(text: str) -> str:

@@ -10,7 +10,8 @@ ClickHouse through its Service with this adapter. Choices made here:
   parameters travel as `param_<name>` and are bound by the server.
 - inserts send JSONEachRow text (`raw_insert`), exactly like the chDB adapter:
   the same dict is parsed by the same engine code whichever adapter carries
-  it. The dedup token travels as the `insert_deduplication_token` setting.
+  it; `insert_rowbinary` sends RowBinary the same way. The dedup token travels
+  as the `insert_deduplication_token` setting.
 - naive datetimes in results (DateTime columns declared without a zone) get the
   server's zone attached, matching the chDB adapter.
 
@@ -117,7 +118,16 @@ class HttpClickHouseClient:
             return
         self._raw_insert(table, data, dedup_token)
 
-    def _raw_insert(self, table: str, data: bytes, dedup_token: str | None) -> None:
+    def insert_rowbinary(
+        self, table: str, chunks: Sequence[bytes], *, dedup_token: str | None = None
+    ) -> None:
+        data = b"".join(chunks)
+        if data:
+            self._raw_insert(table, data, dedup_token, fmt="RowBinary")
+
+    def _raw_insert(
+        self, table: str, data: bytes, dedup_token: str | None, *, fmt: str = "JSONEachRow"
+    ) -> None:
         settings: dict[str, Any] = {}
         if dedup_token is not None:
             if not dedup_token:
@@ -125,7 +135,7 @@ class HttpClickHouseClient:
             settings["insert_deduplication_token"] = dedup_token
         try:
             self._client.raw_insert(
-                quote_table(table), insert_block=data, fmt="JSONEachRow", settings=settings
+                quote_table(table), insert_block=data, fmt=fmt, settings=settings
             )
         except DriverError as exc:
             raise _wrap(exc) from exc

@@ -10,8 +10,12 @@ chDB. It is not a mock: nothing is answered from canned data.
 What it implements, as ClickHouse's HTTP handler does:
 
 - `GET /ping` and `GET /` answer `Ok.`; the SQL is the `query` URL parameter
-  followed by the request body (so `INSERT ... FORMAT Native` in the URL or at
-  the start of the body, then binary data, works);
+  followed by the request body. An `INSERT ... FORMAT <name>` with data (the
+  statement in the URL and the data in the body, or both in the body with the
+  data after the first newline, as clickhouse-connect sends bytes) runs as a
+  streaming insert (chDB's `send_insert`), so binary data works: as query text
+  chDB would split it at a blank line (two newline bytes), which binary rows
+  can contain, and drop the rest;
 - `database`, `default_format` (TabSeparated when absent), `query_id`,
   `param_<name>` (server-side query parameters), every other URL parameter is a
   setting applied to that request only;
@@ -107,6 +111,10 @@ _READ_ONLY_KEYWORDS = frozenset(
 )
 _FIRST_WORD = re.compile(rb"^(?:\s+|--[^\n]*\n|/\*.*?\*/)*([A-Za-z]+)", re.DOTALL)
 _TRAILING_FORMAT = re.compile(rb"\bFORMAT\s+([A-Za-z0-9_]+)\s*;?\s*$", re.IGNORECASE)
+# An INSERT and its data in one text: the data starts after the first newline.
+_INSERT_DATA = re.compile(
+    rb"^(\s*INSERT\b.*?)\bFORMAT\s+([A-Za-z0-9_]+)[ \t]*(?:\r?\n)?", re.IGNORECASE | re.DOTALL
+)
 _SETTING_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # ClickHouse error codes mapped to HTTP statuses as its HTTP handler does.
 _STATUS_BY_CODE = {
@@ -305,9 +313,17 @@ class Engine:
                 raise _RequestError(115, "UNKNOWN_SETTING", f"Unknown setting {name!r}")
         session_id = params.get("session_id", "")
         timeout = min(float(params.get("session_timeout") or 60), _MAX_SESSION_TIMEOUT)
+        data = None
+        if keyword == "INSERT" and query and body:  # INSERT ... FORMAT x in the URL?
+            if inline := _TRAILING_FORMAT.search(query):
+                data = (query[: inline.start()], inline.group(1).decode(), body)
+        elif keyword == "INSERT" and (inline := _INSERT_DATA.match(body)):
+            data = (inline.group(1), inline.group(2).decode(), body[inline.end() :])
         conn, release = self._acquire(session_id, timeout, params.get("session_check") == "1")
         try:
-            result = self._run(conn, sql, fmt, binds, settings, params.get("database"), session_id)
+            result = self._run(
+                conn, sql, fmt, binds, settings, params.get("database"), session_id, data
+            )
             # read everything before the connection can be closed or reused
             output = bytes(result.bytes())
             summary = {
@@ -336,11 +352,14 @@ class Engine:
         settings: Mapping[str, str],
         database: str | None,
         session_id: str,
+        data: tuple[bytes, str, bytes] | None = None,
     ) -> Any:
         """Run `sql` with request-scoped database and settings.
 
         On a fresh (sessionless) connection they are simply set; in a session
         they are put back afterwards, as they apply to one request only.
+        With `data` (statement without its FORMAT clause, format, rows) the
+        insert streams the rows instead.
         """
         restore: list[str] = []
         if session_id and (database or settings):
@@ -366,6 +385,11 @@ class Engine:
             for name, value in settings.items():
                 escaped = value.replace("\\", "\\\\").replace("'", "\\'")
                 conn.query(f"SET {name} = '{escaped}'", "TSV")
+            if data is not None:
+                insert, input_format, rows = data
+                with conn.send_insert(insert.decode(), input_format) as inserter:
+                    inserter.append(rows)
+                    return _Inserted(inserter.finish())
             return conn.query(sql, fmt, params=dict(binds))
         finally:
             for statement in restore:
@@ -373,6 +397,31 @@ class Engine:
                     conn.query(statement, "TSV")
                 except Exception:  # noqa: S112 - best effort, the session stays usable
                     continue
+
+
+@dataclass(frozen=True)
+class _Inserted:
+    """A streaming insert's outcome, shaped like a query result."""
+
+    outcome: Any
+
+    def bytes(self) -> bytes:
+        return b""
+
+    def rows_read(self) -> int:
+        return 0
+
+    def bytes_read(self) -> int:
+        return 0
+
+    def rows_written(self) -> int:
+        return int(self.outcome.rows_written)
+
+    def bytes_written(self) -> int:
+        return int(self.outcome.bytes_written)
+
+    def elapsed(self) -> float:
+        return float(self.outcome.elapsed)
 
 
 def _setting_literal(row: Mapping[str, Any]) -> str:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 from collections.abc import AsyncIterator
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
+from ingestion import events
 from ingestion.stream import Stream
 from tests.integration.ingestion.conftest import (
     RedisProcess,
@@ -36,7 +38,8 @@ async def test_accepted_batch_is_in_the_stream_when_202_arrives(
     (entry,) = await stream_entries(redis, service.stream)
     assert entry[b"batch"].decode() == body["batch_id"]
     assert entry[b"n"] == b"25"
-    rows = [json.loads(line) for line in entry[b"rows"].splitlines()]
+    assert entry[b"bytes"] == str(len(ndjson_events(25))).encode()
+    rows = events.read_rows(entry[b"rowbinary"])
     assert len(rows) == 25
     assert {r["batch_id"] for r in rows} == {body["batch_id"]}
     assert json.loads(rows[3]["properties"]) == {"n": 3, "tag": "e"}
@@ -149,3 +152,25 @@ async def test_backlog_over_its_bound_gives_429_with_retry_after(
     assert metric_value(text, "tenantry_ingest_events_accepted_total") == 20
     assert metric_value(text, "tenantry_ingest_backlog_entries") == 3
     assert "tenantry_ingest_request_seconds_bucket" in text
+
+
+@pytest.fixture
+async def bounded_service(stream: Stream) -> AsyncIterator[Service]:
+    async for made in make_service(stream, max_backlog=10):
+        yield made
+
+
+async def test_the_bound_holds_when_plain_appends_give_way_to_checked_ones(
+    bounded_service: Service, redis: Redis
+) -> None:
+    """Far under the bound appends skip the check (plain XADD); from half of it on they
+    are checked atomically again, so the bound is exact, concurrent batches included."""
+    results = [await bounded_service.post(ndjson_events(3)) for _ in range(4)]
+    assert [status for status, _, _ in results] == [202] * 4
+    more = await asyncio.gather(*(bounded_service.post(ndjson_events(3)) for _ in range(12)))
+    assert sorted(status for status, _, _ in more) == [202] * 6 + [429] * 6
+    entries = await stream_entries(redis, bounded_service.stream)
+    assert len(entries) == 10
+    assert all(e[b"n"] == b"3" and len(events.read_rows(e[b"rowbinary"])) == 3 for e in entries)
+    _, text = await bounded_service.get("/metrics")
+    assert metric_value(text, "tenantry_ingest_backlog_entries") == 10

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import json
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 
 from redis.asyncio import Redis
@@ -101,10 +104,10 @@ async def test_a_dead_consumers_inflight_insert_is_replayed_as_the_same_group(
     taken = await stream.read_new("dead-pod", count=10, block_ms=100)
     ids = [e.id for e in taken[:3]]
     assert await stream.begin_flush("dead-pod", ids) == ids
-    data = b"".join(e.rows for e in taken[:3])
+    chunks = [e.rows for e in taken[:3]]
     from ingestion.stream import dedup_token
 
-    chdb_client.insert_json(f"{database}.events", data, dedup_token=dedup_token(ids))
+    chdb_client.insert_rowbinary(f"{database}.events", chunks, dedup_token=dedup_token(ids))
     assert count(chdb_client, database) == (90, 90)
     writer, _, usage = make_writer(
         stream, chdb_client, database=database, consumer="live-pod", claim_idle_seconds=0.3
@@ -122,3 +125,78 @@ async def test_a_dead_consumers_inflight_insert_is_replayed_as_the_same_group(
     assert count(chdb_client, database) == (120, 120)
     assert await redis.hlen(stream.names.journal) == 0
     assert dedup_token(ids) in [u.token for u in usage.flushes]
+
+
+async def test_stored_values_are_what_the_producer_sent(
+    service: Service, stream: Stream, redis: Redis, chdb_client: ChdbClient, database: str
+) -> None:
+    """The RowBinary rows land in the engine as the values the events carried."""
+    now = dt.datetime.now(dt.UTC).replace(microsecond=123456)
+    local = now.astimezone(dt.timezone(dt.timedelta(hours=-5, minutes=-30)))
+    given = "0b7e4f8e-7c1e-4d3f-9a51-2f1f0c6a1b2c"
+    sent = [
+        {"event": "buy", "user_id": "ü-1", "timestamp": local.isoformat(), "event_id": given,
+         "properties": {"sku": "A\"\\\n", "n": 2}},
+        {"event": "view", "user_id": "u-2"},
+    ]  # fmt: skip
+    body = "\n".join(json.dumps(e) for e in sent).encode()
+    status, _, reply = await service.post(body)
+    assert status == 202
+    assert isinstance(reply, dict)
+    writer, _, usage = make_writer(stream, chdb_client, database=database)
+    task = asyncio.create_task(writer.run())
+    try:
+
+        async def drained() -> bool:
+            return await redis.xlen(stream.names.stream) == 0
+
+        await eventually(drained)
+    finally:
+        writer.stop()
+        await task
+    rows = chdb_client.query(
+        f"SELECT * FROM `{database}`.events ORDER BY event"  # noqa: S608
+    )
+    buy, view = rows
+    assert buy["event_id"] == uuid.UUID(given)
+    assert buy["timestamp"] == now.replace(microsecond=123000)
+    assert (buy["event"], buy["user_id"]) == ("buy", "ü-1")
+    assert json.loads(buy["properties"]) == {"sku": 'A"\\\n', "n": 2}
+    assert buy["batch_id"] == view["batch_id"] == reply["batch_id"]
+    assert view["timestamp"] == view["received_at"] == buy["received_at"]
+    assert abs(view["received_at"] - dt.datetime.now(dt.UTC)) < dt.timedelta(minutes=1)
+    assert view["properties"] == "{}"
+    assert [u.bytes for u in usage.flushes] == [len(body)]
+
+
+async def test_entries_from_before_rowbinary_are_still_written(
+    service: Service, stream: Stream, redis: Redis, chdb_client: ChdbClient, database: str
+) -> None:
+    """A stream still holding JSONEachRow entries (`rows`, written before RowBinary) among
+    new ones, as during an upgrade: both are inserted, each once."""
+    await stream.ensure_group()
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.000")
+    old = b"".join(
+        json.dumps(
+            {"event_id": str(uuid.uuid4()), "timestamp": stamp, "event": "old", "user_id": "u",
+             "properties": "{}", "received_at": stamp, "batch_id": "b0"}
+        ).encode() + b"\n"
+        for _ in range(7)
+    )  # fmt: skip
+    await redis.xadd(stream.names.stream, {"rows": old, "n": 7, "batch": "b0"})
+    assert (await service.post(ndjson_events(20)))[0] == 202
+    await redis.xadd(stream.names.stream, {"rows": old.replace(b'"b0"', b'"b1"'), "n": 7})
+    writer, _, usage = make_writer(stream, chdb_client, database=database)
+    task = asyncio.create_task(writer.run())
+    try:
+
+        async def drained() -> bool:
+            return await redis.xlen(stream.names.stream) == 0
+
+        await eventually(drained)
+    finally:
+        writer.stop()
+        await task
+    assert count(chdb_client, database) == (34, 27)  # the two old entries share event ids
+    assert sum(u.events for u in usage.flushes) == 34
+    assert sum(u.bytes for u in usage.flushes) == 2 * len(old) + len(ndjson_events(20))

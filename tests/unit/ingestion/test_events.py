@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-import msgspec
 import pytest
 
 from ingestion import events
@@ -21,7 +20,7 @@ def ndjson(*items: object) -> bytes:
 
 def prepared(body: bytes, *, ndjson_body: bool = True) -> list[dict[str, str]]:
     data, count = events.prepare(body, ndjson=ndjson_body, now=NOW, limits=LIMITS, batch_id="b1")
-    rows: list[dict[str, str]] = [msgspec.json.decode(line) for line in data.splitlines()]
+    rows = events.read_rows(data)
     assert len(rows) == count
     return rows
 
@@ -32,8 +31,12 @@ def errors_of(body: bytes, *, ndjson_body: bool = True) -> list[events.EventErro
     return caught.value.errors
 
 
-def test_row_struct_matches_the_events_table_columns() -> None:
-    assert list(events.Row.__struct_fields__) == [name for name, _ in EVENT_COLUMNS]
+def test_row_layout_matches_the_events_table_columns() -> None:
+    assert [name for name, _ in events.COLUMNS] == [name for name, _ in EVENT_COLUMNS]
+    for (name, wire), (_, declared) in zip(events.COLUMNS, EVENT_COLUMNS, strict=True):
+        declared = declared.split(" DEFAULT ")[0]
+        # LowCardinality(String) travels as String, DateTime64(3, 'UTC') as DateTime64(3)
+        assert declared.startswith((wire.rstrip(")"), f"LowCardinality({wire})")), name
 
 
 def test_valid_ndjson_and_array_give_the_same_events() -> None:
@@ -165,18 +168,20 @@ def test_rows_are_utc_text_with_properties_as_json_text() -> None:
 @pytest.mark.parametrize(
     ("sent", "stored"),
     [
-        ("2026-11-27T11:30:00Z", "2026-11-27 11:30:00"),
-        ("2026-11-27T11:30:00.1Z", "2026-11-27 11:30:00.1"),
+        ("2026-11-27T11:30:00Z", "2026-11-27 11:30:00.000"),
+        ("2026-11-27T11:30:00.1Z", "2026-11-27 11:30:00.100"),
         ("2026-11-27t11:30:00.123456z", "2026-11-27 11:30:00.123"),
+        ("2026-11-27T11:30:00.999999Z", "2026-11-27 11:30:00.999"),
         ("2026-11-27 11:30:00.250+00:00", "2026-11-27 11:30:00.250"),
-        ("2026-11-27T11:30:00.25-00:00", "2026-11-27 11:30:00.25"),
-        ("2026-11-27T11:30:00+00:00", "2026-11-27 11:30:00"),
+        ("2026-11-27T11:30:00.25-00:00", "2026-11-27 11:30:00.250"),
+        ("2026-11-27T11:30:00+00:00", "2026-11-27 11:30:00.000"),
+        ("2026-11-27T11:59:59.9999+00:30", "2026-11-27 11:29:59.999"),
         ("2026-11-27T13:30:00.250+02:00", "2026-11-27 11:30:00.250"),
         ("2026-11-27T06:30-05:00", "2026-11-27 11:30:00.000"),
         ("20261127T113000Z", "2026-11-27 11:30:00.000"),
     ],
 )
-def test_timestamps_are_stored_as_utc_text(sent: str, stored: str) -> None:
+def test_timestamps_are_stored_as_utc_milliseconds(sent: str, stored: str) -> None:
     (row,) = prepared(ndjson({"event": "a", "user_id": "u", "timestamp": sent}))
     assert row["timestamp"] == stored
 
@@ -194,3 +199,32 @@ def test_bad_timestamps_are_refused(sent: str, message: str) -> None:
     (error,) = errors_of(ndjson({"event": "a", "user_id": "u", "timestamp": sent}))
     assert (error.field, error.index, error.line) == ("timestamp", 0, 1)
     assert message in error.message
+
+
+def test_bytes_that_are_not_utf8_are_refused_where_they_are() -> None:
+    body = (
+        b'{"event": "a", "user_id": "u"}\n'
+        b'{"event": "a", "user_id": "u\xff"}\n'
+        b'{"event": "a", "user_id": "u", "properties": {"k": "\xff"}}\n'
+    )
+    found = errors_of(body)
+    assert [(e.index, e.line, e.field) for e in found] == [(1, 2, None), (2, 3, "properties")]
+    assert found[0].message.startswith("malformed JSON")
+    assert "UTF-8" in found[1].message
+    array = b'[{"event": "a", "user_id": "u"}, {"event": "a\xff", "user_id": "u"}]'
+    (error,) = errors_of(array, ndjson_body=False)
+    assert (error.index, error.line) == (1, None)
+
+
+def test_event_ids_rows_and_order_survive_the_row_format() -> None:
+    given = "0b7e4f8e-7c1e-4d3f-9a51-2f1f0c6a1b2c"
+    items: list[dict[str, object]] = [{"event": "é", "user_id": "ü" * 256, "event_id": given}]
+    items += [{"event": f"e{i}", "user_id": f"u{i}", "properties": {"i": i}} for i in range(90)]
+    rows = prepared(ndjson(*items))
+    assert rows[0]["event_id"] == given
+    assert (rows[0]["event"], rows[0]["user_id"]) == ("é", "ü" * 256)
+    assert [r["event"] for r in rows[1:]] == [f"e{i}" for i in range(90)]
+    assert [json.loads(r["properties"])["i"] for r in rows[1:]] == list(range(90))
+    generated = [r["event_id"] for r in rows[1:]]
+    assert len({g[:24] for g in generated}) == 1  # one random prefix per batch, then the position
+    assert [int(g[24:], 16) for g in generated] == list(range(1, 91))
