@@ -190,6 +190,17 @@ def run(cluster: LocalCluster, op: subprocess.Popen[bytes], args: argparse.Names
             if st.get("phase") == "Ready" and item["metadata"]["name"] not in ready_at:
                 ready_at[item["metadata"]["name"]] = now
         time.sleep(0.25)
+    stuck = [n for n in names if n not in ready_at]
+    if stuck:  # say why, so a run that misses the mark can be understood
+        for name in stuck[:3]:
+            code, body = cluster.get(f"/apis/tenantry.io/v1alpha1/tenants/{name}")
+            status = json.loads(body).get("status", {}) if code == 200 else {}
+            conds = [
+                f"{c['type']}={c['status']} {c.get('reason')}: {c.get('message')}"
+                for c in status.get("conditions", [])
+                if c["status"] != ("False" if c["type"] in ("Degraded", "Progressing") else "True")
+            ]
+            print(f"not Ready: {name} phase={status.get('phase')} " + "; ".join(conds))
     latencies = [children_at[n] - created[n] for n in names if n in children_at]
     all_ready = max(ready_at.values()) - start if len(ready_at) == len(names) else None
     audit = cluster.audit_log

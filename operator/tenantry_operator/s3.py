@@ -12,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import boto3
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+if TYPE_CHECKING:
+    from botocore.exceptions import ClientError
+
+# boto3 is imported where a bucket is first touched, not with the operator: it costs
+# about 25 MiB of memory, which an operator without backups configured never needs.
 
 TAG = "tenantry.io/tenant"
 
@@ -54,6 +56,9 @@ def tenant_prefix(prefix: str, tenant: str) -> str:
 
 class Buckets:
     def __init__(self, config: S3Config, *, timeout: float = 5.0) -> None:
+        import boto3
+        from botocore.config import Config
+
         self._client: Any = boto3.client(
             "s3",
             endpoint_url=config.endpoint,
@@ -82,6 +87,8 @@ class Buckets:
 
     # -- blocking parts ------------------------------------------------------------------
     def _exists(self, bucket: str) -> bool:
+        from botocore.exceptions import BotoCoreError, ClientError
+
         try:
             self._client.head_bucket(Bucket=bucket)
         except ClientError as err:
@@ -93,6 +100,8 @@ class Buckets:
         return True
 
     def _ensure(self, bucket: str, tenant: str) -> bool:
+        from botocore.exceptions import BotoCoreError, ClientError
+
         if self._exists(bucket):
             return False
         try:
@@ -109,6 +118,8 @@ class Buckets:
         return True
 
     def _owner(self, bucket: str) -> str | None:
+        from botocore.exceptions import ClientError
+
         try:
             tags = self._client.get_bucket_tagging(Bucket=bucket).get("TagSet", [])
         except ClientError:
@@ -116,6 +127,8 @@ class Buckets:
         return next((t["Value"] for t in tags if t.get("Key") == TAG), None)
 
     def _delete(self, bucket: str, prefix: str, tenant: str) -> bool:
+        from botocore.exceptions import BotoCoreError, ClientError
+
         try:
             if not self._exists(bucket):
                 return False
