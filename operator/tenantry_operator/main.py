@@ -5,11 +5,41 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import aiohttp
 import kopf
 
 from tenantry_operator import handlers  # noqa: F401 - registers the handlers
 
 PREFIX = "tenantry.io"
+# kopf's own API connections (Tenants, Dashboards, their patches and Events). kopf's
+# default is no limit: a burst of hundreds of new Tenants then opened hundreds of TLS
+# connections at once, each a handshake for the API server and buffers here.
+KOPF_CONNECTIONS = 16
+
+
+@kopf.on.login()
+async def login(
+    logger: kopf.Logger, settings: kopf.OperatorSettings, **_: Any
+) -> kopf.AiohttpSession | None:
+    """The usual credentials (in-cluster account, else kubeconfig) on a session whose
+    connection pool is bounded."""
+    info = kopf.login_with_service_account(
+        logger=logger, settings=settings
+    ) or kopf.login_with_kubeconfig(logger=logger, settings=settings)
+    if info is None:
+        return None
+    session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=KOPF_CONNECTIONS, ssl=info.as_ssl_context()),
+        headers=info.as_http_headers(),
+        auth=info.as_aiohttp_basic_auth(),
+    )
+    return kopf.AiohttpSession(
+        server=info.server,
+        default_namespace=info.default_namespace,
+        priority=info.priority,
+        expiration=info.expiration,
+        aiohttp_session=session,
+    )
 
 
 @kopf.on.startup()
