@@ -66,6 +66,24 @@ class ChildCache:
             objs[key] = _encode({**obj, "apiVersion": api_version, "kind": kind})
         return str(tenant)
 
+    def record(self, *, api_version: str, kind: str, obj: Obj, deleted: bool) -> str | None:
+        """Record the API's answer to one of our own writes.
+
+        The watch may already have delivered a newer version of the object (a
+        controller updating its status right after our apply), so an answer older than
+        what is cached must not replace it: the object may never change again, and the
+        tenant would then wait on a stale status for good. resourceVersions of one
+        object are etcd revisions, compared as integers; anything else keeps the
+        cached copy (the watch is authoritative)."""
+        meta = obj.get("metadata") or {}
+        tenant = (meta.get("labels") or {}).get(LABEL_TENANT)
+        if tenant and not deleted and kind != "Secret":
+            key = (kind, meta.get("namespace") or "", meta.get("name", ""))
+            cached = self._by_tenant.get(tenant, {}).get(key)
+            if cached is not None and not _newer(meta, _DECODER.decode(cached)):
+                return str(tenant)
+        return self.observe(api_version=api_version, kind=kind, obj=obj, deleted=deleted)
+
     def relist(self, *, api_version: str, kind: str, objs: list[Obj]) -> set[str]:
         """Replace everything of ``kind`` with a fresh list; returns the tenants touched
         (an object that vanished while no watch was open is dropped here)."""
@@ -127,6 +145,16 @@ def _encode(obj: Obj) -> bytes:
     if meta and "managedFields" in meta:
         obj = {**obj, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
     return _ENCODER.encode(obj)
+
+
+def _newer(meta: Obj, cached: Obj) -> bool:
+    """``meta``'s resourceVersion is newer than ``cached``'s (False when unknown)."""
+    try:
+        mine = int(meta.get("resourceVersion") or "")
+        theirs = int((cached.get("metadata") or {}).get("resourceVersion") or "")
+    except ValueError:
+        return False
+    return mine > theirs
 
 
 def _decode(data: bytes) -> Obj:

@@ -211,7 +211,7 @@ def _slot() -> contextlib.AbstractAsyncContextManager[Any]:
 
 
 def _record(api_version: str, kind: str, obj: dict[str, Any], deleted: bool) -> None:
-    Runtime.cache.observe(api_version=api_version, kind=kind, obj=obj, deleted=deleted)
+    Runtime.cache.record(api_version=api_version, kind=kind, obj=obj, deleted=deleted)
 
 
 async def _report_error(name: str, raw: dict[str, Any], message: str) -> None:

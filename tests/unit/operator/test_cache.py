@@ -96,3 +96,24 @@ def test_relist_drops_what_vanished_while_no_watch_was_open() -> None:
     assert set(state.children) == {("Service", NS, "b"), ("ConfigMap", NS, "c")}
     cache.relist(api_version="v1", kind="Secret", objs=[])
     assert cache.state("acme", NS).secrets == set()
+
+
+def test_an_answer_to_our_write_never_replaces_a_newer_watched_version() -> None:
+    cache = ChildCache()
+    watched = _obj("StatefulSet", "redis", resourceVersion="12")
+    watched["status"] = {"readyReplicas": 1}
+    cache.observe(api_version="apps/v1", kind="StatefulSet", obj=watched, deleted=False)
+    answer = _obj("StatefulSet", "redis", resourceVersion="11")  # our apply, answered late
+    cache.record(api_version="apps/v1", kind="StatefulSet", obj=answer, deleted=False)
+    got = cache.state("acme", NS).children[("StatefulSet", NS, "redis")]
+    assert got["metadata"]["resourceVersion"] == "12"
+    assert got["status"] == {"readyReplicas": 1}
+    newer = _obj("StatefulSet", "redis", resourceVersion="13")
+    cache.record(api_version="apps/v1", kind="StatefulSet", obj=newer, deleted=False)
+    got = cache.state("acme", NS).children[("StatefulSet", NS, "redis")]
+    assert got["metadata"]["resourceVersion"] == "13"
+    fresh = _obj("Service", "new", resourceVersion="5")  # not cached yet: recorded
+    cache.record(api_version="v1", kind="Service", obj=fresh, deleted=False)
+    assert ("Service", NS, "new") in cache.state("acme", NS).children
+    cache.record(api_version="v1", kind="Service", obj=fresh, deleted=True)
+    assert ("Service", NS, "new") not in cache.state("acme", NS).children
