@@ -153,3 +153,38 @@ class RedisServer:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.process.kill()
+
+
+def serve_controlplane(
+    *,
+    env: dict[str, str],
+    port: int,
+    log: Path | None = None,
+    workers: int = 1,
+    extra_args: tuple[str, ...] = (),
+    timeout: float = 60,
+) -> subprocess.Popen[bytes]:
+    """`tenantry controlplane serve` on loopback, returned once it answers /readyz.
+
+    Output goes to ``log`` (a file, not a pipe: an undrained pipe blocks the server) or
+    nowhere. The caller stops the process."""
+    import sys
+    import urllib.request
+
+    args = [sys.executable, "-m", "tenantry.cli", "controlplane", "serve", "--port", str(port)]
+    args += ["--workers", str(workers), *extra_args]
+    with log.open("wb") if log else open(os.devnull, "wb") as out:
+        proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as resp:
+                if resp.status == 200:
+                    return proc
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            tail = log.read_text()[-3000:] if log else "(no log)"
+            raise RuntimeError(f"the control plane did not start:\n{tail}")
+        time.sleep(0.1)

@@ -12,8 +12,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
-
+from tenantry.devcluster import services
 from tests.integration.controlplane.servers import free_port
 
 INTERNAL_TOKEN = "internal-test-token-0123456789"
@@ -40,23 +39,9 @@ async def control_plane(
         "TENANTRY_CP_METRICS_PORT": str(free_port()),  # not the default: tests run side by side
         **(extra_env or {}),
     }
-    proc = spawn_cli(
-        ["controlplane", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = await asyncio.to_thread(services.serve_controlplane, env=env, port=port)
     url = f"http://127.0.0.1:{port}"
     try:
-        async with httpx.AsyncClient(base_url=url) as http:
-            for _ in range(300):
-                try:
-                    if (await http.get("/healthz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert proc.poll() is None, "the control plane exited"
-                await asyncio.sleep(0.1)
         yield url
     finally:
         proc.terminate()

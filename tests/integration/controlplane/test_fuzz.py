@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,6 +24,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis.core.result import Ok
 
+from tenantry.devcluster import services
 from tests.integration.controlplane.conftest import PASSWORD
 from tests.integration.controlplane.servers import free_port
 from tests.support.kube import Kube
@@ -57,25 +56,9 @@ def server(database: str, redis_db: str, crds: Kube, tmp_path: Path) -> Iterator
         "TENANTRY_CP_RATE_LIMIT_PER_CLIENT": "100000",
         "TENANTRY_CP_METRICS_PORT": str(free_port()),  # not the default: tests run side by side
     }
-    with log.open("wb") as out:  # a file, not a pipe: an undrained pipe blocks the server
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tenantry.cli", "controlplane", "serve", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    proc = services.serve_controlplane(env=env, port=port, log=log, timeout=30)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"control plane did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.1)
         with httpx.Client(base_url=url) as http:
             email = "fuzz@example.com"
             http.post("/v1/auth/signup", json={"email": email, "password": PASSWORD})

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from redis.asyncio import Redis
 
 from ingestion.stream import Stream
+from ingestion.writer import Writer
 from tenantry.clickhouse.chdb_client import ChdbClient
 from tests.integration.ingestion.conftest import Service, make_writer, ndjson_events
 
@@ -22,6 +23,20 @@ async def eventually(check: Callable[[], Awaitable[bool]], *, within: float = 20
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         await asyncio.sleep(0.05)
+
+
+async def run_until_drained(writer: Writer, redis: Redis, stream: Stream) -> None:
+    """Run the writer until the stream is empty, then stop it."""
+    task = asyncio.create_task(writer.run())
+    try:
+
+        async def drained() -> bool:
+            return await redis.xlen(stream.names.stream) == 0
+
+        await eventually(drained)
+    finally:
+        writer.stop()
+        await task
 
 
 def count(chdb_client: ChdbClient, database: str) -> tuple[int, int]:
@@ -37,16 +52,7 @@ async def test_writer_inserts_acks_and_reports_usage(
     for _ in range(5):
         assert (await service.post(ndjson_events(100)))[0] == 202
     writer, metrics, usage = make_writer(stream, chdb_client, database=database)
-    task = asyncio.create_task(writer.run())
-    try:
-
-        async def drained() -> bool:
-            return await redis.xlen(stream.names.stream) == 0
-
-        await eventually(drained)
-    finally:
-        writer.stop()
-        await task
+    await run_until_drained(writer, redis, stream)
     assert count(chdb_client, database) == (500, 500)
     info = await redis.xinfo_groups(stream.names.stream)
     assert info[0]["pending"] == 0
@@ -74,16 +80,7 @@ async def test_pending_entries_of_a_dead_consumer_are_reclaimed(
     writer, metrics, _ = make_writer(
         stream, chdb_client, database=database, consumer="live-pod", claim_idle_seconds=0.5
     )
-    task = asyncio.create_task(writer.run())
-    try:
-
-        async def drained() -> bool:
-            return await redis.xlen(stream.names.stream) == 0
-
-        await eventually(drained)
-    finally:
-        writer.stop()
-        await task
+    await run_until_drained(writer, redis, stream)
     assert count(chdb_client, database) == (150, 150)
     assert metrics.registry.get_sample_value("tenantry_ingest_reclaimed_entries_total") == 3
     consumers = {
@@ -112,16 +109,7 @@ async def test_a_dead_consumers_inflight_insert_is_replayed_as_the_same_group(
     writer, _, usage = make_writer(
         stream, chdb_client, database=database, consumer="live-pod", claim_idle_seconds=0.3
     )
-    task = asyncio.create_task(writer.run())
-    try:
-
-        async def drained() -> bool:
-            return await redis.xlen(stream.names.stream) == 0
-
-        await eventually(drained)
-    finally:
-        writer.stop()
-        await task
+    await run_until_drained(writer, redis, stream)
     assert count(chdb_client, database) == (120, 120)
     assert await redis.hlen(stream.names.journal) == 0
     assert dedup_token(ids) in [u.token for u in usage.flushes]
@@ -144,16 +132,7 @@ async def test_stored_values_are_what_the_producer_sent(
     assert status == 202
     assert isinstance(reply, dict)
     writer, _, usage = make_writer(stream, chdb_client, database=database)
-    task = asyncio.create_task(writer.run())
-    try:
-
-        async def drained() -> bool:
-            return await redis.xlen(stream.names.stream) == 0
-
-        await eventually(drained)
-    finally:
-        writer.stop()
-        await task
+    await run_until_drained(writer, redis, stream)
     rows = chdb_client.query(
         f"SELECT * FROM `{database}`.events ORDER BY event"  # noqa: S608
     )
@@ -187,16 +166,7 @@ async def test_entries_from_before_rowbinary_are_still_written(
     assert (await service.post(ndjson_events(20)))[0] == 202
     await redis.xadd(stream.names.stream, {"rows": old.replace(b'"b0"', b'"b1"'), "n": 7})
     writer, _, usage = make_writer(stream, chdb_client, database=database)
-    task = asyncio.create_task(writer.run())
-    try:
-
-        async def drained() -> bool:
-            return await redis.xlen(stream.names.stream) == 0
-
-        await eventually(drained)
-    finally:
-        writer.stop()
-        await task
+    await run_until_drained(writer, redis, stream)
     assert count(chdb_client, database) == (34, 27)  # the two old entries share event ids
     assert sum(u.events for u in usage.flushes) == 34
     assert sum(u.bytes for u in usage.flushes) == 2 * len(old) + len(ndjson_events(20))
