@@ -117,7 +117,11 @@ class LimitsSource:
         except (OSError, TimeoutError, ValueError, KeyError) as err:
             # aiohttp's errors are OSErrors; a bad body is a ValueError/KeyError.
             log.warning("plan limits of org %s unavailable (%s); using the last known", org_id, err)
-            return cached[1] if cached is not None else None
+            found = cached[1] if cached is not None else None
+            # Asked again only after ttl: an unreachable control plane must not cost
+            # every reconcile of the organisation's tenants a timeout.
+            self._cache[org_id] = (now, found)
+            return found
         self._cache[org_id] = (now, found)
         return found
 

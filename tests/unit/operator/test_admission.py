@@ -108,3 +108,21 @@ def test_refusing_again_changes_nothing_so_nothing_is_written() -> None:
     first = observe.refused(None, reason="PlanLimitExceeded", message="m", generation=1)
     again = observe.refused(first, reason="PlanLimitExceeded", message="m", generation=1)
     assert observe.same(first, again)
+
+
+async def test_an_unreachable_control_plane_is_asked_once_per_ttl() -> None:
+    from tenantry.devcluster.cluster import free_port
+
+    source = admission.LimitsSource(url=f"http://127.0.0.1:{free_port()}", token="t", ttl=60)
+    calls = 0
+    fetch = source._fetch
+
+    async def counting(org_id: str) -> OrgLimits | None:
+        nonlocal calls
+        calls += 1
+        return await fetch(org_id)  # a closed port: connection refused
+
+    source._fetch = counting  # type: ignore[method-assign]
+    assert await source.get("org") is None  # nothing known: admitted
+    assert await source.get("org") is None
+    assert calls == 1
