@@ -22,8 +22,17 @@ from pydantic import ValidationError
 from tenantry.api import GROUP, VERSION
 from tenantry.api.dashboard import DashboardSpec
 from tenantry.clickhouse.client import ClickHouseError
-from tenantry_operator import admission, finalize, normalize, observe, reconcile, usage, watch
-from tenantry_operator.cache import ChildCache
+from tenantry_operator import (
+    admission,
+    builders,
+    finalize,
+    normalize,
+    observe,
+    reconcile,
+    usage,
+    watch,
+)
+from tenantry_operator.cache import ChildCache, dictionary_from
 from tenantry_operator.dataplane import connect, dashboards
 from tenantry_operator.kube import Kube
 from tenantry_operator.model import LABEL_MANAGED_BY, LABEL_TENANT, MANAGED_BY
@@ -61,6 +70,7 @@ class Runtime:
 async def startup(**_: Any) -> None:
     Runtime.settings = Settings.from_env()
     settings = Runtime.settings
+    Runtime.cache = ChildCache(dictionary=_sample_children(settings))
     Runtime.slots = asyncio.Semaphore(settings.max_concurrent_reconciles)
     if settings.controlplane_url and settings.internal_token:
         Runtime.limits = admission.LimitsSource(
@@ -70,6 +80,12 @@ async def startup(**_: Any) -> None:
         )
     Runtime.client()
     await _start_child_watches()
+
+
+def _sample_children(settings: Settings) -> bytes:
+    """The cache's compression dictionary: what a replicated tenant's children look like."""
+    body = {"metadata": {"name": "sample"}, "spec": {"plan": "growth"}}
+    return dictionary_from(builders.build(normalize.tenant_model(body, images=settings.images)))
 
 
 @kopf.on.cleanup()
@@ -273,16 +289,13 @@ async def tenant_usage(
     storage = None
     if (status.get("schema") or {}).get("database"):
         try:
-            client = await connect.open_for_tenant(
+            async with connect.session(
                 Runtime.client(), model, override=settings.clickhouse_override, scoped=False
-            )
+            ) as client:
+                if client is not None:
+                    storage = await usage.storage_of(client, model.database)
         except ClickHouseError:
-            client = None
-        if client is not None:
-            try:
-                storage = await usage.storage_of(client, model.database)
-            finally:
-                await asyncio.to_thread(client.close)
+            storage = None
     batch = usage.events(
         model=model,
         uid=str(meta.get("uid")),
@@ -417,17 +430,14 @@ async def _dashboard_outcome(
 ) -> dashboards.DashboardOutcome:
     settings = Runtime.settings
     model = normalize.tenant_model(tenant_body, images=settings.images)
-    client = await connect.open_for_tenant(
+    async with connect.session(
         kube, model, override=settings.clickhouse_override, scoped=True
-    )
-    if client is None:
-        raise dashboards.DataPlaneUnavailable("the tenant's credentials are not there yet")
-    try:
+    ) as client:
+        if client is None:
+            raise dashboards.DataPlaneUnavailable("the tenant's credentials are not there yet")
         return await dashboards.reconcile_dashboard(
             client, tenant=model, name=name, spec=dashboard, previous=previous
         )
-    finally:
-        await asyncio.to_thread(client.close)
 
 
 @kopf.on.delete(GROUP, VERSION, "dashboards")
@@ -440,15 +450,12 @@ async def dashboard_deleted(name: str, spec: kopf.Spec, retry: int, **_: Any) ->
     settings = Runtime.settings
     model = normalize.tenant_model(tenant_body, images=settings.images)
     try:
-        client = await connect.open_for_tenant(
+        async with connect.session(
             kube, model, override=settings.clickhouse_override, scoped=False
-        )
-        if client is None:
-            return
-        try:
+        ) as client:
+            if client is None:
+                return
             await dashboards.drop_dashboard(client, tenant=model, name=name)
-        finally:
-            await asyncio.to_thread(client.close)
     except ClickHouseError as err:
         if retry < 3:
             raise kopf.TemporaryError(f"dropping views: {err}", delay=5) from err

@@ -290,15 +290,12 @@ async def _schema(
     if not schema_step.needs_schema(previous, model):
         return True
     try:
-        client = await connect.open_for_tenant(
+        async with connect.session(
             kube, model, override=settings.clickhouse_override, scoped=False
-        )
-        if client is None:  # the credentials Secret is not there yet
-            return False
-        try:
+        ) as client:
+            if client is None:  # the credentials Secret is not there yet
+                return False
             result = await schema_step.ensure_schema(client, model)
-        finally:
-            await asyncio.to_thread(client.close)
     except ClickHouseError as err:
         log.info("schema of %s not provisioned yet: %s", model.name, err)
         pending = f"events schema not provisioned yet: {err}"[:1000]

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from typing import Any
 
+import pytest
 from tenantry_operator.dataplane import connect, schema_step
 from tenantry_operator.model import TenantModel
 
 from tenantry.clickhouse import schema
 from tenantry.clickhouse.chdb_client import ChdbClient
+from tenantry.clickhouse.client import ClickHouseError
 
 
 class _NoKube:
@@ -90,3 +93,42 @@ async def test_schema_through_the_http_adapter(
     assert (first.summary, again.summary) == ("created", "unchanged")
     assert first.hosts
     assert _ttl_days(chdb_client, tenant) == tenant.retention_days
+
+
+async def test_sessions_are_bounded_and_closed(tenant: TenantModel, loopback_url: str) -> None:
+    """Many tenants' steps at once open at most MAX_SESSIONS clients; all get their turn."""
+    kube: Any = _NoKube()
+    open_now = peak = 0
+    answers: list[Any] = []
+
+    async def step() -> None:
+        nonlocal open_now, peak
+        async with connect.session(kube, tenant, override=loopback_url, scoped=False) as client:
+            assert client is not None
+            open_now += 1
+            peak = max(peak, open_now)
+            answers.append(await asyncio.to_thread(client.query, "SELECT 1 AS one"))
+            await asyncio.sleep(0.05)  # hold it, so the others would overlap if allowed
+            open_now -= 1
+
+    await asyncio.gather(*(step() for _ in range(3 * connect.MAX_SESSIONS)))
+    assert peak == connect.MAX_SESSIONS
+    assert answers == [[{"one": 1}]] * (3 * connect.MAX_SESSIONS)
+
+
+async def test_a_failed_step_gives_its_session_back(tenant: TenantModel, loopback_url: str) -> None:
+    """A step that raises must not keep its place: after more failures than there are
+    places, a new session still opens at once."""
+    kube: Any = _NoKube()
+
+    async def failing_step() -> None:
+        async with connect.session(kube, tenant, override=loopback_url, scoped=False) as client:
+            assert client is not None
+            await asyncio.to_thread(client.command, "SELECT no_such_function()")
+
+    for _ in range(connect.MAX_SESSIONS + 1):
+        with pytest.raises(ClickHouseError, match="no_such_function"):
+            await failing_step()
+    async with asyncio.timeout(10):
+        async with connect.session(kube, tenant, override=loopback_url, scoped=False) as client:
+            assert client is not None
