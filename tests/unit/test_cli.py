@@ -1,0 +1,46 @@
+"""The `tenantry` entry point: each command loads only what it runs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+_PROBE = """
+import json, sys
+from tenantry import cli
+try:
+    cli.main(sys.argv[1:])
+except SystemExit:
+    pass
+print(json.dumps(sorted({m.split(".")[0] for m in sys.modules})))
+"""
+_SERVICE_PACKAGES = {"controlplane", "ingestion", "asyncpg", "redis", "fastapi"}
+
+
+def _loaded(*argv: str) -> tuple[set[str], str]:
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE, *argv], capture_output=True, text=True, check=True
+    )
+    *help_text, last = done.stdout.strip().splitlines()
+    return set(json.loads(last)), "\n".join(help_text)
+
+
+def test_the_operator_does_not_load_the_services() -> None:
+    """The operator's memory is a target (issue 3): the control plane's and ingestion's
+    libraries have no business in it."""
+    loaded, text = _loaded("operator", "--help")
+    assert "--liveness" in text
+    assert not loaded & _SERVICE_PACKAGES, loaded & _SERVICE_PACKAGES
+
+
+@pytest.mark.parametrize(
+    ("command", "option", "package"),
+    [("controlplane", "serve", "controlplane"), ("ingest", "--writer-only", "ingestion")],
+)
+def test_service_commands_still_get_their_options(command: str, option: str, package: str) -> None:
+    loaded, text = _loaded(command, "--help")
+    assert option in text
+    assert package in loaded
