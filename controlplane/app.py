@@ -8,6 +8,8 @@ run several apps side by side against their own servers.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -22,6 +24,7 @@ from controlplane.audit.router import router as audit_router
 from controlplane.auth import crypto
 from controlplane.auth.keys import KeyRing
 from controlplane.auth.repository import SessionStore
+from controlplane.auth.revocation import ActiveFamilies
 from controlplane.auth.router import router as auth_router
 from controlplane.auth.service import Auth
 from controlplane.billing.router import internal_router as billing_internal_router
@@ -78,6 +81,8 @@ def create_app(settings: Settings) -> FastAPI:
             if settings.kube_enabled
             else None
         )
+        families = ActiveFamilies()  # sessions known active, invalidated by pub/sub
+        following = asyncio.create_task(families.run(redis))
         try:
             if kube is not None:
                 await kube.start()
@@ -89,6 +94,7 @@ def create_app(settings: Settings) -> FastAPI:
                     redis,
                     ttl=settings.refresh_token_ttl_seconds,
                     code_ttl=settings.auth_code_ttl_seconds,
+                    cache=families,
                 ),
                 hasher=crypto.password_hasher(
                     time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib
@@ -106,6 +112,9 @@ def create_app(settings: Settings) -> FastAPI:
             )
             yield
         finally:
+            following.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await following
             if kube is not None:
                 await kube.close()
             await redis.aclose()

@@ -4,6 +4,11 @@ families and authorization codes in Redis.
 Refresh tokens are never stored, only their SHA-256. A used token stays (marked used)
 until it expires, which is what makes reuse detectable: presenting it again revokes
 the whole family, including the access tokens of that session (they carry its id).
+
+Revoking a family deletes ``fam:<family>`` and publishes the family on
+``revocation.CHANNEL`` in one step, so that every process's ``ActiveFamilies`` cache
+(``auth/revocation.py``) forgets it; ``family_active`` answers from that cache when the
+store has one, else asks Redis every time.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import asyncpg
 from redis.asyncio import Redis
 
 from controlplane.auth.crypto import KeyMaterial, digest
+from controlplane.auth.revocation import CHANNEL, ActiveFamilies
 
 
 @dataclass(frozen=True)
@@ -98,8 +104,9 @@ async def upsert_client(
     )
 
 
-# KEYS[1] = rt:<digest>. Marks the token used and says what it belonged to; a token
-# already used revokes its family (reuse detection) in the same atomic step.
+# KEYS[1] = rt:<digest>, ARGV[1] = the revocation channel. Marks the token used and says
+# what it belonged to; a token already used revokes its family (reuse detection) in the
+# same atomic step, announcing it like ``SessionStore.revoke_family``.
 _USE_REFRESH = """
 local fam = redis.call('HGET', KEYS[1], 'fam')
 if not fam then return {'missing'} end
@@ -107,6 +114,7 @@ local user = redis.call('HGET', KEYS[1], 'user')
 local client = redis.call('HGET', KEYS[1], 'client')
 if redis.call('HGET', KEYS[1], 'used') == '1' then
   redis.call('DEL', 'fam:' .. fam)
+  redis.call('PUBLISH', ARGV[1], fam)
   return {'reuse', fam, user, client}
 end
 if redis.call('EXISTS', 'fam:' .. fam) == 0 then return {'revoked', fam, user, client} end
@@ -134,10 +142,13 @@ class AuthCode:
 class SessionStore:
     """Refresh-token families (one per sign-in) and single-use authorization codes."""
 
-    def __init__(self, redis: Redis, *, ttl: int, code_ttl: int) -> None:
+    def __init__(
+        self, redis: Redis, *, ttl: int, code_ttl: int, cache: ActiveFamilies | None = None
+    ) -> None:
         self._redis = redis
         self._ttl = ttl
         self._code_ttl = code_ttl
+        self._cache = cache
 
     async def new_family(self, user_id: uuid.UUID) -> str:
         family = uuid.uuid4().hex
@@ -155,9 +166,11 @@ class SessionStore:
         return token
 
     async def use(self, token: str) -> RefreshUse:
-        raw = await self._redis.eval(_USE_REFRESH, 1, f"rt:{digest(token)}")
-        parts = [p.decode() if isinstance(p, bytes) else str(p) for p in raw]
-        return RefreshUse(*parts)
+        raw = await self._redis.eval(_USE_REFRESH, 1, f"rt:{digest(token)}", CHANNEL)
+        use = RefreshUse(*[p.decode() if isinstance(p, bytes) else str(p) for p in raw])
+        if use.outcome == "reuse" and self._cache is not None:
+            self._cache.invalidate(use.family)
+        return use
 
     async def owner(self, token: str) -> str | None:
         """The user id a refresh token was issued to, used or not; None for a token this
@@ -166,10 +179,24 @@ class SessionStore:
         return raw.decode() if isinstance(raw, bytes) else raw
 
     async def family_active(self, family: str) -> bool:
+        if self._cache is None:
+            return await self._family_exists(family)
+        return await self._cache.is_active(family, lambda: self._family_exists(family))
+
+    async def _family_exists(self, family: str) -> bool:
         return bool(await self._redis.exists(f"fam:{family}"))
 
     async def revoke_family(self, family: str) -> None:
-        await self._redis.delete(f"fam:{family}")
+        """Delete the family and announce it (DEL first): other processes forget it
+        within milliseconds, this one at once."""
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.delete(f"fam:{family}")
+        pipe.publish(CHANNEL, family)
+        try:
+            await pipe.execute()
+        finally:  # even on an error: the DEL may have happened
+            if self._cache is not None:
+                self._cache.invalidate(family)
 
     async def store_code(self, code: str, value: AuthCode) -> None:
         await self._redis.set(f"code:{digest(code)}", json.dumps(value.__dict__), ex=self._code_ttl)

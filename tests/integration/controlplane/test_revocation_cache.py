@@ -1,0 +1,177 @@
+"""The in-process cache of active session families against a real Redis: two stores with
+their own client, cache and subscriber stand for two worker processes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+import pytest
+from redis.asyncio import Redis
+
+from controlplane.auth.repository import SessionStore
+from controlplane.auth.revocation import ActiveFamilies
+
+
+@dataclass
+class Worker:
+    store: SessionStore
+    cache: ActiveFamilies
+
+
+async def eventually(condition: Callable[[], Awaitable[bool]], seconds: float = 1.0) -> float:
+    """Seconds until ``condition()`` held; fails after ``seconds``."""
+    start = time.monotonic()
+    while not await condition():
+        assert time.monotonic() - start < seconds, "condition not met in time"
+        await asyncio.sleep(0.005)
+    return time.monotonic() - start
+
+
+@contextlib.asynccontextmanager
+async def worker(url: str, *, first_delay: float = 0.1) -> AsyncIterator[Worker]:
+    redis = Redis.from_url(url)
+    cache = ActiveFamilies(first_delay=first_delay)
+    task = asyncio.create_task(cache.run(redis))
+    try:
+        await eventually(_is(lambda: cache.enabled), seconds=5)
+        yield Worker(SessionStore(redis, ttl=600, code_ttl=60, cache=cache), cache)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        assert not cache.enabled
+        await redis.aclose()
+
+
+def _is(test: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
+    async def condition() -> bool:
+        return test()
+
+    return condition
+
+
+def _inactive(store: SessionStore, family: str) -> Callable[[], Awaitable[bool]]:
+    async def condition() -> bool:
+        return not await store.family_active(family)
+
+    return condition
+
+
+@pytest.fixture
+async def admin(redis_db: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_db)
+    yield client
+    await client.aclose()
+
+
+async def test_revocation_in_one_process_reaches_the_other(redis_db: str, admin: Redis) -> None:
+    async with worker(redis_db) as a, worker(redis_db) as b:
+        family = await a.store.new_family(uuid.uuid4())
+        assert await b.store.family_active(family)
+        assert family in b.cache
+        # Served from memory: a DEL that announces nothing goes unnoticed (for max_age).
+        await admin.delete(f"fam:{family}")
+        assert await b.store.family_active(family)
+
+        await a.store.revoke_family(family)
+        assert not await a.store.family_active(family)  # at once where it was revoked
+        await eventually(_inactive(b.store, family))
+        assert family not in b.cache
+
+
+async def test_refresh_token_reuse_reaches_the_other_process(redis_db: str) -> None:
+    async with worker(redis_db) as a, worker(redis_db) as b:
+        user = uuid.uuid4()
+        family = await a.store.new_family(user)
+        token = await a.store.issue(family=family, user_id=str(user), client_id="c")
+        assert await a.store.family_active(family)
+        assert await b.store.family_active(family)
+        assert family in a.cache
+        assert family in b.cache
+
+        assert (await a.store.use(token)).outcome == "ok"
+        reuse = await a.store.use(token)
+        assert (reuse.outcome, reuse.family) == ("reuse", family)
+        assert family not in a.cache
+        await eventually(_inactive(b.store, family))
+
+
+async def test_a_lost_subscription_turns_the_cache_off_until_it_is_back(
+    redis_db: str, admin: Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="tenantry.controlplane.sessions")
+    # A slow first retry keeps B's subscription down long enough to look at it.
+    async with worker(redis_db) as a, worker(redis_db, first_delay=0.5) as b:
+        family = await a.store.new_family(uuid.uuid4())
+        assert await b.store.family_active(family)
+        assert family in b.cache
+        subscriptions = b.cache.subscriptions
+
+        assert await admin.client_kill_filter(_type="pubsub") >= 2  # A's and B's
+        await admin.delete(f"fam:{family}")  # announced to nobody
+        await eventually(_is(lambda: not b.cache.enabled))
+        assert len(b.cache) == 0
+        assert not await b.store.family_active(family)  # asked Redis
+
+        other = await a.store.new_family(uuid.uuid4())
+        assert await b.store.family_active(other)
+        assert other not in b.cache  # nothing is cached while the subscription is down
+
+        await eventually(_is(lambda: b.cache.enabled), seconds=5)
+        assert b.cache.subscriptions == subscriptions + 1
+        assert await b.store.family_active(other)
+        assert other in b.cache
+        await a.store.revoke_family(other)  # and revocations arrive again
+        await eventually(_inactive(b.store, other))
+
+    lost = [r for r in caplog.records if r.name == "tenantry.controlplane.sessions"]
+    assert lost
+    assert all(r.levelno == logging.WARNING for r in lost)
+    assert not any(family in r.getMessage() or other in r.getMessage() for r in lost)
+
+
+async def test_a_revocation_during_the_redis_read_is_not_overwritten(redis_db: str) -> None:
+    async with worker(redis_db) as a:
+        cache = a.cache
+        calls = 0
+
+        async def check_then_revoked() -> bool:
+            nonlocal calls
+            calls += 1
+            cache.invalidate("f1")  # what the subscriber does on a message
+            return True  # the answer read before the revocation
+
+        assert await cache.is_active("f1", check_then_revoked)
+        assert "f1" not in cache
+        assert await cache.is_active("f1", check_then_revoked)
+        assert calls == 2  # still asked Redis: the stale answer was not kept
+
+        async def check() -> bool:
+            return True
+
+        assert await cache.is_active("f1", check)
+        assert "f1" in cache  # the same answer without a revocation in flight is kept
+
+
+async def test_a_published_revocation_during_the_read_is_not_overwritten(
+    redis_db: str, admin: Redis
+) -> None:
+    async with worker(redis_db) as a, worker(redis_db) as b:
+        family = await a.store.new_family(uuid.uuid4())
+
+        async def slow_exists() -> bool:
+            answer = bool(await admin.exists(f"fam:{family}"))
+            generation = b.cache.generation
+            await a.store.revoke_family(family)  # lands while B's read is "in flight"
+            await eventually(_is(lambda: b.cache.generation != generation))
+            return answer
+
+        assert await b.cache.is_active(family, slow_exists)  # the stale answer...
+        assert family not in b.cache  # ...is not kept
+        assert not await b.store.family_active(family)
