@@ -37,6 +37,8 @@ from controlplane.observability import Metrics, ObservabilityMiddleware
 from controlplane.orgs.router import invitations_router
 from controlplane.orgs.router import router as orgs_router
 from controlplane.ratelimit import RateLimiter
+from controlplane.rbac.access_cache import AccessCache
+from controlplane.rbac.dependencies import Membership
 from controlplane.rbac.router import router as rbac_router
 from controlplane.settings import Settings
 from controlplane.tenants.router import router as tenants_router
@@ -81,6 +83,8 @@ def create_app(settings: Settings) -> FastAPI:
             if settings.kube_enabled
             else None
         )
+        access: AccessCache[Membership] = AccessCache()
+        listening = asyncio.create_task(access.run(settings.database_url))
         families = ActiveFamilies()  # sessions known active, invalidated by pub/sub
         following = asyncio.create_task(families.run(redis))
         try:
@@ -109,9 +113,13 @@ def create_app(settings: Settings) -> FastAPI:
                 metrics=metrics,
                 limiter=RateLimiter(redis, settings),
                 mailer=Mailer.from_settings(settings),
+                access=access,
             )
             yield
         finally:
+            listening.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listening
             following.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await following

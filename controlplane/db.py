@@ -95,10 +95,19 @@ async def transaction(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
         yield cast(asyncpg.Connection, proxy)
 
 
+@asynccontextmanager
+async def connection(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    """A pooled connection without a transaction: for a read that is one statement (or
+    whose statements need not see one snapshot), outside the request's transaction."""
+    async with pool.acquire() as proxy:
+        yield cast(asyncpg.Connection, proxy)
+
+
 async def _no_reset(conn: asyncpg.Connection) -> None:
     """Skip asyncpg's reset round trip on release: the app changes no session state
-    (every statement runs inside ``transaction``; no SET, LISTEN, cursors or session
-    advisory locks on pooled connections), so there is nothing to reset."""
+    (statements run inside ``transaction`` or as single reads through ``connection``;
+    no SET, LISTEN, cursors or session advisory locks on pooled connections), so there
+    is nothing to reset."""
 
 
 async def create_pool(settings: Settings) -> asyncpg.Pool:
@@ -114,6 +123,11 @@ async def create_pool(settings: Settings) -> asyncpg.Pool:
 
 async def ping(pool: asyncpg.Pool) -> bool:
     return bool(await pool.fetchval("SELECT true"))
+
+
+async def check_alive(conn: asyncpg.Connection) -> None:
+    """Raise unless ``conn`` answers within 5 seconds."""
+    await conn.fetchval("SELECT 1", timeout=5.0)
 
 
 async def migrate_url(database_url: str) -> list[str]:

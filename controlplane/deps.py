@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from controlplane.mail import Mailer
     from controlplane.observability import Metrics
     from controlplane.ratelimit import RateLimiter
+    from controlplane.rbac.access_cache import AccessCache
+    from controlplane.rbac.dependencies import Membership
 
 
 @dataclass
@@ -43,6 +45,7 @@ class AppState:
     metrics: Metrics
     limiter: RateLimiter
     mailer: Mailer | None
+    access: AccessCache[Membership]
 
 
 @dataclass(frozen=True)
@@ -93,12 +96,18 @@ async def _transaction(request: Request) -> AsyncIterator[asyncpg.Connection]:
                 detail={"method": request.method, "route": str(route), "code": exc.code},
             )
         if note is not None:
-            await _record(request, note)
+            await record_note(request, note)
         raise
     request.state.committed = True  # committed, and the connection is back in the pool
+    org_id = getattr(request.state, "audit_org", None)
+    if request.method in _MUTATING and org_id is not None:
+        # Read-your-writes in this process: a change to members or roles is seen by the
+        # next request at once; other processes learn it from PostgreSQL's notification.
+        app_state(request).access.invalidate(str(org_id))
 
 
-async def _record(request: Request, note: AuditNote) -> None:
+async def record_note(request: Request, note: AuditNote) -> None:
+    """Write ``note`` in a transaction of its own (the request's, if any, rolls back)."""
     from controlplane.audit import service as audit  # audit.service imports this module
 
     await audit.record_separately(

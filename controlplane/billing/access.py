@@ -25,8 +25,9 @@ from fastapi import Request
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from controlplane import db
 from controlplane.billing import service
-from controlplane.deps import Conn
+from controlplane.deps import app_state
 from controlplane.rbac.dependencies import Bearer, OrgAccess, OrgPermission
 
 
@@ -62,9 +63,7 @@ class UsageWriter(OrgPermission):
     def __init__(self) -> None:
         super().__init__("billing:manage")
 
-    async def __call__(
-        self, request: Request, org_id: uuid.UUID, credentials: Bearer, conn: Conn
-    ) -> OrgAccess:
+    async def __call__(self, request: Request, org_id: uuid.UUID, credentials: Bearer) -> OrgAccess:
         token = billing_settings(request).internal_token
         if (
             token is not None
@@ -74,8 +73,9 @@ class UsageWriter(OrgPermission):
                 credentials.credentials.encode(), token.get_secret_value().encode()
             )
         ):
-            org = await service.org_for_service(conn, org_id)
+            async with db.connection(app_state(request).pool) as conn:
+                org = await service.org_for_service(conn, org_id)
             request.state.actor = "service:internal"
             request.state.audit_org = org_id
             return service.service_access(org)
-        return await super().__call__(request, org_id, credentials, conn)
+        return await super().__call__(request, org_id, credentials)

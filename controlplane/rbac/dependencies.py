@@ -7,6 +7,9 @@ base so a test can walk ``app.routes`` and fail on any route that declares nothi
 
 Non-members of an organisation get 404, exactly like a missing organisation, so ids of
 other organisations' objects reveal nothing. Members without the grant get 403.
+Membership, role and grants come from ``AccessCache`` (access_cache.py) when it knows
+them, else from one read of their own: the check takes no part in the route's
+transaction, and an authorised read from the tenant mirror touches no database.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ import asyncpg
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from controlplane.deps import Conn, app_state
+from controlplane import db
+from controlplane.deps import app_state, record_note
 from controlplane.errors import AuditNote, Forbidden, NotFound, Unauthenticated
 from controlplane.orgs import repository as orgs
 from controlplane.orgs.repository import OrgRow
@@ -84,18 +88,43 @@ class Authenticated(Declared):
         return await authenticate(request, credentials)
 
 
-async def load_access(
-    conn: asyncpg.Connection, *, org_id: uuid.UUID, principal: Principal
-) -> OrgAccess:
-    found = await orgs.membership(conn, org_id, principal.user_id)
+@dataclass(frozen=True)
+class Membership:
+    """What a member may do in an organisation (what ``AccessCache`` keeps)."""
+
+    org: OrgRow
+    role: str
+    grants: Grants
+
+
+async def load_membership(
+    conn: asyncpg.Connection, *, org_id: uuid.UUID, user_id: uuid.UUID
+) -> Membership | None:
+    found = await orgs.membership(conn, org_id, user_id)
     if found is None:
-        raise NotFound("organisation not found")
+        return None
     org, role = found
     custom: dict[str, list[str]] = {}
     if role not in permissions.BUILTIN_ROLES:
         row = await repository.custom_role(conn, org_id, role)
         custom[role] = row.permissions if row else []
-    return OrgAccess(org, principal, role, permissions.role_grants(role, custom))
+    return Membership(org, role, permissions.role_grants(role, custom))
+
+
+async def load_access(request: Request, *, org_id: uuid.UUID, principal: Principal) -> OrgAccess:
+    """The caller's access to ``org_id``, from the access cache or the database (a
+    connection of its own for the read: the request's transaction, if any, is the
+    route's business). 404 for non-members."""
+    state = app_state(request)
+
+    async def load() -> Membership | None:
+        async with db.connection(state.pool) as conn:
+            return await load_membership(conn, org_id=org_id, user_id=principal.user_id)
+
+    member = await state.access.get(org_id, principal.user_id, load)
+    if member is None:
+        raise NotFound("organisation not found")
+    return OrgAccess(member.org, principal, member.role, member.grants)
 
 
 class OrgPermission(Declared):
@@ -113,11 +142,9 @@ class OrgPermission(Declared):
         self.permission = permission
         self.scope = scope
 
-    async def __call__(
-        self, request: Request, org_id: uuid.UUID, credentials: Bearer, conn: Conn
-    ) -> OrgAccess:
+    async def __call__(self, request: Request, org_id: uuid.UUID, credentials: Bearer) -> OrgAccess:
         principal = await authenticate(request, credentials)
-        access = await load_access(conn, org_id=org_id, principal=principal)
+        access = await load_access(request, org_id=org_id, principal=principal)
         if self.scope == "listing":
             allowed = access.grants.allows_somewhere(self.permission)
         elif self.scope is not None:
@@ -126,7 +153,10 @@ class OrgPermission(Declared):
         else:
             allowed = access.allows(self.permission)
         if not allowed:
-            raise Forbidden(f"permission {self.permission} is required").noted(
+            # Recorded here: the permission is checked before the route's transaction
+            # (if it has one) begins, so no rollback path would record it.
+            await record_note(
+                request,
                 AuditNote(
                     org_id=org_id,
                     actor=str(principal.user_id),
@@ -134,7 +164,8 @@ class OrgPermission(Declared):
                     target=request.url.path[:300],
                     outcome="denied",
                     detail={"permission": self.permission, "method": request.method},
-                )
+                ),
             )
+            raise Forbidden(f"permission {self.permission} is required")
         request.state.audit_org = org_id
         return access
