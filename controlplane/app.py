@@ -44,20 +44,25 @@ from controlplane.settings import Settings
 from controlplane.tenants.router import router as tenants_router
 from controlplane.users.router import router as users_router
 
+# Hot paths first: a request is matched against the routes in this order (FastAPI tries
+# them one by one, a few microseconds each), and the SaaS UI's reads of tenants and
+# dashboards and the ingestion pods' key checks are most of the traffic. The order
+# cannot change which route answers: no path and method is matched by routes of two
+# routers (tests/unit/controlplane/test_routes.py).
 ROUTERS = (
-    ops.router,
-    auth_router,
-    users_router,
-    orgs_router,
-    invitations_router,
-    rbac_router,
     tenants_router,
     dashboards_router,
-    apikeys_router,
     apikeys_internal_router,
+    apikeys_router,
+    orgs_router,
+    rbac_router,
     audit_router,
     billing_router,
     billing_internal_router,
+    users_router,
+    invitations_router,
+    auth_router,
+    ops.router,
 )
 
 

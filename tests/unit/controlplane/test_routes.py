@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 
-from controlplane.app import create_app
+from controlplane.app import ROUTERS, create_app
 from controlplane.rbac.dependencies import Declared, OrgPermission, Public
 from controlplane.settings import Settings
 
@@ -57,3 +59,29 @@ def test_org_routes_use_org_permissions_and_public_routes_are_few() -> None:
         "POST /v1/oauth/authorize",
         "POST /v1/oauth/token",
     ]
+
+
+def test_router_order_cannot_change_which_route_answers() -> None:
+    """The routers are included hot paths first (app.ROUTERS; matching is linear).
+    That is only safe while no concrete path and method is matched by routes of two
+    routers: each route's template, filled in, must match no other router's route.
+    (Within one router the declaration order decides, e.g. ``invoices/upcoming``
+    before ``invoices/{invoice_id}``, and including routers does not change it.)"""
+
+    def pattern(path: str) -> re.Pattern[str]:
+        return re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", path) + "$")
+
+    owned = [
+        (index, method, route.path)
+        for index, router in enumerate(ROUTERS)
+        for route in router.routes
+        if isinstance(route, APIRoute)
+        for method in route.methods or ()
+    ]
+    assert len(owned) > 40
+    for index, method, path in owned:
+        concrete = re.sub(r"\{[^}]+\}", "x0", path)
+        others = [
+            p for i, m, p in owned if i != index and m == method and pattern(p).match(concrete)
+        ]
+        assert not others, f"{method} {concrete}: {path} and {others} in different routers"
