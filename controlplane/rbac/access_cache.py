@@ -94,7 +94,7 @@ class AccessCache(Generic[T]):
         while True:
             try:
                 await self._listen(database_url, ping_every=ping_every)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as err:
+            except Exception as err:  # whatever it was, the cache is off until it listens again
                 log.warning(
                     "access cache off, reconnecting in %.1f s: %s", delay, type(err).__name__
                 )
