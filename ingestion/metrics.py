@@ -39,6 +39,12 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
+        self.turn_wait_seconds = Histogram(
+            "tenantry_ingest_turn_wait_seconds",
+            "Time a request waited for earlier requests to be validated and appended",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
         self.backlog = Gauge(
             "tenantry_ingest_backlog_entries",
             "Stream entries not yet written to ClickHouse (last seen)",

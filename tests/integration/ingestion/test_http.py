@@ -174,3 +174,42 @@ async def test_the_bound_holds_when_plain_appends_give_way_to_checked_ones(
     assert all(e[b"n"] == b"3" and len(events.read_rows(e[b"rowbinary"])) == 3 for e in entries)
     _, text = await bounded_service.get("/metrics")
     assert metric_value(text, "tenantry_ingest_backlog_entries") == 10
+
+
+async def test_batches_take_turns_in_arrival_order(service: Service, redis: Redis) -> None:
+    """Validation and append are done one request at a time, first come first served:
+    a batch that arrives while an earlier one waits for Redis waits its turn."""
+    await redis.client_pause(400, all=False)  # writes (the appends) stall for 0.4 s
+    first = asyncio.create_task(service.post(ndjson_events(5)))
+    await asyncio.sleep(0.05)
+    second = asyncio.create_task(service.post(ndjson_events(7)))
+    (s1, _, b1), (s2, _, b2) = await asyncio.gather(first, second)
+    assert (s1, s2) == (202, 202)
+    assert isinstance(b1, dict)
+    assert isinstance(b2, dict)
+    entries = await stream_entries(redis, service.stream)
+    assert [e[b"batch"].decode() for e in entries] == [b1["batch_id"], b2["batch_id"]]
+    _, text = await service.get("/metrics")
+    waited = metric_value(text, "tenantry_ingest_turn_wait_seconds_sum")
+    assert waited >= 0.25, "the second batch waited for the first one's append"
+    assert metric_value(text, "tenantry_ingest_turn_wait_seconds_count") == 2
+
+
+async def test_a_stalled_redis_turns_the_queue_away_with_503(
+    service: Service, redis: Redis
+) -> None:
+    """While an append hangs, later batches do not queue for ever: after the turn
+    timeout they get 503 + Retry-After, and nothing of theirs is written."""
+    service.ingest.turn_timeout = 0.2
+    await redis.client_pause(1500, all=False)
+    first = asyncio.create_task(service.post(ndjson_events(5)))
+    await asyncio.sleep(0.05)
+    started = asyncio.get_running_loop().time()
+    status, headers, body = await service.post(ndjson_events(7))
+    assert asyncio.get_running_loop().time() - started < 1.0
+    assert status == 503
+    assert headers["Retry-After"] == "2"
+    assert isinstance(body, dict)
+    assert body["error"] == "unavailable"
+    assert (await first)[0] == 202
+    assert [e[b"n"] for e in await stream_entries(redis, service.stream)] == [b"5"]
