@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +16,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tenantry.devcluster.services import serve_controlplane
 from tests.integration.controlplane.servers import free_port
 
 HEALTHZ = (("method", "GET"), ("route", "/healthz"), ("status", "200"))
@@ -36,7 +36,9 @@ class Served:
 
 
 @contextmanager
-def _serve(database: str, redis_db: str, folder: Path, *extra: str) -> Iterator[Served]:
+def _serve(
+    database: str, redis_db: str, folder: Path, *extra: str, workers: int = 1
+) -> Iterator[Served]:
     public, metrics = free_port(), free_port()
     tmp = folder / "tmp"
     tmp.mkdir()
@@ -47,28 +49,16 @@ def _serve(database: str, redis_db: str, folder: Path, *extra: str) -> Iterator[
         "TENANTRY_CP_KUBE_ENABLED": "false",
         "TMPDIR": str(tmp),
     }
-    args = ["controlplane", "serve", "--port", str(public), "--metrics-port", str(metrics)]
-    log = folder / "serve.log"
-    with log.open("wb") as out:  # a file, not a pipe: an undrained pipe blocks the server
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tenantry.cli", *args, *extra],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    served = Served(f"http://127.0.0.1:{public}", f"http://127.0.0.1:{metrics}", proc, tmp)
+    proc = serve_controlplane(
+        env=env,
+        port=public,
+        log=folder / "serve.log",
+        workers=workers,
+        extra_args=("--metrics-port", str(metrics), *extra),
+        timeout=30,
+    )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{served.public}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"serve did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.1)
-        yield served
+        yield Served(f"http://127.0.0.1:{public}", f"http://127.0.0.1:{metrics}", proc, tmp)
     finally:
         proc.terminate()
         try:
@@ -121,7 +111,7 @@ def test_metrics_are_on_the_internal_port_only(
 def test_every_workers_requests_are_counted(database: str, redis_db: str, tmp_path: Path) -> None:
     """Two uvicorn workers: the listener adds both up, and a worker that dies (uvicorn
     starts another) leaves its counts behind, so the total never goes backwards."""
-    with _serve(database, redis_db, tmp_path, "--workers", "2") as served:
+    with _serve(database, redis_db, tmp_path, workers=2) as served:
         _get_healthz(served, 10)
         (folder,) = served.folders()
 
