@@ -44,32 +44,39 @@ T = TypeVar("T")
 class AccessCache(Generic[T]):
     """(org id, user id) -> what a member may do, invalidated by PostgreSQL."""
 
-    def __init__(self, *, max_age: float = 60.0, max_size: int = 50_000) -> None:
+    def __init__(
+        self, *, max_age: float = 60.0, max_size: int = 50_000, first_delay: float = 0.1
+    ) -> None:
         self.max_age = max_age
         self.max_size = max_size
+        self.first_delay = first_delay  # reconnection backoff: doubles up to 5 s
         self.enabled = False  # True only while notifications are being received
         self.generation = 0
-        self._entries: dict[tuple[uuid.UUID, uuid.UUID], tuple[float, T]] = {}
+        self.connections = 0  # listening connections that came up
+        # org id -> user id -> (expiry, value): an organisation is forgotten in one step.
+        self._entries: dict[uuid.UUID, dict[uuid.UUID, tuple[float, T]]] = {}
+        self._size = 0
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return self._size
 
     async def get(
         self, org_id: uuid.UUID, user_id: uuid.UUID, load: Callable[[], Awaitable[T | None]]
     ) -> T | None:
         """The cached value, else ``load()``'s (kept when it is safe to keep)."""
-        key = (org_id, user_id)
         now = time.monotonic()
         if self.enabled:
-            hit = self._entries.get(key)
+            hit = self._entries.get(org_id, {}).get(user_id)
             if hit is not None and hit[0] > now:
                 return hit[1]
         generation = self.generation
         value = await load()
         if value is not None and self.enabled and generation == self.generation:
-            if len(self._entries) >= self.max_size:
-                self._entries.clear()
-            self._entries[key] = (now + self.max_age, value)
+            if self._size >= self.max_size:
+                self._clear()
+            members = self._entries.setdefault(org_id, {})
+            self._size += user_id not in members
+            members[user_id] = (now + self.max_age, value)
         return value
 
     def invalidate(self, org: str) -> None:
@@ -78,34 +85,38 @@ class AccessCache(Generic[T]):
         try:
             org_id = uuid.UUID(org)
         except ValueError:  # not ours to interpret: forget everything
-            self._entries.clear()
+            self._clear()
             return
-        for key in [k for k in self._entries if k[0] == org_id]:
-            del self._entries[key]
+        self._size -= len(self._entries.pop(org_id, {}))
+
+    def _clear(self) -> None:
+        self._entries.clear()
+        self._size = 0
 
     def _off(self) -> None:
         self.enabled = False
         self.generation += 1
-        self._entries.clear()
+        self._clear()
 
     async def run(self, database_url: str, *, ping_every: float = 10.0) -> None:
         """Listen for changes until cancelled, reconnecting with a capped backoff."""
-        delay = 0.1
+        delay = self.first_delay
         while True:
+            up_before = self.connections
             try:
                 await self._listen(database_url, ping_every=ping_every)
             except Exception as err:  # whatever it was, the cache is off until it listens again
+                if self.connections != up_before:  # it was up: start the backoff again
+                    delay = self.first_delay
                 log.warning(
                     "access cache off, reconnecting in %.1f s: %s", delay, type(err).__name__
                 )
-            finally:
-                self._off()
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 
     async def _listen(self, database_url: str, *, ping_every: float) -> None:
         """One listening connection's life: the cache is on from its first notification
-        subscription until it is lost (raises then)."""
+        subscription until it is lost (raises then; the cache is off again)."""
         conn = await asyncpg.connect(database_url, timeout=10)
         lost = asyncio.Event()
         try:
@@ -113,6 +124,7 @@ class AccessCache(Generic[T]):
             await conn.add_listener(CHANNEL, self._notified)
             self._off()  # whatever was cached may have missed notifications
             self.enabled = True
+            self.connections += 1
             while not lost.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(lost.wait(), timeout=ping_every)

@@ -25,9 +25,9 @@ from tests.integration.controlplane.conftest import (
 
 
 @contextlib.asynccontextmanager
-async def listening(database: str) -> AsyncIterator[AccessCache[str]]:
+async def listening(database: str, *, first_delay: float = 0.1) -> AsyncIterator[AccessCache[str]]:
     """A cache as one process has it: listening on its own connection."""
-    cache: AccessCache[str] = AccessCache()
+    cache: AccessCache[str] = AccessCache(first_delay=first_delay)
     task = asyncio.create_task(cache.run(database, ping_every=0.5))
     try:
         await until(lambda: cache.enabled)
@@ -143,7 +143,7 @@ async def test_without_its_connection_the_cache_is_off_then_starts_empty(
     database: str, member: tuple[asyncpg.Connection, uuid.UUID, uuid.UUID]
 ) -> None:
     conn, org, user = member
-    async with listening(database) as cache:
+    async with listening(database, first_delay=1.0) as cache:  # off for 1 s when lost
         await cache.get(org, user, lambda: _role_of(conn, org, user))
         assert len(cache) == 1
         killed = await conn.fetchval(
@@ -158,10 +158,11 @@ async def test_without_its_connection_the_cache_is_off_then_starts_empty(
         await conn.execute(
             "UPDATE memberships SET role = 'owner' WHERE org_id = $1 AND user_id = $2", org, user
         )
-        if not cache.enabled:
-            assert await cache.get(org, user, lambda: _role_of(conn, org, user)) == "owner"
-            assert len(cache) == 0, "nothing is kept while notifications may be missed"
+        assert not cache.enabled
+        assert await cache.get(org, user, lambda: _role_of(conn, org, user)) == "owner"
+        assert len(cache) == 0, "nothing is kept while notifications may be missed"
         await until(lambda: cache.enabled, within=10)
+        assert cache.connections == 2
         calls, load = counting(lambda: _role_of(conn, org, user))
         assert await cache.get(org, user, load) == "owner"
         assert await cache.get(org, user, load) == "owner"
