@@ -13,13 +13,6 @@
 # Without the secret, pip uses the base image's bundle.
 ARG BASE_IMAGE=local/debian:bookworm
 
-# The dependency list alone: the install below is rebuilt only when this list changes,
-# not on every edit of pyproject.toml (tool settings, dev dependencies).
-FROM ${BASE_IMAGE} AS requirements
-COPY pyproject.toml /src/
-RUN python3 -c 'import tomllib; p = tomllib.load(open("/src/pyproject.toml", "rb")); print("\n".join(p["project"]["dependencies"] + p["build-system"]["requires"]))' \
-    > /requirements.txt
-
 FROM ${BASE_IMAGE} AS builder
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_DEFAULT_TIMEOUT=180 \
@@ -27,13 +20,17 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 RUN python3 -m venv /opt/tenantry
 WORKDIR /src
 
-# Dependencies and build requirements first, so a code change reuses this layer; the
-# wheel is then built without an isolated build environment.
-COPY --from=requirements /requirements.txt /tmp/requirements.txt
+# Dependencies and build requirements first, exactly as requirements/runtime.lock pins
+# them (every package, transitive ones too, checked against the lock's hashes; `make
+# lock` writes it from pyproject.toml), so a code change reuses this layer and the
+# image holds what the tests ran against. The wheel is then built without an isolated
+# build environment, with the locked setuptools.
+COPY requirements/runtime.lock /tmp/runtime.lock
 RUN --mount=type=secret,id=cacert,target=/run/ca.crt \
     --mount=type=cache,target=/root/.cache/pip \
     if [ -s /run/ca.crt ]; then export PIP_CERT=/run/ca.crt; fi; \
-    /opt/tenantry/bin/pip install -r /tmp/requirements.txt
+    /opt/tenantry/bin/pip install --require-hashes --no-deps -r /tmp/runtime.lock \
+    && /opt/tenantry/bin/pip check
 
 # The project itself, as a wheel (not editable).
 COPY pyproject.toml README.md ./

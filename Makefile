@@ -10,7 +10,7 @@ KUBECONFIG_DEV := $(abspath $(STATE))/kubeconfig
 TOOLS_BIN := $(shell bash scripts/tools.sh --print-bin-dir)
 export PATH := $(TOOLS_BIN):$(PATH)
 
-.PHONY: image help bootstrap venv tools crds cluster-up cluster-down cluster-destroy dev \
+.PHONY: image help bootstrap venv lock lock-check tools crds cluster-up cluster-down cluster-destroy dev \
         check lint typecheck test test-unit test-e2e
 
 help:
@@ -20,18 +20,31 @@ help:
 	@echo "make cluster-up   start the local control plane (kubeconfig: $(KUBECONFIG_DEV))"
 	@echo "make cluster-down stop it (state kept; cluster-destroy removes it)"
 	@echo "make crds         regenerate crds/ from the pydantic models"
+	@echo "make lock         rewrite requirements/*.lock from pyproject.toml (UPGRADE=pkg|all)"
 	@echo "make tools        build the pinned Kubernetes binaries into $(TOOLS_BIN)"
 
 bootstrap:
 	@bash scripts/bootstrap.sh
 
+# The venv holds exactly requirements/dev.lock (every package pinned, hashes checked;
+# `uv pip sync` also removes what the lock no longer lists), then the project itself,
+# editable. uv is pinned too (requirements/uv.lock) and lives in the tool cache.
 venv: $(VENV)/.installed
-$(VENV)/.installed: pyproject.toml
-	@echo "==> python venv in $(VENV)"
-	@test -x $(PY) || python3 -m venv $(VENV)
-	@$(PY) -m pip install -q --upgrade pip
-	@$(PY) -m pip install -q -e '.[dev]'
+$(VENV)/.installed: requirements/dev.lock pyproject.toml
+	@echo "==> python venv in $(VENV) from requirements/dev.lock"
+	@uv="$$(bash scripts/uv.sh)" && export UV_PYTHON_DOWNLOADS=never && \
+	  { test -x $(PY) || "$$uv" venv -q --python "$$(command -v python3)" $(VENV); } && \
+	  "$$uv" pip sync -q --python $(PY) --require-hashes requirements/dev.lock && \
+	  "$$uv" pip install -q --python $(PY) --no-deps --no-build-isolation -e .
 	@touch $@
+
+# Rewrite the locks from pyproject.toml (UPGRADE="pkg ..." or UPGRADE=all to move pins).
+lock:
+	@UPGRADE="$(UPGRADE)" bash scripts/lock.sh
+
+# pyproject.toml and the locks agree, and the venv holds the lock (scripts/lockcheck.py).
+lock-check: venv
+	@$(PY) scripts/lockcheck.py
 
 tools:
 	@bash scripts/tools.sh
@@ -54,7 +67,7 @@ cluster-destroy: venv
 dev: venv tools
 	@$(VENV)/bin/tenantry dev --state-dir $(STATE)
 
-image:
+image: venv
 	@bash scripts/image.sh
 
 lint: venv
@@ -62,9 +75,9 @@ lint: venv
 	@$(VENV)/bin/ruff format --check .
 
 typecheck: venv
-	@$(VENV)/bin/mypy tenantry operator/tenantry_operator controlplane ingestion tests bench
+	@$(VENV)/bin/mypy tenantry operator/tenantry_operator controlplane ingestion tests bench scripts
 
-check: lint typecheck
+check: lock-check lint typecheck
 
 test-unit: venv
 	@$(VENV)/bin/pytest tests/unit

@@ -26,6 +26,7 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="${TENANTRY_CACHE:-$HOME/.cache/tenantry}"
 TAG="${TENANTRY_IMAGE_TAG:-tenantry:dev}"
 BASE_TAG="local/debian:bookworm"
+PY="${TENANTRY_PYTHON:-$REPO/.venv/bin/python}" # with `packaging`, for scripts/lockcheck.py
 INCLUDE="python3,python3-venv,ca-certificates"
 CA_BUNDLE="${TENANTRY_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
 DOCKER=/usr/bin/docker # Debian's client: BuildKit built in (another docker in PATH may lack it)
@@ -49,6 +50,7 @@ ensure_packages() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
   fi
   [[ -x "$DOCKER" ]] || die "$DOCKER missing (Debian docker.io)"
+  [[ -x "$PY" ]] || die "$PY missing: run \`make venv\` first (make image does)"
 }
 
 # -- 2. dockerd ---------------------------------------------------------------------------
@@ -168,6 +170,17 @@ from tenantry_operator import builders, normalize
 objs = builders.build(normalize.tenant_model({"metadata": {"name": "smoke"}, "spec": {}}))
 assert objs, "no objects"
 print(f"{len(objs)} objects:", ", ".join(sorted({o["kind"] for o in objs})))'
+
+  step "the image's Python packages are exactly requirements/runtime.lock"
+  local listing
+  listing="$(mktemp)"
+  "$DOCKER" run --rm --read-only --network none --entrypoint /opt/tenantry/bin/python "$TAG" -c '
+import importlib.metadata as md
+for d in md.distributions():
+    print(d.metadata["Name"] + "==" + d.version)' \
+    >"$listing"
+  "$PY" "$REPO/scripts/lockcheck.py" --image "$listing" || { rm -f "$listing"; die "image not from the lock"; }
+  rm -f "$listing"
 
   step "PostgreSQL for the control plane"
   local pg=/usr/lib/postgresql/15/bin pg_port cp_port
