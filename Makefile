@@ -10,7 +10,7 @@ KUBECONFIG_DEV := $(abspath $(STATE))/kubeconfig
 TOOLS_BIN := $(shell bash scripts/tools.sh --print-bin-dir)
 export PATH := $(TOOLS_BIN):$(PATH)
 
-.PHONY: image help bootstrap venv lock lock-check tools crds cluster-up cluster-down cluster-destroy dev \
+.PHONY: image help bootstrap venv lock lock-check tools tools-lock crds cluster-up cluster-down cluster-destroy dev \
         check lint typecheck test test-unit test-e2e
 
 help:
@@ -48,6 +48,10 @@ lock-check: venv
 
 tools:
 	@bash scripts/tools.sh
+
+# Re-resolve the Go tools' module graphs (scripts/go.lock/) from the versions in tools.sh.
+tools-lock:
+	@bash scripts/tools.sh --lock
 
 crds: venv
 	@$(VENV)/bin/tenantry crds --out crds

@@ -23,22 +23,47 @@ export GOFLAGS="${GOFLAGS:--buildvcs=false}" CGO_ENABLED=0
 
 log() { printf '[tools %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
+# The module graph of every wrapper (go.mod + go.sum) is committed under
+# scripts/go.lock/<name>/, so a fresh machine builds exactly the module versions that
+# were tested, each checked against go.sum's hashes (no checksum-database lookup):
+# `go build -mod=readonly` refuses to change them. `bash scripts/tools.sh --lock NAME...`
+# (or `make tools-lock`) re-resolves them from the pinned versions above.
+LOCK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/go.lock"
+
 # build_in_wrapper NAME MODULE@VERSION PACKAGE [replace lines...]
 build_in_wrapper() {
   local name=$1 modver=$2 pkg=$3; shift 3
   local out="$BIN/$name"
-  if [[ -x "$out" ]]; then log "$name: cached ($out)"; return 0; fi
-  local dir="$BUILD/$name-${modver##*@}"
+  if [[ -x "$out" && -z "$RELOCK" ]]; then log "$name: cached ($out)"; return 0; fi
+  local dir="$BUILD/$name-${modver##*@}" lock="$LOCK_DIR/$name"
+  rm -rf "$dir"
   mkdir -p "$dir"
   local start=$SECONDS
-  log "$name: building $pkg from $modver (this can take several minutes on 2 cores)"
+  if [[ -z "$RELOCK" && -f "$lock/go.mod" && -f "$lock/go.sum" ]]; then
+    grep -q "^	${modver%@*} ${modver##*@}\b" "$lock/go.mod" \
+      || { log "$name: $lock/go.mod does not require $modver: run make tools-lock"; return 1; }
+    cp "$lock/go.mod" "$lock/go.sum" "$dir/"
+    log "$name: building $pkg from $modver, modules as locked (several minutes on 2 cores)"
+  else
+    log "$name: resolving $modver (writing $lock)"
+    (
+      cd "$dir"
+      go mod init "tenantry.local/build/$name" >/dev/null 2>&1
+      for r in "$@"; do go mod edit -replace "$r"; done
+      go get "$modver" >/dev/null
+      go get "$pkg@${modver##*@}" 2>/dev/null || go get "$pkg" >/dev/null
+      # The lowest Go the modules allow, not this machine's: another Go can build it.
+      local want
+      want="$(go list -m -f '{{if not .Main}}{{.GoVersion}}{{end}}' all | sort -V | tail -n1)"
+      go mod edit -go="$want" -toolchain=none
+    ) || { log "$name: RESOLVE FAILED (see the error above)"; return 1; }
+    mkdir -p "$lock"
+    cp "$dir/go.mod" "$dir/go.sum" "$lock/"
+  fi
   (
     cd "$dir"
-    [[ -f go.mod ]] || go mod init "tenantry.local/build/$name" >/dev/null 2>&1
-    for r in "$@"; do go mod edit -replace "$r"; done
-    go get "$modver" >/dev/null
-    go get "$pkg@${modver##*@}" 2>/dev/null || go get "$pkg" >/dev/null
-    go build -trimpath -ldflags "-s -w $LDFLAGS_EXTRA" -o "$out.tmp" "$pkg"
+    GOFLAGS="$GOFLAGS -mod=readonly" go build -trimpath -ldflags "-s -w $LDFLAGS_EXTRA" \
+      -o "$out.tmp" "$pkg"
     mv "$out.tmp" "$out"
   ) || { log "$name: BUILD FAILED (see the error above)"; rm -f "$out.tmp"; return 1; }
   log "$name: built in $((SECONDS - start)) s"
@@ -53,6 +78,8 @@ k8s_replaces() {
 
 main() {
   if [[ "${1:-}" == "--print-bin-dir" ]]; then echo "$BIN"; return 0; fi
+  RELOCK=""
+  if [[ "${1:-}" == "--lock" ]]; then RELOCK=1; shift; fi
   local want=("$@")
   [[ ${#want[@]} -gt 0 ]] || want=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok helm kind)
   mapfile -t repl < <(k8s_replaces)
