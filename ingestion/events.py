@@ -8,6 +8,13 @@ only a batch that fails is decoded again item by item, so that *every* bad
 event is reported (index, NDJSON line, field, what is allowed), not just the
 first one.
 
+Where an error is never comes from msgspec's message or exception class (both
+change between versions): on the failure path the events' bytes are found by
+`ingestion.jsonspans`, an event's members likewise, and the field is the
+member that holds the first byte that is not UTF-8, or the first whose value
+does not decode with its own field's decoder (made from `Event`), or a
+required one that is missing. msgspec's text is at most quoted in the message.
+
 A batch is all or nothing: `prepare` returns rows for every event or raises
 `InvalidBatch` listing the errors; the HTTP layer writes nothing of a rejected
 batch. Validation must catch everything ClickHouse would refuse (an invalid
@@ -32,7 +39,6 @@ little-endian). `read_rows` turns rows back into text, for tests and debugging.
 from __future__ import annotations
 
 import datetime as dt
-import re
 import struct
 import uuid
 from dataclasses import dataclass
@@ -40,12 +46,13 @@ from typing import Annotated, Any
 
 import msgspec
 
+from ingestion import jsonspans
+
 MAX_EVENT_NAME = 200
 MAX_USER_ID = 256
 MAX_PROPERTIES_BYTES = 32 * 1024
 MAX_FUTURE = dt.timedelta(hours=24)
 MAX_ERRORS = 100
-FIELDS = ("event", "user_id", "timestamp", "properties", "event_id")
 
 
 class Event(msgspec.Struct, forbid_unknown_fields=True, gc=False):
@@ -63,6 +70,7 @@ class Event(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     event_id: uuid.UUID | None = None
 
 
+FIELDS = tuple(f.encode_name for f in msgspec.structs.fields(Event))
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("event_id", "UUID"),
     ("timestamp", "DateTime64(3)"),
@@ -178,33 +186,118 @@ class InvalidBatch(Exception):
 
 _EVENT = msgspec.json.Decoder(Event)
 _EVENTS = msgspec.json.Decoder(list[Event])
-_RAWS = msgspec.json.Decoder(list[msgspec.Raw])
-# msgspec raises UnicodeDecodeError (not one of its own errors) for a string
-# that is not UTF-8: it is malformed JSON like any other.
-_DECODE_ERRORS = (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError)
-_AT = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
-_NAMED = re.compile(r"field `([^`]+)`")
+# Whatever msgspec raises for bytes it refuses: its own errors, UnicodeDecodeError
+# (a ValueError, raised by some versions for text that is not UTF-8) and
+# RecursionError (nesting deeper than it goes). Which one it is decides nothing:
+# what is wrong, and where, is found by `_diagnose`.
+_REFUSED = (msgspec.MsgspecError, ValueError, RecursionError)
+# The failure path decodes an event's members one by one, each with a decoder of
+# its field's type (constraints included), taken from `Event` itself.
+_FIELDS = msgspec.structs.fields(Event)
+_DECODERS = {f.encode_name: msgspec.json.Decoder(f.type) for f in _FIELDS}
+_REQUIRED = [f.encode_name for f in _FIELDS if f.required]
+_KEY = msgspec.json.Decoder(str)
+_ANY = msgspec.json.Decoder()
+_KINDS = {list: "an array", str: "a string", bool: "true or false", type(None): "null"}
+_CUT = "malformed JSON: the event is cut short (the body ends inside it)"
+_TOO_DEEP = f"the event is nested more than {jsonspans.MAX_DEPTH} deep"
 
 
-def _msgspec_error(
-    exc: Exception, *, index: int | None, line: int | None, limits: Limits
-) -> EventError:
-    """An EventError from msgspec's message ("Expected `str`, got `int` - at `$.user_id`")."""
-    text = str(exc)
-    if not isinstance(exc, msgspec.ValidationError):  # ValidationError is a DecodeError too
-        return EventError(index, line, None, f"malformed JSON: {text}", limits.allowed(None))
-    match = _AT.match(text)
-    message = match.group("message") if match else text
-    path = (match.group("path") if match else "") or ""
-    field: str | None = path.lstrip(".").split(".")[0].split("[")[0] or None
-    named = _NAMED.search(message)
-    if field is None and named:
-        field = named.group(1)
-    if "unknown field" in message:
-        allowed = "only the fields " + ", ".join(FIELDS)
-    else:
-        allowed = limits.allowed(field if field in FIELDS else None)
-    return EventError(index, line, field, message, allowed)
+def _only_fields() -> str:
+    return "only the fields " + ", ".join(FIELDS)
+
+
+def _too_many(limits: Limits) -> EventError:
+    most = limits.max_events
+    message = f"the batch holds more than {most} events, over the limit of {most}"
+    return EventError(None, None, None, message, message)
+
+
+def _first_non_utf8(data: bytes) -> int | None:
+    """The offset of the first byte of `data` that is not part of UTF-8 text, or None."""
+    if data.isascii():
+        return None
+    try:
+        data.decode()
+    except UnicodeDecodeError as exc:
+        return exc.start
+    return None
+
+
+def _diagnose(data: bytes, index: int, line: int | None, limits: Limits) -> EventError:
+    """What is wrong with one event that msgspec refused (`data`: its JSON text).
+
+    Found by construction, never from msgspec's message (quoted at most): the
+    first byte that is not UTF-8 and the member it is in; then the shape (an
+    object, brackets closed); then each member in order: a known key, a value
+    that decodes as its field's type; then the required fields.
+    """
+
+    def error(field: str | None, message: str, allowed: str | None = None) -> EventError:
+        return EventError(index, line, field, message, allowed or limits.allowed(field))
+
+    if not data:
+        return error(None, "malformed JSON: an event is missing here (a comma too many?)")
+    scan = jsonspans.scan(data)
+    bad = _first_non_utf8(data)
+    if bad is not None:
+        for piece in scan.pieces if data[0] == ord("{") else ():
+            key_start, key_end = piece.key(data)
+            if key_start <= bad < key_end:
+                return error(None, "a key of this event is not UTF-8 text")
+            value_start, value_end = piece.value(data)
+            if value_start <= bad < value_end:
+                try:
+                    key = _KEY.decode(data[key_start:key_end])
+                except _REFUSED:
+                    break
+                if key not in _DECODERS:
+                    message = f"unknown field `{key}` (its value is not UTF-8 text either)"
+                    return error(key, message, _only_fields())
+                return error(key, f"{key} is not UTF-8 text")
+        return error(None, "malformed JSON: the event holds bytes that are not UTF-8 text")
+    if scan.problem == jsonspans.NOT_A_CONTAINER or data[0] != ord("{"):
+        try:
+            value = _ANY.decode(data)
+        except _REFUSED as exc:
+            return error(None, f"malformed JSON: {exc}")
+        kind = _KINDS.get(type(value), "a number")
+        return error(None, f"an event must be a JSON object, not {kind}")
+    if scan.problem == jsonspans.TRUNCATED:
+        return error(None, _CUT)
+    if scan.problem == jsonspans.TOO_DEEP:
+        return error(None, _TOO_DEEP)
+    if scan.problem == jsonspans.MISMATCHED:
+        return error(None, "malformed JSON: a closing bracket that does not match the open one")
+    if scan.problem == jsonspans.TRAILING:
+        return error(None, "malformed JSON: something follows the event's closing `}`")
+    present: set[str] = set()
+    for piece in scan.pieces:
+        if piece.colon < 0:
+            return error(None, "malformed JSON: a member without `:`")
+        key_start, key_end = piece.key(data)
+        try:
+            key = _KEY.decode(data[key_start:key_end])
+        except _REFUSED as exc:
+            return error(None, f"malformed JSON: a key is not a JSON string ({exc})")
+        decoder = _DECODERS.get(key)
+        if decoder is None:
+            return error(key, f"unknown field `{key}`", _only_fields())
+        value_start, value_end = piece.value(data)
+        value = data[value_start:value_end]
+        try:
+            decoder.decode(value)
+        except _REFUSED as exc:
+            try:
+                _ANY.decode(value)
+            except _REFUSED as malformed:
+                return error(key, f"malformed JSON in {key}: {malformed}")
+            return error(key, f"invalid {key}: {exc}")
+        present.add(key)
+    for name in _REQUIRED:
+        if name not in present:
+            return error(name, f"missing required field `{name}`")
+    return error(None, "malformed JSON")  # refused for a reason not found above
 
 
 def _decode_ndjson(
@@ -224,8 +317,10 @@ def _decode_ndjson(
             events.append(decode(text))
             positions.append(index)
             lines.append(number)
-        except _DECODE_ERRORS as exc:
-            errors.append(_msgspec_error(exc, index=index, line=number, limits=limits))
+        except _REFUSED:
+            if index >= limits.max_events:  # refused for its size: not worth going on
+                return [], [], [], [_too_many(limits)]
+            errors.append(_diagnose(text.strip(b" \t\r"), index, number, limits))
         index += 1
     return events, positions, lines, errors
 
@@ -235,24 +330,48 @@ def _decode_array(body: bytes, limits: Limits) -> tuple[list[Event], list[int], 
     try:
         events = _EVENTS.decode(body)
         return events, list(range(len(events))), []
-    except (msgspec.ValidationError, UnicodeDecodeError):
-        pass
-    except msgspec.DecodeError as exc:
-        return [], [], [_msgspec_error(exc, index=None, line=None, limits=limits)]
-    try:
-        raws = _RAWS.decode(body)
-    except msgspec.ValidationError:
+    except _REFUSED as exc:
+        refused = str(exc)
+    # The failure path: find each event's bytes, decode them one by one.
+    if body.lstrip(b" \t\r\n")[:1] != b"[":
         message = "the body must be a JSON array of event objects"
+        return [], [], [EventError(None, None, None, message, limits.allowed(None))]
+    scan = jsonspans.scan(body, max_pieces=limits.max_events)
+    if scan.problem == jsonspans.TOO_MANY:
+        return [], [], [_too_many(limits)]
+    if scan.problem == jsonspans.TRAILING:
+        message = f"malformed JSON: something follows the array (byte {scan.at})"
         return [], [], [EventError(None, None, None, message, limits.allowed(None))]
     events = []
     positions: list[int] = []
     errors: list[EventError] = []
-    for index, raw in enumerate(raws):
+    last = len(scan.pieces) - 1
+    for index, piece in enumerate(scan.pieces):
+        data = body[piece.start : piece.end]
+        if index == last and scan.problem is not None:  # where the scan stopped
+            if scan.problem == jsonspans.MISMATCHED:
+                message = (
+                    f"malformed JSON: a closing bracket that does not match the open one "
+                    f"(byte {scan.at} of the body); the events after it were not read"
+                )
+            elif scan.problem == jsonspans.TOO_DEEP:
+                message = _TOO_DEEP + "; the events after it were not read"
+            elif not data:
+                message = "malformed JSON: the body ends where an event should start"
+            elif data[:1] == b"{" and jsonspans.scan(data).problem is None:
+                message = "malformed JSON: the body ends before the array's closing `]`"
+            else:
+                message = _CUT
+            errors.append(EventError(index, None, None, message, limits.allowed(None)))
+            break
         try:
-            events.append(_EVENT.decode(raw))
+            events.append(_EVENT.decode(data))
             positions.append(index)
-        except _DECODE_ERRORS as exc:
-            errors.append(_msgspec_error(exc, index=index, line=None, limits=limits))
+        except _REFUSED:
+            errors.append(_diagnose(data, index, None, limits))
+    if not errors:  # msgspec refused the batch, yet no event alone: still refused
+        message = f"malformed JSON: {refused}"
+        errors.append(EventError(None, None, None, message, limits.allowed(None)))
     return events, positions, errors
 
 
@@ -364,16 +483,6 @@ def _rows(
     return out, errors
 
 
-def _is_utf8(body: bytes) -> bool:
-    if body.isascii():
-        return True
-    try:
-        body.decode()
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
 def prepare(
     body: bytes, *, ndjson: bool, now: dt.datetime, limits: Limits, batch_id: str
 ) -> tuple[bytes, int]:
@@ -399,7 +508,9 @@ def prepare(
     if count > limits.max_events:
         message = f"the batch holds {count} events, over the limit of {limits.max_events}"
         raise InvalidBatch([EventError(None, None, None, message, message)], total=1)
-    rows, more = _rows(events, where, now=now, batch_id=batch_id, check_utf8=not _is_utf8(body))
+    rows, more = _rows(
+        events, where, now=now, batch_id=batch_id, check_utf8=_first_non_utf8(body) is not None
+    )
     if errors or more:
         every = sorted(errors + more, key=lambda e: e.index or 0)
         raise InvalidBatch(every, total=len(every))
