@@ -10,7 +10,7 @@ so a gzip bomb is cut off too) and decompresses `Content-Encoding: gzip`; it
 is already a dependency, and the introspection client uses it as well.
 
 Order of a request: API key (401/403/503, before reading the body) ->
-body (413/415) -> validation (400, nothing written) -> one atomic
+body (413/415) -> validation (422, nothing written) -> one atomic
 append-if-under-bound to the Redis Stream (429 + Retry-After when the backlog
 is over its bound, 503 when Redis is unreachable) -> 202 with the count and
 the batch id. 202 is sent only after Redis has the entry.
@@ -180,7 +180,7 @@ class Ingest:
             self._turn.release()
 
     async def _accept(self, body: bytes, *, ndjson: bool) -> web.Response:
-        """Validate and append one batch (its turn held): 400, 503, 429 or 202."""
+        """Validate and append one batch (its turn held): 422, 503, 429 or 202."""
         received = self.clock()
         batch_id = uuid.uuid4().hex
         try:
@@ -190,7 +190,7 @@ class Ingest:
         except events.InvalidBatch as exc:
             self._outcome("invalid")
             self.metrics.events_rejected.inc(exc.total)
-            return _json(400, exc.as_json())
+            return _json(422, exc.as_json())
         try:
             entry, backlog = await self.stream.append(
                 rows, count=count, size=len(body), batch_id=batch_id, max_backlog=self.max_backlog

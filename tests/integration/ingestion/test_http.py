@@ -67,7 +67,7 @@ async def test_invalid_events_are_listed_and_nothing_is_written(
         b'{"event": "ok", "user_id": "u", "timestamp": "yesterday"}',
     ]
     status, _, body = await service.post(b"\n".join(lines))
-    assert status == 400
+    assert status == 422
     assert isinstance(body, dict)
     assert body["error"] == "invalid_batch"
     found = [(e["line"], e["field"]) for e in body["errors"]]
