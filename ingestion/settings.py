@@ -28,6 +28,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from tenantry import contract
+
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -38,16 +40,6 @@ class SettingsError(ValueError):
 def key_digest(key: str) -> str:
     """sha256 hex of an API key: what TENANTRY_INGEST_KEYS lists."""
     return hashlib.sha256(key.encode()).hexdigest()
-
-
-def default_database(tenant: str) -> str:
-    """The tenant's ClickHouse database: the tenant name with `-` as `_`.
-
-    Tenant names are DNS labels (lowercase letters, digits, `-`); a name that
-    starts with a digit gets a `t_` prefix to be a plain identifier.
-    """
-    name = tenant.replace("-", "_")
-    return f"t_{name}" if name[:1].isdigit() else name
 
 
 def clickhouse_url(url: str, *, user: str | None, password: str | None) -> str:
@@ -161,7 +153,8 @@ def from_env(env: Mapping[str, str]) -> Settings:
         raise SettingsError("API keys: set TENANTRY_CONTROLPLANE_URL or TENANTRY_INGEST_KEYS")
     if controlplane and not token:
         raise SettingsError("TENANTRY_CONTROLPLANE_URL needs TENANTRY_INTERNAL_TOKEN")
-    database = env.get("TENANTRY_CLICKHOUSE_DATABASE", "").strip() or default_database(tenant)
+    database = env.get("TENANTRY_CLICKHOUSE_DATABASE", "").strip()
+    database = database or contract.tenant_database(tenant)
     flush_seconds = _float(env, "TENANTRY_INGEST_FLUSH_SECONDS", 1.0)
     claim_idle_seconds = _float(env, "TENANTRY_INGEST_CLAIM_IDLE_SECONDS", 60.0)
     if claim_idle_seconds <= flush_seconds:

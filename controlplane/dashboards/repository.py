@@ -24,6 +24,7 @@ from redis.asyncio import Redis
 from tenantry_operator.dataplane.connect import open_tenant_client
 
 from controlplane.tenants.repository import create, delete, get, list_all, replace_spec
+from tenantry import contract
 from tenantry.clickhouse.client import ClickHouseClient
 
 __all__ = [
@@ -62,13 +63,8 @@ class Limits:
         )
 
 
-def tenant_database(tenant_resource: str) -> str:
-    """``t_<Tenant CR name>`` with '-' as '_': the operator's ``TenantModel.database``."""
-    return "t_" + tenant_resource.replace("-", "_")
-
-
-def tenant_namespace(tenant_resource: str) -> str:
-    return f"tenant-{tenant_resource}"
+tenant_database = contract.tenant_database
+tenant_namespace = contract.tenant_namespace
 
 
 def clickhouse_url(tenant_resource: str, reader_password: str) -> str:

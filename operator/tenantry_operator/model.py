@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tenantry import contract
+
 LABEL_TENANT = "tenantry.io/tenant"
 LABEL_COMPONENT = "app.kubernetes.io/component"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
@@ -146,9 +148,8 @@ class TenantModel:
 
     @property
     def database(self) -> str:
-        """The tenant's ClickHouse database: `t_<name>` with '-' as '_' (tenant names are
-        DNS labels, so no '_' or '.'; one engine may host several tenants locally)."""
-        return "t_" + self.name.replace("-", "_")
+        """The tenant's ClickHouse database (`tenantry.contract.tenant_database`)."""
+        return contract.tenant_database(self.name)
 
     @property
     def cluster_name(self) -> str:

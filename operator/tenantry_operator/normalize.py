@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from tenantry import contract
 from tenantry.api import API_VERSION
 from tenantry.api.common import Resources as SpecResources
 from tenantry.api.common import Storage as SpecStorage
@@ -32,7 +33,7 @@ ORG_LABEL = "tenantry.io/org-id"  # set on the CRs the control plane creates
 
 
 def namespace_of(name: str) -> str:
-    return f"tenant-{name}"
+    return contract.tenant_namespace(name)
 
 
 def _resources(spec: SpecResources | None, size: Size) -> m.Resources:

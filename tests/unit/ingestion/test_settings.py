@@ -3,41 +3,88 @@
 from __future__ import annotations
 
 import pytest
+from tenantry_operator import builders, normalize
+from tenantry_operator.model import TenantModel
 
+from controlplane.dashboards import repository as cp_repository
 from ingestion import settings
 from ingestion.settings import SettingsError, from_env
+from tenantry import contract
 
 DIGEST = settings.key_digest("secret-key")
-OPERATOR_ENV = {
-    "TENANTRY_TENANT": "acme-prod",
-    "TENANTRY_LISTEN": "0.0.0.0:8080",
-    "TENANTRY_REDIS_HOST": "redis.tenant-acme-prod.svc",
-    "TENANTRY_REDIS_PORT": "6379",
-    "TENANTRY_REDIS_PASSWORD": "r-pass",
-    "TENANTRY_CLICKHOUSE_URL": "http://clickhouse.tenant-acme-prod.svc:8123",
-    "TENANTRY_CLICKHOUSE_USER": "writer",
-    "TENANTRY_CLICKHOUSE_PASSWORD": "p@ss/word",
-    "TENANTRY_CLICKHOUSE_CLUSTER": "tenant",
-    "TENANTRY_RETENTION_DAYS": "90",
-    "TENANTRY_CONTROLPLANE_URL": "http://controlplane.tenantry-system.svc:8000/",
-    "TENANTRY_INTERNAL_TOKEN": "internal",
+# What the tenant's Secrets hold, by (secret, key): test inputs, not copies of anything.
+SECRET_VALUES = {
+    ("redis-credentials", "password"): "r-pass",
+    ("clickhouse-credentials", "writer-password"): "p@ss/word",
+    ("ingestion-credentials", "internal-token"): "internal",
 }
+MODEL = normalize.tenant_model(
+    {
+        "apiVersion": "tenantry.io/v1alpha1",
+        "kind": "Tenant",
+        "metadata": {"name": "acme-prod"},
+        "spec": {"plan": "growth", "retentionDays": 90},
+    },
+    controlplane_url="http://controlplane.tenantry-system.svc:8000/",
+)
+
+
+def pod_env(model: TenantModel) -> dict[str, str]:
+    """The ingestion container's environment as the kubelet gives it: rendered by the
+    operator's builder, each secretKeyRef resolved from SECRET_VALUES."""
+    (deployment,) = [
+        o
+        for o in builders.build(model)
+        if o["kind"] == "Deployment" and o["metadata"]["name"] == "ingestion"
+    ]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    env: dict[str, str] = {}
+    for var in container["env"]:
+        if "value" in var:
+            env[var["name"]] = var["value"]
+        else:
+            ref = var["valueFrom"]["secretKeyRef"]
+            env[var["name"]] = SECRET_VALUES[(ref["name"], ref["key"])]
+    return env
+
+
+OPERATOR_ENV = pod_env(MODEL)
 
 
 def test_operator_environment_is_read() -> None:
     s = from_env(OPERATOR_ENV)
     assert (s.tenant, s.listen_host, s.listen_port) == ("acme-prod", "0.0.0.0", 8080)  # noqa: S104
-    assert (s.redis_host, s.redis_port, s.redis_password) == (
-        "redis.tenant-acme-prod.svc",
-        6379,
-        "r-pass",
-    )
-    assert s.clickhouse_url == "http://writer:p%40ss%2Fword@clickhouse.tenant-acme-prod.svc:8123"
-    assert (s.clickhouse_cluster, s.retention_days) == ("tenant", 90)
-    assert s.database == "acme_prod"
-    assert s.table == "acme_prod.events"
+    assert (s.redis_port, s.redis_password) == (6379, "r-pass")
+    assert s.redis_host.startswith("redis.tenant-acme-prod.svc")
+    assert s.clickhouse_url.startswith("http://writer:p%40ss%2Fword@clickhouse.tenant-acme-prod.")
+    assert (s.clickhouse_cluster, s.retention_days) == (MODEL.cluster_name, 90)
     assert s.controlplane_url == "http://controlplane.tenantry-system.svc:8000"
     assert s.provision is False
+
+
+def test_ingestion_writes_to_the_database_the_operator_creates() -> None:
+    """The pod's env, as the builder renders it, makes ingestion write to exactly the
+    database the operator's schema step creates and the control plane queries."""
+    s = from_env(OPERATOR_ENV)
+    assert s.database == MODEL.database == "t_acme_prod"
+    assert s.table == "t_acme_prod.events"
+    assert s.database == cp_repository.tenant_database("acme-prod")
+    # Without the variable (a standalone run), the same shared rule applies.
+    without = {k: v for k, v in OPERATOR_ENV.items() if k != "TENANTRY_CLICKHOUSE_DATABASE"}
+    assert from_env(without).database == MODEL.database
+
+
+@pytest.mark.parametrize("tenant", ["a", "acme-prod", "1st", "x-1-y", "a" * 50])
+def test_one_database_rule_for_every_tenant_name(tenant: str) -> None:
+    model = normalize.tenant_model({"metadata": {"name": tenant}, "spec": {}})
+    standalone = {
+        "TENANTRY_TENANT": tenant,
+        "TENANTRY_CLICKHOUSE_URL": "chdb:///x",
+        "TENANTRY_INGEST_KEYS": DIGEST,
+    }
+    assert from_env(standalone).database == model.database == contract.tenant_database(tenant)
+    in_pod = pod_env(model) | {"TENANTRY_INGEST_KEYS": DIGEST}
+    assert from_env(in_pod).database == model.database
 
 
 def test_static_keys_mode_and_chdb_provisions_by_default() -> None:
