@@ -12,7 +12,11 @@ Two validators, both real deployment modes:
   known keys for `ttl` seconds (never past their expiry), unknown or inactive
   ones for the shorter `negative_ttl`, so a revoked key stops working within
   `ttl` and a brute-force attempt does not reach the control plane for every
-  request. Concurrent look-ups of one key share one request.
+  request. Concurrent look-ups of one key share one request. A key that does
+  not have the shape of a Tenantry key (`tenantry.contract.is_api_key`: a
+  pasted JWT, a truncated key) is refused with 401 without asking at all, and
+  a key the control plane refuses as malformed (400/422) is unknown, not an
+  outage: clients must not be told to retry it.
 - `StaticKeyValidator`: standalone deployments without a control plane, and
   local runs. TENANTRY_INGEST_KEYS lists sha256 digests of the accepted keys
   (the keys themselves are never configured, so the pod spec does not leak
@@ -35,6 +39,7 @@ from typing import Protocol
 import aiohttp
 
 from ingestion.settings import key_digest
+from tenantry import contract
 
 logger = logging.getLogger(__name__)
 
@@ -224,8 +229,8 @@ class IntrospectionValidator:
                 if resp.status in (401, 403):
                     logger.error("control plane refused our internal token (%s)", resp.status)
                     raise KeyServiceUnavailable("introspection refused the internal token")
-                if resp.status == 404:
-                    return None
+                if resp.status in (400, 404, 422):
+                    return None  # unknown or malformed: the key is refused (401), cached
                 if resp.status != 200:
                     raise KeyServiceUnavailable(f"introspection answered {resp.status}")
                 body = await resp.json(content_type=None)
@@ -234,6 +239,10 @@ class IntrospectionValidator:
         return parse_introspection(body)
 
     async def lookup(self, key: str) -> KeyInfo | None:
+        if not contract.is_api_key(key):
+            raise KeyRejected(
+                401, f"malformed API key: Tenantry API keys read {contract.API_KEY_SHAPE}"
+            )
         return await self._cache.lookup(key)
 
     async def close(self) -> None:

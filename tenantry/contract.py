@@ -9,6 +9,9 @@ nothing of the project.
 
 from __future__ import annotations
 
+import re
+import secrets
+
 
 def tenant_namespace(tenant: str) -> str:
     """The namespace that holds a Tenant's stack: `tenant-<Tenant name>`."""
@@ -22,3 +25,23 @@ def tenant_database(tenant: str) -> str:
     plain identifier that never starts with a digit and never collides with another
     tenant's (one engine may host several tenants in local runs)."""
     return "t_" + tenant.replace("-", "_")
+
+
+API_KEY_PREFIX_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+API_KEY_PREFIX_LENGTH = 8
+API_KEY_SECRET_BYTES = 32  # 256 bits; token_urlsafe writes them as 43 characters
+API_KEY_SHAPE = "tnt_<8 lowercase letters or digits>_<43 URL-safe base64 characters>"
+_API_KEY = re.compile(r"tnt_[a-z0-9]{8}_[A-Za-z0-9_-]{43}")
+
+
+def new_api_key() -> tuple[str, str]:
+    """(key, prefix) for a fresh API key: `tnt_<prefix>_<secret>`. The prefix names the
+    key in lists and logs; the secret carries API_KEY_SECRET_BYTES of randomness."""
+    prefix = "".join(secrets.choice(API_KEY_PREFIX_ALPHABET) for _ in range(API_KEY_PREFIX_LENGTH))
+    return f"tnt_{prefix}_{secrets.token_urlsafe(API_KEY_SECRET_BYTES)}", prefix
+
+
+def is_api_key(text: str) -> bool:
+    """Whether `text` has the shape `new_api_key` gives (says nothing of its validity):
+    the ingestion service refuses anything else without asking the control plane."""
+    return _API_KEY.fullmatch(text) is not None

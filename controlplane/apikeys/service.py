@@ -8,7 +8,6 @@ slow hash adds nothing for random secrets and would cost every ingestion request
 from __future__ import annotations
 
 import hashlib
-import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,14 +22,9 @@ from controlplane.deps import RequestInfo
 from controlplane.errors import NotFound
 from controlplane.rbac.dependencies import OrgAccess
 from controlplane.tenants.repository import slug_name
+from tenantry import contract
 
-_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
-
-
-def new_key() -> tuple[str, str]:
-    """(key, prefix) for a fresh key."""
-    prefix = "".join(secrets.choice(_ALPHABET) for _ in range(8))
-    return f"tnt_{prefix}_{secrets.token_urlsafe(32)}", prefix
+new_key = contract.new_api_key
 
 
 def key_hash(key: str) -> bytes:

@@ -114,7 +114,9 @@ async def test_ingestion_validator_checks_keys_at_the_control_plane(
             with pytest.raises(KeyRejected) as scope:
                 authorize(await validator.lookup(read_only_key), tenant=tenant_cr, now=now)
             assert scope.value.status == 403
-            assert await validator.lookup("tnt_aaaaaaaa_unknown") is None
+            assert (
+                await validator.lookup("tnt_aaaaaaaa_" + "A" * 43) is None
+            )  # well-shaped, unknown
 
             # Expired and revoked keys become inactive (the validator sees None).
             conn = await asyncpg.connect(database)
