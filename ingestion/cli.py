@@ -183,7 +183,9 @@ async def serve(settings: Settings, *, accept_events: bool = True, write: bool =
     )
     writer = WriterRunner(settings, stream=stream, metrics=metrics) if write else None
     writer_task = asyncio.create_task(writer.run()) if writer is not None else None
-    runner = web.AppRunner(server.create_app(ingest, accept_events=accept_events), access_log=None)
+    runner = web.AppRunner(
+        server.create_app(ingest, accept_events=accept_events), **server.RUNNER_OPTIONS
+    )
     await runner.setup()
     site = web.TCPSite(runner, settings.listen_host, settings.listen_port, backlog=1024)
     await site.start()

@@ -4,13 +4,14 @@ Why aiohttp rather than FastAPI/uvicorn (which the control plane uses): this
 service has one hot endpoint whose body is raw bytes handed to msgspec, so
 FastAPI's request models, dependency injection and OpenAPI add per-request
 cost and nothing else. aiohttp's server parses HTTP in C (llhttp) without
-extra packages (uvicorn would need httptools and uvloop for the same), bounds
-request bodies itself (`client_max_size`, applied to the *decompressed* body,
-so a gzip bomb is cut off too) and decompresses `Content-Encoding: gzip`; it
-is already a dependency, and the introspection client uses it as well.
+extra packages (uvicorn would need httptools and uvloop for the same) and
+bounds request bodies itself (`client_max_size`); it is already a dependency,
+and the introspection client uses it as well. Content-Encoding is decoded by
+`ingestion.body`, not by aiohttp (see there why): run the app with
+`RUNNER_OPTIONS`.
 
 Order of a request: API key (401/403/503, before reading the body) ->
-body (413/415) -> validation (422, nothing written) -> one atomic
+body (400/413/415) -> validation (422, nothing written) -> one atomic
 append-if-under-bound to the Redis Stream (429 + Retry-After when the backlog
 is over its bound, 503 when Redis is unreachable) -> 202 with the count and
 the batch id. 202 is sent only after Redis has the entry.
@@ -39,7 +40,7 @@ import msgspec
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from ingestion import auth, events
+from ingestion import auth, body, events
 from ingestion.metrics import Metrics
 from ingestion.stream import Stream
 
@@ -51,6 +52,9 @@ NDJSON_TYPES = frozenset(
 JSON_TYPES = frozenset({"application/json"})
 
 STREAM_KEY: web.AppKey[Stream] = web.AppKey("stream", Stream)
+# How every runner of `create_app` must be made (AppRunner/TestServer keyword arguments):
+# bodies are decoded by `ingestion.body`, so aiohttp must hand them over as sent.
+RUNNER_OPTIONS: dict[str, Any] = {"auto_decompress": False, "access_log": None}
 _encode = msgspec.json.encode
 
 
@@ -157,10 +161,17 @@ class Ingest:
             allowed = ", ".join(sorted(JSON_TYPES | NDJSON_TYPES))
             return _error(415, "unsupported_media_type", f"Content-Type must be one of {allowed}")
         try:
-            body = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            self._outcome("too_large")
-            return _error(413, "too_large", f"the body exceeds {self.max_body_bytes} bytes")
+            encoding = body.encoding_of(request.headers.get("Content-Encoding"))
+            try:
+                raw = await request.read()
+            except web.HTTPRequestEntityTooLarge:
+                raise body.BodyError(
+                    413, "too_large", f"the body exceeds {self.max_body_bytes} bytes"
+                ) from None
+            data = body.decode(raw, encoding, limit=self.max_body_bytes)
+        except body.BodyError as exc:
+            self._outcome("too_large" if exc.status == 413 else "unsupported")
+            return _error(exc.status, exc.code, exc.message)
         waiting = time.perf_counter()
         try:
             async with asyncio.timeout(self.turn_timeout):
@@ -175,17 +186,17 @@ class Ingest:
             )
         try:
             self.metrics.turn_wait_seconds.observe(time.perf_counter() - waiting)
-            return await self._accept(body, ndjson=ndjson)
+            return await self._accept(data, ndjson=ndjson)
         finally:
             self._turn.release()
 
-    async def _accept(self, body: bytes, *, ndjson: bool) -> web.Response:
+    async def _accept(self, data: bytes, *, ndjson: bool) -> web.Response:
         """Validate and append one batch (its turn held): 422, 503, 429 or 202."""
         received = self.clock()
         batch_id = uuid.uuid4().hex
         try:
             rows, count = events.prepare(
-                body, ndjson=ndjson, now=received, limits=self.limits, batch_id=batch_id
+                data, ndjson=ndjson, now=received, limits=self.limits, batch_id=batch_id
             )
         except events.InvalidBatch as exc:
             self._outcome("invalid")
@@ -193,7 +204,7 @@ class Ingest:
             return _json(422, exc.as_json())
         try:
             entry, backlog = await self.stream.append(
-                rows, count=count, size=len(body), batch_id=batch_id, max_backlog=self.max_backlog
+                rows, count=count, size=len(data), batch_id=batch_id, max_backlog=self.max_backlog
             )
         except (RedisError, OSError) as exc:
             logger.warning("append to the stream failed: %s", type(exc).__name__)

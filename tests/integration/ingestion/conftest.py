@@ -180,7 +180,7 @@ async def make_service(
         max_body_bytes=max_body_bytes,
     )
     test_server = TestServer(server.create_app(ingest), host="127.0.0.1", port=free_port())
-    await test_server.start_server()
+    await test_server.start_server(**server.RUNNER_OPTIONS)  # as ingestion.cli runs it
     session = aiohttp.ClientSession()
     try:
         yield Service(
