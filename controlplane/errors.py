@@ -18,6 +18,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from tenantry.errors import error_body
+
 log = logging.getLogger("tenantry.controlplane")
 
 
@@ -133,7 +135,8 @@ def _request_id(request: Request) -> str | None:
 
 
 def body(code: str, message: str, request: Request, **extra: Any) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "requestId": _request_id(request), **extra}}
+    """The one error shape (`tenantry.errors.error_body`), with this request's id."""
+    return error_body(code, message, request_id=_request_id(request), **extra)
 
 
 async def _domain(request: Request, exc: Exception) -> JSONResponse:

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
-import uuid
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+from tenantry.errors import request_id
+
 access_log = logging.getLogger("tenantry.controlplane.access")
 
 
@@ -98,7 +97,7 @@ class ObservabilityMiddleware:
         for key, value in scope.get("headers", []):
             if key == b"x-request-id":
                 incoming = value.decode("latin-1")
-        rid = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
+        rid = request_id(incoming)
         scope.setdefault("state", {})["request_id"] = rid
         status = 500
         started = time.perf_counter()

@@ -175,10 +175,13 @@ class InvalidBatch(Exception):
         self.errors = errors[:MAX_ERRORS]
         self.total = total
 
-    def as_json(self) -> dict[str, Any]:
+    @property
+    def message(self) -> str:
+        return f"{self.total} error(s); nothing of this batch was accepted"
+
+    def details(self) -> dict[str, Any]:
+        """What goes beside code and message in the error body: every error, in order."""
         return {
-            "error": "invalid_batch",
-            "message": f"{self.total} error(s); nothing of this batch was accepted",
             "errors": [error.as_json() for error in self.errors],
             "truncated": self.total > len(self.errors),
         }

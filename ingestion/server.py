@@ -33,7 +33,7 @@ import datetime as dt
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -43,6 +43,7 @@ from redis.exceptions import RedisError
 from ingestion import auth, body, events
 from ingestion.metrics import Metrics
 from ingestion.stream import Stream
+from tenantry.errors import REQUEST_ID_HEADER, error_body, request_id
 
 logger = logging.getLogger(__name__)
 
@@ -64,10 +65,53 @@ def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = No
     )
 
 
-def _error(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None
-) -> web.Response:
-    return _json(status, {"error": code, "message": message}, headers)
+class Refusal(Exception):
+    """A request refused on purpose: the error middleware answers it in the one error
+    shape (`tenantry.errors.error_body`) with the request's id."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        headers: dict[str, str] | None = None,
+        **details: Any,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers
+        self.details = details
+
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+
+
+@web.middleware
+async def errors_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """The one place where errors become responses: refusals, aiohttp's own HTTP errors
+    (unknown path, wrong method) and anything unexpected (500, its type logged only),
+    all in the one error shape; every response carries the request id."""
+    rid = request_id(request.headers.get(REQUEST_ID_HEADER))
+    try:
+        response = await handler(request)
+    except Refusal as exc:
+        body = error_body(exc.code, exc.message, request_id=rid, **exc.details)
+        response = _json(exc.status, body, exc.headers)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = _HTTP_CODES.get(exc.status, "http_error")
+        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        response = _json(exc.status, error_body(code, exc.reason, request_id=rid), headers)
+    except Exception as exc:
+        logger.error("unhandled error in %s: %s", request.path, type(exc).__name__)
+        response = _json(500, error_body("internal", "internal error", request_id=rid))
+    response.headers[REQUEST_ID_HEADER] = rid
+    return response
 
 
 def api_key(request: web.Request) -> str | None:
@@ -126,7 +170,7 @@ class Ingest:
         key = api_key(request)
         if key is None:
             self._outcome("unauthorized")
-            return _error(
+            raise Refusal(
                 401,
                 "unauthorized",
                 "send the API key as `Authorization: Bearer <key>` or `X-API-Key: <key>`",
@@ -137,20 +181,20 @@ class Ingest:
         except auth.KeyRejected as exc:
             self._outcome("unauthorized" if exc.status == 401 else "forbidden")
             headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-            return _error(
+            raise Refusal(
                 exc.status,
                 "unauthorized" if exc.status == 401 else "forbidden",
                 exc.reason,
                 headers,
-            )
+            ) from None
         except auth.KeyServiceUnavailable:
             self._outcome("unavailable")
-            return _error(
+            raise Refusal(
                 503,
                 "unavailable",
                 "API keys cannot be checked right now",
                 {"Retry-After": self.retry_after},
-            )
+            ) from None
         content_type = request.content_type
         if content_type in NDJSON_TYPES:
             ndjson = True
@@ -159,7 +203,7 @@ class Ingest:
         else:
             self._outcome("unsupported")
             allowed = ", ".join(sorted(JSON_TYPES | NDJSON_TYPES))
-            return _error(415, "unsupported_media_type", f"Content-Type must be one of {allowed}")
+            raise Refusal(415, "unsupported_media_type", f"Content-Type must be one of {allowed}")
         try:
             encoding = body.encoding_of(request.headers.get("Content-Encoding"))
             try:
@@ -171,19 +215,19 @@ class Ingest:
             data = body.decode(raw, encoding, limit=self.max_body_bytes)
         except body.BodyError as exc:
             self._outcome("too_large" if exc.status == 413 else "unsupported")
-            return _error(exc.status, exc.code, exc.message)
+            raise Refusal(exc.status, exc.code, exc.message) from None
         waiting = time.perf_counter()
         try:
             async with asyncio.timeout(self.turn_timeout):
                 await self._turn.acquire()
         except TimeoutError:
             self._outcome("unavailable")
-            return _error(
+            raise Refusal(
                 503,
                 "unavailable",
                 "earlier batches are still being appended; retry later",
                 {"Retry-After": self.retry_after},
-            )
+            ) from None
         try:
             self.metrics.turn_wait_seconds.observe(time.perf_counter() - waiting)
             return await self._accept(data, ndjson=ndjson)
@@ -201,7 +245,7 @@ class Ingest:
         except events.InvalidBatch as exc:
             self._outcome("invalid")
             self.metrics.events_rejected.inc(exc.total)
-            return _json(422, exc.as_json())
+            raise Refusal(422, "invalid_batch", exc.message, **exc.details()) from None
         try:
             entry, backlog = await self.stream.append(
                 rows, count=count, size=len(data), batch_id=batch_id, max_backlog=self.max_backlog
@@ -209,17 +253,17 @@ class Ingest:
         except (RedisError, OSError) as exc:
             logger.warning("append to the stream failed: %s", type(exc).__name__)
             self._outcome("unavailable")
-            return _error(
+            raise Refusal(
                 503,
                 "unavailable",
                 "the event buffer is unreachable; retry later",
                 {"Retry-After": self.retry_after},
-            )
+            ) from None
         self.metrics.backlog.set(backlog)
         if entry is None:
             self._outcome("throttled")
             self.metrics.throttled.inc()
-            return _error(
+            raise Refusal(
                 429,
                 "backlog_full",
                 f"{backlog} batches are waiting to be written; retry later",
@@ -250,7 +294,7 @@ def create_app(ingest: Ingest, *, accept_events: bool = True) -> web.Application
 
     Without `accept_events` (writer-only processes) it serves health and metrics only.
     """
-    app = web.Application(client_max_size=ingest.max_body_bytes)
+    app = web.Application(client_max_size=ingest.max_body_bytes, middlewares=[errors_middleware])
     app[STREAM_KEY] = ingest.stream
     if accept_events:
         app.router.add_post("/v1/events", ingest.post_events)

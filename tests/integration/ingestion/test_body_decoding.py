@@ -38,8 +38,8 @@ async def test_undecodable_bodies_are_a_4xx_with_a_message(
     got, _, answer = await service.post(body, **{"Content-Encoding": encoding})
     assert got == status, answer
     assert isinstance(answer, dict)
-    assert answer["error"] in ("undecodable_body", "unsupported_encoding")
-    assert answer["message"]
+    assert answer["error"]["code"] in ("undecodable_body", "unsupported_encoding")
+    assert answer["error"]["message"]
     assert await redis.exists(service.stream.names.stream) == 0
 
 

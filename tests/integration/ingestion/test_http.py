@@ -66,13 +66,15 @@ async def test_invalid_events_are_listed_and_nothing_is_written(
         b'{"event": "ok", "user_id": "u", "extra": 1}',
         b'{"event": "ok", "user_id": "u", "timestamp": "yesterday"}',
     ]
-    status, _, body = await service.post(b"\n".join(lines))
+    status, headers, body = await service.post(b"\n".join(lines))
     assert status == 422
     assert isinstance(body, dict)
-    assert body["error"] == "invalid_batch"
-    found = [(e["line"], e["field"]) for e in body["errors"]]
+    error = body["error"]
+    assert error["code"] == "invalid_batch"
+    assert error["requestId"] == headers["X-Request-ID"]
+    found = [(e["line"], e["field"]) for e in error["errors"]]
     assert found == [(2, "user_id"), (3, "extra"), (4, "timestamp")]
-    assert "RFC 3339" in body["errors"][2]["allowed"]
+    assert "RFC 3339" in error["errors"][2]["allowed"]
     assert await redis.xlen(service.stream.names.stream) == 0
     _, text = await service.get("/metrics")
     assert metric_value(text, "tenantry_ingest_events_rejected_total") == 3
@@ -82,7 +84,7 @@ async def test_content_type_size_and_auth_are_checked(service: Service, redis: R
     status, _, body = await service.post(b"event=x", content_type="text/plain")
     assert status == 415
     assert isinstance(body, dict)
-    assert "application/x-ndjson" in body["message"]
+    assert "application/x-ndjson" in body["error"]["message"]
     bomb = gzip.compress(b"\n" * (2 * 1024 * 1024))  # 2 MiB decompressed, limit 1 MiB
     status, _, _ = await service.post(bomb, **{"Content-Encoding": "gzip"})
     assert status == 413
@@ -140,7 +142,7 @@ async def test_backlog_over_its_bound_gives_429_with_retry_after(
     assert status == 429
     assert headers["Retry-After"] == "2"
     assert isinstance(body, dict)
-    assert body["error"] == "backlog_full"
+    assert body["error"]["code"] == "backlog_full"
     assert await redis.xlen(small_service.stream.names.stream) == 3
     # once the writer has drained entries (acked and deleted), batches are accepted again
     oldest: Any = await redis.xrange(small_service.stream.names.stream, count=1)
@@ -210,6 +212,45 @@ async def test_a_stalled_redis_turns_the_queue_away_with_503(
     assert status == 503
     assert headers["Retry-After"] == "2"
     assert isinstance(body, dict)
-    assert body["error"] == "unavailable"
+    assert body["error"]["code"] == "unavailable"
     assert (await first)[0] == 202
     assert [e[b"n"] for e in await stream_entries(redis, service.stream)] == [b"5"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code"),
+    [
+        ("GET", "/v1/events", 405, "method_not_allowed"),
+        ("PUT", "/v1/events", 405, "method_not_allowed"),
+        ("GET", "/nowhere", 404, "not_found"),
+        ("POST", "/v1/events/", 404, "not_found"),
+        ("DELETE", "/healthz", 405, "method_not_allowed"),
+    ],
+)
+async def test_every_error_is_in_the_one_json_shape(
+    service: Service, method: str, path: str, status: int, code: str
+) -> None:
+    sent = {"X-Request-ID": "probe-42"}
+    async with service.session.request(method, f"{service.url}{path}", headers=sent) as resp:
+        assert resp.status == status
+        assert resp.content_type == "application/json"
+        body = await resp.json()
+        assert resp.headers["X-Request-ID"] == "probe-42"
+    assert body == {
+        "error": {"code": code, "message": body["error"]["message"], "requestId": "probe-42"}
+    }
+    assert body["error"]["message"]
+
+
+async def test_refusals_carry_a_fresh_request_id_when_the_callers_is_unusable(
+    service: Service,
+) -> None:
+    for sent in ({}, {"X-Request-ID": "no spaces allowed"}, {"X-Request-ID": "x" * 65}):
+        async with service.session.post(f"{service.url}/v1/events", headers=sent) as resp:
+            assert resp.status == 401
+            body = await resp.json()
+            rid = resp.headers["X-Request-ID"]
+        assert body["error"]["code"] == "unauthorized"
+        assert body["error"]["requestId"] == rid
+        assert rid != sent.get("X-Request-ID")
+        assert len(rid) == 32

@@ -132,10 +132,10 @@ def test_error_list_is_capped_and_says_so() -> None:
         events.prepare(
             body, ndjson=True, now=NOW, limits=events.Limits(retention_days=1), batch_id="b"
         )
-    out = caught.value.as_json()
+    out = caught.value.details()
     assert len(out["errors"]) == events.MAX_ERRORS
     assert out["truncated"] is True
-    assert "150 error(s)" in out["message"]
+    assert "150 error(s)" in caught.value.message
 
 
 def test_rows_are_utc_text_with_properties_as_json_text() -> None:
