@@ -186,3 +186,24 @@ def scan(data: bytes, *, max_pieces: int | None = None, max_depth: int = MAX_DEP
         at = after
     pieces.append(_piece(data, begin, len(data), colon))
     return Scan(pieces, TRUNCATED, len(data))
+
+
+_BRACKETS = re.compile(rb'"(?:[^"\\]|\\.)*+"|[\[\]{}]', re.DOTALL)
+
+
+def depth(data: bytes, *, stop_above: int) -> int:
+    """How deep the containers of the JSON value `data` nest (`{}` is 1, `{"a": []}` 2),
+    counting brackets outside strings only; it stops counting once past `stop_above`
+    (and returns that depth), so the work is bounded by where the answer is known."""
+    level = deepest = 0
+    for match in _BRACKETS.finditer(data):
+        char = match.group()
+        if char in (b"{", b"["):
+            level += 1
+            if level > deepest:
+                deepest = level
+                if deepest > stop_above:
+                    break
+        elif char in (b"}", b"]"):
+            level -= 1
+    return deepest

@@ -79,7 +79,7 @@ BAD: list[tuple[str, bytes, str | None]] = [
     (
         "properties nested too deep",
         b'{"event": "a", "user_id": "u", "properties": ' + b'{"k": ' * 2000 + b"1" + b"}" * 2001,
-        None,
+        "properties",
     ),
 ]
 
@@ -200,3 +200,38 @@ def test_empty_places_in_an_array_are_events_missing() -> None:
     found = refused(b"[" + GOOD + b",, " + GOOD + b", ]", ndjson=False)
     assert [(e.index, e.field) for e in found] == [(1, None), (3, None)]
     assert all("an event is missing" in e.message for e in found)
+
+
+@pytest.mark.parametrize("ndjson", [True, False])
+@pytest.mark.parametrize("depth", [33, 100, 1_000, 5_000, 100_000])
+@pytest.mark.parametrize("shape", ["objects", "arrays"])
+def test_properties_nested_too_deep_are_refused_naming_the_event(
+    ndjson: bool, depth: int, shape: str
+) -> None:
+    nested = {
+        "objects": '{"a":' * depth + "1" + "}" * depth,
+        "arrays": "{" + '"a":' + "[" * (depth - 1) + "]" * (depth - 1) + "}",
+    }[shape]
+    good = '{"event": "ok", "user_id": "u"}'
+    bad = '{"event": "e", "user_id": "u", "properties": ' + nested + "}"
+    body = ("\n".join([good, bad]) if ndjson else f"[{good}, {bad}]").encode()
+    with pytest.raises(events.InvalidBatch) as refused:
+        events.prepare(
+            body, ndjson=ndjson, now=NOW, limits=events.Limits(retention_days=1), batch_id="b"
+        )
+    (error,) = refused.value.errors
+    assert error.index == 1
+    assert error.line == (2 if ndjson else None)
+    assert error.field == "properties"
+    assert f"properties is nested more than {events.MAX_PROPERTIES_DEPTH} deep" in error.message
+
+
+@pytest.mark.parametrize("depth", [1, 10, events.MAX_PROPERTIES_DEPTH])
+def test_properties_up_to_the_depth_limit_are_kept_as_sent(depth: int) -> None:
+    nested = '{"a":' * depth + '"x{["' + "}" * depth  # brackets in a string don't count
+    body = ('{"event": "e", "user_id": "u", "properties": ' + nested + "}").encode()
+    rows, count = events.prepare(
+        body, ndjson=True, now=NOW, limits=events.Limits(retention_days=1), batch_id="b"
+    )
+    assert count == 1
+    assert events.read_rows(rows)[0]["properties"] == nested
