@@ -128,7 +128,7 @@ async def cancel_subscription(access: Manager, conn: Conn, info: Info) -> Subscr
 async def get_usage(
     access: Reader,
     conn: Conn,
-    period: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None,
+    period: Annotated[str | None, Query(pattern=r"^[0-9]{4}-[0-9]{2}$")] = None,
 ) -> UsageOut:
     return await service.usage(conn, access, period=period, now=_now())
 
