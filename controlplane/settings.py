@@ -65,6 +65,16 @@ class Settings(BaseSettings):
     is larger than the per-identity limit."""
     rate_limit_window_seconds: int = Field(default=60, ge=1)
     """Length of the fixed rate-limit window."""
+
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    """Largest request body (bytes) of every route but the few below. A larger declared
+    ``Content-Length`` is refused with 413 before the body is read; a streamed (chunked)
+    body is refused as soon as it passes the limit (``bodylimit.py``)."""
+    max_large_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    """Body limit of the routes whose valid bodies can be larger (``x-body-limit: large``
+    in the OpenAPI document): dashboard create and replace (50 panels of up to 20 000
+    characters of SQL; Kubernetes stores objects up to 1.5 MiB) and usage batches (5 000
+    events, up to about 3 MiB). At least ``max_body_bytes``."""
     trust_forwarded_for: bool = False
     """Take the client address from X-Forwarded-For (only behind a trusted proxy)."""
 
@@ -118,6 +128,12 @@ class Settings(BaseSettings):
     """``readonly`` sent with panel queries. 2 on purpose: the reader's profile is
     ``readonly = 2`` and ClickHouse refuses any change of ``readonly`` from 2 (even to
     1), so 1 only works against an engine without that profile. Both forbid writes."""
+
+    @model_validator(mode="after")
+    def _body_limits_ordered(self) -> Settings:
+        if self.max_large_body_bytes < self.max_body_bytes:
+            raise ValueError("TENANTRY_CP_MAX_LARGE_BODY_BYTES must be at least MAX_BODY_BYTES")
+        return self
 
     @model_validator(mode="after")
     def _smtp_complete(self) -> Settings:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
 from controlplane.billing import service as billing
 from controlplane.billing.access import billing_settings
+from controlplane.bodylimit import LARGE_BODY
 from controlplane.dashboards import params, service
 from controlplane.dashboards.schemas import (
     DashboardCreate,
@@ -41,7 +42,7 @@ _VAR_DOC = (
 )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, openapi_extra=LARGE_BODY)
 async def create_dashboard(
     access: Annotated[OrgAccess, Depends(OrgPermission("dashboards:write"))],
     body: DashboardCreate,
@@ -69,7 +70,7 @@ async def get_dashboard(
     return await service.get(state.kube, access, dashboard)
 
 
-@router.put("/{dashboard}")
+@router.put("/{dashboard}", openapi_extra=LARGE_BODY)
 async def update_dashboard(
     access: Annotated[OrgAccess, Depends(OrgPermission("dashboards:write", scope="dashboard"))],
     dashboard: NamePath,
