@@ -242,8 +242,9 @@ async def test_a_chunked_body_is_refused_as_soon_as_it_passes_the_limit(served: 
     assert answer is not None
     assert answer.status == 413, answer
     assert answer.error()["code"] == "content_too_large"
-    # Not before the body passed the limit, and long before the client was done.
-    assert LIMIT < sent < 16 * MiB, sent
+    # Not before the body passed the limit, and long before the client was done (the
+    # margin is what a busy server may still have in flight when it answers).
+    assert LIMIT < sent < cap // 2, sent
     assert _rss(served.pid) - before < 16 * MiB
 
 
