@@ -29,6 +29,7 @@ from controlplane.auth.router import router as auth_router
 from controlplane.auth.service import Auth
 from controlplane.billing.router import internal_router as billing_internal_router
 from controlplane.billing.router import router as billing_router
+from controlplane.bodylimit import BodyLimitMiddleware
 from controlplane.dashboards.router import router as dashboards_router
 from controlplane.deps import AppState
 from controlplane.kube import KubeResources
@@ -143,6 +144,13 @@ def create_app(settings: Settings) -> FastAPI:
     errors.install(app)
     for router in ROUTERS:
         app.include_router(router)
+    # Innermost of ours: its 413 still gets the request id, the access log and CORS.
+    app.add_middleware(
+        BodyLimitMiddleware,
+        default=settings.max_body_bytes,
+        large=settings.max_large_body_bytes,
+        routes=app.routes,
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -147,6 +147,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             port=args.port,
             workers=args.workers,
             access_log=False,
+            # Client addresses come from our own rule only (clientaddr.py,
+            # TRUST_FORWARDED_FOR + TRUSTED_PROXIES). uvicorn's would believe
+            # X-Forwarded-For from loopback (FORWARDED_ALLOW_IPS) by default.
+            proxy_headers=False,
         )
     return 0
 

@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from redis.asyncio import Redis
 from starlette.types import Receive, Scope, Send
 
-from controlplane import db
+from controlplane import clientaddr, db
 from controlplane.errors import AuditNote, DomainError
 from controlplane.settings import Settings
 
@@ -151,11 +151,14 @@ class AfterCommit(JSONResponse):
 
 
 def client_ip(request: Request, settings: Settings) -> str:
-    if settings.trust_forwarded_for:
-        forwarded = request.headers.get("x-forwarded-for", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip()[:64]
-    return request.client.host if request.client else "unknown"
+    """The client's address (``clientaddr.py``): the peer, or with
+    ``trust_forwarded_for`` what the trusted proxies in front of us say."""
+    peer = request.client.host if request.client else None
+    if not settings.trust_forwarded_for:
+        return clientaddr.client_address(peer, (), ())
+    return clientaddr.client_address(
+        peer, request.headers.getlist("x-forwarded-for"), settings.trusted_proxies
+    )
 
 
 def request_info(request: Request) -> RequestInfo:

@@ -166,7 +166,9 @@ async def _validation(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    code = {404: "not_found", 405: "method_not_allowed", 413: "content_too_large"}.get(
+        exc.status_code, "http_error"
+    )
     return JSONResponse(
         body(code, str(exc.detail), request),
         status_code=exc.status_code,

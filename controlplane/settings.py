@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from email.utils import parseaddr
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, IPvAnyNetwork, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tenantry.clickhouse.access import ReaderLimits
@@ -65,8 +65,27 @@ class Settings(BaseSettings):
     is larger than the per-identity limit."""
     rate_limit_window_seconds: int = Field(default=60, ge=1)
     """Length of the fixed rate-limit window."""
+
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    """Largest request body (bytes) of every route but the few below. A larger declared
+    ``Content-Length`` is refused with 413 before the body is read; a streamed (chunked)
+    body is refused as soon as it passes the limit (``bodylimit.py``)."""
+    max_large_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    """Body limit of the routes whose valid bodies can be larger (``x-body-limit: large``
+    in the OpenAPI document): dashboard create and replace (50 panels of up to 20 000
+    characters of SQL; Kubernetes stores objects up to 1.5 MiB) and usage batches (5 000
+    events, up to about 3 MiB). At least ``max_body_bytes``."""
     trust_forwarded_for: bool = False
-    """Take the client address from X-Forwarded-For (only behind a trusted proxy)."""
+    """Take the client address (per-IP rate limits, audit trail) from X-Forwarded-For,
+    for requests whose connection comes from one of ``trusted_proxies``: the header is
+    read from the right, trusted proxies skipped, and the first other address is the
+    client (``clientaddr.py``). False: always the connection's peer, whatever the
+    headers say. uvicorn's own proxy-header handling is always off."""
+    trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
+    """The proxies in front of the control plane (ingress controller, load balancer):
+    addresses or networks, a JSON list such as ``["10.0.0.0/8", "127.0.0.1"]``.
+    Required with ``trust_forwarded_for``; list only what a client cannot connect
+    from, or the client can write its own address."""
 
     metrics_host: str = "127.0.0.1"
     """Address of the internal Prometheus listener (``serve --metrics-host``); a pod that
@@ -118,6 +137,21 @@ class Settings(BaseSettings):
     """``readonly`` sent with panel queries. 2 on purpose: the reader's profile is
     ``readonly = 2`` and ClickHouse refuses any change of ``readonly`` from 2 (even to
     1), so 1 only works against an engine without that profile. Both forbid writes."""
+
+    @model_validator(mode="after")
+    def _proxies_named(self) -> Settings:
+        if self.trust_forwarded_for and not self.trusted_proxies:
+            raise ValueError(
+                "TENANTRY_CP_TRUST_FORWARDED_FOR needs TENANTRY_CP_TRUSTED_PROXIES: the "
+                "proxies whose X-Forwarded-For is believed"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _body_limits_ordered(self) -> Settings:
+        if self.max_large_body_bytes < self.max_body_bytes:
+            raise ValueError("TENANTRY_CP_MAX_LARGE_BODY_BYTES must be at least MAX_BODY_BYTES")
+        return self
 
     @model_validator(mode="after")
     def _smtp_complete(self) -> Settings:

@@ -209,7 +209,7 @@ def prorate(fee: int, *, start: int, end: int, period: int) -> int:
 
 # ------------------------------------------------------------------------------ periods
 
-_PERIOD = re.compile(r"^(\d{4})-(\d{2})$")
+_PERIOD = re.compile(r"([0-9]{4})-([0-9]{2})")  # ASCII digits (\d takes any script's)
 
 
 @dataclass(frozen=True)
@@ -257,8 +257,12 @@ def period_of(at: datetime) -> Period:
 
 
 def parse_period(text: str) -> Period:
-    """``"2026-10"`` → that month; ValueError otherwise."""
-    match = _PERIOD.match(text)
-    if not match or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 2000:
-        raise ValueError(f"{text!r} is not a billing period like 2026-10")
-    return period_of(datetime(int(match.group(1)), int(match.group(2)), 1, tzinfo=UTC))
+    """``"2026-10"`` → that month; ValueError otherwise (also for 9999-12, whose end
+    would be in year 10000)."""
+    match = _PERIOD.fullmatch(text)
+    if match and 1 <= int(match.group(2)) <= 12 and int(match.group(1)) >= 2000:
+        try:
+            return period_of(datetime(int(match.group(1)), int(match.group(2)), 1, tzinfo=UTC))
+        except ValueError:
+            pass
+    raise ValueError(f"{text!r} is not a billing period like 2026-10")

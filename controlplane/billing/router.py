@@ -30,6 +30,7 @@ from controlplane.billing.schemas import (
     UsageOut,
     UsageResult,
 )
+from controlplane.bodylimit import LARGE_BODY
 from controlplane.deps import Conn, Info
 from controlplane.internal import InternalService
 from controlplane.rbac.dependencies import OrgAccess, OrgPermission
@@ -84,7 +85,7 @@ _BATCH_SCHEMA = {
 }
 
 
-@router.post("/usage", openapi_extra=_BATCH_SCHEMA)
+@router.post("/usage", openapi_extra={**_BATCH_SCHEMA, **LARGE_BODY})
 async def submit_usage(
     access: Annotated[OrgAccess, Depends(UsageWriter())],
     body: Annotated[UsageBatch, Depends(_usage_batch)],
@@ -128,7 +129,7 @@ async def cancel_subscription(access: Manager, conn: Conn, info: Info) -> Subscr
 async def get_usage(
     access: Reader,
     conn: Conn,
-    period: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None,
+    period: Annotated[str | None, Query(pattern=r"^[0-9]{4}-[0-9]{2}$")] = None,
 ) -> UsageOut:
     return await service.usage(conn, access, period=period, now=_now())
 

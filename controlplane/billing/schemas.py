@@ -20,7 +20,7 @@ TENANT_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 KEY_PATTERN = r"^[\x21-\x7e]+$"  # printable ASCII, no spaces: keys are identifiers
 MAX_BATCH = 5_000
 
-PeriodPath = Annotated[str, Path(pattern=r"^\d{4}-\d{2}$")]
+PeriodPath = Annotated[str, Path(pattern=r"^[0-9]{4}-[0-9]{2}$")]
 
 
 class Strict(BaseModel):

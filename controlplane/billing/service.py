@@ -415,7 +415,7 @@ def _period(text: str) -> Period:
     try:
         return pricing.parse_period(text)
     except ValueError as exc:
-        raise InvalidInput(str(exc)) from exc
+        raise InvalidInput(f"period: {exc}") from None
 
 
 async def _draft(conn: asyncpg.Connection, org_id: uuid.UUID, *, period: Period) -> invoicing.Draft:

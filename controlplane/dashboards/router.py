@@ -9,7 +9,8 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
 from controlplane.billing import service as billing
 from controlplane.billing.access import billing_settings
-from controlplane.dashboards import service
+from controlplane.bodylimit import LARGE_BODY
+from controlplane.dashboards import params, service
 from controlplane.dashboards.schemas import (
     DashboardCreate,
     DashboardOut,
@@ -20,15 +21,28 @@ from controlplane.deps import Conn, Info, State
 from controlplane.errors import InvalidInput
 from controlplane.rbac.dependencies import OrgAccess, OrgPermission
 from controlplane.tenants.schemas import NamePath
+from tenantry.api.dashboard import TIME_PATTERN
 
 router = APIRouter(prefix="/v1/orgs/{org_id}/dashboards", tags=["dashboards"])
 
 PanelPath = Annotated[str, Path(min_length=1, max_length=63, pattern=r"^[a-z][a-z0-9_]{0,62}$")]
-TimeQuery = Annotated[str | None, Query(max_length=40)]
-_VAR_DOC = "Variables as var.<name>=<value>; values bound as query parameters."
+TimeQuery = Annotated[
+    str | None,
+    Query(
+        max_length=40,
+        pattern=TIME_PATTERN,
+        description="now, now-<n><s|m|h|d|w> or an RFC 3339 time with zone, from "
+        f"{params.EARLIEST:%Y-%m-%dT%H:%M:%SZ} to {params.LATEST:%Y-%m-%dT%H:%M:%SZ}; "
+        "default: the dashboard's timeRange.",
+    ),
+]
+_VAR_DOC = (
+    "Variables as var.<name>=<value>; values bound as query parameters. A value that is "
+    "not acceptable is a 422 whose message starts with the parameter's name."
+)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, openapi_extra=LARGE_BODY)
 async def create_dashboard(
     access: Annotated[OrgAccess, Depends(OrgPermission("dashboards:write"))],
     body: DashboardCreate,
@@ -56,7 +70,7 @@ async def get_dashboard(
     return await service.get(state.kube, access, dashboard)
 
 
-@router.put("/{dashboard}")
+@router.put("/{dashboard}", openapi_extra=LARGE_BODY)
 async def update_dashboard(
     access: Annotated[OrgAccess, Depends(OrgPermission("dashboards:write", scope="dashboard"))],
     dashboard: NamePath,

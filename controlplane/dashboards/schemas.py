@@ -3,25 +3,40 @@ organisation; the service maps it to and from the Tenant resource name."""
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from controlplane.dashboards import params
 from controlplane.tenants.schemas import Name
 from tenantry.api.dashboard import DashboardSpec
+
+
+def _usable_time_range(spec: DashboardSpec) -> DashboardSpec:
+    """The CRD's pattern admits a 30 February or year 2200; refuse what no panel query
+    could run with (ValueError: a 422 naming ``timeRange.from`` or ``timeRange.to``)."""
+    try:
+        params.check_time_range(spec.time_range, dt.datetime.now(dt.UTC))
+    except params.BadRequest as err:
+        raise ValueError(str(err)) from None
+    return spec
+
+
+Spec = Annotated[DashboardSpec, AfterValidator(_usable_time_range)]
 
 
 class DashboardCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Name
-    spec: DashboardSpec
+    spec: Spec
 
 
 class DashboardUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    spec: DashboardSpec
+    spec: Spec
 
 
 class DashboardOut(BaseModel):

@@ -7,6 +7,7 @@ import datetime as dt
 import decimal
 import logging
 import math
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -190,13 +191,23 @@ async def _reader_url(kube: KubeResources, settings: Settings, tenant: str) -> s
     return repository.clickhouse_url(tenant, password)
 
 
-def _query_failed(error: ClickHouseError, sql: str) -> Exception:
+# ClickHouse names the query parameter whose value it could not read as its type.
+_PARAMETER_VALUE = re.compile(r"for query parameter '([A-Za-z_][A-Za-z0-9_]*)'")
+
+
+def _query_failed(error: ClickHouseError, query: params.Query) -> Exception:
     if error.code in panels.TRANSIENT_CODES:
         log.warning("panel query: ClickHouse unavailable (code %s)", error.code)
         return Unavailable("the tenant's ClickHouse is unavailable; retry shortly")
     if error.code in (158, 396):  # TOO_MANY_ROWS, TOO_MANY_ROWS_OR_BYTES
         return InvalidInput("the result exceeds the row limit: narrow the time range")
-    return Conflict(f"the panel's query failed: {panels.friendly_error(error, sql=sql)}")
+    message = panels.friendly_error(error, sql=query.sql)
+    unreadable = _PARAMETER_VALUE.search(str(error))
+    if unreadable and unreadable.group(1) in query.sources:
+        # A value the request gave that the panel's {name:Type} cannot hold (var.n=5m
+        # for a UInt32): the request's error. A stored default is the panel's.
+        return InvalidInput(f"{query.sources[unreadable.group(1)]}: {message}")
+    return Conflict(f"the panel's query failed: {message}")
 
 
 @dataclass(frozen=True)
@@ -277,7 +288,7 @@ async def panel_data(
             limits=limits,
         )
     except ClickHouseError as err:
-        raise _query_failed(err, built.sql) from None
+        raise _query_failed(err, built) from None
     except (TimeoutError, OSError):
         raise Unavailable("the tenant's ClickHouse is unavailable; retry shortly") from None
     data = PanelData(

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,26 +24,57 @@ def spawn_cli(args: list[str], *, env: dict[str, str], **kwargs: Any) -> subproc
     return subprocess.Popen([sys.executable, "-m", "tenantry.cli", *args], env=env, **kwargs)
 
 
+@dataclass(frozen=True)
+class Served:
+    url: str
+    pid: int
+    """The serving process (one uvicorn worker: the app runs in it)."""
+
+
 @asynccontextmanager
-async def control_plane(
-    *, database: str, redis: str, kubeconfig: Path, extra_env: dict[str, str] | None = None
-) -> AsyncIterator[str]:
-    """A served control plane with the internal token set; yields its base URL."""
+async def control_plane_process(
+    *,
+    database: str,
+    redis: str,
+    kubeconfig: Path | None,
+    extra_env: dict[str, str] | None = None,
+    log: Path | None = None,
+) -> AsyncIterator[Served]:
+    """``tenantry controlplane serve`` with the internal token set (``kubeconfig`` None:
+    without Kubernetes); stopped, by its pid, on exit."""
     port = free_port()
     env = {
         **os.environ,
         "TENANTRY_CP_DATABASE_URL": database,
         "TENANTRY_CP_REDIS_URL": redis,
-        "TENANTRY_CP_KUBECONFIG": str(kubeconfig),
         "TENANTRY_CP_INTERNAL_TOKEN": INTERNAL_TOKEN,
         "TENANTRY_CP_ISSUER": f"http://127.0.0.1:{port}",
         "TENANTRY_CP_METRICS_PORT": str(free_port()),  # not the default: tests run side by side
+        **(
+            {"TENANTRY_CP_KUBECONFIG": str(kubeconfig)}
+            if kubeconfig
+            else {"TENANTRY_CP_KUBE_ENABLED": "false"}
+        ),
         **(extra_env or {}),
     }
-    proc = await asyncio.to_thread(services.serve_controlplane, env=env, port=port)
-    url = f"http://127.0.0.1:{port}"
+    proc = await asyncio.to_thread(services.serve_controlplane, env=env, port=port, log=log)
     try:
-        yield url
+        yield Served(f"http://127.0.0.1:{port}", proc.pid)
     finally:
         proc.terminate()
-        proc.wait(timeout=20)
+        try:
+            await asyncio.to_thread(proc.wait, 20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            await asyncio.to_thread(proc.wait, 20)
+
+
+@asynccontextmanager
+async def control_plane(
+    *, database: str, redis: str, kubeconfig: Path, extra_env: dict[str, str] | None = None
+) -> AsyncIterator[str]:
+    """A served control plane with the internal token set; yields its base URL."""
+    async with control_plane_process(
+        database=database, redis=redis, kubeconfig=kubeconfig, extra_env=extra_env
+    ) as served:
+        yield served.url

@@ -182,6 +182,7 @@ async def test_token_endpoint_is_rate_limited_per_identity(database: str, redis_
         database,
         redis_db,
         trust_forwarded_for=True,
+        trusted_proxies=["203.0.113.7"],  # the in-process client's address (conftest.serve)
         rate_limit_per_ip=3,
         rate_limit_per_identity=3,
         rate_limit_per_client=3,

@@ -42,6 +42,8 @@ SPEC: dict[str, Any] = {
     "variables": [
         {"name": "ev", "type": "custom", "default": "click", "options": ["click", "view"]},
         {"name": "label", "type": "constant", "default": "x"},
+        {"name": "step", "type": "interval", "default": "300"},
+        {"name": "unit", "type": "interval", "default": "1h"},
     ],
     "panels": [
         {
@@ -57,6 +59,9 @@ SPEC: dict[str, Any] = {
             "visualization": "stat",
         },
         {"id": "broken", "title": "Broken", "sql": "SELECT nope FROM events"},
+        # Interval values read as numbers: "5m" is an interval, but not a UInt32.
+        {"id": "stepped", "title": "Stepped", "sql": "SELECT {step:UInt32} AS s"},
+        {"id": "unit", "title": "Unit", "sql": "SELECT {unit:UInt32} AS s"},
     ],
 }
 RANGE = {"from": "2026-03-01T00:00:00Z", "to": "2026-03-04T00:00:00Z"}
@@ -139,6 +144,8 @@ async def _setup(
                 {"id": "per_day", "valid": True},
                 {"id": "total", "valid": True},
                 {"id": "broken", "valid": False, "message": "unknown column: nope"},
+                {"id": "stepped", "valid": True},
+                {"id": "unit", "valid": True},
             ],
         }
     }
@@ -263,3 +270,83 @@ async def test_panel_data_variables_errors_cache_and_chart(
     assert usage.status_code == 200, usage.text
     metrics = {m["metric"]: m for m in usage.json()["metrics"]}
     assert metrics["dashboard_queries"]["quantity"] == 3
+
+
+async def test_every_bad_parameter_is_a_422_naming_it(
+    http: httpx.AsyncClient, crds: Kube, chdb_client: ChdbClient
+) -> None:
+    """Impossible dates, out-of-range years, extreme offsets (500s before), values the
+    panel's parameter type cannot hold: each a 422 in the one error shape, naming the
+    parameter; a stored value that cannot be used is the dashboard's problem (409)."""
+    h, org_id, _, panels = await _setup(http, crds, chdb_client)
+
+    def named(r: httpx.Response, name: str) -> None:
+        assert r.status_code == 422, r.text
+        error = r.json()["error"]
+        assert error["code"] == "invalid_input"
+        assert error["requestId"] == r.headers["x-request-id"]
+        locs = [d["loc"] for d in error.get("details", [])]
+        assert error["message"].startswith(f"{name}: ") or ["query", name] in locs, r.text
+
+    bad_times = [
+        "2026-02-30T00:00:00Z",
+        "2026-03-01T24:00:00Z",
+        "2026-03-01T00:00:00+24:00",
+        "2026-03-01T00:00:00-99:99",
+        "0000-01-01T00:00:00Z",
+        "0001-01-01T00:00:00+23:59",
+        "9999-12-31T23:59:59-23:59",
+        "1969-12-31T23:59:59Z",
+        "2200-01-01T00:00:00Z",
+        "now-99999w",
+        "now-21000d",
+        "yesterday",
+        "",
+        "2026-03-01T00:00:00Z\n",
+        "x" * 41,
+    ]
+    for suffix in ("data", "chart.svg"):
+        for name in ("from", "to"):
+            for text in bad_times:
+                query = {**RANGE, name: text}
+                r = await http.get(f"{panels}/per_day/{suffix}", params=query, headers=h)
+                named(r, name)
+    for bad, name in (
+        ({"var.ev": "purchase"}, "var.ev"),
+        ({"var.nope": "1"}, "var.nope"),
+        ({"var.label": "y"}, "var.label"),
+        ({"var.step": "5 minutes"}, "var.step"),
+    ):
+        r = await http.get(f"{panels}/per_day/data", params={**RANGE, **bad}, headers=h)
+        named(r, name)
+
+    # A value of the right form that the panel's {step:UInt32} cannot hold: ClickHouse
+    # refuses it, and the refusal is the request's, named.
+    r = await http.get(f"{panels}/stepped/data", headers=h)
+    assert r.status_code == 200, r.text
+    assert r.json()["rows"] == [[300]]
+    r = await http.get(f"{panels}/stepped/data", params={"var.step": "5m"}, headers=h)
+    named(r, "var.step")
+    assert "UInt32" in r.json()["error"]["message"]
+    # The same refusal of the dashboard's own default is the panel's problem.
+    r = await http.get(f"{panels}/unit/data", headers=h)
+    assert r.status_code == 409, r.text
+    r = await http.get(f"{panels}/unit/data", params={"var.unit": "60"}, headers=h)
+    assert r.status_code == 200, r.text
+
+    # Dashboards whose own time range no query could use are refused when written,
+    # naming the field.
+    for time_range in (
+        {"from": "2026-02-30T00:00:00Z", "to": "now"},
+        {"from": "now-99999w", "to": "now"},
+        {"from": "now", "to": "2200-01-01T00:00:00Z"},
+        {"from": "now", "to": "now-1h"},
+    ):
+        spec = {**SPEC, "timeRange": time_range}
+        for method, url, body in (
+            ("POST", f"/v1/orgs/{org_id}/dashboards", {"name": "other", "spec": spec}),
+            ("PUT", f"/v1/orgs/{org_id}/dashboards/sales", {"spec": spec}),
+        ):
+            r = await http.request(method, url, json=body, headers=h)
+            assert r.status_code == 422, (time_range, r.text)
+            assert "timeRange." in r.json()["error"]["details"][0]["msg"], r.text

@@ -91,7 +91,17 @@ def test_periods_are_utc_calendar_months() -> None:
     assert p.previous().key == "2026-11"
     assert pricing.parse_period("2024-02").seconds == 29 * 86_400
     assert pricing.period_of(datetime(2026, 3, 1, tzinfo=UTC)).previous().key == "2026-02"
-    for bad in ("2026-13", "2026-1", "1999-01", "x"):
+    # 9999-12 would end in year 10000; other scripts' digits and a trailing newline are
+    # not the ASCII form the API documents.
+    for bad in (
+        "2026-13",
+        "2026-1",
+        "1999-01",
+        "x",
+        "9999-12",
+        "\u0662\u0660\u0662\u0666-\u0661\u0660",
+        "2026-10\n",
+    ):
         with pytest.raises(ValueError, match="not a billing period"):
             pricing.parse_period(bad)
     with pytest.raises(ValueError, match="aware"):

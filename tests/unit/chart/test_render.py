@@ -229,6 +229,40 @@ def test_controlplane_config_and_secret_references() -> None:
     assert service["spec"]["ports"][0]["targetPort"] == "http"
 
 
+def test_controlplane_client_address_and_body_settings_reach_the_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The ConfigMap's values, read the way the pod reads them (Settings from the
+    environment), are the chart values: proxies as networks, byte counts as integers."""
+    from controlplane.settings import Settings
+
+    values = {
+        "trustForwardedFor": True,
+        "trustedProxies": ["10.0.0.0/8", "fd00::/8", "192.0.2.10"],
+        "maxBodyBytes": 2 * 1024 * 1024,
+        "maxLargeBodyBytes": 8 * 1024 * 1024,
+    }
+    config = one(render({"controlplane": {"config": values}}), "ConfigMap", CP)["data"]
+    for name, value in config.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings()
+    assert settings.trust_forwarded_for is True
+    assert [str(n) for n in settings.trusted_proxies] == [
+        "10.0.0.0/8",
+        "fd00::/8",
+        "192.0.2.10/32",
+    ]
+    assert (settings.max_body_bytes, settings.max_large_body_bytes) == (2 << 20, 8 << 20)
+    defaults = one(render(), "ConfigMap", CP)["data"]
+    assert defaults["TENANTRY_CP_TRUST_FORWARDED_FOR"] == "false"
+    assert defaults["TENANTRY_CP_TRUSTED_PROXIES"] == "[]"
+    fields = Settings.model_fields  # the defaults agree (the environment is set above)
+    assert defaults["TENANTRY_CP_MAX_BODY_BYTES"] == str(fields["max_body_bytes"].default)
+    assert defaults["TENANTRY_CP_MAX_LARGE_BODY_BYTES"] == str(
+        fields["max_large_body_bytes"].default
+    )
+
+
 def test_controlplane_existing_secrets_and_configmap_are_referenced_not_created() -> None:
     values = {
         "controlplane": {

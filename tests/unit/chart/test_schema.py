@@ -42,6 +42,21 @@ BAD: list[tuple[str, Obj, str]] = [
         "/operator/resources",
     ),
     ("cors origin", {"controlplane": {"config": {"corsOrigins": ["*"]}}}, "corsOrigins"),
+    (
+        "trusting X-Forwarded-For from nobody",
+        {"controlplane": {"config": {"trustForwardedFor": True}}},
+        "/controlplane/config/trustedProxies",
+    ),
+    (
+        "a proxy by name",
+        {"controlplane": {"config": {"trustedProxies": ["proxy.example.com"]}}},
+        "/controlplane/config/trustedProxies/0",
+    ),
+    (
+        "body limit",
+        {"controlplane": {"config": {"maxBodyBytes": 10}}},
+        "/controlplane/config/maxBodyBytes",
+    ),
 ]
 
 

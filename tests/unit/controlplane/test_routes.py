@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
+from pydantic import ValidationError
 
 from controlplane.app import ROUTERS, create_app
+from controlplane.bodylimit import BodyLimitMiddleware, large_body_routes
 from controlplane.rbac.dependencies import Declared, OrgPermission, Public
 from controlplane.settings import Settings
 
@@ -85,3 +88,31 @@ def test_router_order_cannot_change_which_route_answers() -> None:
             p for i, m, p in owned if i != index and m == method and pattern(p).match(concrete)
         ]
         assert not others, f"{method} {concrete}: {path} and {others} in different routers"
+
+
+def test_only_the_routes_whose_bodies_need_it_take_the_larger_body_limit() -> None:
+    """Dashboards (up to 50 panels of 20 000 characters of SQL) and usage batches (5 000
+    events) can be valid beyond the default limit; no other route takes more."""
+    app = create_app(Settings())
+    assert sorted(large_body_routes(app.routes)) == [
+        ("/v1/orgs/{org_id}/dashboards", frozenset({"POST"})),
+        ("/v1/orgs/{org_id}/dashboards/{dashboard}", frozenset({"PUT"})),
+        ("/v1/orgs/{org_id}/usage", frozenset({"POST"})),
+    ]
+    limits = BodyLimitMiddleware(app, default=1000, large=5000, routes=app.routes)
+    org = "/v1/orgs/0b8c5a52-1c8e-4a53-9e1f-7f4a7c9d2e10"
+    assert limits.limit("POST", f"{org}/dashboards") == 5000
+    assert limits.limit("PUT", f"{org}/dashboards/sales") == 5000
+    assert limits.limit("POST", f"{org}/usage") == 5000
+    assert limits.limit("POST", f"{org}/tenants") == 1000
+    assert limits.limit("PUT", f"{org}/dashboards") == 1000  # no such route: the default
+    assert limits.limit("POST", f"{org}/dashboards/sales/more") == 1000
+    assert limits.limit("POST", "/v1/auth/signup") == 1000
+    openapi = app.openapi()["paths"]
+    assert openapi["/v1/orgs/{org_id}/usage"]["post"]["x-body-limit"] == "large"
+    assert "x-body-limit" not in openapi["/v1/orgs/{org_id}/tenants"]["post"]
+
+
+def test_the_larger_body_limit_is_not_smaller_than_the_default() -> None:
+    with pytest.raises(ValidationError, match="MAX_LARGE_BODY_BYTES"):
+        Settings(max_body_bytes=8 * 1024 * 1024, max_large_body_bytes=4 * 1024 * 1024)
