@@ -29,6 +29,7 @@ from controlplane.app import create_app
 from controlplane.settings import Settings
 from tests.integration.controlplane.servers import Postgres, RedisServer
 from tests.support.kube import Kube
+from tests.support.wait import scaled
 
 PASSWORD = "correct horse battery staple"
 _counter = itertools.count()
@@ -39,21 +40,23 @@ def postgres() -> Iterator[Postgres]:
     # Not under pytest's tmp_path: that folder is private to root, and the server runs
     # as the postgres user.
     folder = Path(tempfile.mkdtemp(prefix="tenantry-pg-"))
-    server = Postgres.start(folder)
     try:
-        yield server
+        server = Postgres.start(folder, timeout=scaled(120))  # stops what it started if not
+        try:
+            yield server
+        finally:
+            server.stop(grace=scaled(30))  # by its PID: SIGINT, deadline, SIGKILL
     finally:
-        server.stop()
         shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer.start(tmp_path_factory.mktemp("redis"))
+    server = RedisServer.start(tmp_path_factory.mktemp("redis"), timeout=scaled(60))
     try:
         yield server
     finally:
-        server.stop()
+        server.stop(grace=scaled(10))
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ from typing import Any
 
 from tenantry.devcluster import services
 from tests.integration.controlplane.servers import free_port
+from tests.support.wait import scaled, stop_process
 
 INTERNAL_TOKEN = "internal-test-token-0123456789"
 
@@ -39,10 +40,11 @@ async def control_plane(
         "TENANTRY_CP_METRICS_PORT": str(free_port()),  # not the default: tests run side by side
         **(extra_env or {}),
     }
-    proc = await asyncio.to_thread(services.serve_controlplane, env=env, port=port)
+    proc = await asyncio.to_thread(
+        services.serve_controlplane, env=env, port=port, timeout=scaled(120)
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         yield url
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+        await asyncio.to_thread(stop_process, proc, grace=20, what="control plane")
