@@ -9,6 +9,7 @@ production code paths.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import shutil
 import tempfile
@@ -32,6 +33,9 @@ from tests.support.kube import Kube
 from tests.support.wait import scaled
 
 PASSWORD = "correct horse battery staple"
+# The app stops its two caches' tasks and closes Kubernetes, Redis and the pool, each
+# within app.SHUTDOWN_STEP_SECONDS: five steps, and some room.
+SHUTDOWN_CEILING = 60
 _counter = itertools.count()
 
 
@@ -113,12 +117,26 @@ def make_settings(database_url: str, redis_url: str, **overrides: Any) -> Settin
 
 @asynccontextmanager
 async def serve(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    """The app with its lifespan running, and a client talking to it in-process."""
+    """The app with its lifespan running, and a client talking to it in-process.
+
+    The app's shutdown bounds each of its steps itself (controlplane/background.py); the
+    deadline here turns a regression into this test's failure instead of a hang."""
     app = create_app(settings)
-    async with app.router.lifespan_context(app):
+    lifespan = app.router.lifespan_context(app)
+    async with asyncio.timeout(scaled(120)):
+        await lifespan.__aenter__()
+    try:
         transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 40000))
         async with httpx.AsyncClient(transport=transport, base_url="http://cp.test") as client:
             yield app, client
+    finally:
+        try:
+            async with asyncio.timeout(scaled(SHUTDOWN_CEILING)):
+                await lifespan.__aexit__(None, None, None)
+        except TimeoutError:
+            raise AssertionError(
+                f"the app's shutdown took over {scaled(SHUTDOWN_CEILING):g} s"
+            ) from None
 
 
 @pytest.fixture
