@@ -17,6 +17,7 @@ from controlplane.billing import pricing, repository, service
 from tests.integration.billing.conftest import Billing
 from tests.integration.billing.test_metering import events
 from tests.integration.controlplane.conftest import bearer, sign_up_and_login
+from tests.support.wait import scaled, until
 
 
 async def test_plan_change_mid_period_prorates_and_moves_limits(billing: Billing) -> None:
@@ -231,7 +232,7 @@ async def test_the_closer_finalizes_due_periods_once_and_notifies(billing: Billi
         slug = (await b.http.get(b.url(""), headers=b.owner)).json()["slug"]
         assert numbers == [f"{slug.upper()}-{last.start:%Y%m}"]
         assert await service.close_due(pool, now=now, grace=timedelta(0)) == []
-        await asyncio.sleep(0.2)
+        await until(lambda: notified, what="the finalized notification")
     finally:
         await pool.close()
         await listener.close()
@@ -303,12 +304,24 @@ async def test_close_periods_command_finalizes_once(billing: Billing) -> None:
     }
     cmd = [sys.executable, "-m", "tenantry.cli", "controlplane", "close-periods"]
     first = await asyncio.to_thread(
-        subprocess.run, cmd, env=env, capture_output=True, text=True, check=True
+        subprocess.run,
+        cmd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=scaled(120),
     )
     slug = (await b.http.get(b.url(""), headers=b.owner)).json()["slug"]
     assert f"finalized {slug.upper()}-{last.start:%Y%m}" in first.stdout
     again = await asyncio.to_thread(
-        subprocess.run, cmd, env=env, capture_output=True, text=True, check=True
+        subprocess.run,
+        cmd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=scaled(120),
     )
     assert f"{slug.upper()}-" not in again.stdout
     (invoice,) = (await b.http.get(b.url("/billing/invoices"), headers=b.owner)).json()

@@ -27,6 +27,7 @@ from tests.integration.controlplane.conftest import (
     serve,
     sign_up_and_login,
 )
+from tests.support.wait import scaled
 
 
 def _claims(token: str) -> dict[str, object]:
@@ -201,6 +202,7 @@ async def test_key_rotation_keeps_sessions_until_the_old_key_retires(
             capture_output=True,
             text=True,
             check=True,
+            timeout=scaled(120),
         )
         out = done.stdout
         new_kid = out.strip().rsplit(" ", 1)[-1]
@@ -221,6 +223,7 @@ async def test_key_rotation_keeps_sessions_until_the_old_key_retires(
             capture_output=True,
             text=True,
             check=False,
+            timeout=scaled(120),
         )
         assert retire.returncode == 0, retire.stderr
         assert (await http.get("/v1/users/me", headers=bearer(user))).status_code == 401
@@ -235,6 +238,7 @@ async def test_key_rotation_keeps_sessions_until_the_old_key_retires(
             capture_output=True,
             text=True,
             check=False,
+            timeout=scaled(120),
         )
         assert refused.returncode == 1
 

@@ -10,7 +10,6 @@ and not only the authentication layer.
 from __future__ import annotations
 
 import os
-import subprocess
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from tenantry.devcluster import services
 from tests.integration.controlplane.conftest import PASSWORD
 from tests.integration.controlplane.servers import free_port
 from tests.support.kube import Kube
+from tests.support.wait import scaled, stop_process
 
 # Logging out would end the fuzzer's own session; it is covered in test_auth.
 SKIP = {("POST", "/v1/auth/logout")}
@@ -56,10 +56,10 @@ def server(database: str, redis_db: str, crds: Kube, tmp_path: Path) -> Iterator
         "TENANTRY_CP_RATE_LIMIT_PER_CLIENT": "100000",
         "TENANTRY_CP_METRICS_PORT": str(free_port()),  # not the default: tests run side by side
     }
-    proc = services.serve_controlplane(env=env, port=port, log=log, timeout=30)
+    proc = services.serve_controlplane(env=env, port=port, log=log, timeout=scaled(120))
     url = f"http://127.0.0.1:{port}"
     try:
-        with httpx.Client(base_url=url) as http:
+        with httpx.Client(base_url=url, timeout=scaled(30)) as http:
             email = "fuzz@example.com"
             http.post("/v1/auth/signup", json={"email": email, "password": PASSWORD})
             token = http.post("/v1/auth/login", json={"email": email, "password": PASSWORD}).json()[
@@ -75,11 +75,7 @@ def server(database: str, redis_db: str, crds: Kube, tmp_path: Path) -> Iterator
             assert r.status_code == 201, r.text
         yield Target(url, headers, org)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc, grace=20, what="control plane")
 
 
 def test_no_operation_answers_5xx(server: Target) -> None:
@@ -111,7 +107,7 @@ def test_no_operation_answers_5xx(server: Target) -> None:
                     case.path_parameters["org_id"] = server.org_id
                 if "tenant" in case.path_parameters:
                     case.path_parameters["tenant"] = "t1"
-            response = case.call(base_url=server.url, headers=server.headers, timeout=10)
+            response = case.call(base_url=server.url, headers=server.headers, timeout=scaled(30))
             statuses[response.status_code] += 1
             if response.status_code >= 500:
                 failures.append(

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tenantry.devcluster.services import serve_controlplane
 from tests.integration.controlplane.servers import free_port
+from tests.support.wait import eventually, scaled, stop_process
 
 HEALTHZ = (("method", "GET"), ("route", "/healthz"), ("status", "200"))
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -55,17 +55,12 @@ def _serve(
         log=folder / "serve.log",
         workers=workers,
         extra_args=("--metrics-port", str(metrics), *extra),
-        timeout=30,
+        timeout=scaled(120),
     )
     try:
         yield Served(f"http://127.0.0.1:{public}", f"http://127.0.0.1:{metrics}", proc, tmp)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, grace=20, what="control plane")
 
 
 def _get_healthz(served: Served, times: int) -> None:
@@ -120,11 +115,15 @@ def test_every_workers_requests_are_counted(database: str, redis_db: str, tmp_pa
 
         first = min(pids())
         os.kill(first, signal.SIGKILL)  # another worker serves what comes next
-        for _ in range(100):
+
+        def gone() -> bool:
             stat = Path(f"/proc/{first}/stat")
-            if not stat.exists() or " Z " in stat.read_text():
-                break
-            time.sleep(0.05)
+            try:
+                return " Z " in stat.read_text()
+            except FileNotFoundError:
+                return True
+
+        eventually(gone, what=f"worker {first} dead", interval=0.05)
         _get_healthz(served, 5)
         assert first in pids()
         assert len(pids()) >= 2

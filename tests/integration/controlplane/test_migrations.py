@@ -15,6 +15,7 @@ import pytest
 
 from controlplane import db
 from tests.integration.controlplane.servers import Postgres
+from tests.support.wait import scaled
 
 
 async def _empty_database(postgres: Postgres) -> str:
@@ -34,6 +35,7 @@ def _migrate_cli(url: str) -> str:
         capture_output=True,
         text=True,
         check=True,
+        timeout=scaled(120),
     ).stdout
 
 
