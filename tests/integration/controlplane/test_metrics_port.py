@@ -89,11 +89,17 @@ def test_metrics_are_on_the_internal_port_only(
         r = httpx.get(f"{served.public}/metrics")
         assert r.status_code == 404
         assert r.json()["error"]["code"] == "not_found"
-        samples = _scrape(served)
+        unmatched = (("method", "GET"), ("route", "unmatched"), ("status", "404"))
+        # Each request is counted just after its response went out: the last one's
+        # count may land a moment after the client has its answer.
+        samples = eventually(
+            lambda: _scrape(served),
+            accept=lambda s: s.get(("tenantry_http_requests_total", unmatched)) == 1,
+            what="the 404 counted",
+        )
         assert samples[("tenantry_http_requests_total", HEALTHZ)] == 20
         duration = (("method", "GET"), ("route", "/healthz"))
         assert samples[("tenantry_http_request_duration_seconds_count", duration)] == 20
-        unmatched = (("method", "GET"), ("route", "unmatched"), ("status", "404"))
         assert samples[("tenantry_http_requests_total", unmatched)] == 1
         # The samples live in one private folder...
         (folder,) = served.folders()
@@ -108,6 +114,13 @@ def test_every_workers_requests_are_counted(database: str, redis_db: str, tmp_pa
     starts another) leaves its counts behind, so the total never goes backwards."""
     with _serve(database, redis_db, tmp_path, workers=2) as served:
         _get_healthz(served, 10)
+        # A request is counted just after its response went out: wait for all ten, or
+        # the SIGKILL below can land in between and lose one (seen on a loaded machine).
+        eventually(
+            lambda: _scrape(served).get(("tenantry_http_requests_total", HEALTHZ)),
+            accept=lambda counted: counted == 10,
+            what="the first 10 requests counted",
+        )
         (folder,) = served.folders()
 
         def pids() -> set[int]:
