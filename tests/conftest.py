@@ -39,9 +39,19 @@ def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kube]:
         return
     from tenantry.devcluster.cluster import LocalCluster, Ports
 
-    cluster = LocalCluster(tmp_path_factory.mktemp("cluster"), ports=Ports.free())
     # up() stops what it started if it fails; destroy() stops every process by its PID.
-    took = cluster.up(timeout=scaled(180))
+    # The six ports are free when picked but bound only as each component starts, so a
+    # suite starting its own cluster on this machine at that moment can take one: a
+    # component that exited (RuntimeError) is retried on fresh ports, a timeout is not.
+    for attempt in range(1, 4):
+        cluster = LocalCluster(tmp_path_factory.mktemp("cluster"), ports=Ports.free())
+        try:
+            took = cluster.up(timeout=scaled(180))
+            break
+        except RuntimeError as err:
+            if attempt == 3:
+                raise
+            print(f"\nlocal control plane did not start ({err}); trying other ports")
     print(f"\nlocal control plane started in {took:.1f} s")
     try:
         yield Kube(kubeconfig=cluster.kubeconfig, kubectl=kubectl)
