@@ -3,8 +3,10 @@
 A test that waits for something to become true (a pod Ready, a cache invalidated, a
 process answering) polls it with ``eventually`` (in sync code) or ``until`` (in async
 code), and a wait handed to something else (``kubectl --timeout``, ``Popen.wait``, a
-launcher's start-up deadline) takes its seconds from ``scaled``. Nothing else in
-tests/ sleeps in a loop or picks its own small deadline.
+launcher's start-up deadline) takes its seconds from ``scaled`` (``kubectl_timeout``
+formats one for kubectl and helm). What a test starts it stops with a deadline:
+``stop_process`` (SIGTERM, wait, SIGKILL, by PID) and ``stop_task`` (cancel, wait).
+Nothing else in tests/ sleeps in a loop or picks its own small deadline.
 
 The ceilings are generous on purpose: a wait returns as soon as its condition holds,
 so a long ceiling costs nothing when things work, and only decides how long a broken
@@ -13,8 +15,9 @@ machine (CI, with other work running) at scale 1.
 
 ``TENANTRY_TEST_TIMEOUT_SCALE`` (a float, default 1.0) multiplies every ceiling, and
 pytest-timeout's per-test limit with them (tests/conftest.py). Raise it on a machine
-slower or busier than that (``TENANTRY_TEST_TIMEOUT_SCALE=3``); nothing needs lowering
-it. A value that is not a positive number is refused at import, not silently ignored.
+slower or busier than that (``TENANTRY_TEST_TIMEOUT_SCALE=3``); lowering it only makes
+a broken run fail sooner. A value that is not a positive number is refused at import,
+not silently ignored. pytest prints the value in use in its header.
 
 On timeout both helpers raise ``AssertionError`` naming what was awaited, the ceiling
 and the last value the check returned (or the exception it last raised), so a failure

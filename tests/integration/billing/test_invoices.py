@@ -80,7 +80,7 @@ async def test_plan_change_mid_period_prorates_and_moves_limits(billing: Billing
             "SELECT action, detail FROM audit_events WHERE action LIKE 'billing.%' ORDER BY seq"
         )
     finally:
-        await conn.close()
+        await conn.close(timeout=scaled(30))
     assert [a["action"] for a in actions] == [
         "billing.subscription.start",
         "billing.subscription.change",
@@ -95,7 +95,7 @@ async def _backdate_subscription(b: Billing, to: datetime) -> None:
         await conn.execute("UPDATE billing_plan_segments SET valid_from = $1", to)
         await conn.execute("UPDATE billing_subscriptions SET started_at = $1", to)
     finally:
-        await conn.close()
+        await conn.close(timeout=scaled(30))
 
 
 async def test_close_and_finalize_are_idempotent_and_final(billing: Billing) -> None:
@@ -177,7 +177,7 @@ async def test_close_and_finalize_are_idempotent_and_final(billing: Billing) -> 
             )
         ]
     finally:
-        await conn.close()
+        await conn.close(timeout=scaled(30))
     assert actions == ["billing.invoice.draft", "billing.invoice.draft", "billing.invoice.finalize"]
 
 
@@ -234,8 +234,9 @@ async def test_the_closer_finalizes_due_periods_once_and_notifies(billing: Billi
         assert await service.close_due(pool, now=now, grace=timedelta(0)) == []
         await until(lambda: notified, what="the finalized notification")
     finally:
-        await pool.close()
-        await listener.close()
+        async with asyncio.timeout(scaled(30)):
+            await pool.close()
+        await listener.close(timeout=scaled(30))
     (invoice,) = (await b.http.get(b.url("/billing/invoices"), headers=b.owner)).json()
     assert invoice["status"] == "finalized"
     assert invoice["total"] == 49_00  # a whole period on growth, no usage
@@ -249,7 +250,7 @@ async def test_the_closer_finalizes_due_periods_once_and_notifies(billing: Billi
             )
         }
     finally:
-        await conn.close()
+        await conn.close(timeout=scaled(30))
     assert actors == {"service:internal"}
 
 

@@ -70,12 +70,12 @@ async def template_db(postgres: Postgres) -> str:
     try:
         await admin.execute("CREATE DATABASE cp_template")
     finally:
-        await admin.close()
+        await admin.close(timeout=scaled(30))
     conn = await asyncpg.connect(postgres.url("cp_template"))
     try:
         await db.migrate(conn)
     finally:
-        await conn.close()
+        await conn.close(timeout=scaled(30))
     return "cp_template"
 
 
@@ -87,7 +87,7 @@ async def database(postgres: Postgres, template_db: str) -> str:
     try:
         await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
     finally:
-        await admin.close()
+        await admin.close(timeout=scaled(30))
     return postgres.url(name)
 
 

@@ -63,7 +63,7 @@ async def member(database: str) -> AsyncIterator[tuple[asyncpg.Connection, uuid.
     try:
         yield conn, org, user
     finally:
-        await conn.close()
+        await conn.close(timeout=scaled(30))
 
 
 def counting(load: Callable[[], Awaitable[str | None]]) -> tuple[list[int], Any]:

@@ -107,7 +107,7 @@ async def test_verify_detects_edits_and_deletions(client: httpx.AsyncClient, dat
             "broken_at": 4,
         }
     finally:
-        await conn.close()
+        await conn.close(timeout=scaled(30))
 
 
 async def test_auth_events_form_the_system_chain(client: httpx.AsyncClient, database: str) -> None:
@@ -121,7 +121,7 @@ async def test_auth_events_form_the_system_chain(client: httpx.AsyncClient, data
             "SELECT action, outcome FROM audit_events WHERE chain = 'system' ORDER BY seq"
         )
     finally:
-        await conn.close()
+        await conn.close(timeout=scaled(30))
     assert [(r["action"], r["outcome"]) for r in rows] == [
         ("auth.signup", "success"),
         ("auth.login", "success"),

@@ -93,7 +93,7 @@ async def test_wrong_password_is_401_and_audited(client: httpx.AsyncClient, data
             "SELECT actor, outcome FROM audit_events WHERE action = 'auth.login' ORDER BY seq"
         )
     finally:
-        await conn.close()
+        await conn.close(timeout=scaled(30))
     outcomes = [(r["actor"], r["outcome"]) for r in rows]
     assert (f"email:{user['email'].lower()}", "failure") in outcomes
     assert ("email:nobody@example.com", "failure") in outcomes
@@ -331,6 +331,6 @@ async def test_signing_keys_are_encrypted_at_rest_when_a_secret_is_set(
     try:
         stored = await conn.fetchval("SELECT private_pem FROM signing_keys")
     finally:
-        await conn.close()
+        await conn.close(timeout=scaled(30))
     assert stored.startswith("fernet:")
     assert "PRIVATE KEY" not in stored

@@ -133,7 +133,7 @@ async def test_ingestion_validator_checks_keys_at_the_control_plane(
                 )
                 assert last_used is not None
             finally:
-                await conn.close()
+                await conn.close(timeout=scaled(30))
             r = await http.delete(f"{url}/{key_id}", headers=h)
             assert r.status_code == 200
             assert await validator.lookup(key) is None
