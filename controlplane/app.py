@@ -2,14 +2,14 @@
 
 ``create_app(settings)`` wires everything explicitly: the lifespan opens the PostgreSQL
 pool (applying migrations first when configured), Redis, the signing-key ring and the
-Kubernetes client, and closes them in reverse order. Nothing is global, so tests can
-run several apps side by side against their own servers.
+Kubernetes client, and closes them in reverse order, each step with a deadline
+(``background.py``). Nothing is global, so tests can run several apps side by side
+against their own servers.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from redis.asyncio import Redis
 
-from controlplane import db, errors, ops
+from controlplane import background, db, errors, ops
 from controlplane.apikeys.router import internal_router as apikeys_internal_router
 from controlplane.apikeys.router import router as apikeys_router
 from controlplane.audit.router import router as audit_router
@@ -65,6 +65,9 @@ ROUTERS = (
     auth_router,
     ops.router,
 )
+# Each step of the lifespan's shutdown (stopping a cache's task, closing a client or the
+# pool) ends within this many seconds, whatever the other side does.
+SHUTDOWN_STEP_SECONDS = 5.0
 
 
 def from_environment() -> FastAPI:
@@ -123,16 +126,21 @@ def create_app(settings: Settings) -> FastAPI:
             )
             yield
         finally:
-            listening.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listening
-            following.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await following
+            # Every step has a deadline: a shutdown that waits on a stuck task or peer
+            # would hang the worker (and a test's teardown) forever (background.py).
+            await background.stop(listening, within=SHUTDOWN_STEP_SECONDS, what="access cache")
+            await background.stop(following, within=SHUTDOWN_STEP_SECONDS, what="session cache")
             if kube is not None:
-                await kube.close()
-            await redis.aclose()
-            await pool.close()
+                await background.bounded(
+                    kube.close(), within=SHUTDOWN_STEP_SECONDS, what="Kubernetes client close"
+                )
+            await background.bounded(
+                redis.aclose(), within=SHUTDOWN_STEP_SECONDS, what="Redis close"
+            )
+            if not await background.bounded(
+                pool.close(), within=SHUTDOWN_STEP_SECONDS, what="PostgreSQL pool close"
+            ):
+                pool.terminate()
 
     app = FastAPI(
         title="Tenantry control plane",

@@ -22,6 +22,8 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from lightkube import AsyncClient
 
+from controlplane import background
+
 log = logging.getLogger("tenantry.controlplane.mirror")
 
 
@@ -81,11 +83,10 @@ class Mirror(Generic[T]):
                 await self._synced.wait()
         return self.synced
 
-    async def stop(self) -> None:
+    async def stop(self, *, within: float = 5.0) -> None:
+        """Stop the watch loop (at most ``within`` seconds, background.stop)."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await background.stop(self._task, within=within, what=f"mirror of {self._kind}")
 
     def get(self, name: str) -> T | None:
         return self._objects.get(name)
@@ -119,6 +120,7 @@ class Mirror(Generic[T]):
 
     async def _run(self) -> None:
         while True:
+            background.check_cancelled()
             try:
                 await self._list_and_watch()
             except asyncio.CancelledError:

@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.support.kube import Kube, eventually
+from tests.support.kube import Kube
 from tests.support.operator import OperatorProcess
 from tests.support.seaweed import S3Server, seaweed
+from tests.support.wait import SCALE, eventually, kubectl_timeout, scaled
 
 if TYPE_CHECKING:
     from tenantry.clickhouse.chdb_client import ChdbClient
@@ -38,8 +39,19 @@ def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kube]:
         return
     from tenantry.devcluster.cluster import LocalCluster, Ports
 
-    cluster = LocalCluster(tmp_path_factory.mktemp("cluster"), ports=Ports.free())
-    took = cluster.up()
+    # up() stops what it started if it fails; destroy() stops every process by its PID.
+    # The six ports are free when picked but bound only as each component starts, so a
+    # suite starting its own cluster on this machine at that moment can take one: a
+    # component that exited (RuntimeError) is retried on fresh ports, a timeout is not.
+    for attempt in range(1, 4):
+        cluster = LocalCluster(tmp_path_factory.mktemp("cluster"), ports=Ports.free())
+        try:
+            took = cluster.up(timeout=scaled(180))
+            break
+        except RuntimeError as err:
+            if attempt == 3:
+                raise
+            print(f"\nlocal control plane did not start ({err}); trying other ports")
     print(f"\nlocal control plane started in {took:.1f} s")
     try:
         yield Kube(kubeconfig=cluster.kubeconfig, kubectl=kubectl)
@@ -52,34 +64,49 @@ def crds(kube: Kube) -> Kube:
     """The Tenantry CRDs installed and Established."""
     # Retried: right after start-up the API server may still refuse a moment.
     eventually(
-        lambda: (
-            kube.try_run(
-                "apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds")
-            ).code
-            == 0
+        lambda: kube.try_run(
+            "apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds")
         ),
-        timeout=60,
+        accept=lambda res: res.code == 0,
+        timeout=120,
         what="CRDs applied",
     )
     for name in ("tenants.tenantry.io", "dashboards.tenantry.io"):
-        kube.run("wait", "--for=condition=Established", "--timeout=60s", f"crd/{name}")
+        kube.run(
+            "wait",
+            "--for=condition=Established",
+            f"--timeout={kubectl_timeout(120)}",
+            f"crd/{name}",
+        )
 
     # The API server publishes the OpenAPI of a new CRD a moment after Established.
-    def explained() -> bool:
-        return all(kube.try_run("explain", k).code == 0 for k in ("tenant", "dashboard"))
+    def explained() -> list[str]:
+        return [k for k in ("tenant", "dashboard") if kube.try_run("explain", k).code != 0]
 
-    eventually(explained, timeout=60, what="OpenAPI of the CRDs")
+    eventually(
+        explained, accept=lambda missing: not missing, timeout=120, what="OpenAPI of the CRDs"
+    )
     return kube
 
 
 def pytest_report_header() -> list[str]:
     try:
         go = subprocess.run(
-            ["go", "version"], capture_output=True, text=True, check=False
+            ["go", "version"], capture_output=True, text=True, check=False, timeout=30
         ).stdout.strip()
-    except OSError:
+    except (OSError, subprocess.TimeoutExpired):
         go = "go: not found"
-    return [f"tenantry: {go}"]
+    return [f"tenantry: {go}", f"tenantry: TENANTRY_TEST_TIMEOUT_SCALE={SCALE:g}"]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """pytest-timeout's per-test limit scales with every wait (tests/support/wait.py)."""
+    limit = getattr(config, "_env_timeout", None)  # pytest-timeout's ini/CLI value
+    if SCALE == 1 or not limit:
+        return
+    for item in items:
+        if item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(float(limit) * SCALE))
 
 
 # Module scope: the operator runs only for the modules that ask for it, so the

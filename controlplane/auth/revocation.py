@@ -16,6 +16,8 @@ process remembers the families it found active:
   back, because messages published meanwhile were lost.
 - Entries expire after ``max_age`` seconds: a family that simply expires in Redis (no
   message) is noticed within that time. Only active families are cached.
+- ``run`` ends when its task is cancelled, also when redis-py swallowed the
+  cancellation (``background.check_cancelled`` at each turn).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
+
+from controlplane import background
 
 CHANNEL = "tenantry:families:revoked"
 log = logging.getLogger("tenantry.controlplane.sessions")
@@ -96,6 +100,7 @@ class ActiveFamilies:
         """Follow revocations until cancelled, resubscribing with a capped backoff."""
         delay = self.first_delay
         while True:
+            background.check_cancelled()
             confirmed = self.subscriptions
             try:
                 await self._listen(redis, ping_every=ping_every)
@@ -105,6 +110,7 @@ class ActiveFamilies:
                 log.warning(
                     "session cache off, resubscribing in %.1f s: %s", delay, type(err).__name__
                 )
+            background.check_cancelled()
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.max_delay)
 
@@ -121,6 +127,9 @@ class ActiveFamilies:
         await pubsub.subscribe(CHANNEL)
         pinged = False
         while True:
+            # redis-py sends each command under asyncio.wait_for, which on Python 3.11
+            # can swallow our cancellation: stop here if it did (background.py).
+            background.check_cancelled()
             message = await pubsub.get_message(timeout=ping_every)
             if message is None:  # quiet: a silent network loss shows up here
                 if pinged:

@@ -34,7 +34,7 @@ from typing import Any, Generic, TypeVar
 
 import asyncpg
 
-from controlplane import db
+from controlplane import background, db
 
 CHANNEL = "tenantry_access"
 log = logging.getLogger("tenantry.controlplane.access")
@@ -102,6 +102,7 @@ class AccessCache(Generic[T]):
         """Listen for changes until cancelled, reconnecting with a capped backoff."""
         delay = self.first_delay
         while True:
+            background.check_cancelled()
             up_before = self.connections
             try:
                 await self._listen(database_url, ping_every=ping_every)
@@ -111,6 +112,7 @@ class AccessCache(Generic[T]):
                 log.warning(
                     "access cache off, reconnecting in %.1f s: %s", delay, type(err).__name__
                 )
+            background.check_cancelled()
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 
@@ -126,8 +128,12 @@ class AccessCache(Generic[T]):
             self.enabled = True
             self.connections += 1
             while not lost.is_set():
+                background.check_cancelled()  # one lost in a library (background.py)
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+                # cancellation that coincides with the connection's loss.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(lost.wait(), timeout=ping_every)
+                    async with asyncio.timeout(ping_every):
+                        await lost.wait()
                 if not lost.is_set():  # a silent network loss shows up here
                     await db.check_alive(conn)
             raise ConnectionError("the listening connection was closed")

@@ -135,6 +135,7 @@ async def tenant_worker(
     last_status: dict[str, Any] | None = None
     last_generation = -1
     first = True
+    backoff = settings.retry_first_seconds
     namespace = normalize.namespace_of(name)
     while not stopped:
         await asyncio.sleep(DEBOUNCE_SECONDS)  # let a burst of watch events coalesce
@@ -171,8 +172,30 @@ async def tenant_worker(
         last_status, last_generation = outcome.status, generation
         for ev in outcome.events:
             (kopf.warn if ev.warning else kopf.info)(body, reason=ev.reason, message=ev.message)
-        delay = settings.resync_seconds if outcome.converged else settings.busy_recheck_seconds
+        delay, backoff = next_wait(outcome, settings, backoff)
         await _wait(trigger, stopped, delay)
+
+
+def next_wait(
+    outcome: reconcile.Outcome, settings: Settings, backoff: float
+) -> tuple[float, float]:
+    """How long the worker sleeps unless woken, and the retry backoff after that.
+
+    Converged: the resync. Waiting on what a watch announces (children becoming Ready):
+    the busy recheck, a safety net. Waiting on what no watch announces (``retry``: the
+    tenant's ClickHouse did not answer the schema step): the backoff, 1 s doubling up
+    to ``retry_max_seconds``, reset by any other outcome. Before it, that wait was the
+    30 s busy recheck: each refused attempt cost 30 s whatever ClickHouse did meanwhile,
+    so two of them (start-up, a loaded machine) kept a new tenant from Ready for a
+    minute."""
+    if outcome.retry:
+        return min(backoff, settings.busy_recheck_seconds), min(
+            backoff * 2, settings.retry_max_seconds
+        )
+    first = settings.retry_first_seconds
+    if outcome.converged:
+        return settings.resync_seconds, first
+    return settings.busy_recheck_seconds, first
 
 
 async def _reconcile_once(

@@ -12,7 +12,7 @@ import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from tenantry.clickhouse.client import ClickHouseError
 from tenantry_operator import apply, builders, normalize, observe, rollout, secrets
@@ -40,6 +40,12 @@ class Outcome:
     status: Obj
     converged: bool
     events: list[Event]
+    # Waiting on something no watch announces (the tenant's ClickHouse answering): the
+    # worker retries with a short backoff instead of its busy recheck (handlers.py).
+    retry: bool = False
+
+
+SchemaStep = Literal["done", "wait", "retry"]
 
 
 def _hosts(objs: dict[tuple[str, str, str], Obj]) -> dict[str, Obj]:
@@ -200,9 +206,13 @@ async def reconcile(
     if previous is None:
         previous = comparable(body.get("status"))
     new_status = observe.status(obs, previous)
-    schema_ok = await _schema(kube, model, new_status, previous, events, settings)
-    converged = new_status["phase"] in ("Ready", "Suspended") and not result.changed and schema_ok
-    outcome = Outcome(status=new_status, converged=converged, events=events)
+    schema = await _schema(kube, model, new_status, previous, events, settings)
+    converged = (
+        new_status["phase"] in ("Ready", "Suspended") and not result.changed and schema == "done"
+    )
+    outcome = Outcome(
+        status=new_status, converged=converged, events=events, retry=schema == "retry"
+    )
     if not observe.same(previous, new_status):
         await kube.patch_status("tenantry.io/v1alpha1", "Tenant", model.name, new_status)
         old_phase = (previous or {}).get("phase")
@@ -269,11 +279,13 @@ async def _schema(
     previous: Obj | None,
     events: list[Event],
     settings: Settings,
-) -> bool:
+) -> SchemaStep:
     """Provision the events schema once ClickHouse is Ready; record it in ``status``.
 
-    Returns False while it could not be done yet (the tenant is then not converged and
-    is looked at again). An idle tenant whose recorded schema matches makes no call."""
+    Returns "done" when there is nothing (more) to do now; "wait" while the credentials
+    Secret is missing (its creation wakes the worker); "retry" when ClickHouse did not
+    answer or refused, which no watch announces: the worker retries soon. An idle tenant
+    whose recorded schema matches makes no call."""
     recorded = (previous or {}).get("schema")
     if recorded:
         status["schema"] = recorded
@@ -281,20 +293,20 @@ async def _schema(
         c["type"] == "ClickHouseReady" and c["status"] == "True" for c in status["conditions"]
     )
     if model.suspend or not clickhouse_ready:
-        return True
+        return "done"
     if settings.clickhouse_override:
         # One engine stands in for every host of every tenant (local runs): there is no
         # cluster to create ON CLUSTER tables on, so the schema is the single-node one.
         single = dataclasses.replace(model.clickhouse, shards=1, replicas=1)
         model = dataclasses.replace(model, clickhouse=single)
     if not schema_step.needs_schema(previous, model):
-        return True
+        return "done"
     try:
         async with connect.session(
             kube, model, override=settings.clickhouse_override, scoped=False
         ) as client:
             if client is None:  # the credentials Secret is not there yet
-                return False
+                return "wait"
             result = await schema_step.ensure_schema(client, model)
     except ClickHouseError as err:
         log.info("schema of %s not provisioned yet: %s", model.name, err)
@@ -312,7 +324,7 @@ async def _schema(
                     lastTransitionTime=since or observe.now(),
                 )
         status["phase"] = "Provisioning"
-        return False
+        return "retry"
     status["schema"] = result.status()
     events.extend(Event(reason, message) for reason, message in result.notices())
-    return True
+    return "done"

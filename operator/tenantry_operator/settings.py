@@ -19,6 +19,11 @@ class Settings:
     platform_namespaces: tuple[str, ...] = ("tenantry-system",)
     resync_seconds: float = 300.0  # periodic check even without events
     busy_recheck_seconds: float = 30.0  # safety net while converging; watches drive it
+    # While waiting on what no watch announces (the tenant's ClickHouse answering the
+    # schema step), retry after 1 s, doubling up to this: a refusal during start-up or
+    # a slow moment costs seconds, not a busy recheck per attempt.
+    retry_first_seconds: float = 1.0
+    retry_max_seconds: float = 15.0
     max_shards_in_flight: int = 2  # rolling updates: shards updated at once
     # Tenants reconciled at once. Bounded so that, with hundreds of tenants arriving
     # together, each one completes quickly in turn instead of all of them slowly.
@@ -46,6 +51,8 @@ class Settings:
             ),
             platform_namespaces=_env_tuple("TENANTRY_PLATFORM_NAMESPACES", "tenantry-system"),
             resync_seconds=float(os.environ.get("TENANTRY_RESYNC_SECONDS", "300")),
+            busy_recheck_seconds=float(os.environ.get("TENANTRY_BUSY_RECHECK_SECONDS", "30")),
+            retry_max_seconds=float(os.environ.get("TENANTRY_RETRY_MAX_SECONDS", "15")),
             max_shards_in_flight=int(os.environ.get("TENANTRY_MAX_SHARDS_IN_FLIGHT", "2")),
             max_concurrent_reconciles=int(
                 os.environ.get("TENANTRY_MAX_CONCURRENT_RECONCILES", "8")

@@ -110,7 +110,7 @@ def converter(type_name: str, server_zone: dt.tzinfo) -> Callable[[Any], Any]:
 
 def connect(path: str) -> Any:
     """A new chDB connection on `path` (chdb ships no annotations for it)."""
-    return chdb.connect(path)  # type: ignore[no-untyped-call]
+    return chdb.connect(path)  # type: ignore[no-untyped-call, unused-ignore]
 
 
 class ChdbClient:

@@ -7,6 +7,7 @@ session can keep its cluster in a temporary directory of its own.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -122,6 +123,7 @@ class LocalCluster:
         pids: dict[str, int] = {}
         try:
             pids["etcd"] = self._spawn("etcd", [str(bins["etcd"]), *self._etcd_args()])
+            self._save(pids)  # from the first one on: down() stops what is in the file
             self._wait(
                 lambda: self._http_ok(f"http://127.0.0.1:{self.ports.etcd_client}/health"),
                 "etcd",
@@ -136,10 +138,13 @@ class LocalCluster:
                 "kube-controller-manager",
                 [str(bins["kube-controller-manager"]), *self._kcm_args(pki)],
             )
+            self._save(pids)
             pids["kube-scheduler"] = self._spawn(
                 "kube-scheduler", [str(bins["kube-scheduler"]), *self._scheduler_args()]
             )
+            self._save(pids)
             pids["kwok"] = self._spawn("kwok", [str(bins["kwok"]), *self._kwok_args()])
+            self._save(pids)
             pids["provisioner"] = self._spawn(
                 "provisioner",
                 [sys.executable, "-m", "tenantry.devcluster.provisioner", str(self.state_dir)],
@@ -158,9 +163,11 @@ class LocalCluster:
         return took
 
     def down(self) -> None:
+        """Stop every component by its PID (SIGTERM, then SIGKILL), newest first."""
         pids = self._load()
         for name in reversed(list(pids)):
-            _terminate(pids[name])
+            if not _terminate(pids[name]):
+                self.log(f"{name} (pid {pids[name]}) survived SIGKILL")
         self._pidfile.unlink(missing_ok=True)
 
     def destroy(self) -> None:
@@ -417,13 +424,26 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def _terminate(pid: int, grace: float = 10.0) -> None:
+def _terminate(pid: int, grace: float = 10.0) -> bool:
+    """SIGTERM, at most ``grace`` seconds to exit, then SIGKILL and at most ``grace``
+    more for it to be gone: never waits longer than that. False if it is still there."""
     if not _alive(pid):
-        return
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        if not _alive(pid):
-            return
+        return True
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return True
+    if _gone_within(pid, grace):
+        return True
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    return _gone_within(pid, grace)
+
+
+def _gone_within(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while _alive(pid):
+        if time.monotonic() >= deadline:
+            return False
         time.sleep(0.05)
-    os.kill(pid, signal.SIGKILL)
+    return True

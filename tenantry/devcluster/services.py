@@ -1,19 +1,24 @@
 """Start real PostgreSQL 15 and Redis 7 processes on loopback (local runs and tests).
 
-Both run on loopback on free ports with data in a folder of the caller's. ``initdb`` refuses
-to run as root, so when the tests run as root the server runs as the ``postgres``
-user (through ``runuser``) in a folder that user owns.
+Both run on loopback on free ports with data in a folder of the caller's, as children
+of this process: ``stop()`` stops each by its PID (a polite signal, a deadline, then
+SIGKILL), so nothing outlives its owner. ``initdb`` and the server refuse to run as
+root, so when the tests run as root the server runs as the ``postgres`` user in a
+folder that user owns.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
@@ -24,16 +29,42 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _as_postgres(cmd: list[str]) -> list[str]:
+def _postgres_user() -> dict[str, Any]:
+    """Popen arguments that run a child as ``postgres`` when we are root."""
     if os.geteuid() == 0:
-        return ["runuser", "-u", "postgres", "--", *cmd]
-    return cmd
+        return {"user": "postgres", "group": "postgres", "extra_groups": []}
+    return {}
+
+
+def stop_process(
+    proc: subprocess.Popen[Any],
+    *,
+    sig: signal.Signals = signal.SIGTERM,
+    grace: float = 10.0,
+    group: bool = False,
+) -> None:
+    """Stop a child by its PID: ``sig``, at most ``grace`` seconds to exit, then SIGKILL
+    (to its whole process group when ``group``: a server's own children too) and reap it.
+    Never waits longer than twice ``grace``."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=grace)
+        return
+    # Still not reaped here, so its PID (and group id) cannot have been reused.
+    if group:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    proc.kill()
+    proc.wait(timeout=grace)
 
 
 @dataclass
 class Postgres:
     folder: Path
     port: int
+    process: subprocess.Popen[bytes]
 
     @property
     def admin_url(self) -> str:
@@ -43,8 +74,9 @@ class Postgres:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
     @classmethod
-    def start(cls, folder: Path) -> Postgres:
-        """Start a server on ``folder`` (initialised on first use, reused afterwards)."""
+    def start(cls, folder: Path, *, timeout: float = 60.0) -> Postgres:
+        """Start a server on ``folder`` (initialised on first use, reused afterwards) and
+        return once it accepts connections; ``timeout`` bounds each step."""
         if not (PG_BIN / "initdb").exists():
             raise RuntimeError("PostgreSQL 15 is missing: run `bash scripts/bootstrap.sh`")
         folder.mkdir(parents=True, exist_ok=True)
@@ -52,55 +84,81 @@ class Postgres:
             shutil.chown(folder, "postgres")
         data = folder / "data"
         if not (data / "PG_VERSION").exists():
-            cls._initdb(data)
+            cls._initdb(data, timeout=timeout)
         port = free_port()
-        opts = f"-c listen_addresses=127.0.0.1 -p {port} -k {folder} -c fsync=off"
-        subprocess.run(
-            _as_postgres(
+        with (folder / "pg.log").open("ab") as log:
+            proc = subprocess.Popen(
                 [
-                    str(PG_BIN / "pg_ctl"),
+                    str(PG_BIN / "postgres"),
                     "-D",
                     str(data),
-                    "-l",
-                    str(folder / "pg.log"),
-                    "-w",
-                    "-o",
-                    opts,
-                    "start",
-                ]
-            ),
-            check=True,
-            capture_output=True,
-        )
-        return cls(folder, port)
+                    "-c",
+                    "listen_addresses=127.0.0.1",
+                    "-p",
+                    str(port),
+                    "-k",
+                    str(folder),
+                    "-c",
+                    "fsync=off",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # its own process group: stop() ends its children
+                **_postgres_user(),
+            )
+        server = cls(folder, port, proc)
+        try:
+            server._wait_ready(timeout)
+        except BaseException:
+            server.stop()
+            raise
+        return server
+
+    def _wait_ready(self, timeout: float) -> None:
+        """Until postmaster.pid says ``ready`` for our process (PostgreSQL 10+ writes the
+        state on its 8th line once it accepts connections)."""
+        pidfile = self.folder / "data" / "postmaster.pid"
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                lines = pidfile.read_text().splitlines()
+            except OSError:
+                lines = []
+            if (
+                len(lines) >= 8
+                and lines[0] == str(self.process.pid)
+                and lines[7].strip() == "ready"
+            ):
+                return
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                tail = (self.folder / "pg.log").read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"PostgreSQL did not start:\n{tail}")
+            time.sleep(0.05)
 
     @staticmethod
-    def _initdb(data: Path) -> None:
+    def _initdb(data: Path, *, timeout: float) -> None:
         subprocess.run(
-            _as_postgres(
-                [
-                    str(PG_BIN / "initdb"),
-                    "-D",
-                    str(data),
-                    "-U",
-                    "postgres",
-                    "--auth=trust",
-                    "-E",
-                    "UTF8",
-                ]
-            ),
+            [
+                str(PG_BIN / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+            ],
             check=True,
             capture_output=True,
+            timeout=timeout,
+            **_postgres_user(),
         )
 
-    def stop(self) -> None:
-        subprocess.run(
-            _as_postgres(
-                [str(PG_BIN / "pg_ctl"), "-D", str(self.folder / "data"), "-m", "immediate", "stop"]
-            ),
-            check=False,
-            capture_output=True,
-        )
+    def stop(self, *, grace: float = 30.0) -> None:
+        """Fast shutdown (SIGINT: sessions ended, one checkpoint), SIGKILL to its process
+        group if that takes over ``grace`` seconds."""
+        stop_process(self.process, sig=signal.SIGINT, grace=grace, group=True)
 
 
 @dataclass
@@ -114,7 +172,8 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     @classmethod
-    def start(cls, folder: Path) -> RedisServer:
+    def start(cls, folder: Path, *, timeout: float = 30.0) -> RedisServer:
+        """Start a server and return once it accepts connections (within ``timeout``)."""
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is missing: run `bash scripts/bootstrap.sh`")
@@ -137,22 +196,18 @@ class RedisServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
+        deadline = time.monotonic() + timeout
+        while proc.poll() is None and time.monotonic() < deadline:
             try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
                     return cls(folder, port, proc)
             except OSError:
                 time.sleep(0.02)
-        proc.kill()
+        stop_process(proc)
         raise RuntimeError("redis-server did not start")
 
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+    def stop(self, *, grace: float = 10.0) -> None:
+        stop_process(self.process, grace=grace)
 
 
 def serve_controlplane(
@@ -167,7 +222,8 @@ def serve_controlplane(
     """`tenantry controlplane serve` on loopback, returned once it answers /readyz.
 
     Output goes to ``log`` (a file, not a pipe: an undrained pipe blocks the server) or
-    nowhere. The caller stops the process."""
+    nowhere. The caller stops the process (``stop_process``); one that does not answer
+    within ``timeout`` seconds is stopped here."""
     import sys
     import urllib.request
 
@@ -184,7 +240,7 @@ def serve_controlplane(
         except OSError:
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
+            stop_process(proc)
             tail = log.read_text()[-3000:] if log else "(no log)"
             raise RuntimeError(f"the control plane did not start:\n{tail}")
         time.sleep(0.1)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from tenantry.devcluster import tools
 from tenantry.devcluster.cluster import LocalCluster, free_port
-from tenantry.devcluster.services import Postgres, RedisServer
+from tenantry.devcluster.services import Postgres, RedisServer, stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -131,9 +131,6 @@ Try: kubectl apply -f examples/   |   Ctrl-C stops all but the cluster.
         for p in reversed(procs):
             p.terminate()
         for p in procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+            stop_process(p, grace=20)  # waits, then SIGKILL and reaps
         redis.stop()
         pg.stop()

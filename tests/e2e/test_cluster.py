@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tests.support.kube import Kube, eventually
+from tests.support.kube import Kube
+from tests.support.wait import eventually
 
 
 def test_readyz_and_kwok_nodes_ready(kube: Kube) -> None:
@@ -37,11 +38,12 @@ def test_statefulset_pods_become_ready(kube: Kube) -> None:
             }
         )
 
-        def ready() -> bool:
-            sts = kube.get("statefulset", "web", "-n", ns)
-            return bool(sts.get("status", {}).get("readyReplicas") == 3)
-
-        eventually(ready, timeout=60, what="3 ready replicas")
+        eventually(
+            lambda: kube.get("statefulset", "web", "-n", ns).get("status", {}),
+            accept=lambda status: status.get("readyReplicas") == 3,
+            timeout=180,
+            what="3 ready replicas",
+        )
         pods = kube.get("pods", "-n", ns, "-l", "app=web")["items"]
         assert sorted(p["metadata"]["name"] for p in pods) == ["web-0", "web-1", "web-2"]
         assert all(p["status"]["phase"] == "Running" for p in pods)

@@ -25,8 +25,9 @@ import pytest
 import yaml
 from tenantry_operator import builders, normalize
 
-from tests.support.kube import Kube, eventually
+from tests.support.kube import Kube
 from tests.support.operator import OperatorProcess
+from tests.support.wait import eventually, kubectl_timeout, scaled
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "tenantry"
@@ -58,12 +59,13 @@ class Helm:
         self.notes = ""
 
     def run(self, *args: str, stdin: str | None = None, timeout: float = 300) -> str:
+        """helm with ``args``; ``timeout``: unscaled seconds, above any ``--timeout``."""
         proc = subprocess.run(
             [str(self.binary), "--kubeconfig", str(self.kube.kubeconfig), *args],
             input=stdin,
             capture_output=True,
             text=True,
-            timeout=timeout,
+            timeout=scaled(timeout),
             check=False,
         )
         assert proc.returncode == 0, f"helm {' '.join(args)}: {proc.stderr}"
@@ -120,7 +122,7 @@ def release(crds: Kube) -> Iterator[Helm]:
         *(["--values", extra] if extra else []),
         "--wait",
         "--timeout",
-        "180s",
+        kubectl_timeout(180),
         stdin=_values(crds_install=install_crds),
     )
     try:
@@ -138,9 +140,11 @@ def release(crds: Kube) -> Iterator[Helm]:
                 NAMESPACE,
                 "--ignore-not-found",
                 "--wait",
+                "--timeout",
+                kubectl_timeout(180),
             ],
             capture_output=True,
-            timeout=180,
+            timeout=scaled(300),
             check=False,
         )
         crds.try_run("delete", "namespace", NAMESPACE, "--wait=false")
@@ -191,7 +195,7 @@ def test_install_creates_the_objects_and_pods_become_ready(release: Helm, crds: 
             )
     for component in ("operator", "controlplane"):
         assert eventually(
-            partial(_ready_pods, crds, component), timeout=120, what=f"{component} pod Ready"
+            partial(_ready_pods, crds, component), timeout=180, what=f"{component} pod Ready"
         )
     deployment = crds.get("deployment", OPERATOR, "-n", NAMESPACE)
     container = deployment["spec"]["template"]["spec"]["containers"][0]
@@ -214,7 +218,7 @@ def test_upgrade_rolls_out_changed_values(release: Helm, crds: Kube) -> None:
         "operator.resyncSeconds=120",
         "--wait",
         "--timeout",
-        "180s",
+        kubectl_timeout(180),
     )
     deployment = crds.get("deployment", OPERATOR, "-n", NAMESPACE)
     env = {
@@ -223,7 +227,7 @@ def test_upgrade_rolls_out_changed_values(release: Helm, crds: Kube) -> None:
     }
     assert env["TENANTRY_RESYNC_SECONDS"] == "120"
     assert "REVISION: 2" in release.run("status", RELEASE, "--namespace", NAMESPACE)
-    assert eventually(partial(_ready_pods, crds, "operator"), timeout=120, what="operator Ready")
+    assert eventually(partial(_ready_pods, crds, "operator"), timeout=180, what="operator Ready")
 
 
 def test_service_accounts_get_least_privilege(release: Helm, crds: Kube) -> None:
@@ -271,7 +275,12 @@ def test_operator_rbac_covers_what_it_builds_for_a_tenant(
 ) -> None:
     # Only the test's operator process reconciles: scale the chart's operator away.
     crds.run("scale", "deployment", OPERATOR, "-n", NAMESPACE, "--replicas=0")
-    eventually(lambda: not _ready_pods(crds, "operator"), timeout=60, what="operator scaled down")
+    eventually(
+        partial(_ready_pods, crds, "operator"),
+        accept=lambda ready: not ready,
+        timeout=120,
+        what="operator scaled down",
+    )
 
     crds.apply(
         {
@@ -288,7 +297,7 @@ def test_operator_rbac_covers_what_it_builds_for_a_tenant(
         done = status.get("observedGeneration") == tenant["metadata"]["generation"]
         return tenant if done and crds.get_or_none("namespace", f"tenant-{TENANT}") else None
 
-    tenant = eventually(observed, timeout=90, what="tenant reconciled by the operator")
+    tenant = eventually(observed, timeout=180, what="tenant reconciled by the operator")
     model = normalize.tenant_model(tenant, platform_namespaces=(NAMESPACE,))
     manifests = builders.build(model)
     assert manifests
@@ -309,7 +318,9 @@ def test_operator_rbac_covers_what_it_builds_for_a_tenant(
 
 
 def test_uninstall_keeps_the_crds_and_the_tenants(release: Helm, crds: Kube) -> None:
-    release.run("uninstall", RELEASE, "--namespace", NAMESPACE, "--wait", "--timeout", "120s")
+    release.run(
+        "uninstall", RELEASE, "--namespace", NAMESPACE, "--wait", "--timeout", kubectl_timeout(120)
+    )
     for kind, name in (("deployment", OPERATOR), ("deployment", CONTROLPLANE)):
         assert crds.get_or_none(kind, name, "-n", NAMESPACE) is None
     for name in (OPERATOR, CONTROLPLANE):

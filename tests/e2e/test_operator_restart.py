@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from tests.e2e.test_tenant_lifecycle import wait_phase
-from tests.support.kube import Kube, eventually, tenant
+from tests.support.kube import Kube, tenant
 from tests.support.operator import OperatorProcess
+from tests.support.wait import eventually
 
 
 def test_killed_mid_reconcile_converges_without_duplicates(
@@ -18,14 +19,14 @@ def test_killed_mid_reconcile_converges_without_duplicates(
         # Kill it as soon as the stack is half-built.
         eventually(
             lambda: crds.get_or_none("secret", "clickhouse-credentials", "-n", ns),
-            timeout=30,
+            timeout=120,
             interval=0.05,
             what="reconcile under way",
         )
         operator_process.kill()
         secret = crds.get("secret", "clickhouse-credentials", "-n", ns)
         operator_process.start()
-        st = wait_phase(crds, name, "Ready", timeout=90)
+        st = wait_phase(crds, name, "Ready", timeout=240)
         assert st["hosts"] == "6/6"
         after = crds.get("secret", "clickhouse-credentials", "-n", ns)
         assert after["metadata"]["uid"] == secret["metadata"]["uid"]

@@ -7,12 +7,14 @@ import urllib.request
 from functools import partial
 from typing import Any
 
-from tests.support.kube import Kube, eventually
+from tests.support.kube import Kube
 from tests.support.operator import OperatorProcess
+from tests.support.wait import eventually, scaled
 
 
 def test_liveness_endpoint_answers(operator_process: OperatorProcess) -> None:
-    with urllib.request.urlopen(operator_process.url, timeout=5) as resp:  # noqa: S310 - loopback
+    url = operator_process.url
+    with urllib.request.urlopen(url, timeout=scaled(30)) as resp:  # noqa: S310 - loopback
         assert resp.status == 200
         json.loads(resp.read() or b"{}")
 
@@ -50,7 +52,7 @@ def test_tenant_and_dashboard_are_handled(crds: Kube, operator_process: Operator
         for kind in ("tenant", "dashboard"):
             status = eventually(
                 partial(_observed, crds, kind, "e2e-skeleton"),
-                timeout=30,
+                timeout=120,
                 what=f"{kind} observed by the operator",
             )
             ready = [c for c in status["conditions"] if c["type"] == "Ready"]
@@ -62,7 +64,7 @@ def test_tenant_and_dashboard_are_handled(crds: Kube, operator_process: Operator
         )
         status = eventually(
             lambda: _observed(crds, "tenant", "e2e-skeleton"),
-            timeout=30,
+            timeout=120,
             what="new generation observed",
         )
         assert status["observedGeneration"] == 2

@@ -12,9 +12,13 @@ import json
 import time
 from typing import Any
 
-from tests.support.kube import Kube, eventually
+from tests.support.kube import Kube
+from tests.support.wait import eventually, kubectl_timeout
 
 HASH = "tenantry.io/config-hash"
+# A deleted or edited child is restored by the watch-driven reconcile well before any
+# timer of the operator under test fires (resync 60 s, busy recheck 30 s).
+RESTORED_WITHIN = 20
 
 
 def status(kube: Kube, name: str) -> dict[str, Any]:
@@ -29,15 +33,20 @@ def condition(kube: Kube, name: str, ctype: str) -> dict[str, Any]:
     return {}
 
 
-def wait_phase(kube: Kube, name: str, phase: str, timeout: float = 60) -> dict[str, Any]:
-    def check() -> dict[str, Any] | None:
-        st = status(kube, name)
-        obj = kube.get("tenant", name)
-        fresh = st.get("observedGeneration") == obj["metadata"]["generation"]
-        return st if fresh and st.get("phase") == phase else None
+def wait_phase(kube: Kube, name: str, phase: str, timeout: float = 180) -> dict[str, Any]:
+    """The Tenant's status once it is ``phase`` for its current generation (a timeout
+    shows the last status seen: phase, conditions and their messages)."""
 
-    result: dict[str, Any] = eventually(check, timeout=timeout, what=f"{name} {phase}")
-    return result
+    def check() -> tuple[int, dict[str, Any]]:
+        obj = kube.get("tenant", name)
+        return int(obj["metadata"]["generation"]), dict(obj.get("status") or {})
+
+    def reached(seen: tuple[int, dict[str, Any]]) -> bool:
+        generation, st = seen
+        return st.get("observedGeneration") == generation and st.get("phase") == phase
+
+    _, st = eventually(check, accept=reached, timeout=timeout, what=f"{name} {phase}")
+    return st
 
 
 def hosts(kube: Kube, ns: str) -> dict[str, dict[str, Any]]:
@@ -92,20 +101,23 @@ def test_deleted_or_edited_children_are_restored(crds: Kube, make_tenant: Any) -
     start = time.monotonic()
     eventually(
         lambda: crds.get_or_none("service", "clickhouse", "-n", ns),
-        timeout=5,
+        timeout=RESTORED_WITHIN,
         what="Service restored",
     )
     eventually(
         lambda: crds.get_or_none("networkpolicy", "default-deny", "-n", ns),
-        timeout=5,
+        timeout=RESTORED_WITHIN,
         what="NetworkPolicy restored",
     )
     eventually(
-        lambda: crds.get("statefulset", "ch-s0-r0", "-n", ns)["spec"]["replicas"] == 1,
-        timeout=5,
+        lambda: crds.get("statefulset", "ch-s0-r0", "-n", ns)["spec"]["replicas"],
+        accept=lambda replicas: replicas == 1,
+        timeout=RESTORED_WITHIN,
         what="replicas restored",
     )
-    assert time.monotonic() - start < 5
+    # The watches woke the worker: restoring all three well within the operator's
+    # timers says no timer did it. Not scaled: it is a property of the operator.
+    assert time.monotonic() - start < RESTORED_WITHIN
 
 
 def test_scale_out_adds_hosts_without_restarting_others(crds: Kube, make_tenant: Any) -> None:
@@ -149,7 +161,12 @@ def test_scale_in_is_refused_unless_allowed(crds: Kube, make_tenant: Any) -> Non
     )
     st = wait_phase(crds, name, "Ready")
     assert st["shards"] == 1
-    eventually(lambda: set(hosts(crds, ns)) == {"ch-s0-r0"}, timeout=10, what="host removed")
+    eventually(
+        lambda: set(hosts(crds, ns)),
+        accept=lambda names: names == {"ch-s0-r0"},
+        timeout=120,
+        what="host removed",
+    )
 
 
 def test_version_change_rolls_one_host_at_a_time(crds: Kube, make_tenant: Any) -> None:
@@ -162,8 +179,10 @@ def test_version_change_rolls_one_host_at_a_time(crds: Kube, make_tenant: Any) -
     )
     worst_per_shard = 0
     worst_shards = 0
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
+
+    def rolled_out() -> dict[str, int]:
+        """Hosts still changing per shard, recording the worst seen; {} once all rolled."""
+        nonlocal worst_per_shard, worst_shards
         now = hosts(crds, ns)
         changing: dict[str, int] = {}
         for n, s in now.items():
@@ -179,9 +198,17 @@ def test_version_change_rolls_one_host_at_a_time(crds: Kube, make_tenant: Any) -
                 changing[shard] = changing.get(shard, 0) + 1
         worst_per_shard = max([worst_per_shard, *changing.values()])
         worst_shards = max(worst_shards, len(changing))
-        if all(host_hash(s) != old[n] for n, s in now.items()) and not changing:
-            break
-        time.sleep(0.05)
+        if not all(host_hash(s) != old[n] for n, s in now.items()):
+            changing["not started"] = 1
+        return changing
+
+    eventually(
+        rolled_out,
+        accept=lambda changing: not changing,
+        timeout=240,
+        interval=0.05,
+        what="every host rolled",
+    )
     st = wait_phase(crds, name, "Ready")
     assert all(host_hash(s) != old[n] for n, s in hosts(crds, ns).items())
     assert worst_per_shard <= 1, "two hosts of one shard were down at once"
@@ -204,7 +231,12 @@ def test_suspend_scales_to_zero_and_resume_restores(crds: Kube, make_tenant: Any
     pvcs = {p["metadata"]["name"] for p in crds.get("pvc", "-n", ns)["items"]}
     crds.run("patch", "tenant", name, "--type=merge", "-p", '{"spec":{"suspend":true}}')
     wait_phase(crds, name, "Suspended")
-    eventually(lambda: not crds.get("pods", "-n", ns)["items"], timeout=30, what="all pods gone")
+    eventually(
+        lambda: crds.get("pods", "-n", ns)["items"],
+        accept=lambda pods: not pods,
+        timeout=120,
+        what="all pods gone",
+    )
     for kind in ("statefulsets", "deployments"):
         assert all(o["spec"]["replicas"] == 0 for o in crds.get(kind, "-n", ns)["items"])
     assert {p["metadata"]["name"] for p in crds.get("pvc", "-n", ns)["items"]} == pvcs
@@ -219,10 +251,11 @@ def test_delete_with_retain_keeps_namespace_and_volumes(crds: Kube, make_tenant:
     ns = f"tenant-{name}"
     pvcs = {p["metadata"]["name"] for p in crds.get("pvc", "-n", ns)["items"]}
     assert pvcs
-    crds.run("delete", "tenant", name, "--timeout=60s")
+    crds.run("delete", "tenant", name, f"--timeout={kubectl_timeout(120)}")
     eventually(
-        lambda: not crds.get("statefulsets", "-n", ns)["items"],
-        timeout=30,
+        lambda: crds.get("statefulsets", "-n", ns)["items"],
+        accept=lambda workloads: not workloads,
+        timeout=120,
         what="workloads garbage-collected",
     )
     assert crds.get("namespace", ns)["metadata"]["labels"]["tenantry.io/retained"] == "true"
@@ -247,10 +280,11 @@ def test_delete_with_delete_policy_removes_everything_and_the_bucket(
     assert asyncio.run(buckets.exists("lc-delete-backups"))
     assert crds.get_or_none("secret", "backup-s3-credentials", "-n", f"tenant-{name}")
     assert crds.get("cronjob", "backup", "-n", f"tenant-{name}")["spec"]["schedule"]
-    crds.run("delete", "tenant", name, "--timeout=60s")
+    crds.run("delete", "tenant", name, f"--timeout={kubectl_timeout(120)}")
     eventually(
-        lambda: crds.get_or_none("namespace", f"tenant-{name}") is None,
-        timeout=60,
+        lambda: crds.get_or_none("namespace", f"tenant-{name}"),
+        accept=lambda namespace: namespace is None,
+        timeout=180,
         what="namespace deleted",
     )
     assert not asyncio.run(buckets.exists("lc-delete-backups"))

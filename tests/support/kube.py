@@ -1,16 +1,18 @@
-"""A thin kubectl wrapper for tests: what an admin would type, with its real output."""
+"""A thin kubectl wrapper for tests: what an admin would type, with its real output.
+
+Waits live in tests/support/wait.py (``eventually``), not here."""
 
 from __future__ import annotations
 
 import json
 import subprocess
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from tests.support.wait import scaled
 
 
 @dataclass(frozen=True)
@@ -30,19 +32,20 @@ class Kube:
 
         return {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
 
-    def try_run(self, *args: str, stdin: str | None = None, timeout: float = 60) -> Result:
+    def try_run(self, *args: str, stdin: str | None = None, timeout: float = 180) -> Result:
+        """kubectl with ``args``; ``timeout``: unscaled seconds (tests/support/wait.py)."""
         proc = subprocess.run(
             [str(self.kubectl), *args],
             input=stdin,
             capture_output=True,
             text=True,
             env=self.env(),
-            timeout=timeout,
+            timeout=scaled(timeout),
             check=False,
         )
         return Result(proc.returncode, proc.stdout, proc.stderr)
 
-    def run(self, *args: str, stdin: str | None = None, timeout: float = 60) -> str:
+    def run(self, *args: str, stdin: str | None = None, timeout: float = 180) -> str:
         res = self.try_run(*args, stdin=stdin, timeout=timeout)
         if res.code != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed ({res.code}): {res.stderr}")
@@ -64,20 +67,6 @@ class Kube:
                 return None
             raise AssertionError(res.stderr)
         return json.loads(res.stdout)
-
-
-def eventually(
-    check: Callable[[], Any], *, timeout: float = 30, interval: float = 0.2, what: str = "condition"
-) -> Any:
-    """Poll ``check`` until it returns something truthy; fail with its last value."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}; last: {last!r}")
 
 
 def tenant(name: str, spec: dict[str, Any]) -> dict[str, Any]:

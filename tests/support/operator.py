@@ -5,12 +5,12 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tenantry.devcluster.cluster import free_port
+from tests.support.wait import eventually, stop_process
 
 
 @dataclass
@@ -24,39 +24,36 @@ class OperatorProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/healthz"
 
-    def start(self, timeout: float = 60) -> None:
+    def start(self, timeout: float = 120) -> None:
+        """Start it and return once its liveness endpoint answers (``timeout``: unscaled
+        seconds); a process that failed to start is stopped before this raises."""
         with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
+            proc = self.proc = subprocess.Popen(
                 [sys.executable, "-m", "tenantry.cli", "operator", "--liveness", self.url],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 env=self.env,
             )
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                with urllib.request.urlopen(self.url, timeout=2) as resp:  # noqa: S310
-                    if resp.status == 200:
-                        return
-            except OSError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.proc.kill()
-                raise RuntimeError(f"operator did not start:\n{self.log.read_text()[-4000:]}")
-            time.sleep(0.2)
+
+        def alive() -> bool:
+            if proc.poll() is not None:
+                raise RuntimeError(f"operator exited:\n{self.log.read_text()[-4000:]}")
+            with urllib.request.urlopen(self.url, timeout=2) as resp:  # noqa: S310
+                return int(resp.status) == 200
+
+        try:
+            eventually(alive, what="operator liveness", timeout=timeout, ignore=(OSError,))
+        except BaseException:
+            self.stop()
+            raise
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        """SIGTERM, then SIGKILL if it does not stop in time (tests/support/wait.py)."""
+        if self.proc is not None:
+            stop_process(self.proc, grace=30, what="operator")
 
     def kill(self) -> None:
         """SIGKILL: no cleanup, as when a node dies under the operator."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait()
+            stop_process(self.proc, what="operator")

@@ -10,7 +10,6 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,8 +17,10 @@ from pathlib import Path
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 
 from tenantry.devcluster.cluster import free_port
+from tests.support.wait import eventually, stop_process
 
 
 @dataclass(frozen=True)
@@ -83,38 +84,38 @@ def seaweed(directory: Path) -> Iterator[S3Server]:
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
     )
-    endpoint = f"http://127.0.0.1:{ports['s3']}"
-    server = S3Server(endpoint, server.access_key_id, server.secret_access_key)
-    client = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id=server.access_key_id,
-        aws_secret_access_key=server.secret_access_key,
-        config=Config(
-            s3={"addressing_style": "path"},
-            connect_timeout=1,
-            read_timeout=2,
-            retries={"max_attempts": 1},
-        ),
-    )
-    deadline = time.monotonic() + 60
     try:
-        while True:
-            try:
-                client.list_buckets()
-                break
-            except Exception:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        "SeaweedFS did not start:\n" + (directory / "weed.log").read_text()[-3000:]
-                    ) from None
-                time.sleep(0.3)
+        endpoint = f"http://127.0.0.1:{ports['s3']}"
+        server = S3Server(endpoint, server.access_key_id, server.secret_access_key)
+        client = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=server.access_key_id,
+            aws_secret_access_key=server.secret_access_key,
+            config=Config(
+                s3={"addressing_style": "path"},
+                connect_timeout=1,
+                read_timeout=2,
+                retries={"max_attempts": 1},
+            ),
+        )
+
+        def answering() -> bool:
+            if proc.poll() is not None:
+                raise RuntimeError(
+                    "SeaweedFS exited:\n" + (directory / "weed.log").read_text()[-3000:]
+                )
+            client.list_buckets()
+            return True
+
+        eventually(
+            answering,
+            what="SeaweedFS S3 answering",
+            timeout=120,
+            ignore=(BotoCoreError, ClientError),
+        )
         yield server
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc, grace=15, what="SeaweedFS")
         log.close()

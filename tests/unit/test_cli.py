@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from tests.support.wait import scaled
+
 _PROBE = """
 import json, sys
 from tenantry import cli
@@ -22,7 +24,11 @@ _SERVICE_PACKAGES = {"controlplane", "ingestion", "asyncpg", "redis", "fastapi"}
 
 def _loaded(*argv: str) -> tuple[set[str], str]:
     done = subprocess.run(
-        [sys.executable, "-c", _PROBE, *argv], capture_output=True, text=True, check=True
+        [sys.executable, "-c", _PROBE, *argv],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=scaled(120),
     )
     *help_text, last = done.stdout.strip().splitlines()
     return set(json.loads(last)), "\n".join(help_text)

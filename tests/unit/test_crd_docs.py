@@ -6,13 +6,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.support.wait import scaled
+
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "crd_docs.py"
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, check=False
+        [sys.executable, str(SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=scaled(120),
     )
 
 

@@ -17,6 +17,7 @@ from controlplane.billing import pricing, repository, service
 from tests.integration.billing.conftest import Billing
 from tests.integration.billing.test_metering import events
 from tests.integration.controlplane.conftest import bearer, sign_up_and_login
+from tests.support.wait import scaled, until
 
 
 async def test_plan_change_mid_period_prorates_and_moves_limits(billing: Billing) -> None:
@@ -79,7 +80,7 @@ async def test_plan_change_mid_period_prorates_and_moves_limits(billing: Billing
             "SELECT action, detail FROM audit_events WHERE action LIKE 'billing.%' ORDER BY seq"
         )
     finally:
-        await conn.close()
+        await conn.close(timeout=scaled(30))
     assert [a["action"] for a in actions] == [
         "billing.subscription.start",
         "billing.subscription.change",
@@ -94,7 +95,7 @@ async def _backdate_subscription(b: Billing, to: datetime) -> None:
         await conn.execute("UPDATE billing_plan_segments SET valid_from = $1", to)
         await conn.execute("UPDATE billing_subscriptions SET started_at = $1", to)
     finally:
-        await conn.close()
+        await conn.close(timeout=scaled(30))
 
 
 async def test_close_and_finalize_are_idempotent_and_final(billing: Billing) -> None:
@@ -176,7 +177,7 @@ async def test_close_and_finalize_are_idempotent_and_final(billing: Billing) -> 
             )
         ]
     finally:
-        await conn.close()
+        await conn.close(timeout=scaled(30))
     assert actions == ["billing.invoice.draft", "billing.invoice.draft", "billing.invoice.finalize"]
 
 
@@ -231,10 +232,11 @@ async def test_the_closer_finalizes_due_periods_once_and_notifies(billing: Billi
         slug = (await b.http.get(b.url(""), headers=b.owner)).json()["slug"]
         assert numbers == [f"{slug.upper()}-{last.start:%Y%m}"]
         assert await service.close_due(pool, now=now, grace=timedelta(0)) == []
-        await asyncio.sleep(0.2)
+        await until(lambda: notified, what="the finalized notification")
     finally:
-        await pool.close()
-        await listener.close()
+        async with asyncio.timeout(scaled(30)):
+            await pool.close()
+        await listener.close(timeout=scaled(30))
     (invoice,) = (await b.http.get(b.url("/billing/invoices"), headers=b.owner)).json()
     assert invoice["status"] == "finalized"
     assert invoice["total"] == 49_00  # a whole period on growth, no usage
@@ -248,7 +250,7 @@ async def test_the_closer_finalizes_due_periods_once_and_notifies(billing: Billi
             )
         }
     finally:
-        await conn.close()
+        await conn.close(timeout=scaled(30))
     assert actors == {"service:internal"}
 
 
@@ -303,12 +305,24 @@ async def test_close_periods_command_finalizes_once(billing: Billing) -> None:
     }
     cmd = [sys.executable, "-m", "tenantry.cli", "controlplane", "close-periods"]
     first = await asyncio.to_thread(
-        subprocess.run, cmd, env=env, capture_output=True, text=True, check=True
+        subprocess.run,
+        cmd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=scaled(120),
     )
     slug = (await b.http.get(b.url(""), headers=b.owner)).json()["slug"]
     assert f"finalized {slug.upper()}-{last.start:%Y%m}" in first.stdout
     again = await asyncio.to_thread(
-        subprocess.run, cmd, env=env, capture_output=True, text=True, check=True
+        subprocess.run,
+        cmd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=scaled(120),
     )
     assert f"{slug.upper()}-" not in again.stdout
     (invoice,) = (await b.http.get(b.url("/billing/invoices"), headers=b.owner)).json()

@@ -14,6 +14,7 @@ import asyncpg
 from controlplane.billing import pricing
 from tests.integration.billing.conftest import Billing
 from tests.integration.controlplane.conftest import bearer, new_org, sign_up_and_login
+from tests.support.wait import scaled
 
 
 def events(n: int, *, at: datetime, metric: str = "events_ingested", tag: str = "") -> list[Any]:
@@ -67,7 +68,7 @@ async def test_concurrent_duplicate_batches_are_counted_once(billing: Billing) -
             "SELECT count(*) FROM audit_events WHERE action LIKE 'billing.%'"
         )
     finally:
-        await conn.close()
+        await conn.close(timeout=scaled(30))
 
 
 async def test_duplicates_inside_one_batch_and_aggregations(billing: Billing) -> None:
@@ -172,4 +173,4 @@ async def test_invalid_batches_are_refused_whole(billing: Billing) -> None:
     try:
         assert await conn.fetchval("SELECT count(*) FROM usage_events") == 0
     finally:
-        await conn.close()
+        await conn.close(timeout=scaled(30))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import gzip
 import http.client
+import select
 import subprocess
 import sys
 import urllib.parse
@@ -22,6 +24,7 @@ from tenantry.clickhouse.client import ClickHouseError
 from tenantry.clickhouse.http_client import HttpClickHouseClient
 from tenantry.clickhouse.loopback_server import LoopbackServer
 from tests.integration.clickhouse.conftest import WRITER_PASSWORD
+from tests.support.wait import scaled, stop_process
 
 
 @pytest.fixture
@@ -41,7 +44,7 @@ def _request(
     body: bytes | None = None,
     headers: dict[str, str] | None = None,
 ) -> tuple[int, dict[str, str], bytes]:
-    conn = http.client.HTTPConnection(server.host, server.port, timeout=30)
+    conn = http.client.HTTPConnection(server.host, server.port, timeout=scaled(60))
     try:
         path = "/?" + urllib.parse.urlencode(params) if params else "/"
         conn.request(method, path, body=body, headers=headers or {})
@@ -163,7 +166,7 @@ def test_post_bodies_gzip_lz4_and_chunked(loopback: LoopbackServer, database: st
         {"Content-Encoding": "lz4"},
     )
     assert status == 200
-    conn = http.client.HTTPConnection(loopback.host, loopback.port, timeout=30)
+    conn = http.client.HTTPConnection(loopback.host, loopback.port, timeout=scaled(60))
     try:
         query = urllib.parse.urlencode({"query": f"INSERT INTO `{database}`.t FORMAT TSV"})
         conn.request("POST", "/?" + query, body=iter([b"4\n", b"5\n"]), encode_chunked=True)
@@ -204,6 +207,8 @@ def test_runs_as_a_subprocess_on_its_own_data_dir(tmp_path: Path) -> None:
     )
     try:
         assert proc.stdout is not None
+        readable, _, _ = select.select([proc.stdout], [], [], scaled(120))
+        assert readable, "the server printed nothing"
         line = proc.stdout.readline()
         assert line.startswith("listening http://127.0.0.1:"), line
         port = int(line.split()[1].rsplit(":", 1)[1])
@@ -214,7 +219,12 @@ def test_runs_as_a_subprocess_on_its_own_data_dir(tmp_path: Path) -> None:
         client.close()
     finally:
         proc.terminate()
-        assert proc.wait(timeout=20) == 0
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=scaled(60))
+        stop_process(proc, what="loopback server")  # SIGKILL if it did not stop
+        if proc.stdout is not None:
+            proc.stdout.close()
+    assert proc.returncode == 0
 
 
 def test_concurrent_clients_through_one_server(

@@ -9,6 +9,7 @@ production code paths.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import shutil
 import tempfile
@@ -29,8 +30,12 @@ from controlplane.app import create_app
 from controlplane.settings import Settings
 from tests.integration.controlplane.servers import Postgres, RedisServer
 from tests.support.kube import Kube
+from tests.support.wait import scaled
 
 PASSWORD = "correct horse battery staple"
+# The app stops its two caches' tasks and closes Kubernetes, Redis and the pool, each
+# within app.SHUTDOWN_STEP_SECONDS: five steps, and some room.
+SHUTDOWN_CEILING = 60
 _counter = itertools.count()
 
 
@@ -39,21 +44,23 @@ def postgres() -> Iterator[Postgres]:
     # Not under pytest's tmp_path: that folder is private to root, and the server runs
     # as the postgres user.
     folder = Path(tempfile.mkdtemp(prefix="tenantry-pg-"))
-    server = Postgres.start(folder)
     try:
-        yield server
+        server = Postgres.start(folder, timeout=scaled(120))  # stops what it started if not
+        try:
+            yield server
+        finally:
+            server.stop(grace=scaled(30))  # by its PID: SIGINT, deadline, SIGKILL
     finally:
-        server.stop()
         shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer.start(tmp_path_factory.mktemp("redis"))
+    server = RedisServer.start(tmp_path_factory.mktemp("redis"), timeout=scaled(60))
     try:
         yield server
     finally:
-        server.stop()
+        server.stop(grace=scaled(10))
 
 
 @pytest.fixture(scope="session")
@@ -63,12 +70,12 @@ async def template_db(postgres: Postgres) -> str:
     try:
         await admin.execute("CREATE DATABASE cp_template")
     finally:
-        await admin.close()
+        await admin.close(timeout=scaled(30))
     conn = await asyncpg.connect(postgres.url("cp_template"))
     try:
         await db.migrate(conn)
     finally:
-        await conn.close()
+        await conn.close(timeout=scaled(30))
     return "cp_template"
 
 
@@ -80,7 +87,7 @@ async def database(postgres: Postgres, template_db: str) -> str:
     try:
         await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
     finally:
-        await admin.close()
+        await admin.close(timeout=scaled(30))
     return postgres.url(name)
 
 
@@ -110,12 +117,26 @@ def make_settings(database_url: str, redis_url: str, **overrides: Any) -> Settin
 
 @asynccontextmanager
 async def serve(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    """The app with its lifespan running, and a client talking to it in-process."""
+    """The app with its lifespan running, and a client talking to it in-process.
+
+    The app's shutdown bounds each of its steps itself (controlplane/background.py); the
+    deadline here turns a regression into this test's failure instead of a hang."""
     app = create_app(settings)
-    async with app.router.lifespan_context(app):
+    lifespan = app.router.lifespan_context(app)
+    async with asyncio.timeout(scaled(120)):
+        await lifespan.__aenter__()
+    try:
         transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 40000))
         async with httpx.AsyncClient(transport=transport, base_url="http://cp.test") as client:
             yield app, client
+    finally:
+        try:
+            async with asyncio.timeout(scaled(SHUTDOWN_CEILING)):
+                await lifespan.__aexit__(None, None, None)
+        except TimeoutError:
+            raise AssertionError(
+                f"the app's shutdown took over {scaled(SHUTDOWN_CEILING):g} s"
+            ) from None
 
 
 @pytest.fixture

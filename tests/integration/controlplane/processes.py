@@ -15,6 +15,7 @@ from typing import Any
 
 from tenantry.devcluster import services
 from tests.integration.controlplane.servers import free_port
+from tests.support.wait import scaled, stop_process
 
 INTERNAL_TOKEN = "internal-test-token-0123456789"
 
@@ -57,16 +58,13 @@ async def control_plane_process(
         ),
         **(extra_env or {}),
     }
-    proc = await asyncio.to_thread(services.serve_controlplane, env=env, port=port, log=log)
+    proc = await asyncio.to_thread(
+        services.serve_controlplane, env=env, port=port, log=log, timeout=scaled(120)
+    )
     try:
         yield Served(f"http://127.0.0.1:{port}", proc.pid)
     finally:
-        proc.terminate()
-        try:
-            await asyncio.to_thread(proc.wait, 20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            await asyncio.to_thread(proc.wait, 20)
+        await asyncio.to_thread(stop_process, proc, grace=20, what="control plane")
 
 
 @asynccontextmanager

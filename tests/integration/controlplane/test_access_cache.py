@@ -14,6 +14,7 @@ import asyncpg
 import httpx
 import pytest
 
+from controlplane import background
 from controlplane.rbac.access_cache import AccessCache
 from controlplane.settings import Settings
 from tests.integration.controlplane.conftest import (
@@ -22,26 +23,20 @@ from tests.integration.controlplane.conftest import (
     serve,
     sign_up_and_login,
 )
+from tests.support.wait import scaled, until
 
 
 @contextlib.asynccontextmanager
 async def listening(database: str, *, first_delay: float = 0.1) -> AsyncIterator[AccessCache[str]]:
-    """A cache as one process has it: listening on its own connection."""
-    cache: AccessCache[str] = AccessCache(first_delay=first_delay)
+    """A cache as one process has it: listening on its own connection. Entries never
+    expire during a test (max_age), so only a notification can make the cache forget."""
+    cache: AccessCache[str] = AccessCache(first_delay=first_delay, max_age=3600)
     task = asyncio.create_task(cache.run(database, ping_every=0.5))
     try:
-        await until(lambda: cache.enabled)
+        await until(lambda: cache.enabled, what="the cache listening")
         yield cache
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
-async def until(condition: Callable[[], bool], within: float = 10.0) -> None:
-    async with asyncio.timeout(within):
-        while not condition():  # noqa: ASYNC110 - nothing signals these conditions
-            await asyncio.sleep(0.01)
+        assert await background.stop(task, within=scaled(10), what="access cache")
 
 
 async def _role_of(conn: asyncpg.Connection, org: uuid.UUID, user: uuid.UUID) -> str | None:
@@ -68,7 +63,7 @@ async def member(database: str) -> AsyncIterator[tuple[asyncpg.Connection, uuid.
     try:
         yield conn, org, user
     finally:
-        await conn.close()
+        await conn.close(timeout=scaled(30))
 
 
 def counting(load: Callable[[], Awaitable[str | None]]) -> tuple[list[int], Any]:
@@ -99,19 +94,19 @@ async def test_a_change_committed_anywhere_reaches_every_process(
             )
             await asyncio.sleep(0.2)
             assert len(one) == len(two) == 1, "nothing is forgotten before the commit"
-        await until(lambda: len(one) == 0 and len(two) == 0, within=2)
+        await until(lambda: len(one) == len(two) == 0, what="both caches told")
         assert await one.get(org, user, lambda: _role_of(conn, org, user)) == "admin"
         # A custom role's permissions and the organisation itself count as changes too.
         await conn.execute(
             "INSERT INTO org_roles (org_id, name, permissions) VALUES ($1, 'ops', '{}')", org
         )
-        await until(lambda: len(one) == 0, within=2)
+        await until(lambda: len(one) == 0, what="the change announced")
         await one.get(org, user, lambda: _role_of(conn, org, user))
         await conn.execute("UPDATE orgs SET plan = 'growth' WHERE id = $1", org)
-        await until(lambda: len(one) == 0, within=2)
+        await until(lambda: len(one) == 0, what="the change announced")
         await one.get(org, user, lambda: _role_of(conn, org, user))
         await conn.execute("DELETE FROM users WHERE id = $1", user)  # cascades to memberships
-        await until(lambda: len(one) == 0, within=2)
+        await until(lambda: len(one) == 0, what="the change announced")
         assert await one.get(org, user, lambda: _role_of(conn, org, user)) is None
 
 
@@ -126,7 +121,7 @@ async def test_other_organisations_stay_cached(
         await conn.execute(
             "UPDATE memberships SET role = 'editor' WHERE org_id = $1 AND user_id = $2", org, user
         )
-        await until(lambda: len(cache) == 1, within=2)
+        await until(lambda: len(cache) == 1, what="only the changed organisation forgotten")
         calls, load = counting(_constant("changed"))
         assert await cache.get(other, user, load) == "owner"
         assert calls == [0]
@@ -151,7 +146,7 @@ async def test_without_its_connection_the_cache_is_off_then_starts_empty(
             " WHERE datname = current_database() AND query LIKE 'LISTEN%'"
         )
         assert killed == 1
-        await until(lambda: not cache.enabled, within=5)
+        await until(lambda: not cache.enabled, what="the cache off")
         assert len(cache) == 0
         # While it is off, a change that nobody announces to it is still seen: every
         # request reads the database.
@@ -161,7 +156,7 @@ async def test_without_its_connection_the_cache_is_off_then_starts_empty(
         assert not cache.enabled
         assert await cache.get(org, user, lambda: _role_of(conn, org, user)) == "owner"
         assert len(cache) == 0, "nothing is kept while notifications may be missed"
-        await until(lambda: cache.enabled, within=10)
+        await until(lambda: cache.enabled, what="the cache back on")
         assert cache.connections == 2
         calls, load = counting(lambda: _role_of(conn, org, user))
         assert await cache.get(org, user, load) == "owner"

@@ -10,6 +10,7 @@ import httpx
 
 from controlplane.apikeys import service
 from tests.integration.controlplane.conftest import bearer, new_org, sign_up_and_login
+from tests.support.wait import scaled
 
 
 async def test_api_key_lifecycle(kube_client: httpx.AsyncClient, database: str) -> None:
@@ -62,4 +63,4 @@ async def test_api_key_lifecycle(kube_client: httpx.AsyncClient, database: str) 
         assert (await http.delete(f"/v1/orgs/{org_id}/tenants/shop", headers=h)).status_code == 204
         assert await service.authenticate(conn, second) is None
     finally:
-        await conn.close()
+        await conn.close(timeout=scaled(30))

@@ -14,6 +14,7 @@ import asyncpg
 import httpx
 
 from tests.integration.controlplane.conftest import bearer, new_org, sign_up_and_login
+from tests.support.wait import scaled
 
 
 def _verify_cli(database: str) -> subprocess.CompletedProcess[str]:
@@ -23,6 +24,7 @@ def _verify_cli(database: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         check=False,
+        timeout=scaled(120),
     )
 
 
@@ -105,7 +107,7 @@ async def test_verify_detects_edits_and_deletions(client: httpx.AsyncClient, dat
             "broken_at": 4,
         }
     finally:
-        await conn.close()
+        await conn.close(timeout=scaled(30))
 
 
 async def test_auth_events_form_the_system_chain(client: httpx.AsyncClient, database: str) -> None:
@@ -119,7 +121,7 @@ async def test_auth_events_form_the_system_chain(client: httpx.AsyncClient, data
             "SELECT action, outcome FROM audit_events WHERE chain = 'system' ORDER BY seq"
         )
     finally:
-        await conn.close()
+        await conn.close(timeout=scaled(30))
     assert [(r["action"], r["outcome"]) for r in rows] == [
         ("auth.signup", "success"),
         ("auth.login", "success"),
@@ -200,7 +202,7 @@ async def test_failure_audits_never_starve_the_pool(database: str, redis_db: str
             http.patch(f"/v1/orgs/{org_id}", json={"name": "x"}, headers=bearer(viewer))
             for _ in range(8)
         ]
-        async with asyncio.timeout(30):
+        async with asyncio.timeout(scaled(120)):
             results = await asyncio.gather(*logins, *denials)
         assert [r.status_code for r in results] == [401] * 8 + [403] * 8
         page = await http.get(

@@ -27,6 +27,7 @@ from tests.integration.controlplane.conftest import (
     serve,
     sign_up_and_login,
 )
+from tests.support.wait import scaled
 
 
 def _claims(token: str) -> dict[str, object]:
@@ -92,7 +93,7 @@ async def test_wrong_password_is_401_and_audited(client: httpx.AsyncClient, data
             "SELECT actor, outcome FROM audit_events WHERE action = 'auth.login' ORDER BY seq"
         )
     finally:
-        await conn.close()
+        await conn.close(timeout=scaled(30))
     outcomes = [(r["actor"], r["outcome"]) for r in rows]
     assert (f"email:{user['email'].lower()}", "failure") in outcomes
     assert ("email:nobody@example.com", "failure") in outcomes
@@ -201,6 +202,7 @@ async def test_key_rotation_keeps_sessions_until_the_old_key_retires(
             capture_output=True,
             text=True,
             check=True,
+            timeout=scaled(120),
         )
         out = done.stdout
         new_kid = out.strip().rsplit(" ", 1)[-1]
@@ -221,6 +223,7 @@ async def test_key_rotation_keeps_sessions_until_the_old_key_retires(
             capture_output=True,
             text=True,
             check=False,
+            timeout=scaled(120),
         )
         assert retire.returncode == 0, retire.stderr
         assert (await http.get("/v1/users/me", headers=bearer(user))).status_code == 401
@@ -235,6 +238,7 @@ async def test_key_rotation_keeps_sessions_until_the_old_key_retires(
             capture_output=True,
             text=True,
             check=False,
+            timeout=scaled(120),
         )
         assert refused.returncode == 1
 
@@ -327,6 +331,6 @@ async def test_signing_keys_are_encrypted_at_rest_when_a_secret_is_set(
     try:
         stored = await conn.fetchval("SELECT private_pem FROM signing_keys")
     finally:
-        await conn.close()
+        await conn.close(timeout=scaled(30))
     assert stored.startswith("fernet:")
     assert "PRIVATE KEY" not in stored

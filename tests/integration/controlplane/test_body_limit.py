@@ -28,6 +28,7 @@ import pytest
 
 from tests.integration.controlplane.conftest import PASSWORD
 from tests.integration.controlplane.processes import INTERNAL_TOKEN, Served, control_plane_process
+from tests.support.wait import scaled
 
 MiB = 1024 * 1024
 LIMIT = MiB  # the default of Settings.max_body_bytes
@@ -75,7 +76,9 @@ class Answer:
 
 def _connect(url: str) -> socket.socket:
     parts = urlsplit(url)
-    sock = socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 80), timeout=30)
+    sock = socket.create_connection(
+        (parts.hostname or "127.0.0.1", parts.port or 80), timeout=scaled(30)
+    )
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return sock
 
@@ -172,7 +175,7 @@ def _post_raw(url: str, path: str, head: dict[str, str], frames: list[bytes]) ->
                 sock.sendall(frame)
         except (BrokenPipeError, ConnectionResetError):
             pass  # refused and closed before the body was through: the answer is read
-        return _read_answer(sock, timeout=30)
+        return _read_answer(sock, timeout=scaled(30))
 
 
 async def test_a_150_mib_declared_body_is_refused_before_it_is_read(served: Served) -> None:
@@ -181,7 +184,7 @@ async def test_a_150_mib_declared_body_is_refused_before_it_is_read(served: Serv
     # Warm up the refusal itself (imports, first allocations), then measure.
     with _connect(served.url) as sock:
         sock.sendall(_head("/v1/auth/signup", {"Content-Length": str(LIMIT + 1)}))
-        warm = _read_answer(sock, timeout=30)
+        warm = _read_answer(sock, timeout=scaled(30))
         assert warm is not None
         assert warm.status == 413
     before = _rss(served.pid)
@@ -190,7 +193,7 @@ async def test_a_150_mib_declared_body_is_refused_before_it_is_read(served: Serv
         started = time.monotonic()
         sock.sendall(_head("/v1/auth/signup", {"Content-Length": str(size)}) + opening)
         sock.sendall(b"a" * MiB)  # the server has more than enough to start reading
-        answer = _read_answer(sock, timeout=15)
+        answer = _read_answer(sock, timeout=scaled(15))
         waited = time.monotonic() - started
         assert answer is not None, "no answer before the body was complete"
         assert answer.status == 413, answer
@@ -210,7 +213,7 @@ async def test_a_150_mib_declared_body_is_refused_before_it_is_read(served: Serv
         during = _rss(served.pid)
         body = _signup("next@example.com")
         sock.sendall(_head("/v1/auth/signup", {"Content-Length": str(len(body))}) + body)
-        answer = _read_answer(sock, timeout=30)
+        answer = _read_answer(sock, timeout=scaled(30))
         assert answer is not None
         assert answer.status == 201, answer
 
@@ -238,7 +241,7 @@ async def test_a_chunked_body_is_refused_as_soon_as_it_passes_the_limit(served: 
         else:
             if sent >= cap:
                 sock.sendall(b'2\r\n"}\r\n0\r\n\r\n')  # the old code answers at the end
-        answer = _read_answer(sock, timeout=30)
+        answer = _read_answer(sock, timeout=scaled(30))
     assert answer is not None
     assert answer.status == 413, answer
     assert answer.error()["code"] == "content_too_large"
@@ -270,7 +273,7 @@ async def test_bodies_up_to_the_limit_are_accepted_and_one_byte_more_is_not(
 async def test_only_the_routes_that_need_it_take_a_larger_body(served: Served) -> None:
     """Usage batches (5 000 events) can be larger than the default limit: their route
     takes up to max_large_body_bytes; every other route still refuses such a body."""
-    async with httpx.AsyncClient(base_url=served.url, timeout=60) as http:
+    async with httpx.AsyncClient(base_url=served.url, timeout=scaled(60)) as http:
         r = await http.post("/v1/auth/signup", json=_credentials("owner@example.com"))
         assert r.status_code == 201, r.text
         r = await http.post("/v1/auth/login", json=_credentials("owner@example.com"))

@@ -17,7 +17,6 @@ import asyncio
 import datetime as dt
 import os
 import subprocess
-import time
 from collections.abc import AsyncIterator
 
 import httpx
@@ -33,6 +32,7 @@ from tests.integration.controlplane.processes import control_plane, spawn_cli
 from tests.integration.controlplane.servers import RedisServer, free_port
 from tests.support.kube import Kube
 from tests.support.operator import OperatorProcess
+from tests.support.wait import scaled, stop_process, until
 
 PANEL = "SELECT count() AS n FROM events WHERE event = 'signup'"
 
@@ -67,17 +67,6 @@ def ingestion(redis_server: RedisServer, loopback: LoopbackServer) -> tuple[int,
     return port, env
 
 
-async def _wait(check: object, what: str, seconds: float = 60) -> object:
-    deadline = time.monotonic() + seconds
-    last = None
-    while time.monotonic() < deadline:
-        last = await check()  # type: ignore[operator]
-        if last:
-            return last
-        await asyncio.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
-
-
 async def test_events_in_dashboard_out(
     api: str,
     crds: Kube,
@@ -85,7 +74,7 @@ async def test_events_in_dashboard_out(
     ingestion: tuple[int, dict[str, str]],
     chdb_client: ChdbClient,
 ) -> None:
-    async with httpx.AsyncClient(base_url=api, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=api, timeout=scaled(60)) as http:
         owner = await sign_up_and_login(http)
         h = bearer(owner)
         org_id = await new_org(http, owner)
@@ -98,7 +87,10 @@ async def test_events_in_dashboard_out(
             status = body.get("status") or {}
             return status if status.get("phase") == "Ready" and status.get("schema") else None
 
-        status = await _wait(ready, "tenant Ready with its schema (through the API)", 90)
+        status = await until(
+            ready, what="tenant Ready with its schema (through the API)", timeout=180
+        )
+        assert status is not None
         database = status["schema"]["database"]  # type: ignore[index]
         assert database == "t_" + tenant_cr.replace("-", "_")
 
@@ -131,7 +123,7 @@ async def test_events_in_dashboard_out(
                     except httpx.TransportError:
                         return False
 
-                await _wait(up, "ingestion ready", 30)
+                await until(up, what="ingestion ready", timeout=120)
                 now = dt.datetime.now(dt.UTC).isoformat()
                 events = [
                     {"event": "signup", "user_id": f"u{i}", "timestamp": now} for i in range(25)
@@ -152,10 +144,9 @@ async def test_events_in_dashboard_out(
                 )
                 return int(rows[0]["n"]) == 26
 
-            await _wait(stored, "events written to ClickHouse", 60)
+            await until(stored, what="events written to ClickHouse", timeout=120)
         finally:
-            proc.terminate()
-            proc.wait(timeout=20)
+            await asyncio.to_thread(stop_process, proc, grace=20, what="ingestion")
 
         spec = {
             "tenantRef": {"name": "shop"},
@@ -175,8 +166,11 @@ async def test_events_in_dashboard_out(
             resp = await http.get(url, headers=h)
             return dict(resp.json()) if resp.status_code == 200 else None
 
-        result = await _wait(data, "panel data (after the operator validated the panel)", 60)
-        assert result["rows"] in ([[25]], [{"n": 25}]), result  # type: ignore[index]
+        result = await until(
+            data, what="panel data (after the operator validated the panel)", timeout=120
+        )
+        assert result is not None
+        assert result["rows"] in ([[25]], [{"n": 25}]), result
 
         # The ingestion service reported what it stored to the organisation's billing.
         async def billed() -> dict[str, object] | None:
@@ -184,8 +178,9 @@ async def test_events_in_dashboard_out(
             metrics = {m["metric"]: m["quantity"] for m in resp.json().get("metrics", [])}
             return metrics if metrics.get("events_ingested") == 26 else None
 
-        metrics = await _wait(billed, "events_ingested in billing", 30)
-        assert metrics["bytes_ingested"] > 0  # type: ignore[index]
+        metrics = await until(billed, what="events_ingested in billing", timeout=120)
+        assert metrics is not None
+        assert metrics["bytes_ingested"] > 0  # type: ignore[operator]
 
         # The operator's meter: host time and storage sampled from ClickHouse, reported
         # twice for the same window and counted once.

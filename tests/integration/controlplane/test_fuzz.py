@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import subprocess
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -37,7 +36,8 @@ from tenantry.clickhouse.schema import TenantSchema, provision
 from tenantry.devcluster import services
 from tests.integration.controlplane.conftest import PASSWORD
 from tests.integration.controlplane.servers import free_port
-from tests.support.kube import Kube, eventually
+from tests.support.kube import Kube
+from tests.support.wait import eventually, scaled, stop_process
 
 # Logging out would end the fuzzer's own session; it is covered in test_auth.
 SKIP = {("POST", "/v1/auth/logout")}
@@ -130,10 +130,10 @@ def server(
         "TENANTRY_CP_METRICS_PORT": str(free_port()),  # not the default: tests run side by side
         "TENANTRY_CP_CLICKHOUSE_URL_OVERRIDE": loopback.url,
     }
-    proc = services.serve_controlplane(env=env, port=port, log=log, timeout=60)
+    proc = services.serve_controlplane(env=env, port=port, log=log, timeout=scaled(120))
     url = f"http://127.0.0.1:{port}"
     try:
-        with httpx.Client(base_url=url) as http:
+        with httpx.Client(base_url=url, timeout=scaled(30)) as http:
             email = "fuzz@example.com"
             http.post("/v1/auth/signup", json={"email": email, "password": PASSWORD})
             token = http.post("/v1/auth/login", json={"email": email, "password": PASSWORD}).json()[
@@ -156,11 +156,7 @@ def server(
             _dashboard(http, crds, org, headers)
         yield Target(url, headers, org)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc, grace=20, what="control plane")
 
 
 def test_no_operation_answers_5xx(server: Target) -> None:
@@ -197,7 +193,7 @@ def test_no_operation_answers_5xx(server: Target) -> None:
                 if "panel" in case.path_parameters:  # the panel routes: only reads
                     case.path_parameters["dashboard"] = DASHBOARD
                     case.path_parameters["panel"] = panel
-            response = case.call(base_url=server.url, headers=server.headers, timeout=10)
+            response = case.call(base_url=server.url, headers=server.headers, timeout=scaled(30))
             statuses[response.status_code] += 1
             if response.status_code >= 500:
                 failures.append(

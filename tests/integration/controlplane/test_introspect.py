@@ -26,6 +26,7 @@ from tests.integration.controlplane.conftest import (
 from tests.integration.controlplane.processes import INTERNAL_TOKEN as TOKEN
 from tests.integration.controlplane.servers import free_port
 from tests.support.kube import Kube
+from tests.support.wait import scaled, stop_task, until
 
 INTROSPECT = "/internal/v1/apikeys/introspect"
 
@@ -43,18 +44,19 @@ async def served(database: str, redis_db: str, crds: Kube) -> AsyncIterator[str]
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )
     task = asyncio.create_task(server.serve())
-    for _ in range(200):
-        if server.started:
-            break
+
+    def started() -> bool:
         if task.done():
-            task.result()
-        await asyncio.sleep(0.05)
-    assert server.started
+            task.result()  # it failed to start: say why
+        return bool(server.started)
+
     try:
+        await until(started, what="uvicorn serving")
         yield f"http://127.0.0.1:{port}"
     finally:
-        server.should_exit = True
-        await task
+        server.should_exit = True  # a graceful stop, bounded, then a cancel
+        await asyncio.wait({task}, timeout=scaled(30))
+        await stop_task(task, what="uvicorn")
 
 
 async def test_ingestion_validator_checks_keys_at_the_control_plane(
@@ -133,7 +135,7 @@ async def test_ingestion_validator_checks_keys_at_the_control_plane(
                 )
                 assert last_used is not None
             finally:
-                await conn.close()
+                await conn.close(timeout=scaled(30))
             r = await http.delete(f"{url}/{key_id}", headers=h)
             assert r.status_code == 200
             assert await validator.lookup(key) is None

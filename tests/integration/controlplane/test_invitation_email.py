@@ -28,6 +28,7 @@ from tests.integration.controlplane.conftest import (
     sign_up_and_login,
 )
 from tests.integration.controlplane.servers import free_port
+from tests.support.wait import scaled
 
 PUBLIC_URL = "https://app.tenantry.test"
 SMTP_USER, SMTP_PASSWORD = "mailer", "mail-password-1"
@@ -58,7 +59,7 @@ class Inbox:
         try:
             committed = int(await conn.fetchval("SELECT count(*) FROM invitations"))
         finally:
-            await conn.close()
+            await conn.close(timeout=scaled(30))
         assert envelope.original_content is not None
         message = email.message_from_bytes(envelope.original_content, policy=default_policy)
         assert isinstance(message, EmailMessage)
@@ -86,6 +87,7 @@ def inbox(database: str) -> Iterator[Inbox]:
         authenticator=handler.authenticate,
         auth_required=True,
         auth_require_tls=False,
+        ready_timeout=scaled(60),  # aiosmtpd's own default is 5 s
     )
     controller.start()
     try:

@@ -13,6 +13,7 @@ from tests.integration.controlplane.conftest import (
     new_org,
     sign_up_and_login,
 )
+from tests.support.wait import scaled
 
 
 async def test_invite_sign_up_and_accept(client: httpx.AsyncClient, database: str) -> None:
@@ -57,7 +58,7 @@ async def test_invite_sign_up_and_accept(client: httpx.AsyncClient, database: st
             == 0
         )  # only the digest is stored
     finally:
-        await conn.close()
+        await conn.close(timeout=scaled(30))
     actions = [
         e["action"]
         for e in (await client.get(f"/v1/orgs/{org_id}/audit", headers=h)).json()["events"]
@@ -87,7 +88,7 @@ async def test_revoked_and_expired_invitations_and_escalation(
             uuid.UUID(expired["id"]),
         )
     finally:
-        await conn.close()
+        await conn.close(timeout=scaled(30))
     for email, token in (("a@example.com", revoked["token"]), ("b@example.com", expired["token"])):
         user = await sign_up_and_login(client, email=email)
         r = await client.post("/v1/invitations/accept", json={"token": token}, headers=bearer(user))

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tenantry.devcluster.services import serve_controlplane
 from tests.integration.controlplane.servers import free_port
+from tests.support.wait import eventually, scaled, stop_process
 
 HEALTHZ = (("method", "GET"), ("route", "/healthz"), ("status", "200"))
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -55,17 +55,12 @@ def _serve(
         log=folder / "serve.log",
         workers=workers,
         extra_args=("--metrics-port", str(metrics), *extra),
-        timeout=30,
+        timeout=scaled(120),
     )
     try:
         yield Served(f"http://127.0.0.1:{public}", f"http://127.0.0.1:{metrics}", proc, tmp)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, grace=20, what="control plane")
 
 
 def _get_healthz(served: Served, times: int) -> None:
@@ -94,11 +89,17 @@ def test_metrics_are_on_the_internal_port_only(
         r = httpx.get(f"{served.public}/metrics")
         assert r.status_code == 404
         assert r.json()["error"]["code"] == "not_found"
-        samples = _scrape(served)
+        unmatched = (("method", "GET"), ("route", "unmatched"), ("status", "404"))
+        # Each request is counted just after its response went out: the last one's
+        # count may land a moment after the client has its answer.
+        samples = eventually(
+            lambda: _scrape(served),
+            accept=lambda s: s.get(("tenantry_http_requests_total", unmatched)) == 1,
+            what="the 404 counted",
+        )
         assert samples[("tenantry_http_requests_total", HEALTHZ)] == 20
         duration = (("method", "GET"), ("route", "/healthz"))
         assert samples[("tenantry_http_request_duration_seconds_count", duration)] == 20
-        unmatched = (("method", "GET"), ("route", "unmatched"), ("status", "404"))
         assert samples[("tenantry_http_requests_total", unmatched)] == 1
         # The samples live in one private folder...
         (folder,) = served.folders()
@@ -113,6 +114,13 @@ def test_every_workers_requests_are_counted(database: str, redis_db: str, tmp_pa
     starts another) leaves its counts behind, so the total never goes backwards."""
     with _serve(database, redis_db, tmp_path, workers=2) as served:
         _get_healthz(served, 10)
+        # A request is counted just after its response went out: wait for all ten, or
+        # the SIGKILL below can land in between and lose one (seen on a loaded machine).
+        eventually(
+            lambda: _scrape(served).get(("tenantry_http_requests_total", HEALTHZ)),
+            accept=lambda counted: counted == 10,
+            what="the first 10 requests counted",
+        )
         (folder,) = served.folders()
 
         def pids() -> set[int]:
@@ -120,11 +128,15 @@ def test_every_workers_requests_are_counted(database: str, redis_db: str, tmp_pa
 
         first = min(pids())
         os.kill(first, signal.SIGKILL)  # another worker serves what comes next
-        for _ in range(100):
+
+        def gone() -> bool:
             stat = Path(f"/proc/{first}/stat")
-            if not stat.exists() or " Z " in stat.read_text():
-                break
-            time.sleep(0.05)
+            try:
+                return " Z " in stat.read_text()
+            except FileNotFoundError:
+                return True
+
+        eventually(gone, what=f"worker {first} dead", interval=0.05)
         _get_healthz(served, 5)
         assert first in pids()
         assert len(pids()) >= 2

@@ -15,6 +15,7 @@ import pytest
 
 from controlplane import db
 from tests.integration.controlplane.servers import Postgres
+from tests.support.wait import scaled
 
 
 async def _empty_database(postgres: Postgres) -> str:
@@ -23,7 +24,7 @@ async def _empty_database(postgres: Postgres) -> str:
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
-        await admin.close()
+        await admin.close(timeout=scaled(30))
     return postgres.url(name)
 
 
@@ -34,6 +35,7 @@ def _migrate_cli(url: str) -> str:
         capture_output=True,
         text=True,
         check=True,
+        timeout=scaled(120),
     ).stdout
 
 
@@ -48,7 +50,7 @@ async def test_cli_applies_each_migration_once(postgres: Postgres) -> None:
     try:
         versions = [r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")]
     finally:
-        await conn.close()
+        await conn.close(timeout=scaled(30))
     assert sorted(versions) == [m.version for m in db.discover()]
 
 
@@ -70,7 +72,7 @@ async def test_edited_migrations_are_refused(postgres: Postgres, tmp_path: Path)
             await db.migrate(conn, tmp_path)
         assert await conn.fetchval("SELECT to_regclass('v')") is None
     finally:
-        await conn.close()
+        await conn.close(timeout=scaled(30))
 
 
 async def test_custom_roles_granting_the_retired_billing_write_get_billing_manage(
@@ -99,7 +101,7 @@ async def test_custom_roles_granting_the_retired_billing_write_get_billing_manag
         assert "0101_retire_billing_write" in await db.migrate(conn)
         rows = await conn.fetch("SELECT name, permissions FROM org_roles ORDER BY name")
     finally:
-        await conn.close()
+        await conn.close(timeout=scaled(30))
     assert {r["name"]: r["permissions"] for r in rows} == {
         "a": ["billing:manage", "tenants:read"],
         "b": ["billing:manage"],

@@ -18,6 +18,7 @@ from tests.integration.controlplane.conftest import (
     serve,
     sign_up_and_login,
 )
+from tests.support.wait import scaled
 
 REDIRECT = "https://app.example.com/callback"
 
@@ -39,6 +40,7 @@ def _register(database: str) -> None:
         env={**os.environ, "TENANTRY_CP_DATABASE_URL": database},
         check=True,
         capture_output=True,
+        timeout=scaled(120),
     )
 
 

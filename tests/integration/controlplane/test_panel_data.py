@@ -5,7 +5,6 @@ panel queries through the clickhouse-connect adapter against the loopback endpoi
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import xml.etree.ElementTree as ET
@@ -27,6 +26,7 @@ from tests.integration.controlplane.conftest import (
     sign_up_and_login,
 )
 from tests.support.kube import Kube
+from tests.support.wait import until
 
 DAY = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
 PER_DAY = (
@@ -158,11 +158,11 @@ async def _setup(
         "-p",
         json.dumps(status),
     )
-    for _ in range(100):  # the status reaches the mirror through the watch
-        got = (await http.get(f"/v1/orgs/{org_id}/dashboards/sales", headers=h)).json()
-        if got["status"].get("panels"):
-            break
-        await asyncio.sleep(0.05)
+
+    async def mirrored() -> dict[str, Any]:  # the status reaches the mirror through the watch
+        return dict((await http.get(f"/v1/orgs/{org_id}/dashboards/sales", headers=h)).json())
+
+    await until(mirrored, accept=lambda got: got["status"].get("panels"), what="the panels' status")
     return h, org_id, database, f"/v1/orgs/{org_id}/dashboards/sales/panels"
 
 

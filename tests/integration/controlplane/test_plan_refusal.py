@@ -15,8 +15,9 @@ import pytest
 
 from tests.integration.controlplane.conftest import bearer, new_org, sign_up_and_login
 from tests.integration.controlplane.processes import INTERNAL_TOKEN, control_plane
-from tests.support.kube import Kube, eventually, tenant
+from tests.support.kube import Kube, tenant
 from tests.support.operator import OperatorProcess
+from tests.support.wait import eventually, scaled
 
 ORG_LABEL = "tenantry.io/org-id"
 
@@ -79,48 +80,50 @@ def _warned(crds: Kube, name: str) -> bool:
 async def test_a_tenant_beyond_the_plan_is_refused_until_the_plan_allows_it(
     api: str, crds: Kube, checking_operator: OperatorProcess
 ) -> None:
-    async with httpx.AsyncClient(base_url=api, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=api, timeout=scaled(60)) as http:
         owner = await sign_up_and_login(http)
         org_id = await new_org(http, owner)  # a new organisation is on the starter plan
         name = f"big-{org_id[:8]}"
         crds.apply(_owned(name, org_id, {"plan": "growth"}))
 
-        cond = eventually(lambda: _refused(crds, name), timeout=60, what="PlanLimitExceeded")
+        cond = eventually(lambda: _refused(crds, name), timeout=120, what="PlanLimitExceeded")
+        assert cond is not None
         assert "'growth' is not available on the starter plan" in cond["message"]
         body = crds.get("tenant", name)
         assert body["status"]["phase"] == "Refused"
         assert _condition(crds, name, "Ready")["status"] == "False"  # type: ignore[index]
         assert crds.get_or_none("namespace", f"tenant-{name}") is None  # nothing was built
-        eventually(lambda: _warned(crds, name), timeout=30, what="a PlanLimitExceeded Event")
+        eventually(lambda: _warned(crds, name), timeout=120, what="a PlanLimitExceeded Event")
 
         url = f"/v1/orgs/{org_id}/billing/subscription"
         r = await http.post(url, json={"plan": "growth"}, headers=bearer(owner))
         assert r.status_code == 201, r.text
-        eventually(lambda: _admitted(crds, name), timeout=60, what="the stack after the upgrade")
+        eventually(lambda: _admitted(crds, name), timeout=180, what="the stack after the upgrade")
 
 
 async def test_the_newest_tenant_beyond_the_count_waits_for_room(
     api: str, crds: Kube, checking_operator: OperatorProcess
 ) -> None:
-    async with httpx.AsyncClient(base_url=api, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=api, timeout=scaled(60)) as http:
         owner = await sign_up_and_login(http)
         org_id = await new_org(http, owner)  # starter: 2 tenants
         names = [f"{letter}-{org_id[:8]}" for letter in "abc"]  # same second: by name
         for name in names:
             crds.apply(_owned(name, org_id, {"plan": "starter"}))
         first, second, third = names
-        cond = eventually(lambda: _refused(crds, third), timeout=60, what="the third refused")
+        cond = eventually(lambda: _refused(crds, third), timeout=120, what="the third refused")
+        assert cond is not None
         assert "allows 2 tenants" in cond["message"]
         for name in (first, second):
-            eventually(partial(_admitted, crds, name), timeout=60, what=f"{name} built")
+            eventually(partial(_admitted, crds, name), timeout=180, what=f"{name} built")
         assert crds.get_or_none("namespace", f"tenant-{third}") is None
 
         crds.run("delete", "tenant", first, "--wait=false")
-        eventually(lambda: _admitted(crds, third), timeout=60, what="the third after a delete")
+        eventually(lambda: _admitted(crds, third), timeout=180, what="the third after a delete")
 
 
 async def test_the_limits_route_answers_the_internal_token_only(api: str) -> None:
-    async with httpx.AsyncClient(base_url=api, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=api, timeout=scaled(60)) as http:
         owner = await sign_up_and_login(http)
         org_id = await new_org(http, owner)
         url = f"/internal/v1/orgs/{org_id}/limits"

@@ -4,7 +4,6 @@ the status subresource) writes."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -12,6 +11,7 @@ import httpx
 
 from tests.integration.controlplane.conftest import bearer, new_org, sign_up_and_login
 from tests.support.kube import Kube
+from tests.support.wait import until
 
 
 async def _owner_org(
@@ -66,13 +66,14 @@ async def test_tenant_lifecycle_with_live_status(
         "-p",
         json.dumps(status),
     )
+
     # The operator's status write reaches the API through the watch within moments.
-    got: dict[str, Any] = {}
-    for _ in range(100):
-        got = (await http.get(f"/v1/orgs/{org_id}/tenants/acme", headers=bearer(owner))).json()
-        if got["status"]:
-            break
-        await asyncio.sleep(0.05)
+    async def seen() -> dict[str, Any]:
+        return dict(
+            (await http.get(f"/v1/orgs/{org_id}/tenants/acme", headers=bearer(owner))).json()
+        )
+
+    got = await until(seen, accept=lambda got: got["status"], what="the status through the API")
     assert got["status"]["phase"] == "Ready"
     assert got["status"]["hosts"] == "4/4"
     assert got["spec"]["retentionDays"] == 30

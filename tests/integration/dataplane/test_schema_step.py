@@ -13,6 +13,7 @@ from tenantry_operator.model import TenantModel
 from tenantry.clickhouse import schema
 from tenantry.clickhouse.chdb_client import ChdbClient
 from tenantry.clickhouse.client import ClickHouseError
+from tests.support.wait import scaled
 
 
 class _NoKube:
@@ -129,6 +130,6 @@ async def test_a_failed_step_gives_its_session_back(tenant: TenantModel, loopbac
     for _ in range(connect.MAX_SESSIONS + 1):
         with pytest.raises(ClickHouseError, match="no_such_function"):
             await failing_step()
-    async with asyncio.timeout(10):
+    async with asyncio.timeout(scaled(30)):
         async with connect.session(kube, tenant, override=loopback_url, scoped=False) as client:
             assert client is not None

@@ -16,7 +16,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ from tenantry.clickhouse.chdb_client import ChdbClient
 from tenantry.clickhouse.client import AsyncClickHouse
 from tenantry.clickhouse.loopback_server import LoopbackServer
 from tests.conftest import LOOPBACK_WRITER_PASSWORD, REPO
+from tests.support.wait import eventually, stop_process
 
 TENANT = "acme"
 API_KEY = "test-api-key-1"
@@ -83,20 +83,27 @@ class RedisProcess:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return self
-            except OSError:
-                time.sleep(0.02)
-        self.kill()
-        raise RuntimeError("redis-server did not start")
+        process = self.process
+
+        def listening() -> bool:
+            if process.poll() is not None:
+                raise RuntimeError(f"redis-server exited with {process.returncode}")
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                return True
+
+        try:
+            eventually(listening, what="redis-server listening", interval=0.02, ignore=(OSError,))
+        except BaseException:
+            self.kill()
+            raise
+        return self
 
     def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(timeout=10)
+        """SIGKILL by its PID (what the AOF tests need), and reap it."""
+        if self.process is not None:
+            if self.process.poll() is None:
+                self.process.send_signal(signal.SIGKILL)
+            stop_process(self.process, what="redis-server")
         self.process = None
 
 

@@ -21,6 +21,7 @@ from tests.integration.ingestion.conftest import (
     metric_value,
     ndjson_events,
 )
+from tests.support.wait import until
 
 
 async def stream_entries(redis: Redis, stream: Stream) -> list[dict[bytes, bytes]]:
@@ -181,9 +182,9 @@ async def test_the_bound_holds_when_plain_appends_give_way_to_checked_ones(
 async def test_batches_take_turns_in_arrival_order(service: Service, redis: Redis) -> None:
     """Validation and append are done one request at a time, first come first served:
     a batch that arrives while an earlier one waits for Redis waits its turn."""
-    await redis.client_pause(400, all=False)  # writes (the appends) stall for 0.4 s
+    await redis.client_pause(1500, all=False)  # writes (the appends) stall for 1.5 s
     first = asyncio.create_task(service.post(ndjson_events(5)))
-    await asyncio.sleep(0.05)
+    await until(service.ingest._turn.locked, what="the first batch in its turn")
     second = asyncio.create_task(service.post(ndjson_events(7)))
     (s1, _, b1), (s2, _, b2) = await asyncio.gather(first, second)
     assert (s1, s2) == (202, 202)
@@ -203,12 +204,12 @@ async def test_a_stalled_redis_turns_the_queue_away_with_503(
     """While an append hangs, later batches do not queue for ever: after the turn
     timeout they get 503 + Retry-After, and nothing of theirs is written."""
     service.ingest.turn_timeout = 0.2
-    await redis.client_pause(1500, all=False)
+    await redis.client_pause(4000, all=False)
     first = asyncio.create_task(service.post(ndjson_events(5)))
-    await asyncio.sleep(0.05)
+    await until(service.ingest._turn.locked, what="the first batch in its turn")
     started = asyncio.get_running_loop().time()
     status, headers, body = await service.post(ndjson_events(7))
-    assert asyncio.get_running_loop().time() - started < 1.0
+    assert asyncio.get_running_loop().time() - started < 2.0  # not the 4 s of the stall
     assert status == 503
     assert headers["Retry-After"] == "2"
     assert isinstance(body, dict)

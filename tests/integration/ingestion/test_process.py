@@ -7,11 +7,9 @@ SIGTERM stops it cleanly.
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import aiohttp
@@ -28,22 +26,33 @@ from tests.integration.ingestion.conftest import (
     rows,
     writer_process,
 )
+from tests.support.wait import scaled, stop_process, until
+
+
+def running(proc: subprocess.Popen[bytes], log: Path) -> None:
+    """Fail at once (with its log) when the process under test died."""
+    assert proc.poll() is None, log.read_text()
 
 
 async def until_ready(
     session: aiohttp.ClientSession, url: str, proc: subprocess.Popen[bytes], log: Path
 ) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        assert proc.poll() is None, log.read_text()  # noqa: ASYNC240 - test diagnostics
-        try:
-            async with session.get(f"{url}/readyz") as resp:
-                if resp.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        assert time.monotonic() < deadline, log.read_text()  # noqa: ASYNC240
-        await asyncio.sleep(0.1)
+    async def ready() -> bool:
+        running(proc, log)
+        async with session.get(f"{url}/readyz") as resp:
+            return resp.status == 200
+
+    await until(ready, what="ingestion /readyz", timeout=120, ignore=(aiohttp.ClientError,))
+
+
+async def until_rows(
+    chdb_client: ChdbClient, database: str, count: int, proc: subprocess.Popen[bytes], log: Path
+) -> None:
+    def stored() -> int:
+        running(proc, log)
+        return rows(chdb_client, database)[0]
+
+    await until(stored, accept=lambda n: n >= count, what=f"{count} rows", timeout=120)
 
 
 async def test_ingest_process_accepts_writes_and_reports(
@@ -68,7 +77,6 @@ async def test_ingest_process_accepts_writes_and_reports(
     try:
         async with aiohttp.ClientSession() as session:
             await until_ready(session, url, proc, log)
-            deadline = time.monotonic() + 60
             headers = {
                 "X-API-Key": API_KEY,
                 "Content-Type": "application/x-ndjson",
@@ -78,9 +86,7 @@ async def test_ingest_process_accepts_writes_and_reports(
                 body = gzip.compress(ndjson_events(250))
                 async with session.post(f"{url}/v1/events", data=body, headers=headers) as resp:
                     assert resp.status == 202, await resp.text()
-            while rows(chdb_client, database)[0] < 1000:
-                assert time.monotonic() < deadline, log.read_text()
-                await asyncio.sleep(0.1)
+            await until_rows(chdb_client, database, 1000, proc, log)
             async with session.get(f"{url}/metrics") as resp:
                 text = await resp.text()
             assert metric_value(text, "tenantry_ingest_events_accepted_total") == 1000
@@ -88,9 +94,9 @@ async def test_ingest_process_accepts_writes_and_reports(
             assert metric_value(text, "tenantry_ingest_writer_lag_seconds") > 0
             assert 'tenantry_ingest_batches_total{outcome="accepted"} 4.0' in text
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=20) == 0, log.read_text()
+        assert proc.wait(timeout=scaled(60)) == 0, log.read_text()
     finally:
-        proc.kill()
+        stop_process(proc, what="ingestion")
     assert rows(chdb_client, database) == (1000, 1000)
 
 
@@ -126,24 +132,21 @@ async def test_events_are_accepted_while_clickhouse_is_down_and_written_once_it_
                 async with session.post(f"{url}/v1/events", data=body, headers=headers) as resp:
                     assert resp.status == 202, await resp.text()
             assert rows(chdb_client, database)[0] == 0
-            deadline = time.monotonic() + 60
-            while "ClickHouse not usable yet" not in log.read_text():
-                assert time.monotonic() < deadline, log.read_text()
-                await asyncio.sleep(0.1)
+            await until(
+                lambda: "ClickHouse not usable yet" in log.read_text(),
+                what="the writer waiting for ClickHouse",
+                timeout=120,
+            )
             later = LoopbackServer(
                 chdb_path,
                 port=clickhouse_port,
                 users={"default": "", "writer": LOOPBACK_WRITER_PASSWORD},
             ).start()
-            deadline = time.monotonic() + 60
-            while rows(chdb_client, database)[0] < 300:
-                assert proc.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, log.read_text()
-                await asyncio.sleep(0.2)
+            await until_rows(chdb_client, database, 300, proc, log)
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=20) == 0, log.read_text()
+        assert proc.wait(timeout=scaled(60)) == 0, log.read_text()
     finally:
-        proc.kill()
+        stop_process(proc, what="ingestion")
         if later is not None:
             later.close()
     assert rows(chdb_client, database) == (300, 300)

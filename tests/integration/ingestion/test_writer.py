@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import time
 import uuid
-from collections.abc import Awaitable, Callable
 
 from redis.asyncio import Redis
 
@@ -15,14 +13,7 @@ from ingestion.stream import Stream
 from ingestion.writer import Writer
 from tenantry.clickhouse.chdb_client import ChdbClient
 from tests.integration.ingestion.conftest import Service, make_writer, ndjson_events
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], *, within: float = 20) -> None:
-    deadline = time.monotonic() + within
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.05)
+from tests.support.wait import scaled, stop_task, until
 
 
 async def run_until_drained(writer: Writer, redis: Redis, stream: Stream) -> None:
@@ -33,10 +24,14 @@ async def run_until_drained(writer: Writer, redis: Redis, stream: Stream) -> Non
         async def drained() -> bool:
             return await redis.xlen(stream.names.stream) == 0
 
-        await eventually(drained)
+        await until(drained, what="the stream drained", timeout=120)
     finally:
         writer.stop()
-        await task
+        await asyncio.wait({task}, timeout=scaled(60))
+        if not task.done():
+            await stop_task(task, what="the writer")
+            raise AssertionError("the writer did not stop when told")
+        task.result()
 
 
 def count(chdb_client: ChdbClient, database: str) -> tuple[int, int]:

@@ -11,10 +11,8 @@ reclaims the dead consumer's idle entries and replays that journal).
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -31,15 +29,17 @@ from tests.integration.ingestion.conftest import (
     rows,
     writer_process,
 )
+from tests.support.wait import scaled, stop_process, until
 
 
 async def wait_for(path: Path, proc: subprocess.Popen[bytes], log: Path) -> str:
-    deadline = time.monotonic() + 60
-    while not (text := path.read_text() if path.exists() else ""):  # noqa: ASYNC240 - tiny file
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise AssertionError(f"writer never paused after insert:\n{log.read_text()}")  # noqa: ASYNC240
-        await asyncio.sleep(0.05)
-    return text
+    """The ids in the marker the paused writer wrote."""
+
+    def marked() -> str:
+        assert proc.poll() is None, f"writer exited before its pause:\n{log.read_text()}"
+        return path.read_text() if path.exists() else ""
+
+    return await until(marked, what="the writer paused after its insert", timeout=120)
 
 
 @pytest.mark.parametrize("restarted_as", ["same-consumer", "another-pod"])
@@ -77,7 +77,7 @@ async def test_writer_killed_between_insert_and_ack_loses_and_duplicates_nothing
         first.send_signal(signal.SIGKILL)
     finally:
         first.kill()
-        first.wait(timeout=10)
+        stop_process(first, what="first writer")
     for _ in range(2):  # new batches arrive while no writer runs
         assert (await service.post(ndjson_events(50)))[0] == 202
 
@@ -90,15 +90,16 @@ async def test_writer_killed_between_insert_and_ack_loses_and_duplicates_nothing
         log=log,
     )
     try:
-        deadline = time.monotonic() + 60
-        while await redis.xlen(stream.names.stream) > 0:
+
+        async def backlog() -> int:
             assert second.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            await asyncio.sleep(0.1)
+            return int(await redis.xlen(stream.names.stream))
+
+        await until(backlog, accept=lambda n: n == 0, what="the stream drained", timeout=120)
         second.send_signal(signal.SIGTERM)
-        assert second.wait(timeout=20) == 0, log.read_text()
+        assert second.wait(timeout=scaled(60)) == 0, log.read_text()
     finally:
-        second.kill()
+        stop_process(second, what="second writer")
     assert rows(chdb_client, database) == (400, 400)  # 0 lost, 0 duplicated
     assert await redis.hlen(stream.names.journal) == 0
     groups = await redis.xinfo_groups(stream.names.stream)

@@ -13,6 +13,7 @@ from tenantry_operator import watch
 from tenantry_operator.kube import Kube as OperatorKube
 
 from tests.support.kube import Kube
+from tests.support.wait import stop_task, until
 
 CONFIGMAPS = watch.Kind("v1", "ConfigMap", "configmaps")
 
@@ -37,14 +38,6 @@ def _cm(name: str, label: str, value: str) -> dict[str, Any]:
     }
 
 
-async def _until(check: Any, what: str) -> None:
-    for _ in range(200):
-        if check():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 async def test_lists_then_streams_changes_of_matching_objects(
     kube: Kube, client: OperatorKube
 ) -> None:
@@ -66,19 +59,18 @@ async def test_lists_then_streams_changes_of_matching_objects(
         )
     )
     try:
-        await asyncio.wait_for(ready.wait(), timeout=10)
+        await until(ready.is_set, what="the first listing")
         assert listed == [[f"before-{label}"]]  # the snapshot, matching objects only
         name = f"live-{label}"
         await client.apply(_cm(name, label, "1"))
         await client.apply(_cm(name, label, "2"))
         await client.delete("v1", "ConfigMap", name, namespace="default")
         await client.apply(_cm(f"other2-{label}", "someone-else", "1"))
-        await _until(lambda: len(events) >= 3, "three events")
+        await until(lambda: len(events) >= 3, what="three events")
         assert events == [("ADDED", name, "1"), ("MODIFIED", name, "2"), ("DELETED", name, "2")]
         assert not task.done()
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await stop_task(task, what="the watch")
 
 
 async def test_listed_objects_carry_their_kind_and_a_version_to_watch_from(
@@ -101,7 +93,6 @@ async def test_listed_objects_carry_their_kind_and_a_version_to_watch_from(
         )
     )
     try:
-        await _until(lambda: seen == ["2"], "the change made after the list")
+        await until(lambda: seen, accept=lambda s: s == ["2"], what="the change after the list")
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await stop_task(task, what="the watch")

@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from tests.support.wait import scaled
+
 REPO = Path(__file__).resolve().parents[3]
 CHART = REPO / "charts" / "tenantry"
 KUBE_VERSION = "1.33.0"
@@ -66,7 +68,7 @@ def run(values: Obj | None = None, *, required: bool = True) -> subprocess.Compl
         input=yaml.safe_dump(merged),
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=scaled(120),
         check=False,
     )
 

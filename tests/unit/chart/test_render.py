@@ -10,6 +10,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from tests.support.wait import scaled
 from tests.unit.chart import helm
 from tests.unit.chart.helm import KUBE_VERSION, NAMESPACE, find, one, render
 
@@ -65,7 +66,7 @@ def test_helm_lint_is_clean() -> None:
         ],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=scaled(120),
         check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -13,6 +13,7 @@ from tenantry_operator import builders
 from tenantry_operator import model as m
 from tenantry_operator.builders import backup, clickhouse, ingestion, render
 
+from tests.support.wait import scaled
 from tests.unit.operator import fixtures
 
 Obj = dict[str, Any]
@@ -238,11 +239,17 @@ def test_backup_script_quotes_prefix_for_shell_and_sql(tmp_path: Any) -> None:
     script = backup.script(odd)
     (line,) = [ln for ln in script.splitlines() if ln.startswith("path=")]
     out = subprocess.run(
-        ["/bin/sh", "-c", f'{line}\nprintf %s "$path"'], capture_output=True, text=True, check=True
+        ["/bin/sh", "-c", f'{line}\nprintf %s "$path"'],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=scaled(60),
     )
     assert out.stdout == "tenantry-backups/it\\'s/globex/"
     assert "backup_shard 2 ch-s2-r0.tenant-globex.svc.cluster.local" in script
-    syntax = subprocess.run(["/bin/sh", "-n", "-c", script], capture_output=True, check=False)
+    syntax = subprocess.run(
+        ["/bin/sh", "-n", "-c", script], capture_output=True, check=False, timeout=scaled(60)
+    )
     assert syntax.returncode == 0, syntax.stderr
 
 
