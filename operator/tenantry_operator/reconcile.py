@@ -130,7 +130,7 @@ async def reconcile(
     desired = builders.build(model)
     if previous is None:
         previous = comparable(body.get("status"))
-    refused = _check(model, desired, live)
+    refused = check_before_apply(model, desired, live)
     if refused is not None:
         return await _refuse(kube, model, previous, refused, events)
 
@@ -257,7 +257,7 @@ def _degraded_news(previous: Obj | None, status: Obj, events: list[Event]) -> No
         events.append(Event(str(now["reason"]), str(now["message"]), warning=True))
 
 
-def _check(
+def check_before_apply(
     model: TenantModel, desired: list[Obj], live: dict[tuple[str, str, str], Obj]
 ) -> checks.Refusal | None:
     """The operator's own checks before anything is applied (checks.py). The quota is

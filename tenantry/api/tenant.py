@@ -24,7 +24,8 @@ from tenantry.api.common import (
     empty_dict,
     k8s_extra,
 )
-from tenantry.api.plans import PRESETS, Plan
+from tenantry.api.plans import PRESETS
+from tenantry.api.plans import Plan as Plan  # re-exported: part of the Tenant API
 
 
 class ReclaimPolicy(StrEnum):
