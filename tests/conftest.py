@@ -61,8 +61,19 @@ def crds(kube: Kube) -> Kube:
         timeout=60,
         what="CRDs applied",
     )
+    # `kubectl wait` fails outright (instead of waiting) while the new CRD has no
+    # status.conditions yet: compiling the CEL rules of a large CRD takes a moment.
     for name in ("tenants.tenantry.io", "dashboards.tenantry.io"):
-        kube.run("wait", "--for=condition=Established", "--timeout=60s", f"crd/{name}")
+        eventually(
+            lambda name=name: (
+                kube.try_run(
+                    "wait", "--for=condition=Established", "--timeout=10s", f"crd/{name}"
+                ).code
+                == 0
+            ),
+            timeout=90,
+            what=f"{name} Established",
+        )
 
     # The API server publishes the OpenAPI of a new CRD a moment after Established.
     def explained() -> bool:
