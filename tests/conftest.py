@@ -64,16 +64,12 @@ def crds(kube: Kube) -> Kube:
     # `kubectl wait` fails outright (instead of waiting) while the new CRD has no
     # status.conditions yet: compiling the CEL rules of a large CRD takes a moment.
     for name in ("tenants.tenantry.io", "dashboards.tenantry.io"):
-        eventually(
-            lambda name=name: (
-                kube.try_run(
-                    "wait", "--for=condition=Established", "--timeout=10s", f"crd/{name}"
-                ).code
-                == 0
-            ),
-            timeout=90,
-            what=f"{name} Established",
-        )
+
+        def established(name: str = name) -> bool:
+            wait = ("wait", "--for=condition=Established", "--timeout=10s", f"crd/{name}")
+            return kube.try_run(*wait).code == 0
+
+        eventually(established, timeout=90, what=f"{name} Established")
 
     # The API server publishes the OpenAPI of a new CRD a moment after Established.
     def explained() -> bool:
