@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import re
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,6 +62,9 @@ MESSAGE_LIMIT = 600
 # A pod often fails to schedule for a moment while its new volume is bound: it counts
 # once it has not been scheduled for this long (the caller looks again then).
 SCHEDULING_GRACE = 10.0
+# A record nothing has happened to for this long is dropped: Kubernetes keeps Events for
+# an hour, and a failure that persists is reported again (its controller retries).
+FORGET_AFTER = 2 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -130,11 +134,20 @@ class Failures:
         ordered = sorted(events, key=_timestamp)
         return {t for t in (self.observe(e) for e in ordered) if t is not None}
 
-    def of(self, tenant: str) -> dict[Key, Record]:
-        return dict(self._by_tenant.get(tenant, {}))
+    def of(self, tenant: str, *, now: float | None = None) -> dict[Key, Record]:
+        """The tenant's records (those idle for FORGET_AFTER are dropped first)."""
+        records = self._by_tenant.get(tenant, {})
+        cutoff = (time.time() if now is None else now) - FORGET_AFTER
+        for key in [k for k, r in records.items() if _last(r) < cutoff]:
+            del records[key]
+        return dict(records)
 
     def forget(self, tenant: str) -> None:
         self._by_tenant.pop(tenant, None)
+
+
+def _last(record: Record) -> float:
+    return max(s.at for s in (record.warning, record.resolved) if s is not None)
 
 
 def _timestamp(event: Obj, *, first: bool = False) -> float:

@@ -7,9 +7,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from tenantry_operator import failures
+from tenantry_operator import failures, observe
 from tenantry_operator.observe import deployment_ready
-from tenantry_operator.rollout import sts_ready
+from tenantry_operator.rollout import RolloutPlan, sts_ready
+
+from tests.unit.operator import fixtures
 
 Obj = dict[str, Any]
 T0 = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=dt.UTC)
@@ -96,7 +98,7 @@ def found(
     now: float = 100.0,
 ) -> failures.Found:
     return failures.problems(
-        store.of("acme"),
+        store.of("acme", now=T0.timestamp() + now),
         statefulsets=statefulsets if statefulsets is not None else {},
         deployments=deployments or {},
         cronjobs=cronjobs or {},
@@ -259,3 +261,24 @@ def test_events_of_other_namespaces_and_normal_noise_are_ignored() -> None:
     noise = controller_event("Pod", "ch-s0-r0-0", "Pulled", "image pulled", 1, warning=False)
     assert store.observe(noise) is None
     assert store.of("acme") == {}
+
+
+def test_records_idle_for_hours_are_forgotten() -> None:
+    store = failures.Failures()
+    store.observe(controller_event("StatefulSet", "ch-s0-r0", "FailedCreate", QUOTA, 1))
+    assert store.of("acme", now=T0.timestamp() + 60)
+    assert store.of("acme", now=T0.timestamp() + failures.FORGET_AFTER + 2) == {}
+
+
+def test_many_problems_make_one_bounded_message() -> None:
+    model = fixtures.model("tenant-starter")
+    problems = tuple(observe.Cond("Degraded", True, "FailedCreate", "x" * 600) for _ in range(20))
+    plan = RolloutPlan(apply=frozenset(), hold=frozenset(), pending=())
+    obs = observe.Observation(
+        model=model, statefulsets={}, deployments={}, rollout=plan, problems=problems
+    )
+    conds, _ = observe.conditions(obs)
+    [degraded] = [c for c in conds if c.type == "Degraded"]
+    assert degraded.reason == "FailedCreate"
+    assert len(degraded.message) <= observe.MESSAGE_LIMIT
+    assert degraded.message.endswith("(+19 more)")
