@@ -347,7 +347,11 @@ async def tenant_usage(
     settings = Runtime.settings
     if not (settings.controlplane_url and settings.internal_token):
         return
-    model = normalize.tenant_model(dict(body), images=settings.images)
+    try:
+        model = normalize.tenant_model(dict(body), images=settings.images)
+    except ValidationError:  # its worker shows why (InvalidSpec); nothing to meter
+        logger.warning("usage of %s not reported: its spec is invalid", meta.get("name"))
+        return
     storage = None
     if (status.get("schema") or {}).get("database"):
         try:
@@ -552,6 +556,8 @@ async def _dashboard_failed(
     permanent = False
     if isinstance(err, ValidationError):
         reason, message, permanent = "InvalidSpec", invalid_spec(err), True
+    elif isinstance(err, TenantUnusable):
+        reason, message = "TenantInvalid", str(err)
     elif isinstance(err, dashboards.DataPlaneUnavailable | ClickHouseError):
         reason, message = "DataPlaneUnavailable", f"the tenant's ClickHouse cannot answer: {err}"
     else:
@@ -579,6 +585,10 @@ async def _dashboard_failed(
     raise kopf.TemporaryError(message, delay=_backoff(retry + 1)) from err
 
 
+class TenantUnusable(Exception):
+    """The Dashboard's Tenant cannot be used (its spec is one the operator refuses)."""
+
+
 async def _dashboard_outcome(
     kube: Kube,
     tenant_body: dict[str, Any],
@@ -587,7 +597,13 @@ async def _dashboard_outcome(
     previous: list[Any],
 ) -> dashboards.DashboardOutcome:
     settings = Runtime.settings
-    model = normalize.tenant_model(tenant_body, images=settings.images)
+    try:
+        model = normalize.tenant_model(tenant_body, images=settings.images)
+    except ValidationError as err:  # a stack that ran before its spec became invalid
+        raise TenantUnusable(
+            f"Tenant {dashboard.tenant_ref.name} has a spec the operator refuses: "
+            + invalid_spec(err)
+        ) from err
     async with connect.session(
         kube, model, override=settings.clickhouse_override, scoped=True
     ) as client:
@@ -606,7 +622,11 @@ async def dashboard_deleted(name: str, spec: kopf.Spec, retry: int, **_: Any) ->
     if tenant_body is None or not dashboards.tenant_ready(tenant_body.get("status")):
         return  # no ClickHouse to clean (or it is going away with its tenant)
     settings = Runtime.settings
-    model = normalize.tenant_model(tenant_body, images=settings.images)
+    try:
+        model = normalize.tenant_model(tenant_body, images=settings.images)
+    except ValidationError:
+        log.warning("left the views of dashboard %s in place: its Tenant's spec is invalid", name)
+        return
     try:
         async with connect.session(
             kube, model, override=settings.clickhouse_override, scoped=False

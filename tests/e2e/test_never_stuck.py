@@ -256,7 +256,8 @@ def legacy(crds: Kube) -> Iterator[Any]:
     """Create objects under the relaxed CRDs; the real ones are back before the test goes on."""
     paths = sorted((REPO / "crds").glob("*.yaml"))
 
-    def create(*objs: dict[str, Any]) -> None:
+    def create(*objs: dict[str, Any], patch: tuple[str, str, str] | None = None) -> None:
+        """Create ``objs`` and apply ``patch`` (kind, name, merge patch) meanwhile."""
         relaxed = [_relaxed(yaml.safe_load(p.read_text())) for p in paths]
         try:
             for doc in relaxed:
@@ -274,6 +275,14 @@ def legacy(crds: Kube) -> Iterator[Any]:
                     timeout=SOON,
                     what=f"{obj['metadata']['name']} created under the relaxed CRD",
                 )
+            if patch is not None:
+                kind, name, body = patch
+
+                def patched() -> bool:
+                    args = ("patch", kind, name, "--type=merge", "-p", body)
+                    return crds.try_run(*args).code == 0
+
+                eventually(patched, timeout=SOON, what=f"{name} patched under the relaxed CRD")
         finally:
             restore()
 
@@ -367,3 +376,56 @@ def test_a_legacy_dashboard_at_the_calendar_edge_gets_a_condition_not_a_crash_lo
         )
     finally:
         crds.try_run("delete", "dashboard", name, "--wait=false")
+
+
+def test_a_running_tenant_whose_spec_turns_invalid_keeps_running_and_says_why(
+    crds: Kube, make_tenant: Any, legacy: Any
+) -> None:
+    """Edited under an older CRD: the stack is left as it is (nothing applied), the
+    Tenant says InvalidSpec, and its Dashboards say their Tenant cannot be used."""
+    name = make_tenant("ns-turned", {})
+    wait_phase(crds, name, "Ready", timeout=120)
+    ns = f"tenant-{name}"
+    before = hosts(crds, ns)["ch-s0-r0"]["metadata"]["generation"]
+    board = f"{name}-board"
+    dashboard = {
+        "apiVersion": "tenantry.io/v1alpha1",
+        "kind": "Dashboard",
+        "metadata": {"name": board},
+        "spec": {
+            "tenantRef": {"name": name},
+            "title": "Board",
+            "panels": [{"id": "a", "title": "A", "sql": "SELECT count() FROM events"}],
+        },
+    }
+    try:
+        patch = '{"spec":{"clickhouse":{"settings":{"path":"/tmp/elsewhere/"}}}}'
+        legacy(patch=("tenant", name, patch))
+        cond = degraded(crds, name, "InvalidSpec")
+        assert "setting path cannot be set" in cond["message"]
+        assert status(crds, name)["phase"] == "Degraded"
+        assert condition(crds, name, "ClickHouseReady")["status"] == "True"
+        assert hosts(crds, ns)["ch-s0-r0"]["metadata"]["generation"] == before
+        crds.run("create", "-f", "-", stdin=json.dumps(dashboard))
+
+        def tenant_invalid() -> dict[str, Any] | None:
+            obj = crds.get("dashboard", board)
+            for c in (obj.get("status") or {}).get("conditions") or []:
+                if c["type"] == "Ready" and c["reason"] == "TenantInvalid":
+                    return dict(c)
+            return None
+
+        cond = eventually(tenant_invalid, timeout=SOON, what="Dashboard TenantInvalid")
+        assert cond["message"].startswith(f"Tenant {name} has a spec the operator refuses")
+        # Fixed (the CRD is back, and accepts removing the setting): all is well again.
+        crds.run(
+            "patch",
+            "tenant",
+            name,
+            "--type=json",
+            "-p",
+            '[{"op": "remove", "path": "/spec/clickhouse/settings/path"}]',
+        )
+        wait_phase(crds, name, "Ready", timeout=120)
+    finally:
+        crds.try_run("delete", "dashboard", board, "--wait=false")
