@@ -18,6 +18,13 @@ def tenant_namespace(tenant: str) -> str:
     return f"tenant-{tenant}"
 
 
+def tenant_of_namespace(namespace: str) -> str | None:
+    """The Tenant whose stack `namespace` holds (the inverse of `tenant_namespace`), or
+    None for any other namespace."""
+    name = namespace.removeprefix("tenant-")
+    return name if name and name != namespace else None
+
+
 def tenant_database(tenant: str) -> str:
     """The Tenant's ClickHouse database: `t_<Tenant name>` with '-' as '_'.
 

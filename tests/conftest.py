@@ -19,7 +19,7 @@ import pytest
 from tests.support.kube import Kube
 from tests.support.operator import OperatorProcess
 from tests.support.seaweed import S3Server, seaweed
-from tests.support.wait import SCALE, eventually, kubectl_timeout, scaled
+from tests.support.wait import SCALE, eventually, scaled
 
 if TYPE_CHECKING:
     from tenantry.clickhouse.chdb_client import ChdbClient
@@ -71,13 +71,15 @@ def crds(kube: Kube) -> Kube:
         timeout=120,
         what="CRDs applied",
     )
+    # `kubectl wait` fails outright (instead of waiting) while the new CRD has no
+    # status.conditions yet: compiling the CEL rules of a large CRD takes a moment.
     for name in ("tenants.tenantry.io", "dashboards.tenantry.io"):
-        kube.run(
-            "wait",
-            "--for=condition=Established",
-            f"--timeout={kubectl_timeout(120)}",
-            f"crd/{name}",
-        )
+
+        def established(name: str = name) -> bool:
+            wait = ("wait", "--for=condition=Established", "--timeout=10s", f"crd/{name}")
+            return kube.try_run(*wait).code == 0
+
+        eventually(established, timeout=120, what=f"{name} Established")
 
     # The API server publishes the OpenAPI of a new CRD a moment after Established.
     def explained() -> list[str]:

@@ -10,6 +10,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from lightkube.core.exceptions import ApiError
+
 from tenantry_operator import diff
 from tenantry_operator.kube import Kube
 
@@ -33,6 +35,20 @@ PRUNABLE: tuple[tuple[str, str], ...] = (
     ("autoscaling/v2", "HorizontalPodAutoscaler"),
     ("batch/v1", "CronJob"),
 )
+
+
+class Refused(Exception):
+    """The API server refused to write one of the tenant's objects (invalid, forbidden
+    by an admission policy, over a quota): the reason and its words, for the status."""
+
+    def __init__(self, obj: Obj, err: ApiError) -> None:
+        status = err.status
+        self.reason = "ApplyRefused"
+        self.message = (
+            f"Kubernetes refused {obj['kind']} {obj['metadata']['name']} "
+            f"(HTTP {status.code}, {status.reason or 'error'}): {status.message}"
+        )
+        super().__init__(self.message)
 
 
 @dataclass
@@ -116,9 +132,14 @@ async def sync(
 
 
 async def _apply_one(kube: Kube, obj: Obj, live: Obj | None, record: Recorder | None) -> None:
-    if obj["kind"] == "StatefulSet" and live is not None and claims_changed(obj, live):
-        await _recreate_statefulset(kube, obj, live)
-    result = await kube.apply(obj)
+    try:
+        if obj["kind"] == "StatefulSet" and live is not None and claims_changed(obj, live):
+            await _recreate_statefulset(kube, obj, live)
+        result = await kube.apply(obj)
+    except ApiError as err:
+        if err.status.code in (400, 403, 404, 409, 422):  # the object, not the connection
+            raise Refused(obj, err) from err
+        raise
     if record is not None:  # write-through: the cache is never older than our own writes
         record(obj["apiVersion"], obj["kind"], result, False)
 

@@ -14,7 +14,7 @@ import datetime as dt
 import logging
 import os
 from collections.abc import Coroutine
-from typing import Any
+from typing import Any, NoReturn
 
 import kopf
 from pydantic import ValidationError
@@ -24,7 +24,9 @@ from tenantry.api.dashboard import DashboardSpec
 from tenantry.clickhouse.client import ClickHouseError
 from tenantry_operator import (
     admission,
+    apply,
     builders,
+    failures,
     finalize,
     normalize,
     observe,
@@ -50,6 +52,7 @@ class Runtime:
     kube: Kube | None = None
     settings: Settings = Settings()
     cache: ChildCache = ChildCache()
+    failed: failures.Failures = failures.Failures()  # warnings about tenants' pods
     slots: asyncio.Semaphore | None = None  # bounds concurrent reconciles
     limits: admission.LimitsSource | None = None  # plan limits, when a control plane is set
     watches: list[asyncio.Task[None]] = []  # watch.py's loops over the children
@@ -136,6 +139,7 @@ async def tenant_worker(
     last_generation = -1
     first = True
     backoff = settings.retry_first_seconds
+    failures_in_a_row = 0
     namespace = normalize.namespace_of(name)
     while not stopped:
         await asyncio.sleep(DEBOUNCE_SECONDS)  # let a burst of watch events coalesce
@@ -150,7 +154,7 @@ async def tenant_worker(
         try:
             refusal = await _plan_refusal(name, raw, by_org)
             if refusal is not None:
-                await _refuse(body, raw, refusal)
+                await _refuse(body, raw, refusal, reason=admission.REASON)
                 last_status = None
                 await _wait(trigger, stopped, settings.plan_recheck_seconds)
                 continue
@@ -158,21 +162,36 @@ async def tenant_worker(
                 outcome = await _reconcile_once(name, namespace, raw, previous, seeded=not first)
             first = False
         except ValidationError as err:
-            kopf.warn(body, reason="InvalidSpec", message=str(err.errors(include_url=False)))
+            # The API server accepted what the model refuses (a CRD older than the
+            # models, or a rule CEL cannot express): refused like a plan violation.
+            await _refuse(body, raw, invalid_spec(err), reason="InvalidSpec")
+            last_status = None
             await _wait(trigger, stopped, settings.resync_seconds)
             continue
-        except Exception as err:  # keep the worker alive; retry soon
+        except apply.Refused as err:
+            # Kubernetes refused one of the children (an admission policy, a quota):
+            # its words in the status, retried with a backoff.
+            failures_in_a_row += 1
+            logger.warning("reconcile of %s: %s", name, err.message)
+            await _report_error(body, name, raw, err.reason, err.message)
+            last_status = None
+            await _wait(trigger, stopped, _backoff(failures_in_a_row))
+            continue
+        except Exception as err:  # keep the worker alive; retry with a backoff
+            failures_in_a_row += 1
             logger.exception("reconcile of %s failed", name)
             message = f"{type(err).__name__}: {err}"[:1000]
-            kopf.warn(body, reason="ReconcileError", message=message)
-            await _report_error(name, raw, message)
+            await _report_error(body, name, raw, "ReconcileError", message)
             last_status = None
-            await _wait(trigger, stopped, 5.0)
+            await _wait(trigger, stopped, _backoff(failures_in_a_row))
             continue
+        failures_in_a_row = 0
         last_status, last_generation = outcome.status, generation
         for ev in outcome.events:
             (kopf.warn if ev.warning else kopf.info)(body, reason=ev.reason, message=ev.message)
         delay, backoff = next_wait(outcome, settings, backoff)
+        if outcome.recheck_in is not None:
+            delay = min(delay, outcome.recheck_in)
         await _wait(trigger, stopped, delay)
 
 
@@ -220,6 +239,7 @@ async def _reconcile_once(
         state,
         lambda: Runtime.cache.state(name, namespace),
         _record,
+        failed=Runtime.failed.of(name),
     )
 
 
@@ -238,12 +258,12 @@ async def _plan_refusal(
     return admission.violation(limits, model, position=position)
 
 
-async def _refuse(body: kopf.Body, raw: dict[str, Any], message: str) -> None:
+async def _refuse(body: kopf.Body, raw: dict[str, Any], message: str, *, reason: str) -> None:
     """Record the refusal in the status (and an Event) when it is news; no other write."""
     current = reconcile.comparable(raw.get("status")) or {}
     status = observe.refused(
         current,
-        reason=admission.REASON,
+        reason=reason,
         message=message,
         generation=int(raw["metadata"].get("generation") or 0),
     )
@@ -252,7 +272,22 @@ async def _refuse(body: kopf.Body, raw: dict[str, Any], message: str) -> None:
     await Runtime.client().patch_status(
         f"{GROUP}/{VERSION}", "Tenant", raw["metadata"]["name"], status
     )
-    kopf.warn(body, reason=admission.REASON, message=message)
+    kopf.warn(body, reason=reason, message=message)
+
+
+def invalid_spec(err: ValidationError) -> str:
+    """A pydantic error as the API server would word it: the field, then what is wrong."""
+    parts = []
+    for e in err.errors(include_url=False):
+        where = ".".join(str(p) for p in ("spec", *e["loc"]))
+        what = str(e["msg"]).removeprefix("Value error, ")
+        parts.append(f"{where}: {what}")
+    return "; ".join(parts)[:2000]
+
+
+def _backoff(failures_in_a_row: int) -> float:
+    """5 s after the first failure, doubling to 5 minutes."""
+    return float(min(5 * 2 ** max(failures_in_a_row - 1, 0), 300))
 
 
 def _slot() -> contextlib.AbstractAsyncContextManager[Any]:
@@ -263,13 +298,29 @@ def _record(api_version: str, kind: str, obj: dict[str, Any], deleted: bool) -> 
     Runtime.cache.record(api_version=api_version, kind=kind, obj=obj, deleted=deleted)
 
 
-async def _report_error(name: str, raw: dict[str, Any], message: str) -> None:
-    """Show a failing reconcile in the status (Degraded/ReconcileError), best effort."""
+async def _report_error(
+    body: kopf.Body, name: str, raw: dict[str, Any], reason: str, message: str
+) -> None:
+    """Show a failing reconcile in the status (Degraded, with the reason) and, when it is
+    news, in a Warning event; best effort."""
+    current = raw.get("status") or {}
+    before: dict[str, Any] = next(
+        (c for c in current.get("conditions") or [] if c.get("type") == "Degraded"), {}
+    )
+    news = (before.get("status"), before.get("reason"), before.get("message")) != (
+        "True",
+        reason,
+        message,
+    )
     status = observe.with_condition(
-        raw.get("status") or {},
-        observe.Cond("Degraded", True, "ReconcileError", message),
+        current,
+        observe.Cond("Degraded", True, reason, message),
         generation=int(raw["metadata"].get("generation") or 0),
     )
+    if not news:
+        return
+    status["phase"] = "Degraded"
+    kopf.warn(body, reason=reason, message=message)
     try:
         await Runtime.client().patch_status(f"{GROUP}/{VERSION}", "Tenant", name, status)
     except Exception:  # the API itself may be what is failing
@@ -299,6 +350,7 @@ async def tenant_deleted(name: str, body: kopf.Body, retry: int, **_: Any) -> No
         (kopf.warn if ev.warning else kopf.info)(body, reason=ev.reason, message=ev.message)
     Runtime.triggers.pop(name, None)
     Runtime.cache.forget(name)
+    Runtime.failed.forget(name)
 
 
 # -- usage for billing --------------------------------------------------------------------
@@ -318,7 +370,11 @@ async def tenant_usage(
     settings = Runtime.settings
     if not (settings.controlplane_url and settings.internal_token):
         return
-    model = normalize.tenant_model(dict(body), images=settings.images)
+    try:
+        model = normalize.tenant_model(dict(body), images=settings.images)
+    except ValidationError:  # its worker shows why (InvalidSpec); nothing to meter
+        logger.warning("usage of %s not reported: its spec is invalid", meta.get("name"))
+        return
     storage = None
     if (status.get("schema") or {}).get("database"):
         try:
@@ -372,6 +428,11 @@ CHILDREN = (
 )
 
 
+# Events about the tenants' pods and volumes (failures.py): one watch per selector, as
+# a field selector cannot ask for several reasons at once.
+EVENTS = watch.Kind("v1", "Event", "events")
+
+
 def _wake(tenants: set[str] | str | None) -> None:
     for tenant in [tenants] if isinstance(tenants, str) else tenants or ():
         if tenant in Runtime.triggers:
@@ -402,13 +463,37 @@ def _child_watch(kind: watch.Kind, ready: asyncio.Event) -> Coroutine[Any, Any, 
     )
 
 
+def _event_watch(field_selector: str, ready: asyncio.Event) -> Coroutine[Any, Any, None]:
+    def on_event(event_type: str, obj: dict[str, Any]) -> None:
+        if event_type != "DELETED":  # an expired Event does not resolve anything
+            _wake(Runtime.failed.observe(obj))
+
+    def on_relist(objs: list[dict[str, Any]]) -> None:
+        _wake(Runtime.failed.relist(objs))
+
+    return watch.run(
+        Runtime.client().http,
+        EVENTS,
+        "",
+        on_event=on_event,
+        on_relist=on_relist,
+        ready=ready,
+        field_selector=field_selector,
+    )
+
+
 async def _start_child_watches() -> None:
-    """Start one watch per child kind; return once each has listed (cache filled)."""
+    """Start one watch per child kind and per kind of event; return once each has
+    listed (cache filled)."""
     readiness = []
     for kind in CHILDREN:
         ready = asyncio.Event()
         readiness.append(ready)
         Runtime.watches.append(asyncio.create_task(_child_watch(kind, ready)))
+    for selector in failures.SELECTORS:
+        ready = asyncio.Event()
+        readiness.append(ready)
+        Runtime.watches.append(asyncio.create_task(_event_watch(selector, ready)))
     await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readiness)), timeout=120)
 
 
@@ -423,13 +508,33 @@ async def dashboard_changed(
     status: kopf.Status,
     patch: kopf.Patch,
     body: kopf.Body,
+    retry: int,
     **_: Any,
 ) -> None:
-    """Validate every panel against the tenant's schema; keep materialized views."""
+    """Validate every panel against the tenant's schema; keep materialized views.
+
+    Whatever goes wrong ends up on the Dashboard: its Ready condition says why (with a
+    Warning event when that is news) and the handler is retried with a backoff, or,
+    for a spec the models refuse, waits for the spec to change."""
     try:
-        dashboard = DashboardSpec.model_validate(dict(spec))
-    except ValidationError as err:
-        raise kopf.PermanentError(f"invalid spec: {err.errors(include_url=False)}") from err
+        retry_in = await _dashboard_reconcile(name, spec, meta, status, patch, body)
+    except Exception as err:  # every failure becomes a condition, then a kopf error
+        await _dashboard_failed(name, meta, status, body, err, retry=retry)
+    if retry_in is not None:
+        tenant = spec.get("tenantRef", {}).get("name")
+        raise kopf.TemporaryError(f"tenant {tenant} is not Ready yet", delay=retry_in)
+
+
+async def _dashboard_reconcile(
+    name: str,
+    spec: kopf.Spec,
+    meta: kopf.Meta,
+    status: kopf.Status,
+    patch: kopf.Patch,
+    body: kopf.Body,
+) -> float | None:
+    """One reconcile of a Dashboard; the delay before looking again, if it must be."""
+    dashboard = DashboardSpec.model_validate(dict(spec))
     kube = Runtime.client()
     tenant_name = dashboard.tenant_ref.name
     previous_panels = list(status.get("panels") or [])
@@ -441,17 +546,70 @@ async def dashboard_changed(
         )
         retry_in = 15.0
     else:
-        try:
-            outcome = await _dashboard_outcome(kube, tenant_body, name, dashboard, previous_panels)
-        except (dashboards.DataPlaneUnavailable, ClickHouseError) as err:
-            raise kopf.TemporaryError(f"ClickHouse of {tenant_name}: {err}", delay=10) from err
-    patch.status.update(outcome.status(generation=meta.get("generation"), previous=dict(status)))
+        outcome = await _dashboard_outcome(kube, tenant_body, name, dashboard, previous_panels)
+    new_status = outcome.status(generation=meta.get("generation"), previous=dict(status))
+    patch.status.update(new_status)
+    news = _ready_of(new_status) != _ready_of(dict(status))
     for notice in outcome.notices:
-        (kopf.warn if notice.warning else kopf.info)(
-            body, reason=notice.reason, message=notice.message
+        if retry_in is None or news:  # waiting for the tenant: said once, not every retry
+            (kopf.warn if notice.warning else kopf.info)(
+                body, reason=notice.reason, message=notice.message
+            )
+    return retry_in
+
+
+def _ready_of(status: dict[str, Any]) -> tuple[Any, ...]:
+    for cond in status.get("conditions") or []:
+        if cond.get("type") == "Ready":
+            return (cond.get("status"), cond.get("reason"), cond.get("message"))
+    return ()
+
+
+async def _dashboard_failed(
+    name: str,
+    meta: kopf.Meta,
+    status: kopf.Status,
+    body: kopf.Body,
+    err: Exception,
+    *,
+    retry: int,
+) -> NoReturn:
+    """Put a failed Dashboard reconcile on the Dashboard, then raise the kopf error that
+    schedules the next attempt."""
+    permanent = False
+    if isinstance(err, ValidationError):
+        reason, message, permanent = "InvalidSpec", invalid_spec(err), True
+    elif isinstance(err, TenantUnusable):
+        reason, message = "TenantInvalid", str(err)
+    elif isinstance(err, dashboards.DataPlaneUnavailable | ClickHouseError):
+        reason, message = "DataPlaneUnavailable", f"the tenant's ClickHouse cannot answer: {err}"
+    else:
+        log.exception("reconcile of dashboard %s failed", name)
+        reason, message = "ReconcileError", f"{type(err).__name__}: {err}"
+    message = message[:2000]
+    generation = int(meta.get("generation") or 0)
+    current = dict(status)
+    new_status = observe.with_condition(
+        current, observe.Cond("Ready", False, reason, message), generation=generation
+    )
+    if permanent:
+        new_status = observe.with_condition(
+            new_status, observe.Cond("Valid", False, reason, message), generation=generation
         )
-    if retry_in is not None:
-        raise kopf.TemporaryError(f"tenant {tenant_name} is not Ready yet", delay=retry_in)
+    new_status["observedGeneration"] = generation
+    if _ready_of(new_status) != _ready_of(current):
+        kopf.warn(body, reason=reason, message=message)
+        try:
+            await Runtime.client().patch_status(f"{GROUP}/{VERSION}", "Dashboard", name, new_status)
+        except Exception:  # the API itself may be what is failing
+            log.warning("could not report the failure of dashboard %s in its status", name)
+    if permanent:
+        raise kopf.PermanentError(message) from err
+    raise kopf.TemporaryError(message, delay=_backoff(retry + 1)) from err
+
+
+class TenantUnusable(Exception):
+    """The Dashboard's Tenant cannot be used (its spec is one the operator refuses)."""
 
 
 async def _dashboard_outcome(
@@ -462,7 +620,13 @@ async def _dashboard_outcome(
     previous: list[Any],
 ) -> dashboards.DashboardOutcome:
     settings = Runtime.settings
-    model = normalize.tenant_model(tenant_body, images=settings.images)
+    try:
+        model = normalize.tenant_model(tenant_body, images=settings.images)
+    except ValidationError as err:  # a stack that ran before its spec became invalid
+        raise TenantUnusable(
+            f"Tenant {dashboard.tenant_ref.name} has a spec the operator refuses: "
+            + invalid_spec(err)
+        ) from err
     async with connect.session(
         kube, model, override=settings.clickhouse_override, scoped=True
     ) as client:
@@ -481,7 +645,11 @@ async def dashboard_deleted(name: str, spec: kopf.Spec, retry: int, **_: Any) ->
     if tenant_body is None or not dashboards.tenant_ready(tenant_body.get("status")):
         return  # no ClickHouse to clean (or it is going away with its tenant)
     settings = Runtime.settings
-    model = normalize.tenant_model(tenant_body, images=settings.images)
+    try:
+        model = normalize.tenant_model(tenant_body, images=settings.images)
+    except ValidationError:
+        log.warning("left the views of dashboard %s in place: its Tenant's spec is invalid", name)
+        return
     try:
         async with connect.session(
             kube, model, override=settings.clickhouse_override, scoped=False

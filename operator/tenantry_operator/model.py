@@ -102,6 +102,7 @@ class Backup:
     bucket: str
     prefix: str
     image: str
+    time_zone: str = "Etc/UTC"
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tenantry import contract
-from tenantry.api import API_VERSION
+from tenantry.api import API_VERSION, quantity
 from tenantry.api.common import Resources as SpecResources
 from tenantry.api.common import Storage as SpecStorage
 from tenantry.api.tenant import ReclaimPolicy, ScaleInPolicy, TenantSpec
@@ -37,13 +37,35 @@ def namespace_of(name: str) -> str:
 
 
 def _resources(spec: SpecResources | None, size: Size) -> m.Resources:
+    """Explicit values win; the plan fills the rest, never so that a request exceeds its
+    limit (Kubernetes refuses such a pod): an unset limit is at least the request set,
+    an unset request at most the limit set."""
     req = spec.requests if spec and spec.requests else None
     lim = spec.limits if spec and spec.limits else None
+
+    def pair(
+        request: str | None, limit: str | None, plan_request: str, plan_limit: str
+    ) -> tuple[str, str]:
+        if request and not limit:
+            limit = max(plan_limit, request, key=quantity.parse)
+        elif limit and not request:
+            request = min(plan_request, limit, key=quantity.parse)
+        return request or plan_request, limit or plan_limit
+
+    cpu_request, cpu_limit = pair(
+        req.cpu if req else None, lim.cpu if lim else None, size.cpu_request, size.cpu_limit
+    )
+    memory_request, memory_limit = pair(
+        req.memory if req else None,
+        lim.memory if lim else None,
+        size.memory_request,
+        size.memory_limit,
+    )
     return m.Resources(
-        cpu_request=(req.cpu if req and req.cpu else size.cpu_request),
-        cpu_limit=(lim.cpu if lim and lim.cpu else size.cpu_limit),
-        memory_request=(req.memory if req and req.memory else size.memory_request),
-        memory_limit=(lim.memory if lim and lim.memory else size.memory_limit),
+        cpu_request=cpu_request,
+        cpu_limit=cpu_limit,
+        memory_request=memory_request,
+        memory_limit=memory_limit,
     )
 
 
@@ -93,6 +115,7 @@ def tenant_model(
             retention=spec.backup.retention,
             bucket=spec.backup.bucket,
             prefix=spec.backup.prefix,
+            time_zone=spec.backup.time_zone or "Etc/UTC",
             image=f"{images.clickhouse}:{ch.version}",
         )
     return m.TenantModel(

@@ -15,6 +15,7 @@ from tenantry_operator.model import TenantModel
 from tenantry_operator.rollout import RolloutPlan, sts_ready
 
 Obj = dict[str, Any]
+MESSAGE_LIMIT = 4000  # a condition's message, when several problems are joined
 
 
 @dataclass(frozen=True)
@@ -91,9 +92,10 @@ def conditions(obs: Observation) -> tuple[list[Cond], int]:
     else:
         progressing = Cond("Progressing", False, "Stable", "all components are up to date")
     if obs.problems:
-        degraded = Cond(
-            "Degraded", True, obs.problems[0].reason, "; ".join(p.message for p in obs.problems)
-        )
+        message = "; ".join(p.message for p in obs.problems)
+        if len(message) > MESSAGE_LIMIT:
+            message = message[: MESSAGE_LIMIT - 20] + f" (+{len(obs.problems) - 1} more)"
+        degraded = Cond("Degraded", True, obs.problems[0].reason, message)
     else:
         degraded = Cond("Degraded", False, "AsExpected", "no problems")
     if m.suspend:

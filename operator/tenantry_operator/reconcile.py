@@ -10,12 +10,22 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from tenantry.clickhouse.client import ClickHouseError
-from tenantry_operator import apply, builders, normalize, observe, rollout, secrets
+from tenantry_operator import (
+    apply,
+    builders,
+    checks,
+    failures,
+    normalize,
+    observe,
+    rollout,
+    secrets,
+)
 from tenantry_operator.cache import LiveState
 from tenantry_operator.dataplane import connect, schema_step
 from tenantry_operator.kube import Kube
@@ -43,6 +53,7 @@ class Outcome:
     # Waiting on something no watch announces (the tenant's ClickHouse answering): the
     # worker retries with a short backoff instead of its busy recheck (handlers.py).
     retry: bool = False
+    recheck_in: float | None = None  # look again this soon, whatever else happens
 
 
 SchemaStep = Literal["done", "wait", "retry"]
@@ -102,12 +113,14 @@ async def reconcile(
     state: LiveState | None = None,
     observed: Callable[[], LiveState] | None = None,
     record: apply.Recorder | None = None,
+    failed: Mapping[failures.Key, failures.Record] | None = None,
 ) -> Outcome:
     """Converge one tenant.
 
     ``previous``: the status last written (if newer than body's); ``state``: what exists
     (from the watch cache), listed from the API when None; ``observed``: how to read the
-    workloads afterwards (the cache again), listed when None."""
+    workloads afterwards (the cache again), listed when None; ``failed``: the warnings
+    Kubernetes recorded about the tenant's pods and volumes (``failures.Failures``)."""
     model = normalize.tenant_model(
         body,
         images=settings.images,
@@ -120,9 +133,12 @@ async def reconcile(
         state = await list_state(kube, namespace=model.namespace, labels=labels)
     live_ns, live, existing = state.namespace, state.children, state.secrets
     model, refusal = _guard_scale_in(model, _hosts(live))
-    if refusal:
-        events.append(Event("ScaleInRefused", refusal.message, warning=True))
     desired = builders.build(model)
+    if previous is None:
+        previous = comparable(body.get("status"))
+    refused = check_before_apply(model, desired, live)
+    if refused is not None:
+        return await _refuse(kube, model, previous, refused, events)
 
     # The namespace first: everything else lives in it.
     namespaces = [o for o in desired if o["kind"] == "Namespace"]
@@ -186,6 +202,7 @@ async def reconcile(
         events.append(Event("Pruned", f"deleted {name}, no longer desired"))
 
     # Observe workloads as they are now.
+    now_live = live
     if observed is not None:
         now_live = observed().children
         sts_list = [o for k, o in now_live.items() if k[0] == "StatefulSet"]
@@ -200,25 +217,87 @@ async def reconcile(
         dep_list = [o for k, o in live.items() if k[0] == "Deployment"]
     sts = {o["metadata"]["name"]: o for o in sts_list}
     deps = {o["metadata"]["name"]: o for o in dep_list}
+    cronjobs = {k[2]: o for k, o in now_live.items() if k[0] == "CronJob"}
+    found = failures.problems(
+        failed or {},
+        statefulsets=sts,
+        deployments=deps,
+        cronjobs=cronjobs,
+        ready=rollout.sts_ready,
+        deployment_ready=observe.deployment_ready,
+        now=time.time(),
+    )
+    for problem in found.problems:
+        problems.append(observe.Cond("Degraded", True, problem.reason, problem.message))
     obs = observe.Observation(
         model=model, statefulsets=sts, deployments=deps, rollout=plan, problems=tuple(problems)
     )
-    if previous is None:
-        previous = comparable(body.get("status"))
     new_status = observe.status(obs, previous)
     schema = await _schema(kube, model, new_status, previous, events, settings)
     converged = (
         new_status["phase"] in ("Ready", "Suspended") and not result.changed and schema == "done"
     )
     outcome = Outcome(
-        status=new_status, converged=converged, events=events, retry=schema == "retry"
+        status=new_status,
+        converged=converged,
+        events=events,
+        retry=schema == "retry",
+        recheck_in=found.recheck_in,
     )
     if not observe.same(previous, new_status):
         await kube.patch_status("tenantry.io/v1alpha1", "Tenant", model.name, new_status)
+        _degraded_news(previous, new_status, events)
         old_phase = (previous or {}).get("phase")
         if old_phase != new_status["phase"]:
             events.append(Event("Phase", f"{old_phase or 'New'} -> {new_status['phase']}"))
     return outcome
+
+
+def _degraded(status: Obj | None) -> Obj | None:
+    for cond in (status or {}).get("conditions") or []:
+        if cond.get("type") == "Degraded" and cond.get("status") == "True":
+            return dict(cond)
+    return None
+
+
+def _degraded_news(previous: Obj | None, status: Obj, events: list[Event]) -> None:
+    """A Warning event when the tenant turns Degraded or the reason for it changes."""
+    now, before = _degraded(status), _degraded(previous)
+    if now is None:
+        return
+    if before is None or (before["reason"], before["message"]) != (now["reason"], now["message"]):
+        events.append(Event(str(now["reason"]), str(now["message"]), warning=True))
+
+
+def check_before_apply(
+    model: TenantModel, desired: list[Obj], live: dict[tuple[str, str, str], Obj]
+) -> checks.Refusal | None:
+    """The operator's own checks before anything is applied (checks.py). The quota is
+    checked on the stack as it runs when resumed: suspending keeps the volumes, and a
+    suspended tenant must fit when it comes back."""
+    running = desired
+    if model.suspend:
+        running = builders.build(dataclasses.replace(model, suspend=False))
+    return checks.volumes(desired, live) or checks.quota(running, plan=model.plan)
+
+
+async def _refuse(
+    kube: Kube,
+    model: TenantModel,
+    previous: Obj | None,
+    refusal: checks.Refusal,
+    events: list[Event],
+) -> Outcome:
+    """Nothing is applied: the status says why (Degraded; phase Refused when nothing
+    exists yet), with a Warning event when that is news."""
+    status = observe.refused(
+        previous, reason=refusal.reason, message=refusal.message, generation=model.generation
+    )
+    if not observe.same(previous, status):
+        await kube.patch_status("tenantry.io/v1alpha1", "Tenant", model.name, status)
+        _degraded_news(previous, status, events)
+    # Converged as far as the operator can take it: a spec change wakes it again.
+    return Outcome(status=status, converged=True, events=events)
 
 
 def comparable(previous: Obj | None) -> Obj | None:

@@ -50,10 +50,20 @@ class Kind:
         return f"{prefix}/{self.plural}"
 
 
-async def list_all(http: httpx.AsyncClient, kind: Kind, selector: str) -> tuple[list[Obj], str]:
-    """Every object of ``kind`` matching ``selector`` (paged) and the list's version."""
+def _selectors(selector: str, field_selector: str) -> dict[str, str]:
+    params = {"labelSelector": selector} if selector else {}
+    if field_selector:
+        params["fieldSelector"] = field_selector
+    return params
+
+
+async def list_all(
+    http: httpx.AsyncClient, kind: Kind, selector: str, field_selector: str = ""
+) -> tuple[list[Obj], str]:
+    """Every object of ``kind`` matching the label ``selector`` and ``field_selector``
+    (paged) and the list's version."""
     items: list[Obj] = []
-    params = {"labelSelector": selector, "limit": str(PAGE)}
+    params = {**_selectors(selector, field_selector), "limit": str(PAGE)}
     while True:
         resp = await http.get(kind.path, params=params)
         resp.raise_for_status()
@@ -70,12 +80,17 @@ async def list_all(http: httpx.AsyncClient, kind: Kind, selector: str) -> tuple[
 
 
 async def watch_once(
-    http: httpx.AsyncClient, kind: Kind, selector: str, version: str, on_event: OnEvent
+    http: httpx.AsyncClient,
+    kind: Kind,
+    selector: str,
+    version: str,
+    on_event: OnEvent,
+    field_selector: str = "",
 ) -> str:
     """One watch request from ``version``; returns the last version seen."""
     params = {
         "watch": "true",
-        "labelSelector": selector,
+        **_selectors(selector, field_selector),
         "resourceVersion": version,
         "allowWatchBookmarks": "true",
         "timeoutSeconds": str(WATCH_SECONDS),
@@ -112,6 +127,7 @@ async def run(
     on_event: OnEvent,
     on_relist: OnRelist,
     ready: asyncio.Event | None = None,
+    field_selector: str = "",
 ) -> None:
     """List and watch ``kind`` until cancelled; never raises otherwise."""
     version: str | None = None
@@ -119,11 +135,11 @@ async def run(
     while True:
         try:
             if version is None:
-                items, version = await list_all(http, kind, selector)
+                items, version = await list_all(http, kind, selector, field_selector)
                 on_relist(items)
                 if ready is not None:
                     ready.set()
-            version = await watch_once(http, kind, selector, version, on_event)
+            version = await watch_once(http, kind, selector, version, on_event, field_selector)
             failures = 0
         except asyncio.CancelledError:
             raise

@@ -8,32 +8,43 @@ API server evaluates. Field names are camelCase on the wire, snake_case in Pytho
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
-# A Kubernetes resource quantity such as "500m", "4Gi" or "2".
-QUANTITY_PATTERN = (
-    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
-    r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
-)
-Quantity = Annotated[str, StringConstraints(pattern=QUANTITY_PATTERN)]
+from tenantry.api import quantity
 
 # A DNS-1123 label (the form Kubernetes requires of namespace and service names).
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 
 
 def cel(
-    rule: str, message: str, *, field_path: str | None = None, reason: str | None = None
+    rule: str,
+    message: str,
+    *,
+    field_path: str | None = None,
+    reason: str | None = None,
+    message_expression: str | None = None,
 ) -> dict[str, str]:
-    """One ``x-kubernetes-validations`` entry; ``message`` must name the field and the fix."""
+    """One ``x-kubernetes-validations`` entry; ``message`` must name the field and the fix.
+
+    ``message_expression`` (CEL, may quote the value) is what the API server returns
+    when it evaluates; ``message`` is the fallback and what the reference docs print."""
     entry = {"rule": rule, "message": message}
+    if message_expression:
+        entry["messageExpression"] = message_expression
     if field_path:
         entry["fieldPath"] = field_path
     if reason:
         entry["reason"] = reason
     return entry
+
+
+def cel_string(text: str) -> str:
+    """``text`` as a CEL string literal (single-quoted)."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def k8s_extra(
@@ -46,6 +57,83 @@ def k8s_extra(
     for key, value in extensions.items():
         extra["x-kubernetes-" + key.replace("_", "-")] = value
     return extra
+
+
+@dataclass(frozen=True)
+class _QuantityRules:
+    """A quantity field: plain form and bounds checked by CEL in the CRD (messages that
+    quote the value) and by pydantic (the control plane's and the operator's models)."""
+
+    pattern: str
+    low: str
+    high: str
+    what: str
+    form: str
+    example: str
+
+    def field(self) -> Any:
+        matches = f"self.matches({cel_string(self.pattern)})"
+        low, high, what = self.low, self.high, self.what
+        largest = f"{what} must be at most {high}, the largest plan's quota for a whole tenant"
+        rules = [
+            cel(
+                matches,
+                f"{self.form}, e.g. {self.example}",
+                message_expression=f"{cel_string(self.form + '; got ')} + self",
+            ),
+            cel(
+                f"!{matches} || quantity(self).compareTo(quantity({cel_string(low)})) >= 0",
+                f"{what} must be at least {low}",
+                message_expression=f"{cel_string(f'{what} must be at least {low}; got ')} + self",
+            ),
+            cel(
+                f"!{matches} || quantity(self).compareTo(quantity({cel_string(high)})) <= 0",
+                largest,
+                message_expression=f"{cel_string(largest + '; got ')} + self",
+            ),
+        ]
+        if self.pattern == quantity.BYTES_PATTERN:
+            rules.append(
+                cel(
+                    f"!{matches} || quantity(self).isInteger()",
+                    f"{what} must be a whole number of bytes",
+                )
+            )
+        return Field(max_length=quantity.MAX_LENGTH, json_schema_extra=k8s_extra(validations=rules))
+
+    def check(self, text: str) -> str:
+        return quantity.check(
+            text, pattern=self.pattern, low=self.low, high=self.high, what=self.what, form=self.form
+        )
+
+
+_CPU = _QuantityRules(
+    pattern=quantity.CPU_PATTERN,
+    low=quantity.CPU_MIN,
+    high=quantity.CPU_MAX,
+    what="cpu",
+    form=quantity.CPU_FORMAT,
+    example='"500m" or "2"',
+)
+_MEMORY = _QuantityRules(
+    pattern=quantity.BYTES_PATTERN,
+    low=quantity.MEMORY_MIN,
+    high=quantity.MEMORY_MAX,
+    what="memory",
+    form=quantity.BYTES_FORMAT,
+    example='"512Mi" or "8Gi"',
+)
+_STORAGE = _QuantityRules(
+    pattern=quantity.BYTES_PATTERN,
+    low=quantity.STORAGE_MIN,
+    high=quantity.STORAGE_MAX,
+    what="size",
+    form=quantity.BYTES_FORMAT,
+    example='"100Gi"',
+)
+CpuQuantity = Annotated[str, _CPU.field(), AfterValidator(_CPU.check)]
+MemoryQuantity = Annotated[str, _MEMORY.field(), AfterValidator(_MEMORY.check)]
+StorageQuantity = Annotated[str, _STORAGE.field(), AfterValidator(_STORAGE.check)]
 
 
 class CRDModel(BaseModel):
@@ -61,36 +149,33 @@ class CRDModel(BaseModel):
 
 
 class ResourceList(CRDModel):
-    """CPU and memory amounts, as Kubernetes quantities."""
+    """CPU and memory amounts, as Kubernetes quantities in a plain form (no sign, no
+    exponent), each at most what the largest plan's quota holds for a whole tenant."""
 
-    cpu: Quantity | None = None
-    """CPU cores, e.g. "500m" or "2"."""
-    memory: Quantity | None = None
-    """Memory, e.g. "512Mi" or "8Gi"."""
+    cpu: CpuQuantity | None = None
+    """CPU cores, e.g. "500m" or "2" (1m to 512)."""
+    memory: MemoryQuantity | None = None
+    """Memory, e.g. "512Mi" or "8Gi" (1Mi to 2Ti)."""
+
+
+def _limit_rule(resource: str) -> dict[str, str]:
+    req, lim = f"self.requests.{resource}", f"self.limits.{resource}"
+    both = f"has(self.requests) && has(self.limits) && has({req}) && has({lim})"
+    valid = f"isQuantity({req}) && isQuantity({lim})"
+    return cel(
+        f"!({both}) || !({valid}) || quantity({lim}).compareTo(quantity({req})) >= 0",
+        f"limits.{resource} must be greater than or equal to requests.{resource}",
+        field_path=f".limits.{resource}",
+    )
 
 
 class Resources(CRDModel):
-    """Compute requests and limits for a component's containers. Unset values come from the plan."""
+    """Compute requests and limits for a component's containers. Unset values come from
+    the plan; an unset limit is never below the request, nor an unset request above the
+    limit (the plan's value gives way to the one set)."""
 
     model_config = ConfigDict(
-        json_schema_extra=k8s_extra(
-            validations=[
-                cel(
-                    "!has(self.requests) || !has(self.limits) || !has(self.requests.cpu) || "
-                    "!has(self.limits.cpu) || "
-                    "quantity(self.limits.cpu).compareTo(quantity(self.requests.cpu)) >= 0",
-                    "limits.cpu must be greater than or equal to requests.cpu",
-                    field_path=".limits.cpu",
-                ),
-                cel(
-                    "!has(self.requests) || !has(self.limits) || !has(self.requests.memory) || "
-                    "!has(self.limits.memory) || "
-                    "quantity(self.limits.memory).compareTo(quantity(self.requests.memory)) >= 0",
-                    "limits.memory must be greater than or equal to requests.memory",
-                    field_path=".limits.memory",
-                ),
-            ]
-        )
+        json_schema_extra=k8s_extra(validations=[_limit_rule("cpu"), _limit_rule("memory")])
     )
 
     requests: ResourceList | None = None
@@ -98,35 +183,35 @@ class Resources(CRDModel):
     limits: ResourceList | None = None
     """The most each container may use; must not be below the requests."""
 
+    @model_validator(mode="after")
+    def _limits_cover_requests(self) -> Resources:
+        if self.requests is None or self.limits is None:
+            return self
+        for resource in ("cpu", "memory"):
+            req = getattr(self.requests, resource)
+            lim = getattr(self.limits, resource)
+            if req is not None and lim is not None and quantity.parse(lim) < quantity.parse(req):
+                raise ValueError(
+                    f"limits.{resource} must be greater than or equal to requests.{resource}"
+                )
+        return self
+
+
+# A StorageClass name (a DNS subdomain, as Kubernetes requires of object names).
+DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+
 
 class Storage(CRDModel):
-    """A persistent volume per pod."""
+    """A persistent volume per pod. Whether a change would shrink a volume or move it to
+    another class is checked on the whole spec, with the plan's defaults for unset
+    fields (see TenantSpec)."""
 
-    model_config = ConfigDict(
-        json_schema_extra=k8s_extra(
-            validations=[
-                cel(
-                    "!has(oldSelf.size) || !has(self.size) || "
-                    "quantity(self.size).compareTo(quantity(oldSelf.size)) >= 0",
-                    "size cannot shrink: volumes can only be expanded; set it to at least the "
-                    "current size",
-                    field_path=".size",
-                ),
-                cel(
-                    "has(self.storageClassName) == has(oldSelf.storageClassName) && "
-                    "(!has(self.storageClassName) || "
-                    "self.storageClassName == oldSelf.storageClassName)",
-                    "storageClassName is immutable once set: existing volumes cannot move to "
-                    "another class",
-                    field_path=".storageClassName",
-                ),
-            ]
-        )
-    )
-
-    size: Quantity | None = None
-    """Volume size, e.g. "100Gi"; may grow, never shrink. Unset means the plan's default."""
-    storage_class_name: Annotated[str, Field(min_length=1, max_length=253)] | None = None
+    size: StorageQuantity | None = None
+    """Volume size, e.g. "100Gi" (1Mi to 64Ti); may grow, never shrink. Unset means the
+    plan's default."""
+    storage_class_name: (
+        Annotated[str, Field(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)] | None
+    ) = None
     """StorageClass of the volumes; unset means the cluster default. Immutable."""
 
 
@@ -155,11 +240,14 @@ __all__ = [
     "DNS_LABEL_PATTERN",
     "CRDModel",
     "Condition",
-    "Quantity",
+    "CpuQuantity",
+    "MemoryQuantity",
     "ResourceList",
     "Resources",
     "Storage",
+    "StorageQuantity",
     "cel",
+    "cel_string",
     "empty_dict",
     "k8s_extra",
 ]

@@ -8,20 +8,99 @@ API server so a bad Dashboard never reaches the operator.
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import ConfigDict, Field
+from pydantic import AfterValidator, ConfigDict, Field
 
-from tenantry.api.common import DNS_LABEL_PATTERN, Condition, CRDModel, cel, k8s_extra
+from tenantry.api.common import (
+    DNS_LABEL_PATTERN,
+    Condition,
+    CRDModel,
+    cel,
+    cel_string,
+    k8s_extra,
+)
 
 IDENTIFIER_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 # "now", "now-15m", "now-7d" or an RFC 3339 instant.
 TIME_PATTERN = (
     r"^(now(-[0-9]{1,5}[smhdw])?|"
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2}))$"
+    r"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+    r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?"
+    r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9]))$"
 )
-DURATION_PATTERN = r"^[0-9]{1,5}(s|m|h)$"
+DURATION_PATTERN = r"^[1-9][0-9]{0,4}(s|m|h)$"
+
+# Panels bind the range to {from:DateTime}/{to:DateTime}: ClickHouse's DateTime holds
+# 1970-01-01 00:00:00 to 2106-02-07 06:28:15 UTC. A time outside it (year 1 or 9999, an
+# offset that pushes it over an edge, "now-99999w") is refused, not left to fail later.
+EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(2106, 2, 7, 6, 28, 15, tzinfo=dt.UTC)
+LOOKBACK_YEARS = 50
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+MAX_LOOKBACK_SECONDS = LOOKBACK_YEARS * 365 * 86400
+_RELATIVE = re.compile(r"^now-([0-9]{1,5})([smhdw])$")
+TIME_BOUNDS = (
+    "times must lie between 1970-01-01T00:00:00Z and 2106-02-07T06:28:15Z (what a "
+    f"ClickHouse DateTime holds) and relative times reach back at most {LOOKBACK_YEARS} "
+    "years"
+)
+
+
+def check_time(text: str) -> str:
+    """``text`` when it is a time panels can use (see TIME_BOUNDS); else ValueError."""
+    relative = _RELATIVE.match(text)
+    if relative:
+        seconds = int(relative[1]) * _UNIT_SECONDS[relative[2]]
+        if seconds > MAX_LOOKBACK_SECONDS:
+            raise ValueError(f"{text!r} reaches back more than {LOOKBACK_YEARS} years")
+        return text
+    if text == "now":
+        return text
+    try:
+        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as err:
+        raise ValueError(f"{text!r} is not a valid RFC 3339 time: {err}") from err
+    try:
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.UTC)
+        inside = EARLIEST <= when.astimezone(dt.UTC) <= LATEST
+    except OverflowError:  # year 1 minus an offset, year 9999 plus one
+        inside = False
+    if not inside:
+        raise ValueError(f"{text!r} is out of range: {TIME_BOUNDS}")
+    return text
+
+
+_SECONDS_CEL = "{" + ", ".join(f"'{u}': {s}" for u, s in _UNIT_SECONDS.items()) + "}"
+TIME_RULES = [
+    cel(
+        "!self.matches('^[0-9]') || "
+        f"(timestamp(self) >= timestamp('{EARLIEST:%Y-%m-%dT%H:%M:%SZ}') && "
+        f"timestamp(self) <= timestamp('{LATEST:%Y-%m-%dT%H:%M:%SZ}'))",
+        f"must be a valid date and time; {TIME_BOUNDS}",
+        message_expression=cel_string(f"must be a valid date and time; {TIME_BOUNDS}; got ")
+        + " + self",
+    ),
+    cel(
+        "!self.matches('^now-[0-9]+[smhdw]$') || "
+        f"int(self.substring(4, self.size() - 1)) * {_SECONDS_CEL}[self.substring(self.size() - 1)]"
+        f" <= {MAX_LOOKBACK_SECONDS}",
+        f"relative times reach back at most {LOOKBACK_YEARS} years",
+        message_expression=cel_string(
+            f"relative times reach back at most {LOOKBACK_YEARS} years; got "
+        )
+        + " + self",
+    ),
+]
+TimeValue = Annotated[
+    str,
+    Field(pattern=TIME_PATTERN, max_length=40, json_schema_extra=k8s_extra(validations=TIME_RULES)),
+    AfterValidator(check_time),
+]
 
 
 class Visualization(StrEnum):
@@ -49,9 +128,10 @@ class TenantRef(CRDModel):
 class TimeRange(CRDModel):
     """Default time window of the dashboard."""
 
-    from_: Annotated[str, Field(alias="from", pattern=TIME_PATTERN)] = "now-24h"
-    """Start: "now", "now-<n><s|m|h|d|w>" or an RFC 3339 time."""
-    to: Annotated[str, Field(pattern=TIME_PATTERN)] = "now"
+    from_: Annotated[TimeValue, Field(alias="from")] = "now-24h"
+    """Start: "now", "now-<n><s|m|h|d|w>" (at most 50 years back) or an RFC 3339 time
+    from 1970 to 2106-02-07 (what a ClickHouse DateTime holds)."""
+    to: TimeValue = "now"
     """End: same forms as from."""
 
 

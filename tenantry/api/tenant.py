@@ -11,25 +11,21 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import ConfigDict, Field
+from pydantic import AfterValidator, ConfigDict, Field
 
+from tenantry.api import cron, quantity, server_settings
 from tenantry.api.common import (
     Condition,
     CRDModel,
     Resources,
     Storage,
     cel,
+    cel_string,
     empty_dict,
     k8s_extra,
 )
-
-
-class Plan(StrEnum):
-    """Size presets: quotas and default sizes; explicit spec fields override them."""
-
-    STARTER = "starter"
-    GROWTH = "growth"
-    ENTERPRISE = "enterprise"
+from tenantry.api.plans import PRESETS
+from tenantry.api.plans import Plan as Plan  # re-exported: part of the Tenant API
 
 
 class ReclaimPolicy(StrEnum):
@@ -43,13 +39,50 @@ class ScaleInPolicy(StrEnum):
 
 
 CLICKHOUSE_VERSION_PATTERN = r"^[0-9]{2}\.[0-9]{1,2}(\.[0-9]{1,3}){0,2}$"
-# Five-field cron, or one of the @macros Kubernetes CronJobs accept.
-CRON_PATTERN = (
-    r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|"
-    r"(\S+\s+){4}\S+)$"
-)
 BUCKET_PATTERN = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
-SETTING_NAME_RULE = "self.all(k, k.matches('^[a-z][a-z0-9_]*$'))"
+
+
+def _settings_rules() -> list[dict[str, str]]:
+    """CEL of ``server_settings``: only allowed keys, each value of its type."""
+    names = "[" + ", ".join(cel_string(n) for n in server_settings.ALLOWED) + "]"
+    rules = [
+        cel(
+            f"self.all(k, k in {names})",
+            "only the ClickHouse server settings listed in the field's description may be "
+            f"set ({server_settings.OWNED})",
+            message_expression=(
+                "'setting ' + self.filter(k, !(k in "
+                + names
+                + "))[0] + "
+                + cel_string(
+                    " cannot be set: only the server settings listed in "
+                    "`kubectl explain tenant.spec.clickhouse.settings` may be ("
+                    + server_settings.OWNED
+                    + ")"
+                )
+            ),
+        )
+    ]
+    for name, setting in server_settings.ALLOWED.items():
+        value = f"self[{cel_string(name)}]"
+        if setting.kind == "text":
+            ok = f"{value}.matches({cel_string(setting.pattern)})"
+        elif setting.kind == "ratio":
+            pattern = cel_string(server_settings.RATIO_PATTERN)
+            ok = f"{value}.matches({pattern}) && double({value}) > 0.0 && double({value}) <= 1.0"
+        else:
+            pattern = cel_string(server_settings.WHOLE_PATTERN)
+            ok = (
+                f"{value}.matches({pattern}) && int({value}) >= {setting.low} && "
+                f"int({value}) <= {setting.high}"
+            )
+        rules.append(
+            cel(
+                f"!({cel_string(name)} in self) || ({ok})",
+                f"setting {name} must be {setting.describe()}",
+            )
+        )
+    return rules
 
 
 class ClickHouseSpec(CRDModel):
@@ -81,23 +114,15 @@ class ClickHouseSpec(CRDModel):
     storage: Storage | None = None
     """Data volume per ClickHouse host."""
     settings: Annotated[
-        dict[str, str],
+        dict[str, Annotated[str, Field(max_length=100)]],
         Field(
             default_factory=empty_dict,
             max_length=100,
-            json_schema_extra=k8s_extra(
-                validations=[
-                    cel(
-                        SETTING_NAME_RULE,
-                        "settings keys must be ClickHouse setting names: lower case letters, "
-                        "digits and '_', starting with a letter",
-                    )
-                ]
-            ),
+            description=server_settings.description(),
+            json_schema_extra=k8s_extra(validations=_settings_rules()),
         ),
+        AfterValidator(server_settings.check),
     ]
-    """Server-level settings written into each host's config (name -> value),
-    e.g. max_concurrent_queries: "200". Changing them rolls the hosts."""
     scale_in_policy: ScaleInPolicy = ScaleInPolicy.REFUSE
     """Refuse (default) keeps shards/replicas from being removed, since that drops their
     data; AllowDataLoss lets the operator remove them."""
@@ -173,8 +198,46 @@ class IngestionSpec(CRDModel):
 class BackupSpec(CRDModel):
     """Scheduled ClickHouse backups to S3."""
 
-    schedule: Annotated[str, Field(pattern=CRON_PATTERN, max_length=100)] = "0 3 * * *"
-    """Cron schedule (five fields, UTC) or a macro such as @daily."""
+    schedule: Annotated[
+        str,
+        Field(
+            max_length=100,
+            json_schema_extra=k8s_extra(
+                validations=[
+                    cel("!self.contains('TZ=')", cron.TIME_ZONE_IN_SCHEDULE),
+                    cel(
+                        "self.contains('TZ=') || "
+                        f"self.matches({cel_string(cron.SCHEDULE_PATTERN)})",
+                        cron.FORM,
+                        message_expression=f"{cel_string(cron.FORM + '; got ')} + self",
+                    ),
+                ]
+            ),
+        ),
+        AfterValidator(cron.check),
+    ] = "0 3 * * *"
+    """Cron schedule (five fields: minute hour day-of-month month day-of-week) or a macro
+    such as @daily, in timeZone. No TZ= or CRON_TZ= inside it."""
+    time_zone: (
+        Annotated[
+            str,
+            Field(
+                max_length=64,
+                pattern=cron.TIME_ZONE_PATTERN,
+                json_schema_extra=k8s_extra(
+                    validations=[
+                        cel(
+                            "self.lowerAscii() != 'local'",
+                            'timeZone must be an IANA time zone such as "Europe/Paris", not Local',
+                        )
+                    ]
+                ),
+            ),
+            AfterValidator(cron.check_time_zone),
+        ]
+        | None
+    ) = None
+    """IANA time zone of the schedule, e.g. "Europe/Paris". Unset means UTC."""
     retention: Annotated[int, Field(ge=1, le=365)] = 7
     """How many backups to keep (1 to 365)."""
     bucket: Annotated[str, Field(pattern=BUCKET_PATTERN)]
@@ -184,21 +247,124 @@ class BackupSpec(CRDModel):
     """Key prefix inside the bucket; the tenant name is appended."""
 
 
+# -- Rules on the whole spec, from the plans' table ------------------------------------
+# What an unset size or resource means depends on the plan, so these rules see the
+# whole spec: a value above the plan's quota for the whole tenant can never be
+# scheduled, and a volume must not shrink nor change class, whether the field changes,
+# is removed (the plan's default then applies) or the plan changes.
+COMPONENTS = (("clickhouse", "ClickHouse"), ("keeper", "Keeper"), ("redis", "Redis"))
+_RESOURCE_COMPONENTS = (*COMPONENTS, ("ingestion", "ingestion"))
+_QUOTA = {
+    "cpu": ("CPU", "quota_cpu", quantity.CPU_PATTERN),
+    "memory": ("memory", "quota_memory", quantity.BYTES_PATTERN),
+    "storage": ("storage", "quota_storage", quantity.BYTES_PATTERN),
+}
+
+
+def _plan(obj: str) -> str:
+    return f"(has({obj}.plan) ? {obj}.plan : {cel_string(Plan.STARTER.value)})"
+
+
+def _by_plan(values: dict[Plan, str], obj: str) -> str:
+    """CEL choosing ``values[plan]`` by the plan of ``obj`` (self or oldSelf)."""
+    expr = cel_string(values[Plan.STARTER])
+    for plan in (Plan.ENTERPRISE, Plan.GROWTH):
+        expr = f"{_plan(obj)} == {cel_string(plan.value)} ? {cel_string(values[plan])} : {expr}"
+    return f"({expr})"
+
+
+def _present(obj: str, path: str) -> str:
+    parts = path.split(".")
+    return " && ".join(f"has({obj}.{'.'.join(parts[: i + 1])})" for i in range(len(parts)))
+
+
+def _quota_rule(path: str, resource: str) -> dict[str, str]:
+    what, attr, pattern = _QUOTA[resource]
+    quota = _by_plan({p: getattr(PRESETS[p], attr) for p in Plan}, "self")
+    listed = ", ".join(f"{p.value} {getattr(PRESETS[p], attr)}" for p in Plan)
+    value = f"self.{path}"
+    return cel(
+        f"!({_present('self', path)}) || !{value}.matches({cel_string(pattern)}) || "
+        f"quantity({value}).compareTo(quantity({quota})) <= 0",
+        f"{path} must fit in the plan's {what} quota for the whole tenant ({listed})",
+        message_expression=(
+            f"{cel_string(path + ' is ')} + {value} + {cel_string(', more than the ')} + "
+            f"{_plan('self')} + {cel_string(f' plan allows for the whole tenant ({what} quota ')}"
+            f" + {quota} + {cel_string('): lower it or choose a larger plan')}"
+        ),
+        field_path=f".{path}",
+    )
+
+
+def _size(obj: str, component: str) -> str:
+    path = f"{component}.storage.size"
+    defaults = {p: getattr(PRESETS[p], component).storage for p in Plan}
+    return f"({_present(obj, path)} ? {obj}.{path} : {_by_plan(defaults, obj)})"
+
+
+def _shrink_rule(component: str, label: str) -> dict[str, str]:
+    new, old = _size("self", component), _size("oldSelf", component)
+    path = f"spec.{component}.storage.size"
+    unset = f"({_present('self', f'{component}.storage.size')} ? '' : ' (the plan default)')"
+    parts = [
+        cel_string(f"size cannot shrink: the {label} volumes are "),
+        old,
+        cel_string(" and this change makes them "),
+        new,
+        unset,
+        cel_string(f"; volumes can only be expanded: set {path} to at least "),
+        old,
+    ]
+    return cel(
+        f"!isQuantity({new}) || !isQuantity({old}) || "
+        f"quantity({new}).compareTo(quantity({old})) >= 0",
+        f"size cannot shrink: volumes can only be expanded, and removing {path} or moving "
+        "to a smaller plan changes it too (unset means the plan's default)",
+        message_expression=" + ".join(parts),
+        field_path=f".{component}.storage.size",
+    )
+
+
+def _class(obj: str, component: str) -> str:
+    path = f"{component}.storage.storageClassName"
+    return f"({_present(obj, path)} ? {obj}.{path} : '')"
+
+
+def _class_rule(component: str, label: str) -> dict[str, str]:
+    return cel(
+        f"{_class('self', component)} == {_class('oldSelf', component)}",
+        "storageClassName is immutable once set: existing volumes cannot move to another "
+        f"class (unset means the cluster default; the {label} volumes keep the class they "
+        "were created with)",
+        field_path=f".{component}.storage.storageClassName",
+    )
+
+
+def _spec_rules() -> list[dict[str, str]]:
+    rules = [
+        cel(
+            "!has(self.ingestion) || !has(self.ingestion.autoscaling) || "
+            "!self.ingestion.autoscaling.enabled || !has(self.ingestion.replicas)",
+            "set either ingestion.replicas or ingestion.autoscaling.enabled, not both",
+            field_path=".ingestion.replicas",
+        ),
+    ]
+    for component, _ in _RESOURCE_COMPONENTS:
+        for kind in ("requests", "limits"):
+            for resource in ("cpu", "memory"):
+                rules.append(_quota_rule(f"{component}.resources.{kind}.{resource}", resource))
+    for component, _ in COMPONENTS:
+        rules.append(_quota_rule(f"{component}.storage.size", "storage"))
+    for component, label in COMPONENTS:
+        rules.append(_shrink_rule(component, label))
+        rules.append(_class_rule(component, label))
+    return rules
+
+
 class TenantSpec(CRDModel):
     """What a platform admin asks for: one isolated analytics stack."""
 
-    model_config = ConfigDict(
-        json_schema_extra=k8s_extra(
-            validations=[
-                cel(
-                    "!has(self.ingestion) || !has(self.ingestion.autoscaling) || "
-                    "!self.ingestion.autoscaling.enabled || !has(self.ingestion.replicas)",
-                    "set either ingestion.replicas or ingestion.autoscaling.enabled, not both",
-                    field_path=".ingestion.replicas",
-                ),
-            ]
-        )
-    )
+    model_config = ConfigDict(json_schema_extra=k8s_extra(validations=_spec_rules()))
 
     plan: Plan = Plan.STARTER
     """Size preset: starter, growth or enterprise. It sets quotas and default sizes;

@@ -79,6 +79,7 @@ def cron_jobs(model: m.TenantModel) -> list[common.Manifest]:
     context: dict[str, Any] = {
         "metadata": common.metadata(model, name="backup", component=COMPONENT),
         "schedule": model.backup.schedule,
+        "time_zone": model.backup.time_zone,
         "suspend": model.suspend,
         "pod_labels": common.labels(model, COMPONENT),
         "pod_security": common.pod_security_context(common.UID_CLICKHOUSE),

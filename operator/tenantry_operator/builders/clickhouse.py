@@ -25,9 +25,9 @@ Passwords are never written into a ConfigMap: users.xml and remote_servers use
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from tenantry.api import server_settings
 from tenantry_operator import model as m
 from tenantry_operator.builders import common, keeper, render
 
@@ -36,8 +36,6 @@ SHARED_CONFIG = "clickhouse-config"
 SERVICE = "clickhouse"
 HTTP_PORT = 8123
 NATIVE_PORT = 9000
-# Server setting names become XML element names: only what ClickHouse itself uses.
-_SETTING_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 # (user, Secret key, env var, profile, may manage access)
 USERS: tuple[tuple[str, str, str, str, bool], ...] = (
     ("admin", common.CLICKHOUSE_SECRET_KEYS["admin"], "CLICKHOUSE_ADMIN_PASSWORD", "default", True),
@@ -71,9 +69,12 @@ def host_labels(host: m.Host) -> dict[str, str]:
 
 
 def _check_settings(settings: tuple[tuple[str, str], ...]) -> None:
+    """Setting names become XML elements of the server config: only the allow-list of
+    ``tenantry.api.server_settings`` (the CRD and the model refuse the rest; this keeps
+    a model built any other way from overriding paths, listeners, users or Keeper)."""
     for name, _ in settings:
-        if not _SETTING_NAME.match(name):
-            raise ValueError(f"invalid ClickHouse setting name {name!r}")
+        if name not in server_settings.ALLOWED:
+            raise ValueError(f"ClickHouse setting name {name!r} is not allowed")
 
 
 def cluster_xml(model: m.TenantModel) -> str:

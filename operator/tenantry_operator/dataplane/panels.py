@@ -28,7 +28,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from tenantry.api.dashboard import TimeRange, Variable
+from tenantry.api.dashboard import EARLIEST, LATEST, TIME_BOUNDS, TimeRange, Variable
 from tenantry.clickhouse.client import ClickHouseError
 
 VIEW_PREFIX = "mv_"
@@ -169,19 +169,30 @@ def query_parameters(sql: str) -> dict[str, str]:
 
 
 def resolve_time(text: str, now: dt.datetime) -> dt.datetime:
-    """ "now", "now-<n><s|m|h|d|w>" or an RFC 3339 time, as an aware UTC datetime."""
+    """ "now", "now-<n><s|m|h|d|w>" or an RFC 3339 time, as an aware UTC datetime.
+
+    PanelError for a time a ClickHouse DateTime cannot hold (before 1970, after
+    2106-02-07) or one the calendar cannot (year 1 minus an offset): the CRD refuses
+    those, so this guards objects written before it did, and request parameters."""
     match = _RELATIVE.match(text.strip())
-    if match:
-        amount, unit = match.groups()
-        delta = dt.timedelta(**{_UNITS[unit]: int(amount)}) if amount else dt.timedelta()
-        return (now - delta).astimezone(dt.UTC)
     try:
-        parsed = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError as err:
-        raise PanelError(f"time {text!r} is neither now[-<n><unit>] nor RFC 3339") from err
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed.astimezone(dt.UTC)
+        if match:
+            amount, unit = match.groups()
+            delta = dt.timedelta(**{_UNITS[unit]: int(amount)}) if amount else dt.timedelta()
+            resolved = (now - delta).astimezone(dt.UTC)
+        else:
+            try:
+                parsed = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+            except ValueError as err:
+                raise PanelError(f"time {text!r} is neither now[-<n><unit>] nor RFC 3339") from err
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=dt.UTC)
+            resolved = parsed.astimezone(dt.UTC)
+    except OverflowError as err:
+        raise PanelError(f"time {text!r} is out of range: {TIME_BOUNDS}") from err
+    if not EARLIEST <= resolved <= LATEST:
+        raise PanelError(f"time {text!r} is out of range: {TIME_BOUNDS}")
+    return resolved
 
 
 def _time_text(value: dt.datetime) -> str:

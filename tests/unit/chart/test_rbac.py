@@ -47,7 +47,8 @@ def _expected_operator_grants() -> dict[tuple[str, str], set[str]]:
         ("tenantry.io", "tenants/status"): {"get", "patch"},
         ("tenantry.io", "dashboards/status"): {"get", "patch"},
         ("apiextensions.k8s.io", "customresourcedefinitions"): READ,
-        ("", "events"): {"create", "patch"},
+        # posted on Tenants and Dashboards; read for the warnings about tenants' pods
+        ("", "events"): READ | {"create", "patch"},
         ("events.k8s.io", "events"): {"create", "patch"},
         ("", "namespaces"): MANAGE,
         # generated credentials: created once, never changed or deleted
@@ -72,6 +73,12 @@ def test_operator_can_watch_every_child_kind_it_watches() -> None:
     for child in handlers.CHILDREN:  # watch.py lists and watches each of these
         group = child.api_version.rpartition("/")[0]
         assert grants[(group, child.plural)] >= READ, child.plural
+
+
+def test_operator_can_watch_the_events_it_reads() -> None:
+    grants = _grants(one(render(), "ClusterRole", OP))
+    assert handlers.EVENTS.api_version == "v1"  # watch.py watches /api/v1/events
+    assert grants[("", handlers.EVENTS.plural)] >= READ
 
 
 @pytest.mark.parametrize("name", [OP, CP])

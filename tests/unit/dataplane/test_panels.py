@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from tenantry_operator.dataplane import panels
 
 from tenantry.api.dashboard import TimeRange, Variable
@@ -91,6 +93,39 @@ def test_resolve_time(text: str, expected: dt.datetime) -> None:
 def test_resolve_time_refuses_garbage() -> None:
     with pytest.raises(panels.PanelError, match="RFC 3339"):
         panels.resolve_time("yesterday", NOW)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "0001-01-01T00:00:00+01:00",  # before year 1 in UTC: OverflowError before the fix
+        "9999-12-31T23:59:59-01:00",  # after year 9999 in UTC: likewise
+        "0001-01-01T00:00:00Z",
+        "9999-12-31T23:59:59Z",
+        "1969-12-31T23:59:59Z",  # what a ClickHouse DateTime cannot hold
+        "2106-02-07T06:28:16Z",
+        "now-99999w",
+    ],
+)
+def test_resolve_time_refuses_what_datetime_cannot_hold(text: str) -> None:
+    with pytest.raises(panels.PanelError, match="out of range"):
+        panels.resolve_time(text, NOW)
+
+
+def test_relative_time_from_a_now_near_the_edge_is_refused_not_raised() -> None:
+    with pytest.raises(panels.PanelError, match="out of range"):
+        panels.resolve_time("now-1w", dt.datetime(1, 1, 3, tzinfo=dt.UTC))
+
+
+@given(st.datetimes(timezones=st.timezones()), st.datetimes(timezones=st.just(dt.UTC)))
+def test_resolve_time_gives_a_time_or_a_panel_error(when: dt.datetime, now: dt.datetime) -> None:
+    """No calendar value makes it raise anything but PanelError (the handler's crash)."""
+    for text in (when.isoformat(), f"now-{when.microsecond % 99999}d"):
+        try:
+            resolved = panels.resolve_time(text, now)
+        except panels.PanelError:
+            continue
+        assert resolved.tzinfo is not None
 
 
 def test_parameter_values_from_variables_and_time_range() -> None:
