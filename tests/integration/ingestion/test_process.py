@@ -87,8 +87,18 @@ async def test_ingest_process_accepts_writes_and_reports(
                 async with session.post(f"{url}/v1/events", data=body, headers=headers) as resp:
                     assert resp.status == 202, await resp.text()
             await until_rows(chdb_client, database, 1000, proc, log)
-            async with session.get(f"{url}/metrics") as resp:
-                text = await resp.text()
+
+            async def scrape() -> str:
+                async with session.get(f"{url}/metrics") as resp:
+                    return await resp.text()
+
+            # The writer counts its rows after the insert returns: the rows can be in
+            # ClickHouse a moment before the counter says so (seen on a loaded machine).
+            text = await until(
+                scrape,
+                accept=lambda t: metric_value(t, "tenantry_ingest_inserted_rows_total") >= 1000,
+                what="the writer's inserted-rows counter at 1000",
+            )
             assert metric_value(text, "tenantry_ingest_events_accepted_total") == 1000
             assert metric_value(text, "tenantry_ingest_inserted_rows_total") == 1000
             assert metric_value(text, "tenantry_ingest_writer_lag_seconds") > 0
