@@ -45,7 +45,16 @@ def wait_phase(kube: Kube, name: str, phase: str, timeout: float = 180) -> dict[
         generation, st = seen
         return st.get("observedGeneration") == generation and st.get("phase") == phase
 
-    _, st = eventually(check, accept=reached, timeout=timeout, what=f"{name} {phase}")
+    try:
+        _, st = eventually(check, accept=reached, timeout=timeout, what=f"{name} {phase}")
+    except AssertionError as failure:
+        # What the cluster itself says, beside the operator's status: a failure on a
+        # loaded machine should say whether the workloads or the operator lagged.
+        seen = kube.try_run(
+            "get", "statefulsets,deployments,pods,pvc", "-n", f"tenant-{name}", "-o", "wide"
+        )
+        nodes = kube.try_run("get", "nodes", "-o", "wide")
+        raise AssertionError(f"{failure}\n{seen.stdout}{seen.stderr}\n{nodes.stdout}") from None
     return st
 
 
