@@ -32,9 +32,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
-from tenantry_operator.dataplane import panels
 
 from tenantry.api.dashboard import TIME_PATTERN, DashboardSpec, Panel, TimeRange, VariableType
+from tenantry.dashboards import panels
 
 VAR_PREFIX = "var."
 TIME_PARAMETERS = ("from", "to")

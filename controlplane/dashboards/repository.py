@@ -21,10 +21,10 @@ from typing import Any
 from urllib.parse import quote
 
 from redis.asyncio import Redis
-from tenantry_operator.dataplane.connect import open_tenant_client
 
 from controlplane.tenants.repository import create, delete, get, list_all, replace_spec
 from tenantry import contract
+from tenantry.clickhouse import open_tenant_client
 from tenantry.clickhouse.client import ClickHouseClient
 
 __all__ = [

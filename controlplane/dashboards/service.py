@@ -14,7 +14,6 @@ from typing import Any
 
 import asyncpg
 from redis.asyncio import Redis
-from tenantry_operator.dataplane import panels
 
 from controlplane.audit import service as audit
 from controlplane.dashboards import chart, params, repository
@@ -40,6 +39,7 @@ from controlplane.settings import Settings
 from controlplane.tenants import repository as tenant_repository
 from tenantry.api.dashboard import DashboardSpec
 from tenantry.clickhouse.client import ClickHouseError
+from tenantry.dashboards import panels
 
 log = logging.getLogger("tenantry.controlplane.dashboards")
 

@@ -14,13 +14,18 @@
 (for example the operator's override for local e2e runs) is one string:
 `chdb:///var/lib/tenantry/chdb` or `http://user:password@host:8123/database`.
 Adapters are imported on demand: chDB is a large library.
+
+`open_tenant_client(url, database=...)` opens a client whose *current* database is a
+tenant's (panel SQL names `events` without a database): over HTTP the URL's path, on
+chDB a connection of its own on which `USE` ran once. The operator validates panels
+with it, the control plane runs them with it.
 """
 
 from __future__ import annotations
 
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
-from tenantry.clickhouse.client import ClickHouseClient
+from tenantry.clickhouse.client import ClickHouseClient, quote_identifier
 
 
 def open_client(url: str) -> ClickHouseClient:
@@ -46,3 +51,29 @@ def open_client(url: str) -> ClickHouseClient:
             secure=secure,
         )
     raise ValueError(f"unsupported ClickHouse URL scheme {parts.scheme!r}: use chdb or http(s)")
+
+
+def with_database(url: str, database: str) -> str:
+    """An http(s) URL whose path names `database` (clickhouse-connect's default database)."""
+    quote_identifier(database)
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(f"only http(s) URLs name a database, not {parts.scheme!r}")
+    return urlunsplit((parts.scheme, parts.netloc, f"/{database}", parts.query, parts.fragment))
+
+
+def open_tenant_client(url: str, *, database: str) -> ClickHouseClient:
+    """A client whose current database is `database` (which must exist).
+
+    Blocking (it connects): call it in a thread from async code.
+    """
+    parts = urlsplit(url)
+    if parts.scheme in ("http", "https"):
+        return open_client(with_database(url, database))
+    client = open_client(url)
+    try:
+        client.command(f"USE {quote_identifier(database)}")
+    except Exception:
+        client.close()
+        raise
+    return client

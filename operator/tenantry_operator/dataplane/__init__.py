@@ -11,7 +11,8 @@ handler) and talk to ClickHouse only through `tenantry.clickhouse`.
   database name `t_<name>`, password redaction for logs;
 - `schema_step`: `ensure_schema` (provision, idempotent) and `needs_schema`
   (pure: skip ClickHouse entirely when status says the schema is current);
-- `panels`: pure SQL checks, parameter binding, view naming, error messages;
+- panel SQL rules (pure checks, parameter binding, view naming, error messages) are
+  `tenantry.dashboards.panels`, shared with the control plane;
 - `dashboards`: `reconcile_dashboard`, `unavailable`, `drop_dashboard`.
 
 Wiring in `reconcile.reconcile`, after `new_status` is computed, only when its

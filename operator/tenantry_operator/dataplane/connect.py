@@ -11,10 +11,10 @@ engine may then host several tenants, every tenant lives in its own database,
 
 Panel SQL names tables without a database (`FROM events`), so the dashboard
 step needs a client whose *current* database is the tenant's
-(`open_tenant_client`): over HTTP that is the URL's path (the `database`
-parameter of every request); on chDB a connection of its own on which `USE`
-ran once (connections on one path share the engine, each keeps its own current
-database).
+(`tenantry.clickhouse.open_tenant_client`, shared with the control plane): over HTTP
+that is the URL's path (the `database` parameter of every request); on chDB a
+connection of its own on which `USE` ran once (connections on one path share the
+engine, each keeps its own current database).
 
 URLs carry the password: log them only through `redact_url`.
 
@@ -35,8 +35,8 @@ import weakref
 from collections.abc import AsyncIterator
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from tenantry.clickhouse import open_client
-from tenantry.clickhouse.client import ClickHouseClient, quote_identifier
+from tenantry.clickhouse import open_client, open_tenant_client
+from tenantry.clickhouse.client import ClickHouseClient
 from tenantry_operator.kube import Kube
 from tenantry_operator.model import TenantModel
 
@@ -94,32 +94,6 @@ def redact_url(url: str) -> str:
     if parts.port is not None:
         host = f"{host}:{parts.port}"
     return urlunsplit((parts.scheme, f"{user}:***@{host}", parts.path, parts.query, ""))
-
-
-def with_database(url: str, database: str) -> str:
-    """An http(s) URL whose path names `database` (clickhouse-connect's default database)."""
-    quote_identifier(database)
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https"):
-        raise ValueError(f"only http(s) URLs name a database, not {parts.scheme!r}")
-    return urlunsplit((parts.scheme, parts.netloc, f"/{database}", parts.query, parts.fragment))
-
-
-def open_tenant_client(url: str, *, database: str) -> ClickHouseClient:
-    """A client whose current database is `database` (which must exist).
-
-    Blocking (it connects): call it in a thread from async code.
-    """
-    parts = urlsplit(url)
-    if parts.scheme in ("http", "https"):
-        return open_client(with_database(url, database))
-    client = open_client(url)
-    try:
-        client.command(f"USE {quote_identifier(database)}")
-    except Exception:
-        client.close()
-        raise
-    return client
 
 
 async def admin_password(kube: Kube, model: TenantModel) -> str | None:

@@ -71,7 +71,7 @@ from tenantry.clickhouse.client import (
     quote_string,
 )
 from tenantry.clickhouse.schema import TenantSchema
-from tenantry_operator.dataplane import panels
+from tenantry.dashboards import panels
 from tenantry_operator.dataplane.schema_step import STATUS_KEY, tenant_schema
 from tenantry_operator.model import TenantModel
 from tenantry_operator.observe import Cond, now
@@ -298,7 +298,7 @@ def _check_database(client: ClickHouseClient, database: str) -> None:
     if current != database:
         raise ValueError(
             f"the client's current database is {current!r}, not {database!r}: "
-            "open it with connect.open_tenant_client"
+            "open it with tenantry.clickhouse.open_tenant_client"
         )
 
 
@@ -450,7 +450,7 @@ async def reconcile_dashboard(
     """Validate every panel and converge the dashboard's materialized views.
 
     `client` must have the tenant's database as its current database
-    (`connect.open_tenant_client`); `previous` is the last `status.panels`
+    (`tenantry.clickhouse.open_tenant_client`); `previous` is the last `status.panels`
     (for events on changes); `now` anchors the time range (tests).
     Raises DataPlaneUnavailable when ClickHouse cannot answer.
     """

@@ -17,6 +17,7 @@ import pytest
 from tenantry_operator.dataplane import connect
 from tenantry_operator.model import TenantModel
 
+from tenantry import clickhouse
 from tenantry.clickhouse.chdb_client import ChdbClient
 from tenantry.clickhouse.client import ClickHouseClient
 from tenantry.clickhouse.loopback_server import LoopbackServer
@@ -48,4 +49,4 @@ def loopback_url(loopback: LoopbackServer) -> str:
 
 def tenant_client(url: str, model: TenantModel) -> ClickHouseClient:
     """A client whose current database is the tenant's (it must exist)."""
-    return connect.open_tenant_client(url, database=connect.database_name(model))
+    return clickhouse.open_tenant_client(url, database=connect.database_name(model))

@@ -7,12 +7,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from tenantry_operator.dataplane import connect, dashboards, panels, schema_step
+from tenantry_operator.dataplane import connect, dashboards, schema_step
 from tenantry_operator.model import TenantModel
 
+from tenantry import clickhouse
 from tenantry.api.dashboard import DashboardSpec
 from tenantry.clickhouse.chdb_client import ChdbClient
 from tenantry.clickhouse.client import ClickHouseClient
+from tenantry.dashboards import panels
 from tests.integration.clickhouse.events import events
 from tests.integration.dataplane.conftest import tenant_client
 
@@ -312,7 +314,7 @@ async def test_dashboard_over_http_adapter(
 ) -> None:
     """The operator's path in local e2e: clickhouse-connect to the loopback endpoint."""
     url = connect.clickhouse_url(tenant, "unused", override=loopback_url)
-    plain = connect.open_tenant_client(url, database="default")
+    plain = clickhouse.open_tenant_client(url, database="default")
     try:
         await schema_step.ensure_schema(plain, tenant)
     finally:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from tenantry_operator.dataplane import connect
 
+from tenantry import clickhouse
 from tests.unit.operator import fixtures
 
 
@@ -84,11 +85,11 @@ def test_redacted_default_url_never_shows_the_password() -> None:
 
 def test_with_database_sets_the_path_only() -> None:
     url = "http://u:p@127.0.0.1:8123/"
-    assert connect.with_database(url, "t_acme") == "http://u:p@127.0.0.1:8123/t_acme"
+    assert clickhouse.with_database(url, "t_acme") == "http://u:p@127.0.0.1:8123/t_acme"
     with pytest.raises(ValueError, match="identifier"):
-        connect.with_database(url, "t_acme; DROP")
+        clickhouse.with_database(url, "t_acme; DROP")
     with pytest.raises(ValueError, match="http"):
-        connect.with_database("chdb:///x", "t_acme")
+        clickhouse.with_database("chdb:///x", "t_acme")
 
 
 class _FakeKube:

@@ -7,10 +7,10 @@ import datetime as dt
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from tenantry_operator.dataplane import panels
 
 from tenantry.api.dashboard import TimeRange, Variable
 from tenantry.clickhouse.client import ClickHouseError
+from tenantry.dashboards import panels
 
 NOW = dt.datetime(2026, 3, 10, 12, 0, 0, tzinfo=dt.UTC)
 

@@ -1,8 +1,10 @@
 """Pure checks and names for dashboard panels: no I/O, unit-tested as text.
 
+Shared by the operator (which validates and materializes panels) and the control plane
+(which binds parameters and runs panel queries), so neither imports the other.
 The engine decides what a panel's SQL means (`EXPLAIN AST`, `EXPLAIN`, see
-`dashboards`); this module does what must happen before any SQL reaches it and
-reads what comes back:
+`tenantry_operator.dataplane.dashboards`); this module does what must happen before
+any SQL reaches it and reads what comes back:
 
 - `single_statement`: a `;` would let a second statement through (chDB runs
   multi-statement text as a script), so it is refused before anything is sent;
