@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from redis.asyncio import Redis
 
-from controlplane import background, db, errors, ops
+from controlplane import background, db, http_errors, ops
 from controlplane.apikeys.router import internal_router as apikeys_internal_router
 from controlplane.apikeys.router import router as apikeys_router
 from controlplane.audit.router import router as audit_router
@@ -30,6 +30,7 @@ from controlplane.auth.service import Auth
 from controlplane.billing.router import internal_router as billing_internal_router
 from controlplane.billing.router import router as billing_router
 from controlplane.bodylimit import BodyLimitMiddleware
+from controlplane.context import Membership
 from controlplane.dashboards.router import router as dashboards_router
 from controlplane.deps import AppState
 from controlplane.kube import KubeResources
@@ -39,7 +40,6 @@ from controlplane.orgs.router import invitations_router
 from controlplane.orgs.router import router as orgs_router
 from controlplane.ratelimit import RateLimiter
 from controlplane.rbac.access_cache import AccessCache
-from controlplane.rbac.dependencies import Membership
 from controlplane.rbac.router import router as rbac_router
 from controlplane.settings import Settings
 from controlplane.tenants.router import router as tenants_router
@@ -149,7 +149,7 @@ def create_app(settings: Settings) -> FastAPI:
         docs_url="/docs",
         redoc_url=None,
     )
-    errors.install(app)
+    http_errors.install(app)
     for router in ROUTERS:
         app.include_router(router)
     # Innermost of ours: its 413 still gets the request id, the access log and CORS.

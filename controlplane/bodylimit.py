@@ -10,7 +10,7 @@ calling ``request.body()``) ever holds more than the limit:
   the running total passes the limit; what came before is not kept here, and the app
   sees the refusal as a failed read (its own answer to that is dropped).
 
-The refusal is the API's one error shape (``errors.body``, code ``content_too_large``).
+The refusal is the API's one error shape (``http_errors.body``, code ``content_too_large``).
 The connection stays open: uvicorn drops the body bytes of a request it has answered
 as they arrive (both its protocol implementations), so the rest of the body is never
 stored, and a client that sends its whole body before reading (most do) still reads
@@ -35,7 +35,7 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute, compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from controlplane import errors
+from controlplane import http_errors
 
 LARGE_BODY: Final = {"x-body-limit": "large"}
 """``openapi_extra`` of a route that takes bodies up to ``max_large_body_bytes``."""
@@ -143,7 +143,7 @@ def _route_path(scope: Scope) -> str:
 async def _refuse(scope: Scope, send: Send, limit: int) -> None:
     state = scope.setdefault("state", {})
     state["error_code"] = "content_too_large"
-    content = errors.body(
+    content = http_errors.body(
         "content_too_large",
         f"the request body is larger than {limit} bytes, the limit of this route",
         Request(scope),

@@ -6,13 +6,18 @@ service and repository layers receive plain objects and stay testable without HT
 ``Conn`` is the one transaction of a request: it commits when the endpoint returns and
 rolls back when it raises, before the response is sent. ``AfterCommit`` is the response
 for work that must wait for that commit and whose outcome the response reports.
+``Info`` is the caller's ``context.RequestInfo`` and ``PerIp`` rate-limits a route per
+client address (``ratelimit.RateLimiter`` counts).
+
+This is the web layer: it imports services (the audit trail), never the reverse.
+Services take the plain values of ``context.py``.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import asyncpg
 from fastapi import Depends, Request
@@ -22,17 +27,16 @@ from redis.asyncio import Redis
 from starlette.types import Receive, Scope, Send
 
 from controlplane import clientaddr, db
-from controlplane.errors import AuditNote, DomainError
+from controlplane.audit import service as audit
+from controlplane.auth.service import Auth
+from controlplane.context import Membership, RequestInfo
+from controlplane.errors import AuditNote, DomainError, RateLimited
+from controlplane.kube import KubeResources
+from controlplane.mail import Mailer
+from controlplane.observability import Metrics
+from controlplane.ratelimit import RateLimiter
+from controlplane.rbac.access_cache import AccessCache
 from controlplane.settings import Settings
-
-if TYPE_CHECKING:
-    from controlplane.auth.service import Auth
-    from controlplane.kube import KubeResources
-    from controlplane.mail import Mailer
-    from controlplane.observability import Metrics
-    from controlplane.ratelimit import RateLimiter
-    from controlplane.rbac.access_cache import AccessCache
-    from controlplane.rbac.dependencies import Membership
 
 
 @dataclass
@@ -46,15 +50,6 @@ class AppState:
     limiter: RateLimiter
     mailer: Mailer | None
     access: AccessCache[Membership]
-
-
-@dataclass(frozen=True)
-class RequestInfo:
-    """Who is calling from where: what the audit trail records besides the actor."""
-
-    ip: str
-    user_agent: str
-    request_id: str
 
 
 def app_state(request: Request) -> AppState:
@@ -108,8 +103,6 @@ async def _transaction(request: Request) -> AsyncIterator[asyncpg.Connection]:
 
 async def record_note(request: Request, note: AuditNote) -> None:
     """Write ``note`` in a transaction of its own (the request's, if any, rolls back)."""
-    from controlplane.audit import service as audit  # audit.service imports this module
-
     await audit.record_separately(
         app_state(request).pool,
         org_id=note.org_id,
@@ -176,3 +169,21 @@ async def _info_dependency(request: Request) -> RequestInfo:
 
 
 Info = Annotated[RequestInfo, Depends(_info_dependency)]
+
+
+class PerIp:
+    """Dependency: rate-limit a route per client IP (``oauth``: refuse as RFC 6749 does)."""
+
+    def __init__(self, bucket: str, *, oauth: bool = False) -> None:
+        self.bucket = bucket
+        self.oauth = oauth
+
+    async def __call__(self, request: Request) -> None:
+        state = app_state(request)
+        ip = client_ip(request, state.settings)
+        try:
+            await state.limiter.hit(f"{self.bucket}:ip", ip, limit=state.limiter.per_ip)
+        except RateLimited as exc:
+            if self.oauth:
+                raise exc.as_oauth() from None
+            raise

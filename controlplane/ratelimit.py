@@ -5,6 +5,7 @@ one machine trying many accounts, the per-identity limit slows many machines try
 account. Windows are shared by every replica because the counters live in Redis. The
 OAuth token endpoint also limits per client (``client``: a public client is one identity
 shared by all its users, with its own larger limit) and answers in the OAuth error shape.
+The per-IP limit is applied by the ``deps.PerIp`` dependency; this module knows no HTTP.
 """
 
 from __future__ import annotations
@@ -12,10 +13,8 @@ from __future__ import annotations
 import hashlib
 import time
 
-from fastapi import Request
 from redis.asyncio import Redis
 
-from controlplane.deps import app_state, client_ip
 from controlplane.errors import RateLimited
 from controlplane.settings import Settings
 
@@ -47,21 +46,3 @@ class RateLimiter:
     async def client(self, bucket: str, client_id: str) -> None:
         # Not lowercased: client ids are matched exactly.
         await self.hit(f"{bucket}:client", client_id, limit=self.per_client)
-
-
-class PerIp:
-    """Dependency: rate-limit a route per client IP (``oauth``: refuse as RFC 6749 does)."""
-
-    def __init__(self, bucket: str, *, oauth: bool = False) -> None:
-        self.bucket = bucket
-        self.oauth = oauth
-
-    async def __call__(self, request: Request) -> None:
-        state = app_state(request)
-        ip = client_ip(request, state.settings)
-        try:
-            await state.limiter.hit(f"{self.bucket}:ip", ip, limit=state.limiter.per_ip)
-        except RateLimited as exc:
-            if self.oauth:
-                raise exc.as_oauth() from None
-            raise

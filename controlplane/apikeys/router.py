@@ -15,12 +15,13 @@ from controlplane.apikeys.schemas import (
     Introspection,
     IntrospectRequest,
 )
+from controlplane.context import OrgAccess
 from controlplane.deps import Conn, Info, State
 from controlplane.errors import NotFound
 from controlplane.internal import InternalService
-from controlplane.rbac.dependencies import OrgAccess, OrgPermission
+from controlplane.paths import NamePath
+from controlplane.rbac.dependencies import OrgPermission
 from controlplane.tenants import service as tenants
-from controlplane.tenants.schemas import NamePath
 
 router = APIRouter(prefix="/v1/orgs/{org_id}/tenants/{tenant}/apikeys", tags=["apikeys"])
 internal_router = APIRouter(prefix="/internal/v1/apikeys", tags=["internal"])

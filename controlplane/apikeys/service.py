@@ -18,9 +18,8 @@ from controlplane.apikeys import repository
 from controlplane.apikeys.repository import KeyRow
 from controlplane.apikeys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, Introspection
 from controlplane.audit import service as audit
-from controlplane.deps import RequestInfo
+from controlplane.context import OrgAccess, RequestInfo
 from controlplane.errors import NotFound
-from controlplane.rbac.dependencies import OrgAccess
 from controlplane.tenants.repository import slug_name
 from tenantry import contract
 

@@ -11,8 +11,9 @@ from fastapi import APIRouter, Depends, Query, Response
 from controlplane.audit import chain, service
 from controlplane.audit.schemas import AuditEventOut, AuditPage, VerifyOut
 from controlplane.audit.service import Filters
+from controlplane.context import OrgAccess
 from controlplane.deps import Conn
-from controlplane.rbac.dependencies import OrgAccess, OrgPermission
+from controlplane.rbac.dependencies import OrgPermission
 from controlplane.validation import PRINTABLE
 
 router = APIRouter(prefix="/v1/orgs/{org_id}/audit", tags=["audit"])

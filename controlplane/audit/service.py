@@ -16,7 +16,7 @@ import asyncpg
 
 from controlplane import db
 from controlplane.audit import chain, repository
-from controlplane.deps import RequestInfo
+from controlplane.context import RequestInfo
 
 
 async def record(

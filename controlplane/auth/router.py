@@ -23,10 +23,10 @@ from controlplane.auth.schemas import (
     SignUp,
     TokenResponse,
 )
-from controlplane.deps import AppState, Conn, Info, State
+from controlplane.context import Principal
+from controlplane.deps import AppState, Conn, Info, PerIp, State
 from controlplane.errors import OAuthError, RateLimited
-from controlplane.ratelimit import PerIp
-from controlplane.rbac.dependencies import Authenticated, Principal, Public
+from controlplane.rbac.dependencies import Authenticated, Public
 from controlplane.users.schemas import UserOut
 from controlplane.validation import PRINTABLE
 

@@ -19,7 +19,7 @@ from controlplane.auth import crypto, repository
 from controlplane.auth.keys import KeyRing
 from controlplane.auth.repository import AuthCode, SessionStore
 from controlplane.auth.schemas import Login, SignUp, TokenResponse
-from controlplane.deps import RequestInfo
+from controlplane.context import RequestInfo
 from controlplane.errors import AuditNote, Conflict, OAuthError, Unauthenticated
 from controlplane.users import repository as users
 from controlplane.users.schemas import UserOut

@@ -27,8 +27,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from controlplane import db
 from controlplane.billing import service
+from controlplane.context import OrgAccess
 from controlplane.deps import app_state
-from controlplane.rbac.dependencies import Bearer, OrgAccess, OrgPermission
+from controlplane.rbac.dependencies import Bearer, OrgPermission
 
 
 class BillingSettings(BaseSettings):

@@ -12,7 +12,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Depends, Path, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
@@ -21,7 +21,6 @@ from controlplane.billing.access import UsageWriter, billing_settings
 from controlplane.billing.schemas import (
     InvoiceOut,
     OrgLimitsOut,
-    PeriodPath,
     PlanOut,
     SubscriptionChange,
     SubscriptionOut,
@@ -31,15 +30,18 @@ from controlplane.billing.schemas import (
     UsageResult,
 )
 from controlplane.bodylimit import LARGE_BODY
+from controlplane.context import OrgAccess
 from controlplane.deps import Conn, Info
 from controlplane.internal import InternalService
-from controlplane.rbac.dependencies import OrgAccess, OrgPermission
+from controlplane.rbac.dependencies import OrgPermission
 
 router = APIRouter(prefix="/v1/orgs/{org_id}", tags=["billing"])
 internal_router = APIRouter(prefix="/internal/v1/orgs/{org_id}", tags=["internal"])
 
 Reader = Annotated[OrgAccess, Depends(OrgPermission("billing:read"))]
 Manager = Annotated[OrgAccess, Depends(OrgPermission("billing:manage"))]
+
+PeriodPath = Annotated[str, Path(pattern=r"^[0-9]{4}-[0-9]{2}$")]
 
 
 def _now() -> datetime:

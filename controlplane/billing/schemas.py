@@ -10,7 +10,6 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Path
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from controlplane.billing.catalog import Metric
@@ -19,8 +18,6 @@ from controlplane.orgs.plans import OrgPlan
 TENANT_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 KEY_PATTERN = r"^[\x21-\x7e]+$"  # printable ASCII, no spaces: keys are identifiers
 MAX_BATCH = 5_000
-
-PeriodPath = Annotated[str, Path(pattern=r"^[0-9]{4}-[0-9]{2}$")]
 
 
 class Strict(BaseModel):

@@ -55,10 +55,9 @@ from controlplane.billing.schemas import (
     UsageRejected,
     UsageResult,
 )
-from controlplane.deps import RequestInfo
+from controlplane.context import OrgAccess, Principal, RequestInfo
 from controlplane.errors import Conflict, InvalidInput, NotFound
 from controlplane.orgs.repository import OrgRow
-from controlplane.rbac.dependencies import OrgAccess, Principal
 from controlplane.rbac.permissions import Grants
 
 EVENTS = TypeAdapter(list[UsageEvent])

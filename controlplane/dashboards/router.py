@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from controlplane.billing import service as billing
 from controlplane.billing.access import billing_settings
 from controlplane.bodylimit import LARGE_BODY
+from controlplane.context import OrgAccess
 from controlplane.dashboards import params, service
 from controlplane.dashboards.schemas import (
     DashboardCreate,
@@ -19,8 +20,8 @@ from controlplane.dashboards.schemas import (
 )
 from controlplane.deps import Conn, Info, State
 from controlplane.errors import InvalidInput
-from controlplane.rbac.dependencies import OrgAccess, OrgPermission
-from controlplane.tenants.schemas import NamePath
+from controlplane.paths import NamePath
+from controlplane.rbac.dependencies import OrgPermission
 from tenantry.api.dashboard import TIME_PATTERN
 
 router = APIRouter(prefix="/v1/orgs/{org_id}/dashboards", tags=["dashboards"])

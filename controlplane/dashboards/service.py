@@ -16,6 +16,7 @@ import asyncpg
 from redis.asyncio import Redis
 
 from controlplane.audit import service as audit
+from controlplane.context import OrgAccess, RequestInfo
 from controlplane.dashboards import chart, params, repository
 from controlplane.dashboards.schemas import (
     Column,
@@ -24,7 +25,6 @@ from controlplane.dashboards.schemas import (
     DashboardUpdate,
     PanelData,
 )
-from controlplane.deps import RequestInfo
 from controlplane.errors import (
     Conflict,
     InvalidInput,
@@ -34,7 +34,6 @@ from controlplane.errors import (
 )
 from controlplane.kube import NAME_LABEL, ORG_LABEL, CustomObject, CustomResources, KubeResources
 from controlplane.orgs import plans
-from controlplane.rbac.dependencies import OrgAccess
 from controlplane.settings import Settings
 from controlplane.tenants import repository as tenant_repository
 from tenantry.api.dashboard import DashboardSpec

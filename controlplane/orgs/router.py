@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response, status
 
+from controlplane.context import OrgAccess, Principal
 from controlplane.deps import AfterCommit, Conn, Info, State
 from controlplane.orgs import service
 from controlplane.orgs.schemas import (
@@ -22,7 +23,7 @@ from controlplane.orgs.schemas import (
     OrgOut,
     OrgUpdate,
 )
-from controlplane.rbac.dependencies import Authenticated, OrgAccess, OrgPermission, Principal
+from controlplane.rbac.dependencies import Authenticated, OrgPermission
 from controlplane.tenants import service as tenants
 
 router = APIRouter(prefix="/v1/orgs", tags=["orgs"])

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from controlplane.audit import service as audit
-from controlplane.deps import RequestInfo
+from controlplane.context import OrgAccess, Principal, RequestInfo
 from controlplane.errors import Conflict, Forbidden, InvalidInput, NotFound
 from controlplane.mail import Mailer, MailError
 from controlplane.orgs import invitation_email, plans, repository
@@ -35,7 +35,6 @@ from controlplane.orgs.schemas import (
 )
 from controlplane.rbac import permissions
 from controlplane.rbac import repository as roles
-from controlplane.rbac.dependencies import OrgAccess, Principal
 from controlplane.users import repository as users
 
 log = logging.getLogger("tenantry.controlplane.invitations")

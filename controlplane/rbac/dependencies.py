@@ -10,12 +10,13 @@ other organisations' objects reveal nothing. Members without the grant get 403.
 Membership, role and grants come from ``AccessCache`` (access_cache.py) when it knows
 them, else from one read of their own: the check takes no part in the route's
 transaction, and an authorised read from the tenant mirror touches no database.
+What they hand the route (``Principal``, ``OrgAccess``) are plain values of
+``context.py``, which services take without importing anything of the web layer.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import asyncpg
@@ -23,33 +24,14 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from controlplane import db
+from controlplane.context import Membership, OrgAccess, Principal
 from controlplane.deps import app_state, record_note
 from controlplane.errors import AuditNote, Forbidden, NotFound, Unauthenticated
 from controlplane.orgs import repository as orgs
-from controlplane.orgs.repository import OrgRow
 from controlplane.rbac import permissions, repository
-from controlplane.rbac.permissions import Grants
 
 _bearer = HTTPBearer(auto_error=False, description="JWT access token")
 Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-
-
-@dataclass(frozen=True)
-class Principal:
-    user_id: uuid.UUID
-    session: str
-    client_id: str
-
-
-@dataclass(frozen=True)
-class OrgAccess:
-    org: OrgRow
-    principal: Principal
-    role: str
-    grants: Grants
-
-    def allows(self, permission: str, *, scope: tuple[str, str] | None = None) -> bool:
-        return self.grants.allows(permission, scope=scope)
 
 
 class Declared:
@@ -86,15 +68,6 @@ class Authenticated(Declared):
 
     async def __call__(self, request: Request, credentials: Bearer) -> Principal:
         return await authenticate(request, credentials)
-
-
-@dataclass(frozen=True)
-class Membership:
-    """What a member may do in an organisation (what ``AccessCache`` keeps)."""
-
-    org: OrgRow
-    role: str
-    grants: Grants
 
 
 async def load_membership(

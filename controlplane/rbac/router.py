@@ -6,10 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Response, status
 
+from controlplane.context import OrgAccess
 from controlplane.deps import Conn, Info
 from controlplane.orgs.schemas import ROLE_PATTERN
 from controlplane.rbac import service
-from controlplane.rbac.dependencies import OrgAccess, OrgPermission
+from controlplane.rbac.dependencies import OrgPermission
 from controlplane.rbac.schemas import RoleOut, RolePut
 
 router = APIRouter(prefix="/v1/orgs/{org_id}/roles", tags=["rbac"])

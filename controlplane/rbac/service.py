@@ -6,10 +6,9 @@ from __future__ import annotations
 import asyncpg
 
 from controlplane.audit import service as audit
-from controlplane.deps import RequestInfo
+from controlplane.context import OrgAccess, RequestInfo
 from controlplane.errors import Conflict, Forbidden, InvalidInput, NotFound
 from controlplane.rbac import permissions, repository
-from controlplane.rbac.dependencies import OrgAccess
 from controlplane.rbac.schemas import RoleOut, RolePut
 
 

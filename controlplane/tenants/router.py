@@ -6,10 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response, status
 
+from controlplane.context import OrgAccess
 from controlplane.deps import Conn, Info, State
-from controlplane.rbac.dependencies import OrgAccess, OrgPermission
+from controlplane.paths import NamePath
+from controlplane.rbac.dependencies import OrgPermission
 from controlplane.tenants import service
-from controlplane.tenants.schemas import NamePath, TenantCreate, TenantOut, TenantUpdate
+from controlplane.tenants.schemas import TenantCreate, TenantOut, TenantUpdate
 
 router = APIRouter(prefix="/v1/orgs/{org_id}/tenants", tags=["tenants"])
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from tenantry.api.tenant import TenantSpec
@@ -13,7 +12,6 @@ from tenantry.api.tenant import TenantSpec
 # CR names are "<slug>-<name>" and at most 50 characters; slugs take at most 20.
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 Name = Annotated[str, Field(min_length=1, max_length=29, pattern=NAME_PATTERN)]
-NamePath = Annotated[str, Path(min_length=1, max_length=29, pattern=NAME_PATTERN)]
 
 
 class TenantCreate(BaseModel):

@@ -11,11 +11,10 @@ import asyncpg
 from controlplane.apikeys import repository as apikeys
 from controlplane.audit import service as audit
 from controlplane.billing import catalog as billing_catalog
-from controlplane.deps import RequestInfo
+from controlplane.context import OrgAccess, RequestInfo
 from controlplane.errors import Conflict, NotFound, PlanLimitExceeded, Unavailable
 from controlplane.kube import NAME_LABEL, CustomObject, CustomResources, KubeResources
 from controlplane.orgs import plans
-from controlplane.rbac.dependencies import OrgAccess
 from controlplane.tenants import repository
 from controlplane.tenants.schemas import TenantCreate, TenantOut, TenantUpdate
 from tenantry.api.tenant import TenantSpec

@@ -6,8 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
+from controlplane.context import Principal
 from controlplane.deps import Conn, Info
-from controlplane.rbac.dependencies import Authenticated, Principal
+from controlplane.rbac.dependencies import Authenticated
 from controlplane.users import service
 from controlplane.users.schemas import UserOut, UserUpdate
 

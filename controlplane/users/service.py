@@ -7,7 +7,7 @@ import uuid
 import asyncpg
 
 from controlplane.audit import service as audit
-from controlplane.deps import RequestInfo
+from controlplane.context import RequestInfo
 from controlplane.errors import NotFound
 from controlplane.users import repository
 from controlplane.users.schemas import UserOut, UserUpdate

@@ -1,0 +1,56 @@
+"""Who is calling, from where, and what they may do: plain values, no web framework.
+
+The routers' dependencies (``deps.py``, ``rbac/dependencies.py``) build these from the
+request; services take them as arguments. Keeping them here, in a module that imports
+no FastAPI, lets services depend on them without depending on the web layer, and keeps
+the web layer -> services -> repositories graph free of cycles (an import-linter
+contract in ``.importlinter`` checks both).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from controlplane.orgs.repository import OrgRow
+from controlplane.rbac.permissions import Grants
+
+
+@dataclass(frozen=True)
+class RequestInfo:
+    """Who is calling from where: what the audit trail records besides the actor."""
+
+    ip: str
+    user_agent: str
+    request_id: str
+
+
+@dataclass(frozen=True)
+class Principal:
+    """A signed-in user, as their verified access token says."""
+
+    user_id: uuid.UUID
+    session: str
+    client_id: str
+
+
+@dataclass(frozen=True)
+class Membership:
+    """What a member may do in an organisation (what ``AccessCache`` keeps)."""
+
+    org: OrgRow
+    role: str
+    grants: Grants
+
+
+@dataclass(frozen=True)
+class OrgAccess:
+    """A principal's access to one organisation, checked by the route's permission."""
+
+    org: OrgRow
+    principal: Principal
+    role: str
+    grants: Grants
+
+    def allows(self, permission: str, *, scope: tuple[str, str] | None = None) -> bool:
+        return self.grants.allows(permission, scope=scope)
