@@ -32,9 +32,12 @@ RUN --mount=type=secret,id=cacert,target=/run/ca.crt \
     /opt/tenantry/bin/pip install --require-hashes --no-deps -r /tmp/runtime.lock \
     && /opt/tenantry/bin/pip check
 
-# The project itself, as a wheel (not editable).
+# The project itself, as a wheel (not editable). The dev harness (tenantry_dev: local
+# cluster, ClickHouse stand-in) is neither copied nor in pyproject's package list;
+# scripts/image.sh checks that the image has none of it.
 COPY pyproject.toml README.md ./
 COPY tenantry ./tenantry
+COPY tenantry_cli ./tenantry_cli
 COPY operator ./operator
 COPY controlplane ./controlplane
 COPY ingestion ./ingestion

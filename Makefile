@@ -29,13 +29,16 @@ bootstrap:
 # The venv holds exactly requirements/dev.lock (every package pinned, hashes checked;
 # `uv pip sync` also removes what the lock no longer lists), then the project itself,
 # editable. uv is pinned too (requirements/uv.lock) and lives in the tool cache.
+# The dev harness `tenantry_dev` is in no wheel (pyproject.toml): a .pth file puts the
+# repository root on the venv's path, so it (and tests/, bench/) import from anywhere.
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements/dev.lock pyproject.toml
 	@echo "==> python venv in $(VENV) from requirements/dev.lock"
 	@uv="$$(bash scripts/uv.sh)" && export UV_PYTHON_DOWNLOADS=never && \
 	  { test -x $(PY) || "$$uv" venv -q --python "$$(command -v python3)" $(VENV); } && \
 	  "$$uv" pip sync -q --python $(PY) --require-hashes requirements/dev.lock && \
-	  "$$uv" pip install -q --python $(PY) --no-deps --no-build-isolation -e .
+	  "$$uv" pip install -q --python $(PY) --no-deps --no-build-isolation -e . && \
+	  $(PY) -c 'import pathlib, sys, sysconfig; pathlib.Path(sysconfig.get_paths()["purelib"], "tenantry_dev_harness.pth").write_text(sys.argv[1] + "\n")' "$(CURDIR)"
 	@touch $@
 
 # Rewrite the locks from pyproject.toml (UPGRADE="pkg ..." or UPGRADE=all to move pins).
@@ -59,17 +62,17 @@ crds: venv
 	@$(PY) scripts/crd_docs.py
 
 cluster-up: venv tools
-	@$(VENV)/bin/tenantry cluster up --state-dir $(STATE)
+	@$(PY) -m tenantry_dev cluster up --state-dir $(STATE)
 	@echo "export KUBECONFIG=$(KUBECONFIG_DEV)"
 
 cluster-down: venv
-	@$(VENV)/bin/tenantry cluster down --state-dir $(STATE)
+	@$(PY) -m tenantry_dev cluster down --state-dir $(STATE)
 
 cluster-destroy: venv
-	@$(VENV)/bin/tenantry cluster destroy --state-dir $(STATE)
+	@$(PY) -m tenantry_dev cluster destroy --state-dir $(STATE)
 
 dev: venv tools
-	@$(VENV)/bin/tenantry dev --state-dir $(STATE)
+	@$(PY) -m tenantry_dev dev --state-dir $(STATE)
 
 image: venv
 	@bash scripts/image.sh
@@ -79,7 +82,8 @@ lint: venv
 	@$(VENV)/bin/ruff format --check .
 
 typecheck: venv
-	@$(VENV)/bin/mypy tenantry operator/tenantry_operator controlplane ingestion tests bench scripts
+	@$(VENV)/bin/mypy tenantry tenantry_cli tenantry_dev operator/tenantry_operator controlplane ingestion \
+	  tests bench scripts
 
 check: lock-check lint typecheck
 

@@ -34,7 +34,7 @@ from tenantry_operator import builders, normalize  # noqa: E402
 from tenantry_operator.kube import Kube  # noqa: E402
 
 from bench.common import pct  # noqa: E402
-from tenantry.devcluster.cluster import LocalCluster, Ports  # noqa: E402
+from tenantry_dev.cluster import LocalCluster, Ports  # noqa: E402
 
 
 def cpu_by_process(marker: str) -> dict[str, float]:
@@ -139,7 +139,7 @@ def main() -> int:
             os.environ["KUBECONFIG"] = str(cluster.kubeconfig)
             import subprocess
 
-            from tenantry.devcluster import tools
+            from tenantry_dev import tools
 
             kubectl = str(tools.ensure(("kubectl",))["kubectl"])
             subprocess.run(

@@ -35,7 +35,7 @@ from tenantry.clickhouse import schema
 from tenantry.clickhouse.chdb_client import ChdbClient
 from tenantry.clickhouse.client import ClickHouseClient, json_each_row
 from tenantry.clickhouse.http_client import HttpClickHouseClient
-from tenantry.clickhouse.loopback_server import LoopbackServer
+from tenantry_dev.loopback_server import LoopbackServer
 
 
 def _cpu_model() -> str:

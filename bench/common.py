@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from tenantry.devcluster import services
+from tenantry_dev import services
 
 
 def pct(values: list[float], q: float) -> float:

@@ -30,8 +30,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.common import pct  # noqa: E402
-from tenantry.devcluster import tools  # noqa: E402
-from tenantry.devcluster.cluster import LocalCluster, Ports, free_port  # noqa: E402
+from tenantry_dev import tools  # noqa: E402
+from tenantry_dev.cluster import LocalCluster, Ports, free_port  # noqa: E402
 
 WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
 
@@ -103,7 +103,7 @@ def main() -> int:
             [
                 sys.executable,
                 "-m",
-                "tenantry.clickhouse.loopback_server",
+                "tenantry_dev.loopback_server",
                 "--path",
                 str(Path(tmp) / "chdb"),
                 "--port",
@@ -126,7 +126,7 @@ def main() -> int:
             [
                 sys.executable,
                 "-m",
-                "tenantry.cli",
+                "tenantry_cli",
                 "operator",
                 "--liveness",
                 f"http://127.0.0.1:{free_port()}/healthz",

@@ -17,9 +17,11 @@
 #   4. builds the image (progress shown), passing the machine's CA bundle as a BuildKit
 #      secret for pip;
 #   5. runs `tenantry --help` read-only as uid 10001, checks there is no compiler, renders
-#      a tenant with the operator's builders from the shipped templates, and runs the
-#      control plane against a PostgreSQL started for the test until /healthz
-#      answers and its migrations are applied.
+#      a tenant with the operator's builders from the shipped templates, checks that the
+#      dev harness (tenantry_dev: local cluster, ClickHouse stand-in) is absent and the
+#      Python packages are exactly the runtime lock, and runs the control plane against
+#      a PostgreSQL started for the test until /healthz answers and its migrations are
+#      applied.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -170,6 +172,19 @@ from tenantry_operator import builders, normalize
 objs = builders.build(normalize.tenant_model({"metadata": {"name": "smoke"}, "spec": {}}))
 assert objs, "no objects"
 print(f"{len(objs)} objects:", ", ".join(sorted({o["kind"] for o in objs})))'
+
+  step "the dev harness (tenantry_dev) is not in the image"
+  "$DOCKER" run --rm --read-only --network none --entrypoint /opt/tenantry/bin/python "$TAG" -c '
+import importlib.metadata as md, importlib.util, pathlib
+dev = ("tenantry_dev", "tenantry.devcluster", "tenantry.clickhouse.loopback_server")
+importable = [m for m in dev if importlib.util.find_spec(m) is not None]
+recorded = [str(f) for f in md.distribution("tenantry").files or ()
+            if str(f).startswith("tenantry_dev/") or "devcluster" in str(f) or "loopback_server" in str(f)]
+on_disk = [str(p) for p in pathlib.Path("/opt/tenantry").rglob("*")
+           if p.name in ("tenantry_dev", "devcluster", "loopback_server.py")]
+assert not (importable or recorded or on_disk), (importable, recorded, on_disk)
+assert importlib.util.find_spec("tenantry_cli.main") is not None, "tenantry_cli missing"
+print("absent:", ", ".join(dev))'
 
   step "the image's Python packages are exactly requirements/runtime.lock"
   local listing

@@ -23,21 +23,21 @@ from tests.support.wait import SCALE, eventually, scaled
 
 if TYPE_CHECKING:
     from tenantry.clickhouse.chdb_client import ChdbClient
-    from tenantry.clickhouse.loopback_server import LoopbackServer
+    from tenantry_dev.loopback_server import LoopbackServer
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
 def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kube]:
-    from tenantry.devcluster import tools
+    from tenantry_dev import tools
 
     kubectl = tools.ensure(("kubectl",))["kubectl"]
     external = os.environ.get("TENANTRY_E2E_KUBECONFIG")
     if external:
         yield Kube(kubeconfig=Path(external), kubectl=kubectl)
         return
-    from tenantry.devcluster.cluster import LocalCluster, Ports
+    from tenantry_dev.cluster import LocalCluster, Ports
 
     # up() stops what it started if it fails; destroy() stops every process by its PID.
     # The six ports are free when picked but bound only as each component starts, so a
@@ -178,7 +178,7 @@ def chdb_client(chdb_path: Path) -> Iterator[ChdbClient]:
 @pytest.fixture(scope="session")
 def loopback(chdb_path: Path, chdb_client: ChdbClient) -> Iterator[LoopbackServer]:
     """A ClickHouse-HTTP endpoint on loopback over the session's chDB directory."""
-    from tenantry.clickhouse.loopback_server import LoopbackServer
+    from tenantry_dev.loopback_server import LoopbackServer
 
     server = LoopbackServer(
         chdb_path, port=0, users={"default": "", "writer": LOOPBACK_WRITER_PASSWORD}

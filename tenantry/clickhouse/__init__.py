@@ -4,8 +4,6 @@
   insert_json), its async facade, errors, quoting and parameter helpers.
 - `chdb_client`: the adapter on chDB, the engine in-process (local runs, tests).
 - `http_client`: the adapter on clickhouse-connect over HTTP (deployments).
-- `loopback_server`: a ClickHouse-HTTP endpoint over chDB, so the HTTP adapter
-  is exercised against the real engine where no server can be installed.
 - `schema`: the tenant's database, events table, Distributed table, TTL and
   materialized views as SQL, and `provision` to apply them idempotently.
 - `access`: users, roles, settings profiles, quotas and row policy as SQL.
@@ -13,7 +11,8 @@
 `open_client(url)` picks the adapter from a URL, so a configurable endpoint
 (for example the operator's override for local e2e runs) is one string:
 `chdb:///var/lib/tenantry/chdb` or `http://user:password@host:8123/database`.
-Adapters are imported on demand: chDB is a large library.
+Adapters are imported on demand: chDB is a large library. The HTTP adapter is tested
+against `tenantry_dev.loopback_server` (dev-only), a ClickHouse-HTTP endpoint over chDB.
 
 `open_tenant_client(url, database=...)` opens a client whose *current* database is a
 tenant's (panel SQL names `events` without a database): over HTTP the URL's path, on

@@ -15,7 +15,7 @@ ClickHouse through its Service with this adapter. Choices made here:
 - naive datetimes in results (DateTime columns declared without a zone) get the
   server's zone attached, matching the chDB adapter.
 
-In tests this adapter talks to `tenantry.clickhouse.loopback_server`, a
+In tests this adapter talks to `tenantry_dev.loopback_server`, a
 ClickHouse-HTTP endpoint over chDB, because no ClickHouse server can be
 installed on our machines.
 """

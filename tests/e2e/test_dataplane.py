@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tenantry.clickhouse.chdb_client import ChdbClient
-from tenantry.devcluster.cluster import free_port
+from tenantry_dev.cluster import free_port
 from tests.conftest import LOOPBACK_WRITER_PASSWORD
 from tests.e2e.test_tenant_lifecycle import condition, wait_phase
 from tests.support.kube import Kube, tenant
@@ -119,7 +119,7 @@ def test_a_refused_schema_step_is_retried_soon_after_clickhouse_answers(
     of reach (resync and busy recheck 600 s): only that retry can make the tenant Ready
     once ClickHouse answers. With a retry at the busy recheck (30 s, as before), each
     refusal cost 30 s, and two of them a test's whole minute of waiting for Ready."""
-    from tenantry.clickhouse.loopback_server import LoopbackServer
+    from tenantry_dev.loopback_server import LoopbackServer
 
     port = free_port()  # nothing listens here until the tenant was refused
     env = {

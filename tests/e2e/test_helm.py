@@ -52,7 +52,7 @@ VALUES: dict[str, Any] = {
 
 class Helm:
     def __init__(self, kube: Kube) -> None:
-        from tenantry.devcluster import tools
+        from tenantry_dev import tools
 
         self.binary = tools.ensure(("helm",))["helm"]
         self.kube = kube

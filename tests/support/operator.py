@@ -9,7 +9,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tenantry.devcluster.cluster import free_port
+from tenantry_dev.cluster import free_port
 from tests.support.wait import eventually, stop_process
 
 
@@ -29,7 +29,7 @@ class OperatorProcess:
         seconds); a process that failed to start is stopped before this raises."""
         with self.log.open("ab") as out:
             proc = self.proc = subprocess.Popen(
-                [sys.executable, "-m", "tenantry.cli", "operator", "--liveness", self.url],
+                [sys.executable, "-m", "tenantry_cli", "operator", "--liveness", self.url],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 env=self.env,

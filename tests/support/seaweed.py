@@ -19,7 +19,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tenantry.devcluster.cluster import free_port
+from tenantry_dev.cluster import free_port
 from tests.support.wait import eventually, stop_process
 
 

@@ -1,4 +1,4 @@
-"""The `tenantry` entry point: each command loads only what it runs."""
+"""The `tenantry` entry point (`tenantry_cli`): each command loads only what it runs."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from tests.support.wait import scaled
 
 _PROBE = """
 import json, sys
-from tenantry import cli
+from tenantry_cli import main as cli
 try:
     cli.main(sys.argv[1:])
 except SystemExit:
@@ -50,3 +50,13 @@ def test_service_commands_still_get_their_options(command: str, option: str, pac
     loaded, text = _loaded(command, "--help")
     assert option in text
     assert package in loaded
+
+
+def test_the_runtime_command_never_loads_the_dev_harness() -> None:
+    """The local cluster and `make dev` are `python -m tenantry_dev`, which the image lacks."""
+    loaded, text = _loaded("--help")
+    assert "{operator,crds,controlplane,ingest}" in text
+    assert "tenantry_dev" not in loaded
+    for argv in (("operator", "--help"), ("controlplane", "--help"), ("ingest", "--help")):
+        loaded, _ = _loaded(*argv)
+        assert "tenantry_dev" not in loaded, argv

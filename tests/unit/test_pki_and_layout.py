@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 from cryptography import x509
 
-from tenantry.devcluster import pki
+from tenantry_dev import pki
 
 
 def test_certificates_chain_to_the_ca(tmp_path: Path) -> None:

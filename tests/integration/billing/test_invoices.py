@@ -303,7 +303,7 @@ async def test_close_periods_command_finalizes_once(billing: Billing) -> None:
         "TENANTRY_CP_DATABASE_URL": b.database_url,
         "TENANTRY_CP_USAGE_GRACE_DAYS": "0",
     }
-    cmd = [sys.executable, "-m", "tenantry.cli", "controlplane", "close-periods"]
+    cmd = [sys.executable, "-m", "tenantry_cli", "controlplane", "close-periods"]
     first = await asyncio.to_thread(
         subprocess.run,
         cmd,

@@ -17,7 +17,7 @@ import pytest
 from tenantry.clickhouse.chdb_client import ChdbClient
 from tenantry.clickhouse.client import ClickHouseClient
 from tenantry.clickhouse.http_client import HttpClickHouseClient
-from tenantry.clickhouse.loopback_server import LoopbackServer
+from tenantry_dev.loopback_server import LoopbackServer
 from tests.conftest import LOOPBACK_WRITER_PASSWORD
 
 WRITER_PASSWORD = LOOPBACK_WRITER_PASSWORD

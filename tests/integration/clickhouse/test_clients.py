@@ -14,7 +14,7 @@ from tenantry.clickhouse import open_client
 from tenantry.clickhouse.chdb_client import ChdbClient
 from tenantry.clickhouse.client import AsyncClickHouse, ClickHouseClient, ClickHouseError
 from tenantry.clickhouse.http_client import HttpClickHouseClient
-from tenantry.clickhouse.loopback_server import LoopbackServer
+from tenantry_dev.loopback_server import LoopbackServer
 from tests.integration.clickhouse.conftest import WRITER_PASSWORD
 
 TYPED = (

@@ -22,7 +22,7 @@ from clickhouse_connect.driver.client import Client
 from tenantry.clickhouse.chdb_client import ChdbClient
 from tenantry.clickhouse.client import ClickHouseError
 from tenantry.clickhouse.http_client import HttpClickHouseClient
-from tenantry.clickhouse.loopback_server import LoopbackServer
+from tenantry_dev.loopback_server import LoopbackServer
 from tests.integration.clickhouse.conftest import WRITER_PASSWORD
 from tests.support.wait import scaled, stop_process
 
@@ -196,7 +196,7 @@ def test_runs_as_a_subprocess_on_its_own_data_dir(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "tenantry.clickhouse.loopback_server",
+            "tenantry_dev.loopback_server",
             "--path",
             str(tmp_path / "data"),
             "--port",

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tenantry.devcluster import services
+from tenantry_dev import services
 from tests.integration.controlplane.servers import free_port
 from tests.support.wait import scaled, stop_process
 
@@ -22,7 +22,7 @@ INTERNAL_TOKEN = "internal-test-token-0123456789"
 
 def spawn_cli(args: list[str], *, env: dict[str, str], **kwargs: Any) -> subprocess.Popen[bytes]:
     """``tenantry <args>`` as a child process."""
-    return subprocess.Popen([sys.executable, "-m", "tenantry.cli", *args], env=env, **kwargs)
+    return subprocess.Popen([sys.executable, "-m", "tenantry_cli", *args], env=env, **kwargs)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
-"""The PostgreSQL and Redis launchers live in ``tenantry.devcluster.services`` (``tenantry
+"""The PostgreSQL and Redis launchers live in ``tenantry_dev.services`` (``tenantry
 dev`` uses them too); re-exported here for the tests that import them from this module."""
 
-from tenantry.devcluster.services import Postgres, RedisServer, free_port
+from tenantry_dev.services import Postgres, RedisServer, free_port
 
 __all__ = ["Postgres", "RedisServer", "free_port"]

@@ -19,7 +19,7 @@ from tests.support.wait import scaled
 
 def _verify_cli(database: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tenantry.cli", "controlplane", "audit-verify"],
+        [sys.executable, "-m", "tenantry_cli", "controlplane", "audit-verify"],
         env={**os.environ, "TENANTRY_CP_DATABASE_URL": database},
         capture_output=True,
         text=True,

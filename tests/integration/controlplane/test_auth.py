@@ -197,7 +197,7 @@ async def test_key_rotation_keeps_sessions_until_the_old_key_retires(
         env = {**os.environ, "TENANTRY_CP_DATABASE_URL": database}
         done = await asyncio.to_thread(
             subprocess.run,
-            [sys.executable, "-m", "tenantry.cli", "controlplane", "rotate-key"],
+            [sys.executable, "-m", "tenantry_cli", "controlplane", "rotate-key"],
             env=env,
             capture_output=True,
             text=True,
@@ -218,7 +218,7 @@ async def test_key_rotation_keeps_sessions_until_the_old_key_retires(
         # Retiring the old key ends what it signed; the new key's tokens keep working.
         retire = await asyncio.to_thread(
             subprocess.run,
-            [sys.executable, "-m", "tenantry.cli", "controlplane", "retire-key", "--", old_kid],
+            [sys.executable, "-m", "tenantry_cli", "controlplane", "retire-key", "--", old_kid],
             env=env,
             capture_output=True,
             text=True,
@@ -233,7 +233,7 @@ async def test_key_rotation_keeps_sessions_until_the_old_key_retires(
         # The active key can never be retired.
         refused = await asyncio.to_thread(
             subprocess.run,
-            [sys.executable, "-m", "tenantry.cli", "controlplane", "retire-key", "--", new_kid],
+            [sys.executable, "-m", "tenantry_cli", "controlplane", "retire-key", "--", new_kid],
             env=env,
             capture_output=True,
             text=True,

@@ -24,7 +24,7 @@ import pytest
 from tenantry_operator import normalize, usage
 
 from tenantry.clickhouse.chdb_client import ChdbClient
-from tenantry.clickhouse.loopback_server import LoopbackServer
+from tenantry_dev.loopback_server import LoopbackServer
 from tests.conftest import LOOPBACK_WRITER_PASSWORD
 from tests.integration.controlplane.conftest import bearer, new_org, sign_up_and_login
 from tests.integration.controlplane.processes import INTERNAL_TOKEN as TOKEN

@@ -31,9 +31,9 @@ from schemathesis.core.result import Ok
 
 from tenantry.api.dashboard import TIME_PATTERN
 from tenantry.clickhouse.chdb_client import ChdbClient
-from tenantry.clickhouse.loopback_server import LoopbackServer
 from tenantry.clickhouse.schema import TenantSchema, provision
-from tenantry.devcluster import services
+from tenantry_dev import services
+from tenantry_dev.loopback_server import LoopbackServer
 from tests.integration.controlplane.conftest import PASSWORD
 from tests.integration.controlplane.servers import free_port
 from tests.support.kube import Kube

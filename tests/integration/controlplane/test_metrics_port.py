@@ -15,7 +15,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tenantry.devcluster.services import serve_controlplane
+from tenantry_dev.services import serve_controlplane
 from tests.integration.controlplane.servers import free_port
 from tests.support.wait import eventually, scaled, stop_process
 

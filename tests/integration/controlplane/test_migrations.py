@@ -30,7 +30,7 @@ async def _empty_database(postgres: Postgres) -> str:
 
 def _migrate_cli(url: str) -> str:
     return subprocess.run(
-        [sys.executable, "-m", "tenantry.cli", "controlplane", "migrate"],
+        [sys.executable, "-m", "tenantry_cli", "controlplane", "migrate"],
         env={**os.environ, "TENANTRY_CP_DATABASE_URL": url},
         capture_output=True,
         text=True,

@@ -28,7 +28,7 @@ def _register(database: str) -> None:
         [
             sys.executable,
             "-m",
-            "tenantry.cli",
+            "tenantry_cli",
             "controlplane",
             "add-client",
             "saas-ui",

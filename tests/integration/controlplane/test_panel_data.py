@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from tenantry.clickhouse.chdb_client import ChdbClient
-from tenantry.clickhouse.loopback_server import LoopbackServer
 from tenantry.clickhouse.schema import TenantSchema, provision
+from tenantry_dev.loopback_server import LoopbackServer
 from tests.integration.controlplane.conftest import (
     bearer,
     make_settings,

@@ -20,7 +20,7 @@ from tenantry_operator.model import TenantModel
 from tenantry import clickhouse
 from tenantry.clickhouse.chdb_client import ChdbClient
 from tenantry.clickhouse.client import ClickHouseClient
-from tenantry.clickhouse.loopback_server import LoopbackServer
+from tenantry_dev.loopback_server import LoopbackServer
 from tests.conftest import LOOPBACK_WRITER_PASSWORD
 from tests.unit.operator import fixtures
 

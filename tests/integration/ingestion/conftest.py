@@ -36,7 +36,7 @@ from ingestion.writer import Writer
 from tenantry.clickhouse import schema
 from tenantry.clickhouse.chdb_client import ChdbClient
 from tenantry.clickhouse.client import AsyncClickHouse
-from tenantry.clickhouse.loopback_server import LoopbackServer
+from tenantry_dev.loopback_server import LoopbackServer
 from tests.conftest import LOOPBACK_WRITER_PASSWORD, REPO
 from tests.support.wait import eventually, stop_process
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import aiohttp
 
 from tenantry.clickhouse.chdb_client import ChdbClient
-from tenantry.clickhouse.loopback_server import LoopbackServer
+from tenantry_dev.loopback_server import LoopbackServer
 from tests.conftest import LOOPBACK_WRITER_PASSWORD
 from tests.integration.ingestion.conftest import (
     API_KEY,

@@ -18,7 +18,7 @@ from ingestion import events
 from tenantry.clickhouse.chdb_client import ChdbClient
 from tenantry.clickhouse.client import ClickHouseClient
 from tenantry.clickhouse.http_client import HttpClickHouseClient
-from tenantry.clickhouse.loopback_server import LoopbackServer
+from tenantry_dev.loopback_server import LoopbackServer
 from tests.conftest import LOOPBACK_WRITER_PASSWORD
 
 

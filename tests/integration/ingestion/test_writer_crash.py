@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 
 from ingestion.stream import Stream
 from tenantry.clickhouse.chdb_client import ChdbClient
-from tenantry.clickhouse.loopback_server import LoopbackServer
+from tenantry_dev.loopback_server import LoopbackServer
 from tests.integration.ingestion.conftest import (
     RedisProcess,
     Service,

@@ -34,7 +34,7 @@ Obj = dict[str, Any]
 
 @functools.cache
 def helm() -> Path:
-    from tenantry.devcluster import tools
+    from tenantry_dev import tools
 
     return tools.ensure(("helm",))["helm"]
 

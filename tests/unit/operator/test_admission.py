@@ -111,7 +111,7 @@ def test_refusing_again_changes_nothing_so_nothing_is_written() -> None:
 
 
 async def test_an_unreachable_control_plane_is_asked_once_per_ttl() -> None:
-    from tenantry.devcluster.cluster import free_port
+    from tenantry_dev.cluster import free_port
 
     source = admission.LimitsSource(url=f"http://127.0.0.1:{free_port()}", token="t", ttl=60)
     calls = 0

@@ -43,7 +43,7 @@ Limits, honestly:
 - `client_protocol_version` is ignored, so clients fall back to protocol 0;
 - one engine per process and one process per data directory (chDB's rules):
   run it in-process over the data directory the process already uses, or as a
-  subprocess (`python -m tenantry.clickhouse.loopback_server --path DIR`).
+  subprocess (`python -m tenantry_dev.loopback_server --path DIR`).
 
 It binds loopback addresses only: it has no TLS and is meant for tests and
 local runs.

@@ -227,7 +227,7 @@ def serve_controlplane(
     import sys
     import urllib.request
 
-    args = [sys.executable, "-m", "tenantry.cli", "controlplane", "serve", "--port", str(port)]
+    args = [sys.executable, "-m", "tenantry_cli", "controlplane", "serve", "--port", str(port)]
     args += ["--workers", str(workers), *extra_args]
     with log.open("wb") if log else open(os.devnull, "wb") as out:
         proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)

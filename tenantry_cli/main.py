@@ -1,4 +1,9 @@
-"""``tenantry``: one entry point for the operator, the local cluster and code generation."""
+"""``tenantry``: one entry point for the operator, the control plane, ingestion and the CRDs.
+
+The top layer: it imports the operator, the control plane and ingestion (each only when
+its command runs), which never import it or each other. The local cluster and `make dev`
+are dev-only (``python -m tenantry_dev``), not part of this runtime entry point.
+"""
 
 from __future__ import annotations
 
@@ -6,35 +11,6 @@ import argparse
 import os
 import sys
 from pathlib import Path
-
-
-def _cluster(args: argparse.Namespace) -> int:
-    from tenantry.devcluster.cluster import LocalCluster, Ports
-
-    cluster = LocalCluster(
-        Path(args.state_dir), ports=Ports.fixed(args.port_base), nodes=args.nodes
-    )
-    if args.action == "up":
-        cluster.up()
-    elif args.action == "down":
-        cluster.down()
-        print("cluster stopped")
-    elif args.action == "destroy":
-        cluster.destroy()
-        print("cluster stopped and its state removed")
-    else:
-        running = cluster.running()
-        print("running" if running else "stopped")
-        return 0 if running else 1
-    return 0
-
-
-def _dev(args: argparse.Namespace) -> int:
-    from tenantry.devcluster import stack
-    from tenantry.devcluster.cluster import LocalCluster, Ports
-
-    cluster = LocalCluster(Path(args.state_dir), ports=Ports.fixed(args.port_base))
-    return stack.run(cluster, api_port=args.api_port)
 
 
 def _crds(args: argparse.Namespace) -> int:
@@ -65,7 +41,8 @@ def _ingest(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="tenantry", description=__doc__)
+    summary = (__doc__ or "tenantry").split("\n", 1)[0]
+    parser = argparse.ArgumentParser(prog="tenantry", description=summary)
     sub = parser.add_subparsers(dest="command", required=True)
 
     op = sub.add_parser("operator", help="run the Tenant/Dashboard operator (kopf)")
@@ -76,19 +53,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     op.add_argument("--verbose", action="store_true")
     op.set_defaults(func=_operator)
-
-    cl = sub.add_parser("cluster", help="local control plane (etcd, apiserver, kwok)")
-    cl.add_argument("action", choices=["up", "down", "destroy", "status"])
-    cl.add_argument("--state-dir", default=os.environ.get("TENANTRY_STATE", ".tenantry/dev"))
-    cl.add_argument("--port-base", type=int, default=16440)
-    cl.add_argument("--nodes", type=int, default=3)
-    cl.set_defaults(func=_cluster)
-
-    dv = sub.add_parser("dev", help="the whole product locally: cluster, control plane, operator")
-    dv.add_argument("--state-dir", default=os.environ.get("TENANTRY_STATE", ".tenantry/dev"))
-    dv.add_argument("--port-base", type=int, default=16440)
-    dv.add_argument("--api-port", type=int, default=8000)
-    dv.set_defaults(func=_dev)
 
     cr = sub.add_parser("crds", help="write the CRDs generated from the models")
     cr.add_argument("--out", default="crds")
@@ -118,7 +82,3 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     result: int = args.func(args)
     return result
-
-
-if __name__ == "__main__":
-    sys.exit(main())

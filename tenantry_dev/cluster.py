@@ -22,8 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tenantry.devcluster import pki as pkimod
-from tenantry.devcluster import tools
+from tenantry_dev import pki as pkimod
+from tenantry_dev import tools
 
 FAKE_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 # Record who wrote what (metadata only); reads and lease renewals are not logged.
@@ -147,7 +147,7 @@ class LocalCluster:
             self._save(pids)
             pids["provisioner"] = self._spawn(
                 "provisioner",
-                [sys.executable, "-m", "tenantry.devcluster.provisioner", str(self.state_dir)],
+                [sys.executable, "-m", "tenantry_dev.provisioner", str(self.state_dir)],
             )
             self._save(pids)
             self._create_nodes()

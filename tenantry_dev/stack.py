@@ -1,11 +1,11 @@
-"""``tenantry dev`` (``make dev``): the whole product on this machine, on embedded defaults.
+"""``python -m tenantry_dev dev`` (``make dev``): the whole product on this machine.
 
 Starts (or reuses) the local control plane, installs the CRDs, then runs PostgreSQL,
 Redis and a ClickHouse engine (chDB behind the loopback HTTP endpoint, standing in for
 the tenants' ClickHouse since kwok pods run nothing) as local processes, and on top of
-them the control plane API and the operator. Ctrl-C stops everything but the cluster
-(``make cluster-down`` stops that). State lives in the cluster's state directory, so
-users, organisations and tenants survive a restart.
+them the control plane API and the operator, all on embedded defaults. Ctrl-C stops
+everything but the cluster (``make cluster-down`` stops that). State lives in the
+cluster's state directory, so users, organisations and tenants survive a restart.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ import sys
 import time
 from pathlib import Path
 
-from tenantry.devcluster import tools
-from tenantry.devcluster.cluster import LocalCluster, free_port
-from tenantry.devcluster.services import Postgres, RedisServer, stop_process
+from tenantry_dev import tools
+from tenantry_dev.cluster import LocalCluster, free_port
+from tenantry_dev.services import Postgres, RedisServer, stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -67,7 +67,7 @@ def run(cluster: LocalCluster, *, api_port: int = 8000, operator_port: int = 808
                 [
                     sys.executable,
                     "-m",
-                    "tenantry.clickhouse.loopback_server",
+                    "tenantry_dev.loopback_server",
                     "--path",
                     str(state / "chdb"),
                     "--port",
@@ -93,7 +93,7 @@ def run(cluster: LocalCluster, *, api_port: int = 8000, operator_port: int = 808
             "TENANTRY_INTERNAL_TOKEN": token,
             "TENANTRY_CONTROLPLANE_URL": f"http://127.0.0.1:{api_port}",
         }
-        tenantry = [sys.executable, "-m", "tenantry.cli"]
+        tenantry = [sys.executable, "-m", "tenantry_cli"]
         subprocess.run([*tenantry, "controlplane", "migrate"], env=env, check=True)
         procs.append(
             subprocess.Popen([*tenantry, "controlplane", "serve", "--port", str(api_port)], env=env)

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tenantry.devcluster.cluster import LocalCluster, Ports
+from tenantry_dev.cluster import LocalCluster, Ports
 
 STORAGE_CLASS = "standard"
 PROVISIONER = "tenantry.io/local-fake"

@@ -1,0 +1,70 @@
+"""``python -m tenantry_dev``: the local cluster and the whole product on this machine.
+
+    python -m tenantry_dev cluster up|down|destroy|status [--state-dir DIR]   # make cluster-up ...
+    python -m tenantry_dev dev [--state-dir DIR] [--api-port 8000]          # make dev
+
+Dev-only, like the rest of this package: the runtime image has neither, and the
+``tenantry`` command (``tenantry_cli``) never imports them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from tenantry_dev import stack
+from tenantry_dev.cluster import LocalCluster, Ports
+
+
+def _cluster(args: argparse.Namespace) -> int:
+    cluster = LocalCluster(
+        Path(args.state_dir), ports=Ports.fixed(args.port_base), nodes=args.nodes
+    )
+    if args.action == "up":
+        cluster.up()
+    elif args.action == "down":
+        cluster.down()
+        print("cluster stopped")
+    elif args.action == "destroy":
+        cluster.destroy()
+        print("cluster stopped and its state removed")
+    else:
+        running = cluster.running()
+        print("running" if running else "stopped")
+        return 0 if running else 1
+    return 0
+
+
+def _dev(args: argparse.Namespace) -> int:
+    cluster = LocalCluster(Path(args.state_dir), ports=Ports.fixed(args.port_base))
+    return stack.run(cluster, api_port=args.api_port)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tenantry_dev", description="the local cluster and `make dev`"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    cl = sub.add_parser("cluster", help="local control plane (etcd, apiserver, kwok)")
+    cl.add_argument("action", choices=["up", "down", "destroy", "status"])
+    cl.add_argument("--state-dir", default=os.environ.get("TENANTRY_STATE", ".tenantry/dev"))
+    cl.add_argument("--port-base", type=int, default=16440)
+    cl.add_argument("--nodes", type=int, default=3)
+    cl.set_defaults(func=_cluster)
+
+    dv = sub.add_parser("dev", help="the whole product locally: cluster, control plane, operator")
+    dv.add_argument("--state-dir", default=os.environ.get("TENANTRY_STATE", ".tenantry/dev"))
+    dv.add_argument("--port-base", type=int, default=16440)
+    dv.add_argument("--api-port", type=int, default=8000)
+    dv.set_defaults(func=_dev)
+
+    args = parser.parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())
