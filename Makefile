@@ -11,7 +11,7 @@ TOOLS_BIN := $(shell bash scripts/tools.sh --print-bin-dir)
 export PATH := $(TOOLS_BIN):$(PATH)
 
 .PHONY: image help bootstrap venv lock lock-check tools tools-lock crds cluster-up cluster-down cluster-destroy dev \
-        check lint typecheck test test-unit test-e2e
+        check lint typecheck layers test test-unit test-e2e
 
 help:
 	@echo "make dev          run the product locally: cluster, CRDs, PostgreSQL, Redis, ClickHouse"
@@ -85,7 +85,14 @@ typecheck: venv
 	@$(VENV)/bin/mypy tenantry tenantry_cli tenantry_dev operator/tenantry_operator controlplane ingestion \
 	  tests bench scripts
 
-check: lock-check lint typecheck
+# The import-linter contracts of .importlinter: the layers (tenantry_cli above the
+# operator, control plane and ingestion, above the shared package tenantry), the dev
+# harness out of the runtime, control-plane services free of FastAPI and of the web
+# layer, routers above services above repositories, and no import cycles.
+layers: venv
+	@$(VENV)/bin/lint-imports --no-logo
+
+check: lock-check lint typecheck layers
 
 test-unit: venv
 	@$(VENV)/bin/pytest tests/unit
