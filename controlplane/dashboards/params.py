@@ -1,7 +1,7 @@
 """Pure rules of a panel-data request: which values its query runs with, and the key
 its result is cached under. No I/O, unit-tested as plain functions.
 
-The binding itself is the operator's (``tenantry_operator.dataplane.panels``): the
+The binding itself is shared with the operator (``tenantry.dashboards.panels``): the
 same ``single_statement``, ``query_parameters`` and ``parameter_values`` that
 validated the panel turn the request into ``{name:Type}`` query parameters, so what
 the control plane runs is exactly what the operator checked. Values travel as
