@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fnmatch
 import operator
 import ssl
+import tomllib
 from pathlib import Path
 
 import yaml
@@ -47,3 +49,29 @@ def test_operator_package_does_not_shadow_stdlib() -> None:
 
     assert hasattr(operator, "itemgetter"), "stdlib operator must stay importable"
     assert Path(tenantry_operator.__file__).parent.parent.name == "operator"
+
+
+def test_the_dev_harness_is_in_no_wheel() -> None:
+    """pyproject's package list (what a wheel, and so the image, holds) has the runtime
+    packages and never `tenantry_dev` (scripts/image.sh checks the built image too)."""
+    repo = Path(__file__).resolve().parents[2]
+    find = tomllib.loads((repo / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"][
+        "find"
+    ]
+    # setuptools' find: every folder with an __init__.py whose dotted name matches
+    packages = {
+        ".".join(init.parent.relative_to(repo / where).parts)
+        for where in find["where"]
+        for top in (repo / where).iterdir()
+        if top.is_dir() and not top.name.startswith(".")
+        for init in top.glob("**/__init__.py")
+    }
+    shipped = {
+        name
+        for name in packages
+        if any(fnmatch.fnmatchcase(name, pattern) for pattern in find["include"])
+    }
+    tops = {name.split(".")[0] for name in shipped}
+    assert tops == {"tenantry", "tenantry_cli", "tenantry_operator", "controlplane", "ingestion"}
+    assert "tenantry.dashboards" in shipped
+    assert "tenantry_dev" in packages  # found, and left out
