@@ -35,7 +35,7 @@ from controlplane.dashboards.router import router as dashboards_router
 from controlplane.deps import AppState
 from controlplane.kube import KubeResources
 from controlplane.mail import Mailer
-from controlplane.observability import Metrics, ObservabilityMiddleware
+from controlplane.observability import Metrics, ObservabilityMiddleware, configure_logging
 from controlplane.orgs.router import invitations_router
 from controlplane.orgs.router import router as orgs_router
 from controlplane.ratelimit import RateLimiter
@@ -72,8 +72,6 @@ SHUTDOWN_STEP_SECONDS = 5.0
 
 def from_environment() -> FastAPI:
     """The app with settings from the environment (the uvicorn factory for workers)."""
-    from controlplane.observability import configure_logging
-
     configure_logging()
     return create_app(Settings())
 
