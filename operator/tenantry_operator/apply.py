@@ -1,6 +1,11 @@
 """apply: the only module that writes children. Server-side apply with one field manager,
-skipping objects whose live state already contains the desired one, and pruning objects
-that carry the tenant's labels but are no longer desired.
+skipping objects that are up to date (``diff.up_to_date``: the live object carries the
+stamp of this very desired object and still holds every field we set), and pruning
+objects that carry the tenant's labels but are no longer desired.
+
+Every object is applied with its stamp (``diff.stamp``), so a desired object that lost a
+field, an env var or a container is applied again, and server-side apply removes what
+our field manager no longer sends.
 """
 
 from __future__ import annotations
@@ -97,7 +102,8 @@ async def sync(
     result = ApplyResult()
     wanted: set[tuple[str, str, str]] = set(keep)
     waves: tuple[list[Obj], list[Obj]] = ([], [])
-    for obj in desired:
+    for unstamped in desired:
+        obj = diff.stamp(unstamped)
         k = diff.key(obj)
         wanted.add(k)
         if diff.up_to_date(obj, live.get(k)):
