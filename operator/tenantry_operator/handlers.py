@@ -35,6 +35,7 @@ from tenantry_operator import (
     watch,
 )
 from tenantry_operator.cache import ChildCache, dictionary_from
+from tenantry_operator.conditions import Cond, find, set_condition, set_conditions
 from tenantry_operator.dataplane import connect, dashboards
 from tenantry_operator.kube import Kube
 from tenantry_operator.model import LABEL_MANAGED_BY, LABEL_TENANT, MANAGED_BY
@@ -304,22 +305,22 @@ async def _report_error(
     """Show a failing reconcile in the status (Degraded, with the reason) and, when it is
     news, in a Warning event; best effort."""
     current = raw.get("status") or {}
-    before: dict[str, Any] = next(
-        (c for c in current.get("conditions") or [] if c.get("type") == "Degraded"), {}
-    )
+    before = find(current.get("conditions"), "Degraded") or {}
     news = (before.get("status"), before.get("reason"), before.get("message")) != (
         "True",
         reason,
         message,
     )
-    status = observe.with_condition(
-        current,
-        observe.Cond("Degraded", True, reason, message),
-        generation=int(raw["metadata"].get("generation") or 0),
-    )
     if not news:
         return
-    status["phase"] = "Degraded"
+    status = {
+        "conditions": set_condition(
+            current.get("conditions"),
+            Cond("Degraded", True, reason, message),
+            generation=int(raw["metadata"].get("generation") or 0),
+        ),
+        "phase": "Degraded",
+    }
     kopf.warn(body, reason=reason, message=message)
     try:
         await Runtime.client().patch_status(f"{GROUP}/{VERSION}", "Tenant", name, status)
@@ -589,14 +590,13 @@ async def _dashboard_failed(
     message = message[:2000]
     generation = int(meta.get("generation") or 0)
     current = dict(status)
-    new_status = observe.with_condition(
-        current, observe.Cond("Ready", False, reason, message), generation=generation
-    )
+    failed = [Cond("Ready", False, reason, message)]
     if permanent:
-        new_status = observe.with_condition(
-            new_status, observe.Cond("Valid", False, reason, message), generation=generation
-        )
-    new_status["observedGeneration"] = generation
+        failed.append(Cond("Valid", False, reason, message))
+    new_status: dict[str, Any] = {
+        "conditions": set_conditions(current.get("conditions"), failed, generation=generation),
+        "observedGeneration": generation,
+    }
     if _ready_of(new_status) != _ready_of(current):
         kopf.warn(body, reason=reason, message=message)
         try:

@@ -27,6 +27,7 @@ from tenantry_operator import (
     secrets,
 )
 from tenantry_operator.cache import LiveState
+from tenantry_operator.conditions import Cond, set_conditions
 from tenantry_operator.dataplane import connect, schema_step
 from tenantry_operator.kube import Kube
 from tenantry_operator.model import LABEL_TENANT, TenantModel
@@ -69,7 +70,7 @@ def _hosts(objs: dict[tuple[str, str, str], Obj]) -> dict[str, Obj]:
 
 def _guard_scale_in(
     model: TenantModel, live_hosts: dict[str, Obj]
-) -> tuple[TenantModel, observe.Cond | None]:
+) -> tuple[TenantModel, Cond | None]:
     """Refuse to remove hosts (and their data) unless the spec allows it."""
     shards = replicas = 0
     for sts in live_hosts.values():
@@ -82,7 +83,7 @@ def _guard_scale_in(
     kept = dataclasses.replace(
         ch, shards=max(shards, ch.shards), replicas=max(replicas, ch.replicas)
     )
-    cond = observe.Cond(
+    cond = Cond(
         "Degraded",
         True,
         "ScaleInRefused",
@@ -228,7 +229,7 @@ async def reconcile(
         now=time.time(),
     )
     for problem in found.problems:
-        problems.append(observe.Cond("Degraded", True, problem.reason, problem.message))
+        problems.append(Cond("Degraded", True, problem.reason, problem.message))
     obs = observe.Observation(
         model=model, statefulsets=sts, deployments=deps, rollout=plan, problems=tuple(problems)
     )
@@ -325,12 +326,12 @@ _ENSURED_BUCKETS: set[str] = set()
 
 async def _ensure_backup_target(
     kube: Kube, model: TenantModel, settings: Settings, existing: set[str], events: list[Event]
-) -> observe.Cond | None:
+) -> Cond | None:
     """The backup bucket exists and the CronJob has credentials; or why not."""
     if model.backup is None:
         return None
     if settings.s3 is None:
-        return observe.Cond(
+        return Cond(
             "Degraded",
             True,
             "BackupNotConfigured",
@@ -346,7 +347,7 @@ async def _ensure_backup_target(
         if await Buckets(settings.s3).ensure(bucket, tenant=model.name):
             events.append(Event("BucketCreated", f"created S3 bucket {bucket}"))
     except S3Error as err:
-        return observe.Cond("Degraded", True, "BackupBucketUnavailable", str(err))
+        return Cond("Degraded", True, "BackupBucketUnavailable", str(err))
     _ENSURED_BUCKETS.add(bucket)
     return None
 
@@ -390,18 +391,15 @@ async def _schema(
     except ClickHouseError as err:
         log.info("schema of %s not provisioned yet: %s", model.name, err)
         pending = f"events schema not provisioned yet: {err}"[:1000]
-        before = {c["type"]: c for c in (previous or {}).get("conditions") or []}
-        for c in status["conditions"]:
-            if c["type"] in ("Ready", "Progressing"):
-                state = "True" if c["type"] == "Progressing" else "False"
-                old = before.get(c["type"])
-                since = old["lastTransitionTime"] if old and old["status"] == state else None
-                c.update(
-                    status=state,
-                    reason="SchemaPending",
-                    message=pending,
-                    lastTransitionTime=since or observe.now(),
-                )
+        status["conditions"] = set_conditions(
+            status["conditions"],
+            [
+                Cond("Ready", False, "SchemaPending", pending),
+                Cond("Progressing", True, "SchemaPending", pending),
+            ],
+            generation=model.generation,
+            since=(previous or {}).get("conditions") or [],
+        )
         status["phase"] = "Provisioning"
         return "retry"
     status["schema"] = result.status()

@@ -71,10 +71,10 @@ from tenantry.clickhouse.client import (
     quote_string,
 )
 from tenantry.clickhouse.schema import TenantSchema
+from tenantry_operator.conditions import Cond, set_conditions
 from tenantry_operator.dataplane import panels
 from tenantry_operator.dataplane.schema_step import STATUS_KEY, tenant_schema
 from tenantry_operator.model import TenantModel
-from tenantry_operator.observe import Cond, now
 
 Obj = dict[str, Any]
 _AST_PREFIX = "EXPLAIN AST "
@@ -115,22 +115,9 @@ class DashboardOutcome:
 
     def status(self, *, generation: int | None, previous: Mapping[str, Any] | None) -> Obj:
         """The Dashboard's status; a condition's lastTransitionTime moves only on change."""
-        old = {c.get("type"): c for c in (previous or {}).get("conditions") or []}
-        rendered = []
-        for cond in self.conditions:
-            state = "Unknown" if cond.ok is None else ("True" if cond.ok else "False")
-            prev = old.get(cond.type)
-            same = prev is not None and prev.get("status") == state
-            rendered.append(
-                {
-                    "type": cond.type,
-                    "status": state,
-                    "reason": cond.reason,
-                    "message": cond.message,
-                    "observedGeneration": generation,
-                    "lastTransitionTime": prev["lastTransitionTime"] if same and prev else now(),
-                }
-            )
+        rendered = set_conditions(
+            (previous or {}).get("conditions"), self.conditions, generation=generation
+        )
         valid = sum(1 for p in self.panels if p["valid"])
         return {
             "observedGeneration": generation,

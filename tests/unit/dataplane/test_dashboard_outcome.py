@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from tenantry_operator.conditions import Cond
 from tenantry_operator.dataplane import dashboards, panels, schema_step
-from tenantry_operator.observe import Cond
 
 from tests.unit.operator import fixtures
 
