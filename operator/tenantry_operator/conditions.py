@@ -3,8 +3,8 @@
 Kubernetes conventions: a condition's ``lastTransitionTime`` moves only when its
 ``status`` flips (True/False/Unknown), not when its reason or message changes; every
 condition carries the generation it was computed from; setting one condition never
-drops the others. Tenants (``observe``, ``reconcile``, ``handlers``, ``finalize``) and
-Dashboards (``dataplane.dashboards``, ``handlers``) all go through ``set_condition``.
+drops the others. Tenants (``observe``, ``reconcile``, ``worker``, ``finalize``) and
+Dashboards (``dataplane.dashboards``, ``dashboard_worker``) all go through ``set_condition``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """One reconcile of one Tenant: normalize -> build -> apply -> observe.
 
-Called by the tenant's worker (handlers.py) whenever the Tenant or one of its children
+Called by the tenant's worker (worker.py) whenever the Tenant or one of its children
 changes, and periodically. Safe to run again at any point: every step is idempotent, so
 an operator killed mid-reconcile converges on restart without duplicates.
 """
@@ -52,7 +52,7 @@ class Outcome:
     converged: bool
     events: list[Event]
     # Waiting on something no watch announces (the tenant's ClickHouse answering): the
-    # worker retries with a short backoff instead of its busy recheck (handlers.py).
+    # worker retries with a short backoff instead of its busy recheck (worker.py).
     retry: bool = False
     recheck_in: float | None = None  # look again this soon, whatever else happens
 

@@ -25,34 +25,10 @@ with `-Merge`. A materialized panel cannot use variables or the time range
 panel whose SQL turns invalid keeps its last view (a typo must not drop data) and
 says so in its message.
 
-Wiring (the Dashboard handler; `tenant_body` is the referenced Tenant, or None):
-
-    previous = dict(status or {})
-    if tenant_body is None or not tenant_ready(tenant_body.get("status")):
-        outcome = unavailable(tenant_name=spec.tenant_ref.name,
-                              tenant_exists=tenant_body is not None,
-                              previous=previous.get("panels") or [])
-    else:
-        tenant = normalize.tenant_model(tenant_body, images=..., platform_namespaces=...)
-        try:
-            client = await connect.open_for_tenant(   # ClickHouseError when unreachable
-                kube, tenant, override=connect.override_from_env(), scoped=True)
-            if client is None: raise kopf.TemporaryError("no credentials yet", delay=30)
-            try:
-                outcome = await reconcile_dashboard(
-                    client, tenant=tenant, name=meta["name"], spec=spec,
-                    previous=previous.get("panels") or [])
-            finally:
-                await asyncio.to_thread(client.close)
-        except (DataPlaneUnavailable, ClickHouseError) as err:
-            raise kopf.TemporaryError(str(err), delay=30) from err
-    patch.status.update(outcome.status(generation=meta.get("generation"), previous=previous))
-    for notice in outcome.notices: post an Event (notice.reason, notice.message, notice.warning)
-
-A not-Ready tenant should be retried (TemporaryError, or a timer) after writing
-the status, so the dashboard is validated once the tenant comes up. On deletion
-(a finalizer) call `drop_dashboard` with `open_for_tenant(..., scoped=False)`
-when the tenant still exists; if it is gone, its database went with it.
+Called by `dashboard_worker` (the kopf handlers): a tenant that is not Ready gives
+`unavailable` (panels keep their last known status) and a retry; otherwise
+`reconcile_dashboard` on a scoped client; on deletion `drop_dashboard` drops the
+views while the tenant still exists (if it is gone, its database went with it).
 """
 
 from __future__ import annotations
