@@ -1,6 +1,11 @@
 """apply: the only module that writes children. Server-side apply with one field manager,
-skipping objects whose live state already contains the desired one, and pruning objects
-that carry the tenant's labels but are no longer desired.
+skipping objects that are up to date (``diff.up_to_date``: the live object carries the
+stamp of this very desired object and still holds every field we set), and pruning
+objects that carry the tenant's labels but are no longer desired.
+
+Every object is applied with its stamp (``diff.stamp``), so a desired object that lost a
+field, an env var or a container is applied again, and server-side apply removes what
+our field manager no longer sends.
 """
 
 from __future__ import annotations
@@ -83,57 +88,100 @@ async def _bounded(calls: list[Awaitable[T]]) -> list[T]:
     return list(await asyncio.gather(*(one(c) for c in calls)))
 
 
-async def sync(
-    kube: Kube,
+Key = tuple[str, str, str]  # diff.key
+
+
+@dataclass(frozen=True)
+class Actions:
+    """What ``execute`` will do to one tenant's objects, decided without I/O (``plan``)."""
+
+    apply: tuple[tuple[Obj, ...], tuple[Obj, ...]]  # stamped: config first, then workloads
+    recreate: frozenset[Key]  # StatefulSets whose volumeClaimTemplates changed
+    prune: tuple[Obj, ...]  # live objects neither desired nor kept
+    unchanged: int  # desired objects already up to date: no request at all
+
+    @property
+    def writes(self) -> int:
+        return sum(len(wave) for wave in self.apply) + len(self.prune)
+
+
+def plan(
     *,
     desired: Iterable[Obj],
-    live: dict[tuple[str, str, str], Obj],
-    keep: set[tuple[str, str, str]],
+    live: dict[Key, Obj],
+    keep: set[Key],
     prune: bool = True,
-    record: Recorder | None = None,
-) -> ApplyResult:
-    """Apply what differs (config first, then workloads, each wave concurrently); prune
-    live objects (from ``live``) neither desired nor kept."""
-    result = ApplyResult()
-    wanted: set[tuple[str, str, str]] = set(keep)
+) -> Actions:
+    """Which desired objects to apply (those not ``diff.up_to_date``, each stamped), in
+    which wave, and which live objects to prune (those neither desired nor kept, and
+    not already being deleted). Pure."""
+    wanted: set[Key] = set(keep)
     waves: tuple[list[Obj], list[Obj]] = ([], [])
-    for obj in desired:
+    recreate: set[Key] = set()
+    unchanged = 0
+    for unstamped in desired:
+        obj = diff.stamp(unstamped)
         k = diff.key(obj)
         wanted.add(k)
-        if diff.up_to_date(obj, live.get(k)):
-            result.unchanged += 1
+        current = live.get(k)
+        if diff.up_to_date(obj, current):
+            unchanged += 1
             continue
+        if obj["kind"] == "StatefulSet" and current is not None and claims_changed(obj, current):
+            recreate.add(k)
         waves[obj["kind"] in WORKLOADS].append(obj)
-    for wave in waves:
-        await _bounded([_apply_one(kube, o, live.get(diff.key(o)), record) for o in wave])
-        result.applied.extend(_name(obj) for obj in wave)
-    if prune:
-        stale = [
+    stale = (
+        [
             o
             for k, o in live.items()
             if k not in wanted and not o["metadata"].get("deletionTimestamp")
         ]
-        deleted = await _bounded(
+        if prune
+        else []
+    )
+    return Actions(
+        apply=(tuple(waves[0]), tuple(waves[1])),
+        recreate=frozenset(recreate),
+        prune=tuple(stale),
+        unchanged=unchanged,
+    )
+
+
+async def execute(
+    kube: Kube, actions: Actions, *, live: dict[Key, Obj], record: Recorder | None = None
+) -> ApplyResult:
+    """Carry ``actions`` out: each wave of applies concurrently, then the prunes."""
+    result = ApplyResult(unchanged=actions.unchanged)
+    for wave in actions.apply:
+        await _bounded(
             [
-                kube.delete(
-                    o["apiVersion"],
-                    o["kind"],
-                    o["metadata"]["name"],
-                    o["metadata"].get("namespace"),
-                )
-                for o in stale
+                _apply_one(kube, o, live.get(diff.key(o)), record, diff.key(o) in actions.recreate)
+                for o in wave
             ]
         )
-        result.pruned.extend(_name(o) for o, gone in zip(stale, deleted, strict=True) if gone)
-        for o, gone in zip(stale, deleted, strict=True):
-            if gone and record is not None:
+        result.applied.extend(_name(obj) for obj in wave)
+    stale = actions.prune
+    deleted = await _bounded(
+        [
+            kube.delete(
+                o["apiVersion"], o["kind"], o["metadata"]["name"], o["metadata"].get("namespace")
+            )
+            for o in stale
+        ]
+    )
+    for o, gone in zip(stale, deleted, strict=True):
+        if gone:
+            result.pruned.append(_name(o))
+            if record is not None:
                 record(o["apiVersion"], o["kind"], o, True)
     return result
 
 
-async def _apply_one(kube: Kube, obj: Obj, live: Obj | None, record: Recorder | None) -> None:
+async def _apply_one(
+    kube: Kube, obj: Obj, live: Obj | None, record: Recorder | None, recreate: bool
+) -> None:
     try:
-        if obj["kind"] == "StatefulSet" and live is not None and claims_changed(obj, live):
+        if recreate and live is not None:
             await _recreate_statefulset(kube, obj, live)
         result = await kube.apply(obj)
     except ApiError as err:

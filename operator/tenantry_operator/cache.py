@@ -1,7 +1,7 @@
 """An in-memory view of every tenant's children, fed by the operator's watches.
 
 Listing a dozen kinds per reconcile is what an operator must not do at hundreds of
-tenants: the watches (kopf ``on.event`` handlers in handlers.py) already deliver every
+tenants: the watches (children.py, list-then-watch loops) already deliver every
 change, so reconciles read this cache instead. A tenant's first reconcile after start-up
 lists from the API (see reconcile.py), which also seeds the cache, so a restart never
 acts on a half-filled cache.

@@ -1,16 +1,29 @@
 """Does the live object already hold what we want? (pure)
 
-The API server adds defaults and bookkeeping to every object, so "unchanged" means the
-desired manifest is *contained* in the live one: every field we set has the same value
-there. Only labels, annotations and ownerReferences of ``metadata`` are ours to compare.
-When this returns True the apply step skips the object entirely: no request, no write.
+Each desired object is stamped with a hash of itself (``APPLIED_HASH``, an annotation)
+before it is compared. An object is up to date when the live one carries the same
+stamp *and* still contains every field we set with the same value:
+
+- the stamp catches what containment cannot see: a field, an env var or a container
+  the desired object no longer has. A changed desired object has a new hash, so it is
+  applied, and server-side apply removes the fields our field manager owned and no
+  longer sends;
+- containment catches drift: someone edited a field we set.
+
+The API server adds defaults and bookkeeping to every object, so containment means
+every field we set has the same value there. Only labels, annotations and
+ownerReferences of ``metadata`` are ours to compare. When ``up_to_date`` is True the
+apply step skips the object entirely: no request, no write.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 _OUR_METADATA = ("labels", "annotations", "ownerReferences", "name", "namespace")
+APPLIED_HASH = "tenantry.io/applied-hash"  # the stamp: what we last applied
 
 
 def contains(desired: Any, live: Any) -> bool:
@@ -25,7 +38,28 @@ def contains(desired: Any, live: Any) -> bool:
     return bool(desired == live)
 
 
+def applied_hash(obj: dict[str, Any]) -> str:
+    """A digest of the object as we would apply it, its own stamp left out."""
+    meta = dict(obj.get("metadata") or {})
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k != APPLIED_HASH}
+    if annotations:
+        meta["annotations"] = annotations
+    else:
+        meta.pop("annotations", None)
+    canonical = json.dumps({**obj, "metadata": meta}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def stamp(obj: dict[str, Any]) -> dict[str, Any]:
+    """``obj`` with its ``APPLIED_HASH`` annotation (a new dict; ``obj`` is unchanged)."""
+    meta = dict(obj.get("metadata") or {})
+    meta["annotations"] = {**(meta.get("annotations") or {}), APPLIED_HASH: applied_hash(obj)}
+    return {**obj, "metadata": meta}
+
+
 def up_to_date(desired: dict[str, Any], live: dict[str, Any] | None) -> bool:
+    """``desired`` must be stamped (``stamp``): then a live object applied from an
+    older desired object differs in its stamp, and is applied again."""
     if live is None:
         return False
     want = {k: v for k, v in desired.items() if k not in ("metadata", "status")}

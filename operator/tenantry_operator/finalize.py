@@ -17,8 +17,8 @@ import kopf
 
 from tenantry.api import API_VERSION
 from tenantry_operator import normalize
+from tenantry_operator.conditions import Cond, set_condition
 from tenantry_operator.kube import Kube
-from tenantry_operator.observe import now
 from tenantry_operator.reconcile import Event
 from tenantry_operator.s3 import Buckets, S3Config, S3Error
 
@@ -81,16 +81,18 @@ async def _delete_backups(
                 "Tenant",
                 name,
                 {
-                    "conditions": [
-                        {
-                            "type": "Degraded",
-                            "status": "True",
-                            "reason": "BackupCleanupFailed",
-                            "message": f"{err}; retry {retry + 1} of {max_retries}",
-                            "observedGeneration": body["metadata"].get("generation"),
-                            "lastTransitionTime": now(),
-                        }
-                    ]
+                    # The whole list: a merge patch replaces a list, so what is sent
+                    # must carry every other condition, each as it was.
+                    "conditions": set_condition(
+                        (body.get("status") or {}).get("conditions"),
+                        Cond(
+                            "Degraded",
+                            True,
+                            "BackupCleanupFailed",
+                            f"{err}; retry {retry + 1} of {max_retries}",
+                        ),
+                        generation=body["metadata"].get("generation"),
+                    )
                 },
             )
             raise kopf.TemporaryError(f"{err}", delay=min(2**retry, 30)) from err

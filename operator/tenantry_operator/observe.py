@@ -7,23 +7,15 @@ from, so an unchanged tenant produces an identical status and no write.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from tenantry_operator.conditions import Cond, set_conditions
 from tenantry_operator.model import TenantModel
 from tenantry_operator.rollout import RolloutPlan, sts_ready
 
 Obj = dict[str, Any]
 MESSAGE_LIMIT = 4000  # a condition's message, when several problems are joined
-
-
-@dataclass(frozen=True)
-class Cond:
-    type: str
-    ok: bool | None  # None: Unknown
-    reason: str
-    message: str
 
 
 @dataclass(frozen=True)
@@ -35,10 +27,6 @@ class Observation:
     deployments: dict[str, Obj]
     rollout: RolloutPlan
     problems: tuple[Cond, ...] = field(default=())  # extra Degraded causes
-
-
-def now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def deployment_ready(dep: Obj) -> bool:
@@ -121,22 +109,13 @@ def status(obs: Observation, previous: Obj | None) -> Obj:
     """The full status object; timestamps kept from ``previous`` where nothing changed."""
     m = obs.model
     conds, hosts_ready = conditions(obs)
-    old = {c["type"]: c for c in (previous or {}).get("conditions", []) or []}
-    rendered = []
-    for c in conds:
-        state = "Unknown" if c.ok is None else ("True" if c.ok else "False")
-        prev = old.get(c.type)
-        since = prev["lastTransitionTime"] if prev and prev.get("status") == state else now()
-        rendered.append(
-            {
-                "type": c.type,
-                "status": state,
-                "reason": c.reason,
-                "message": c.message,
-                "observedGeneration": m.generation,
-                "lastTransitionTime": since,
-            }
-        )
+    before = list((previous or {}).get("conditions") or [])
+    ours = {c.type for c in conds}
+    rendered = set_conditions([], conds, generation=m.generation, since=before) + [
+        c
+        for c in before
+        if c.get("type") not in ours  # set by someone else: kept
+    ]
     total = len(m.clickhouse.hosts)
     ns = m.namespace
     return {
@@ -162,23 +141,6 @@ def same(a: Obj | None, b: Obj) -> bool:
     return (a or {}) == b
 
 
-def with_condition(status: Obj, cond: Cond, *, generation: int) -> Obj:
-    """``status`` with one condition set (others kept), for error reporting."""
-    state = "Unknown" if cond.ok is None else ("True" if cond.ok else "False")
-    conds = [c for c in status.get("conditions") or [] if c.get("type") != cond.type]
-    conds.append(
-        {
-            "type": cond.type,
-            "status": state,
-            "reason": cond.reason,
-            "message": cond.message,
-            "observedGeneration": generation,
-            "lastTransitionTime": now(),
-        }
-    )
-    return {"conditions": conds}
-
-
 def refused(previous: Obj | None, *, reason: str, message: str, generation: int) -> Obj:
     """The status of a Tenant the operator refuses to reconcile (e.g. over its plan).
 
@@ -186,25 +148,12 @@ def refused(previous: Obj | None, *, reason: str, message: str, generation: int)
     turns Degraded; a Tenant with nothing created yet is phase ``Refused``, not Ready."""
     prev = dict(previous or {})
     exists = bool(prev.get("namespace"))
-    old = {c["type"]: c for c in prev.get("conditions") or []}
     changes = [Cond("Degraded", True, reason, message)]
     if not exists:
         changes.append(Cond("Ready", False, reason, message))
-    conds = {t: c for t, c in old.items() if t not in {c.type for c in changes}}
-    for c in changes:
-        state = "True" if c.ok else "False"
-        before = old.get(c.type)
-        since = before["lastTransitionTime"] if before and before.get("status") == state else None
-        conds[c.type] = {
-            "type": c.type,
-            "status": state,
-            "reason": c.reason,
-            "message": c.message,
-            "observedGeneration": generation,
-            "lastTransitionTime": since or now(),
-        }
+    conds = set_conditions(prev.get("conditions"), changes, generation=generation)
     first = {"Ready": 0, "Progressing": 1, "Degraded": 2}  # then the components, as before
-    rendered = sorted(conds.values(), key=lambda c: first.get(c["type"], 3))
+    rendered = sorted(conds, key=lambda c: first.get(c["type"], 3))
     return {
         **prev,
         "observedGeneration": generation,

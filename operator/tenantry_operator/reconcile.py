@@ -1,6 +1,6 @@
 """One reconcile of one Tenant: normalize -> build -> apply -> observe.
 
-Called by the tenant's worker (handlers.py) whenever the Tenant or one of its children
+Called by the tenant's worker (worker.py) whenever the Tenant or one of its children
 changes, and periodically. Safe to run again at any point: every step is idempotent, so
 an operator killed mid-reconcile converges on restart without duplicates.
 """
@@ -27,6 +27,7 @@ from tenantry_operator import (
     secrets,
 )
 from tenantry_operator.cache import LiveState
+from tenantry_operator.conditions import Cond, set_conditions
 from tenantry_operator.dataplane import connect, schema_step
 from tenantry_operator.kube import Kube
 from tenantry_operator.model import LABEL_TENANT, TenantModel
@@ -51,7 +52,7 @@ class Outcome:
     converged: bool
     events: list[Event]
     # Waiting on something no watch announces (the tenant's ClickHouse answering): the
-    # worker retries with a short backoff instead of its busy recheck (handlers.py).
+    # worker retries with a short backoff instead of its busy recheck (worker.py).
     retry: bool = False
     recheck_in: float | None = None  # look again this soon, whatever else happens
 
@@ -69,7 +70,7 @@ def _hosts(objs: dict[tuple[str, str, str], Obj]) -> dict[str, Obj]:
 
 def _guard_scale_in(
     model: TenantModel, live_hosts: dict[str, Obj]
-) -> tuple[TenantModel, observe.Cond | None]:
+) -> tuple[TenantModel, Cond | None]:
     """Refuse to remove hosts (and their data) unless the spec allows it."""
     shards = replicas = 0
     for sts in live_hosts.values():
@@ -82,7 +83,7 @@ def _guard_scale_in(
     kept = dataclasses.replace(
         ch, shards=max(shards, ch.shards), replicas=max(replicas, ch.replicas)
     )
-    cond = observe.Cond(
+    cond = Cond(
         "Degraded",
         True,
         "ScaleInRefused",
@@ -91,6 +92,61 @@ def _guard_scale_in(
         "spec.clickhouse.scaleInPolicy: AllowDataLoss to allow it",
     )
     return dataclasses.replace(model, clickhouse=kept), cond
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one reconcile will do, decided from the model and what exists (``plan``)."""
+
+    model: TenantModel  # as built: hosts the spec would remove are kept unless allowed
+    desired: list[Obj]
+    refusal: checks.Refusal | None  # nothing is applied when set
+    problems: tuple[Cond, ...]  # Degraded causes known before anything is applied
+    rollout: rollout.RolloutPlan
+    namespace: apply.Actions
+    namespace_live: dict[apply.Key, Obj]
+    children: apply.Actions
+
+
+def plan(model: TenantModel, state: LiveState, *, max_shards_in_flight: int) -> Plan:
+    """Decide one reconcile (pure): the scale-in guard, the desired objects, the
+    operator's own checks, the rolling update's turn, and the apply/prune actions for
+    the namespace and for the children."""
+    live = state.children
+    model, scale_in = _guard_scale_in(model, _hosts(live))
+    desired = builders.build(model)
+    refusal = check_before_apply(model, desired, live)
+    desired_hosts = [
+        o
+        for o in desired
+        if o["kind"] == "StatefulSet" and HOST_LABEL in o["metadata"].get("labels", {})
+    ]
+    turn = rollout.plan(
+        desired_hosts, list(_hosts(live).values()), max_shards_in_flight=max_shards_in_flight
+    )
+    # A held-back host keeps its StatefulSet and its own config until its turn.
+    keep = {("StatefulSet", model.namespace, n) for n in turn.hold}
+    keep |= {("ConfigMap", model.namespace, f"{n}-config") for n in turn.hold}
+    namespaces = [o for o in desired if o["kind"] == "Namespace"]
+    namespace_live: dict[apply.Key, Obj] = (
+        {("Namespace", "", model.namespace): state.namespace} if state.namespace else {}
+    )
+    children = [
+        o
+        for o in desired
+        if o["kind"] != "Namespace"
+        and (o["kind"], model.namespace, o["metadata"]["name"]) not in keep
+    ]
+    return Plan(
+        model=model,
+        desired=desired,
+        refusal=refusal,
+        problems=(scale_in,) if scale_in else (),
+        rollout=turn,
+        namespace=apply.plan(desired=namespaces, live=namespace_live, keep=set(), prune=False),
+        namespace_live=namespace_live,
+        children=apply.plan(desired=children, live=live, keep=keep),
+    )
 
 
 async def list_state(kube: Kube, *, namespace: str, labels: dict[str, str]) -> LiveState:
@@ -132,23 +188,15 @@ async def reconcile(
     if state is None:
         state = await list_state(kube, namespace=model.namespace, labels=labels)
     live_ns, live, existing = state.namespace, state.children, state.secrets
-    model, refusal = _guard_scale_in(model, _hosts(live))
-    desired = builders.build(model)
     if previous is None:
         previous = comparable(body.get("status"))
-    refused = check_before_apply(model, desired, live)
-    if refused is not None:
-        return await _refuse(kube, model, previous, refused, events)
+    decided = plan(model, state, max_shards_in_flight=settings.max_shards_in_flight)
+    model = decided.model
+    if decided.refusal is not None:
+        return await _refuse(kube, model, previous, decided.refusal, events)
 
     # The namespace first: everything else lives in it.
-    namespaces = [o for o in desired if o["kind"] == "Namespace"]
-    ns_result = await apply.sync(
-        kube,
-        desired=namespaces,
-        live={("Namespace", "", model.namespace): live_ns} if live_ns else {},
-        keep=set(),
-        prune=False,
-    )
+    ns_result = await apply.execute(kube, decided.namespace, live=decided.namespace_live)
     if ns_result.applied and live_ns is None:
         events.append(Event("NamespaceCreated", f"created namespace {model.namespace}"))
 
@@ -158,31 +206,13 @@ async def reconcile(
         kube, model, settings.internal_token, existing
     ):
         events.append(Event("SecretGenerated", "created Secret ingestion-credentials"))
-    problems = [refusal] if refusal else []
+    problems = list(decided.problems)
     backup_problem = await _ensure_backup_target(kube, model, settings, existing, events)
     if backup_problem:
         problems.append(backup_problem)
 
-    desired_hosts = [
-        o
-        for o in desired
-        if o["kind"] == "StatefulSet" and HOST_LABEL in o["metadata"].get("labels", {})
-    ]
-    plan = rollout.plan(
-        desired_hosts,
-        list(_hosts(live).values()),
-        max_shards_in_flight=settings.max_shards_in_flight,
-    )
-    # A held-back host keeps its StatefulSet and its own config until its turn.
-    keep = {("StatefulSet", model.namespace, n) for n in plan.hold}
-    keep |= {("ConfigMap", model.namespace, f"{n}-config") for n in plan.hold}
-    to_apply = [
-        o
-        for o in desired
-        if o["kind"] != "Namespace"
-        and (o["kind"], model.namespace, o["metadata"]["name"]) not in keep
-    ]
-    result = await apply.sync(kube, desired=to_apply, live=live, keep=keep, record=record)
+    rollout_plan = decided.rollout
+    result = await apply.execute(kube, decided.children, live=live, record=record)
     created = [
         n
         for n in result.applied
@@ -191,12 +221,12 @@ async def reconcile(
     if created:
         events.append(Event("Created", f"created {len(created)} objects: " + ", ".join(created)))
     updated = [n for n in result.applied if n not in created]
-    rolling = {f"StatefulSet/{n}" for n in plan.started}
+    rolling = {f"StatefulSet/{n}" for n in rollout_plan.started}
     if [n for n in updated if n not in rolling]:
         events.append(
             Event("Updated", "updated " + ", ".join(n for n in updated if n not in rolling))
         )
-    for name in sorted(plan.started):
+    for name in sorted(rollout_plan.started):
         events.append(Event("RollingUpdate", f"updating ClickHouse host {name}"))
     for name in result.pruned:
         events.append(Event("Pruned", f"deleted {name}, no longer desired"))
@@ -228,9 +258,13 @@ async def reconcile(
         now=time.time(),
     )
     for problem in found.problems:
-        problems.append(observe.Cond("Degraded", True, problem.reason, problem.message))
+        problems.append(Cond("Degraded", True, problem.reason, problem.message))
     obs = observe.Observation(
-        model=model, statefulsets=sts, deployments=deps, rollout=plan, problems=tuple(problems)
+        model=model,
+        statefulsets=sts,
+        deployments=deps,
+        rollout=rollout_plan,
+        problems=tuple(problems),
     )
     new_status = observe.status(obs, previous)
     schema = await _schema(kube, model, new_status, previous, events, settings)
@@ -325,12 +359,12 @@ _ENSURED_BUCKETS: set[str] = set()
 
 async def _ensure_backup_target(
     kube: Kube, model: TenantModel, settings: Settings, existing: set[str], events: list[Event]
-) -> observe.Cond | None:
+) -> Cond | None:
     """The backup bucket exists and the CronJob has credentials; or why not."""
     if model.backup is None:
         return None
     if settings.s3 is None:
-        return observe.Cond(
+        return Cond(
             "Degraded",
             True,
             "BackupNotConfigured",
@@ -346,7 +380,7 @@ async def _ensure_backup_target(
         if await Buckets(settings.s3).ensure(bucket, tenant=model.name):
             events.append(Event("BucketCreated", f"created S3 bucket {bucket}"))
     except S3Error as err:
-        return observe.Cond("Degraded", True, "BackupBucketUnavailable", str(err))
+        return Cond("Degraded", True, "BackupBucketUnavailable", str(err))
     _ENSURED_BUCKETS.add(bucket)
     return None
 
@@ -390,18 +424,15 @@ async def _schema(
     except ClickHouseError as err:
         log.info("schema of %s not provisioned yet: %s", model.name, err)
         pending = f"events schema not provisioned yet: {err}"[:1000]
-        before = {c["type"]: c for c in (previous or {}).get("conditions") or []}
-        for c in status["conditions"]:
-            if c["type"] in ("Ready", "Progressing"):
-                state = "True" if c["type"] == "Progressing" else "False"
-                old = before.get(c["type"])
-                since = old["lastTransitionTime"] if old and old["status"] == state else None
-                c.update(
-                    status=state,
-                    reason="SchemaPending",
-                    message=pending,
-                    lastTransitionTime=since or observe.now(),
-                )
+        status["conditions"] = set_conditions(
+            status["conditions"],
+            [
+                Cond("Ready", False, "SchemaPending", pending),
+                Cond("Progressing", True, "SchemaPending", pending),
+            ],
+            generation=model.generation,
+            since=(previous or {}).get("conditions") or [],
+        )
         status["phase"] = "Provisioning"
         return "retry"
     status["schema"] = result.status()

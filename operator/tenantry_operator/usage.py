@@ -1,7 +1,8 @@
 """Usage the operator meters for billing: ClickHouse host time and sampled storage.
 
-On a timer per tenant (``handlers.tenant_usage``), the operator reports to the owning
-organisation's billing (``POST /v1/orgs/{org}/usage`` with the internal token):
+On a timer per tenant (``handlers.tenant_usage``, ``metering.report``), the operator
+reports to the owning organisation's billing (``POST /v1/orgs/{org}/usage`` with the
+internal token):
 
 - ``clickhouse_host_hours`` in host-seconds: hosts Ready x the timer interval, one report
   per aligned window, so a restart or a retry never bills a window twice (the window

@@ -115,7 +115,7 @@ def test_a_refused_schema_step_is_retried_soon_after_clickhouse_answers(
 ) -> None:
     """The schema step is the one wait of the worker that no watch ends: whether the
     tenant's ClickHouse answers is no Kubernetes event. It is retried on a short backoff
-    (handlers.next_wait), so a refusal costs seconds. Here the operator's timers are out
+    (worker.next_wait), so a refusal costs seconds. Here the operator's timers are out
     of reach (resync and busy recheck 600 s): only that retry can make the tenant Ready
     once ClickHouse answers. With a retry at the busy recheck (30 s, as before), each
     refusal cost 30 s, and two of them a test's whole minute of waiting for Ready."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import kopf
 import pytest
 from tenantry_operator import finalize
@@ -21,6 +23,27 @@ async def test_unreachable_s3_gives_up_after_bounded_retries(
     operator_process.stop()
     name = "lc-s3-down"
     crds.apply(tenant(name, {"reclaimPolicy": "Delete", "backup": {"bucket": "nowhere"}}))
+    # A status as the operator leaves it: the failure must not drop these conditions.
+    earlier = [
+        {
+            "type": t,
+            "status": "True",
+            "reason": "Ready",
+            "message": "m",
+            "observedGeneration": 1,
+            "lastTransitionTime": "2026-01-01T00:00:00Z",
+        }
+        for t in ("Ready", "RedisReady")
+    ]
+    crds.run(
+        "patch",
+        "tenant",
+        name,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps({"status": {"conditions": earlier}}),
+    )
     body = crds.get("tenant", name)
     dead = S3Config(f"http://127.0.0.1:{free_port()}", "a", "b")
     monkeypatch.setenv("KUBECONFIG", str(crds.kubeconfig))
@@ -32,6 +55,9 @@ async def test_unreachable_s3_gives_up_after_bounded_retries(
         assert cond["reason"] == "BackupCleanupFailed"
         assert "unreachable" in cond["message"]
         assert "retry 1 of 3" in cond["message"]
+        now = crds.get("tenant", name)["status"]["conditions"]
+        kept = [c for c in now if c["type"] != "Degraded"]
+        assert kept == earlier, "the failure dropped or changed the other conditions"
         # The last attempt gives up: no exception, so the finalizer can be removed.
         [event] = await finalize.finalize(kube, body=body, s3=dead, retry=2, max_retries=3)
         assert event.reason == "BackupCleanupAbandoned"

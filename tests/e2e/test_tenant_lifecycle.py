@@ -12,6 +12,9 @@ import json
 import time
 from typing import Any
 
+from tenantry_operator.diff import APPLIED_HASH
+from tenantry_operator.kube import FIELD_MANAGER
+
 from tests.support.kube import Kube
 from tests.support.wait import eventually, kubectl_timeout
 
@@ -252,6 +255,125 @@ def test_suspend_scales_to_zero_and_resume_restores(crds: Kube, make_tenant: Any
     crds.run("patch", "tenant", name, "--type=merge", "-p", '{"spec":{"suspend":false}}')
     st = wait_phase(crds, name, "Ready")
     assert st["hosts"] == "2/2"
+
+
+def test_resume_gives_an_autoscaled_ingestion_back_its_pods(crds: Kube, make_tenant: Any) -> None:
+    """Suspend pins the ingestion Deployment at 0 replicas; on resume the HPA owns the
+    count and the desired Deployment leaves ``spec.replicas`` out. The operator must
+    give the field up (apply again), or the Deployment stays at 0, where an HPA never
+    scales, and the tenant reads Ready with no ingestion pod."""
+    name = make_tenant(
+        "lc-hpa", {"ingestion": {"autoscaling": {"enabled": True, "minReplicas": 2}}}
+    )
+    wait_phase(crds, name, "Ready")
+    ns = f"tenant-{name}"
+    crds.run("patch", "tenant", name, "--type=merge", "-p", '{"spec":{"suspend":true}}')
+    wait_phase(crds, name, "Suspended")
+    assert crds.get("deployment", "ingestion", "-n", ns)["spec"]["replicas"] == 0
+    crds.run("patch", "tenant", name, "--type=merge", "-p", '{"spec":{"suspend":false}}')
+    wait_phase(crds, name, "Ready")
+    eventually(
+        lambda: crds.get("deployment", "ingestion", "-n", ns),
+        accept=lambda d: (
+            d["spec"]["replicas"] >= 1 and (d.get("status") or {}).get("readyReplicas", 0) >= 1
+        ),
+        timeout=120,
+        what="ingestion pods back after resume",
+    )
+    managers = {
+        m["manager"]
+        for m in crds.get("deployment", "ingestion", "-n", ns, "--show-managed-fields")["metadata"][
+            "managedFields"
+        ]
+        if "f:replicas" in json.dumps(m.get("fieldsV1", {}).get("f:spec", {}))
+    }
+    assert FIELD_MANAGER not in managers, managers
+
+
+def test_what_an_older_operator_applied_and_this_one_does_not_is_removed(
+    crds: Kube, make_tenant: Any
+) -> None:
+    """An object applied by an earlier version of the operator (or from an earlier
+    spec) with a field, an env var, a container and an annotation the current desired
+    object lacks: one reconcile removes all four, and then nothing more is written."""
+    name = make_tenant("lc-prune-fields", {})
+    wait_phase(crds, name, "Ready")
+    ns = f"tenant-{name}"
+    live = crds.get("deployment", "ingestion", "-n", ns)
+    meta = live["metadata"]
+    older = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": meta["name"],
+            "namespace": ns,
+            "labels": meta["labels"],
+            "annotations": {**meta["annotations"], APPLIED_HASH: "older", "legacy": "yes"},
+            "ownerReferences": meta.get("ownerReferences", []),
+        },
+        "spec": json.loads(json.dumps(live["spec"])),
+    }
+    spec = older["spec"]
+    spec["progressDeadlineSeconds"] = 333
+    pod = spec["template"]["spec"]
+    pod["containers"][0].setdefault("env", []).append({"name": "LEGACY", "value": "1"})
+    pod["containers"].append({**pod["containers"][0], "name": "legacy-sidecar", "ports": []})
+    crds.run(
+        "apply",
+        "--server-side",
+        f"--field-manager={FIELD_MANAGER}",
+        "--force-conflicts",
+        "-f",
+        "-",
+        stdin=json.dumps(older),
+    )
+
+    def leftovers(dep: dict[str, Any]) -> list[str]:
+        pod = dep["spec"]["template"]["spec"]
+        env = {e["name"] for c in pod["containers"] for e in c.get("env") or []}
+        found = []
+        if dep["spec"].get("progressDeadlineSeconds") == 333:
+            found.append("field")
+        if "LEGACY" in env:
+            found.append("env var")
+        if any(c["name"] == "legacy-sidecar" for c in pod["containers"]):
+            found.append("container")
+        if "legacy" in (dep["metadata"].get("annotations") or {}):
+            found.append("annotation")
+        return found
+
+    eventually(
+        lambda: crds.get("deployment", "ingestion", "-n", ns),
+        accept=lambda d: (
+            not leftovers(d)
+            and d["metadata"]["annotations"].get(APPLIED_HASH) not in (None, "older")
+        ),
+        timeout=RESTORED_WITHIN,
+        what="the older operator's fields removed",
+    )
+
+    def ours(dep: dict[str, Any]) -> tuple[Any, ...]:
+        """The spec's generation and our field manager's last apply: what a write of
+        ours would move (resourceVersion also moves with the rollout's status)."""
+        applied = [
+            m.get("time")
+            for m in dep["metadata"]["managedFields"]
+            if m["manager"] == FIELD_MANAGER and m["operation"] == "Apply"
+        ]
+        return dep["metadata"]["generation"], applied
+
+    before = ours(crds.get("deployment", "ingestion", "-n", ns, "--show-managed-fields"))
+    assert before[1], "the operator's apply is not in managedFields"
+    # Then nothing more: wake the worker with a change it must repair (a deleted
+    # Service), and once it has, the Deployment it left alone is as it was.
+    crds.run("delete", "service", "ingestion", "-n", ns)
+    eventually(
+        lambda: crds.get_or_none("service", "ingestion", "-n", ns),
+        timeout=RESTORED_WITHIN,
+        what="Service restored",
+    )
+    after = ours(crds.get("deployment", "ingestion", "-n", ns, "--show-managed-fields"))
+    assert after == before, "an up-to-date object was written again"
 
 
 def test_delete_with_retain_keeps_namespace_and_volumes(crds: Kube, make_tenant: Any) -> None:

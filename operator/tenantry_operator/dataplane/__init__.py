@@ -15,29 +15,12 @@ handler) and talk to ClickHouse only through `tenantry.clickhouse`.
   `tenantry.dashboards.panels`, shared with the control plane;
 - `dashboards`: `reconcile_dashboard`, `unavailable`, `drop_dashboard`.
 
-Wiring in `reconcile.reconcile`, after `new_status` is computed, only when its
-`ClickHouseReady` condition is True (and the tenant is not suspended):
-
-    recorded = (body.get("status") or {}).get("schema")
-    if schema_step.needs_schema(body.get("status"), model):
-        try:
-            client = await connect.open_for_tenant(   # may raise ClickHouseError too
-                kube, model, override=connect.override_from_env(), scoped=False)
-            if client is not None:                    # None: credentials Secret not there yet
-                try:
-                    result = await schema_step.ensure_schema(client, model)
-                finally:
-                    await asyncio.to_thread(client.close)
-                recorded = result.status()
-                events += [Event(reason, message) for reason, message in result.notices()]
-        except ClickHouseError as err:   # hosts Ready but not answering yet
-            not converged; say f"schema: {err}" in Progressing (log URLs only via redact_url)
-    if recorded:
-        new_status["schema"] = recorded
+Called from `reconcile._schema` (the schema, once `ClickHouseReady` is True and the
+tenant is not suspended; a ClickHouse that does not answer yet leaves the Tenant
+Progressing with reason `SchemaPending`, retried with a backoff) and from
+`dashboard_worker` (the Dashboards).
 
 An idle tenant (status.schema matching its spec) makes no ClickHouse call.
-`status.schema` is `{"database", "retentionDays", "shards", "replicas", "hosts"}`;
-add "schema" to the keys `reconcile._comparable` keeps (and to the CRD status
-schema), or every reconcile rewrites it. The Dashboard side is described in
-`dashboards`' module docstring.
+`status.schema` is `{"database", "retentionDays", "shards", "replicas", "hosts"}`
+(kept by `reconcile.comparable`, so an unchanged one is never rewritten).
 """

@@ -25,34 +25,10 @@ with `-Merge`. A materialized panel cannot use variables or the time range
 panel whose SQL turns invalid keeps its last view (a typo must not drop data) and
 says so in its message.
 
-Wiring (the Dashboard handler; `tenant_body` is the referenced Tenant, or None):
-
-    previous = dict(status or {})
-    if tenant_body is None or not tenant_ready(tenant_body.get("status")):
-        outcome = unavailable(tenant_name=spec.tenant_ref.name,
-                              tenant_exists=tenant_body is not None,
-                              previous=previous.get("panels") or [])
-    else:
-        tenant = normalize.tenant_model(tenant_body, images=..., platform_namespaces=...)
-        try:
-            client = await connect.open_for_tenant(   # ClickHouseError when unreachable
-                kube, tenant, override=connect.override_from_env(), scoped=True)
-            if client is None: raise kopf.TemporaryError("no credentials yet", delay=30)
-            try:
-                outcome = await reconcile_dashboard(
-                    client, tenant=tenant, name=meta["name"], spec=spec,
-                    previous=previous.get("panels") or [])
-            finally:
-                await asyncio.to_thread(client.close)
-        except (DataPlaneUnavailable, ClickHouseError) as err:
-            raise kopf.TemporaryError(str(err), delay=30) from err
-    patch.status.update(outcome.status(generation=meta.get("generation"), previous=previous))
-    for notice in outcome.notices: post an Event (notice.reason, notice.message, notice.warning)
-
-A not-Ready tenant should be retried (TemporaryError, or a timer) after writing
-the status, so the dashboard is validated once the tenant comes up. On deletion
-(a finalizer) call `drop_dashboard` with `open_for_tenant(..., scoped=False)`
-when the tenant still exists; if it is gone, its database went with it.
+Called by `dashboard_worker` (the kopf handlers): a tenant that is not Ready gives
+`unavailable` (panels keep their last known status) and a retry; otherwise
+`reconcile_dashboard` on a scoped client; on deletion `drop_dashboard` drops the
+views while the tenant still exists (if it is gone, its database went with it).
 """
 
 from __future__ import annotations
@@ -72,9 +48,9 @@ from tenantry.clickhouse.client import (
 )
 from tenantry.clickhouse.schema import TenantSchema
 from tenantry.dashboards import panels
+from tenantry_operator.conditions import Cond, set_conditions
 from tenantry_operator.dataplane.schema_step import STATUS_KEY, tenant_schema
 from tenantry_operator.model import TenantModel
-from tenantry_operator.observe import Cond, now
 
 Obj = dict[str, Any]
 _AST_PREFIX = "EXPLAIN AST "
@@ -115,22 +91,9 @@ class DashboardOutcome:
 
     def status(self, *, generation: int | None, previous: Mapping[str, Any] | None) -> Obj:
         """The Dashboard's status; a condition's lastTransitionTime moves only on change."""
-        old = {c.get("type"): c for c in (previous or {}).get("conditions") or []}
-        rendered = []
-        for cond in self.conditions:
-            state = "Unknown" if cond.ok is None else ("True" if cond.ok else "False")
-            prev = old.get(cond.type)
-            same = prev is not None and prev.get("status") == state
-            rendered.append(
-                {
-                    "type": cond.type,
-                    "status": state,
-                    "reason": cond.reason,
-                    "message": cond.message,
-                    "observedGeneration": generation,
-                    "lastTransitionTime": prev["lastTransitionTime"] if same and prev else now(),
-                }
-            )
+        rendered = set_conditions(
+            (previous or {}).get("conditions"), self.conditions, generation=generation
+        )
         valid = sum(1 for p in self.panels if p["valid"])
         return {
             "observedGeneration": generation,

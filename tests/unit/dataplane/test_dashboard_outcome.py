@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from tenantry_operator.conditions import Cond
 from tenantry_operator.dataplane import dashboards, schema_step
-from tenantry_operator.observe import Cond
 
 from tenantry.dashboards import panels
 from tests.unit.operator import fixtures

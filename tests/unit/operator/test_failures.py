@@ -8,6 +8,7 @@ import datetime as dt
 from typing import Any
 
 from tenantry_operator import failures, observe
+from tenantry_operator.conditions import Cond
 from tenantry_operator.observe import deployment_ready
 from tenantry_operator.rollout import RolloutPlan, sts_ready
 
@@ -272,7 +273,7 @@ def test_records_idle_for_hours_are_forgotten() -> None:
 
 def test_many_problems_make_one_bounded_message() -> None:
     model = fixtures.model("tenant-starter")
-    problems = tuple(observe.Cond("Degraded", True, "FailedCreate", "x" * 600) for _ in range(20))
+    problems = tuple(Cond("Degraded", True, "FailedCreate", "x" * 600) for _ in range(20))
     plan = RolloutPlan(apply=frozenset(), hold=frozenset(), pending=())
     obs = observe.Observation(
         model=model, statefulsets={}, deployments={}, rollout=plan, problems=problems

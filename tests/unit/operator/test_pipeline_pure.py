@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import json
 from typing import Any
 
 import pytest
@@ -259,3 +261,72 @@ def test_usage_windows_are_aligned_and_keyed_once() -> None:
         model=suspended, uid="u", status={"hostsReady": 3}, storage_bytes=None, now=at, interval=300
     )
     assert hosts["quantity"] == 0
+
+
+def _deployment(env: list[dict[str, str]], containers: int = 1, **spec: Any) -> dict[str, Any]:
+    pod = {
+        "containers": [
+            {"name": f"c{i}", "image": "x", "env": env if i == 0 else []} for i in range(containers)
+        ]
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "d", "namespace": "n", "annotations": {"a": "1"}},
+        "spec": {**spec, "template": {"spec": pod}},
+    }
+
+
+def _as_served(obj: dict[str, Any]) -> dict[str, Any]:
+    """What the API server returns: our object plus its defaults and bookkeeping."""
+    served = copy.deepcopy(obj)
+    served["metadata"].update(resourceVersion="9", uid="u", generation=3)
+    served["spec"].setdefault("revisionHistoryLimit", 10)
+    served["status"] = {"replicas": 1}
+    return served
+
+
+_OLD_ENV = [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        # a field removed (the HPA takes spec.replicas over)
+        (_deployment(_OLD_ENV, replicas=0), _deployment(_OLD_ENV)),
+        # an env var removed
+        (_deployment(_OLD_ENV), _deployment(_OLD_ENV[:1])),
+        # a container removed
+        (_deployment(_OLD_ENV, containers=2), _deployment(_OLD_ENV, containers=1)),
+        # an annotation removed
+        (_deployment(_OLD_ENV), {**_deployment(_OLD_ENV), "metadata": {"name": "d"}}),
+    ],
+    ids=["field", "env-var", "container", "annotation"],
+)
+def test_what_the_desired_object_lost_is_applied(
+    before: dict[str, Any], after: dict[str, Any]
+) -> None:
+    live = _as_served(diff.stamp(before))
+    assert diff.up_to_date(diff.stamp(before), live)  # unchanged: no write
+    assert not diff.up_to_date(diff.stamp(after), live)  # lost something: applied again
+
+
+def test_the_stamp_ignores_itself_and_key_order() -> None:
+    obj = _deployment(_OLD_ENV, replicas=2)
+    stamped = diff.stamp(obj)
+    assert stamped["metadata"]["annotations"][diff.APPLIED_HASH] == diff.applied_hash(obj)
+    assert diff.stamp(stamped) == stamped  # stamping twice changes nothing
+    assert obj["metadata"]["annotations"] == {"a": "1"}  # the input is left alone
+    reordered = json.loads(json.dumps(obj, sort_keys=True))
+    reordered["spec"] = dict(reversed(list(reordered["spec"].items())))
+    assert diff.applied_hash(reordered) == diff.applied_hash(obj)
+    changed = _deployment(_OLD_ENV, replicas=3)
+    assert diff.applied_hash(changed) != diff.applied_hash(obj)
+
+
+def test_a_live_object_without_our_stamp_is_applied_once() -> None:
+    """Objects applied before stamps existed: one apply adds the stamp, then none."""
+    obj = _deployment(_OLD_ENV)
+    unstamped_live = _as_served(obj)
+    assert not diff.up_to_date(diff.stamp(obj), unstamped_live)
+    assert diff.up_to_date(diff.stamp(obj), _as_served(diff.stamp(obj)))

@@ -1,11 +1,11 @@
-"""How long a tenant's worker sleeps between reconciles (handlers.next_wait): the schema
+"""How long a tenant's worker sleeps between reconciles (worker.next_wait): the schema
 step that ClickHouse refused is retried within seconds, not at the busy recheck."""
 
 from __future__ import annotations
 
-from tenantry_operator.handlers import next_wait
 from tenantry_operator.reconcile import Outcome
 from tenantry_operator.settings import Settings
+from tenantry_operator.worker import next_wait
 
 SETTINGS = Settings(resync_seconds=300, busy_recheck_seconds=30, retry_max_seconds=15)
 
