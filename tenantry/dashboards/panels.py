@@ -2,19 +2,20 @@
 
 Shared by the operator (which validates and materializes panels) and the control plane
 (which binds parameters and runs panel queries), so neither imports the other.
-The engine decides what a panel's SQL means (`EXPLAIN AST`, `EXPLAIN`, see
-`tenantry_operator.dataplane.dashboards`); this module does what must happen before
-any SQL reaches it and reads what comes back:
+This module does what must happen before any SQL reaches the engine, and reads what
+comes back; the engine's `EXPLAIN` then plans the panel against the tenant's schema
+(see `tenantry_operator.dataplane.dashboards`):
 
 - `single_statement`: a `;` would let a second statement through (chDB runs
   multi-statement text as a script), so it is refused before anything is sent;
 - `query_parameters` / `parameter_values`: `{name:Type}` placeholders filled
   with the dashboard's variable defaults and its time range, because
   ClickHouse refuses to even parse a query whose parameters are unset;
-- `parse_ast` / `check_ast`: the shape of `EXPLAIN AST` output judged: one
-  SELECT (or UNION of them), no INTO OUTFILE / FORMAT / SETTINGS, no table
-  functions or tables outside the tenant's database, no functions that read
-  files, URLs or dictionaries;
+- `check_sql`: the safety check, on sqlglot's ClickHouse parse tree of the
+  panel's text: one SELECT (or UNION/INTERSECT/EXCEPT, WITH, subqueries), no
+  INTO OUTFILE / FORMAT / SETTINGS at any depth, no table outside the tenant's
+  database, no table function outside a small allow-list, no function that reads
+  files, URLs, other servers or dictionaries; what sqlglot cannot parse is refused;
 - `friendly_error`: ClickHouse's messages trimmed to what a dashboard author
   needs, with syntax-error positions turned into line and column of *their* SQL;
 - `view_name` / `view_comment` / `sql_hash`: how a materialized panel's view is
@@ -27,8 +28,13 @@ import datetime as dt
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import NoReturn
+
+from sqlglot import Token, TokenType, exp
+from sqlglot.dialects.dialect import Dialect
+from sqlglot.errors import ParseError, TokenError
 
 from tenantry.api.dashboard import EARLIEST, LATEST, TIME_BOUNDS, TimeRange, Variable
 from tenantry.clickhouse.client import ClickHouseError
@@ -45,42 +51,53 @@ _UNMATCHED = re.compile(r"Unmatched parentheses: ('.') at position (\d+)")
 _CODE_PREFIX = re.compile(r"^Code:\s*\d+\.\s*(?:DB::Exception:\s*)?")
 _NAME_SUFFIX = re.compile(r"\s*\([A-Z][A-Z0-9_]+\)\s*$")
 _IN_SCOPE = re.compile(r"\.?\s*(?:In scope|In query|While processing)\b.*$", re.DOTALL)
-_FORMAT = re.compile(r"\bFORMAT\s+\w+\s*(?:SETTINGS\b.*)?$", re.IGNORECASE | re.DOTALL)
 _STACK = re.compile(r"\s*Stack trace.*$", re.DOTALL)
 
 TIME_PARAMETERS = ("from", "to")
+# Table functions that make rows from their arguments alone (numbers, zeros, a series,
+# inline values): they read no table, file, URL, server or setting, and their arguments
+# are checked like the rest of the query. Compared in lower case.
 ALLOWED_TABLE_FUNCTIONS = frozenset(
     {"numbers", "numbers_mt", "zeros", "zeros_mt", "values", "generate_series", "generateSeries"}
 )
-# Functions that read outside the tenant's tables wherever they appear.
-DENIED_FUNCTIONS = frozenset({"file", "url", "s3", "remote", "remoteSecure", "joinGet"})
-DENIED_FUNCTION_PREFIXES = ("dictGet", "dictHas", "dictIsIn", "joinGet")
-_IN_FUNCTIONS = frozenset(
+_ALLOWED_LOWER = frozenset(name.lower() for name in ALLOWED_TABLE_FUNCTIONS)
+# Functions that read outside the tenant's tables wherever they appear (lower case):
+# files, URLs and object stores, other servers and databases, programs, the client's
+# input, other tables by pattern, and (by prefix) dictionaries and Join tables.
+DENIED_FUNCTIONS = frozenset(
     {
-        "in",
-        "notIn",
-        "globalIn",
-        "globalNotIn",
-        "nullIn",
-        "notNullIn",
-        "globalNullIn",
-        "globalNotNullIn",
+        "file",
+        "filecluster",
+        "url",
+        "urlcluster",
+        "s3",
+        "s3cluster",
+        "gcs",
+        "hdfs",
+        "hdfscluster",
+        "azureblobstorage",
+        "azureblobstoragecluster",
+        "remote",
+        "remotesecure",
+        "cluster",
+        "clusterallreplicas",
+        "mysql",
+        "postgresql",
+        "sqlite",
+        "mongodb",
+        "redis",
+        "jdbc",
+        "odbc",
+        "executable",
+        "input",
+        "merge",
+        "dictionary",
+        "view",
+        "hascolumnintable",
+        "catboostevaluate",
     }
 )
-_TOP_NODES = frozenset({"SelectWithUnionQuery", "SelectIntersectExceptQuery"})
-_STATEMENT_NAMES = {
-    "InsertQuery": "an INSERT",
-    "AlterQuery": "an ALTER",
-    "DropQuery": "a DROP",
-    "CreateQuery": "a CREATE",
-    "RenameQuery": "a RENAME",
-    "SystemQuery": "a SYSTEM statement",
-    "SetQuery": "a SET",
-    "OptimizeQuery": "an OPTIMIZE",
-    "DeleteQuery": "a DELETE",
-    "UseQuery": "a USE",
-    "KillQueryQuery": "a KILL",
-}
+DENIED_FUNCTION_PREFIXES = ("dict", "joinget")
 # Errors that are about the server, not the panel: retry, do not blame the SQL.
 TRANSIENT_CODES = frozenset(
     {0, 3, 32, 81, 159, 164, 202, 209, 210, 241, 242, 252, 394, 497, 516, 1001}
@@ -151,8 +168,6 @@ def single_statement(sql: str) -> str:
     body = sql[:end].strip()
     if not body:
         raise PanelError("the SQL is empty")
-    if _FORMAT.search(masked[:end]):
-        raise PanelError("FORMAT is not allowed: the dashboard chooses how results travel")
     return body
 
 
@@ -228,96 +243,257 @@ def parameter_values(
     return values
 
 
-# -- EXPLAIN AST ----------------------------------------------------------------------
+# -- the safety check, on sqlglot's ClickHouse parse tree -------------------------------
 
 
-@dataclass
-class Node:
-    """One line of `EXPLAIN AST`: kind ("Function"), argument ("count"), children."""
+class UnreadableSQL(PanelError):
+    """The safety check's parser cannot read the SQL: refused, fail closed.
 
-    kind: str
-    argument: str
-    children: list[Node] = field(default_factory=list)
-
-    def walk(self, parent: Node | None = None) -> Iterable[tuple[Node, Node | None]]:
-        yield self, parent
-        for child in self.children:
-            yield from child.walk(self)
+    The caller may ask the engine's own parser first: when the engine refuses the SQL
+    too, its syntax error (with line and column) is the better message."""
 
 
-def parse_ast(lines: Sequence[str]) -> Node:
-    """The tree of `EXPLAIN AST` output (one node a line, one space of indent a level)."""
-    root: Node | None = None
-    stack: list[tuple[int, Node]] = []
-    for line in lines:
-        if not line.strip():
-            continue
-        depth = len(line) - len(line.lstrip(" "))
-        words = line.strip().split(maxsplit=1)
-        argument = words[1] if len(words) > 1 else ""
-        if argument.startswith("(children") or argument.startswith("(alias"):
-            argument = ""
-        node = Node(words[0], argument.split(" (", 1)[0].strip())
-        while stack and stack[-1][0] >= depth:
-            stack.pop()
-        if stack:
-            stack[-1][1].children.append(node)
-        elif root is None:
-            root = node
-        else:
-            raise PanelError("the SQL holds more than one statement: a panel is a single SELECT")
-        stack.append((depth, node))
-    if root is None:
+def check_sql(sql: str, *, database: str) -> None:
+    """PanelError unless `sql` is one read-only SELECT over the tenant's database.
+
+    Judged on sqlglot's parse of the panel's own text (ClickHouse dialect), with its
+    `{name:Type}` parameters as placeholders (no value is substituted first):
+
+    - exactly one statement, a query: SELECT, or UNION / INTERSECT / EXCEPT and
+      WITH of them, subqueries anywhere; nothing that writes, anywhere;
+    - every table unqualified or in the tenant's database (so never `system.*`,
+      `INFORMATION_SCHEMA.*` or another tenant's); `x IN db.t` and `x IN (db.t)`
+      name the table `db.t` for the engine unless `db` is a table of that SELECT;
+    - table functions only from ALLOWED_TABLE_FUNCTIONS; no function of
+      DENIED_FUNCTIONS (files, URLs, object stores, other servers, dictionaries,
+      Join tables, programs) anywhere, in any letter case;
+    - no SETTINGS, FORMAT, INTO or INTO OUTFILE, at any depth;
+    - no `{name:Identifier}` parameter (its value would name a table or column);
+    - outside strings, quoted names and comments only ASCII: sqlglot reads a
+      look-alike or invisible character (U+200B) as part of a name where the engine
+      reads whitespace or refuses it, and the two must read the same query.
+
+    `UnreadableSQL` (a PanelError) when sqlglot cannot parse the text: nothing it
+    cannot read passes.
+    """
+    tokens = _tokens(sql)
+    statement = _one_query(tokens, sql)
+    for node in statement.walk():
+        _check_node(node, database)
+
+
+_DIALECT = Dialect.get_or_raise("clickhouse")
+# Token types whose text may hold any character: strings and quoted names.
+_QUOTED_TOKENS = frozenset(
+    getattr(TokenType, name)
+    for name in (
+        "STRING",
+        "IDENTIFIER",
+        "HEREDOC_STRING",
+        "NATIONAL_STRING",
+        "RAW_STRING",
+        "BIT_STRING",
+        "HEX_STRING",
+        "BYTE_STRING",
+        "UNICODE_STRING",
+    )
+    if hasattr(TokenType, name)
+)
+_WRITES: tuple[tuple[type[exp.Expression], str], ...] = (
+    (exp.Insert, "an INSERT"),
+    (exp.Alter, "an ALTER"),
+    (exp.Drop, "a DROP"),
+    (exp.Create, "a CREATE"),
+    (exp.Delete, "a DELETE"),
+    (exp.Update, "an UPDATE"),
+    (exp.Merge, "a MERGE"),
+    (exp.TruncateTable, "a TRUNCATE"),
+    (exp.Set, "a SET"),
+    (exp.Use, "a USE"),
+    (exp.Describe, "a DESCRIBE"),
+    (exp.Copy, "a COPY"),
+    (exp.Kill, "a KILL"),
+    (exp.Grant, "a GRANT"),
+    (exp.Revoke, "a REVOKE"),
+)
+
+
+def _tokens(sql: str) -> list[Token]:
+    try:
+        tokens = _DIALECT.tokenize(sql)
+    except TokenError:
+        raise UnreadableSQL(
+            "the panel safety check cannot read this SQL: a string, quoted name or "
+            "comment is left open"
+        ) from None
+    for before, token in zip([None, *tokens], tokens, strict=False):
+        if (
+            before is not None
+            and before.token_type == TokenType.INTO
+            and token.text.upper() == "OUTFILE"
+        ):
+            raise PanelError(
+                "INTO OUTFILE is not allowed: the panel's result goes to the dashboard"
+            )
+        if token.token_type not in _QUOTED_TOKENS and not token.text.isascii():
+            line, column = _line_column(sql, token.start)
+            raise PanelError(
+                f"{token.text!r} at line {line}, column {column} holds a character outside "
+                "ASCII: outside quotes and comments write plain ASCII (a look-alike or "
+                "invisible character reads differently in the engine)"
+            )
+    return tokens
+
+
+def _one_query(tokens: list[Token], sql: str) -> exp.Query:
+    try:
+        parsed = _DIALECT.parser().parse(tokens, sql)
+    except ParseError as err:
+        raise UnreadableSQL(_unreadable(err)) from None
+    except Exception:  # a parser bug (an IndexError was seen) refuses, never passes
+        raise UnreadableSQL(_unreadable(None)) from None
+    statements = [s for s in parsed if s is not None and not isinstance(s, exp.Semicolon)]
+    if not statements:
         raise PanelError("the SQL is empty")
-    return root
-
-
-def check_ast(root: Node, *, database: str) -> None:
-    """PanelError unless the tree is one read-only SELECT over the tenant's database."""
-    if root.kind not in _TOP_NODES:
-        what = _STATEMENT_NAMES.get(root.kind, f"a {root.kind.removesuffix('Query')} statement")
-        raise PanelError(f"the SQL is {what}; a panel must be a read-only SELECT")
-    # Beyond the query itself the top node holds INTO OUTFILE's path (a Literal) or
-    # the FORMAT (an Identifier). Clients append their own FORMAT (clickhouse-connect:
-    # Native), so FORMAT is judged on the panel's text (`single_statement`).
-    if any(child.kind == "Literal" for child in root.children[1:]):
-        raise PanelError("INTO OUTFILE is not allowed: the panel's result goes to the dashboard")
-    for node, parent in root.walk():
-        if node.kind == "Set":
-            raise PanelError("SETTINGS are not allowed in a panel: limits come from the platform")
-        if node.kind in _STATEMENT_NAMES:
-            raise PanelError(f"the SQL contains {_STATEMENT_NAMES[node.kind]}; only SELECT")
-        if node.kind == "Function":
-            name = node.argument
-            if parent is not None and parent.kind == "TableExpression":
-                if name not in ALLOWED_TABLE_FUNCTIONS:
-                    allowed = ", ".join(f"{f}()" for f in sorted(ALLOWED_TABLE_FUNCTIONS))
-                    raise PanelError(
-                        f"table function {name}() reads outside the tenant's database; "
-                        f"panels read the tenant's tables (table functions allowed: {allowed})"
-                    )
-            elif name in DENIED_FUNCTIONS or name.startswith(DENIED_FUNCTION_PREFIXES):
-                raise PanelError(
-                    f"function {name}() reads outside the tenant's tables and is not allowed"
-                )
-        if node.kind == "TableIdentifier":
-            _check_table(node.argument, database)
-        if node.kind == "Function" and node.argument in _IN_FUNCTIONS and node.children:
-            # `x IN db.table` names a table as a plain Identifier.
-            arguments = node.children[0].children
-            if len(arguments) == 2 and arguments[1].kind == "Identifier":
-                _check_table(arguments[1].argument, database)
-
-
-def _check_table(name: str, database: str) -> None:
-    if "." not in name:
-        return
-    db = name.split(".", 1)[0].strip("`")
-    if db != database:
+    if len(statements) > 1:
+        raise PanelError("the SQL holds more than one statement: a panel is a single SELECT")
+    statement = statements[0]
+    if not isinstance(statement, exp.Query):
         raise PanelError(
-            f"table {name} is outside the tenant's database; "
-            "write the table name alone (for example `events`)"
+            f"the SQL is {_statement_name(statement)}; a panel must be a read-only SELECT"
         )
+    return statement
+
+
+def _unreadable(err: ParseError | None) -> str:
+    where = ""
+    if err is not None and err.errors:
+        first = err.errors[0]
+        highlight = str(first.get("highlight") or "")
+        line = int(first.get("line") or 0)
+        column = max(1, int(first.get("col") or 0) - len(highlight) + 1)
+        if line:
+            near = f" near {highlight!r}" if highlight else ""
+            where = f" at line {line}, column {column}{near}"
+    return (
+        f"the panel safety check cannot read this SQL{where}: ClickHouse syntax it does "
+        "not know; write that part another way (panels are checked before they run)"
+    )
+
+
+def _statement_name(statement: exp.Expr) -> str:
+    if isinstance(statement, exp.Command):
+        return f"a {str(statement.this).upper()} statement"
+    for kind, name in _WRITES:
+        if isinstance(statement, kind):
+            return name
+    return f"a {statement.key.upper()} statement"
+
+
+def _check_node(node: exp.Expr, database: str) -> None:
+    if isinstance(node, exp.Command) or any(isinstance(node, kind) for kind, _ in _WRITES):
+        raise PanelError(f"the SQL contains {_statement_name(node)}; only SELECT")
+    if isinstance(node, exp.Query):
+        if node.args.get("settings"):
+            raise PanelError("SETTINGS are not allowed in a panel: limits come from the platform")
+        if node.args.get("format"):
+            raise PanelError("FORMAT is not allowed: the dashboard chooses how results travel")
+        if node.args.get("into"):
+            raise PanelError("INTO is not allowed: the panel's result goes to the dashboard")
+    if isinstance(node, exp.Placeholder) and not isinstance(node.args.get("kind"), exp.DataType):
+        _name_parameter(node)
+    if isinstance(node, exp.Table):
+        _check_table(node, database)
+    elif isinstance(node, exp.In):
+        _check_in(node, database)
+    elif isinstance(node, exp.Func):
+        name = _function_name(node)
+        if name.lower() in DENIED_FUNCTIONS or name.lower().startswith(DENIED_FUNCTION_PREFIXES):
+            raise PanelError(
+                f"function {name}() reads outside the tenant's tables and is not allowed"
+            )
+
+
+def _function_name(node: exp.Func) -> str:
+    this = node.args.get("this")
+    return this if isinstance(this, str) else node.sql_name()
+
+
+def _name_parameter(node: exp.Placeholder) -> NoReturn:
+    raise PanelError(
+        f"parameter {{{node.name}:{node.args.get('kind')}}} would let a value name a table "
+        "or column, and only the variable's default is checked; parameters of a panel are "
+        "values ({name:String}, {from:DateTime})"
+    )
+
+
+def _check_table(table: exp.Table, database: str) -> None:
+    for part in (table.this, table.args.get("db"), table.args.get("catalog")):
+        if isinstance(part, exp.Placeholder):
+            _name_parameter(part)
+    target = table.this
+    alias = table.args.get("alias")
+    if isinstance(alias, exp.TableAlias) and alias.columns and not alias.name:
+        # sqlglot reads `dictionary('d')` as the table `dictionary` with a list of
+        # column aliases; the engine calls the table function dictionary().
+        _check_table_function(table.name)
+    if isinstance(target, exp.Identifier):
+        if table.args.get("catalog") is not None:
+            _outside(".".join(part.name for part in table.parts))
+        if table.args.get("db") is not None and table.db != database:
+            _outside(f"{table.db}.{table.name}")
+    elif isinstance(target, exp.Func):
+        _check_table_function(_function_name(target))
+    else:
+        raise PanelError(
+            f"the table expression {table.sql(dialect='clickhouse')!r} cannot be checked; "
+            "panels read the tenant's tables by name"
+        )
+
+
+def _check_table_function(name: str) -> None:
+    if name.lower() not in _ALLOWED_LOWER:
+        allowed = ", ".join(f"{f}()" for f in sorted(ALLOWED_TABLE_FUNCTIONS))
+        raise PanelError(
+            f"table function {name}() reads outside the tenant's database; "
+            f"panels read the tenant's tables (table functions allowed: {allowed})"
+        )
+
+
+def _check_in(node: exp.In, database: str) -> None:
+    """`x IN db.t` and `x IN (db.t)`: the engine reads the table `db.t`, unless `db`
+    is a table (or alias) of the enclosing SELECT, which makes `db.t` a column."""
+    field = node.args.get("field")
+    listed = node.expressions
+    target = field if field is not None else (listed[0] if len(listed) == 1 else None)
+    if field is not None and isinstance(target, exp.Func):
+        _check_table_function(_function_name(target))
+    if not isinstance(target, exp.Column) or not target.table:
+        return
+    qualifiers = [part.name for part in target.parts[:-1]]
+    if len(qualifiers) == 1 and (qualifiers[0] == database or qualifiers[0] in _in_scope(node)):
+        return
+    _outside(".".join(part.name for part in target.parts))
+
+
+def _in_scope(node: exp.Expression) -> set[str]:
+    """Names and aliases of the tables in the FROM and JOINs of `node`'s SELECT."""
+    select = node.find_ancestor(exp.Select)
+    if select is None:
+        return set()
+    sources: list[exp.Expression] = []
+    from_ = select.args.get("from_")
+    if isinstance(from_, exp.From):
+        sources.append(from_.this)
+    sources.extend(join.this for join in select.args.get("joins") or [])
+    return {source.alias_or_name for source in sources if source.alias_or_name}
+
+
+def _outside(name: str) -> NoReturn:
+    raise PanelError(
+        f"table {name} is outside the tenant's database; "
+        "write the table name alone (for example `events`)"
+    )
 
 
 # -- messages ------------------------------------------------------------------------
