@@ -1,10 +1,10 @@
 """Dashboard reconciliation on the tenant's ClickHouse: validate panels, keep their views.
 
-For every panel the engine itself judges the SQL, so what passes here runs for
-the control plane too:
+Every panel's SQL is judged here, by the safety check and by the engine, and the
+control plane runs only panels this marked valid:
 
 1. `panels.single_statement` refuses a second statement before anything is sent;
-2. `panels.check_sql` judges safety on sqlglot's parse tree of the panel's text, in
+2. `sql_safety.check_sql` judges safety on sqlglot's parse tree of the panel's text, in
    this process, before the engine sees it: one read-only SELECT that reads only the
    tenant's database (no INSERT/ALTER/DROP/SYSTEM, no `url(`/`file(`/`s3(`/
    `remote(`/`dictGet(`, no `other_db.table` or `system.*`, no
@@ -76,7 +76,7 @@ from tenantry.clickhouse.client import (
     quote_string,
 )
 from tenantry.clickhouse.schema import TenantSchema
-from tenantry.dashboards import panels
+from tenantry.dashboards import panels, sql_safety
 from tenantry_operator.dataplane.schema_step import STATUS_KEY, tenant_schema
 from tenantry_operator.model import TenantModel
 from tenantry_operator.observe import Cond, now
@@ -85,7 +85,7 @@ Obj = dict[str, Any]
 _AST_PREFIX = "EXPLAIN AST "
 _PLAN_PREFIX = "EXPLAIN "
 # Planning runs scalar subqueries, so the plan check is bounded and read-only. Panels
-# cannot carry SETTINGS themselves (`panels.check_sql`), so this clause is the only one.
+# cannot carry SETTINGS themselves (`sql_safety.check_sql`), so this clause is the only one.
 VALIDATION_SECONDS = 10
 TIMEOUT_EXCEEDED = 159
 _PLAN_SETTINGS = f"\nSETTINGS readonly = 1, max_execution_time = {VALIDATION_SECONDS}"
@@ -232,8 +232,8 @@ def validate_sql(
         now=when,
     )
     try:
-        panels.check_sql(body, database=database)
-    except panels.UnreadableSQL:
+        sql_safety.check_sql(body, database=database)
+    except sql_safety.UnreadableSQL:
         # The engine's parser says why when the SQL is not ClickHouse at all (its
         # syntax error, positioned in the panel's SQL); when it parses, the SQL uses
         # syntax sqlglot lacks and stays refused: nothing unchecked runs.

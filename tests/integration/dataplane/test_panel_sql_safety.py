@@ -1,6 +1,6 @@
 """Panel SQL safety on the real engine: the tree check and ClickHouse read SQL alike.
 
-`panels.check_sql` judges sqlglot's parse of the panel's text, so the question is
+`sql_safety.check_sql` judges sqlglot's parse of the panel's text, so the question is
 whether sqlglot and the engine read the same query. Another tenant's database holds a
 canary; every case here is run on the engine (chDB) as well as checked:
 
@@ -31,7 +31,7 @@ from tenantry import clickhouse
 from tenantry.api.dashboard import DashboardSpec
 from tenantry.clickhouse.chdb_client import ChdbClient
 from tenantry.clickhouse.client import ClickHouseClient
-from tenantry.dashboards import panels
+from tenantry.dashboards import panels, sql_safety
 from tests.integration.dataplane.conftest import tenant_client
 
 SECRET = "s3cr3t-canary"
@@ -49,7 +49,7 @@ class Engine:
         return repr(self.client.query(sql.replace("{other}", self.other), params))
 
     def check(self, sql: str) -> None:
-        panels.check_sql(sql.replace("{other}", self.other), database=self.database)
+        sql_safety.check_sql(sql.replace("{other}", self.other), database=self.database)
 
 
 @pytest.fixture
@@ -232,7 +232,7 @@ def test_valid_clickhouse_that_sqlglot_cannot_read_is_refused_with_its_position(
     sqlglot stopped, after the engine confirmed it is no plain syntax error."""
     sql = "SELECT * FROM events ORDER BY timestamp DESC LIMIT 1 BY user_id LIMIT 10"
     tenant_scoped.query(f"EXPLAIN AST {sql}")
-    with pytest.raises(panels.UnreadableSQL, match="cannot read this SQL at line 1, column 65"):
+    with pytest.raises(sql_safety.UnreadableSQL, match="cannot read this SQL at line 1, column 65"):
         _validate(tenant_scoped, tenant, sql)
 
 
@@ -241,5 +241,5 @@ def test_a_syntax_error_keeps_the_engines_message(
 ) -> None:
     with pytest.raises(panels.PanelError) as caught:
         _validate(tenant_scoped, tenant, "SELECT count(\nFROM events WHERE")
-    assert not isinstance(caught.value, panels.UnreadableSQL)
+    assert not isinstance(caught.value, sql_safety.UnreadableSQL)
     assert str(caught.value).startswith("syntax error at line 2")

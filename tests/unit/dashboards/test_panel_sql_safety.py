@@ -1,4 +1,4 @@
-"""`panels.check_sql`: panel SQL safety judged on sqlglot's ClickHouse parse tree.
+"""`sql_safety.check_sql`: panel SQL safety judged on sqlglot's ClickHouse parse tree.
 
 A wide table of hostile SQL, one class of bypass a block, each with the words of the
 refusal, and one of valid panels that must pass. The same hostile SQL is run through
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from tenantry.dashboards import panels
+from tenantry.dashboards import panels, sql_safety
 
 DB = "t_acme"
 OUTSIDE = "is outside the tenant's database"
@@ -237,7 +237,7 @@ HOSTILE: list[tuple[str, str, str]] = [
 )
 def test_hostile_sql_is_refused(sql: str, message: str) -> None:
     with pytest.raises(panels.PanelError, match=message):
-        panels.check_sql(sql, database=DB)
+        sql_safety.check_sql(sql, database=DB)
 
 
 VALID: list[tuple[str, str]] = [
@@ -310,16 +310,16 @@ VALID: list[tuple[str, str]] = [
 
 @pytest.mark.parametrize("sql", [sql for _, sql in VALID], ids=[i for i, _ in VALID])
 def test_valid_panels_pass(sql: str) -> None:
-    panels.check_sql(sql, database=DB)
+    sql_safety.check_sql(sql, database=DB)
 
 
-@pytest.mark.parametrize("name", sorted(panels.DENIED_FUNCTIONS))
+@pytest.mark.parametrize("name", sorted(sql_safety.DENIED_FUNCTIONS))
 def test_every_denied_function_is_refused_as_a_function_and_as_a_table(name: str) -> None:
     """By name, or (view, dictionary: keywords to sqlglot) as SQL it cannot read."""
     for sql in (f"SELECT {name}('x') AS v", f"SELECT * FROM {name}('x')"):  # noqa: S608 - test SQL
         with pytest.raises(panels.PanelError) as caught:
-            panels.check_sql(sql, database=DB)
-        refused = isinstance(caught.value, panels.UnreadableSQL)
+            sql_safety.check_sql(sql, database=DB)
+        refused = isinstance(caught.value, sql_safety.UnreadableSQL)
         assert refused or f"{name}()" in str(caught.value), (sql, str(caught.value))
 
 
@@ -332,19 +332,19 @@ UNREADABLE_BUT_VALID = [
 
 @pytest.mark.parametrize("sql", UNREADABLE_BUT_VALID)
 def test_what_sqlglot_cannot_read_is_refused_with_a_position(sql: str) -> None:
-    with pytest.raises(panels.UnreadableSQL, match=r"at line 1, column \d+ near 'LIMIT'"):
-        panels.check_sql(sql, database=DB)
+    with pytest.raises(sql_safety.UnreadableSQL, match=r"at line 1, column \d+ near 'LIMIT'"):
+        sql_safety.check_sql(sql, database=DB)
 
 
 def test_unreadable_sql_says_where() -> None:
-    with pytest.raises(panels.UnreadableSQL) as caught:
-        panels.check_sql("SELECT count(\nFROM events WHERE", database=DB)
+    with pytest.raises(sql_safety.UnreadableSQL) as caught:
+        sql_safety.check_sql("SELECT count(\nFROM events WHERE", database=DB)
     assert "at line 2, column 13 near 'WHERE'" in str(caught.value)
 
 
 def test_a_lookalike_is_located() -> None:
     with pytest.raises(panels.PanelError, match="at line 2, column 6"):
-        panels.check_sql("SELECT *\nFROM \u0455ystem.tables", database=DB)
+        sql_safety.check_sql("SELECT *\nFROM \u0455ystem.tables", database=DB)
 
 
 def test_multiple_statements_are_refused_before_anything_is_sent_too() -> None:

@@ -1,6 +1,6 @@
 """Pure panel checks: statements, parameters, messages, view names.
 
-The SQL safety check (`panels.check_sql`) has its own table: test_panel_sql_safety.py.
+The SQL safety check (`sql_safety.check_sql`) has its own table: test_panel_sql_safety.py.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from tenantry.api.dashboard import TimeRange, Variable
 from tenantry.clickhouse.client import ClickHouseError
-from tenantry.dashboards import panels
+from tenantry.dashboards import panels, sql_safety
 
 NOW = dt.datetime(2026, 3, 10, 12, 0, 0, tzinfo=dt.UTC)
 
@@ -40,14 +40,16 @@ def test_single_statement_only_trims_format_is_judged_on_the_tree() -> None:
     refused `ORDER BY format DESC`; `check_sql` now judges it on the parse tree."""
     assert panels.single_statement("SELECT 1 FORMAT JSON;") == "SELECT 1 FORMAT JSON"
     with pytest.raises(panels.PanelError, match="FORMAT is not allowed"):
-        panels.check_sql("SELECT 1 FORMAT JSON", database="t_acme")
+        sql_safety.check_sql("SELECT 1 FORMAT JSON", database="t_acme")
 
 
 def test_format_as_a_name_or_function_is_fine() -> None:
     sql = "SELECT format('{}', event) AS format FROM events -- FORMAT CSV"
     assert panels.single_statement(sql) == "SELECT format('{}', event) AS format FROM events"
-    panels.check_sql(sql, database="t_acme")
-    panels.check_sql("SELECT event AS format FROM events ORDER BY format DESC", database="t_acme")
+    sql_safety.check_sql(sql, database="t_acme")
+    sql_safety.check_sql(
+        "SELECT event AS format FROM events ORDER BY format DESC", database="t_acme"
+    )
 
 
 def test_single_statement_refuses_empty_sql() -> None:
