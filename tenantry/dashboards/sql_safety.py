@@ -237,6 +237,11 @@ def _check_node(node: exp.Expr, database: str) -> None:
         _check_table(node, database)
     elif isinstance(node, exp.In):
         _check_in(node, database)
+    elif isinstance(node, exp.Column) and node.args.get("db") is not None:
+        # `db.table.column`: the engine reads it only from a table of the FROM clause,
+        # or from `system.one` when there is none (`SELECT system.one.dummy`).
+        if node.args.get("catalog") is not None or node.db != database:
+            _outside(".".join(part.name for part in node.parts[:-1]))
     elif isinstance(node, exp.Func):
         name = _function_name(node)
         if name.lower() in DENIED_FUNCTIONS or name.lower().startswith(DENIED_FUNCTION_PREFIXES):
@@ -251,8 +256,14 @@ def _function_name(node: exp.Func) -> str:
 
 
 def _name_parameter(node: exp.Placeholder) -> NoReturn:
+    kind = node.args.get("kind")
+    if kind is None:
+        raise PanelError(
+            f"placeholder {node.sql(dialect='clickhouse')} is not a parameter: "
+            "write {name:Type}, for example {country:String}"
+        )
     raise PanelError(
-        f"parameter {{{node.name}:{node.args.get('kind')}}} would let a value name a table "
+        f"parameter {{{node.name}:{kind}}} would let a value name a table "
         "or column, and only the variable's default is checked; parameters of a panel are "
         "values ({name:String}, {from:DateTime})"
     )

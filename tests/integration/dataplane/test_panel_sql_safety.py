@@ -243,3 +243,13 @@ def test_a_syntax_error_keeps_the_engines_message(
         _validate(tenant_scoped, tenant, "SELECT count(\nFROM events WHERE")
     assert not isinstance(caught.value, sql_safety.UnreadableSQL)
     assert str(caught.value).startswith("syntax error at line 2")
+
+
+def test_old_passed_a_qualified_column_that_reads_a_system_table(engine: Engine) -> None:
+    """Old: judged only table identifiers, so `SELECT system.one.dummy` (no FROM)
+    passed. The engine reads the table system.one for it. New: a column qualified
+    with another database is refused. New is right (if harmless for system.one):"""
+    sql = "SELECT system.one.dummy AS d"
+    assert engine.run(sql) == repr([{"d": 0}])
+    with pytest.raises(panels.PanelError, match=r"system\.one is outside"):
+        engine.check(sql)

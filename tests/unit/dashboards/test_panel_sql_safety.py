@@ -223,6 +223,10 @@ HOSTILE: list[tuple[str, str, str]] = [
     ("identifier_table", "SELECT * FROM {t:Identifier}", r"\{t:Identifier\} would let a value"),
     ("identifier_database", "SELECT * FROM {db:Identifier}.events", r"\{db:Identifier\}"),
     ("identifier_column", "SELECT {c:Identifier} FROM events", r"\{c:Identifier\}"),
+    ("untyped_placeholder", "SELECT count() FROM events WHERE user_id = ?", "not a parameter"),
+    # -- qualified columns name their table: the engine reads system.one without FROM --
+    ("system_one_column", "SELECT system.one.dummy", "system.one " + OUTSIDE),
+    ("other_db_column", "SELECT t_other.users.name FROM events", "t_other.users"),
     # -- what the check cannot read, refused (fail closed) ----------------------------
     ("unclosed_string", "SELECT 'x", UNREADABLE),
     ("unclosed_comment", "SELECT 1 /* x", UNREADABLE),
@@ -304,6 +308,7 @@ VALID: list[tuple[str, str]] = [
     ),
     ("nbsp_whitespace", "SELECT\u00a0count() FROM events"),
     ("system_named_column", "SELECT system FROM events"),
+    ("qualified_column", "SELECT t_acme.events.event, events.user_id, e.ts FROM events AS e"),
     ("url_named_column", "SELECT domain(url) AS d FROM events"),
 ]
 
