@@ -16,7 +16,8 @@ tricky SQL through the engine (chDB) to show the two agree.
 
 Its own module because importing sqlglot costs about 37 MiB and 0.45 s: the control
 plane, which runs panels the operator has validated, imports `panels` and never this
-(an import-linter contract keeps it so).
+(an import-linter contract keeps it so), and the operator imports it only when it first
+judges a panel.
 """
 
 from __future__ import annotations

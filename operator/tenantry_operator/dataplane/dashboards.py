@@ -76,7 +76,7 @@ from tenantry.clickhouse.client import (
     quote_string,
 )
 from tenantry.clickhouse.schema import TenantSchema
-from tenantry.dashboards import panels, sql_safety
+from tenantry.dashboards import panels
 from tenantry_operator.dataplane.schema_step import STATUS_KEY, tenant_schema
 from tenantry_operator.model import TenantModel
 from tenantry_operator.observe import Cond, now
@@ -224,6 +224,10 @@ def validate_sql(
     client: ClickHouseClient, sql: str, *, spec: DashboardSpec, database: str, when: dt.datetime
 ) -> tuple[str, dict[str, str]]:
     """The panel's SQL (trailing ';' removed) and its parameter values; PanelError if bad."""
+    # Imported where a panel is first judged, not with the operator: sqlglot costs about
+    # 37 MiB of memory, which an operator with no Dashboard never needs (as boto3, s3.py).
+    from tenantry.dashboards import sql_safety
+
     body = panels.single_statement(sql)
     params = panels.parameter_values(
         panels.query_parameters(body),
