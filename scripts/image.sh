@@ -17,7 +17,8 @@
 #   4. builds the image (progress shown), passing the machine's CA bundle as a BuildKit
 #      secret for pip;
 #   5. runs `tenantry --help` read-only as uid 10001, checks there is no compiler, renders
-#      a tenant with the operator's builders from the shipped templates, checks that the
+#      a tenant with the operator's builders from the shipped templates, runs the panel
+#      SQL safety check (sqlglot) on a valid and a hostile panel, checks that the
 #      dev harness (tenantry_dev: local cluster, ClickHouse stand-in) is absent and the
 #      Python packages are exactly the runtime lock, and runs the control plane against
 #      a PostgreSQL started for the test until /healthz answers and its migrations are
@@ -172,6 +173,17 @@ from tenantry_operator import builders, normalize
 objs = builders.build(normalize.tenant_model({"metadata": {"name": "smoke"}, "spec": {}}))
 assert objs, "no objects"
 print(f"{len(objs)} objects:", ", ".join(sorted({o["kind"] for o in objs})))'
+
+  step "the panel SQL safety check (sqlglot) judges a panel in the image"
+  "$DOCKER" run --rm --read-only --network none --entrypoint /opt/tenantry/bin/python "$TAG" -c '
+from tenantry.dashboards import panels, sql_safety
+sql_safety.check_sql("SELECT count() FROM events", database="t_smoke")
+try:
+    sql_safety.check_sql("SELECT * FROM system.users", database="t_smoke")
+except panels.PanelError as err:
+    print("refused:", err)
+else:
+    raise SystemExit("system.users passed the panel check")'
 
   step "the dev harness (tenantry_dev) is not in the image"
   "$DOCKER" run --rm --read-only --network none --entrypoint /opt/tenantry/bin/python "$TAG" -c '

@@ -2,19 +2,18 @@
 
 Shared by the operator (which validates and materializes panels) and the control plane
 (which binds parameters and runs panel queries), so neither imports the other.
-The engine decides what a panel's SQL means (`EXPLAIN AST`, `EXPLAIN`, see
-`tenantry_operator.dataplane.dashboards`); this module does what must happen before
-any SQL reaches it and reads what comes back:
+This module does what must happen before any SQL reaches the engine, and reads what
+comes back; the engine's `EXPLAIN` then plans the panel against the tenant's schema
+(see `tenantry_operator.dataplane.dashboards`):
 
 - `single_statement`: a `;` would let a second statement through (chDB runs
   multi-statement text as a script), so it is refused before anything is sent;
 - `query_parameters` / `parameter_values`: `{name:Type}` placeholders filled
   with the dashboard's variable defaults and its time range, because
   ClickHouse refuses to even parse a query whose parameters are unset;
-- `parse_ast` / `check_ast`: the shape of `EXPLAIN AST` output judged: one
-  SELECT (or UNION of them), no INTO OUTFILE / FORMAT / SETTINGS, no table
-  functions or tables outside the tenant's database, no functions that read
-  files, URLs or dictionaries;
+- (the safety check, on sqlglot's parse tree, is `tenantry.dashboards.sql_safety`:
+  a module of its own, so the control plane, which never runs it, never loads
+  sqlglot);
 - `friendly_error`: ClickHouse's messages trimmed to what a dashboard author
   needs, with syntax-error positions turned into line and column of *their* SQL;
 - `view_name` / `view_comment` / `sql_hash`: how a materialized panel's view is
@@ -27,8 +26,8 @@ import datetime as dt
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from tenantry.api.dashboard import EARLIEST, LATEST, TIME_BOUNDS, TimeRange, Variable
 from tenantry.clickhouse.client import ClickHouseError
@@ -45,42 +44,9 @@ _UNMATCHED = re.compile(r"Unmatched parentheses: ('.') at position (\d+)")
 _CODE_PREFIX = re.compile(r"^Code:\s*\d+\.\s*(?:DB::Exception:\s*)?")
 _NAME_SUFFIX = re.compile(r"\s*\([A-Z][A-Z0-9_]+\)\s*$")
 _IN_SCOPE = re.compile(r"\.?\s*(?:In scope|In query|While processing)\b.*$", re.DOTALL)
-_FORMAT = re.compile(r"\bFORMAT\s+\w+\s*(?:SETTINGS\b.*)?$", re.IGNORECASE | re.DOTALL)
 _STACK = re.compile(r"\s*Stack trace.*$", re.DOTALL)
 
 TIME_PARAMETERS = ("from", "to")
-ALLOWED_TABLE_FUNCTIONS = frozenset(
-    {"numbers", "numbers_mt", "zeros", "zeros_mt", "values", "generate_series", "generateSeries"}
-)
-# Functions that read outside the tenant's tables wherever they appear.
-DENIED_FUNCTIONS = frozenset({"file", "url", "s3", "remote", "remoteSecure", "joinGet"})
-DENIED_FUNCTION_PREFIXES = ("dictGet", "dictHas", "dictIsIn", "joinGet")
-_IN_FUNCTIONS = frozenset(
-    {
-        "in",
-        "notIn",
-        "globalIn",
-        "globalNotIn",
-        "nullIn",
-        "notNullIn",
-        "globalNullIn",
-        "globalNotNullIn",
-    }
-)
-_TOP_NODES = frozenset({"SelectWithUnionQuery", "SelectIntersectExceptQuery"})
-_STATEMENT_NAMES = {
-    "InsertQuery": "an INSERT",
-    "AlterQuery": "an ALTER",
-    "DropQuery": "a DROP",
-    "CreateQuery": "a CREATE",
-    "RenameQuery": "a RENAME",
-    "SystemQuery": "a SYSTEM statement",
-    "SetQuery": "a SET",
-    "OptimizeQuery": "an OPTIMIZE",
-    "DeleteQuery": "a DELETE",
-    "UseQuery": "a USE",
-    "KillQueryQuery": "a KILL",
-}
 # Errors that are about the server, not the panel: retry, do not blame the SQL.
 TRANSIENT_CODES = frozenset(
     {0, 3, 32, 81, 159, 164, 202, 209, 210, 241, 242, 252, 394, 497, 516, 1001}
@@ -151,8 +117,6 @@ def single_statement(sql: str) -> str:
     body = sql[:end].strip()
     if not body:
         raise PanelError("the SQL is empty")
-    if _FORMAT.search(masked[:end]):
-        raise PanelError("FORMAT is not allowed: the dashboard chooses how results travel")
     return body
 
 
@@ -228,102 +192,10 @@ def parameter_values(
     return values
 
 
-# -- EXPLAIN AST ----------------------------------------------------------------------
-
-
-@dataclass
-class Node:
-    """One line of `EXPLAIN AST`: kind ("Function"), argument ("count"), children."""
-
-    kind: str
-    argument: str
-    children: list[Node] = field(default_factory=list)
-
-    def walk(self, parent: Node | None = None) -> Iterable[tuple[Node, Node | None]]:
-        yield self, parent
-        for child in self.children:
-            yield from child.walk(self)
-
-
-def parse_ast(lines: Sequence[str]) -> Node:
-    """The tree of `EXPLAIN AST` output (one node a line, one space of indent a level)."""
-    root: Node | None = None
-    stack: list[tuple[int, Node]] = []
-    for line in lines:
-        if not line.strip():
-            continue
-        depth = len(line) - len(line.lstrip(" "))
-        words = line.strip().split(maxsplit=1)
-        argument = words[1] if len(words) > 1 else ""
-        if argument.startswith("(children") or argument.startswith("(alias"):
-            argument = ""
-        node = Node(words[0], argument.split(" (", 1)[0].strip())
-        while stack and stack[-1][0] >= depth:
-            stack.pop()
-        if stack:
-            stack[-1][1].children.append(node)
-        elif root is None:
-            root = node
-        else:
-            raise PanelError("the SQL holds more than one statement: a panel is a single SELECT")
-        stack.append((depth, node))
-    if root is None:
-        raise PanelError("the SQL is empty")
-    return root
-
-
-def check_ast(root: Node, *, database: str) -> None:
-    """PanelError unless the tree is one read-only SELECT over the tenant's database."""
-    if root.kind not in _TOP_NODES:
-        what = _STATEMENT_NAMES.get(root.kind, f"a {root.kind.removesuffix('Query')} statement")
-        raise PanelError(f"the SQL is {what}; a panel must be a read-only SELECT")
-    # Beyond the query itself the top node holds INTO OUTFILE's path (a Literal) or
-    # the FORMAT (an Identifier). Clients append their own FORMAT (clickhouse-connect:
-    # Native), so FORMAT is judged on the panel's text (`single_statement`).
-    if any(child.kind == "Literal" for child in root.children[1:]):
-        raise PanelError("INTO OUTFILE is not allowed: the panel's result goes to the dashboard")
-    for node, parent in root.walk():
-        if node.kind == "Set":
-            raise PanelError("SETTINGS are not allowed in a panel: limits come from the platform")
-        if node.kind in _STATEMENT_NAMES:
-            raise PanelError(f"the SQL contains {_STATEMENT_NAMES[node.kind]}; only SELECT")
-        if node.kind == "Function":
-            name = node.argument
-            if parent is not None and parent.kind == "TableExpression":
-                if name not in ALLOWED_TABLE_FUNCTIONS:
-                    allowed = ", ".join(f"{f}()" for f in sorted(ALLOWED_TABLE_FUNCTIONS))
-                    raise PanelError(
-                        f"table function {name}() reads outside the tenant's database; "
-                        f"panels read the tenant's tables (table functions allowed: {allowed})"
-                    )
-            elif name in DENIED_FUNCTIONS or name.startswith(DENIED_FUNCTION_PREFIXES):
-                raise PanelError(
-                    f"function {name}() reads outside the tenant's tables and is not allowed"
-                )
-        if node.kind == "TableIdentifier":
-            _check_table(node.argument, database)
-        if node.kind == "Function" and node.argument in _IN_FUNCTIONS and node.children:
-            # `x IN db.table` names a table as a plain Identifier.
-            arguments = node.children[0].children
-            if len(arguments) == 2 and arguments[1].kind == "Identifier":
-                _check_table(arguments[1].argument, database)
-
-
-def _check_table(name: str, database: str) -> None:
-    if "." not in name:
-        return
-    db = name.split(".", 1)[0].strip("`")
-    if db != database:
-        raise PanelError(
-            f"table {name} is outside the tenant's database; "
-            "write the table name alone (for example `events`)"
-        )
-
-
 # -- messages ------------------------------------------------------------------------
 
 
-def _line_column(sql: str, offset: int) -> tuple[int, int]:
+def line_column(sql: str, offset: int) -> tuple[int, int]:
     offset = max(0, min(offset, len(sql)))
     before = sql[:offset]
     return before.count("\n") + 1, offset - (before.rfind("\n") + 1) + 1
@@ -341,10 +213,10 @@ def friendly_error(error: ClickHouseError, *, sql: str, prefix: str = "") -> str
             expected = ": expected " + text.split("Expected", 1)[1].strip().rstrip(".")
         unmatched = _UNMATCHED.search(text)
         if unmatched:
-            line, column = _line_column(sql, int(unmatched.group(2)) - 1 - len(prefix))
+            line, column = line_column(sql, int(unmatched.group(2)) - 1 - len(prefix))
             expected = f": {unmatched.group(1)} at line {line}, column {column} is never closed"
         if match:
-            line, column = _line_column(sql, int(match.group(1)) - 1 - len(prefix))
+            line, column = line_column(sql, int(match.group(1)) - 1 - len(prefix))
             near = f" near {match.group(2)!r}" if match.group(2) else ""
             return f"syntax error at line {line}, column {column}{near}{expected}"
         return f"syntax error{expected}"

@@ -60,3 +60,24 @@ def test_the_runtime_command_never_loads_the_dev_harness() -> None:
     for argv in (("operator", "--help"), ("controlplane", "--help"), ("ingest", "--help")):
         loaded, _ = _loaded(*argv)
         assert "tenantry_dev" not in loaded, argv
+
+
+def test_the_operator_loads_sqlglot_only_when_it_judges_a_panel() -> None:
+    """sqlglot (the panel SQL safety check) costs about 37 MiB: the operator, with its
+    handlers and dashboard step imported, has not loaded it before a panel is judged."""
+    probe = (
+        "import json, sys\n"
+        "import tenantry_operator.main, tenantry_operator.handlers\n"
+        "import tenantry_operator.dataplane.dashboards\n"
+        "print(json.dumps('sqlglot' in sys.modules))\n"
+        "from tenantry.dashboards import sql_safety\n"
+        "print(json.dumps('sqlglot' in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=scaled(120),
+    )
+    assert done.stdout.split() == ["false", "true"]
