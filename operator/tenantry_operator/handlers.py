@@ -19,9 +19,11 @@ from typing import Any, NoReturn
 import kopf
 from pydantic import ValidationError
 
+from tenantry import internal_client
 from tenantry.api import GROUP, VERSION
 from tenantry.api.dashboard import DashboardSpec
 from tenantry.clickhouse.client import ClickHouseError
+from tenantry.internal_client import InternalClient
 from tenantry_operator import (
     admission,
     apply,
@@ -54,6 +56,7 @@ class Runtime:
     cache: ChildCache = ChildCache()
     failed: failures.Failures = failures.Failures()  # warnings about tenants' pods
     slots: asyncio.Semaphore | None = None  # bounds concurrent reconciles
+    internal: InternalClient | None = None  # the control plane's internal API, when set
     limits: admission.LimitsSource | None = None  # plan limits, when a control plane is set
     watches: list[asyncio.Task[None]] = []  # watch.py's loops over the children
     triggers: dict[str, asyncio.Event] = {}
@@ -76,11 +79,8 @@ async def startup(**_: Any) -> None:
     Runtime.cache = ChildCache(dictionary=_sample_children(settings))
     Runtime.slots = asyncio.Semaphore(settings.max_concurrent_reconciles)
     if settings.controlplane_url and settings.internal_token:
-        Runtime.limits = admission.LimitsSource(
-            url=settings.controlplane_url,
-            token=settings.internal_token,
-            ttl=settings.plan_recheck_seconds,
-        )
+        Runtime.internal = InternalClient(settings.controlplane_url, token=settings.internal_token)
+        Runtime.limits = admission.LimitsSource(Runtime.internal, ttl=settings.plan_recheck_seconds)
     Runtime.client()
     await _start_child_watches()
 
@@ -100,6 +100,10 @@ async def cleanup(**_: Any) -> None:
     if Runtime.kube is not None:
         await Runtime.kube.close()
         Runtime.kube = None
+    if Runtime.internal is not None:
+        await Runtime.internal.aclose()
+        Runtime.internal = None
+        Runtime.limits = None
 
 
 # -- Tenant ---------------------------------------------------------------------------
@@ -368,7 +372,8 @@ async def tenant_usage(
 ) -> None:
     """Report host time and sampled storage to the organisation's billing."""
     settings = Runtime.settings
-    if not (settings.controlplane_url and settings.internal_token):
+    internal = Runtime.internal
+    if internal is None:  # no control plane configured
         return
     try:
         model = normalize.tenant_model(dict(body), images=settings.images)
@@ -394,18 +399,11 @@ async def tenant_usage(
         interval=USAGE_INTERVAL,
     )
     try:
-        code = await usage.report(
-            url=settings.controlplane_url,
-            token=settings.internal_token,
-            org_id=str(model.org_id),
-            batch=batch,
-        )
-    except (OSError, TimeoutError) as err:  # aiohttp's errors are OSErrors
+        await internal.report_usage(str(model.org_id), batch)
+    except internal_client.Refused as err:  # a 4xx: sending it again would not help
+        logger.warning("usage report of %s refused: HTTP %d", model.name, err.status)
+    except internal_client.Unavailable as err:  # unreachable or a 5xx: the timer retries
         raise kopf.TemporaryError(f"usage report failed: {err}", delay=30) from err
-    if code >= 500:
-        raise kopf.TemporaryError(f"usage report refused: HTTP {code}", delay=30)
-    if code >= 300:
-        logger.warning("usage report of %s refused: HTTP %d", model.name, code)
 
 
 # -- children: wake the owning tenant's worker ------------------------------------------

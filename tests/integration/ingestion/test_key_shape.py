@@ -14,7 +14,8 @@ import pytest
 from aiohttp import web
 
 from ingestion import auth
-from tenantry import contract
+from tenantry import contract, internal_api
+from tenantry.internal_client import InternalClient
 
 
 @dataclass
@@ -33,7 +34,7 @@ async def upstream() -> AsyncIterator[Upstream]:
         return web.json_response({"detail": "no"}, status=state.status)
 
     app = web.Application()
-    app.router.add_post(auth.IntrospectionValidator.PATH, introspect)
+    app.router.add_post(internal_api.INTROSPECT_PATH, introspect)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -70,7 +71,8 @@ WELL_SHAPED = contract.new_api_key()[0]
 async def test_a_key_of_the_wrong_shape_is_a_401_without_a_call_upstream(
     upstream: Upstream, key: str
 ) -> None:
-    validator = auth.IntrospectionValidator(upstream.url, token="t")
+    client = InternalClient(upstream.url, token="t")
+    validator = auth.IntrospectionValidator(client)
     try:
         with pytest.raises(auth.KeyRejected) as refused:
             await validator.lookup(key)
@@ -80,6 +82,7 @@ async def test_a_key_of_the_wrong_shape_is_a_401_without_a_call_upstream(
         assert upstream.calls == []
     finally:
         await validator.close()
+        await client.aclose()
 
 
 def test_fresh_keys_have_the_shape_the_ingestion_service_accepts() -> None:
@@ -93,7 +96,8 @@ async def test_a_key_the_control_plane_refuses_is_unknown_and_cached(
     upstream: Upstream, status: int
 ) -> None:
     upstream.status = status
-    validator = auth.IntrospectionValidator(upstream.url, token="t", negative_ttl=60)
+    client = InternalClient(upstream.url, token="t")
+    validator = auth.IntrospectionValidator(client, negative_ttl=60)
     try:
         for _ in range(3):
             info = await validator.lookup(WELL_SHAPED)
@@ -103,6 +107,7 @@ async def test_a_key_the_control_plane_refuses_is_unknown_and_cached(
         assert upstream.calls == [WELL_SHAPED]  # asked once; the refusal is cached
     finally:
         await validator.close()
+        await client.aclose()
 
 
 @pytest.mark.parametrize("status", [500, 502, 503])
@@ -110,7 +115,8 @@ async def test_a_control_plane_failure_is_still_unavailable_and_not_cached(
     upstream: Upstream, status: int
 ) -> None:
     upstream.status = status
-    validator = auth.IntrospectionValidator(upstream.url, token="t")
+    client = InternalClient(upstream.url, token="t")
+    validator = auth.IntrospectionValidator(client)
     try:
         for _ in range(2):
             with pytest.raises(auth.KeyServiceUnavailable):
@@ -118,3 +124,4 @@ async def test_a_control_plane_failure_is_still_unavailable_and_not_cached(
         assert upstream.calls == [WELL_SHAPED, WELL_SHAPED]
     finally:
         await validator.close()
+        await client.aclose()

@@ -9,6 +9,9 @@ from tenantry_operator.model import TenantModel
 from tenantry_operator.normalize import tenant_model
 from tenantry_operator.rollout import plan
 
+from tenantry.internal_api import OrgLimitsOut
+from tenantry.internal_client import InternalClient
+
 STARTER = OrgLimits(
     plan="starter",
     max_tenants=2,
@@ -37,7 +40,7 @@ def test_from_api_reads_the_control_plane_body() -> None:
             "events_per_month": 1000,
         },
     }
-    assert OrgLimits.from_api(body) == STARTER
+    assert OrgLimits.from_api(OrgLimitsOut.model_validate(body)) == STARTER
 
 
 def test_a_tenant_that_fits_is_admitted() -> None:
@@ -113,7 +116,8 @@ def test_refusing_again_changes_nothing_so_nothing_is_written() -> None:
 async def test_an_unreachable_control_plane_is_asked_once_per_ttl() -> None:
     from tenantry.devcluster.cluster import free_port
 
-    source = admission.LimitsSource(url=f"http://127.0.0.1:{free_port()}", token="t", ttl=60)
+    client = InternalClient(f"http://127.0.0.1:{free_port()}", token="t")
+    source = admission.LimitsSource(client, ttl=60)
     calls = 0
     fetch = source._fetch
 
@@ -126,3 +130,4 @@ async def test_an_unreachable_control_plane_is_asked_once_per_ttl() -> None:
     assert await source.get("org") is None  # nothing known: admitted
     assert await source.get("org") is None
     assert calls == 1
+    await client.aclose()
