@@ -21,7 +21,7 @@ from controlplane import background, db, errors, ops
 from controlplane.apikeys.router import internal_router as apikeys_internal_router
 from controlplane.apikeys.router import router as apikeys_router
 from controlplane.audit.router import router as audit_router
-from controlplane.auth import crypto
+from controlplane.auth import crypto, revocation
 from controlplane.auth.keys import KeyRing
 from controlplane.auth.repository import SessionStore
 from controlplane.auth.revocation import ActiveFamilies
@@ -38,6 +38,7 @@ from controlplane.observability import Metrics, ObservabilityMiddleware
 from controlplane.orgs.router import invitations_router
 from controlplane.orgs.router import router as orgs_router
 from controlplane.ratelimit import RateLimiter
+from controlplane.rbac import access_cache
 from controlplane.rbac.access_cache import AccessCache
 from controlplane.rbac.dependencies import Membership
 from controlplane.rbac.router import router as rbac_router
@@ -93,9 +94,9 @@ def create_app(settings: Settings) -> FastAPI:
             else None
         )
         access: AccessCache[Membership] = AccessCache()
-        listening = asyncio.create_task(access.run(settings.database_url))
+        listening = asyncio.create_task(access.run(access_cache.listener(settings.database_url)))
         families = ActiveFamilies()  # sessions known active, invalidated by pub/sub
-        following = asyncio.create_task(families.run(redis))
+        following = asyncio.create_task(families.run(revocation.subscriber(redis)))
         try:
             if kube is not None:
                 await kube.start()
