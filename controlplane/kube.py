@@ -24,6 +24,7 @@ from lightkube.types import PatchType
 
 from controlplane.errors import Conflict, InvalidInput, NotFound, Unavailable
 from controlplane.mirror import Mirror
+from tenantry import listwatch
 from tenantry.api import GROUP, VERSION
 
 ORG_LABEL = "tenantry.io/org-id"
@@ -93,12 +94,15 @@ async def _call(operation: Callable[[], Awaitable[T]]) -> T:
 class CustomResources:
     """CRUD on one cluster-scoped custom resource kind."""
 
-    def __init__(self, client: AsyncClient, resource: Any, kind: str, *, watch: bool) -> None:
+    def __init__(
+        self, client: AsyncClient, resource: Any, kind: str, plural: str, *, watch: bool
+    ) -> None:
         self._client = client
         self._resource = resource
         self._kind = kind
+        watched = listwatch.Kind(f"{GROUP}/{VERSION}", kind, plural)
         self.mirror: Mirror[CustomObject] | None = (
-            Mirror(client, resource, _object) if watch else None
+            Mirror(client, watched, _object) if watch else None
         )
 
     def _mirrored(self) -> Mirror[CustomObject] | None:
@@ -176,8 +180,10 @@ class CustomResources:
 class KubeResources:
     def __init__(self, client: AsyncClient, *, watch: bool) -> None:
         self.client = client
-        self.tenants = CustomResources(client, TenantResource, "Tenant", watch=watch)
-        self.dashboards = CustomResources(client, DashboardResource, "Dashboard", watch=watch)
+        self.tenants = CustomResources(client, TenantResource, "Tenant", "tenants", watch=watch)
+        self.dashboards = CustomResources(
+            client, DashboardResource, "Dashboard", "dashboards", watch=watch
+        )
 
     @classmethod
     def connect(cls, kubeconfig: str | None, *, watch: bool) -> KubeResources:

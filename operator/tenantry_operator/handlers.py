@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 import kopf
 from pydantic import ValidationError
 
-from tenantry import internal_client
+from tenantry import internal_client, listwatch
 from tenantry.api import GROUP, VERSION
 from tenantry.api.dashboard import DashboardSpec
 from tenantry.clickhouse.client import ClickHouseError
@@ -34,7 +34,6 @@ from tenantry_operator import (
     observe,
     reconcile,
     usage,
-    watch,
 )
 from tenantry_operator.cache import ChildCache, dictionary_from
 from tenantry_operator.dataplane import connect, dashboards
@@ -58,7 +57,7 @@ class Runtime:
     slots: asyncio.Semaphore | None = None  # bounds concurrent reconciles
     internal: InternalClient | None = None  # the control plane's internal API, when set
     limits: admission.LimitsSource | None = None  # plan limits, when a control plane is set
-    watches: list[asyncio.Task[None]] = []  # watch.py's loops over the children
+    watches: list[asyncio.Task[None]] = []  # list-then-watch loops over the children
     triggers: dict[str, asyncio.Event] = {}
 
     @classmethod
@@ -407,28 +406,29 @@ async def tenant_usage(
 
 
 # -- children: wake the owning tenant's worker ------------------------------------------
-# Watched by watch.py's own list-then-watch loops (not kopf: see watch.py for why), by
-# the operator's label, into the cache; each change wakes the owning tenant's worker.
+# Watched by the shared list-then-watch loop (tenantry/listwatch.py; not kopf: see there
+# for why), by the operator's label, into the cache; each change wakes the owning
+# tenant's worker.
 CHILDREN = (
-    watch.Kind("apps/v1", "StatefulSet", "statefulsets"),
-    watch.Kind("apps/v1", "Deployment", "deployments"),
-    watch.Kind("v1", "Service", "services"),
-    watch.Kind("v1", "ConfigMap", "configmaps"),
-    watch.Kind("v1", "Secret", "secrets"),
-    watch.Kind("v1", "ServiceAccount", "serviceaccounts"),
-    watch.Kind("v1", "ResourceQuota", "resourcequotas"),
-    watch.Kind("v1", "LimitRange", "limitranges"),
-    watch.Kind("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies"),
-    watch.Kind("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets"),
-    watch.Kind("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers"),
-    watch.Kind("batch/v1", "CronJob", "cronjobs"),
-    watch.Kind("v1", "Namespace", "namespaces"),
+    listwatch.Kind("apps/v1", "StatefulSet", "statefulsets"),
+    listwatch.Kind("apps/v1", "Deployment", "deployments"),
+    listwatch.Kind("v1", "Service", "services"),
+    listwatch.Kind("v1", "ConfigMap", "configmaps"),
+    listwatch.Kind("v1", "Secret", "secrets"),
+    listwatch.Kind("v1", "ServiceAccount", "serviceaccounts"),
+    listwatch.Kind("v1", "ResourceQuota", "resourcequotas"),
+    listwatch.Kind("v1", "LimitRange", "limitranges"),
+    listwatch.Kind("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies"),
+    listwatch.Kind("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets"),
+    listwatch.Kind("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers"),
+    listwatch.Kind("batch/v1", "CronJob", "cronjobs"),
+    listwatch.Kind("v1", "Namespace", "namespaces"),
 )
 
 
 # Events about the tenants' pods and volumes (failures.py): one watch per selector, as
 # a field selector cannot ask for several reasons at once.
-EVENTS = watch.Kind("v1", "Event", "events")
+EVENTS = listwatch.Kind("v1", "Event", "events")
 
 
 def _wake(tenants: set[str] | str | None) -> None:
@@ -437,7 +437,7 @@ def _wake(tenants: set[str] | str | None) -> None:
             Runtime.triggers[tenant].set()
 
 
-def _child_watch(kind: watch.Kind, ready: asyncio.Event) -> Coroutine[Any, Any, None]:
+def _child_watch(kind: listwatch.Kind, ready: asyncio.Event) -> Coroutine[Any, Any, None]:
     def on_event(event_type: str, obj: dict[str, Any]) -> None:
         _wake(
             Runtime.cache.observe(
@@ -448,10 +448,10 @@ def _child_watch(kind: watch.Kind, ready: asyncio.Event) -> Coroutine[Any, Any, 
             )
         )
 
-    def on_relist(objs: list[dict[str, Any]]) -> None:
+    def on_relist(objs: list[dict[str, Any]], _version: str) -> None:
         _wake(Runtime.cache.relist(api_version=kind.api_version, kind=kind.kind, objs=objs))
 
-    return watch.run(
+    return listwatch.run(
         Runtime.client().http,
         kind,
         f"{LABEL_MANAGED_BY}={MANAGED_BY}",
@@ -466,10 +466,10 @@ def _event_watch(field_selector: str, ready: asyncio.Event) -> Coroutine[Any, An
         if event_type != "DELETED":  # an expired Event does not resolve anything
             _wake(Runtime.failed.observe(obj))
 
-    def on_relist(objs: list[dict[str, Any]]) -> None:
+    def on_relist(objs: list[dict[str, Any]], _version: str) -> None:
         _wake(Runtime.failed.relist(objs))
 
-    return watch.run(
+    return listwatch.run(
         Runtime.client().http,
         EVENTS,
         "",
