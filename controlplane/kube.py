@@ -9,13 +9,13 @@ anything else 503), so the services never see lightkube types.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import httpx
+import httpx2
+import tenacity
 from lightkube import ApiError, AsyncClient, KubeConfig
 from lightkube.generic_resource import create_global_resource
 from lightkube.models.meta_v1 import ObjectMeta
@@ -75,20 +75,27 @@ def _translate(exc: ApiError) -> Exception:
     return Unavailable(f"the Kubernetes API answered {code}")
 
 
+def _busy(exc: BaseException) -> bool:
+    return isinstance(exc, ApiError) and exc.status.code == 429
+
+
 async def _call(operation: Callable[[], Awaitable[T]]) -> T:
     """Run one API call, retrying briefly on 429 (the API server's "try again": it
     answers so while a new CRD's storage initialises, or under priority-and-fairness
-    pressure)."""
-    for attempt in range(_RETRIES):
-        try:
-            return await operation()
-        except ApiError as exc:
-            if exc.status.code != 429 or attempt == _RETRIES - 1:
-                raise
-        except httpx.HTTPError:
-            raise Unavailable("the Kubernetes API is unreachable") from None
-        await asyncio.sleep(0.1 * (attempt + 1))
-    raise AssertionError("unreachable")
+    pressure): up to ``_RETRIES`` attempts, 0.1 s apart and 0.1 s more each time.
+    An API server that cannot be reached is ``Unavailable`` (503)."""
+    try:
+        async for attempt in tenacity.AsyncRetrying(
+            stop=tenacity.stop_after_attempt(_RETRIES),
+            wait=tenacity.wait_incrementing(start=0.1, increment=0.1),
+            retry=tenacity.retry_if_exception(_busy),
+            reraise=True,
+        ):
+            with attempt:
+                return await operation()
+    except httpx2.HTTPError:  # lightkube's transport errors are httpx2's, not httpx's
+        raise Unavailable("the Kubernetes API is unreachable") from None
+    raise AssertionError("unreachable: tenacity returns or raises")
 
 
 class CustomResources:
@@ -220,7 +227,7 @@ class KubeResources:
             async for _ in self.client.list(TenantResource, chunk_size=1):
                 break
             return True
-        except (ApiError, httpx.HTTPError):
+        except (ApiError, httpx2.HTTPError):
             return False
 
     async def close(self) -> None:
