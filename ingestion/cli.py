@@ -21,6 +21,7 @@ import os
 import signal
 from pathlib import Path
 
+import tenacity
 from aiohttp import web
 
 from ingestion import auth, events, server
@@ -109,6 +110,11 @@ def open_clickhouse(settings: Settings) -> ClickHouseClient:
     return client
 
 
+def _not_usable_yet(state: tenacity.RetryCallState) -> None:
+    exc = state.outcome.exception() if state.outcome is not None else None
+    logger.warning("ClickHouse not usable yet (%s); retrying", str(exc)[:200])
+
+
 class WriterRunner:
     """Opens ClickHouse (retrying while it is unreachable), then runs the writer.
 
@@ -133,16 +139,27 @@ class WriterRunner:
         self._stopping = asyncio.Event()
 
     async def _open(self) -> ClickHouseClient | None:
-        delay = 1.0
-        while not self._stopping.is_set():
-            try:
-                return await asyncio.to_thread(open_clickhouse, self.settings)
-            except Exception as exc:  # unreachable, refused, not provisioned yet...
-                logger.warning("ClickHouse not usable yet (%s); retrying", str(exc)[:200])
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=delay)
-            delay = min(delay * 2, 30.0)
-        return None
+        """The client once ClickHouse is usable: tried again 1 s after a failure,
+        doubling up to 30 s, until it works or the runner stops (None)."""
+        if self._stopping.is_set():
+            return None
+        opening = tenacity.AsyncRetrying(
+            wait=tenacity.wait_exponential(multiplier=1.0, max=30.0),
+            # unreachable, refused, not provisioned yet...
+            retry=tenacity.retry_if_exception_type(Exception),
+            stop=lambda _state: self._stopping.is_set(),
+            sleep=self._pause,
+            after=_not_usable_yet,
+            retry_error_callback=lambda _state: None,
+        )
+        client: ClickHouseClient | None = await opening(
+            asyncio.to_thread, open_clickhouse, self.settings
+        )
+        return client
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
 
     async def run(self) -> None:
         client = await self._open()
