@@ -16,6 +16,7 @@ from aiohttp import web
 from tenantry import internal_api
 from tenantry.internal_api import Metric, UsageBatch, UsageEvent
 from tenantry.internal_client import InternalClient, Refused, Retry, Unavailable
+from tests.support.loopback import serving
 
 FAST = Retry(attempts=3, first_delay=0.01, max_delay=0.02)
 RESULT = {"received": 1, "accepted": 1, "duplicates": 0, "rejected": []}
@@ -45,16 +46,9 @@ async def upstream() -> AsyncIterator[Upstream]:
     app.router.add_post(internal_api.usage_path("{org}"), answer)
     app.router.add_get(internal_api.limits_path("{org}"), answer)
     app.router.add_post(internal_api.INTROSPECT_PATH, answer)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    state.url = f"http://127.0.0.1:{port}"
-    try:
+    async with serving(app) as url:
+        state.url = url
         yield state
-    finally:
-        await runner.cleanup()
 
 
 def _batch() -> UsageBatch:

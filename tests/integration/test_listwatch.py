@@ -5,8 +5,10 @@ a broken connection resumes from the last version seen, without listing again.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx2
@@ -133,82 +135,79 @@ class _Breaking(httpx2.AsyncBaseTransport):
         return await self.inner.handle_async_request(request)
 
 
-async def test_a_broken_connection_resumes_from_the_last_version_without_listing(
-    kube: Kube, client: OperatorKube
-) -> None:
-    label = uuid.uuid4().hex[:12]
+@dataclass
+class Watched:
+    """What the loop handed over, and the faulty connection it went through."""
+
+    breaking: _Breaking
+    events: list[tuple[str, str]] = field(default_factory=list)  # (name, data v)
+    relists: list[tuple[list[str], str]] = field(default_factory=list)  # (names, version)
+    synced: list[bool] = field(default_factory=list)
+
+
+@contextlib.asynccontextmanager
+async def watching(client: OperatorKube, label: str) -> AsyncIterator[Watched]:
+    """The loop over ConfigMaps labelled ``label``, through a ``_Breaking`` connection,
+    each watch ended by the server after 2 s (a resume each time); yields once listed."""
     http = client.http
-    breaking = _Breaking(http._transport)
-    http._transport = breaking
-    events: list[str] = []
-    relists: list[str] = []
-    synced: list[bool] = []
+    seen = Watched(_Breaking(http._transport))
+    http._transport = seen.breaking
     ready = asyncio.Event()
     task = asyncio.create_task(
         listwatch.run(
             http,
             CONFIGMAPS,
             f"watch-test={label}",
-            on_event=lambda _t, o: events.append(o["data"]["v"]),
-            on_relist=lambda _objs, v: relists.append(v),
-            on_synced=synced.append,
-            ready=ready,
-            watch_seconds=2,  # the server ends each watch after 2 s: a resume each time
-        )
-    )
-    try:
-        await until(ready.is_set, what="the first listing")
-        await client.apply(_cm(f"a-{label}", label, "1"))
-        await until(lambda: events == ["1"], what="the first event")
-        breaking.fail = 2  # the next two watch requests fail; the third goes through
-        await until(lambda: breaking.fail == 0, what="two failed watch requests", timeout=30)
-        await until(lambda: synced[-1], what="the watch current again", timeout=30)
-        await client.apply(_cm(f"a-{label}", label, "2"))
-        await until(lambda: events == ["1", "2"], what="the change after the resume")
-        assert len(relists) == 1, "resumed from its version, not listed again"
-        assert synced[:3] == [True, False, True]
-        watched = [v for what, v in breaking.requests if what == "watch"]
-        assert all(int(v) >= int(relists[0]) for v in watched)
-        assert int(watched[-1]) > int(relists[0])  # the version moved on with the events
-    finally:
-        await stop_task(task, what="the watch")
-        http._transport = breaking.inner
-
-
-async def test_a_version_that_is_gone_lists_again_at_once(kube: Kube, client: OperatorKube) -> None:
-    label = uuid.uuid4().hex[:12]
-    http = client.http
-    breaking = _Breaking(http._transport)
-    http._transport = breaking
-    events: list[str] = []
-    relists: list[list[str]] = []
-    synced: list[bool] = []
-    ready = asyncio.Event()
-    task = asyncio.create_task(
-        listwatch.run(
-            http,
-            CONFIGMAPS,
-            f"watch-test={label}",
-            on_event=lambda _t, o: events.append(o["metadata"]["name"]),
-            on_relist=lambda objs, _v: relists.append([o["metadata"]["name"] for o in objs]),
-            on_synced=synced.append,
+            on_event=lambda _t, o: seen.events.append((o["metadata"]["name"], o["data"]["v"])),
+            on_relist=lambda objs, v: seen.relists.append(
+                ([o["metadata"]["name"] for o in objs], v)
+            ),
+            on_synced=seen.synced.append,
             ready=ready,
             watch_seconds=2,
         )
     )
     try:
         await until(ready.is_set, what="the first listing")
-        breaking.gone = 1  # the next watch request (within 2 s) is answered 410
-        await client.apply(_cm(f"b-{label}", label, "1"))  # may land in the gap
-        await until(lambda: len(relists) == 2, what="the second listing", timeout=30)
-        assert relists[0] == []
-        assert relists[1] == [f"b-{label}"]  # whatever the lost watch missed is listed
-        assert synced == [True, False, True]
-        await client.apply(_cm(f"c-{label}", label, "1"))
-        await until(lambda: f"c-{label}" in events, what="watching again after the list")
-        kinds = [what for what, _ in breaking.requests]
-        gone_at = kinds.index("list", 1)
-        assert kinds[gone_at - 1] == "watch"  # listed right after the refused watch
+        yield seen
     finally:
         await stop_task(task, what="the watch")
-        http._transport = breaking.inner
+        http._transport = seen.breaking.inner
+
+
+async def test_a_broken_connection_resumes_from_the_last_version_without_listing(
+    kube: Kube, client: OperatorKube
+) -> None:
+    label = uuid.uuid4().hex[:12]
+    async with watching(client, label) as seen:
+        name = f"a-{label}"
+        await client.apply(_cm(name, label, "1"))
+        await until(lambda: seen.events == [(name, "1")], what="the first event")
+        seen.breaking.fail = 2  # the next two watch requests fail; the third goes through
+        await until(lambda: seen.breaking.fail == 0, what="two failed watches", timeout=30)
+        await until(lambda: seen.synced[-1], what="the watch current again", timeout=30)
+        await client.apply(_cm(name, label, "2"))
+        await until(lambda: len(seen.events) == 2, what="the change after the resume")
+        assert seen.events == [(name, "1"), (name, "2")]
+        [(_, listed_at)] = seen.relists  # resumed from its version, not listed again
+        assert seen.synced[:3] == [True, False, True]
+        watched = [v for what, v in seen.breaking.requests if what == "watch"]
+        assert all(int(v) >= int(listed_at) for v in watched)
+        assert int(watched[-1]) > int(listed_at)  # the version moved on with the events
+
+
+async def test_a_version_that_is_gone_lists_again_at_once(kube: Kube, client: OperatorKube) -> None:
+    label = uuid.uuid4().hex[:12]
+    async with watching(client, label) as seen:
+        seen.breaking.gone = 1  # the next watch request (within 2 s) is answered 410
+        await client.apply(_cm(f"b-{label}", label, "1"))  # may land in the gap
+        await until(lambda: len(seen.relists) == 2, what="the second listing", timeout=30)
+        assert [names for names, _ in seen.relists] == [[], [f"b-{label}"]]  # missed: listed
+        assert seen.synced == [True, False, True]
+        await client.apply(_cm(f"c-{label}", label, "1"))
+        await until(
+            lambda: (f"c-{label}", "1") in seen.events, what="watching again after the list"
+        )
+        kinds = [what for what, _ in seen.breaking.requests]
+        gone_at = kinds.index("list", 1)
+        assert kinds[gone_at - 1] == "watch"  # listed right after the refused watch

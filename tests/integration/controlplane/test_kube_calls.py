@@ -14,6 +14,7 @@ from lightkube import AsyncClient, KubeConfig
 
 from controlplane.errors import Unavailable
 from controlplane.kube import KubeResources
+from tests.support.loopback import serving
 
 
 def _config(server: str) -> KubeConfig:
@@ -56,15 +57,8 @@ async def busy_server() -> AsyncIterator[tuple[str, list[int]]]:
 
     app = web.Application()
     app.router.add_get("/apis/tenantry.io/v1alpha1/tenants/{name}", tenant)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"http://127.0.0.1:{port}", answered
-    finally:
-        await runner.cleanup()
+    async with serving(app) as url:
+        yield url, answered
 
 
 async def test_a_busy_api_server_is_asked_again(busy_server: tuple[str, list[int]]) -> None:

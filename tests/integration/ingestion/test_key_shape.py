@@ -16,6 +16,7 @@ from aiohttp import web
 from ingestion import auth
 from tenantry import contract, internal_api
 from tenantry.internal_client import InternalClient
+from tests.support.loopback import serving
 
 
 @dataclass
@@ -35,16 +36,9 @@ async def upstream() -> AsyncIterator[Upstream]:
 
     app = web.Application()
     app.router.add_post(internal_api.INTROSPECT_PATH, introspect)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    state.url = f"http://127.0.0.1:{port}"
-    try:
+    async with serving(app) as url:
+        state.url = url
         yield state
-    finally:
-        await runner.cleanup()
 
 
 JWT = (
