@@ -93,6 +93,8 @@ async def _call(operation: Callable[[], Awaitable[T]]) -> T:
         ):
             with attempt:
                 return await operation()
+    except ApiError:  # the API server's answer (an httpx2.HTTPStatusError too): the caller's
+        raise
     except httpx2.HTTPError:  # lightkube's transport errors are httpx2's, not httpx's
         raise Unavailable("the Kubernetes API is unreachable") from None
     raise AssertionError("unreachable: tenacity returns or raises")

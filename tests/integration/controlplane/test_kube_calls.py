@@ -47,7 +47,10 @@ async def busy_server() -> AsyncIterator[tuple[str, list[int]]]:
     """An API server that answers 429 to the first two requests, then the Tenant."""
     answered: list[int] = []
 
-    async def tenant(_request: web.Request) -> web.Response:
+    async def tenant(request: web.Request) -> web.Response:
+        if request.match_info["name"] != "acme-shop":
+            answered.append(404)
+            return _json({"kind": "Status", "code": 404, "message": "not found"}, status=404)
         if len(answered) < 2:
             answered.append(429)
             status = {"kind": "Status", "code": 429, "message": "storage is initialising"}
@@ -71,6 +74,19 @@ async def test_a_busy_api_server_is_asked_again(busy_server: tuple[str, list[int
     assert found is not None
     assert found.spec == {"plan": "starter"}
     assert answered == [429, 429, 200]
+
+
+async def test_the_api_servers_answers_stay_what_they_are(
+    busy_server: tuple[str, list[int]],
+) -> None:
+    """A 404 is the API server's answer, not an outage: the repository says "missing"."""
+    url, answered = busy_server
+    kube = KubeResources(AsyncClient(config=_config(url)), watch=False)
+    try:
+        assert await kube.tenants.get("acme-other") is None
+    finally:
+        await kube.close()
+    assert answered == [404]
 
 
 async def test_an_unreachable_api_server_is_unavailable() -> None:
