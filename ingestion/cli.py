@@ -129,10 +129,10 @@ class WriterRunner:
         *,
         stream: Stream,
         metrics: Metrics,
-        internal: InternalClient | None = None,
+        usage: UsageSink | None = None,
     ) -> None:
         self.settings = settings
-        self.internal = internal
+        self.usage = usage or LogUsageSink()
         self.stream = stream
         self.metrics = metrics
         self.writer: Writer | None = None
@@ -173,7 +173,7 @@ class WriterRunner:
             consumer=settings.consumer,
             tenant=settings.tenant,
             metrics=self.metrics,
-            usage=usage_sink(settings, self.internal),
+            usage=self.usage,
             flush_rows=settings.flush_rows,
             flush_seconds=settings.flush_seconds,
             claim_idle_seconds=settings.claim_idle_seconds,
@@ -215,7 +215,9 @@ async def serve(settings: Settings, *, accept_events: bool = True, write: bool =
         max_body_bytes=settings.max_body_bytes,
     )
     writer = (
-        WriterRunner(settings, stream=stream, metrics=metrics, internal=internal) if write else None
+        WriterRunner(settings, stream=stream, metrics=metrics, usage=usage_sink(settings, internal))
+        if write
+        else None
     )
     writer_task = asyncio.create_task(writer.run()) if writer is not None else None
     runner = web.AppRunner(

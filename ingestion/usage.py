@@ -66,22 +66,18 @@ class ControlPlaneUsageSink:
 
     async def record(self, usage: FlushUsage) -> None:
         now = dt.datetime.now(dt.UTC)
+        counts = {Metric.EVENTS_INGESTED: usage.events, Metric.BYTES_INGESTED: usage.bytes}
         batch = UsageBatch(
             events=[
                 UsageEvent(
-                    metric=Metric.EVENTS_INGESTED,
+                    metric=metric,
                     tenant=usage.tenant,
-                    quantity=usage.events,
+                    quantity=quantity,
                     timestamp=now,
-                    idempotency_key=f"ingest:{usage.token}:events",
-                ),
-                UsageEvent(
-                    metric=Metric.BYTES_INGESTED,
-                    tenant=usage.tenant,
-                    quantity=usage.bytes,
-                    timestamp=now,
-                    idempotency_key=f"ingest:{usage.token}:bytes",
-                ),
+                    # events_ingested -> ingest:<token>:events, bytes_ingested -> ...:bytes
+                    idempotency_key=f"ingest:{usage.token}:{metric.removesuffix('_ingested')}",
+                )
+                for metric, quantity in counts.items()
             ]
         )
         try:

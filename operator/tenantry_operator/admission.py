@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from tenantry.internal_api import OrgLimitsOut
 from tenantry.internal_client import InternalClient, Unavailable
@@ -30,28 +29,6 @@ from tenantry_operator.model import TenantModel
 
 log = logging.getLogger(__name__)
 REASON = "PlanLimitExceeded"
-
-
-@dataclass(frozen=True)
-class OrgLimits:
-    plan: str
-    max_tenants: int
-    max_shards: int
-    max_replicas: int
-    tenant_plans: frozenset[str]
-    retention_days: int
-
-    @classmethod
-    def from_api(cls, body: OrgLimitsOut) -> OrgLimits:
-        lim = body.limits
-        return cls(
-            plan=body.plan,
-            max_tenants=lim.max_tenants,
-            max_shards=lim.max_shards,
-            max_replicas=lim.max_replicas,
-            tenant_plans=frozenset(lim.tenant_plans),
-            retention_days=lim.retention_days,
-        )
 
 
 def rank(name: str, peers: Iterable[tuple[str, str]]) -> int:
@@ -67,9 +44,10 @@ def rank(name: str, peers: Iterable[tuple[str, str]]) -> int:
     return len(ordered)
 
 
-def violation(limits: OrgLimits, model: TenantModel, *, position: int) -> str | None:
-    """Why ``model`` does not fit ``limits`` (pure), or None. ``position``: ``rank``."""
-    plan, ch = limits.plan, model.clickhouse
+def violation(org: OrgLimitsOut, model: TenantModel, *, position: int) -> str | None:
+    """Why ``model`` does not fit the organisation's limits (pure), or None.
+    ``org``: the control plane's answer (``tenantry.internal_api``); ``position``: ``rank``."""
+    plan, limits, ch = org.plan, org.limits, model.clickhouse
     if position >= limits.max_tenants:
         return (
             f"the organisation's {plan} plan allows {limits.max_tenants} tenants and "
@@ -103,9 +81,9 @@ class LimitsSource:
     def __init__(self, client: InternalClient, *, ttl: float) -> None:
         self._client = client
         self._ttl = ttl
-        self._cache: dict[str, tuple[float, OrgLimits | None]] = {}
+        self._cache: dict[str, tuple[float, OrgLimitsOut | None]] = {}
 
-    async def get(self, org_id: str) -> OrgLimits | None:
+    async def get(self, org_id: str) -> OrgLimitsOut | None:
         """The organisation's limits; None when unknown (admit)."""
         now = time.monotonic()
         cached = self._cache.get(org_id)
@@ -123,9 +101,8 @@ class LimitsSource:
         self._cache[org_id] = (now, found)
         return found
 
-    async def _fetch(self, org_id: str) -> OrgLimits | None:
+    async def _fetch(self, org_id: str) -> OrgLimitsOut | None:
         found = await self._client.org_limits(org_id)
         if found is None:  # no such organisation: nothing to check against
             log.warning("tenant labelled with unknown org %s: plan limits not checked", org_id)
-            return None
-        return OrgLimits.from_api(found)
+        return found
