@@ -93,6 +93,12 @@ class InternalClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
+    async def __aenter__(self) -> InternalClient:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.aclose()
+
     async def _send(
         self,
         method: str,

@@ -63,13 +63,10 @@ def _batch() -> UsageBatch:
 
 
 async def test_calls_share_one_connection_and_carry_the_token(upstream: Upstream) -> None:
-    client = InternalClient(upstream.url, token="secret")
-    try:
+    async with InternalClient(upstream.url, token="secret") as client:
         for _ in range(5):
             result = await client.report_usage("o1", _batch())
             assert result.accepted == 1
-    finally:
-        await client.aclose()
     assert len(upstream.peers) == 1  # one keep-alive connection, not one per call
     assert upstream.tokens == {"Bearer secret"}
     # What went over the wire is the shared model, read back as the server reads it.
@@ -79,23 +76,17 @@ async def test_calls_share_one_connection_and_carry_the_token(upstream: Upstream
 @pytest.mark.parametrize("status", [500, 502, 503])
 async def test_a_server_error_is_retried_then_answered(upstream: Upstream, status: int) -> None:
     upstream.answers = [(status, {}), (status, {})]
-    client = InternalClient(upstream.url, token="t")
-    try:
+    async with InternalClient(upstream.url, token="t") as client:
         result = await client.report_usage("o1", _batch(), retry=FAST)
-    finally:
-        await client.aclose()
     assert result.accepted == 1
     assert len(upstream.bodies) == 3
 
 
 async def test_server_errors_past_the_attempts_are_unavailable(upstream: Upstream) -> None:
     upstream.answers = [(503, {})] * 5
-    client = InternalClient(upstream.url, token="t")
-    try:
+    async with InternalClient(upstream.url, token="t") as client:
         with pytest.raises(Unavailable) as failed:
             await client.report_usage("o1", _batch(), retry=FAST)
-    finally:
-        await client.aclose()
     assert not isinstance(failed.value, Refused)
     assert len(upstream.bodies) == 3
 
@@ -103,12 +94,9 @@ async def test_server_errors_past_the_attempts_are_unavailable(upstream: Upstrea
 @pytest.mark.parametrize("status", [400, 401, 403, 409, 422])
 async def test_a_refusal_is_not_retried(upstream: Upstream, status: int) -> None:
     upstream.answers = [(status, {"error": "no"})]
-    client = InternalClient(upstream.url, token="t")
-    try:
+    async with InternalClient(upstream.url, token="t") as client:
         with pytest.raises(Refused) as refused:
             await client.report_usage("o1", _batch(), retry=FAST)
-    finally:
-        await client.aclose()
     assert refused.value.status == status
     assert len(upstream.bodies) == 1
 
@@ -117,33 +105,24 @@ async def test_a_closed_port_is_retried_then_unavailable() -> None:
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    client = InternalClient(f"http://127.0.0.1:{port}", token="t")
-    try:
+    async with InternalClient(f"http://127.0.0.1:{port}", token="t") as client:
         with pytest.raises(Unavailable, match="ConnectError"):
             await client.org_limits("o1", retry=FAST)
-    finally:
-        await client.aclose()
 
 
 async def test_an_answer_outside_the_contract_is_unavailable(upstream: Upstream) -> None:
     upstream.answers = [(200, {"plan": "starter"}), (200, ["not", "an", "answer"])]
-    client = InternalClient(upstream.url, token="t")
-    try:
+    async with InternalClient(upstream.url, token="t") as client:
         with pytest.raises(Unavailable, match="OrgLimitsOut"):
             await client.org_limits("o1")
         with pytest.raises(Unavailable, match="Introspection"):
             await client.introspect("tnt_x")
-    finally:
-        await client.aclose()
 
 
 async def test_unknown_organisations_and_refused_keys_are_none(upstream: Upstream) -> None:
     upstream.answers = [(404, {}), (404, {}), (422, {}), (400, {})]
-    client = InternalClient(upstream.url, token="t")
-    try:
+    async with InternalClient(upstream.url, token="t") as client:
         assert await client.org_limits("o1") is None
         for _ in range(3):
             assert await client.introspect("tnt_x") is None
-    finally:
-        await client.aclose()
     assert upstream.bodies[1] == {"key": "tnt_x"}

@@ -41,6 +41,15 @@ async def upstream() -> AsyncIterator[Upstream]:
         yield state
 
 
+@pytest.fixture
+async def internal(upstream: Upstream) -> AsyncIterator[InternalClient]:
+    client = InternalClient(upstream.url, token="t")
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
 JWT = (
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0."
     "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
@@ -63,20 +72,15 @@ WELL_SHAPED = contract.new_api_key()[0]
     ],
 )
 async def test_a_key_of_the_wrong_shape_is_a_401_without_a_call_upstream(
-    upstream: Upstream, key: str
+    upstream: Upstream, internal: InternalClient, key: str
 ) -> None:
-    client = InternalClient(upstream.url, token="t")
-    validator = auth.IntrospectionValidator(client)
-    try:
-        with pytest.raises(auth.KeyRejected) as refused:
-            await validator.lookup(key)
-        assert refused.value.status == 401
-        assert "malformed API key" in refused.value.reason
-        assert key not in refused.value.reason  # the key itself is never echoed
-        assert upstream.calls == []
-    finally:
-        await validator.close()
-        await client.aclose()
+    validator = auth.IntrospectionValidator(internal)
+    with pytest.raises(auth.KeyRejected) as refused:
+        await validator.lookup(key)
+    assert refused.value.status == 401
+    assert "malformed API key" in refused.value.reason
+    assert key not in refused.value.reason  # the key itself is never echoed
+    assert upstream.calls == []
 
 
 def test_fresh_keys_have_the_shape_the_ingestion_service_accepts() -> None:
@@ -87,35 +91,25 @@ def test_fresh_keys_have_the_shape_the_ingestion_service_accepts() -> None:
 
 @pytest.mark.parametrize("status", [400, 404, 422])
 async def test_a_key_the_control_plane_refuses_is_unknown_and_cached(
-    upstream: Upstream, status: int
+    upstream: Upstream, internal: InternalClient, status: int
 ) -> None:
     upstream.status = status
-    client = InternalClient(upstream.url, token="t")
-    validator = auth.IntrospectionValidator(client, negative_ttl=60)
-    try:
-        for _ in range(3):
-            info = await validator.lookup(WELL_SHAPED)
-            with pytest.raises(auth.KeyRejected) as refused:
-                auth.authorize(info, tenant="acme", now=dt.datetime.now(dt.UTC))
-            assert refused.value.status == 401
-        assert upstream.calls == [WELL_SHAPED]  # asked once; the refusal is cached
-    finally:
-        await validator.close()
-        await client.aclose()
+    validator = auth.IntrospectionValidator(internal, negative_ttl=60)
+    for _ in range(3):
+        info = await validator.lookup(WELL_SHAPED)
+        with pytest.raises(auth.KeyRejected) as refused:
+            auth.authorize(info, tenant="acme", now=dt.datetime.now(dt.UTC))
+        assert refused.value.status == 401
+    assert upstream.calls == [WELL_SHAPED]  # asked once; the refusal is cached
 
 
 @pytest.mark.parametrize("status", [500, 502, 503])
 async def test_a_control_plane_failure_is_still_unavailable_and_not_cached(
-    upstream: Upstream, status: int
+    upstream: Upstream, internal: InternalClient, status: int
 ) -> None:
     upstream.status = status
-    client = InternalClient(upstream.url, token="t")
-    validator = auth.IntrospectionValidator(client)
-    try:
-        for _ in range(2):
-            with pytest.raises(auth.KeyServiceUnavailable):
-                await validator.lookup(WELL_SHAPED)
-        assert upstream.calls == [WELL_SHAPED, WELL_SHAPED]
-    finally:
-        await validator.close()
-        await client.aclose()
+    validator = auth.IntrospectionValidator(internal)
+    for _ in range(2):
+        with pytest.raises(auth.KeyServiceUnavailable):
+            await validator.lookup(WELL_SHAPED)
+    assert upstream.calls == [WELL_SHAPED, WELL_SHAPED]
