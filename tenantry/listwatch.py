@@ -117,6 +117,7 @@ async def watch_once(
     version: str,
     on_event: OnEvent,
     field_selector: str = "",
+    *,
     on_accepted: Callable[[], None] | None = None,
     watch_seconds: int = WATCH_SECONDS,
 ) -> str:
@@ -155,7 +156,7 @@ async def watch_once(
     return version
 
 
-@dataclass
+@dataclass(kw_only=True)
 class _Loop:
     http: httpx.AsyncClient
     kind: Kind
@@ -235,16 +236,16 @@ async def run(
     """List and watch ``kind`` until cancelled; never raises otherwise. ``ready`` is set
     after the first listing."""
     loop = _Loop(
-        http,
-        kind,
-        selector,
-        field_selector,
-        on_event,
-        on_relist,
-        on_synced,
-        ready,
-        logger,
-        watch_seconds,
+        http=http,
+        kind=kind,
+        selector=selector,
+        field_selector=field_selector,
+        on_event=on_event,
+        on_relist=on_relist,
+        on_synced=on_synced,
+        ready=ready,
+        log=logger,
+        watch_seconds=watch_seconds,
     )
     while True:
         # A fresh backoff for each watch request: one that ended normally resets it.
