@@ -21,7 +21,7 @@ from controlplane import background, db, http_errors, ops
 from controlplane.apikeys.router import internal_router as apikeys_internal_router
 from controlplane.apikeys.router import router as apikeys_router
 from controlplane.audit.router import router as audit_router
-from controlplane.auth import crypto
+from controlplane.auth import crypto, revocation
 from controlplane.auth.keys import KeyRing
 from controlplane.auth.repository import SessionStore
 from controlplane.auth.revocation import ActiveFamilies
@@ -39,6 +39,7 @@ from controlplane.observability import Metrics, ObservabilityMiddleware, configu
 from controlplane.orgs.router import invitations_router
 from controlplane.orgs.router import router as orgs_router
 from controlplane.ratelimit import RateLimiter
+from controlplane.rbac import access_cache
 from controlplane.rbac.access_cache import AccessCache
 from controlplane.rbac.router import router as rbac_router
 from controlplane.settings import Settings
@@ -91,9 +92,9 @@ def create_app(settings: Settings) -> FastAPI:
             else None
         )
         access: AccessCache[Membership] = AccessCache()
-        listening = asyncio.create_task(access.run(settings.database_url))
+        listening = asyncio.create_task(access.run(access_cache.listener(settings.database_url)))
         families = ActiveFamilies()  # sessions known active, invalidated by pub/sub
-        following = asyncio.create_task(families.run(redis))
+        following = asyncio.create_task(families.run(revocation.subscriber(redis)))
         try:
             if kube is not None:
                 await kube.start()

@@ -98,7 +98,7 @@ async def _transaction(request: Request) -> AsyncIterator[asyncpg.Connection]:
     if request.method in _MUTATING and org_id is not None:
         # Read-your-writes in this process: a change to members or roles is seen by the
         # next request at once; other processes learn it from PostgreSQL's notification.
-        app_state(request).access.invalidate(str(org_id))
+        app_state(request).access.notified(str(org_id))  # as the NOTIFY will say
 
 
 async def record_note(request: Request, note: AuditNote) -> None:

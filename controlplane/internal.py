@@ -2,10 +2,12 @@
 
 The ingestion pods (and the operator) call the control plane with one shared service
 token, the same ``TENANTRY_CP_INTERNAL_TOKEN`` billing accepts for usage
-(``controlplane.billing.access``). ``InternalService`` is a ``Declared`` permission so
-the route-coverage test sees these routes declared like every other; it compares the
-token in constant time and answers 401 for anything else, including an unset token
-(the routes are then closed, never open).
+(``controlplane.billing.access``), through one client (``tenantry.internal_client``);
+the routes' paths and payloads are defined once in ``tenantry.internal_api``.
+``InternalService`` is a ``Declared`` permission so the route-coverage test sees these
+routes declared like every other; it compares the token in constant time and answers
+401 for anything else, including an unset token (the routes are then closed, never
+open).
 """
 
 from __future__ import annotations

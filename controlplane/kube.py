@@ -9,13 +9,13 @@ anything else 503), so the services never see lightkube types.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import httpx
+import httpx2
+import tenacity
 from lightkube import ApiError, AsyncClient, KubeConfig
 from lightkube.generic_resource import create_global_resource
 from lightkube.models.meta_v1 import ObjectMeta
@@ -24,6 +24,7 @@ from lightkube.types import PatchType
 
 from controlplane.errors import Conflict, InvalidInput, NotFound, Unavailable
 from controlplane.mirror import Mirror
+from tenantry import listwatch
 from tenantry.api import GROUP, VERSION
 
 ORG_LABEL = "tenantry.io/org-id"
@@ -74,31 +75,43 @@ def _translate(exc: ApiError) -> Exception:
     return Unavailable(f"the Kubernetes API answered {code}")
 
 
+def _busy(exc: BaseException) -> bool:
+    return isinstance(exc, ApiError) and exc.status.code == 429
+
+
 async def _call(operation: Callable[[], Awaitable[T]]) -> T:
     """Run one API call, retrying briefly on 429 (the API server's "try again": it
     answers so while a new CRD's storage initialises, or under priority-and-fairness
-    pressure)."""
-    for attempt in range(_RETRIES):
-        try:
-            return await operation()
-        except ApiError as exc:
-            if exc.status.code != 429 or attempt == _RETRIES - 1:
-                raise
-        except httpx.HTTPError:
-            raise Unavailable("the Kubernetes API is unreachable") from None
-        await asyncio.sleep(0.1 * (attempt + 1))
-    raise AssertionError("unreachable")
+    pressure): up to ``_RETRIES`` attempts, 0.1 s apart and 0.1 s more each time.
+    An API server that cannot be reached is ``Unavailable`` (503)."""
+    try:
+        async for attempt in tenacity.AsyncRetrying(
+            stop=tenacity.stop_after_attempt(_RETRIES),
+            wait=tenacity.wait_incrementing(start=0.1, increment=0.1),
+            retry=tenacity.retry_if_exception(_busy),
+            reraise=True,
+        ):
+            with attempt:
+                return await operation()
+    except ApiError:  # the API server's answer (an httpx2.HTTPStatusError too): the caller's
+        raise
+    except httpx2.HTTPError:  # lightkube's transport errors are httpx2's, not httpx's
+        raise Unavailable("the Kubernetes API is unreachable") from None
+    raise AssertionError("unreachable: tenacity returns or raises")
 
 
 class CustomResources:
     """CRUD on one cluster-scoped custom resource kind."""
 
-    def __init__(self, client: AsyncClient, resource: Any, kind: str, *, watch: bool) -> None:
+    def __init__(
+        self, client: AsyncClient, resource: Any, kind: str, plural: str, *, watch: bool
+    ) -> None:
         self._client = client
         self._resource = resource
         self._kind = kind
+        watched = listwatch.Kind(f"{GROUP}/{VERSION}", kind, plural)
         self.mirror: Mirror[CustomObject] | None = (
-            Mirror(client, resource, _object) if watch else None
+            Mirror(client, watched, _object) if watch else None
         )
 
     def _mirrored(self) -> Mirror[CustomObject] | None:
@@ -176,8 +189,10 @@ class CustomResources:
 class KubeResources:
     def __init__(self, client: AsyncClient, *, watch: bool) -> None:
         self.client = client
-        self.tenants = CustomResources(client, TenantResource, "Tenant", watch=watch)
-        self.dashboards = CustomResources(client, DashboardResource, "Dashboard", watch=watch)
+        self.tenants = CustomResources(client, TenantResource, "Tenant", "tenants", watch=watch)
+        self.dashboards = CustomResources(
+            client, DashboardResource, "Dashboard", "dashboards", watch=watch
+        )
 
     @classmethod
     def connect(cls, kubeconfig: str | None, *, watch: bool) -> KubeResources:
@@ -214,7 +229,7 @@ class KubeResources:
             async for _ in self.client.list(TenantResource, chunk_size=1):
                 break
             return True
-        except (ApiError, httpx.HTTPError):
+        except (ApiError, httpx2.HTTPError):
             return False
 
     async def close(self) -> None:

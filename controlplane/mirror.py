@@ -2,9 +2,11 @@
 
 Reads of tenants and dashboards (spec and live status) are the hot path of the API;
 answering them from a mirror instead of a round trip to the API server takes most of
-the latency and all of the API-server load off that path. The mirror lists once,
-then follows a watch from the list's resourceVersion; on any watch error it lists
-again. Until it has listed, and whenever it has lost its watch, it reports itself not
+the latency and all of the API-server load off that path. The mirror is fed by the
+shared list-then-watch loop (``tenantry.listwatch``, the operator's too): a list, then
+a watch from the list's resourceVersion, resumed from the last version seen when the
+connection breaks and listed again only when that version is too old (410). Until it
+has listed, and from a failure until its watch is current again, it reports itself not
 synced and callers read from the API server instead.
 
 The API's own writes go into the mirror as soon as the API server answers, so a client
@@ -23,14 +25,9 @@ from typing import Any, Generic, Protocol, TypeVar
 from lightkube import AsyncClient
 
 from controlplane import background
+from tenantry import listwatch
 
 log = logging.getLogger("tenantry.controlplane.mirror")
-
-
-def _describe(exc: Exception) -> str:
-    status = getattr(exc, "status", None)
-    code = getattr(status, "code", None)
-    return f"{type(exc).__name__} {code}" if code else type(exc).__name__
 
 
 class Versioned(Protocol):
@@ -60,11 +57,16 @@ T = TypeVar("T", bound=Versioned)
 
 
 class Mirror(Generic[T]):
-    def __init__(self, client: AsyncClient, resource: Any, convert: Callable[[Any], T]) -> None:
+    def __init__(
+        self,
+        client: AsyncClient,
+        kind: listwatch.Kind,
+        convert: Callable[[dict[str, Any]], T],
+    ) -> None:
         self._client = client
-        self._resource = resource
+        self._watched = kind
         self._convert = convert
-        self._kind = getattr(resource, "__name__", "resource")
+        self._kind = kind.kind
         self._objects: dict[str, T] = {}
         self._gone: dict[str, str] = {}  # name -> resourceVersion of its deletion
         self._synced = asyncio.Event()
@@ -119,26 +121,26 @@ class Mirror(Generic[T]):
             self._gone[name] = resource_version
 
     async def _run(self) -> None:
-        while True:
-            background.check_cancelled()
-            try:
-                await self._list_and_watch()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # any failure: fall back to the API server, relist
-                log.warning(
-                    "mirror of %s lost its watch (%s); relisting", self._kind, _describe(exc)
-                )
-            self._synced.clear()
-            await asyncio.sleep(1.0)
+        await listwatch.run(
+            listwatch.http_of(self._client),
+            self._watched,
+            on_event=self._event,
+            on_relist=self._relist,
+            on_synced=self._synced_now,
+            logger=log,
+        )
 
-    async def _list_and_watch(self) -> None:
-        listing = self._client.list(self._resource)
+    def _synced_now(self, synced: bool) -> None:
+        if synced:
+            self._synced.set()
+        else:
+            self._synced.clear()
+
+    def _relist(self, items: list[dict[str, Any]], version: str) -> None:
         fresh = {}
-        async for raw in listing:
+        for raw in items:
             obj = self._convert(raw)
             fresh[obj.name] = obj
-        version = listing.resourceVersion
         # Keep our own writes that are newer than the list; take the list for the rest.
         for name, held in self._objects.items():
             listed = fresh.get(name)
@@ -150,11 +152,11 @@ class Mirror(Generic[T]):
                 fresh[name] = held
         self._objects = fresh
         self._gone.clear()
-        self._synced.set()
-        async for event, raw in self._client.watch(self._resource, resource_version=version):
-            obj = self._convert(raw)
-            if event == "DELETED":
-                self.remove(obj.name, obj.resource_version)
-                self._gone[obj.name] = obj.resource_version
-            else:
-                self.put(obj)
+
+    def _event(self, event: str, raw: dict[str, Any]) -> None:
+        obj = self._convert(raw)
+        if event == "DELETED":
+            self.remove(obj.name, obj.resource_version)
+            self._gone[obj.name] = obj.resource_version
+        else:
+            self.put(obj)

@@ -7,8 +7,9 @@ has scope `events:write` and belongs to this pod's tenant.
 Two validators, both real deployment modes:
 
 - `IntrospectionValidator`: the SaaS mode. Asks the control plane
-  (`POST {controlplane}/internal/v1/apikeys/introspect`, body `{"key": ...}`,
-  `Authorization: Bearer <internal token>`) and caches answers in-process:
+  (`POST /internal/v1/apikeys/introspect` through the process's
+  `tenantry.internal_client`; payloads in `tenantry.internal_api`) and caches
+  answers in-process:
   known keys for `ttl` seconds (never past their expiry), unknown or inactive
   ones for the shorter `negative_ttl`, so a revoked key stops working within
   `ttl` and a brute-force attempt does not reach the control plane for every
@@ -36,10 +37,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-import aiohttp
-
 from ingestion.settings import key_digest
 from tenantry import contract
+from tenantry.internal_api import Introspection
+from tenantry.internal_client import InternalClient, Refused, Unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -176,67 +177,45 @@ class CachingValidator:
         self._cache.clear()
 
 
-def parse_introspection(body: object) -> KeyInfo | None:
-    """KeyInfo from the control plane's JSON answer; None when inactive."""
-    if not isinstance(body, dict) or not isinstance(body.get("active"), bool):
-        raise KeyServiceUnavailable("introspection answer is not an object with `active`")
-    if not body["active"]:
+def key_info(answer: Introspection) -> KeyInfo | None:
+    """KeyInfo from the control plane's answer; None when inactive. An expiry without a
+    time zone is read as UTC."""
+    if not answer.active:
         return None
-    expires = body.get("expires_at")
-    expires_at = dt.datetime.fromisoformat(expires) if isinstance(expires, str) else None
+    expires_at = answer.expires_at
     if expires_at is not None and expires_at.tzinfo is None:
         expires_at = expires_at.replace(tzinfo=dt.UTC)
-    scopes = body.get("scopes") or []
     return KeyInfo(
         active=True,
-        tenant=str(body.get("tenant", "")),
-        org_id=str(body.get("org_id", "")),
-        scopes=frozenset(str(s) for s in scopes if isinstance(s, str)),
+        tenant=answer.tenant,
+        org_id=answer.org_id,
+        scopes=frozenset(answer.scopes),
         expires_at=expires_at,
     )
 
 
 class IntrospectionValidator:
-    """Keys checked at the control plane's introspection endpoint, cached.
-
-    Written to the contract of `POST /internal/v1/apikeys/introspect`; the
-    endpoint itself is built in the control plane later.
-    """
-
-    PATH = "/internal/v1/apikeys/introspect"
+    """Keys checked at the control plane's introspection endpoint, cached."""
 
     def __init__(
         self,
-        base_url: str,
+        client: InternalClient,
         *,
-        token: str,
         ttl: float = 60.0,
         negative_ttl: float = 5.0,
-        timeout: float = 3.0,
     ) -> None:
-        self._url = base_url.rstrip("/") + self.PATH
-        self._token = token
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._session: aiohttp.ClientSession | None = None
+        self._client = client
         self._cache = CachingValidator(self._introspect, ttl=ttl, negative_ttl=negative_ttl)
 
     async def _introspect(self, key: str) -> KeyInfo | None:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
-        headers = {"Authorization": f"Bearer {self._token}"}
         try:
-            async with self._session.post(self._url, json={"key": key}, headers=headers) as resp:
-                if resp.status in (401, 403):
-                    logger.error("control plane refused our internal token (%s)", resp.status)
-                    raise KeyServiceUnavailable("introspection refused the internal token")
-                if resp.status in (400, 404, 422):
-                    return None  # unknown or malformed: the key is refused (401), cached
-                if resp.status != 200:
-                    raise KeyServiceUnavailable(f"introspection answered {resp.status}")
-                body = await resp.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise KeyServiceUnavailable(f"introspection failed: {type(exc).__name__}") from exc
-        return parse_introspection(body)
+            answer = await self._client.introspect(key)
+        except Refused as exc:  # 401/403: our internal token, not the key, was refused
+            logger.error("control plane refused our internal token (%s)", exc.status)
+            raise KeyServiceUnavailable(f"introspection answered {exc.status}") from exc
+        except Unavailable as exc:
+            raise KeyServiceUnavailable(f"introspection failed: {exc}") from exc
+        return None if answer is None else key_info(answer)
 
     async def lookup(self, key: str) -> KeyInfo | None:
         if not contract.is_api_key(key):
@@ -246,6 +225,5 @@ class IntrospectionValidator:
         return await self._cache.lookup(key)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        """Drops the cache; the internal-API client belongs to the process."""
+        await self._cache.close()

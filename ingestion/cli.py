@@ -21,6 +21,7 @@ import os
 import signal
 from pathlib import Path
 
+import tenacity
 from aiohttp import web
 
 from ingestion import auth, events, server
@@ -32,6 +33,7 @@ from ingestion.usage import ControlPlaneUsageSink, LogUsageSink, UsageSink
 from ingestion.writer import AfterInsert, Writer
 from tenantry.clickhouse import open_client, schema
 from tenantry.clickhouse.client import AsyncClickHouse, ClickHouseClient
+from tenantry.internal_client import InternalClient
 
 logger = logging.getLogger("ingestion")
 
@@ -63,12 +65,18 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def validator_for(settings: Settings) -> auth.KeyValidator:
+def internal_client(settings: Settings) -> InternalClient | None:
+    """The process's one client of the control plane's internal API, when one is set."""
+    if settings.controlplane_url and settings.internal_token:
+        return InternalClient(settings.controlplane_url, token=settings.internal_token)
+    return None
+
+
+def validator_for(settings: Settings, internal: InternalClient | None) -> auth.KeyValidator:
     if settings.key_digests:
         return auth.StaticKeyValidator(settings.key_digests, tenant=settings.tenant)
-    assert settings.controlplane_url is not None
-    assert settings.internal_token is not None
-    return auth.IntrospectionValidator(settings.controlplane_url, token=settings.internal_token)
+    assert internal is not None  # settings require a control plane without keys
+    return auth.IntrospectionValidator(internal)
 
 
 def _pause_hook(marker: str) -> AfterInsert:
@@ -102,6 +110,11 @@ def open_clickhouse(settings: Settings) -> ClickHouseClient:
     return client
 
 
+def _not_usable_yet(state: tenacity.RetryCallState) -> None:
+    exc = state.outcome.exception() if state.outcome is not None else None
+    logger.warning("ClickHouse not usable yet (%s); retrying", str(exc)[:200])
+
+
 class WriterRunner:
     """Opens ClickHouse (retrying while it is unreachable), then runs the writer.
 
@@ -110,24 +123,43 @@ class WriterRunner:
     must come up regardless and the writer catch up later.
     """
 
-    def __init__(self, settings: Settings, *, stream: Stream, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        stream: Stream,
+        metrics: Metrics,
+        usage: UsageSink | None = None,
+    ) -> None:
         self.settings = settings
+        self.usage = usage or LogUsageSink()
         self.stream = stream
         self.metrics = metrics
         self.writer: Writer | None = None
         self._stopping = asyncio.Event()
 
     async def _open(self) -> ClickHouseClient | None:
-        delay = 1.0
-        while not self._stopping.is_set():
-            try:
-                return await asyncio.to_thread(open_clickhouse, self.settings)
-            except Exception as exc:  # unreachable, refused, not provisioned yet...
-                logger.warning("ClickHouse not usable yet (%s); retrying", str(exc)[:200])
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=delay)
-            delay = min(delay * 2, 30.0)
-        return None
+        """The client once ClickHouse is usable: tried again 1 s after a failure,
+        doubling up to 30 s, until it works or the runner stops (None)."""
+        if self._stopping.is_set():
+            return None
+        opening = tenacity.AsyncRetrying(
+            wait=tenacity.wait_exponential(multiplier=1.0, max=30.0),
+            # unreachable, refused, not provisioned yet...
+            retry=tenacity.retry_if_exception_type(Exception),
+            stop=lambda _state: self._stopping.is_set(),
+            sleep=self._pause,
+            after=_not_usable_yet,
+            retry_error_callback=lambda _state: None,
+        )
+        client: ClickHouseClient | None = await opening(
+            asyncio.to_thread, open_clickhouse, self.settings
+        )
+        return client
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
 
     async def run(self) -> None:
         client = await self._open()
@@ -141,7 +173,7 @@ class WriterRunner:
             consumer=settings.consumer,
             tenant=settings.tenant,
             metrics=self.metrics,
-            usage=usage_sink(settings),
+            usage=self.usage,
             flush_rows=settings.flush_rows,
             flush_seconds=settings.flush_seconds,
             claim_idle_seconds=settings.claim_idle_seconds,
@@ -168,7 +200,8 @@ async def serve(settings: Settings, *, accept_events: bool = True, write: bool =
         host=settings.redis_host, port=settings.redis_port, password=settings.redis_password
     )
     stream = Stream(redis, Names.for_prefix(settings.stream_prefix))
-    validator = validator_for(settings)
+    internal = internal_client(settings)
+    validator = validator_for(settings, internal)
     ingest = server.Ingest(
         tenant=settings.tenant,
         stream=stream,
@@ -181,7 +214,11 @@ async def serve(settings: Settings, *, accept_events: bool = True, write: bool =
         retry_after_seconds=settings.retry_after_seconds,
         max_body_bytes=settings.max_body_bytes,
     )
-    writer = WriterRunner(settings, stream=stream, metrics=metrics) if write else None
+    writer = (
+        WriterRunner(settings, stream=stream, metrics=metrics, usage=usage_sink(settings, internal))
+        if write
+        else None
+    )
     writer_task = asyncio.create_task(writer.run()) if writer is not None else None
     runner = web.AppRunner(
         server.create_app(ingest, accept_events=accept_events), **server.RUNNER_OPTIONS
@@ -213,13 +250,13 @@ async def serve(settings: Settings, *, accept_events: bool = True, write: bool =
         await writer_task
     stopped.cancel()
     await validator.close()
+    if internal is not None:
+        await internal.aclose()
     await redis.aclose()
 
 
-def usage_sink(settings: Settings) -> UsageSink:
+def usage_sink(settings: Settings, internal: InternalClient | None) -> UsageSink:
     """Billing gets usage when the control plane and the tenant's organisation are known."""
-    if settings.controlplane_url and settings.internal_token and settings.org_id:
-        return ControlPlaneUsageSink(
-            url=settings.controlplane_url, org_id=settings.org_id, token=settings.internal_token
-        )
+    if internal is not None and settings.org_id:
+        return ControlPlaneUsageSink(internal, org_id=settings.org_id)
     return LogUsageSink()

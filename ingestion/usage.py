@@ -1,21 +1,20 @@
 """The hook through which ingestion reports usage to billing.
 
-Billing (issue 5) does not exist yet; the writer calls `UsageSink.record` once
-per successful flush (after the insert and the ack), with the counts of that
-flush. `token` is the flush's ClickHouse deduplication token: a flush replayed
-after a crash reports the same token again, so billing must treat it as an
-idempotency key to count each event exactly once.
+The writer calls `UsageSink.record` once per successful flush (after the insert
+and the ack), with the counts of that flush. `token` is the flush's ClickHouse
+deduplication token: a flush replayed after a crash reports the same token again,
+so billing treats it as an idempotency key and counts each event exactly once.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 from dataclasses import dataclass
 from typing import Protocol
 
-import aiohttp
+from tenantry.internal_api import Metric, UsageBatch, UsageEvent
+from tenantry.internal_client import InternalClient, Refused, Retry, Unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +38,8 @@ class UsageSink(Protocol):
 
 
 class LogUsageSink:
-    """The default until billing exists: usage goes to the debug log."""
+    """Standalone deployments (no control plane or organisation): usage goes to the
+    debug log."""
 
     async def record(self, usage: FlushUsage) -> None:
         logger.debug(
@@ -53,52 +53,36 @@ class LogUsageSink:
 
 class ControlPlaneUsageSink:
     """Reports each flush to the organisation's billing (``POST /v1/orgs/{org}/usage``)
-    with the internal token. Idempotency keys derive from the flush's deduplication
-    token, so a flush replayed after a crash is counted once. A few bounded retries;
-    after that the report is logged as lost (the events themselves are stored)."""
+    through the process's internal-API client. Idempotency keys derive from the flush's
+    deduplication token, so a flush replayed after a crash, or a retried report, is
+    counted once. Up to ``attempts`` tries (0.5 s, then 1 s apart) on network errors and
+    5xx; a 4xx is not retried. After that the report is logged as lost (the events
+    themselves are stored)."""
 
-    def __init__(self, *, url: str, org_id: str, token: str, attempts: int = 3) -> None:
-        self._url = f"{url}/v1/orgs/{org_id}/usage"
-        self._headers = {"Authorization": f"Bearer {token}"}
-        self._attempts = attempts
+    def __init__(self, client: InternalClient, *, org_id: str, attempts: int = 3) -> None:
+        self._client = client
+        self._org_id = org_id
+        self._retry = Retry(attempts=attempts, first_delay=0.5)
 
     async def record(self, usage: FlushUsage) -> None:
-        now = dt.datetime.now(dt.UTC).isoformat()
-        body = {
-            "events": [
-                {
-                    "metric": "events_ingested",
-                    "tenant": usage.tenant,
-                    "quantity": usage.events,
-                    "timestamp": now,
-                    "idempotency_key": f"ingest:{usage.token}:events",
-                },
-                {
-                    "metric": "bytes_ingested",
-                    "tenant": usage.tenant,
-                    "quantity": usage.bytes,
-                    "timestamp": now,
-                    "idempotency_key": f"ingest:{usage.token}:bytes",
-                },
+        now = dt.datetime.now(dt.UTC)
+        counts = {Metric.EVENTS_INGESTED: usage.events, Metric.BYTES_INGESTED: usage.bytes}
+        batch = UsageBatch(
+            events=[
+                UsageEvent(
+                    metric=metric,
+                    tenant=usage.tenant,
+                    quantity=quantity,
+                    timestamp=now,
+                    # events_ingested -> ingest:<token>:events, bytes_ingested -> ...:bytes
+                    idempotency_key=f"ingest:{usage.token}:{metric.removesuffix('_ingested')}",
+                )
+                for metric, quantity in counts.items()
             ]
-        }
-        delay = 0.5
-        timeout = aiohttp.ClientTimeout(total=10)
-        for attempt in range(1, self._attempts + 1):
-            try:
-                async with (
-                    aiohttp.ClientSession(timeout=timeout) as http,
-                    http.post(self._url, json=body, headers=self._headers) as resp,
-                ):
-                    if resp.status < 300:
-                        return
-                    logger.warning("usage report refused: HTTP %d", resp.status)
-                    if resp.status < 500:
-                        return
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                logger.warning("usage report failed (attempt %d): %s", attempt, exc)
-            await asyncio.sleep(delay)
-            delay *= 2
-        logger.error(
-            "usage of flush %s not reported after %d attempts", usage.token, self._attempts
         )
+        try:
+            await self._client.report_usage(self._org_id, batch, retry=self._retry)
+        except Refused as exc:
+            logger.warning("usage report refused: HTTP %d", exc.status)
+        except Unavailable as exc:
+            logger.error("usage of flush %s not reported: %s", usage.token, exc)

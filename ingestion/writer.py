@@ -37,7 +37,9 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
+import tenacity
 from redis.exceptions import RedisError
 
 from ingestion.metrics import Metrics
@@ -50,6 +52,25 @@ logger = logging.getLogger(__name__)
 AfterInsert = Callable[[list[str]], Awaitable[None]]
 READ_COUNT = 20
 RECLAIM_COUNT = 100  # entries can be megabytes each: bounded replies
+
+
+@dataclass
+class _Pass:
+    """What the writer's loop carries from one turn to the next."""
+
+    buffer: list[Entry] = field(default_factory=list)
+    started: bool = False
+    oldest: float = 0.0
+    next_reclaim: float = 0.0
+
+
+def _redis_unavailable(state: tenacity.RetryCallState) -> None:
+    exc = state.outcome.exception() if state.outcome is not None else None
+    logger.warning("writer: Redis unavailable (%s); retrying", type(exc).__name__)
+
+
+def _gave_up(_state: tenacity.RetryCallState) -> None:
+    return None
 
 
 class Writer:
@@ -87,46 +108,59 @@ class Writer:
         self._stop.set()
 
     async def run(self) -> None:
-        """Consume until `stop()`; Redis outages are waited out, not fatal."""
-        buffer: list[Entry] = []
-        started = False
-        oldest = 0.0
-        next_reclaim = 0.0
+        """Consume until `stop()`; Redis outages are waited out (a turn that fails is
+        tried again after 1 s), not fatal."""
+        state = _Pass()
+        turns = tenacity.AsyncRetrying(
+            wait=tenacity.wait_fixed(1.0),
+            retry=tenacity.retry_if_exception_type((RedisError, OSError)),
+            stop=self._stopping,
+            sleep=self._sleep,
+            before_sleep=_redis_unavailable,
+            retry_error_callback=_gave_up,  # stopped during an outage
+        )
         while not self._stop.is_set():
+            await turns(self._turn, state)
+        if state.buffer:
             try:
-                if not started:
-                    await self.stream.ensure_group()
-                    await self.recover_own()
-                    buffer = await self._own_pending()
-                    oldest = time.monotonic()
-                    started = True
-                now = time.monotonic()
-                if now >= next_reclaim:
-                    claimed = await self.reclaim()
-                    if claimed and not buffer:
-                        oldest = now
-                    buffer.extend(claimed)
-                    next_reclaim = now + max(self.claim_idle_seconds / 4, 0.2)
-                if buffer and self._due(buffer, oldest):
-                    await self.flush(buffer)
-                    buffer = []
-                    continue
-                wait = self.flush_seconds - (now - oldest) if buffer else self.flush_seconds
-                block = max(1, min(int(wait * 1000), 1000))
-                new = await self.stream.read_new(
-                    self.consumer, count=self._room(buffer), block_ms=block
-                )
-                if new and not buffer:
-                    oldest = time.monotonic()
-                buffer.extend(new)
-            except (RedisError, OSError) as exc:
-                logger.warning("writer: Redis unavailable (%s); retrying", type(exc).__name__)
-                await self._sleep(1.0)
-        if buffer:
-            try:
-                await self.flush(buffer)
+                await self.flush(state.buffer)
             except (RedisError, OSError):
-                logger.warning("writer: stopping with %d unflushed entries pending", len(buffer))
+                logger.warning(
+                    "writer: stopping with %d unflushed entries pending", len(state.buffer)
+                )
+
+    async def _turn(self, state: _Pass) -> None:
+        """One turn: start (once), reclaim when due, flush when due, else read."""
+        if self._stop.is_set():
+            return
+        if not state.started:
+            await self.stream.ensure_group()
+            await self.recover_own()
+            state.buffer = await self._own_pending()
+            state.oldest = time.monotonic()
+            state.started = True
+        now = time.monotonic()
+        if now >= state.next_reclaim:
+            claimed = await self.reclaim()
+            if claimed and not state.buffer:
+                state.oldest = now
+            state.buffer.extend(claimed)
+            state.next_reclaim = now + max(self.claim_idle_seconds / 4, 0.2)
+        if state.buffer and self._due(state.buffer, state.oldest):
+            await self.flush(state.buffer)
+            state.buffer = []
+            return
+        wait = self.flush_seconds - (now - state.oldest) if state.buffer else self.flush_seconds
+        block = max(1, min(int(wait * 1000), 1000))
+        new = await self.stream.read_new(
+            self.consumer, count=self._room(state.buffer), block_ms=block
+        )
+        if new and not state.buffer:
+            state.oldest = time.monotonic()
+        state.buffer.extend(new)
+
+    def _stopping(self, _state: tenacity.RetryCallState) -> bool:
+        return self._stop.is_set()
 
     def _room(self, buffer: list[Entry]) -> int:
         # small reads: parsing a reply runs on the event loop that also answers producers
@@ -203,18 +237,19 @@ class Writer:
         ids = [e.id for e in group]
         token = dedup_token(ids)
         events = sum(e.count for e in group)
-        delay = 0.5
-        while True:
-            try:
-                await self._insert(group)
-                break
-            except Exception as exc:  # any engine or network failure: retry the same group
-                self.metrics.insert_errors.inc()
-                logger.warning("writer: insert failed (%s); retrying", str(exc)[:200])
-                if self._stop.is_set():
-                    return False
-                await self._sleep(delay)
-                delay = min(delay * 2, 10.0)
+        # Retried with the same group and token until it succeeds or the writer stops:
+        # 0.5 s after a failure, doubling up to 10 s.
+        inserting = tenacity.AsyncRetrying(
+            wait=tenacity.wait_exponential(multiplier=0.5, max=10.0),
+            retry=tenacity.retry_if_exception_type(Exception),  # any engine or network failure
+            stop=self._stopping,
+            sleep=self._sleep,
+            after=self._insert_failed,
+        )
+        try:
+            await inserting(self._insert, group)
+        except tenacity.RetryError:  # stopped: the journal keeps the group for a later run
+            return False
         if self.after_insert is not None:
             await self.after_insert(ids)
         await self.stream.finish_flush(self.consumer, ids)
@@ -233,6 +268,11 @@ class Writer:
         except Exception:
             logger.exception("writer: usage sink failed (events are written)")
         return True
+
+    def _insert_failed(self, state: tenacity.RetryCallState) -> None:
+        self.metrics.insert_errors.inc()
+        exc = state.outcome.exception() if state.outcome is not None else None
+        logger.warning("writer: insert failed (%s); retrying", str(exc)[:200])
 
     async def _insert(self, group: list[Entry]) -> None:
         """The group as one insert per row format: one, unless the stream still holds

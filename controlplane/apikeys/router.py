@@ -8,13 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, status
 
 from controlplane.apikeys import service
-from controlplane.apikeys.schemas import (
-    ApiKeyCreate,
-    ApiKeyCreated,
-    ApiKeyOut,
-    Introspection,
-    IntrospectRequest,
-)
+from controlplane.apikeys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
 from controlplane.context import OrgAccess
 from controlplane.deps import Conn, Info, State
 from controlplane.errors import NotFound
@@ -22,9 +16,11 @@ from controlplane.internal import InternalService
 from controlplane.paths import NamePath
 from controlplane.rbac.dependencies import OrgPermission
 from controlplane.tenants import service as tenants
+from tenantry import internal_api
+from tenantry.internal_api import Introspection, IntrospectRequest
 
 router = APIRouter(prefix="/v1/orgs/{org_id}/tenants/{tenant}/apikeys", tags=["apikeys"])
-internal_router = APIRouter(prefix="/internal/v1/apikeys", tags=["internal"])
+internal_router = APIRouter(tags=["internal"])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
@@ -65,7 +61,7 @@ async def revoke_api_key(
 
 
 @internal_router.post(
-    "/introspect",
+    internal_api.INTROSPECT_PATH,
     dependencies=[Depends(InternalService("internal:apikeys.introspect"))],
 )
 async def introspect_api_key(body: IntrospectRequest, conn: Conn) -> Introspection:

@@ -1,4 +1,7 @@
-"""Wire models of API keys. The secret appears in exactly one response: creation."""
+"""Wire models of API keys. The secret appears in exactly one response: creation.
+
+The introspection payloads (what ingestion pods ask) are internal-API payloads, defined
+once in ``tenantry.internal_api``."""
 
 from __future__ import annotations
 
@@ -40,22 +43,3 @@ class ApiKeyOut(BaseModel):
 class ApiKeyCreated(ApiKeyOut):
     key: str
     """The secret; it is never shown again."""
-
-
-class IntrospectRequest(BaseModel):
-    """What an ingestion pod sends: the key its client presented."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    key: Annotated[str, StringConstraints(max_length=200)]
-
-
-class Introspection(BaseModel):
-    """The contract of ``ingestion.auth.parse_introspection``. ``tenant`` is the Tenant
-    CR name (``<org slug>-<name>``): what the ingestion pod knows as TENANTRY_TENANT."""
-
-    active: bool
-    tenant: str = ""
-    org_id: str = ""
-    scopes: list[str] = Field(default_factory=list)
-    expires_at: datetime | None = None

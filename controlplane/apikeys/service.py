@@ -16,12 +16,13 @@ import asyncpg
 
 from controlplane.apikeys import repository
 from controlplane.apikeys.repository import KeyRow
-from controlplane.apikeys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, Introspection
+from controlplane.apikeys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
 from controlplane.audit import service as audit
 from controlplane.context import OrgAccess, RequestInfo
 from controlplane.errors import NotFound
 from controlplane.tenants.repository import slug_name
 from tenantry import contract
+from tenantry.internal_api import Introspection
 
 new_key = contract.new_api_key
 

@@ -20,13 +20,9 @@ from enum import StrEnum
 from controlplane.billing.pricing import Flat, Graduated, PerUnit, Price, Tier, Volume, validate
 from controlplane.orgs import plans as org_plans
 
-
-class Metric(StrEnum):
-    EVENTS_INGESTED = "events_ingested"
-    BYTES_INGESTED = "bytes_ingested"
-    STORAGE_BYTES = "storage_bytes"
-    CLICKHOUSE_HOST_HOURS = "clickhouse_host_hours"
-    DASHBOARD_QUERIES = "dashboard_queries"
+# The metrics are the usage payload's (an internal-API contract shared with the operator
+# and the ingestion pods), re-exported here for the billing code.
+from tenantry.internal_api import Metric as Metric
 
 
 class Aggregation(StrEnum):

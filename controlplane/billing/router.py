@@ -20,23 +20,22 @@ from controlplane.billing import service
 from controlplane.billing.access import UsageWriter, billing_settings
 from controlplane.billing.schemas import (
     InvoiceOut,
-    OrgLimitsOut,
     PlanOut,
     SubscriptionChange,
     SubscriptionOut,
     SubscriptionStart,
-    UsageBatch,
     UsageOut,
-    UsageResult,
 )
 from controlplane.bodylimit import LARGE_BODY
 from controlplane.context import OrgAccess
 from controlplane.deps import Conn, Info
 from controlplane.internal import InternalService
 from controlplane.rbac.dependencies import OrgPermission
+from tenantry import internal_api
+from tenantry.internal_api import OrgLimitsOut, UsageBatch, UsageResult
 
 router = APIRouter(prefix="/v1/orgs/{org_id}", tags=["billing"])
-internal_router = APIRouter(prefix="/internal/v1/orgs/{org_id}", tags=["internal"])
+internal_router = APIRouter(tags=["internal"])
 
 Reader = Annotated[OrgAccess, Depends(OrgPermission("billing:read"))]
 Manager = Annotated[OrgAccess, Depends(OrgPermission("billing:manage"))]
@@ -87,7 +86,10 @@ _BATCH_SCHEMA = {
 }
 
 
-@router.post("/usage", openapi_extra={**_BATCH_SCHEMA, **LARGE_BODY})
+@router.post(
+    internal_api.usage_path("{org_id}").removeprefix(router.prefix),
+    openapi_extra={**_BATCH_SCHEMA, **LARGE_BODY},
+)
 async def submit_usage(
     access: Annotated[OrgAccess, Depends(UsageWriter())],
     body: Annotated[UsageBatch, Depends(_usage_batch)],
@@ -163,7 +165,10 @@ async def finalize_invoice(
     return await service.finalize(conn, access, invoice_id=invoice_id, info=info)
 
 
-@internal_router.get("/limits", dependencies=[Depends(InternalService("internal:orgs.limits"))])
+@internal_router.get(
+    internal_api.limits_path("{org_id}"),
+    dependencies=[Depends(InternalService("internal:orgs.limits"))],
+)
 async def org_limits(org_id: uuid.UUID, conn: Conn) -> OrgLimitsOut:
     """For the operator: the plan limits a Tenant CR of this organisation must fit."""
     return await service.org_limits(conn, org_id)

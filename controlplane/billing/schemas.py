@@ -1,5 +1,9 @@
 """Wire models of billing: plans, subscriptions, usage batches and invoices.
 
+The usage batch and the organisation's limits are internal-API payloads the operator
+and the ingestion pods send or read too: they are defined once in
+``tenantry.internal_api`` and re-exported here.
+
 Every amount is an integer of minor units next to its currency: JSON numbers are
 exact for integers, and nobody has to guess whether 49.9 means euros or cents.
 """
@@ -8,16 +12,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict
 
-from controlplane.billing.catalog import Metric
 from controlplane.orgs.plans import OrgPlan
-
-TENANT_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-KEY_PATTERN = r"^[\x21-\x7e]+$"  # printable ASCII, no spaces: keys are identifiers
-MAX_BATCH = 5_000
+from tenantry.internal_api import LimitsOut
 
 
 class Strict(BaseModel):
@@ -39,23 +39,6 @@ class PriceOut(BaseModel):
     amount: int | None = None
     unit_amount: int | None = None
     tiers: list[TierOut] = []
-
-
-class LimitsOut(BaseModel):
-    max_tenants: int
-    max_shards: int
-    max_replicas: int
-    max_dashboards: int
-    tenant_plans: list[str]
-    retention_days: int
-    events_per_month: int
-
-
-class OrgLimitsOut(BaseModel):
-    """An organisation's plan and its limits (``GET /internal/v1/orgs/{org_id}/limits``)."""
-
-    plan: str
-    limits: LimitsOut
 
 
 class PlanOut(BaseModel):
@@ -92,37 +75,6 @@ class SubscriptionOut(BaseModel):
     current_period_start: datetime
     current_period_end: datetime
     segments: list[SegmentOut]
-
-
-class UsageEvent(Strict):
-    metric: Metric
-    tenant: Annotated[str, StringConstraints(min_length=1, max_length=63, pattern=TENANT_PATTERN)]
-    quantity: Annotated[int, Field(ge=0, le=2**53)]
-    """In the metric's unit; ignored by count metrics (dashboard_queries)."""
-    timestamp: AwareDatetime
-    idempotency_key: Annotated[
-        str, StringConstraints(min_length=1, max_length=200, pattern=KEY_PATTERN)
-    ]
-
-
-class UsageBatch(Strict):
-    events: Annotated[list[UsageEvent], Field(min_length=1, max_length=MAX_BATCH)]
-
-
-class UsageRejected(BaseModel):
-    index: int
-    idempotency_key: str
-    reason: str
-
-
-class UsageResult(BaseModel):
-    received: int
-    accepted: int
-    """New events stored by this request."""
-    duplicates: int
-    """Events whose idempotency key was already stored (counted once, earlier)."""
-    rejected: list[UsageRejected]
-    """Events outside the accepted window (closed period, too late, in the future)."""
 
 
 class MetricUsage(BaseModel):

@@ -39,9 +39,7 @@ from controlplane.billing.pricing import Flat, Graduated, Period, PerUnit, Price
 from controlplane.billing.repository import InvoiceRow, SegmentRow, SubscriptionRow
 from controlplane.billing.schemas import (
     InvoiceOut,
-    LimitsOut,
     MetricUsage,
-    OrgLimitsOut,
     PlanOut,
     PriceOut,
     SegmentOut,
@@ -49,16 +47,20 @@ from controlplane.billing.schemas import (
     SubscriptionOut,
     SubscriptionStart,
     TierOut,
-    UsageBatch,
-    UsageEvent,
     UsageOut,
-    UsageRejected,
-    UsageResult,
 )
 from controlplane.context import OrgAccess, Principal, RequestInfo
 from controlplane.errors import Conflict, InvalidInput, NotFound
 from controlplane.orgs.repository import OrgRow
 from controlplane.rbac.permissions import Grants
+from tenantry.internal_api import (
+    LimitsOut,
+    OrgLimitsOut,
+    UsageBatch,
+    UsageEvent,
+    UsageRejected,
+    UsageResult,
+)
 
 EVENTS = TypeAdapter(list[UsageEvent])
 

@@ -22,37 +22,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
 
-import aiohttp
-
+from tenantry.internal_api import OrgLimitsOut
+from tenantry.internal_client import InternalClient, Unavailable
 from tenantry_operator.model import TenantModel
 
 log = logging.getLogger(__name__)
 REASON = "PlanLimitExceeded"
-
-
-@dataclass(frozen=True)
-class OrgLimits:
-    plan: str
-    max_tenants: int
-    max_shards: int
-    max_replicas: int
-    tenant_plans: frozenset[str]
-    retention_days: int
-
-    @classmethod
-    def from_api(cls, body: dict[str, Any]) -> OrgLimits:
-        lim = body["limits"]
-        return cls(
-            plan=str(body["plan"]),
-            max_tenants=int(lim["max_tenants"]),
-            max_shards=int(lim["max_shards"]),
-            max_replicas=int(lim["max_replicas"]),
-            tenant_plans=frozenset(str(p) for p in lim["tenant_plans"]),
-            retention_days=int(lim["retention_days"]),
-        )
 
 
 def rank(name: str, peers: Iterable[tuple[str, str]]) -> int:
@@ -68,9 +44,10 @@ def rank(name: str, peers: Iterable[tuple[str, str]]) -> int:
     return len(ordered)
 
 
-def violation(limits: OrgLimits, model: TenantModel, *, position: int) -> str | None:
-    """Why ``model`` does not fit ``limits`` (pure), or None. ``position``: ``rank``."""
-    plan, ch = limits.plan, model.clickhouse
+def violation(org: OrgLimitsOut, model: TenantModel, *, position: int) -> str | None:
+    """Why ``model`` does not fit the organisation's limits (pure), or None.
+    ``org``: the control plane's answer (``tenantry.internal_api``); ``position``: ``rank``."""
+    plan, limits, ch = org.plan, org.limits, model.clickhouse
     if position >= limits.max_tenants:
         return (
             f"the organisation's {plan} plan allows {limits.max_tenants} tenants and "
@@ -98,15 +75,15 @@ def violation(limits: OrgLimits, model: TenantModel, *, position: int) -> str | 
 
 
 class LimitsSource:
-    """Organisation limits from the control plane, cached for ``ttl`` seconds."""
+    """Organisation limits from the control plane (the process's internal-API client),
+    cached for ``ttl`` seconds."""
 
-    def __init__(self, *, url: str, token: str, ttl: float) -> None:
-        self._url = url.rstrip("/")
-        self._token = token
+    def __init__(self, client: InternalClient, *, ttl: float) -> None:
+        self._client = client
         self._ttl = ttl
-        self._cache: dict[str, tuple[float, OrgLimits | None]] = {}
+        self._cache: dict[str, tuple[float, OrgLimitsOut | None]] = {}
 
-    async def get(self, org_id: str) -> OrgLimits | None:
+    async def get(self, org_id: str) -> OrgLimitsOut | None:
         """The organisation's limits; None when unknown (admit)."""
         now = time.monotonic()
         cached = self._cache.get(org_id)
@@ -114,8 +91,7 @@ class LimitsSource:
             return cached[1]
         try:
             found = await self._fetch(org_id)
-        except (OSError, TimeoutError, ValueError, KeyError) as err:
-            # aiohttp's errors are OSErrors; a bad body is a ValueError/KeyError.
+        except Unavailable as err:  # unreachable, an error status, or a bad body
             log.warning("plan limits of org %s unavailable (%s); using the last known", org_id, err)
             found = cached[1] if cached is not None else None
             # Asked again only after ttl: an unreachable control plane must not cost
@@ -125,18 +101,8 @@ class LimitsSource:
         self._cache[org_id] = (now, found)
         return found
 
-    async def _fetch(self, org_id: str) -> OrgLimits | None:
-        timeout = aiohttp.ClientTimeout(total=5)
-        async with (
-            aiohttp.ClientSession(timeout=timeout) as http,
-            http.get(
-                f"{self._url}/internal/v1/orgs/{org_id}/limits",
-                headers={"Authorization": f"Bearer {self._token}"},
-            ) as resp,
-        ):
-            if resp.status == 404:  # no such organisation: nothing to check against
-                log.warning("tenant labelled with unknown org %s: plan limits not checked", org_id)
-                return None
-            if resp.status != 200:
-                raise ValueError(f"HTTP {resp.status}")
-            return OrgLimits.from_api(await resp.json())
+    async def _fetch(self, org_id: str) -> OrgLimitsOut | None:
+        found = await self._client.org_limits(org_id)
+        if found is None:  # no such organisation: nothing to check against
+            log.warning("tenant labelled with unknown org %s: plan limits not checked", org_id)
+        return found

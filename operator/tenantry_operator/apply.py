@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import tenacity
 from lightkube.core.exceptions import ApiError
 
 from tenantry_operator import diff
@@ -225,11 +226,18 @@ async def _recreate_statefulset(kube: Kube, desired: Obj, live: Obj) -> None:
                 namespace=namespace,
             )
     await kube.delete("apps/v1", "StatefulSet", meta["name"], namespace, orphan=True)
-    # The delete is asynchronous; apply must not race it into a 409 or a stale object.
-    for _ in range(100):
-        if await kube.get("apps/v1", "StatefulSet", meta["name"], namespace) is None:
-            return
-        await asyncio.sleep(0.1)
+
+    # The delete is asynchronous; apply must not race it into a 409 or a stale object:
+    # looked at every 0.1 s, for at most 100 looks (then apply goes ahead regardless).
+    async def gone() -> bool:
+        return await kube.get("apps/v1", "StatefulSet", meta["name"], namespace) is None
+
+    await tenacity.AsyncRetrying(
+        stop=tenacity.stop_after_attempt(100),
+        wait=tenacity.wait_fixed(0.1),
+        retry=tenacity.retry_if_result(lambda done: not done),
+        retry_error_callback=lambda _state: False,
+    )(gone)
 
 
 async def live_children(

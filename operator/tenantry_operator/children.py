@@ -1,7 +1,7 @@
 """The watches that wake a tenant's worker: its children, and Events about its pods.
 
-The children are watched by watch.py's own list-then-watch loops (not kopf: see
-watch.py for why), by the operator's label, into the runtime's cache; each change wakes
+The children are watched by the shared list-then-watch loop (tenantry/listwatch.py;
+not kopf: see there for why), by the operator's label, into the runtime's cache; each change wakes
 the owning tenant's worker. Events about the tenants' pods and volumes feed
 failures.py: one watch per field selector, as a selector cannot ask for several
 reasons at once.
@@ -13,30 +13,33 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any
 
-from tenantry_operator import failures, watch
+from tenantry import listwatch
+from tenantry_operator import failures
 from tenantry_operator.model import LABEL_MANAGED_BY, MANAGED_BY
 from tenantry_operator.runtime import Runtime
 
 CHILDREN = (
-    watch.Kind("apps/v1", "StatefulSet", "statefulsets"),
-    watch.Kind("apps/v1", "Deployment", "deployments"),
-    watch.Kind("v1", "Service", "services"),
-    watch.Kind("v1", "ConfigMap", "configmaps"),
-    watch.Kind("v1", "Secret", "secrets"),
-    watch.Kind("v1", "ServiceAccount", "serviceaccounts"),
-    watch.Kind("v1", "ResourceQuota", "resourcequotas"),
-    watch.Kind("v1", "LimitRange", "limitranges"),
-    watch.Kind("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies"),
-    watch.Kind("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets"),
-    watch.Kind("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers"),
-    watch.Kind("batch/v1", "CronJob", "cronjobs"),
-    watch.Kind("v1", "Namespace", "namespaces"),
+    listwatch.Kind("apps/v1", "StatefulSet", "statefulsets"),
+    listwatch.Kind("apps/v1", "Deployment", "deployments"),
+    listwatch.Kind("v1", "Service", "services"),
+    listwatch.Kind("v1", "ConfigMap", "configmaps"),
+    listwatch.Kind("v1", "Secret", "secrets"),
+    listwatch.Kind("v1", "ServiceAccount", "serviceaccounts"),
+    listwatch.Kind("v1", "ResourceQuota", "resourcequotas"),
+    listwatch.Kind("v1", "LimitRange", "limitranges"),
+    listwatch.Kind("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies"),
+    listwatch.Kind("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets"),
+    listwatch.Kind("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers"),
+    listwatch.Kind("batch/v1", "CronJob", "cronjobs"),
+    listwatch.Kind("v1", "Namespace", "namespaces"),
 )
-EVENTS = watch.Kind("v1", "Event", "events")
+EVENTS = listwatch.Kind("v1", "Event", "events")
 STARTUP_TIMEOUT = 120  # seconds for every watch to list once
 
 
-def _child_watch(rt: Runtime, kind: watch.Kind, ready: asyncio.Event) -> Coroutine[Any, Any, None]:
+def _child_watch(
+    rt: Runtime, kind: listwatch.Kind, ready: asyncio.Event
+) -> Coroutine[Any, Any, None]:
     def on_event(event_type: str, obj: dict[str, Any]) -> None:
         rt.wake(
             rt.cache.observe(
@@ -47,10 +50,10 @@ def _child_watch(rt: Runtime, kind: watch.Kind, ready: asyncio.Event) -> Corouti
             )
         )
 
-    def on_relist(objs: list[dict[str, Any]]) -> None:
+    def on_relist(objs: list[dict[str, Any]], _version: str) -> None:
         rt.wake(rt.cache.relist(api_version=kind.api_version, kind=kind.kind, objs=objs))
 
-    return watch.run(
+    return listwatch.run(
         rt.kube.http,
         kind,
         f"{LABEL_MANAGED_BY}={MANAGED_BY}",
@@ -67,10 +70,10 @@ def _event_watch(
         if event_type != "DELETED":  # an expired Event does not resolve anything
             rt.wake(rt.failed.observe(obj))
 
-    def on_relist(objs: list[dict[str, Any]]) -> None:
+    def on_relist(objs: list[dict[str, Any]], _version: str) -> None:
         rt.wake(rt.failed.relist(objs))
 
-    return watch.run(
+    return listwatch.run(
         rt.kube.http,
         EVENTS,
         "",

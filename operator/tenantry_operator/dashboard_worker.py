@@ -22,7 +22,7 @@ from tenantry_operator import normalize
 from tenantry_operator.conditions import Cond, set_conditions
 from tenantry_operator.dataplane import connect, dashboards
 from tenantry_operator.runtime import Runtime
-from tenantry_operator.worker import failure_backoff, invalid_spec
+from tenantry_operator.worker import ERROR_BACKOFF, invalid_spec
 
 log = logging.getLogger(__name__)
 TENANT_WAIT_SECONDS = 15.0  # look again this soon while the tenant is not Ready
@@ -109,7 +109,7 @@ async def failed(
             log.warning("could not report the failure of dashboard %s in its status", name)
     if permanent:
         raise kopf.PermanentError(message) from err
-    raise kopf.TemporaryError(message, delay=failure_backoff(retry + 1)) from err
+    raise kopf.TemporaryError(message, delay=ERROR_BACKOFF.delay(retry + 1)) from err
 
 
 class TenantUnusable(Exception):

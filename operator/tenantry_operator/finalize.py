@@ -16,11 +16,15 @@ from typing import Any
 import kopf
 
 from tenantry.api import API_VERSION
+from tenantry.backoff import Backoff
 from tenantry_operator import normalize
 from tenantry_operator.conditions import Cond, set_condition
 from tenantry_operator.kube import Kube
 from tenantry_operator.reconcile import Event
 from tenantry_operator.s3 import Buckets, S3Config, S3Error
+
+# kopf calls the deletion handler again after these delays: 1 s doubling up to 30 s.
+CLEANUP_BACKOFF = Backoff(first=1, cap=30)
 
 RETAINED_LABEL = "tenantry.io/retained"
 
@@ -95,7 +99,7 @@ async def _delete_backups(
                     )
                 },
             )
-            raise kopf.TemporaryError(f"{err}", delay=min(2**retry, 30)) from err
+            raise kopf.TemporaryError(f"{err}", delay=CLEANUP_BACKOFF.delay(retry + 1)) from err
         return Event(
             "BackupCleanupAbandoned",
             f"gave up deleting backups of {name} in bucket {bucket} after "

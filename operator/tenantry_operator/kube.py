@@ -18,6 +18,7 @@ from lightkube.core.exceptions import ApiError
 from lightkube.generic_resource import create_global_resource
 from lightkube.types import CascadeType, PatchType
 
+from tenantry import listwatch
 from tenantry.api import GROUP, VERSION
 
 FIELD_MANAGER = "tenantry-operator"
@@ -55,9 +56,8 @@ class Kube:
     @property
     def http(self) -> httpx.AsyncClient:
         """The configured HTTP connection (server, TLS, credentials) for raw requests
-        such as watch.py's streams; lightkube keeps it on its generic client."""
-        conn: httpx.AsyncClient = self.client._client._client
-        return conn
+        such as the list-then-watch streams (``tenantry.listwatch``)."""
+        return listwatch.http_of(self.client)
 
     # -- reads -----------------------------------------------------------------------
     async def get(

@@ -8,6 +8,7 @@ import datetime as dt
 import kopf
 from pydantic import ValidationError
 
+from tenantry import internal_client
 from tenantry.clickhouse.client import ClickHouseError
 from tenantry_operator import normalize, usage
 from tenantry_operator.dataplane import connect
@@ -25,7 +26,8 @@ async def report(
 ) -> None:
     """Report host time and sampled storage to the organisation's billing."""
     settings = rt.settings
-    if not (settings.controlplane_url and settings.internal_token):
+    internal = rt.internal
+    if internal is None:  # no control plane configured
         return
     try:
         model = normalize.tenant_model(dict(body), images=settings.images)
@@ -51,15 +53,8 @@ async def report(
         interval=interval,
     )
     try:
-        code = await usage.report(
-            url=settings.controlplane_url,
-            token=settings.internal_token,
-            org_id=str(model.org_id),
-            batch=batch,
-        )
-    except (OSError, TimeoutError) as err:  # aiohttp's errors are OSErrors
+        await internal.report_usage(str(model.org_id), batch)
+    except internal_client.Refused as err:  # a 4xx: sending it again would not help
+        logger.warning("usage report of %s refused: HTTP %d", model.name, err.status)
+    except internal_client.Unavailable as err:  # unreachable or a 5xx: the timer retries
         raise kopf.TemporaryError(f"usage report failed: {err}", delay=30) from err
-    if code >= 500:
-        raise kopf.TemporaryError(f"usage report refused: HTTP {code}", delay=30)
-    if code >= 300:
-        logger.warning("usage report of %s refused: HTTP %d", model.name, code)

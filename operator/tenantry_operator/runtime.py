@@ -13,6 +13,7 @@ import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from tenantry.internal_client import InternalClient
 from tenantry_operator import admission, builders, failures, normalize
 from tenantry_operator.cache import ChildCache, dictionary_from
 from tenantry_operator.kube import Kube
@@ -25,6 +26,7 @@ class Runtime:
     kube: Kube
     cache: ChildCache
     slots: asyncio.Semaphore  # bounds concurrent reconciles
+    internal: InternalClient | None = None  # the control plane's internal API, when set
     limits: admission.LimitsSource | None = None  # plan limits, when a control plane is set
     failed: failures.Failures = field(default_factory=failures.Failures)  # pods' warnings
     watches: list[asyncio.Task[None]] = field(default_factory=list)  # children.py's loops
@@ -32,18 +34,16 @@ class Runtime:
 
     @classmethod
     def start(cls, settings: Settings, kube: Kube | None = None) -> Runtime:
-        limits = None
+        internal = limits = None
         if settings.controlplane_url and settings.internal_token:
-            limits = admission.LimitsSource(
-                url=settings.controlplane_url,
-                token=settings.internal_token,
-                ttl=settings.plan_recheck_seconds,
-            )
+            internal = InternalClient(settings.controlplane_url, token=settings.internal_token)
+            limits = admission.LimitsSource(internal, ttl=settings.plan_recheck_seconds)
         return cls(
             settings=settings,
             kube=kube or Kube.from_env(),
             cache=ChildCache(dictionary=sample_children(settings)),
             slots=asyncio.Semaphore(settings.max_concurrent_reconciles),
+            internal=internal,
             limits=limits,
         )
 
@@ -74,6 +74,8 @@ class Runtime:
         await asyncio.gather(*self.watches, return_exceptions=True)
         self.watches.clear()
         await self.kube.close()
+        if self.internal is not None:
+            await self.internal.aclose()
 
 
 def sample_children(settings: Settings) -> bytes:

@@ -1,8 +1,9 @@
 """Usage the operator meters for billing: ClickHouse host time and sampled storage.
 
 On a timer per tenant (``handlers.tenant_usage``, ``metering.report``), the operator
-reports to the owning organisation's billing (``POST /v1/orgs/{org}/usage`` with the
-internal token):
+reports to the owning organisation's billing (``POST /v1/orgs/{org}/usage``, the
+``UsageBatch`` of ``tenantry.internal_api``, through the process's
+``tenantry.internal_client``):
 
 - ``clickhouse_host_hours`` in host-seconds: hosts Ready x the timer interval, one report
   per aligned window, so a restart or a retry never bills a window twice (the window
@@ -19,9 +20,8 @@ import asyncio
 import datetime as dt
 from typing import Any
 
-import aiohttp
-
 from tenantry.clickhouse.client import ClickHouseClient
+from tenantry.internal_api import Metric, UsageBatch, UsageEvent
 from tenantry_operator.model import TenantModel
 
 Obj = dict[str, Any]
@@ -41,32 +41,31 @@ def events(
     storage_bytes: int | None,
     now: dt.datetime,
     interval: float,
-) -> list[Obj]:
+) -> UsageBatch:
     """The usage events of one window (pure)."""
     start = window_start(now, interval)
-    stamp = start.isoformat()
     key = f"operator:{uid}:{int(start.timestamp())}"
     hosts = 0 if model.suspend else int(status.get("hostsReady") or 0)
     out = [
-        {
-            "metric": "clickhouse_host_hours",
-            "tenant": model.name,
-            "quantity": hosts * int(interval),
-            "timestamp": stamp,
-            "idempotency_key": f"{key}:hosts",
-        }
+        UsageEvent(
+            metric=Metric.CLICKHOUSE_HOST_HOURS,
+            tenant=model.name,
+            quantity=hosts * int(interval),
+            timestamp=start,
+            idempotency_key=f"{key}:hosts",
+        )
     ]
     if storage_bytes is not None:
         out.append(
-            {
-                "metric": "storage_bytes",
-                "tenant": model.name,
-                "quantity": storage_bytes,
-                "timestamp": stamp,
-                "idempotency_key": f"{key}:storage",
-            }
+            UsageEvent(
+                metric=Metric.STORAGE_BYTES,
+                tenant=model.name,
+                quantity=storage_bytes,
+                timestamp=start,
+                idempotency_key=f"{key}:storage",
+            )
         )
-    return out
+    return UsageBatch(events=out)
 
 
 def sample_storage(client: ClickHouseClient, database: str) -> int:
@@ -75,21 +74,6 @@ def sample_storage(client: ClickHouseClient, database: str) -> int:
         {"db": database},
     )
     return int(rows[0]["b"] or 0) if rows else 0
-
-
-async def report(*, url: str, token: str, org_id: str, batch: list[Obj]) -> int:
-    """Send one batch; returns the HTTP status (raises on network errors)."""
-    timeout = aiohttp.ClientTimeout(total=10)
-    async with (
-        aiohttp.ClientSession(timeout=timeout) as http,
-        http.post(
-            f"{url}/v1/orgs/{org_id}/usage",
-            json={"events": batch},
-            headers={"Authorization": f"Bearer {token}"},
-        ) as resp,
-    ):
-        await resp.read()
-        return resp.status
 
 
 async def storage_of(client: ClickHouseClient, database: str) -> int | None:

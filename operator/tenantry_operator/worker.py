@@ -19,6 +19,7 @@ import kopf
 from pydantic import ValidationError
 
 from tenantry.api import GROUP, VERSION
+from tenantry.backoff import Backoff
 from tenantry_operator import admission, apply, normalize, observe, reconcile
 from tenantry_operator.conditions import Cond, find, set_condition
 from tenantry_operator.model import LABEL_TENANT
@@ -45,7 +46,7 @@ async def run(
     last_status: dict[str, Any] | None = None
     last_generation = -1
     first = True
-    backoff = settings.retry_first_seconds
+    retries = 0  # schema steps ClickHouse refused in a row
     failures_in_a_row = 0
     namespace = normalize.namespace_of(name)
     while not stopped:
@@ -84,7 +85,7 @@ async def run(
             logger.warning("reconcile of %s: %s", name, err.message)
             await _report_error(rt, body, name, raw, err.reason, err.message)
             last_status = None
-            await _wait(trigger, stopped, failure_backoff(failures_in_a_row))
+            await _wait(trigger, stopped, ERROR_BACKOFF.delay(failures_in_a_row))
             continue
         except Exception as err:  # on the Tenant, then retried with a backoff
             failures_in_a_row += 1
@@ -92,38 +93,36 @@ async def run(
             message = f"{type(err).__name__}: {err}"[:1000]
             await _report_error(rt, body, name, raw, "ReconcileError", message)
             last_status = None
-            await _wait(trigger, stopped, failure_backoff(failures_in_a_row))
+            await _wait(trigger, stopped, ERROR_BACKOFF.delay(failures_in_a_row))
             continue
         failures_in_a_row = 0
         last_status, last_generation = outcome.status, generation
         for ev in outcome.events:
             (kopf.warn if ev.warning else kopf.info)(body, reason=ev.reason, message=ev.message)
-        delay, backoff = next_wait(outcome, settings, backoff)
+        delay, retries = next_wait(outcome, settings, retries)
         if outcome.recheck_in is not None:
             delay = min(delay, outcome.recheck_in)
         await _wait(trigger, stopped, delay)
 
 
-def next_wait(
-    outcome: reconcile.Outcome, settings: Settings, backoff: float
-) -> tuple[float, float]:
-    """How long the worker sleeps unless woken, and the retry backoff after that.
+def next_wait(outcome: reconcile.Outcome, settings: Settings, retries: int) -> tuple[float, int]:
+    """How long the worker sleeps unless woken, and how many schema retries in a row
+    there have been after that.
 
     Converged: the resync. Waiting on what a watch announces (children becoming Ready):
     the busy recheck, a safety net. Waiting on what no watch announces (``retry``: the
-    tenant's ClickHouse did not answer the schema step): the backoff, 1 s doubling up
-    to ``retry_max_seconds``, reset by any other outcome. Before it, that wait was the
+    tenant's ClickHouse did not answer the schema step): a backoff, 1 s doubling up
+    to ``retry_max_seconds`` (``TENANTRY_RETRY_MAX_SECONDS``), never longer than the
+    busy recheck, started again by any other outcome. Before it, that wait was the
     30 s busy recheck: each refused attempt cost 30 s whatever ClickHouse did meanwhile,
     so two of them (start-up, a loaded machine) kept a new tenant from Ready for a
     minute."""
     if outcome.retry:
-        return min(backoff, settings.busy_recheck_seconds), min(
-            backoff * 2, settings.retry_max_seconds
-        )
-    first = settings.retry_first_seconds
+        schedule = Backoff(first=settings.retry_first_seconds, cap=settings.retry_max_seconds)
+        return min(schedule.delay(retries + 1), settings.busy_recheck_seconds), retries + 1
     if outcome.converged:
-        return settings.resync_seconds, first
-    return settings.busy_recheck_seconds, first
+        return settings.resync_seconds, 0
+    return settings.busy_recheck_seconds, 0
 
 
 async def _reconcile_once(
@@ -192,9 +191,9 @@ def invalid_spec(err: ValidationError) -> str:
     return "; ".join(parts)[:2000]
 
 
-def failure_backoff(failures_in_a_row: int) -> float:
-    """5 s after the first failure, doubling to 5 minutes."""
-    return float(min(5 * 2 ** max(failures_in_a_row - 1, 0), 300))
+# After a failed reconcile (the worker) or a failed Dashboard handler (kopf retries it):
+# 5 s after the first failure, doubling to 5 minutes.
+ERROR_BACKOFF = Backoff(first=5, cap=300)
 
 
 async def _report_error(

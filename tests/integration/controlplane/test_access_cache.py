@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from controlplane import background
+from controlplane.rbac import access_cache
 from controlplane.rbac.access_cache import AccessCache
 from controlplane.settings import Settings
 from tests.integration.controlplane.conftest import (
@@ -31,7 +32,7 @@ async def listening(database: str, *, first_delay: float = 0.1) -> AsyncIterator
     """A cache as one process has it: listening on its own connection. Entries never
     expire during a test (max_age), so only a notification can make the cache forget."""
     cache: AccessCache[str] = AccessCache(first_delay=first_delay, max_age=3600)
-    task = asyncio.create_task(cache.run(database, ping_every=0.5))
+    task = asyncio.create_task(cache.run(access_cache.listener(database, ping_every=0.5)))
     try:
         await until(lambda: cache.enabled, what="the cache listening")
         yield cache
@@ -171,7 +172,7 @@ async def test_a_change_during_a_read_is_not_hidden_by_the_older_answer() -> Non
 
     async def read_then_changed() -> str:
         answer = "viewer"  # what the database said...
-        cache.invalidate(str(org))  # ...while a change committed and was announced
+        cache.notified(str(org))  # ...while a change committed and was announced
         return answer
 
     assert await cache.get(org, user, read_then_changed) == "viewer"

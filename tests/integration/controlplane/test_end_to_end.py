@@ -24,6 +24,7 @@ import pytest
 from tenantry_operator import normalize, usage
 
 from tenantry.clickhouse.chdb_client import ChdbClient
+from tenantry.internal_client import InternalClient
 from tenantry_dev.loopback_server import LoopbackServer
 from tests.conftest import LOOPBACK_WRITER_PASSWORD
 from tests.integration.controlplane.conftest import bearer, new_org, sign_up_and_login
@@ -196,9 +197,12 @@ async def test_events_in_dashboard_out(
             now=dt.datetime.now(dt.UTC),
             interval=300,
         )
-        for _ in range(2):
-            code = await usage.report(url=api, token=TOKEN, org_id=org_id, batch=batch)
-            assert code == 200
+        internal = InternalClient(api, token=TOKEN)
+        try:
+            results = [await internal.report_usage(org_id, batch) for _ in range(2)]
+        finally:
+            await internal.aclose()
+        assert [(r.accepted, r.duplicates) for r in results] == [(2, 0), (0, 2)]
         resp = await http.get(f"/v1/orgs/{org_id}/billing/usage", headers=h)
         metrics = {m["metric"]: m["quantity"] for m in resp.json()["metrics"]}
         assert metrics["clickhouse_host_hours"] == 300  # one host Ready, one window

@@ -1,11 +1,13 @@
 """API-key introspection for the ingestion service, end to end: the real
-``ingestion.auth.IntrospectionValidator`` (its own aiohttp client) asks the control
-plane running under uvicorn on loopback about keys created through the API."""
+``ingestion.auth.IntrospectionValidator`` (through ``tenantry.internal_client``) asks
+the control plane running under uvicorn on loopback about keys created through the
+API."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,6 +19,7 @@ import uvicorn
 from controlplane.app import create_app
 from controlplane.billing.access import BillingSettings
 from ingestion.auth import IntrospectionValidator, KeyRejected, KeyServiceUnavailable, authorize
+from tenantry.internal_client import InternalClient
 from tests.integration.controlplane.conftest import (
     bearer,
     make_settings,
@@ -104,8 +107,17 @@ async def test_ingestion_validator_checks_keys_at_the_control_plane(
         r = await http.post(INTROSPECT, json={"key": key, "extra": 1}, headers=internal)
         assert r.status_code == 422
 
-        validator = IntrospectionValidator(served, token=TOKEN, ttl=0.0, negative_ttl=0.0)
+        client = InternalClient(served, token=TOKEN)
+        validator = IntrospectionValidator(client, ttl=0.0, negative_ttl=0.0)
         try:
+            # The same client reads the organisation's plan limits from the real route.
+            limits = await client.org_limits(org_id)
+            assert limits is not None
+            r = await http.get(f"/v1/orgs/{org_id}/billing/plans", headers=h)
+            plans = {p["key"]: p["limits"] for p in r.json()}
+            assert limits.limits.model_dump() == plans[limits.plan]
+            assert await client.org_limits(str(uuid.uuid4())) is None  # unknown: 404
+
             now = dt.datetime.now(dt.UTC)
             info = await validator.lookup(key)
             assert info is not None
@@ -141,11 +153,14 @@ async def test_ingestion_validator_checks_keys_at_the_control_plane(
             assert await validator.lookup(key) is None
         finally:
             await validator.close()
+            await client.aclose()
 
         # A validator holding the wrong token reports the service unavailable, not "no".
-        wrong = IntrospectionValidator(served, token="not-it", ttl=0.0, negative_ttl=0.0)
+        wrong_client = InternalClient(served, token="not-it")
+        wrong = IntrospectionValidator(wrong_client, ttl=0.0, negative_ttl=0.0)
         try:
             with pytest.raises(KeyServiceUnavailable):
                 await wrong.lookup(read_only_key)
         finally:
             await wrong.close()
+            await wrong_client.aclose()

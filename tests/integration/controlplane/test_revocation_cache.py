@@ -14,6 +14,7 @@ import pytest
 from redis.asyncio import Redis
 
 from controlplane import background
+from controlplane.auth import revocation
 from controlplane.auth.repository import SessionStore
 from controlplane.auth.revocation import ActiveFamilies
 from tests.support.wait import scaled, until
@@ -31,7 +32,7 @@ async def worker(url: str, *, first_delay: float = 0.1) -> AsyncIterator[Worker]
     only a published revocation can make the cache forget a family."""
     redis = Redis.from_url(url)
     cache = ActiveFamilies(first_delay=first_delay, max_age=3600)
-    task = asyncio.create_task(cache.run(redis))
+    task = asyncio.create_task(cache.run(revocation.subscriber(redis)))
     try:
         await until(_is(lambda: cache.enabled), what="the cache subscribed")
         yield Worker(SessionStore(redis, ttl=600, code_ttl=60, cache=cache), cache)
@@ -103,7 +104,7 @@ async def test_a_lost_subscription_turns_the_cache_off_until_it_is_back(
         family = await a.store.new_family(uuid.uuid4())
         assert await b.store.family_active(family)
         assert family in b.cache
-        subscriptions = b.cache.subscriptions
+        subscriptions = b.cache.connections
 
         assert await admin.client_kill_filter(_type="pubsub") >= 2  # A's and B's
         await admin.delete(f"fam:{family}")  # announced to nobody
@@ -116,7 +117,7 @@ async def test_a_lost_subscription_turns_the_cache_off_until_it_is_back(
         assert other not in b.cache  # nothing is cached while the subscription is down
 
         await until(_is(lambda: b.cache.enabled), what="B's cache back on")
-        assert b.cache.subscriptions == subscriptions + 1
+        assert b.cache.connections == subscriptions + 1
         assert await b.store.family_active(other)
         assert other in b.cache
         await a.store.revoke_family(other)  # and revocations arrive again
@@ -180,7 +181,7 @@ async def test_the_subscriber_stops_when_a_library_swallowed_its_cancellation(
     try:
         for attempt in range(150):
             cache = ActiveFamilies(max_age=3600)
-            task = asyncio.create_task(cache.run(redis, ping_every=0.01))
+            task = asyncio.create_task(cache.run(revocation.subscriber(redis, ping_every=0.01)))
             await asyncio.sleep((attempt % 50) * 0.0006)
             task.cancel()
             done, _ = await asyncio.wait({task}, timeout=scaled(10))

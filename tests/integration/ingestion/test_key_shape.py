@@ -14,7 +14,9 @@ import pytest
 from aiohttp import web
 
 from ingestion import auth
-from tenantry import contract
+from tenantry import contract, internal_api
+from tenantry.internal_client import InternalClient
+from tests.support.loopback import serving
 
 
 @dataclass
@@ -33,17 +35,19 @@ async def upstream() -> AsyncIterator[Upstream]:
         return web.json_response({"detail": "no"}, status=state.status)
 
     app = web.Application()
-    app.router.add_post(auth.IntrospectionValidator.PATH, introspect)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    state.url = f"http://127.0.0.1:{port}"
-    try:
+    app.router.add_post(internal_api.INTROSPECT_PATH, introspect)
+    async with serving(app) as url:
+        state.url = url
         yield state
+
+
+@pytest.fixture
+async def internal(upstream: Upstream) -> AsyncIterator[InternalClient]:
+    client = InternalClient(upstream.url, token="t")
+    try:
+        yield client
     finally:
-        await runner.cleanup()
+        await client.aclose()
 
 
 JWT = (
@@ -68,18 +72,15 @@ WELL_SHAPED = contract.new_api_key()[0]
     ],
 )
 async def test_a_key_of_the_wrong_shape_is_a_401_without_a_call_upstream(
-    upstream: Upstream, key: str
+    upstream: Upstream, internal: InternalClient, key: str
 ) -> None:
-    validator = auth.IntrospectionValidator(upstream.url, token="t")
-    try:
-        with pytest.raises(auth.KeyRejected) as refused:
-            await validator.lookup(key)
-        assert refused.value.status == 401
-        assert "malformed API key" in refused.value.reason
-        assert key not in refused.value.reason  # the key itself is never echoed
-        assert upstream.calls == []
-    finally:
-        await validator.close()
+    validator = auth.IntrospectionValidator(internal)
+    with pytest.raises(auth.KeyRejected) as refused:
+        await validator.lookup(key)
+    assert refused.value.status == 401
+    assert "malformed API key" in refused.value.reason
+    assert key not in refused.value.reason  # the key itself is never echoed
+    assert upstream.calls == []
 
 
 def test_fresh_keys_have_the_shape_the_ingestion_service_accepts() -> None:
@@ -90,31 +91,25 @@ def test_fresh_keys_have_the_shape_the_ingestion_service_accepts() -> None:
 
 @pytest.mark.parametrize("status", [400, 404, 422])
 async def test_a_key_the_control_plane_refuses_is_unknown_and_cached(
-    upstream: Upstream, status: int
+    upstream: Upstream, internal: InternalClient, status: int
 ) -> None:
     upstream.status = status
-    validator = auth.IntrospectionValidator(upstream.url, token="t", negative_ttl=60)
-    try:
-        for _ in range(3):
-            info = await validator.lookup(WELL_SHAPED)
-            with pytest.raises(auth.KeyRejected) as refused:
-                auth.authorize(info, tenant="acme", now=dt.datetime.now(dt.UTC))
-            assert refused.value.status == 401
-        assert upstream.calls == [WELL_SHAPED]  # asked once; the refusal is cached
-    finally:
-        await validator.close()
+    validator = auth.IntrospectionValidator(internal, negative_ttl=60)
+    for _ in range(3):
+        info = await validator.lookup(WELL_SHAPED)
+        with pytest.raises(auth.KeyRejected) as refused:
+            auth.authorize(info, tenant="acme", now=dt.datetime.now(dt.UTC))
+        assert refused.value.status == 401
+    assert upstream.calls == [WELL_SHAPED]  # asked once; the refusal is cached
 
 
 @pytest.mark.parametrize("status", [500, 502, 503])
 async def test_a_control_plane_failure_is_still_unavailable_and_not_cached(
-    upstream: Upstream, status: int
+    upstream: Upstream, internal: InternalClient, status: int
 ) -> None:
     upstream.status = status
-    validator = auth.IntrospectionValidator(upstream.url, token="t")
-    try:
-        for _ in range(2):
-            with pytest.raises(auth.KeyServiceUnavailable):
-                await validator.lookup(WELL_SHAPED)
-        assert upstream.calls == [WELL_SHAPED, WELL_SHAPED]
-    finally:
-        await validator.close()
+    validator = auth.IntrospectionValidator(internal)
+    for _ in range(2):
+        with pytest.raises(auth.KeyServiceUnavailable):
+            await validator.lookup(WELL_SHAPED)
+    assert upstream.calls == [WELL_SHAPED, WELL_SHAPED]

@@ -70,14 +70,14 @@ def test_operator_cluster_role_is_exactly_what_it_manages() -> None:
 
 def test_operator_can_watch_every_child_kind_it_watches() -> None:
     grants = _grants(one(render(), "ClusterRole", OP))
-    for child in children.CHILDREN:  # watch.py lists and watches each of these
+    for child in children.CHILDREN:  # listwatch lists and watches each of these
         group = child.api_version.rpartition("/")[0]
         assert grants[(group, child.plural)] >= READ, child.plural
 
 
 def test_operator_can_watch_the_events_it_reads() -> None:
     grants = _grants(one(render(), "ClusterRole", OP))
-    assert children.EVENTS.api_version == "v1"  # watch.py watches /api/v1/events
+    assert children.EVENTS.api_version == "v1"  # listwatch watches /api/v1/events
     assert grants[("", children.EVENTS.plural)] >= READ
 
 

@@ -60,7 +60,7 @@ async def test_invalidation_is_per_organisation_and_unknown_payloads_clear_all()
     org, other, user = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     await cache.get(org, user, Loads("viewer"))
     await cache.get(other, user, Loads("viewer"))
-    cache.invalidate(str(org))
+    cache.notified(str(org))  # what NOTIFY says: the organisation's id
     assert len(cache) == 1
-    cache.invalidate("not-a-uuid")
+    cache.notified("not-a-uuid")
     assert len(cache) == 0

@@ -1,5 +1,5 @@
 """The rules of the active-session-family cache, without Redis: a fake clock, and
-``subscribed``/``unsubscribed`` called as the subscriber would."""
+``connected``/``disconnected`` called as the subscriber would."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ class Check:
 
 def cache(clock: Clock, *, max_size: int = 100) -> ActiveFamilies:
     families = ActiveFamilies(max_age=0.5, max_size=max_size, clock=clock)
-    families.subscribed()
+    families.connected()
     return families
 
 
@@ -75,10 +75,10 @@ async def test_nothing_is_cached_without_a_subscription() -> None:
     assert await families.is_active("f", check)
     assert await families.is_active("f", check)
     assert check.calls == 2
-    families.subscribed()
+    families.connected()
     assert await families.is_active("f", check)
     assert "f" in families
-    families.unsubscribed()  # lost: forget everything, stop caching
+    families.disconnected()  # lost: forget everything, stop caching
     assert not families.enabled
     assert len(families) == 0
     assert await families.is_active("f", check)
@@ -99,8 +99,8 @@ async def test_a_resubscription_during_the_read_discards_the_answer() -> None:
     families = cache(Clock())
 
     async def check() -> bool:
-        families.unsubscribed()
-        families.subscribed()  # back, but messages may have been lost meanwhile
+        families.disconnected()
+        families.connected()  # back, but messages may have been lost meanwhile
         return True
 
     assert await families.is_active("f", check)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from controlplane.kube import CustomObject
+from controlplane.kube import CustomObject, _object
 from controlplane.mirror import Mirror, newer
+from tenantry import listwatch
 
 
 def _obj(name: str, rv: str, **labels: str) -> CustomObject:
@@ -14,7 +15,7 @@ def _obj(name: str, rv: str, **labels: str) -> CustomObject:
 
 def _mirror() -> Mirror[CustomObject]:
     client: Any = None  # the pure methods never touch the API
-    return Mirror(client, object, lambda raw: raw)
+    return Mirror(client, listwatch.Kind("tenantry.io/v1alpha1", "Tenant", "tenants"), _object)
 
 
 def test_newer_compares_revisions_numerically() -> None:

@@ -14,6 +14,7 @@ import pytest
 
 from ingestion import auth
 from ingestion.settings import key_digest
+from tenantry.internal_api import Introspection
 
 NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
 
@@ -149,17 +150,13 @@ async def test_the_cache_is_bounded_least_recently_used_first() -> None:
     assert source.calls == ["a", "b", "c", "b"]
 
 
-def test_introspection_answers_are_parsed_to_the_contract() -> None:
-    parsed = auth.parse_introspection(
-        {
-            "active": True,
-            "tenant": "acme",
-            "org_id": "o1",
-            "scopes": ["events:write", 3],
-            "expires_at": "2026-12-01T00:00:00Z",
-        }
+def test_introspection_answers_are_read_from_the_contract() -> None:
+    answer = Introspection.model_validate_json(
+        b'{"active": true, "tenant": "acme", "org_id": "o1", "scopes": ["events:write"],'
+        b' "expires_at": "2026-12-01T00:00:00Z"}'
     )
+    parsed = auth.key_info(answer)
     assert parsed == info(org_id="o1", expires_at=dt.datetime(2026, 12, 1, tzinfo=dt.UTC))
-    assert auth.parse_introspection({"active": False}) is None
-    with pytest.raises(auth.KeyServiceUnavailable):
-        auth.parse_introspection(["not", "an", "object"])
+    naive = answer.model_copy(update={"expires_at": dt.datetime(2026, 12, 1)})
+    assert auth.key_info(naive) == parsed  # an expiry without a zone is UTC
+    assert auth.key_info(Introspection(active=False)) is None

@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import pytest
 from tenantry_operator import admission, observe
-from tenantry_operator.admission import OrgLimits
 from tenantry_operator.model import TenantModel
 from tenantry_operator.normalize import tenant_model
 from tenantry_operator.rollout import plan
 
-STARTER = OrgLimits(
+from tenantry.internal_api import LimitsOut, OrgLimitsOut
+from tenantry.internal_client import InternalClient
+
+STARTER = OrgLimitsOut(
     plan="starter",
-    max_tenants=2,
-    max_shards=2,
-    max_replicas=2,
-    tenant_plans=frozenset({"starter"}),
-    retention_days=30,
+    limits=LimitsOut(
+        max_tenants=2,
+        max_shards=2,
+        max_replicas=2,
+        max_dashboards=10,
+        tenant_plans=["starter"],
+        retention_days=30,
+        events_per_month=1000,
+    ),
 )
 
 
@@ -24,20 +30,16 @@ def _model(**spec: object) -> TenantModel:
     return tenant_model(body)
 
 
-def test_from_api_reads_the_control_plane_body() -> None:
-    body = {
-        "plan": "starter",
-        "limits": {
-            "max_tenants": 2,
-            "max_shards": 2,
-            "max_replicas": 2,
-            "max_dashboards": 10,
-            "tenant_plans": ["starter"],
-            "retention_days": 30,
-            "events_per_month": 1000,
-        },
-    }
-    assert OrgLimits.from_api(body) == STARTER
+def test_the_limits_are_the_control_planes_own_answer() -> None:
+    """Built by the control plane's billing service from its plan catalogue, read as
+    the operator reads the route's JSON."""
+    from controlplane.billing import catalog
+    from controlplane.billing.service import _limits_out
+
+    answer = OrgLimitsOut(plan="starter", limits=_limits_out(catalog.plan("starter").limits))
+    read = OrgLimitsOut.model_validate_json(answer.model_dump_json())
+    assert read == answer
+    assert admission.violation(read, _model(plan="starter"), position=0) is None
 
 
 def test_a_tenant_that_fits_is_admitted() -> None:
@@ -113,11 +115,12 @@ def test_refusing_again_changes_nothing_so_nothing_is_written() -> None:
 async def test_an_unreachable_control_plane_is_asked_once_per_ttl() -> None:
     from tenantry_dev.cluster import free_port
 
-    source = admission.LimitsSource(url=f"http://127.0.0.1:{free_port()}", token="t", ttl=60)
+    client = InternalClient(f"http://127.0.0.1:{free_port()}", token="t")
+    source = admission.LimitsSource(client, ttl=60)
     calls = 0
     fetch = source._fetch
 
-    async def counting(org_id: str) -> OrgLimits | None:
+    async def counting(org_id: str) -> OrgLimitsOut | None:
         nonlocal calls
         calls += 1
         return await fetch(org_id)  # a closed port: connection refused
@@ -126,3 +129,4 @@ async def test_an_unreachable_control_plane_is_asked_once_per_ttl() -> None:
     assert await source.get("org") is None  # nothing known: admitted
     assert await source.get("org") is None
     assert calls == 1
+    await client.aclose()

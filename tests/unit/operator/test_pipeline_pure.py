@@ -10,6 +10,8 @@ import pytest
 from tenantry_operator import diff, normalize, observe, rollout
 from tenantry_operator.model import ANNOTATION_CONFIG_HASH
 
+from tenantry.internal_api import UsageBatch
+
 
 def _tenant(spec: dict[str, Any], *, generation: int = 1) -> dict[str, Any]:
     return {"metadata": {"name": "acme", "uid": "u-1", "generation": generation}, "spec": spec}
@@ -231,8 +233,14 @@ def test_usage_windows_are_aligned_and_keyed_once() -> None:
 
     m = normalize.tenant_model(_tenant({}))
     at = dt.datetime(2026, 11, 27, 12, 7, 31, tzinfo=dt.UTC)
-    first = usage.events(
-        model=m, uid="u-1", status={"hostsReady": 3}, storage_bytes=1234, now=at, interval=300
+
+    def wire(batch: UsageBatch) -> list[dict[str, Any]]:  # the body the server reads
+        return [dict(e) for e in batch.model_dump(mode="json")["events"]]
+
+    first = wire(
+        usage.events(
+            model=m, uid="u-1", status={"hostsReady": 3}, storage_bytes=1234, now=at, interval=300
+        )
     )
     again = usage.events(
         model=m,
@@ -242,23 +250,34 @@ def test_usage_windows_are_aligned_and_keyed_once() -> None:
         now=at + dt.timedelta(seconds=100),
         interval=300,
     )
-    assert first[0]["timestamp"] == "2026-11-27T12:05:00+00:00"
+    assert UsageBatch.model_validate({"events": first}).events[0].timestamp == dt.datetime(
+        2026, 11, 27, 12, 5, tzinfo=dt.UTC
+    )
     assert first[0]["quantity"] == 900  # 3 hosts x 300 s
-    assert [e["idempotency_key"] for e in first] == [e["idempotency_key"] for e in again]
+    assert [e["idempotency_key"] for e in first] == [e.idempotency_key for e in again.events]
     assert first[1] == {**first[1], "metric": "storage_bytes", "quantity": 1234}
-    later = usage.events(
-        model=m,
-        uid="u-1",
-        status={"hostsReady": 3},
-        storage_bytes=None,
-        now=at + dt.timedelta(seconds=300),
-        interval=300,
+    later = wire(
+        usage.events(
+            model=m,
+            uid="u-1",
+            status={"hostsReady": 3},
+            storage_bytes=None,
+            now=at + dt.timedelta(seconds=300),
+            interval=300,
+        )
     )
     assert later[0]["idempotency_key"] != first[0]["idempotency_key"]
     assert len(later) == 1  # no storage sample, no storage event
     suspended = normalize.tenant_model(_tenant({"suspend": True}))
-    [hosts] = usage.events(
-        model=suspended, uid="u", status={"hostsReady": 3}, storage_bytes=None, now=at, interval=300
+    [hosts] = wire(
+        usage.events(
+            model=suspended,
+            uid="u",
+            status={"hostsReady": 3},
+            storage_bytes=None,
+            now=at,
+            interval=300,
+        )
     )
     assert hosts["quantity"] == 0
 

@@ -15,10 +15,10 @@ def outcome(*, converged: bool = False, retry: bool = False) -> Outcome:
 
 
 def test_a_refused_schema_step_is_retried_with_a_backoff_that_doubles_to_a_cap() -> None:
-    backoff = SETTINGS.retry_first_seconds
+    retries = 0
     delays = []
     for _ in range(7):
-        delay, backoff = next_wait(outcome(retry=True), SETTINGS, backoff)
+        delay, retries = next_wait(outcome(retry=True), SETTINGS, retries)
         delays.append(delay)
     assert delays == [1, 2, 4, 8, 15, 15, 15]
     # Two refusals now cost 3 s before the third attempt; they cost 60 s with the
@@ -27,14 +27,15 @@ def test_a_refused_schema_step_is_retried_with_a_backoff_that_doubles_to_a_cap()
 
 
 def test_any_other_outcome_starts_the_backoff_again() -> None:
-    _, backoff = next_wait(outcome(retry=True), SETTINGS, 8.0)
-    assert backoff == 15
-    delay, backoff = next_wait(outcome(), SETTINGS, backoff)
-    assert (delay, backoff) == (30, 1)  # converging: watches drive it, a safety net
-    delay, backoff = next_wait(outcome(converged=True), SETTINGS, 15.0)
-    assert (delay, backoff) == (300, 1)  # converged: the resync
+    delay, retries = next_wait(outcome(retry=True), SETTINGS, 4)
+    assert (delay, retries) == (15, 5)
+    delay, retries = next_wait(outcome(), SETTINGS, retries)
+    assert (delay, retries) == (30, 0)  # converging: watches drive it, a safety net
+    assert next_wait(outcome(retry=True), SETTINGS, retries) == (1, 1)  # from 1 s again
+    delay, retries = next_wait(outcome(converged=True), SETTINGS, 5)
+    assert (delay, retries) == (300, 0)  # converged: the resync
 
 
 def test_the_retry_never_waits_longer_than_the_busy_recheck() -> None:
     quick = Settings(busy_recheck_seconds=5, retry_max_seconds=60)
-    assert next_wait(outcome(retry=True), quick, 40.0)[0] == 5
+    assert next_wait(outcome(retry=True), quick, 5)[0] == 5
