@@ -92,13 +92,6 @@ class _QuantityRules:
                 message_expression=f"{cel_string(largest + '; got ')} + self",
             ),
         ]
-        if self.pattern == quantity.BYTES_PATTERN:
-            rules.append(
-                cel(
-                    f"!{matches} || quantity(self).isInteger()",
-                    f"{what} must be a whole number of bytes",
-                )
-            )
         return Field(max_length=quantity.MAX_LENGTH, json_schema_extra=k8s_extra(validations=rules))
 
     def check(self, text: str) -> str:

@@ -62,8 +62,10 @@ def size(value: Fraction) -> str:
 # -- What Tenant fields accept --------------------------------------------------------
 # Cores ("2", "0.5") or millicores ("500m"): no sign, no exponent, no other suffix.
 CPU_PATTERN = r"^([0-9]{1,4}(\.[0-9]{1,3})?|[0-9]{1,7}m)$"
-# Bytes with an optional unit ("512Mi", "8Gi", "1.5Gi", "100G"); no "m" (milli-bytes).
-BYTES_PATTERN = r"^[0-9]{1,9}(\.[0-9]{1,6})?(Ki|Mi|Gi|Ti|Pi|k|M|G|T|P)?$"
+# A whole number of bytes with an optional unit ("512Mi", "1536Mi", "8Gi", "100G"): no
+# fraction ("1.5Gi"), as the API server's quantity(...).isInteger() refuses every
+# fraction, even one that is a whole number of bytes; no "m" (milli-bytes).
+BYTES_PATTERN = r"^[0-9]{1,9}(Ki|Mi|Gi|Ti|Pi|k|M|G|T|P)?$"
 MAX_LENGTH = 20
 
 CPU_MIN = "1m"
@@ -79,8 +81,8 @@ CPU_FORMAT = (
     'must be a CPU amount in cores ("2", "0.5") or millicores ("500m"), without sign or exponent'
 )
 BYTES_FORMAT = (
-    'must be an amount of bytes with a unit ("512Mi", "8Gi", "100G"), '
-    "without sign, exponent or the milli suffix m"
+    'must be a whole amount of bytes with a unit ("512Mi", "1536Mi", "8Gi", "100G"), '
+    "without fraction, sign, exponent or the milli suffix m"
 )
 
 
@@ -97,6 +99,4 @@ def check(text: str, *, pattern: str, low: str, high: str, what: str, form: str)
             f"{what} must be at most {high}, the largest plan's quota for a whole tenant; "
             f"got {text!r}"
         )
-    if pattern == BYTES_PATTERN and value.denominator != 1:
-        raise ValueError(f"{what} must be a whole number of bytes; got {text!r}")
     return text

@@ -19,7 +19,7 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
@@ -28,10 +28,13 @@ from tenantry.api.dashboard import DashboardSpec
 from tenantry.api.tenant import TenantSpec
 from tests.support.kube import Kube
 
+# Derandomized: CI runs the same 60 examples each time; the examples below pin the
+# disagreements found while exploring (set derandomize=False locally to explore).
 AGREE = settings(
     max_examples=60,
     deadline=None,
     database=None,
+    derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 
@@ -80,6 +83,9 @@ QUANTITY = st.one_of(
 
 @AGREE
 @given(value=QUANTITY, where=st.sampled_from(["cpu", "memory", "size"]))
+@example(value="2000000.0", where="memory")  # fraction of a whole number of bytes
+@example(value="1.5Gi", where="size")
+@example(value="1536Mi", where="memory")
 def test_quantities(crds: Kube, value: str, where: str) -> None:
     # enterprise: its quota is the largest, so the plan caps add nothing here.
     spec: dict[str, Any] = {"plan": "enterprise", "clickhouse": {"shards": 1, "replicas": 1}}

@@ -70,10 +70,13 @@ def test_cores_and_size_print_what_parse_reads_back(milli: int) -> None:
         ({"requests": {"cpu": "0m"}}, "requests.cpu", "cpu must be at least 1m"),
         ({"limits": {"cpu": "513"}}, "limits.cpu", "cpu must be at most 512"),
         ({"requests": {"cpu": "2Gi"}}, "requests.cpu", "must be a CPU amount"),
-        ({"requests": {"memory": "1e12"}}, "requests.memory", "without sign, exponent"),
+        ({"requests": {"memory": "1e12"}}, "requests.memory", "fraction, sign, exponent"),
         ({"requests": {"memory": "128m"}}, "requests.memory", "the milli suffix m"),
         ({"limits": {"memory": "0Mi"}}, "limits.memory", "memory must be at least 1Mi"),
-        ({"limits": {"memory": "1048576.5"}}, "limits.memory", "whole number of bytes"),
+        ({"limits": {"memory": "1048576.5"}}, "limits.memory", "without fraction"),
+        # a whole number of bytes, but the API server's isInteger() refuses any fraction
+        ({"limits": {"memory": "1.5Gi"}}, "limits.memory", "without fraction"),
+        ({"limits": {"memory": "2000000.0"}}, "limits.memory", "without fraction"),
         ({"limits": {"memory": "3Ti"}}, "limits.memory", "memory must be at most 2Ti"),
         (
             {"requests": {"cpu": "2"}, "limits": {"cpu": "1"}},
@@ -93,10 +96,11 @@ def test_resources_refuse_unusable_quantities(
 @pytest.mark.parametrize(
     ("size", "words"),
     [
-        ("-10Gi", "without sign, exponent"),
+        ("-10Gi", "fraction, sign, exponent"),
         ("0", "size must be at least 1Mi"),
-        ("1e15", "without sign, exponent"),
+        ("1e15", "fraction, sign, exponent"),
         ("65Ti", "size must be at most 64Ti"),
+        ("1.5Ti", "without fraction"),
     ],
 )
 def test_storage_size_refused(size: str, words: str) -> None:
