@@ -21,7 +21,9 @@ _READER = ReaderLimits()
 class Settings(BaseSettings):
     """Everything the control plane needs to know about its surroundings."""
 
-    model_config = SettingsConfigDict(env_prefix="TENANTRY_CP_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="TENANTRY_CP_", extra="ignore", frozen=True, use_attribute_docstrings=True
+    )
 
     database_url: str = "postgresql://postgres@127.0.0.1:5432/tenantry"
     """asyncpg DSN of the PostgreSQL database that holds users, orgs, roles and audit."""
@@ -63,8 +65,12 @@ class Settings(BaseSettings):
     """Requests per window to the OAuth token endpoint for one ``client_id`` (codes, and
     refresh tokens that name no account). Every user of a public client shares it, so it
     is larger than the per-identity limit."""
+    rate_limit_panel_queries_per_org: int = Field(default=1200, ge=1)
+    """Panel queries (data and chart.svg, cached or not) per window of one organisation:
+    each organisation has its own budget, so one cannot slow another's dashboards."""
     rate_limit_window_seconds: int = Field(default=60, ge=1)
-    """Length of the fixed rate-limit window."""
+    """Every rate limit counts the requests of the last this many seconds (a moving
+    window: no burst of twice the limit where two fixed windows meet)."""
 
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     """Largest request body (bytes) of every route but the few below. A larger declared
