@@ -71,8 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     op = sub.add_parser("operator", help="run the Tenant/Dashboard operator (kopf)")
     op.add_argument(
         "--liveness",
-        default=os.environ.get("TENANTRY_LIVENESS", "http://0.0.0.0:8080/healthz"),
-        help="liveness endpoint URL",
+        default=None,
+        help="liveness endpoint URL (default: the operator's settings, TENANTRY_LIVENESS)",
     )
     op.add_argument("--verbose", action="store_true")
     op.set_defaults(func=_operator)

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import os
 from collections.abc import Coroutine
 from typing import Any, NoReturn
 
@@ -42,7 +41,9 @@ from tenantry_operator.settings import Settings
 
 log = logging.getLogger(__name__)
 DEBOUNCE_SECONDS = 0.05
-USAGE_INTERVAL = float(os.environ.get("TENANTRY_USAGE_INTERVAL_SECONDS", "300"))
+# kopf takes a timer's interval when the handler is registered, at import: this one
+# setting is read then (the rest at startup, from the same model).
+USAGE_INTERVAL = Settings.from_env().usage_interval_seconds
 ORG_LABEL = normalize.ORG_LABEL
 
 

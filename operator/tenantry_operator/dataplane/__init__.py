@@ -21,7 +21,7 @@ Wiring in `reconcile.reconcile`, after `new_status` is computed, only when its
     if schema_step.needs_schema(body.get("status"), model):
         try:
             client = await connect.open_for_tenant(   # may raise ClickHouseError too
-                kube, model, override=connect.override_from_env(), scoped=False)
+                kube, model, override=settings.clickhouse_override, scoped=False)
             if client is not None:                    # None: credentials Secret not there yet
                 try:
                     result = await schema_step.ensure_schema(client, model)

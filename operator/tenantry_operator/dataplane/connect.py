@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import os
 import weakref
 from collections.abc import AsyncIterator
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -40,7 +39,6 @@ from tenantry.clickhouse.client import ClickHouseClient, quote_identifier
 from tenantry_operator.kube import Kube
 from tenantry_operator.model import TenantModel
 
-OVERRIDE_ENV = "TENANTRY_CLICKHOUSE_URL_OVERRIDE"
 CREDENTIALS_SECRET = "clickhouse-credentials"  # noqa: S105 - a Secret name, not a password
 ADMIN_PASSWORD_KEY = "admin-password"  # noqa: S105 - a key name
 ADMIN_USER = "admin"
@@ -54,11 +52,6 @@ _gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] 
 def database_name(model: TenantModel) -> str:
     """The tenant's database (see ``TenantModel.database``)."""
     return model.database
-
-
-def override_from_env() -> str | None:
-    """The configured endpoint override, None when unset or empty."""
-    return os.environ.get(OVERRIDE_ENV) or None
 
 
 def clickhouse_url(model: TenantModel, admin_password: str | None, *, override: str | None) -> str:

@@ -36,7 +36,7 @@ Wiring (the Dashboard handler; `tenant_body` is the referenced Tenant, or None):
         tenant = normalize.tenant_model(tenant_body, images=..., platform_namespaces=...)
         try:
             client = await connect.open_for_tenant(   # ClickHouseError when unreachable
-                kube, tenant, override=connect.override_from_env(), scoped=True)
+                kube, tenant, override=settings.clickhouse_override, scoped=True)
             if client is None: raise kopf.TemporaryError("no credentials yet", delay=30)
             try:
                 outcome = await reconcile_dashboard(

@@ -42,15 +42,6 @@ async def test_open_for_tenant_waits_for_the_secret() -> None:
     assert kube.asked == [("v1", "Secret", "clickhouse-credentials", "tenant-acme")]
 
 
-def test_override_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(connect.OVERRIDE_ENV, raising=False)
-    assert connect.override_from_env() is None
-    monkeypatch.setenv(connect.OVERRIDE_ENV, "")
-    assert connect.override_from_env() is None
-    monkeypatch.setenv(connect.OVERRIDE_ENV, "chdb:///data")
-    assert connect.override_from_env() == "chdb:///data"
-
-
 def test_database_name_per_tenant() -> None:
     model = fixtures.model("tenant-starter")
     assert connect.database_name(model) == "t_acme"
