@@ -122,6 +122,15 @@ class Settings(BaseSettings):
         1, ge=1, validation_alias="TENANTRY_INGEST_RETRY_AFTER_SECONDS"
     )
     """``Retry-After`` of a full backlog and of a 503."""
+    rate_limit_per_key: int = Field(
+        500, ge=1, validation_alias="TENANTRY_INGEST_RATE_LIMIT_PER_KEY"
+    )
+    """Requests of one API key accepted in any rate-limit window (429 + ``Retry-After``
+    beyond; counted in the tenant's Redis, shared by every ingestion pod)."""
+    rate_limit_window_seconds: int = Field(
+        1, ge=1, validation_alias="TENANTRY_INGEST_RATE_LIMIT_WINDOW_SECONDS"
+    )
+    """The moving window of the per-key rate limit."""
     flush_rows: int = Field(200_000, ge=1, validation_alias="TENANTRY_INGEST_FLUSH_ROWS")
     """The writer inserts when it holds this many rows..."""
     flush_seconds: float = Field(1.0, gt=0, validation_alias="TENANTRY_INGEST_FLUSH_SECONDS")

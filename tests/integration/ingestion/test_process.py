@@ -160,3 +160,60 @@ async def test_events_are_accepted_while_clickhouse_is_down_and_written_once_it_
         if later is not None:
             later.close()
     assert rows(chdb_client, database) == (300, 300)
+
+
+async def test_the_per_key_rate_limit_is_read_from_the_environment(
+    redis_process: RedisProcess, loopback: LoopbackServer, database: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    log = tmp_path / "ingest.log"
+    proc = writer_process(
+        loopback=loopback,
+        redis_process=redis_process,
+        database=database,
+        consumer="pod-1",
+        log=log,
+        args=("--no-writer",),
+        listen_port=port,
+        extra_env={
+            "TENANTRY_INGEST_RATE_LIMIT_PER_KEY": "2",
+            "TENANTRY_INGEST_RATE_LIMIT_WINDOW_SECONDS": "30",
+        },
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as session:
+            await until_ready(session, url, proc, log)
+            headers = {"X-API-Key": API_KEY, "Content-Type": "application/x-ndjson"}
+            statuses = []
+            for _ in range(3):
+                async with session.post(
+                    f"{url}/v1/events", data=ndjson_events(1), headers=headers
+                ) as resp:
+                    statuses.append(resp.status)
+                    retry_after = resp.headers.get("Retry-After")
+            assert statuses == [202, 202, 429]
+            assert retry_after is not None
+            assert 1 <= int(retry_after) <= 30
+    finally:
+        stop_process(proc, what="ingestion")
+
+
+def test_a_bad_setting_stops_the_process_naming_the_variable(
+    redis_process: RedisProcess, loopback: LoopbackServer, database: str, tmp_path: Path
+) -> None:
+    log = tmp_path / "ingest.log"
+    proc = writer_process(
+        loopback=loopback,
+        redis_process=redis_process,
+        database=database,
+        consumer="pod-1",
+        log=log,
+        args=(),
+        extra_env={"TENANTRY_INGEST_RATE_LIMIT_PER_KEY": "lots"},
+    )
+    try:
+        assert proc.wait(timeout=scaled(60)) == 2
+    finally:
+        stop_process(proc, what="ingestion")
+    assert "TENANTRY_INGEST_RATE_LIMIT_PER_KEY" in log.read_text()

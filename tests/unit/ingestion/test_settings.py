@@ -116,6 +116,7 @@ def test_static_keys_mode_and_chdb_provisions_by_default() -> None:
         ({"TENANTRY_INGEST_FLUSH_SECONDS": "x"}, "TENANTRY_INGEST_FLUSH_SECONDS: .* number"),
         ({"TENANTRY_INGEST_PROVISION": "maybe"}, "TENANTRY_INGEST_PROVISION: .* boolean"),
         ({"TENANTRY_REDIS_PORT": "70000"}, "TENANTRY_REDIS_PORT: .* less than or equal to 65535"),
+        ({"TENANTRY_INGEST_RATE_LIMIT_PER_KEY": "0"}, "TENANTRY_INGEST_RATE_LIMIT_PER_KEY"),
         ({"TENANTRY_INGEST_CLAIM_IDLE_SECONDS": "1"}, "must exceed"),
     ],
 )
