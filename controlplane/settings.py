@@ -107,12 +107,14 @@ class Settings(BaseSettings):
     """SMTP server for invitation e-mails. Unset: nothing is sent, and the API response
     (which always carries the token) is the only way to hand an invitation on."""
     smtp_port: int = Field(default=587, ge=1, le=65535)
+    """Port of the SMTP server (587: submission with STARTTLS)."""
     smtp_from: str | None = None
     """The From address (``Tenantry <noreply@example.com>`` or a bare address); required
     with ``smtp_host``."""
     smtp_username: str | None = None
     """SMTP AUTH user; unset: no authentication."""
     smtp_password: SecretStr | None = None
+    """SMTP AUTH password; set with ``smtp_username``."""
     smtp_starttls: bool = True
     """Upgrade the connection with STARTTLS (required when true; false sends in clear
     text: only for a relay on the same host or network)."""
@@ -127,7 +129,9 @@ class Settings(BaseSettings):
     migrate_on_start: bool = True
     """Apply pending SQL migrations when the app starts."""
     db_pool_min: int = Field(default=1, ge=0)
+    """PostgreSQL connections each process keeps open."""
     db_pool_max: int = Field(default=10, ge=1)
+    """Most PostgreSQL connections of one process (one per request in flight)."""
 
     clickhouse_url_override: str | None = None
     """One ClickHouse URL for every tenant's panel queries (local runs: the loopback

@@ -98,7 +98,9 @@ class Settings(BaseSettings):
     redis_host: str = Field("127.0.0.1", validation_alias="TENANTRY_REDIS_HOST")
     """The tenant's Redis (the event stream and the per-key rate limits)."""
     redis_port: int = Field(6379, ge=1, le=65535, validation_alias="TENANTRY_REDIS_PORT")
+    """Port of the tenant's Redis."""
     redis_password: str | None = Field(None, validation_alias="TENANTRY_REDIS_PASSWORD", repr=False)
+    """Password of the tenant's Redis (from its ``redis-credentials`` Secret)."""
     key_digests: Annotated[frozenset[str], NoDecode, BeforeValidator(_digests)] = Field(
         frozenset(), validation_alias="TENANTRY_INGEST_KEYS"
     )

@@ -15,9 +15,11 @@ model sets `use_attribute_docstrings`, so a field's docstring is its description
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from pathlib import Path
+from types import UnionType
+from typing import Any, TypeVar, Union, get_args, get_origin
 
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 from pydantic_settings import BaseSettings, EnvSettingsSource
@@ -85,23 +87,42 @@ def from_mapping(model: type[S], env: Mapping[str, str]) -> S:
 
 
 def _default(field: FieldInfo) -> str:
+    value: Any = field.default
     if field.default_factory is not None:
-        value: Any = field.default_factory()  # type: ignore[call-arg]
-        if value in ([], (), frozenset(), {}):
-            return "(none)"
-        return "(computed)"
-    if field.default is PydanticUndefined:
+        value = field.default_factory()  # type: ignore[call-arg]
+    elif value is PydanticUndefined:
         return "**required**"
-    if field.default is None:
+    if value is None or hasattr(value, "get_secret_value"):
         return "(unset)"
-    value = field.default
-    if isinstance(value, tuple | list | frozenset):
-        value = ",".join(str(v) for v in value)
-    elif isinstance(value, bool):
-        value = str(value).lower()
-    elif hasattr(value, "get_secret_value"):
-        return "(unset)"
+    if isinstance(value, tuple | list | frozenset | set):
+        return f"`{','.join(str(v) for v in value)}`" if value else "(none)"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if value == "":
+        return "(empty)"
     return f"`{value}`"
+
+
+_TYPES = {int: "integer", float: "number", bool: "boolean", str: "string"}
+
+
+def _type(field: FieldInfo) -> str:
+    """How the value is written: a word for scalars, lists as they are parsed."""
+    annotation = field.annotation
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    if args and get_origin(annotation) in (Union, UnionType):
+        annotation = args[0]
+    origin = get_origin(annotation) or annotation
+    if origin in (tuple, frozenset, set):
+        return "comma-separated list"
+    if origin is list:
+        return "JSON list"
+    if origin is SecretStr:
+        return "string (secret)"
+    if origin is Path:
+        return "path"
+    word = _TYPES.get(origin, "string") if isinstance(origin, type) else "string"
+    return f"{word} (secret)" if field.repr is False else word
 
 
 def _bounds(field: FieldInfo) -> str:
@@ -118,14 +139,15 @@ def _bounds(field: FieldInfo) -> str:
 
 
 def reference(model: type[BaseSettings]) -> str:
-    """A Markdown table: variable, default, bounds, description, one row per field."""
+    """A Markdown table: variable, type, default, bounds, description, a row per field."""
     rows = [
-        "| variable | default | bounds | description |",
-        "|---|---|---|---|",
+        "| variable | type | default | bounds | description |",
+        "|---|---|---|---|---|",
     ]
     for name, field in model.model_fields.items():
         text = " ".join((field.description or "").split()).replace("|", "\\|")
         rows.append(
-            f"| `{env_name(model, name)}` | {_default(field)} | {_bounds(field)} | {text} |"
+            f"| `{env_name(model, name)}` | {_type(field)} | {_default(field)} "
+            f"| {_bounds(field)} | {text} |"
         )
     return "\n".join(rows) + "\n"
