@@ -51,7 +51,7 @@ class Runtime:
     """Process-wide state: the API client, settings and the per-tenant wake-up events."""
 
     kube: Kube | None = None
-    settings: Settings = Settings()
+    settings: Settings = Settings.from_env({})  # defaults; startup reads the environment
     cache: ChildCache = ChildCache()
     failed: failures.Failures = failures.Failures()  # warnings about tenants' pods
     slots: asyncio.Semaphore | None = None  # bounds concurrent reconciles
