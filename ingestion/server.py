@@ -254,20 +254,24 @@ class Ingest:
         finally:
             self._turn.release()
 
+    def _redis_unreachable(self, what: str, exc: Exception) -> Refusal:
+        """The 503 of a Redis that failed (the limit check or the append)."""
+        logger.warning("%s failed: %s", what, type(exc).__name__)
+        self._outcome("unavailable")
+        return Refusal(
+            503,
+            "unavailable",
+            "the event buffer is unreachable; retry later",
+            {"Retry-After": self.retry_after},
+        )
+
     async def _limit(self, key: str) -> None:
         """Count the request against its key's limit: 429 over it, 503 without Redis."""
         assert self.key_limit is not None
         try:
             refused = await self.key_limit.hit(key)
         except (RedisError, OSError) as exc:
-            logger.warning("rate limit check failed: %s", type(exc).__name__)
-            self._outcome("unavailable")
-            raise Refusal(
-                503,
-                "unavailable",
-                "the event buffer is unreachable; retry later",
-                {"Retry-After": self.retry_after},
-            ) from None
+            raise self._redis_unreachable("rate limit check", exc) from None
         if refused is not None:
             self._outcome("rate_limited")
             raise Refusal(
@@ -294,14 +298,7 @@ class Ingest:
                 rows, count=count, size=len(data), batch_id=batch_id, max_backlog=self.max_backlog
             )
         except (RedisError, OSError) as exc:
-            logger.warning("append to the stream failed: %s", type(exc).__name__)
-            self._outcome("unavailable")
-            raise Refusal(
-                503,
-                "unavailable",
-                "the event buffer is unreachable; retry later",
-                {"Retry-After": self.retry_after},
-            ) from None
+            raise self._redis_unreachable("append to the stream", exc) from None
         self.metrics.backlog.set(backlog)
         if entry is None:
             self._outcome("throttled")
