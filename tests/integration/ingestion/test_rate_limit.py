@@ -17,6 +17,7 @@ from tenantry import ratelimit
 from tests.integration.ingestion.conftest import (
     API_KEY,
     TENANT,
+    RedisProcess,
     Service,
     make_service,
     metric_value,
@@ -72,4 +73,19 @@ async def test_refused_keys_are_not_counted(limited: Service) -> None:
     for _ in range(5):
         status, _, _ = await limited.post(ndjson_events(1), Authorization="Bearer nope")
         assert status == 401
+    assert (await limited.post(ndjson_events(1)))[0] == 202
+
+
+async def test_redis_down_during_the_limit_check_gives_503(
+    limited: Service, redis_process: RedisProcess
+) -> None:
+    """The limit lives in the tenant's Redis: without it the answer is the same 503 +
+    Retry-After as for the append, never a 500 and never an unlimited accept."""
+    assert (await limited.post(ndjson_events(1)))[0] == 202
+    redis_process.kill()
+    status, headers, body = await limited.post(ndjson_events(1))
+    assert status == 503
+    assert headers["Retry-After"] == "2"
+    assert body["error"]["code"] == "unavailable"  # type: ignore[index]
+    redis_process.start()
     assert (await limited.post(ndjson_events(1)))[0] == 202
