@@ -2,39 +2,28 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
+import pytest
+
 from scripts import settings_docs
-from tests.support.wait import scaled
 
 REPO = Path(__file__).resolve().parents[2]
-SCRIPT = REPO / "scripts" / "settings_docs.py"
 
 
-def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=scaled(120),
-    )
+def test_settings_reference_is_up_to_date(capsys: pytest.CaptureFixture[str]) -> None:
+    code = settings_docs.main(["--check"])
+    assert code == 0, capsys.readouterr().err + "\n(regenerate: make settings-docs)"
 
 
-def test_settings_reference_is_up_to_date() -> None:
-    proc = _run("--check")
-    assert proc.returncode == 0, proc.stderr + "\n(regenerate: python scripts/settings_docs.py)"
-
-
-def test_check_fails_on_a_stale_file(tmp_path: Path) -> None:
+def test_check_fails_on_a_stale_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     stale = tmp_path / "settings.md"
-    text = (REPO / "docs" / "settings.md").read_text()
-    stale.write_text(text.replace("`TENANTRY_RESYNC_SECONDS` | number | `300.0`", "x"))
-    proc = _run("--check", "--out", str(stale))
-    assert proc.returncode == 1
-    assert "is stale" in proc.stderr
+    assert settings_docs.main(["--check", "--out", str(stale)]) == 1  # missing
+    assert settings_docs.main(["--out", str(stale)]) == 0
+    assert settings_docs.main(["--check", "--out", str(stale)]) == 0
+    stale.write_text(stale.read_text().replace("`TENANTRY_RESYNC_SECONDS` | number | `300.0`", "x"))
+    assert settings_docs.main(["--check", "--out", str(stale)]) == 1
+    assert "is stale" in capsys.readouterr().err
 
 
 def test_every_setting_is_described() -> None:
