@@ -55,7 +55,8 @@ def env_name(model: type[BaseSettings], name: str) -> str:
 
 
 def describe(model: type[BaseSettings], exc: ValidationError) -> str:
-    """One line per problem, each naming its environment variable."""
+    """The problems, `; `-separated, each naming its environment variable (and the
+    value given, unless the field is a secret)."""
     problems = []
     for error in exc.errors(include_url=False):
         loc = error["loc"]
@@ -71,8 +72,8 @@ def describe(model: type[BaseSettings], exc: ValidationError) -> str:
             first = next(k for k, f in model.model_fields.items() if f is field)
         name = first if field is None else env_name(model, first)
         secret = field is not None and field.repr is False
-        shown = error["type"] == "missing" or secret or field is None
-        value = "" if shown else f" (got {error['input']!r})"
+        hidden = error["type"] == "missing" or secret or field is None
+        value = "" if hidden else f" (got {error['input']!r})"
         problems.append(f"{name}: {message}{value}")
     return "; ".join(problems)
 
