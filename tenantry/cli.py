@@ -46,9 +46,15 @@ def _crds(args: argparse.Namespace) -> int:
 
 
 def _operator(args: argparse.Namespace) -> int:
-    from tenantry_operator import main as operator_main
+    from tenantry.settings import SettingsError
 
-    operator_main.run(liveness=args.liveness, verbose=args.verbose)
+    try:  # the handlers read their settings when they are registered, at import
+        from tenantry_operator import main as operator_main
+
+        operator_main.run(liveness=args.liveness, verbose=args.verbose)
+    except SettingsError as exc:
+        print(f"configuration: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

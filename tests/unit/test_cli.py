@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -50,3 +51,16 @@ def test_service_commands_still_get_their_options(command: str, option: str, pac
     loaded, text = _loaded(command, "--help")
     assert option in text
     assert package in loaded
+
+
+def test_the_operator_stops_at_a_bad_setting_naming_it() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "tenantry.cli", "operator"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=scaled(120),
+        env={**os.environ, "TENANTRY_RESYNC_SECONDS": "0"},
+    )
+    assert done.returncode == 2, done.stderr
+    assert "TENANTRY_RESYNC_SECONDS: Input should be greater than 0 (got '0')" in done.stderr
