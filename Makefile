@@ -10,7 +10,7 @@ KUBECONFIG_DEV := $(abspath $(STATE))/kubeconfig
 TOOLS_BIN := $(shell bash scripts/tools.sh --print-bin-dir)
 export PATH := $(TOOLS_BIN):$(PATH)
 
-.PHONY: image help bootstrap venv lock lock-check tools tools-lock crds cluster-up cluster-down cluster-destroy dev \
+.PHONY: image help bootstrap venv lock lock-check tools tools-lock crds settings-docs cluster-up cluster-down cluster-destroy dev \
         check lint typecheck layers test test-unit test-e2e
 
 help:
@@ -20,6 +20,7 @@ help:
 	@echo "make cluster-up   start the local control plane (kubeconfig: $(KUBECONFIG_DEV))"
 	@echo "make cluster-down stop it (state kept; cluster-destroy removes it)"
 	@echo "make crds         regenerate crds/ from the pydantic models"
+	@echo "make settings-docs regenerate docs/settings.md from the settings models"
 	@echo "make lock         rewrite requirements/*.lock from pyproject.toml (UPGRADE=pkg|all)"
 	@echo "make tools        build the pinned Kubernetes binaries into $(TOOLS_BIN)"
 
@@ -60,6 +61,9 @@ crds: venv
 	@$(VENV)/bin/tenantry crds --out crds
 	@cp crds/*.yaml charts/tenantry/files/crds/
 	@$(PY) scripts/crd_docs.py
+
+settings-docs: venv
+	@$(PY) scripts/settings_docs.py
 
 cluster-up: venv tools
 	@$(PY) -m tenantry_dev cluster up --state-dir $(STATE)

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 
 import asyncpg
 
 from controlplane import db
 from controlplane.settings import Settings
+from tenantry.settings import SettingsError, from_mapping
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -156,7 +158,11 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = Settings()
+    try:
+        settings = from_mapping(Settings, os.environ)
+    except SettingsError as exc:  # before any worker starts: one message naming the variables
+        print(f"configuration: {exc}", file=sys.stderr)
+        return 2
     action = args.cp_action
     if action == "serve":
         return _serve(settings, args)

@@ -21,7 +21,9 @@ _READER = ReaderLimits()
 class Settings(BaseSettings):
     """Everything the control plane needs to know about its surroundings."""
 
-    model_config = SettingsConfigDict(env_prefix="TENANTRY_CP_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="TENANTRY_CP_", extra="ignore", frozen=True, use_attribute_docstrings=True
+    )
 
     database_url: str = "postgresql://postgres@127.0.0.1:5432/tenantry"
     """asyncpg DSN of the PostgreSQL database that holds users, orgs, roles and audit."""
@@ -63,8 +65,12 @@ class Settings(BaseSettings):
     """Requests per window to the OAuth token endpoint for one ``client_id`` (codes, and
     refresh tokens that name no account). Every user of a public client shares it, so it
     is larger than the per-identity limit."""
+    rate_limit_panel_queries_per_org: int = Field(default=1200, ge=1)
+    """Panel queries (data and chart.svg, cached or not) per window of one organisation:
+    each organisation has its own budget, so one cannot slow another's dashboards."""
     rate_limit_window_seconds: int = Field(default=60, ge=1)
-    """Length of the fixed rate-limit window."""
+    """Every rate limit counts the requests of the last this many seconds (a moving
+    window: no burst of twice the limit where two fixed windows meet)."""
 
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     """Largest request body (bytes) of every route but the few below. A larger declared
@@ -101,12 +107,14 @@ class Settings(BaseSettings):
     """SMTP server for invitation e-mails. Unset: nothing is sent, and the API response
     (which always carries the token) is the only way to hand an invitation on."""
     smtp_port: int = Field(default=587, ge=1, le=65535)
+    """Port of the SMTP server (587: submission with STARTTLS)."""
     smtp_from: str | None = None
     """The From address (``Tenantry <noreply@example.com>`` or a bare address); required
     with ``smtp_host``."""
     smtp_username: str | None = None
     """SMTP AUTH user; unset: no authentication."""
     smtp_password: SecretStr | None = None
+    """SMTP AUTH password; set with ``smtp_username``."""
     smtp_starttls: bool = True
     """Upgrade the connection with STARTTLS (required when true; false sends in clear
     text: only for a relay on the same host or network)."""
@@ -121,7 +129,9 @@ class Settings(BaseSettings):
     migrate_on_start: bool = True
     """Apply pending SQL migrations when the app starts."""
     db_pool_min: int = Field(default=1, ge=0)
+    """PostgreSQL connections each process keeps open."""
     db_pool_max: int = Field(default=10, ge=1)
+    """Most PostgreSQL connections of one process (one per request in flight)."""
 
     clickhouse_url_override: str | None = None
     """One ClickHouse URL for every tenant's panel queries (local runs: the loopback

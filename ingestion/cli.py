@@ -31,6 +31,7 @@ from ingestion.settings import Settings, SettingsError, from_env
 from ingestion.stream import Names, Stream
 from ingestion.usage import ControlPlaneUsageSink, LogUsageSink, UsageSink
 from ingestion.writer import AfterInsert, Writer
+from tenantry import ratelimit
 from tenantry.clickhouse import open_client, schema
 from tenantry.clickhouse.client import AsyncClickHouse, ClickHouseClient
 from tenantry.internal_client import InternalClient
@@ -213,6 +214,13 @@ async def serve(settings: Settings, *, accept_events: bool = True, write: bool =
         max_backlog=settings.max_backlog,
         retry_after_seconds=settings.retry_after_seconds,
         max_body_bytes=settings.max_body_bytes,
+        key_limit=server.KeyLimit(
+            ratelimit.MovingWindow(redis),
+            tenant=settings.tenant,
+            limit=ratelimit.per_window(
+                settings.rate_limit_per_key, settings.rate_limit_window_seconds
+            ),
+        ),
     )
     writer = (
         WriterRunner(settings, stream=stream, metrics=metrics, usage=usage_sink(settings, internal))

@@ -11,6 +11,8 @@ and the introspection client uses it as well. Content-Encoding is decoded by
 `RUNNER_OPTIONS`.
 
 Order of a request: API key (401/403/503, before reading the body) ->
+the key's rate limit (429 + Retry-After; a moving window in the tenant's Redis,
+`tenantry.ratelimit`, so one key's flood never spends another key's budget) ->
 body (400/413/415) -> validation (422, nothing written) -> one atomic
 append-if-under-bound to the Redis Stream (429 + Retry-After when the backlog
 is over its bound, 503 when Redis is unreachable) -> 202 with the count and
@@ -38,11 +40,13 @@ from typing import Any
 
 import msgspec
 from aiohttp import web
+from limits import RateLimitItem
 from redis.exceptions import RedisError
 
 from ingestion import auth, body, events
 from ingestion.metrics import Metrics
 from ingestion.stream import Stream
+from tenantry import ratelimit
 from tenantry.errors import REQUEST_ID_HEADER, error_body, request_id
 
 logger = logging.getLogger(__name__)
@@ -124,6 +128,18 @@ def api_key(request: web.Request) -> str | None:
     return key or None
 
 
+class KeyLimit:
+    """At most `limit` requests of one API key in any window (`tenantry.ratelimit`)."""
+
+    def __init__(self, window: ratelimit.MovingWindow, *, tenant: str, limit: RateLimitItem):
+        self.window = window
+        self.limit = limit
+        self.bucket = f"ingest:{tenant}:key"
+
+    async def hit(self, key: str) -> ratelimit.Refused | None:
+        return await self.window.hit(self.limit, self.bucket, key)
+
+
 class Ingest:
     """The handlers, with what they need (no globals)."""
 
@@ -140,6 +156,7 @@ class Ingest:
         max_body_bytes: int,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
         turn_timeout_seconds: float = 5.0,
+        key_limit: KeyLimit | None = None,
     ) -> None:
         self.tenant = tenant
         self.stream = stream
@@ -154,6 +171,7 @@ class Ingest:
         self.retry_after = str(retry_after_seconds)
         self.max_body_bytes = max_body_bytes
         self.clock = clock
+        self.key_limit = key_limit
 
     async def post_events(self, request: web.Request) -> web.Response:
         started = time.perf_counter()
@@ -195,6 +213,8 @@ class Ingest:
                 "API keys cannot be checked right now",
                 {"Retry-After": self.retry_after},
             ) from None
+        if self.key_limit is not None:
+            await self._limit(key)
         content_type = request.content_type
         if content_type in NDJSON_TYPES:
             ndjson = True
@@ -234,6 +254,33 @@ class Ingest:
         finally:
             self._turn.release()
 
+    def _redis_unreachable(self, what: str, exc: Exception) -> Refusal:
+        """The 503 of a Redis that failed (the limit check or the append)."""
+        logger.warning("%s failed: %s", what, type(exc).__name__)
+        self._outcome("unavailable")
+        return Refusal(
+            503,
+            "unavailable",
+            "the event buffer is unreachable; retry later",
+            {"Retry-After": self.retry_after},
+        )
+
+    async def _limit(self, key: str) -> None:
+        """Count the request against its key's limit: 429 over it, 503 without Redis."""
+        assert self.key_limit is not None
+        try:
+            refused = await self.key_limit.hit(key)
+        except (RedisError, OSError) as exc:
+            raise self._redis_unreachable("rate limit check", exc) from None
+        if refused is not None:
+            self._outcome("rate_limited")
+            raise Refusal(
+                429,
+                "rate_limited",
+                f"too many requests with this API key; retry in {refused.retry_after} s",
+                {"Retry-After": str(refused.retry_after)},
+            )
+
     async def _accept(self, data: bytes, *, ndjson: bool) -> web.Response:
         """Validate and append one batch (its turn held): 422, 503, 429 or 202."""
         received = self.clock()
@@ -251,14 +298,7 @@ class Ingest:
                 rows, count=count, size=len(data), batch_id=batch_id, max_backlog=self.max_backlog
             )
         except (RedisError, OSError) as exc:
-            logger.warning("append to the stream failed: %s", type(exc).__name__)
-            self._outcome("unavailable")
-            raise Refusal(
-                503,
-                "unavailable",
-                "the event buffer is unreachable; retry later",
-                {"Retry-After": self.retry_after},
-            ) from None
+            raise self._redis_unreachable("append to the stream", exc) from None
         self.metrics.backlog.set(backlog)
         if entry is None:
             self._outcome("throttled")

@@ -8,7 +8,6 @@ are dev-only (``python -m tenantry_dev``), not part of this runtime entry point.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -22,9 +21,15 @@ def _crds(args: argparse.Namespace) -> int:
 
 
 def _operator(args: argparse.Namespace) -> int:
-    from tenantry_operator import main as operator_main
+    from tenantry.settings import SettingsError
 
-    operator_main.run(liveness=args.liveness, verbose=args.verbose)
+    try:  # the handlers read their settings when they are registered, at import
+        from tenantry_operator import main as operator_main
+
+        operator_main.run(liveness=args.liveness, verbose=args.verbose)
+    except SettingsError as exc:
+        print(f"configuration: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -48,8 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     op = sub.add_parser("operator", help="run the Tenant/Dashboard operator (kopf)")
     op.add_argument(
         "--liveness",
-        default=os.environ.get("TENANTRY_LIVENESS", "http://0.0.0.0:8080/healthz"),
-        help="liveness endpoint URL",
+        default=None,
+        help="liveness endpoint URL (default: the operator's settings, TENANTRY_LIVENESS)",
     )
     op.add_argument("--verbose", action="store_true")
     op.set_defaults(func=_operator)

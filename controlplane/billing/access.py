@@ -33,7 +33,9 @@ from controlplane.rbac.dependencies import Bearer, OrgPermission
 
 
 class BillingSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="TENANTRY_CP_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="TENANTRY_CP_", extra="ignore", frozen=True, use_attribute_docstrings=True
+    )
 
     internal_token: SecretStr | None = None
     """Bearer token of the ingestion service and the operator; unset disables it."""

@@ -121,6 +121,7 @@ async def _panel(
     to: str | None,
 ) -> service.PanelResult:
     """The panel's data; a query that ran on ClickHouse (no cache hit) is metered."""
+    await state.limiter.panel_query(str(access.org.id))
     result = await service.panel_data(
         state.kube,
         state.redis,

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any, cast
 
 import kopf
@@ -18,7 +17,9 @@ from tenantry_operator import children, dashboard_worker, finalize, metering, no
 from tenantry_operator.runtime import Runtime
 from tenantry_operator.settings import Settings
 
-USAGE_INTERVAL = float(os.environ.get("TENANTRY_USAGE_INTERVAL_SECONDS", "300"))
+# kopf takes a timer's interval when the handler is registered, at import: this one
+# setting is read then (the rest at startup, from the same model).
+USAGE_INTERVAL = Settings.from_env().usage_interval_seconds
 ORG_LABEL = normalize.ORG_LABEL
 
 

@@ -9,6 +9,7 @@ import aiohttp
 import kopf
 
 from tenantry_operator import handlers  # noqa: F401 - registers the handlers
+from tenantry_operator.settings import Settings
 
 PREFIX = "tenantry.io"
 # kopf's own API connections (Tenants, Dashboards, their patches and Events). kopf's
@@ -55,7 +56,8 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.networking.request_timeout = 30
 
 
-def run(*, liveness: str = "http://0.0.0.0:8080/healthz", verbose: bool = False) -> None:
+def run(*, liveness: str | None = None, verbose: bool = False) -> None:
+    """Run kopf; `liveness` None: the endpoint of the settings (TENANTRY_LIVENESS)."""
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
@@ -63,4 +65,6 @@ def run(*, liveness: str = "http://0.0.0.0:8080/healthz", verbose: bool = False)
     # One line per API request is noise at INFO (and costs CPU at hundreds of tenants).
     for noisy in ("httpx", "httpx2", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
+    if liveness is None:
+        liveness = Settings.from_env().liveness
     kopf.run(clusterwide=True, standalone=True, liveness_endpoint=liveness)

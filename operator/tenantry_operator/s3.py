@@ -10,7 +10,6 @@ hang a reconcile or a deletion.
 from __future__ import annotations
 
 import asyncio
-import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -36,18 +35,6 @@ class S3Config:
 
     def __repr__(self) -> str:  # never print the secret
         return f"S3Config(endpoint={self.endpoint!r}, access_key_id={self.access_key_id!r})"
-
-    @classmethod
-    def from_env(cls) -> S3Config | None:
-        endpoint = os.environ.get("TENANTRY_S3_ENDPOINT")
-        if not endpoint:
-            return None
-        return cls(
-            endpoint=endpoint,
-            access_key_id=os.environ.get("TENANTRY_S3_ACCESS_KEY_ID", ""),
-            secret_access_key=os.environ.get("TENANTRY_S3_SECRET_ACCESS_KEY", ""),
-            region=os.environ.get("TENANTRY_S3_REGION", "us-east-1"),
-        )
 
 
 def tenant_prefix(prefix: str, tenant: str) -> str:

@@ -1,66 +1,141 @@
-"""Operator settings from the environment, with defaults that suit a local run."""
+"""Operator settings from the environment, with defaults that suit a local run.
+
+One pydantic-settings model: each field names its environment variable (the alias),
+its default, bounds and meaning (the docstring; `docs/settings.md` is generated from
+it). A bad value stops the operator at start with a message naming the variable
+(`tenantry.settings.SettingsError`), instead of a reconcile failing later.
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar
 
+from pydantic import BeforeValidator, Field
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from tenantry.settings import from_mapping
 from tenantry_operator.normalize import Images
 from tenantry_operator.s3 import S3Config
 
 
-def _env_tuple(name: str, default: str) -> tuple[str, ...]:
-    return tuple(x.strip() for x in os.environ.get(name, default).split(",") if x.strip())
+def _blank_none(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.strip() or None
+    return value
 
 
-@dataclass(frozen=True)
-class Settings:
-    images: Images = field(default_factory=Images)
-    platform_namespaces: tuple[str, ...] = ("tenantry-system",)
-    resync_seconds: float = 300.0  # periodic check even without events
-    busy_recheck_seconds: float = 30.0  # safety net while converging; watches drive it
+def _comma_list(value: Any) -> Any:
+    if isinstance(value, str):
+        return tuple(x.strip() for x in value.split(",") if x.strip())
+    return value
+
+
+Text = Annotated[str | None, BeforeValidator(_blank_none)]
+
+
+class Settings(BaseSettings):
+    """The operator's environment."""
+
+    model_config = SettingsConfigDict(
+        frozen=True,
+        extra="ignore",
+        env_ignore_empty=True,
+        populate_by_name=True,
+        use_attribute_docstrings=True,
+    )
+
+    clickhouse_image: str = Field(Images.clickhouse, validation_alias="TENANTRY_CLICKHOUSE_IMAGE")
+    """Image repository of the tenants' ClickHouse servers (the tag is the spec's version)."""
+    keeper_image: str = Field(Images.keeper, validation_alias="TENANTRY_KEEPER_IMAGE")
+    """Image repository of ClickHouse Keeper."""
+    redis_image: str = Field(Images.redis, validation_alias="TENANTRY_REDIS_IMAGE")
+    """Image repository of the tenants' Redis."""
+    ingestion_image: str = Field(Images.ingestion, validation_alias="TENANTRY_INGESTION_IMAGE")
+    """Image of the ingestion pods (this project's image)."""
+    platform_namespaces: Annotated[tuple[str, ...], NoDecode, BeforeValidator(_comma_list)] = Field(
+        ("tenantry-system",), validation_alias="TENANTRY_PLATFORM_NAMESPACES"
+    )
+    """Comma-separated namespaces whose pods may reach the tenants' stacks (the control
+    plane's, the operator's)."""
+    resync_seconds: float = Field(300.0, gt=0, validation_alias="TENANTRY_RESYNC_SECONDS")
+    """Each Tenant is reconciled at least this often, even without events."""
+    busy_recheck_seconds: float = Field(
+        30.0, gt=0, validation_alias="TENANTRY_BUSY_RECHECK_SECONDS"
+    )
+    """How soon a tenant that is not converged is looked at again when no watch event
+    comes (a safety net; watches drive it)."""
     # While waiting on what no watch announces (the tenant's ClickHouse answering the
-    # schema step), retry after 1 s, doubling up to this: a refusal during start-up or
-    # a slow moment costs seconds, not a busy recheck per attempt.
-    retry_first_seconds: float = 1.0
-    retry_max_seconds: float = 15.0
-    max_shards_in_flight: int = 2  # rolling updates: shards updated at once
-    # Tenants reconciled at once. Bounded so that, with hundreds of tenants arriving
-    # together, each one completes quickly in turn instead of all of them slowly.
-    max_concurrent_reconciles: int = 8
-    s3: S3Config | None = None  # backups; None: backups are reported as not configured
-    delete_retries: int = 5  # bounded retries of S3 cleanup when a Tenant is deleted
-    # Reach every tenant's ClickHouse at this URL instead of its Service (local runs: the
-    # loopback engine; one database per tenant keeps them apart).
-    clickhouse_override: str | None = None
-    # Ingestion pods validate API keys at the control plane with this internal token.
-    controlplane_url: str | None = None
-    internal_token: str | None = field(default=None, repr=False)
-    # Plan limits read from the control plane are cached this long, and a Tenant refused
-    # for its plan is looked at again after it (admission.py).
-    plan_recheck_seconds: float = 60.0
+    # schema step), retry after 1 s, doubling up to retry_max_seconds: a refusal during
+    # start-up or a slow moment costs seconds, not a busy recheck per attempt.
+    retry_first_seconds: ClassVar[float] = 1.0
+    retry_max_seconds: float = Field(15.0, gt=0, validation_alias="TENANTRY_RETRY_MAX_SECONDS")
+    """Ceiling of the schema step's retry backoff (from 1 s, doubling)."""
+    max_shards_in_flight: int = Field(2, ge=1, validation_alias="TENANTRY_MAX_SHARDS_IN_FLIGHT")
+    """Rolling updates: shards updated at once (one host per shard at a time)."""
+    max_concurrent_reconciles: int = Field(
+        8, ge=1, validation_alias="TENANTRY_MAX_CONCURRENT_RECONCILES"
+    )
+    """Tenants reconciled at once. Bounded so that, with hundreds of tenants arriving
+    together, each one completes quickly in turn instead of all of them slowly."""
+    s3_endpoint: Text = Field(None, validation_alias="TENANTRY_S3_ENDPOINT")
+    """S3 endpoint of the backups; unset: backups are reported as not configured."""
+    s3_access_key_id: str = Field("", validation_alias="TENANTRY_S3_ACCESS_KEY_ID")
+    """S3 access key id of the backups."""
+    s3_secret_access_key: str = Field(
+        "", validation_alias="TENANTRY_S3_SECRET_ACCESS_KEY", repr=False
+    )
+    """S3 secret access key of the backups."""
+    s3_region: str = Field("us-east-1", validation_alias="TENANTRY_S3_REGION")
+    """S3 region of the backups."""
+    delete_retries: int = Field(5, ge=0, validation_alias="TENANTRY_DELETE_RETRIES")
+    """Bounded retries of the S3 cleanup when a Tenant is deleted."""
+    clickhouse_override: Text = Field(None, validation_alias="TENANTRY_CLICKHOUSE_URL_OVERRIDE")
+    """Reach every tenant's ClickHouse at this URL instead of its Service (local runs,
+    where kwok pods run nothing: the loopback engine; one database per tenant keeps them
+    apart)."""
+    controlplane_url: Text = Field(None, validation_alias="TENANTRY_CONTROLPLANE_URL")
+    """The control plane: ingestion pods check API keys there, usage is reported there,
+    plan limits are read there. Unset: none of these."""
+    internal_token: Text = Field(None, validation_alias="TENANTRY_INTERNAL_TOKEN", repr=False)
+    """Bearer token of the control plane's internal API (given to ingestion pods too)."""
+    plan_recheck_seconds: float = Field(
+        60.0, gt=0, validation_alias="TENANTRY_PLAN_RECHECK_SECONDS"
+    )
+    """Plan limits read from the control plane are cached this long, and a Tenant refused
+    for its plan is looked at again after it (admission.py)."""
+    usage_interval_seconds: float = Field(
+        300.0, gt=0, validation_alias="TENANTRY_USAGE_INTERVAL_SECONDS"
+    )
+    """How often storage usage is measured and reported (read when the handlers are
+    registered: kopf timers take their interval then)."""
+    liveness: str = Field("http://0.0.0.0:8080/healthz", validation_alias="TENANTRY_LIVENESS")
+    """kopf's liveness endpoint (``tenantry operator --liveness`` overrides it)."""
+
+    @property
+    def images(self) -> Images:
+        return Images(
+            clickhouse=self.clickhouse_image,
+            keeper=self.keeper_image,
+            redis=self.redis_image,
+            ingestion=self.ingestion_image,
+        )
+
+    @property
+    def s3(self) -> S3Config | None:
+        """Backups' S3; None: backups are reported as not configured."""
+        if not self.s3_endpoint:
+            return None
+        return S3Config(
+            endpoint=self.s3_endpoint,
+            access_key_id=self.s3_access_key_id,
+            secret_access_key=self.s3_secret_access_key,
+            region=self.s3_region,
+        )
 
     @classmethod
-    def from_env(cls) -> Settings:
-        return cls(
-            images=Images(
-                clickhouse=os.environ.get("TENANTRY_CLICKHOUSE_IMAGE", Images.clickhouse),
-                keeper=os.environ.get("TENANTRY_KEEPER_IMAGE", Images.keeper),
-                redis=os.environ.get("TENANTRY_REDIS_IMAGE", Images.redis),
-                ingestion=os.environ.get("TENANTRY_INGESTION_IMAGE", Images.ingestion),
-            ),
-            platform_namespaces=_env_tuple("TENANTRY_PLATFORM_NAMESPACES", "tenantry-system"),
-            resync_seconds=float(os.environ.get("TENANTRY_RESYNC_SECONDS", "300")),
-            busy_recheck_seconds=float(os.environ.get("TENANTRY_BUSY_RECHECK_SECONDS", "30")),
-            retry_max_seconds=float(os.environ.get("TENANTRY_RETRY_MAX_SECONDS", "15")),
-            max_shards_in_flight=int(os.environ.get("TENANTRY_MAX_SHARDS_IN_FLIGHT", "2")),
-            max_concurrent_reconciles=int(
-                os.environ.get("TENANTRY_MAX_CONCURRENT_RECONCILES", "8")
-            ),
-            s3=S3Config.from_env(),
-            delete_retries=int(os.environ.get("TENANTRY_DELETE_RETRIES", "5")),
-            clickhouse_override=os.environ.get("TENANTRY_CLICKHOUSE_URL_OVERRIDE") or None,
-            controlplane_url=os.environ.get("TENANTRY_CONTROLPLANE_URL") or None,
-            internal_token=os.environ.get("TENANTRY_INTERNAL_TOKEN") or None,
-            plan_recheck_seconds=float(os.environ.get("TENANTRY_PLAN_RECHECK_SECONDS", "60")),
-        )
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read from `env` (default: the process environment); SettingsError names the
+        variables at fault."""
+        return from_mapping(cls, os.environ if env is None else env)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -81,3 +82,16 @@ def test_the_operator_loads_sqlglot_only_when_it_judges_a_panel() -> None:
         timeout=scaled(120),
     )
     assert done.stdout.split() == ["false", "true"]
+
+
+def test_the_operator_stops_at_a_bad_setting_naming_it() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "tenantry_cli", "operator"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=scaled(120),
+        env={**os.environ, "TENANTRY_RESYNC_SECONDS": "0"},
+    )
+    assert done.returncode == 2, done.stderr
+    assert "TENANTRY_RESYNC_SECONDS: Input should be greater than 0 (got '0')" in done.stderr

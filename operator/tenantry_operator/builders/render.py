@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import shlex
 from pathlib import Path
 from typing import Any
@@ -23,12 +22,28 @@ from xml.sax.saxutils import escape
 
 import jinja2
 import yaml
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # libyaml's safe loader is ~10x faster than the pure-Python one; every reconcile renders.
 _LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 # Override for installs that ship the templates somewhere else (a wheel, an image).
 TEMPLATES_ENV = "TENANTRY_TEMPLATES_DIR"
+
+
+class TemplateSettings(BaseSettings):
+    """Where the builders find their templates (apart from the operator's `Settings`:
+    the builders are pure functions that the CLI and tests call without an operator)."""
+
+    model_config = SettingsConfigDict(
+        frozen=True, extra="ignore", env_ignore_empty=True, use_attribute_docstrings=True
+    )
+
+    templates_dir: Path | None = Field(None, validation_alias=TEMPLATES_ENV)
+    """The ``tenant_templates`` folder (the image sets it); unset: the repository's."""
+
+
 # builders/ -> tenantry_operator/ -> operator/ -> the repository root.
 _REPO_TEMPLATES = Path(__file__).resolve().parents[3] / "tenant_templates"
 
@@ -37,8 +52,7 @@ Manifest = dict[str, Any]
 
 def templates_dir() -> Path:
     """Where the templates live: $TENANTRY_TEMPLATES_DIR, else the repository's folder."""
-    configured = os.environ.get(TEMPLATES_ENV)
-    path = Path(configured) if configured else _REPO_TEMPLATES
+    path = TemplateSettings().templates_dir or _REPO_TEMPLATES
     if not path.is_dir():
         raise FileNotFoundError(
             f"tenant templates not found at {path}; set {TEMPLATES_ENV} to their folder"

@@ -39,7 +39,6 @@ from tenantry.clickhouse.client import ClickHouseClient
 from tenantry_operator.kube import Kube
 from tenantry_operator.model import TenantModel
 
-OVERRIDE_ENV = "TENANTRY_CLICKHOUSE_URL_OVERRIDE"
 CREDENTIALS_SECRET = "clickhouse-credentials"  # noqa: S105 - a Secret name, not a password
 ADMIN_PASSWORD_KEY = "admin-password"  # noqa: S105 - a key name
 ADMIN_USER = "admin"

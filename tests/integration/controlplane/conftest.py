@@ -108,6 +108,7 @@ def make_settings(database_url: str, redis_url: str, **overrides: Any) -> Settin
         "argon2_memory_kib": 8192,
         "rate_limit_per_ip": 1000,
         "rate_limit_per_identity": 1000,
+        "rate_limit_panel_queries_per_org": 100_000,
         "issuer": "https://cp.test",
         "db_pool_max": 4,
         **overrides,

@@ -127,6 +127,7 @@ def server(
         "TENANTRY_CP_RATE_LIMIT_PER_IP": "100000",
         "TENANTRY_CP_RATE_LIMIT_PER_IDENTITY": "100000",
         "TENANTRY_CP_RATE_LIMIT_PER_CLIENT": "100000",
+        "TENANTRY_CP_RATE_LIMIT_PANEL_QUERIES_PER_ORG": "100000",
         "TENANTRY_CP_METRICS_PORT": str(free_port()),  # not the default: tests run side by side
         "TENANTRY_CP_CLICKHOUSE_URL_OVERRIDE": loopback.url,
     }

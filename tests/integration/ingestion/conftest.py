@@ -173,18 +173,24 @@ async def service(stream: Stream) -> AsyncIterator[Service]:
 
 
 async def make_service(
-    stream: Stream, *, max_backlog: int = 1000, max_body_bytes: int = 1024 * 1024
+    stream: Stream,
+    *,
+    max_backlog: int = 1000,
+    max_body_bytes: int = 1024 * 1024,
+    keys: tuple[str, ...] = (API_KEY,),
+    key_limit: server.KeyLimit | None = None,
 ) -> AsyncIterator[Service]:
     metrics = Metrics()
     ingest = server.Ingest(
         tenant=TENANT,
         stream=stream,
-        validator=StaticKeyValidator(frozenset({key_digest(API_KEY)}), tenant=TENANT),
+        validator=StaticKeyValidator(frozenset(map(key_digest, keys)), tenant=TENANT),
         metrics=metrics,
         limits=events.Limits(retention_days=30, max_events=1000),
         max_backlog=max_backlog,
         retry_after_seconds=2,
         max_body_bytes=max_body_bytes,
+        key_limit=key_limit,
     )
     test_server = TestServer(server.create_app(ingest), host="127.0.0.1", port=free_port())
     await test_server.start_server(**server.RUNNER_OPTIONS)  # as ingestion.cli runs it
@@ -265,6 +271,7 @@ def writer_process(
     pause_marker: Path | None = None,
     args: tuple[str, ...] = ("--writer-only",),
     listen_port: int | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
     """`python -m ingestion` as the operator's Deployment configures it, on the test stack."""
     env = {
@@ -285,6 +292,7 @@ def writer_process(
     }
     if pause_marker is not None:
         env["TENANTRY_INGEST_TEST_PAUSE_AFTER_INSERT"] = str(pause_marker)
+    env.update(extra_env or {})
     with log.open("ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "ingestion", *args],

@@ -10,9 +10,12 @@ from __future__ import annotations
 import gzip
 import signal
 import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from tenantry.clickhouse.chdb_client import ChdbClient
 from tenantry_dev.loopback_server import LoopbackServer
@@ -160,3 +163,62 @@ async def test_events_are_accepted_while_clickhouse_is_down_and_written_once_it_
         if later is not None:
             later.close()
     assert rows(chdb_client, database) == (300, 300)
+
+
+@dataclass
+class HttpOnly:
+    """`python -m ingestion --no-writer` on a free port, with some variables of its own."""
+
+    proc: subprocess.Popen[bytes]
+    log: Path
+    url: str
+
+
+@pytest.fixture
+def http_only(
+    redis_process: RedisProcess, loopback: LoopbackServer, database: str, tmp_path: Path
+) -> Iterator[Callable[[dict[str, str]], HttpOnly]]:
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(env: dict[str, str]) -> HttpOnly:
+        port = free_port()
+        log = tmp_path / f"ingest-{len(started)}.log"
+        proc = writer_process(
+            loopback=loopback, redis_process=redis_process, database=database,
+            consumer="pod-1", log=log, args=("--no-writer",), listen_port=port, extra_env=env,
+        )  # fmt: skip
+        started.append(proc)
+        return HttpOnly(proc, log, f"http://127.0.0.1:{port}")
+
+    yield start
+    for proc in started:
+        stop_process(proc, what="ingestion")
+
+
+async def test_the_per_key_rate_limit_is_read_from_the_environment(
+    http_only: Callable[[dict[str, str]], HttpOnly],
+) -> None:
+    service = http_only(
+        {
+            "TENANTRY_INGEST_RATE_LIMIT_PER_KEY": "2",
+            "TENANTRY_INGEST_RATE_LIMIT_WINDOW_SECONDS": "30",
+        }
+    )
+    headers = {"X-API-Key": API_KEY, "Content-Type": "application/x-ndjson"}
+    async with aiohttp.ClientSession() as session:
+        await until_ready(session, service.url, service.proc, service.log)
+        answers = []
+        for _ in range(3):
+            post = session.post(f"{service.url}/v1/events", data=ndjson_events(1), headers=headers)
+            async with post as resp:
+                answers.append((resp.status, resp.headers.get("Retry-After")))
+    assert [status for status, _ in answers] == [202, 202, 429]
+    assert 1 <= int(answers[2][1] or 0) <= 30
+
+
+def test_a_bad_setting_stops_the_process_naming_the_variable(
+    http_only: Callable[[dict[str, str]], HttpOnly],
+) -> None:
+    service = http_only({"TENANTRY_INGEST_RATE_LIMIT_PER_KEY": "lots"})
+    assert service.proc.wait(timeout=scaled(60)) == 2
+    assert "TENANTRY_INGEST_RATE_LIMIT_PER_KEY" in service.log.read_text()

@@ -207,6 +207,25 @@ def test_operator_s3_credentials_come_from_a_secret() -> None:
     assert "operator.s3.existingSecret" in message
 
 
+def test_operator_env_is_read_by_the_operator_settings() -> None:
+    """Every variable the chart gives the operator is one of its settings, and the
+    operator reads the chart's values (secret references stand in as placeholders)."""
+    from tenantry_operator.settings import Settings
+
+    from tenantry.settings import env_name
+
+    (container,) = _containers(one(render(EVERYTHING), "Deployment", OP))
+    env = {e["name"]: e.get("value", f"<{e['name']}>") for e in container["env"]}
+    known = {env_name(Settings, name) for name in Settings.model_fields}
+    ours = {name for name in env if name.startswith("TENANTRY_")}
+    assert ours <= known, ours - known
+    settings = Settings.from_env(env)
+    assert settings.platform_namespaces == (NAMESPACE,)
+    assert settings.resync_seconds == float(env["TENANTRY_RESYNC_SECONDS"])
+    assert settings.s3 is not None
+    assert settings.s3.endpoint == "https://s3.example.com"
+
+
 def test_controlplane_config_and_secret_references() -> None:
     objs = render()
     (container,) = _containers(one(objs, "Deployment", CP))

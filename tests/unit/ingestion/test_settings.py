@@ -8,8 +8,9 @@ from tenantry_operator.model import TenantModel
 
 from controlplane.dashboards import repository as cp_repository
 from ingestion import settings
-from ingestion.settings import SettingsError, from_env
+from ingestion.settings import Settings, SettingsError, from_env
 from tenantry import contract
+from tenantry.settings import env_name
 
 DIGEST = settings.key_digest("secret-key")
 # What the tenant's Secrets hold, by (secret, key): test inputs, not copies of anything.
@@ -108,15 +109,33 @@ def test_static_keys_mode_and_chdb_provisions_by_default() -> None:
         ({"TENANTRY_CONTROLPLANE_URL": ""}, "API keys"),
         ({"TENANTRY_INTERNAL_TOKEN": ""}, "TENANTRY_INTERNAL_TOKEN"),
         ({"TENANTRY_LISTEN": "nope"}, "host:port"),
-        ({"TENANTRY_RETENTION_DAYS": "0"}, "at least 1"),
-        ({"TENANTRY_INGEST_FLUSH_SECONDS": "x"}, "number"),
-        ({"TENANTRY_INGEST_PROVISION": "maybe"}, "true or false"),
+        (
+            {"TENANTRY_RETENTION_DAYS": "0"},
+            "TENANTRY_RETENTION_DAYS: .* greater than or equal to 1",
+        ),
+        ({"TENANTRY_INGEST_FLUSH_SECONDS": "x"}, "TENANTRY_INGEST_FLUSH_SECONDS: .* number"),
+        ({"TENANTRY_INGEST_PROVISION": "maybe"}, "TENANTRY_INGEST_PROVISION: .* boolean"),
+        ({"TENANTRY_REDIS_PORT": "70000"}, "TENANTRY_REDIS_PORT: .* less than or equal to 65535"),
+        ({"TENANTRY_INGEST_RATE_LIMIT_PER_KEY": "0"}, "TENANTRY_INGEST_RATE_LIMIT_PER_KEY"),
         ({"TENANTRY_INGEST_CLAIM_IDLE_SECONDS": "1"}, "must exceed"),
     ],
 )
 def test_bad_environments_say_what_is_wrong(change: dict[str, str], message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         from_env({**OPERATOR_ENV, **change})
+
+
+def test_every_variable_the_operator_renders_is_a_setting() -> None:
+    """No variable of the pod's env is silently ignored (a renamed field would be)."""
+    known = {env_name(Settings, name) for name in Settings.model_fields}
+    assert set(OPERATOR_ENV) <= known, set(OPERATOR_ENV) - known
+
+
+def test_secrets_are_not_echoed() -> None:
+    s = from_env(OPERATOR_ENV)
+    assert "r-pass" not in repr(s)
+    assert "internal" not in repr(s)
+    assert "p@ss/word" not in repr(s)
 
 
 def test_static_keys_must_be_digests() -> None:
