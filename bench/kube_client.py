@@ -20,9 +20,15 @@ memory is per client. Each child measures:
 
 Clients: ``lightkube`` (lightkube's AsyncClient, the calls ``tenantry_operator.kube.Kube``
 makes), ``Kube`` (the operator's wrapper itself, which also imports the CRD models),
-``kubernetes_asyncio`` and ``kubernetes``. The rounds alternate the clients' order so
+``kubernetes_asyncio``, ``kubernetes.aio`` (the asyncio client the official package
+ships since version 37) and ``kubernetes`` (sync). The rounds alternate the clients' order so
 the machine's noise hits all of them; ratios are against lightkube, per round, then the
 median over rounds.
+
+The official clients are not in the dev venv (with either installed, ``import kopf``
+imports both: pyproject.toml, the ``kubebench`` extra). The benchmark installs
+``requirements/kubebench.lock`` (hashes checked) into a folder of the tool cache once and
+puts it on the path of those two children only.
 
 Usage: python bench/kube_client.py [--rounds 5] [--objects 60]
 """
@@ -31,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import importlib
 import json
 import os
@@ -44,7 +51,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 FIELD_MANAGER = "tenantry-operator"  # tenantry_operator.kube.FIELD_MANAGER (checked below)
 NAMESPACE = "bench-kube-client"
-CLIENTS = ("lightkube", "Kube", "kubernetes_asyncio", "kubernetes")
+CLIENTS = ("lightkube", "Kube", "kubernetes_asyncio", "kubernetes.aio", "kubernetes")
 OPS = ("apply", "reapply", "get", "list", "delete")
 Obj = dict[str, Any]
 
@@ -152,12 +159,13 @@ def snake(kind: str) -> str:
     return {"ConfigMap": "config_map", "Service": "service"}[kind]
 
 
-async def make_kubernetes_asyncio(kubeconfig: str) -> Client:
-    from kubernetes_asyncio import client as kclient
-    from kubernetes_asyncio import config as kconfig
+async def make_async_official(kubeconfig: str, package: str) -> Client:
+    """kubernetes_asyncio, or the official client's own asyncio twin ``kubernetes.aio``
+    (since kubernetes 37): the same generated API on aiohttp."""
+    kclient: Any = importlib.import_module(f"{package}.client")
+    kconfig: Any = importlib.import_module(f"{package}.config")
 
-    load: Any = kconfig.load_kube_config  # kubernetes_asyncio's config loader is untyped
-    await load(config_file=kubeconfig)
+    await kconfig.load_kube_config(config_file=kubeconfig)
     api_client: Any = kclient.ApiClient()
     core: Any = kclient.CoreV1Api(api_client)
     plain: Callable[[Any], Any] = api_client.sanitize_for_serialization
@@ -206,8 +214,7 @@ def make_kubernetes(kubeconfig: str) -> Client:
     from kubernetes import client as kclient
     from kubernetes import config as kconfig
 
-    load: Any = kconfig.load_kube_config  # untyped
-    load(config_file=kubeconfig)
+    kconfig.load_kube_config(config_file=kubeconfig)
     api_client: Any = kclient.ApiClient()
     core: Any = kclient.CoreV1Api(api_client)
     plain: Callable[[Any], Any] = api_client.sanitize_for_serialization
@@ -252,6 +259,7 @@ IMPORTS = {
     "lightkube": ("lightkube", "lightkube.codecs", "lightkube.types"),
     "Kube": ("tenantry_operator.kube",),
     "kubernetes_asyncio": ("kubernetes_asyncio.client", "kubernetes_asyncio.config"),
+    "kubernetes.aio": ("kubernetes.aio.client", "kubernetes.aio.config"),
     "kubernetes": ("kubernetes.client", "kubernetes.config"),
 }
 
@@ -266,8 +274,8 @@ async def construct(name: str, kubeconfig: str) -> Client | None:
         return make_lightkube(kubeconfig)
     if name == "Kube":
         return make_kube(kubeconfig)
-    if name == "kubernetes_asyncio":
-        return await make_kubernetes_asyncio(kubeconfig)
+    if name in ("kubernetes_asyncio", "kubernetes.aio"):
+        return await make_async_official(kubeconfig, name)
     if name == "kubernetes":
         return make_kubernetes(kubeconfig)
     return None
@@ -376,16 +384,60 @@ def machine() -> str:
     )
 
 
-def versions() -> str:
-    from importlib.metadata import version
+def versions(official: Path) -> str:
+    from importlib.metadata import distributions, version
 
+    there = {
+        d.metadata["Name"].lower().replace("_", "-"): d.version
+        for d in distributions(path=[str(official)])
+    }
+    names = ("kubernetes-asyncio", "aiohttp", "kubernetes", "urllib3")
     return ", ".join(
-        f"{p} {version(p)}"
-        for p in ("lightkube", "httpx2", "kubernetes-asyncio", "aiohttp", "kubernetes", "urllib3")
+        [f"{p} {version(p)}" for p in ("lightkube", "httpx2")] + [f"{p} {there[p]}" for p in names]
     )
 
 
-def run_child(name: str, kubeconfig: Path, templates: Path, count: int, tag: str) -> Obj:
+OFFICIAL = ("kubernetes_asyncio", "kubernetes.aio", "kubernetes")
+
+
+def official_clients() -> Path:
+    """requirements/kubebench.lock installed (hashes checked, no resolution) into a folder
+    of the tool cache named by the lock's digest; its path."""
+    lock = REPO / "requirements" / "kubebench.lock"
+    digest = hashlib.sha256(lock.read_bytes()).hexdigest()[:12]
+    cache = Path(os.environ.get("TENANTRY_CACHE", Path.home() / ".cache" / "tenantry"))
+    target = cache / f"kubebench-{digest}"
+    if not (target / ".installed").exists():
+        uv = subprocess.run(
+            ["bash", str(REPO / "scripts" / "uv.sh")], check=True, capture_output=True, text=True
+        ).stdout.strip()
+        subprocess.run(
+            [
+                uv,
+                "pip",
+                "install",
+                "--quiet",
+                "--python",
+                sys.executable,
+                "--target",
+                str(target),
+                "--require-hashes",
+                "--no-deps",
+                "-r",
+                str(lock),
+            ],
+            check=True,
+        )
+        (target / ".installed").touch()
+    return target
+
+
+def run_child(
+    name: str, kubeconfig: Path, templates: Path, count: int, tag: str, official: Path
+) -> Obj:
+    env = dict(os.environ)
+    if name in OFFICIAL:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, (str(official), env.get("PYTHONPATH"))))
     proc = subprocess.run(
         [
             sys.executable,
@@ -403,6 +455,7 @@ def run_child(name: str, kubeconfig: Path, templates: Path, count: int, tag: str
         ],
         capture_output=True,
         text=True,
+        env=env,
         timeout=600,
         check=False,
     )
@@ -515,7 +568,8 @@ def parent_main(args: argparse.Namespace) -> int:
 
     print(f"date: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}")
     print(f"machine: {machine()}")
-    print(f"versions: {versions()}")
+    official = official_clients()
+    print(f"versions: {versions(official)}")
     print(f"load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     with tempfile.TemporaryDirectory(prefix="tenantry-kubeclient-") as tmp:
         templates = Path(tmp) / "templates.json"
@@ -550,7 +604,9 @@ def parent_main(args: argparse.Namespace) -> int:
                 done = []
                 for name in order:
                     tag = f"{name.lower().replace('_', '-')}-{rnd}"
-                    done.append(run_child(name, cluster.kubeconfig, templates, args.objects, tag))
+                    done.append(
+                        run_child(name, cluster.kubeconfig, templates, args.objects, tag, official)
+                    )
                 results.append(done)
                 print(f"round {rnd + 1}/{args.rounds}: {', '.join(order)}", flush=True)
             report(results, args.rounds)
