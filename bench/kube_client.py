@@ -1,6 +1,6 @@
 """Which Kubernetes client: lightkube (what the operator and control plane use) against the
-official client's asyncio twin, kubernetes_asyncio, and the official sync client,
-kubernetes (issue 15, item 8).
+official client's asyncio twin, kubernetes_asyncio, the official package's own asyncio
+client, kubernetes.aio, and the official sync client, kubernetes (issue 15, item 8).
 
 Starts the local control plane (etcd, kube-apiserver, controllers, scheduler, kwok; the
 binaries of ``make tools``), then runs every client in a child process of its own, so
@@ -21,14 +21,14 @@ memory is per client. Each child measures:
 Clients: ``lightkube`` (lightkube's AsyncClient, the calls ``tenantry_operator.kube.Kube``
 makes), ``Kube`` (the operator's wrapper itself, which also imports the CRD models),
 ``kubernetes_asyncio``, ``kubernetes.aio`` (the asyncio client the official package
-ships since version 37) and ``kubernetes`` (sync). The rounds alternate the clients' order so
-the machine's noise hits all of them; ratios are against lightkube, per round, then the
+ships since version 37) and ``kubernetes`` (sync). The rounds alternate the clients'
+order so the machine's noise hits all of them; ratios are against lightkube, per round, then the
 median over rounds.
 
 The official clients are not in the dev venv (with either installed, ``import kopf``
 imports both: pyproject.toml, the ``kubebench`` extra). The benchmark installs
 ``requirements/kubebench.lock`` (hashes checked) into a folder of the tool cache once and
-puts it on the path of those two children only.
+puts it on the path of those clients' children only.
 
 Usage: python bench/kube_client.py [--rounds 5] [--objects 60]
 """
