@@ -12,6 +12,8 @@
 #   requirements/dev.lock      runtime + dev + build requirements: `make venv` / CI
 #   requirements/runtime.lock  runtime + build requirements, same versions: the image
 #   requirements/uv.lock       uv itself (scripts/uv.sh installs it; UPGRADE=uv moves it)
+#   requirements/kubebench.lock  the `kubebench` extra alone (bench/kube_client.py), at dev.lock's
+#                              versions where they overlap; never in a venv of the project
 # `scripts/lockcheck.py` (part of `make test`) fails when pyproject.toml and the locks
 # disagree.
 set -euo pipefail
@@ -41,4 +43,8 @@ build_requires | "$UV" pip compile pyproject.toml - --extra dev "${common[@]}" "
 echo "==> requirements/runtime.lock (the versions of dev.lock)"
 build_requires | "$UV" pip compile pyproject.toml - -c requirements/dev.lock "${common[@]}" \
   -o requirements/runtime.lock
+echo "==> requirements/kubebench.lock (bench/kube_client.py's clients, at dev.lock's versions)"
+python3 -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["kubebench"]))' \
+  | "$UV" pip compile - -c requirements/dev.lock "${common[@]}" "${upgrade[@]}" \
+    -o requirements/kubebench.lock
 git --no-pager diff --stat -- requirements/ || true
