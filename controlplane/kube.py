@@ -17,25 +17,19 @@ from typing import Any, TypeVar
 import httpx2
 import tenacity
 from lightkube import ApiError, AsyncClient, KubeConfig
-from lightkube.generic_resource import create_global_resource
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Secret
 from lightkube.types import PatchType
 
 from controlplane.errors import Conflict, InvalidInput, NotFound, Unavailable
 from controlplane.mirror import Mirror
-from tenantry import listwatch
+from tenantry import contract, listwatch
 from tenantry.api import GROUP, VERSION
+from tenantry.api.resources import DASHBOARDS, TENANTS, DashboardResource, TenantResource
 
-ORG_LABEL = "tenantry.io/org-id"
-NAME_LABEL = "tenantry.io/name"
-MANAGED_LABEL = "app.kubernetes.io/managed-by"
 FIELD_MANAGER = "tenantry-controlplane"
 _RETRIES = 20
 T = TypeVar("T")
-
-TenantResource = create_global_resource(GROUP, VERSION, "Tenant", "tenants")
-DashboardResource = create_global_resource(GROUP, VERSION, "Dashboard", "dashboards")
 
 
 @dataclass(frozen=True)
@@ -123,7 +117,9 @@ class CustomResources:
         obj = self._resource(
             apiVersion=f"{GROUP}/{VERSION}",
             kind=self._kind,
-            metadata=ObjectMeta(name=name, labels={**labels, MANAGED_LABEL: FIELD_MANAGER}),
+            metadata=ObjectMeta(
+                name=name, labels={**labels, contract.LABEL_MANAGED_BY: FIELD_MANAGER}
+            ),
             spec=spec,
         )
         try:
@@ -189,9 +185,9 @@ class CustomResources:
 class KubeResources:
     def __init__(self, client: AsyncClient, *, watch: bool) -> None:
         self.client = client
-        self.tenants = CustomResources(client, TenantResource, "Tenant", "tenants", watch=watch)
+        self.tenants = CustomResources(client, TenantResource, "Tenant", TENANTS, watch=watch)
         self.dashboards = CustomResources(
-            client, DashboardResource, "Dashboard", "dashboards", watch=watch
+            client, DashboardResource, "Dashboard", DASHBOARDS, watch=watch
         )
 
     @classmethod

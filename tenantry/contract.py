@@ -52,3 +52,29 @@ def is_api_key(text: str) -> bool:
     """Whether `text` has the shape `new_api_key` gives (says nothing of its validity):
     the ingestion service refuses anything else without asking the control plane."""
     return _API_KEY.fullmatch(text) is not None
+
+
+# -- Labels ---------------------------------------------------------------------------
+# On the Tenant and Dashboard CRs the control plane writes: the owning organisation
+# (the operator checks the plan's limits and meters usage by it) and the customer's own
+# name for the resource.
+LABEL_ORG = "tenantry.io/org-id"
+LABEL_NAME = "tenantry.io/name"
+# On every object the operator builds for a tenant, and what its watches select by.
+LABEL_TENANT = "tenantry.io/tenant"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+
+# -- Secrets the operator generates in a tenant's namespace, and their keys -------------
+# Read by the operator (admin, for the schema and dashboards), the control plane
+# (reader, for panel queries) and, through the pod's env, the ingestion service (writer).
+CLICKHOUSE_SECRET = "clickhouse-credentials"  # noqa: S105 - a Secret's name
+CLICKHOUSE_PASSWORD_KEYS = {  # ClickHouse user -> key of its password in that Secret
+    "admin": "admin-password",
+    "writer": "writer-password",
+    "reader": "reader-password",
+}
+REDIS_SECRET = "redis-credentials"  # noqa: S105 - a Secret's name
+REDIS_PASSWORD_KEY = "password"  # noqa: S105 - a key name
+INGESTION_SECRET = "ingestion-credentials"  # noqa: S105 - a Secret's name
+INGESTION_TOKEN_KEY = "internal-token"  # noqa: S105 - the internal API token's key
+BACKUP_S3_SECRET = "backup-s3-credentials"  # noqa: S105 - a Secret's name

@@ -24,8 +24,6 @@ from controlplane.tenants.repository import slug_name
 from tenantry import contract
 from tenantry.internal_api import Introspection
 
-new_key = contract.new_api_key
-
 
 def key_hash(key: str) -> bytes:
     return hashlib.sha256(key.encode()).digest()
@@ -53,7 +51,7 @@ async def create(
     body: ApiKeyCreate,
     info: RequestInfo,
 ) -> ApiKeyCreated:
-    key, prefix = new_key()
+    key, prefix = contract.new_api_key()
     expires = (
         datetime.now(UTC) + timedelta(days=body.expires_in_days) if body.expires_in_days else None
     )

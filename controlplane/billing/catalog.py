@@ -22,6 +22,7 @@ from controlplane.orgs import plans as org_plans
 
 # The metrics are the usage payload's (an internal-API contract shared with the operator
 # and the ingestion pods), re-exported here for the billing code.
+from tenantry.internal_api import LimitsOut
 from tenantry.internal_api import Metric as Metric
 
 
@@ -194,10 +195,16 @@ def plan(key: str) -> Plan:
     return PLANS[key]
 
 
-def tenant_violation(plan_key: str, *, retention_days: int | None) -> str | None:
-    """Why the billing plan forbids this tenant, or None: the limits only billing knows
-    (``orgs.plans.tenant_violation`` checks counts, shards, replicas and tenant plans)."""
+def limits_out(plan_key: str) -> LimitsOut:
+    """The limits of plan ``plan_key`` as the internal API and the plan-limit rule
+    (``tenantry.plan_limits``) take them."""
     lim = plan(plan_key).limits
-    if retention_days is not None and retention_days > lim.retention_days:
-        return f"the {plan_key} plan keeps data at most {lim.retention_days} days"
-    return None
+    return LimitsOut(
+        max_tenants=lim.max_tenants,
+        max_shards=lim.max_shards,
+        max_replicas=lim.max_replicas,
+        max_dashboards=lim.max_dashboards,
+        tenant_plans=sorted(lim.tenant_plans),
+        retention_days=lim.retention_days,
+        events_per_month=lim.events_per_month,
+    )

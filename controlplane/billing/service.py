@@ -54,7 +54,6 @@ from controlplane.errors import Conflict, InvalidInput, NotFound
 from controlplane.orgs.repository import OrgRow
 from controlplane.rbac.permissions import Grants
 from tenantry.internal_api import (
-    LimitsOut,
     OrgLimitsOut,
     UsageBatch,
     UsageEvent,
@@ -123,18 +122,6 @@ def _price_out(metric: Metric, price: Price) -> PriceOut:
     )
 
 
-def _limits_out(lim: catalog.PlanLimits) -> LimitsOut:
-    return LimitsOut(
-        max_tenants=lim.max_tenants,
-        max_shards=lim.max_shards,
-        max_replicas=lim.max_replicas,
-        max_dashboards=lim.max_dashboards,
-        tenant_plans=sorted(lim.tenant_plans),
-        retention_days=lim.retention_days,
-        events_per_month=lim.events_per_month,
-    )
-
-
 def plans() -> list[PlanOut]:
     return [
         PlanOut(
@@ -143,7 +130,7 @@ def plans() -> list[PlanOut]:
             currency=plan.currency,
             base_fee=plan.base_fee,
             prices=[_price_out(m, p) for m, p in plan.prices.items()],
-            limits=_limits_out(plan.limits),
+            limits=catalog.limits_out(plan.key),
         )
         for plan in catalog.PLANS.values()
     ]
@@ -152,7 +139,7 @@ def plans() -> list[PlanOut]:
 async def org_limits(conn: asyncpg.Connection, org_id: uuid.UUID) -> OrgLimitsOut:
     """The limits of the organisation's current plan, for the operator's own check."""
     org = await org_for_service(conn, org_id)
-    return OrgLimitsOut(plan=org.plan, limits=_limits_out(catalog.plan(org.plan).limits))
+    return OrgLimitsOut(plan=org.plan, limits=catalog.limits_out(org.plan))
 
 
 # -------------------------------------------------------------------------- subscriptions

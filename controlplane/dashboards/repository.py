@@ -38,12 +38,9 @@ __all__ = [
     "list_all",
     "replace_spec",
     "run_panel_query",
-    "tenant_database",
 ]
 
 READER_USER = "reader"
-CREDENTIALS_SECRET = "clickhouse-credentials"  # noqa: S105 - a Secret name
-READER_PASSWORD_KEY = "reader-password"  # noqa: S105 - a key name
 _CACHE_PREFIX = "panel:"
 
 
@@ -63,12 +60,8 @@ class Limits:
         )
 
 
-tenant_database = contract.tenant_database
-tenant_namespace = contract.tenant_namespace
-
-
 def clickhouse_url(tenant_resource: str, reader_password: str) -> str:
-    host = f"clickhouse.{tenant_namespace(tenant_resource)}.svc.cluster.local"
+    host = f"clickhouse.{contract.tenant_namespace(tenant_resource)}.svc.cluster.local"
     return f"http://{READER_USER}:{quote(reader_password, safe='')}@{host}:8123/"
 
 

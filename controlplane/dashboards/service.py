@@ -32,10 +32,11 @@ from controlplane.errors import (
     PlanLimitExceeded,
     Unavailable,
 )
-from controlplane.kube import NAME_LABEL, ORG_LABEL, CustomObject, CustomResources, KubeResources
+from controlplane.kube import CustomObject, CustomResources, KubeResources
 from controlplane.orgs import plans
 from controlplane.settings import Settings
 from controlplane.tenants import repository as tenant_repository
+from tenantry import contract
 from tenantry.api.dashboard import DashboardSpec
 from tenantry.clickhouse.client import ClickHouseError
 from tenantry.dashboards import panels
@@ -57,7 +58,7 @@ def _out(access: OrgAccess, obj: CustomObject) -> DashboardOut:
     tenant = tenant.removeprefix(prefix)
     spec["tenantRef"] = {**ref, "name": tenant}
     return DashboardOut(
-        name=obj.labels.get(NAME_LABEL, obj.name),
+        name=obj.labels.get(contract.LABEL_NAME, obj.name),
         resource_name=obj.name,
         tenant=tenant,
         spec=spec,
@@ -181,9 +182,9 @@ async def _reader_url(kube: KubeResources, settings: Settings, tenant: str) -> s
     if settings.clickhouse_url_override:
         return settings.clickhouse_url_override
     password = await kube.secret_value(
-        repository.tenant_namespace(tenant),
-        repository.CREDENTIALS_SECRET,
-        repository.READER_PASSWORD_KEY,
+        contract.tenant_namespace(tenant),
+        contract.CLICKHOUSE_SECRET,
+        contract.CLICKHOUSE_PASSWORD_KEYS[repository.READER_USER],
     )
     if password is None:
         raise Unavailable("the tenant's ClickHouse credentials are not ready yet")
@@ -270,7 +271,7 @@ async def panel_data(
         return PanelResult(hit, panel.title, panel.visualization, spec.tenant_ref.name)
     tenant = spec.tenant_ref.name
     tenant_obj = await tenants.get(tenant)
-    if tenant_obj is None or tenant_obj.labels.get(ORG_LABEL) != str(access.org.id):
+    if tenant_obj is None or tenant_obj.labels.get(contract.LABEL_ORG) != str(access.org.id):
         raise Conflict("the dashboard's tenant no longer exists")
     url = await _reader_url(kube, settings, tenant)
     limits = repository.Limits(
@@ -281,7 +282,7 @@ async def panel_data(
     try:
         result = await repository.run_panel_query(
             url,
-            database=repository.tenant_database(tenant),
+            database=contract.tenant_database(tenant),
             sql=built.sql,
             params=built.params,
             limits=limits,

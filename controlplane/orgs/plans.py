@@ -30,19 +30,3 @@ LIMITS: dict[OrgPlan, Limits] = {
 
 def limits(plan: str) -> Limits:
     return LIMITS[OrgPlan(plan)]
-
-
-def tenant_violation(
-    plan: str, *, existing: int, tenant_plan: str, shards: int | None, replicas: int | None
-) -> str | None:
-    """Why the org's plan forbids this tenant, or None when it fits."""
-    lim = limits(plan)
-    if existing >= lim.max_tenants:
-        return f"the {plan} plan allows {lim.max_tenants} tenants; upgrade the organisation"
-    if tenant_plan not in lim.tenant_plans:
-        return f"tenant plan {tenant_plan!r} is not available on the {plan} plan"
-    if shards is not None and shards > lim.max_shards:
-        return f"the {plan} plan allows at most {lim.max_shards} shards"
-    if replicas is not None and replicas > lim.max_replicas:
-        return f"the {plan} plan allows at most {lim.max_replicas} replicas"
-    return None

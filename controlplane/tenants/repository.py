@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from controlplane.kube import NAME_LABEL, ORG_LABEL, CustomObject, CustomResources
+from controlplane.kube import CustomObject, CustomResources
 from controlplane.orgs.repository import OrgRow
+from tenantry import contract
 
 
 def resource_name(org: OrgRow, name: str) -> str:
@@ -18,7 +19,7 @@ def slug_name(slug: str, name: str) -> str:
 
 
 def _mine(org: OrgRow, obj: CustomObject | None) -> CustomObject | None:
-    return obj if obj is not None and obj.labels.get(ORG_LABEL) == str(org.id) else None
+    return obj if obj is not None and obj.labels.get(contract.LABEL_ORG) == str(org.id) else None
 
 
 async def create(
@@ -26,7 +27,7 @@ async def create(
 ) -> CustomObject:
     return await crs.create(
         name=resource_name(org, name),
-        labels={ORG_LABEL: str(org.id), NAME_LABEL: name},
+        labels={contract.LABEL_ORG: str(org.id), contract.LABEL_NAME: name},
         spec=spec,
     )
 
@@ -36,7 +37,7 @@ async def get(crs: CustomResources, org: OrgRow, name: str) -> CustomObject | No
 
 
 async def list_all(crs: CustomResources, org: OrgRow) -> list[CustomObject]:
-    return sorted(await crs.list({ORG_LABEL: str(org.id)}), key=lambda o: o.name)
+    return sorted(await crs.list({contract.LABEL_ORG: str(org.id)}), key=lambda o: o.name)
 
 
 async def replace_spec(

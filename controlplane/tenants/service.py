@@ -13,10 +13,10 @@ from controlplane.audit import service as audit
 from controlplane.billing import catalog as billing_catalog
 from controlplane.context import OrgAccess, RequestInfo
 from controlplane.errors import Conflict, NotFound, PlanLimitExceeded, Unavailable
-from controlplane.kube import NAME_LABEL, CustomObject, CustomResources, KubeResources
-from controlplane.orgs import plans
+from controlplane.kube import CustomObject, CustomResources, KubeResources
 from controlplane.tenants import repository
 from controlplane.tenants.schemas import TenantCreate, TenantOut, TenantUpdate
+from tenantry import contract, plan_limits
 from tenantry.api.tenant import TenantSpec
 
 
@@ -28,7 +28,7 @@ def crs(kube: KubeResources | None) -> CustomResources:
 
 def out(obj: CustomObject) -> TenantOut:
     return TenantOut(
-        name=obj.labels.get(NAME_LABEL, obj.name),
+        name=obj.labels.get(contract.LABEL_NAME, obj.name),
         resource_name=obj.name,
         spec=obj.spec,
         status=obj.status,
@@ -42,13 +42,12 @@ def _spec(spec: TenantSpec) -> dict[str, object]:
 
 
 def _check_plan(access: OrgAccess, spec: TenantSpec, existing: int) -> None:
-    problem = plans.tenant_violation(
+    problem = plan_limits.violation(
         access.org.plan,
-        existing=existing,
-        tenant_plan=spec.plan.value,
-        shards=spec.clickhouse.shards,
-        replicas=spec.clickhouse.replicas,
-    ) or billing_catalog.tenant_violation(access.org.plan, retention_days=spec.retention_days)
+        billing_catalog.limits_out(access.org.plan),
+        plan_limits.ask_of(spec),
+        position=existing,
+    )
     if problem:
         raise PlanLimitExceeded(problem)
 
@@ -62,7 +61,7 @@ async def create(
 ) -> TenantOut:
     resources = crs(kube)
     existing = await repository.list_all(resources, access.org)
-    if any(o.labels.get(NAME_LABEL) == body.name for o in existing):
+    if any(o.labels.get(contract.LABEL_NAME) == body.name for o in existing):
         raise Conflict(f"tenant {body.name!r} already exists")
     _check_plan(access, body.spec, len(existing))
     await _audit(conn, access, "tenant.create", body.name, info)
@@ -97,7 +96,7 @@ async def update(
     others = [
         o
         for o in await repository.list_all(resources, access.org)
-        if o.labels.get(NAME_LABEL) != name
+        if o.labels.get(contract.LABEL_NAME) != name
     ]
     _check_plan(access, body.spec, len(others))
     await _audit(conn, access, "tenant.update", name, info)

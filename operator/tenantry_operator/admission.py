@@ -23,6 +23,7 @@ import logging
 import time
 from collections.abc import Iterable
 
+from tenantry import plan_limits
 from tenantry.internal_api import OrgLimitsOut
 from tenantry.internal_client import InternalClient, Unavailable
 from tenantry_operator.model import TenantModel
@@ -45,33 +46,14 @@ def rank(name: str, peers: Iterable[tuple[str, str]]) -> int:
 
 
 def violation(org: OrgLimitsOut, model: TenantModel, *, position: int) -> str | None:
-    """Why ``model`` does not fit the organisation's limits (pure), or None.
+    """Why ``model`` does not fit the organisation's limits (pure), or None: the shared
+    rule (``tenantry.plan_limits``) on the model's resolved values.
     ``org``: the control plane's answer (``tenantry.internal_api``); ``position``: ``rank``."""
-    plan, limits, ch = org.plan, org.limits, model.clickhouse
-    if position >= limits.max_tenants:
-        return (
-            f"the organisation's {plan} plan allows {limits.max_tenants} tenants and "
-            f"{position} older ones exist; delete one or upgrade the plan"
-        )
-    if model.plan not in limits.tenant_plans:
-        allowed = ", ".join(sorted(limits.tenant_plans))
-        return f"spec.plan {model.plan!r} is not available on the {plan} plan (allowed: {allowed})"
-    if ch.shards > limits.max_shards:
-        return (
-            f"spec.clickhouse.shards is {ch.shards}; the {plan} plan allows at most "
-            f"{limits.max_shards}"
-        )
-    if ch.replicas > limits.max_replicas:
-        return (
-            f"spec.clickhouse.replicas is {ch.replicas}; the {plan} plan allows at most "
-            f"{limits.max_replicas}"
-        )
-    if model.retention_days > limits.retention_days:
-        return (
-            f"spec.retentionDays is {model.retention_days}; the {plan} plan keeps data "
-            f"at most {limits.retention_days} days"
-        )
-    return None
+    ch = model.clickhouse
+    ask = plan_limits.Ask(
+        plan=model.plan, shards=ch.shards, replicas=ch.replicas, retention_days=model.retention_days
+    )
+    return plan_limits.violation(org.plan, org.limits, ask, position=position)
 
 
 class LimitsSource:

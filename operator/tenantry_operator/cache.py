@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 import zstandard
 
-from tenantry_operator.model import LABEL_TENANT
+from tenantry import contract
 
 Obj = dict[str, Any]
 Key = tuple[str, str, str]  # kind, namespace, name
@@ -72,7 +72,7 @@ class ChildCache:
     def observe(self, *, api_version: str, kind: str, obj: Obj, deleted: bool) -> str | None:
         """Record one watch event; returns the owning tenant, if any."""
         meta = obj.get("metadata") or {}
-        tenant = (meta.get("labels") or {}).get(LABEL_TENANT)
+        tenant = (meta.get("labels") or {}).get(contract.LABEL_TENANT)
         if not tenant:
             return None
         key = (kind, meta.get("namespace") or "", meta.get("name", ""))
@@ -100,7 +100,7 @@ class ChildCache:
         object are etcd revisions, compared as integers; anything else keeps the
         cached copy (the watch is authoritative)."""
         meta = obj.get("metadata") or {}
-        tenant = (meta.get("labels") or {}).get(LABEL_TENANT)
+        tenant = (meta.get("labels") or {}).get(contract.LABEL_TENANT)
         if tenant and not deleted and kind != "Secret":
             key = (kind, meta.get("namespace") or "", meta.get("name", ""))
             cached = self._by_tenant.get(tenant, {}).get(key)

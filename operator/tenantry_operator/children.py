@@ -13,9 +13,9 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any
 
-from tenantry import listwatch
+from tenantry import contract, listwatch
 from tenantry_operator import failures
-from tenantry_operator.model import LABEL_MANAGED_BY, MANAGED_BY
+from tenantry_operator.model import MANAGED_BY
 from tenantry_operator.runtime import Runtime
 
 CHILDREN = (
@@ -56,7 +56,7 @@ def _child_watch(
     return listwatch.run(
         rt.kube.http,
         kind,
-        f"{LABEL_MANAGED_BY}={MANAGED_BY}",
+        f"{contract.LABEL_MANAGED_BY}={MANAGED_BY}",
         on_event=on_event,
         on_relist=on_relist,
         ready=ready,

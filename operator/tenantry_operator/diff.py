@@ -1,6 +1,6 @@
 """Does the live object already hold what we want? (pure)
 
-Each desired object is stamped with a hash of itself (``APPLIED_HASH``, an annotation)
+Each desired object is stamped with a hash of itself (``ANNOTATION_APPLIED_HASH``, an annotation)
 before it is compared. An object is up to date when the live one carries the same
 stamp *and* still contains every field we set with the same value:
 
@@ -22,8 +22,9 @@ import hashlib
 import json
 from typing import Any
 
+from tenantry_operator.model import ANNOTATION_APPLIED_HASH
+
 _OUR_METADATA = ("labels", "annotations", "ownerReferences", "name", "namespace")
-APPLIED_HASH = "tenantry.io/applied-hash"  # the stamp: what we last applied
 
 
 def contains(desired: Any, live: Any) -> bool:
@@ -41,7 +42,9 @@ def contains(desired: Any, live: Any) -> bool:
 def applied_hash(obj: dict[str, Any]) -> str:
     """A digest of the object as we would apply it, its own stamp left out."""
     meta = dict(obj.get("metadata") or {})
-    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k != APPLIED_HASH}
+    annotations = {
+        k: v for k, v in (meta.get("annotations") or {}).items() if k != ANNOTATION_APPLIED_HASH
+    }
     if annotations:
         meta["annotations"] = annotations
     else:
@@ -51,9 +54,13 @@ def applied_hash(obj: dict[str, Any]) -> str:
 
 
 def stamp(obj: dict[str, Any]) -> dict[str, Any]:
-    """``obj`` with its ``APPLIED_HASH`` annotation (a new dict; ``obj`` is unchanged)."""
+    """``obj`` with its ``ANNOTATION_APPLIED_HASH`` annotation (a new dict; ``obj`` is
+    unchanged)."""
     meta = dict(obj.get("metadata") or {})
-    meta["annotations"] = {**(meta.get("annotations") or {}), APPLIED_HASH: applied_hash(obj)}
+    meta["annotations"] = {
+        **(meta.get("annotations") or {}),
+        ANNOTATION_APPLIED_HASH: applied_hash(obj),
+    }
     return {**obj, "metadata": meta}
 
 

@@ -12,15 +12,16 @@ from typing import Any, cast
 
 import kopf
 
+from tenantry import contract
 from tenantry.api import GROUP, VERSION
-from tenantry_operator import children, dashboard_worker, finalize, metering, normalize, worker
+from tenantry.api.resources import DASHBOARDS, TENANTS
+from tenantry_operator import children, dashboard_worker, finalize, metering, worker
 from tenantry_operator.runtime import Runtime
 from tenantry_operator.settings import Settings
 
 # kopf takes a timer's interval when the handler is registered, at import: this one
 # setting is read then (the rest at startup, from the same model).
 USAGE_INTERVAL = Settings.from_env().usage_interval_seconds
-ORG_LABEL = normalize.ORG_LABEL
 
 
 def _rt(memo: kopf.Memo) -> Runtime:
@@ -41,17 +42,17 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
 
 
 # -- Tenant ---------------------------------------------------------------------------
-@kopf.index(GROUP, VERSION, "tenants")
+@kopf.index(GROUP, VERSION, TENANTS)
 def tenants_by_org(name: str, meta: kopf.Meta, **_: Any) -> dict[str, tuple[str, str]] | None:
     """Live Tenants per organisation, (creationTimestamp, name): the plan's tenant count."""
-    org = (meta.get("labels") or {}).get(ORG_LABEL)
+    org = (meta.get("labels") or {}).get(contract.LABEL_ORG)
     if not org or meta.get("deletionTimestamp"):
         return None
     return {org: (str(meta.get("creationTimestamp") or ""), name)}
 
 
-@kopf.on.create(GROUP, VERSION, "tenants")
-@kopf.on.update(GROUP, VERSION, "tenants", field="spec")
+@kopf.on.create(GROUP, VERSION, TENANTS)
+@kopf.on.update(GROUP, VERSION, TENANTS, field="spec")
 async def tenant_spec_changed(name: str, memo: kopf.Memo, **_: Any) -> None:
     _rt(memo).trigger(name).set()
 
@@ -59,7 +60,7 @@ async def tenant_spec_changed(name: str, memo: kopf.Memo, **_: Any) -> None:
 @kopf.daemon(
     GROUP,
     VERSION,
-    "tenants",
+    TENANTS,
     cancellation_timeout=10.0,
     when=lambda meta, **_: not meta.get("deletionTimestamp"),
 )
@@ -75,7 +76,7 @@ async def tenant_worker(
     await worker.run(_rt(memo), name, body, stopped, logger, by_org)
 
 
-@kopf.on.delete(GROUP, VERSION, "tenants")
+@kopf.on.delete(GROUP, VERSION, TENANTS)
 async def tenant_deleted(name: str, body: kopf.Body, retry: int, memo: kopf.Memo, **_: Any) -> None:
     rt = _rt(memo)
     for ev in await finalize.finalize(
@@ -92,11 +93,11 @@ async def tenant_deleted(name: str, body: kopf.Body, retry: int, memo: kopf.Memo
 @kopf.timer(
     GROUP,
     VERSION,
-    "tenants",
+    TENANTS,
     interval=USAGE_INTERVAL,
     initial_delay=USAGE_INTERVAL,
     idle=None,
-    when=lambda meta, **_: bool((meta.get("labels") or {}).get(ORG_LABEL)),
+    when=lambda meta, **_: bool((meta.get("labels") or {}).get(contract.LABEL_ORG)),
 )
 async def tenant_usage(
     body: kopf.Body,
@@ -111,9 +112,9 @@ async def tenant_usage(
 
 
 # -- Dashboard --------------------------------------------------------------------------
-@kopf.on.resume(GROUP, VERSION, "dashboards")
-@kopf.on.create(GROUP, VERSION, "dashboards")
-@kopf.on.update(GROUP, VERSION, "dashboards", field="spec")
+@kopf.on.resume(GROUP, VERSION, DASHBOARDS)
+@kopf.on.create(GROUP, VERSION, DASHBOARDS)
+@kopf.on.update(GROUP, VERSION, DASHBOARDS, field="spec")
 async def dashboard_changed(
     name: str,
     spec: kopf.Spec,
@@ -136,7 +137,7 @@ async def dashboard_changed(
         raise kopf.TemporaryError(f"tenant {tenant} is not Ready yet", delay=retry_in)
 
 
-@kopf.on.delete(GROUP, VERSION, "dashboards")
+@kopf.on.delete(GROUP, VERSION, DASHBOARDS)
 async def dashboard_deleted(
     name: str, spec: kopf.Spec, retry: int, memo: kopf.Memo, **_: Any
 ) -> None:

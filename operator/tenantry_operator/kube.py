@@ -15,17 +15,14 @@ import httpx2 as httpx
 from lightkube import AsyncClient, KubeConfig
 from lightkube.codecs import resource_registry
 from lightkube.core.exceptions import ApiError
-from lightkube.generic_resource import create_global_resource
 from lightkube.types import CascadeType, PatchType
 
 from tenantry import listwatch
 from tenantry.api import GROUP, VERSION
+from tenantry.api.resources import DashboardResource, TenantResource
 
 FIELD_MANAGER = "tenantry-operator"
 Obj = dict[str, Any]
-
-TenantResource = create_global_resource(GROUP, VERSION, "Tenant", "tenants")
-DashboardResource = create_global_resource(GROUP, VERSION, "Dashboard", "dashboards")
 
 
 def resource(api_version: str, kind: str) -> Any:

@@ -11,10 +11,8 @@ from dataclasses import dataclass, field
 
 from tenantry import contract
 
-LABEL_TENANT = "tenantry.io/tenant"
 LABEL_COMPONENT = "app.kubernetes.io/component"
-LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
-MANAGED_BY = "tenantry-operator"
+MANAGED_BY = "tenantry-operator"  # the value of contract.LABEL_MANAGED_BY on our objects
 ANNOTATION_CONFIG_HASH = "tenantry.io/config-hash"
 ANNOTATION_APPLIED_HASH = "tenantry.io/applied-hash"
 
@@ -163,6 +161,6 @@ class TenantModel:
             "app.kubernetes.io/instance": self.name,
             LABEL_COMPONENT: component,
             "app.kubernetes.io/part-of": "tenantry",
-            LABEL_MANAGED_BY: MANAGED_BY,
-            LABEL_TENANT: self.name,
+            contract.LABEL_MANAGED_BY: MANAGED_BY,
+            contract.LABEL_TENANT: self.name,
         }

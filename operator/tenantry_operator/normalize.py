@@ -29,9 +29,6 @@ class Images:
     ingestion: str = "tenantry:0.1.0"
 
 
-ORG_LABEL = "tenantry.io/org-id"  # set on the CRs the control plane creates
-
-
 def namespace_of(name: str) -> str:
     return contract.tenant_namespace(name)
 
@@ -164,5 +161,5 @@ def tenant_model(
         ),
         platform_namespaces=platform_namespaces,
         controlplane_url=controlplane_url,
-        org_id=(meta.get("labels") or {}).get(ORG_LABEL),
+        org_id=(meta.get("labels") or {}).get(contract.LABEL_ORG),
     )

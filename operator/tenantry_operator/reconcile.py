@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from tenantry import contract
 from tenantry.clickhouse.client import ClickHouseError
 from tenantry_operator import (
     apply,
@@ -30,7 +31,7 @@ from tenantry_operator.cache import LiveState
 from tenantry_operator.conditions import Cond, set_conditions
 from tenantry_operator.dataplane import connect, schema_step
 from tenantry_operator.kube import Kube
-from tenantry_operator.model import LABEL_TENANT, TenantModel
+from tenantry_operator.model import TenantModel
 from tenantry_operator.s3 import Buckets, S3Error
 from tenantry_operator.settings import Settings
 
@@ -184,7 +185,7 @@ async def reconcile(
         controlplane_url=settings.controlplane_url,
     )
     events: list[Event] = []
-    labels = {LABEL_TENANT: model.name}
+    labels = {contract.LABEL_TENANT: model.name}
     if state is None:
         state = await list_state(kube, namespace=model.namespace, labels=labels)
     live_ns, live, existing = state.namespace, state.children, state.secrets
@@ -372,7 +373,7 @@ async def _ensure_backup_target(
             "(TENANTRY_S3_ENDPOINT); backups will not run",
         )
     if await secrets.ensure_backup(kube, model, settings.s3, existing):
-        events.append(Event("SecretGenerated", f"created Secret {secrets.BACKUP_SECRET}"))
+        events.append(Event("SecretGenerated", f"created Secret {contract.BACKUP_S3_SECRET}"))
     bucket = model.backup.bucket
     if bucket in _ENSURED_BUCKETS:
         return None

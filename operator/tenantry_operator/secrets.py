@@ -12,14 +12,14 @@ import base64
 import secrets
 from typing import Any
 
-from tenantry_operator.builders.ingestion import INGESTION_SECRET, INGESTION_SECRET_KEY
+from tenantry import contract
 from tenantry_operator.kube import Kube
 from tenantry_operator.model import TenantModel
 from tenantry_operator.s3 import S3Config
 
 GENERATED: dict[str, tuple[str, ...]] = {
-    "clickhouse-credentials": ("admin-password", "writer-password", "reader-password"),
-    "redis-credentials": ("password",),
+    contract.CLICKHOUSE_SECRET: tuple(contract.CLICKHOUSE_PASSWORD_KEYS.values()),
+    contract.REDIS_SECRET: (contract.REDIS_PASSWORD_KEY,),
 }
 
 
@@ -49,19 +49,16 @@ async def ensure(kube: Kube, model: TenantModel, existing: set[str]) -> list[str
     return created
 
 
-BACKUP_SECRET = "backup-s3-credentials"  # noqa: S105 - a Secret name, not a password
-
-
 async def ensure_backup(kube: Kube, model: TenantModel, s3: S3Config, existing: set[str]) -> bool:
     """The S3 credentials the backup CronJob uses (copied from the operator's settings)."""
-    if BACKUP_SECRET in existing:
+    if contract.BACKUP_S3_SECRET in existing:
         return False
     obj = {
         "apiVersion": "v1",
         "kind": "Secret",
         "type": "Opaque",
         "metadata": {
-            "name": BACKUP_SECRET,
+            "name": contract.BACKUP_S3_SECRET,
             "namespace": model.namespace,
             "labels": model.labels("backup"),
         },
@@ -78,17 +75,17 @@ async def ensure_backup(kube: Kube, model: TenantModel, s3: S3Config, existing: 
 async def ensure_ingestion(kube: Kube, model: TenantModel, token: str, existing: set[str]) -> bool:
     """The internal token ingestion pods present to the control plane (copied from the
     operator's settings; delete the Secret to roll a new token out)."""
-    if INGESTION_SECRET in existing:
+    if contract.INGESTION_SECRET in existing:
         return False
     obj = {
         "apiVersion": "v1",
         "kind": "Secret",
         "type": "Opaque",
         "metadata": {
-            "name": INGESTION_SECRET,
+            "name": contract.INGESTION_SECRET,
             "namespace": model.namespace,
             "labels": model.labels("ingestion"),
         },
-        "stringData": {INGESTION_SECRET_KEY: token},
+        "stringData": {contract.INGESTION_TOKEN_KEY: token},
     }
     return await kube.create(obj) is not None

@@ -18,17 +18,16 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
+from tenantry import contract
 from tenantry.api import GROUP, VERSION
 from tenantry.backoff import Backoff
 from tenantry_operator import admission, apply, normalize, observe, reconcile
 from tenantry_operator.conditions import Cond, find, set_condition
-from tenantry_operator.model import LABEL_TENANT
 from tenantry_operator.runtime import Runtime
 from tenantry_operator.settings import Settings
 
 log = logging.getLogger(__name__)
 DEBOUNCE_SECONDS = 0.05
-ORG_LABEL = normalize.ORG_LABEL
 Index = kopf.Index[str, tuple[str, str]]  # live Tenants per organisation (handlers.py)
 
 
@@ -136,7 +135,7 @@ async def _reconcile_once(
         state = rt.cache.state(name, namespace)
     else:
         state = await reconcile.list_state(
-            rt.kube, namespace=namespace, labels={LABEL_TENANT: name}
+            rt.kube, namespace=namespace, labels={contract.LABEL_TENANT: name}
         )
         rt.cache.seed(name, state)
     return await reconcile.reconcile(
@@ -153,7 +152,7 @@ async def _reconcile_once(
 
 async def _plan_refusal(rt: Runtime, name: str, raw: dict[str, Any], by_org: Index) -> str | None:
     """Why the Tenant does not fit its organisation's plan, or None (admission.py)."""
-    org = (raw["metadata"].get("labels") or {}).get(ORG_LABEL)
+    org = (raw["metadata"].get("labels") or {}).get(contract.LABEL_ORG)
     if rt.limits is None or not org:
         return None
     limits = await rt.limits.get(org)

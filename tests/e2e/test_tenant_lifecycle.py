@@ -12,8 +12,8 @@ import json
 import time
 from typing import Any
 
-from tenantry_operator.diff import APPLIED_HASH
 from tenantry_operator.kube import FIELD_MANAGER
+from tenantry_operator.model import ANNOTATION_APPLIED_HASH
 
 from tests.support.kube import Kube
 from tests.support.wait import eventually, kubectl_timeout
@@ -308,7 +308,11 @@ def test_what_an_older_operator_applied_and_this_one_does_not_is_removed(
             "name": meta["name"],
             "namespace": ns,
             "labels": meta["labels"],
-            "annotations": {**meta["annotations"], APPLIED_HASH: "older", "legacy": "yes"},
+            "annotations": {
+                **meta["annotations"],
+                ANNOTATION_APPLIED_HASH: "older",
+                "legacy": "yes",
+            },
             "ownerReferences": meta.get("ownerReferences", []),
         },
         "spec": json.loads(json.dumps(live["spec"])),
@@ -346,7 +350,7 @@ def test_what_an_older_operator_applied_and_this_one_does_not_is_removed(
         lambda: crds.get("deployment", "ingestion", "-n", ns),
         accept=lambda d: (
             not leftovers(d)
-            and d["metadata"]["annotations"].get(APPLIED_HASH) not in (None, "older")
+            and d["metadata"]["annotations"].get(ANNOTATION_APPLIED_HASH) not in (None, "older")
         ),
         timeout=RESTORED_WITHIN,
         what="the older operator's fields removed",

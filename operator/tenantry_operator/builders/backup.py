@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tenantry import contract
 from tenantry_operator import model as m
 from tenantry_operator.builders import clickhouse, common, render
 
@@ -51,22 +52,22 @@ def env() -> list[dict[str, Any]]:
         {"name": "HOME", "value": "/tmp"},  # noqa: S108
         common.secret_env(
             "CLICKHOUSE_PASSWORD",
-            secret=common.CLICKHOUSE_SECRET,
-            key=common.CLICKHOUSE_SECRET_KEYS["admin"],
+            secret=contract.CLICKHOUSE_SECRET,
+            key=contract.CLICKHOUSE_PASSWORD_KEYS["admin"],
         ),
         common.secret_env(
             "AWS_ACCESS_KEY_ID",
-            secret=common.BACKUP_S3_SECRET,
+            secret=contract.BACKUP_S3_SECRET,
             key=common.BACKUP_S3_KEYS["access_key_id"],
         ),
         common.secret_env(
             "AWS_SECRET_ACCESS_KEY",
-            secret=common.BACKUP_S3_SECRET,
+            secret=contract.BACKUP_S3_SECRET,
             key=common.BACKUP_S3_KEYS["secret_access_key"],
         ),
         common.secret_env(
             "S3_ENDPOINT",
-            secret=common.BACKUP_S3_SECRET,
+            secret=contract.BACKUP_S3_SECRET,
             key=common.BACKUP_S3_ENDPOINT_KEY,
             optional=True,
         ),

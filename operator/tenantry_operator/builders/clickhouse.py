@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tenantry import contract
 from tenantry.api import server_settings
 from tenantry_operator import model as m
 from tenantry_operator.builders import common, keeper, render
@@ -38,17 +39,23 @@ HTTP_PORT = 8123
 NATIVE_PORT = 9000
 # (user, Secret key, env var, profile, may manage access)
 USERS: tuple[tuple[str, str, str, str, bool], ...] = (
-    ("admin", common.CLICKHOUSE_SECRET_KEYS["admin"], "CLICKHOUSE_ADMIN_PASSWORD", "default", True),
+    (
+        "admin",
+        contract.CLICKHOUSE_PASSWORD_KEYS["admin"],
+        "CLICKHOUSE_ADMIN_PASSWORD",
+        "default",
+        True,
+    ),
     (
         "writer",
-        common.CLICKHOUSE_SECRET_KEYS["writer"],
+        contract.CLICKHOUSE_PASSWORD_KEYS["writer"],
         "CLICKHOUSE_WRITER_PASSWORD",
         "default",
         False,
     ),
     (
         "reader",
-        common.CLICKHOUSE_SECRET_KEYS["reader"],
+        contract.CLICKHOUSE_PASSWORD_KEYS["reader"],
         "CLICKHOUSE_READER_PASSWORD",
         "reader",
         False,
@@ -182,7 +189,7 @@ def services(model: m.TenantModel) -> list[common.Manifest]:
 
 def _env() -> list[dict[str, Any]]:
     return [
-        common.secret_env(env, secret=common.CLICKHOUSE_SECRET, key=key)
+        common.secret_env(env, secret=contract.CLICKHOUSE_SECRET, key=key)
         for _, key, env, _, _ in USERS
     ]
 

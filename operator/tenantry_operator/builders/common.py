@@ -5,8 +5,8 @@ They are computed here, in Python, and handed to the templates as whole values
 Tenant", "every pod is Pod Security *restricted*" and "every container has requests
 and limits" live in one place instead of being retyped in each template.
 
-The names of the Secrets and keys below are a contract with the apply step, which
-creates the Secrets once; builders only reference them.
+The names of the Secrets and their keys (tenantry.contract) are a contract with the
+apply step, which creates the Secrets once; builders only reference them.
 """
 
 from __future__ import annotations
@@ -17,16 +17,8 @@ from typing import Any
 
 from tenantry_operator import model as m
 
-# Secret *names* and keys, not secrets (hence the S105 waivers).
-CLICKHOUSE_SECRET = "clickhouse-credentials"  # noqa: S105
-CLICKHOUSE_SECRET_KEYS = {
-    "admin": "admin-password",
-    "writer": "writer-password",
-    "reader": "reader-password",
-}
-REDIS_SECRET = "redis-credentials"  # noqa: S105
-REDIS_SECRET_KEY = "password"  # noqa: S105
-BACKUP_S3_SECRET = "backup-s3-credentials"  # noqa: S105
+# The Secrets' names and the keys others read are in tenantry.contract; these keys are
+# the operator's own (the backup Secret it writes and the CronJob reads).
 BACKUP_S3_KEYS = {"access_key_id": "access-key-id", "secret_access_key": "secret-access-key"}
 # Optional key of the backup Secret: the S3 endpoint URL (AWS when absent).
 BACKUP_S3_ENDPOINT_KEY = "endpoint"

@@ -13,15 +13,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from tenantry import contract
 from tenantry_operator import model as m
 from tenantry_operator.builders import clickhouse, common, redis, render
 
 COMPONENT = "ingestion"
 PORT = 8080
-
-
-INGESTION_SECRET = "ingestion-credentials"  # noqa: S105 - a Secret's name
-INGESTION_SECRET_KEY = "internal-token"  # noqa: S105 - a key name in that Secret
 
 
 def desired_replicas(model: m.TenantModel) -> int | None:
@@ -47,7 +44,7 @@ def env(model: m.TenantModel) -> list[dict[str, Any]]:
         {"name": "TENANTRY_REDIS_HOST", "value": common.service_host(model, redis.SERVICE)},
         {"name": "TENANTRY_REDIS_PORT", "value": str(redis.PORT)},
         common.secret_env(
-            "TENANTRY_REDIS_PASSWORD", secret=common.REDIS_SECRET, key=common.REDIS_SECRET_KEY
+            "TENANTRY_REDIS_PASSWORD", secret=contract.REDIS_SECRET, key=contract.REDIS_PASSWORD_KEY
         ),
         {
             "name": "TENANTRY_CLICKHOUSE_URL",
@@ -57,8 +54,8 @@ def env(model: m.TenantModel) -> list[dict[str, Any]]:
         {"name": "TENANTRY_CLICKHOUSE_USER", "value": "writer"},
         common.secret_env(
             "TENANTRY_CLICKHOUSE_PASSWORD",
-            secret=common.CLICKHOUSE_SECRET,
-            key=common.CLICKHOUSE_SECRET_KEYS["writer"],
+            secret=contract.CLICKHOUSE_SECRET,
+            key=contract.CLICKHOUSE_PASSWORD_KEYS["writer"],
         ),
         {"name": "TENANTRY_CLICKHOUSE_CLUSTER", "value": model.cluster_name},
         {"name": "TENANTRY_RETENTION_DAYS", "value": str(model.retention_days)},
@@ -77,7 +74,9 @@ def _controlplane_env(model: m.TenantModel) -> list[dict[str, Any]]:
         *org,
         {"name": "TENANTRY_CONTROLPLANE_URL", "value": model.controlplane_url},
         common.secret_env(
-            "TENANTRY_INTERNAL_TOKEN", secret=INGESTION_SECRET, key=INGESTION_SECRET_KEY
+            "TENANTRY_INTERNAL_TOKEN",
+            secret=contract.INGESTION_SECRET,
+            key=contract.INGESTION_TOKEN_KEY,
         ),
     ]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tenantry import contract
 from tenantry_operator import model as m
 from tenantry_operator.builders import common, render
 
@@ -38,10 +39,10 @@ def statefulsets(model: m.TenantModel) -> list[common.Manifest]:
         "pod_security": common.pod_security_context(common.UID_REDIS),
         "image": redis.image,
         "password_env": common.secret_env(
-            "REDIS_PASSWORD", secret=common.REDIS_SECRET, key=common.REDIS_SECRET_KEY
+            "REDIS_PASSWORD", secret=contract.REDIS_SECRET, key=contract.REDIS_PASSWORD_KEY
         ),
         "cli_auth_env": common.secret_env(
-            "REDISCLI_AUTH", secret=common.REDIS_SECRET, key=common.REDIS_SECRET_KEY
+            "REDISCLI_AUTH", secret=contract.REDIS_SECRET, key=contract.REDIS_PASSWORD_KEY
         ),
         "resources": common.resources(redis.resources),
         "container_security": common.container_security_context(),

@@ -34,13 +34,12 @@ import weakref
 from collections.abc import AsyncIterator
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from tenantry import contract
 from tenantry.clickhouse import open_client, open_tenant_client
 from tenantry.clickhouse.client import ClickHouseClient
 from tenantry_operator.kube import Kube
 from tenantry_operator.model import TenantModel
 
-CREDENTIALS_SECRET = "clickhouse-credentials"  # noqa: S105 - a Secret name, not a password
-ADMIN_PASSWORD_KEY = "admin-password"  # noqa: S105 - a key name
 ADMIN_USER = "admin"
 HTTP_PORT = 8123
 MAX_SESSIONS = 2  # ClickHouse clients the operator has open at once (see above)
@@ -91,10 +90,10 @@ def redact_url(url: str) -> str:
 
 async def admin_password(kube: Kube, model: TenantModel) -> str | None:
     """The tenant's ClickHouse admin password, None while its Secret does not exist."""
-    secret = await kube.get("v1", "Secret", CREDENTIALS_SECRET, namespace=model.namespace)
+    secret = await kube.get("v1", "Secret", contract.CLICKHOUSE_SECRET, namespace=model.namespace)
     if secret is None:
         return None
-    encoded = (secret.get("data") or {}).get(ADMIN_PASSWORD_KEY)
+    encoded = (secret.get("data") or {}).get(contract.CLICKHOUSE_PASSWORD_KEYS["admin"])
     if not encoded:
         return None
     return base64.b64decode(encoded).decode()

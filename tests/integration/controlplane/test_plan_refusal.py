@@ -13,13 +13,12 @@ from typing import Any
 import httpx
 import pytest
 
+from tenantry import contract
 from tests.integration.controlplane.conftest import bearer, new_org, sign_up_and_login
 from tests.integration.controlplane.processes import INTERNAL_TOKEN, control_plane
 from tests.support.kube import Kube, tenant
 from tests.support.operator import OperatorProcess
 from tests.support.wait import eventually, scaled
-
-ORG_LABEL = "tenantry.io/org-id"
 
 
 @pytest.fixture
@@ -49,7 +48,7 @@ def checking_operator(
 
 def _owned(name: str, org_id: str, spec: dict[str, Any]) -> dict[str, Any]:
     obj = tenant(name, spec)
-    obj["metadata"]["labels"] = {ORG_LABEL: org_id}
+    obj["metadata"]["labels"] = {contract.LABEL_ORG: org_id}
     return obj
 
 

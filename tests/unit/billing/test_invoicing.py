@@ -14,6 +14,7 @@ from controlplane.billing import catalog, invoicing, pricing
 from controlplane.billing.catalog import Metric, TenantStats
 from controlplane.billing.invoicing import Segment
 from controlplane.orgs import plans as org_plans
+from tenantry import plan_limits
 
 NOV = pricing.parse_period("2026-11")
 
@@ -93,7 +94,10 @@ def test_cancelled_at_period_end_and_started_mid_period(day: int, hour: int) -> 
 
 
 def test_retention_limit_of_the_billing_plan() -> None:
-    assert catalog.tenant_violation("starter", retention_days=None) is None
-    assert catalog.tenant_violation("starter", retention_days=30) is None
-    assert "30 days" in str(catalog.tenant_violation("starter", retention_days=31))
-    assert catalog.tenant_violation("enterprise", retention_days=730) is None
+    def why(plan: str, days: int) -> str | None:
+        ask = plan_limits.Ask(plan="starter", shards=1, replicas=1, retention_days=days)
+        return plan_limits.violation(plan, catalog.limits_out(plan), ask, position=0)
+
+    assert why("starter", 30) is None
+    assert "30 days" in str(why("starter", 31))
+    assert why("enterprise", 730) is None

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from tenantry_operator.model import TenantModel
 
 from controlplane.dashboards import params, repository
+from tenantry import contract
 from tenantry.api.dashboard import TIME_PATTERN, DashboardSpec, TimeRange
 
 NOW = dt.datetime(2026, 3, 10, 12, 34, 56, tzinfo=dt.UTC)
@@ -277,7 +278,7 @@ def test_helpers() -> None:
     }
     # The operator's rule (TenantModel.database): t_<Tenant name> with '-' as '_'.
     model: Any = SimpleNamespace(name="acme-my-shop")
-    assert repository.tenant_database("acme-my-shop") == TenantModel.database.__get__(model)
+    assert contract.tenant_database("acme-my-shop") == TenantModel.database.__get__(model)
     url = repository.clickhouse_url("acme-shop", "p@ss/word")
     assert url == "http://reader:p%40ss%2Fword@clickhouse.tenant-acme-shop.svc.cluster.local:8123/"
     limits = repository.Limits(max_execution_seconds=30, max_result_rows=100, readonly=2)

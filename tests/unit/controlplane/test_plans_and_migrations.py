@@ -7,29 +7,44 @@ from pathlib import Path
 import pytest
 
 from controlplane import db
-from controlplane.orgs import plans
+from controlplane.billing import catalog
+from tenantry import plan_limits
+from tenantry.api.plans import PRESETS, Plan
+from tenantry.api.tenant import TenantSpec
 
 
-def _why(
-    plan: str,
-    *,
-    existing: int = 0,
-    tenant_plan: str = "starter",
-    shards: int | None = None,
-    replicas: int | None = None,
-) -> str | None:
-    return plans.tenant_violation(
-        plan, existing=existing, tenant_plan=tenant_plan, shards=shards, replicas=replicas
-    )
+def _why(org_plan: str, *, existing: int = 0, **spec: object) -> str | None:
+    """The control plane's check of a new Tenant (tenants.service): the shared rule on
+    the billing catalogue's limits and the spec's effective values."""
+    ask = plan_limits.ask_of(TenantSpec.model_validate({"plan": "starter", **spec}))
+    return plan_limits.violation(org_plan, catalog.limits_out(org_plan), ask, position=existing)
 
 
 def test_plan_limits() -> None:
     assert _why("starter") is None
-    assert "2 tenants" in str(_why("starter", existing=2))
-    assert "not available" in str(_why("starter", tenant_plan="growth"))
-    assert "shards" in str(_why("growth", shards=9))
-    assert "replicas" in str(_why("growth", replicas=4))
-    assert _why("enterprise", shards=64, tenant_plan="enterprise") is None
+    assert "allows 2 tenants" in str(_why("starter", existing=2))
+    assert "not available" in str(_why("starter", plan="growth"))
+    assert "shards is 9" in str(_why("growth", clickhouse={"shards": 9}))
+    assert "replicas is 4" in str(_why("growth", clickhouse={"replicas": 4}))
+    assert _why("enterprise", plan="enterprise", clickhouse={"shards": 64}) is None
+    assert "30 days" in str(_why("starter", retentionDays=31))
+    assert _why("starter", retentionDays=30) is None
+
+
+def test_unset_fields_are_judged_at_their_plans_preset() -> None:
+    """A Tenant that leaves replicas unset asks for its plan's preset, which the
+    organisation's plan may not allow: judged on that, not waved through as unset."""
+    preset = PRESETS[Plan.GROWTH]
+    ask = plan_limits.ask_of(TenantSpec.model_validate({"plan": "growth"}))
+    assert (ask.shards, ask.replicas, ask.retention_days) == (
+        preset.shards,
+        preset.replicas,
+        preset.retention_days,
+    )
+    starter = catalog.limits_out("starter")
+    tight = starter.model_copy(update={"tenant_plans": ["starter", "growth"], "max_replicas": 1})
+    assert preset.replicas > 1
+    assert "replicas is" in str(plan_limits.violation("starter", tight, ask, position=0))
 
 
 def test_shipped_migrations_are_ordered_and_named() -> None:

@@ -6,7 +6,6 @@ import pytest
 from tenantry_operator import builders, normalize
 from tenantry_operator.model import TenantModel
 
-from controlplane.dashboards import repository as cp_repository
 from ingestion import settings
 from ingestion.settings import Settings, SettingsError, from_env
 from tenantry import contract
@@ -69,7 +68,7 @@ def test_ingestion_writes_to_the_database_the_operator_creates() -> None:
     s = from_env(OPERATOR_ENV)
     assert s.database == MODEL.database == "t_acme_prod"
     assert s.table == "t_acme_prod.events"
-    assert s.database == cp_repository.tenant_database("acme-prod")
+    assert s.database == contract.tenant_database("acme-prod")
     # Without the variable (a standalone run), the same shared rule applies.
     without = {k: v for k, v in OPERATOR_ENV.items() if k != "TENANTRY_CLICKHOUSE_DATABASE"}
     assert from_env(without).database == MODEL.database

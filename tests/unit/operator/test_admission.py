@@ -34,9 +34,8 @@ def test_the_limits_are_the_control_planes_own_answer() -> None:
     """Built by the control plane's billing service from its plan catalogue, read as
     the operator reads the route's JSON."""
     from controlplane.billing import catalog
-    from controlplane.billing.service import _limits_out
 
-    answer = OrgLimitsOut(plan="starter", limits=_limits_out(catalog.plan("starter").limits))
+    answer = OrgLimitsOut(plan="starter", limits=catalog.limits_out("starter"))
     read = OrgLimitsOut.model_validate_json(answer.model_dump_json())
     assert read == answer
     assert admission.violation(read, _model(plan="starter"), position=0) is None

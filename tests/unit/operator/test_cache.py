@@ -6,13 +6,14 @@ from typing import Any
 
 from tenantry_operator import builders, normalize
 from tenantry_operator.cache import ChildCache, LiveState, dictionary_from
-from tenantry_operator.model import LABEL_TENANT
+
+from tenantry import contract
 
 NS = "tenant-acme"
 
 
 def _obj(kind: str, name: str, **extra: Any) -> dict[str, Any]:
-    meta = {"name": name, "labels": {LABEL_TENANT: "acme"}, **extra}
+    meta = {"name": name, "labels": {contract.LABEL_TENANT: "acme"}, **extra}
     if kind != "Namespace":
         meta["namespace"] = NS
     return {"metadata": meta, "spec": {"replicas": 1, "nested": {"a": [1, 2.5, None, True]}}}

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from tenantry_operator import diff, normalize, observe, rollout
-from tenantry_operator.model import ANNOTATION_CONFIG_HASH
+from tenantry_operator.model import ANNOTATION_APPLIED_HASH, ANNOTATION_CONFIG_HASH
 
 from tenantry.internal_api import UsageBatch
 
@@ -333,7 +333,7 @@ def test_what_the_desired_object_lost_is_applied(
 def test_the_stamp_ignores_itself_and_key_order() -> None:
     obj = _deployment(_OLD_ENV, replicas=2)
     stamped = diff.stamp(obj)
-    assert stamped["metadata"]["annotations"][diff.APPLIED_HASH] == diff.applied_hash(obj)
+    assert stamped["metadata"]["annotations"][ANNOTATION_APPLIED_HASH] == diff.applied_hash(obj)
     assert diff.stamp(stamped) == stamped  # stamping twice changes nothing
     assert obj["metadata"]["annotations"] == {"a": "1"}  # the input is left alone
     reordered = json.loads(json.dumps(obj, sort_keys=True))

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from tenantry_operator import apply, builders, diff, normalize, reconcile
 from tenantry_operator.cache import LiveState
-from tenantry_operator.model import TenantModel
+from tenantry_operator.model import ANNOTATION_APPLIED_HASH, TenantModel
 
 Obj = dict[str, Any]
 
@@ -78,7 +78,9 @@ def _new(p: reconcile.Plan) -> None:
     assert p.children.prune == ()
     assert p.children.unchanged == 0
     stamps = [
-        o["metadata"]["annotations"].get(diff.APPLIED_HASH) for w in p.children.apply for o in w
+        o["metadata"]["annotations"].get(ANNOTATION_APPLIED_HASH)
+        for w in p.children.apply
+        for o in w
     ]
     assert all(stamps)  # every object goes out with the stamp of what it is
 
@@ -160,7 +162,7 @@ def _add_stale(state: LiveState) -> None:
 
 def _older_stamp(state: LiveState) -> None:
     dep = state.children[("Deployment", "tenant-acme", "ingestion")]
-    dep["metadata"]["annotations"][diff.APPLIED_HASH] = "from-an-older-desired-object"
+    dep["metadata"]["annotations"][ANNOTATION_APPLIED_HASH] = "from-an-older-desired-object"
 
 
 GROWTH = {"plan": "growth"}
