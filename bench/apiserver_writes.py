@@ -137,21 +137,8 @@ def main() -> int:
         cluster.up()
         try:
             os.environ["KUBECONFIG"] = str(cluster.kubeconfig)
-            import subprocess
 
-            from tenantry_dev import tools
-
-            kubectl = str(tools.ensure(("kubectl",))["kubectl"])
-            subprocess.run(
-                [kubectl, "apply", "--server-side", "-f", str(REPO / "crds")],
-                check=True,
-                capture_output=True,
-            )
-            subprocess.run(
-                [kubectl, "wait", "--for=condition=Established", "crd/tenants.tenantry.io"],
-                check=True,
-                capture_output=True,
-            )
+            cluster.install_crds()
 
             async def go() -> None:
                 kube = Kube.from_env()

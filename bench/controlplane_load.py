@@ -35,7 +35,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.common import pct, serve_controlplane  # noqa: E402
-from tenantry_dev import tools  # noqa: E402
 from tenantry_dev.cluster import LocalCluster, Ports, free_port  # noqa: E402
 from tenantry_dev.services import Postgres, RedisServer  # noqa: E402
 
@@ -129,26 +128,7 @@ def main() -> int:
     server: subprocess.Popen[bytes] | None = None
     try:
         cluster.up()
-        kubectl = tools.ensure(("kubectl",))["kubectl"]
-        kenv = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
-        subprocess.run(
-            [str(kubectl), "apply", "--server-side", "-f", str(REPO / "crds")],
-            env=kenv,
-            check=True,
-            capture_output=True,
-        )
-        subprocess.run(
-            [
-                str(kubectl),
-                "wait",
-                "--for=condition=Established",
-                "--timeout=60s",
-                "crd/tenants.tenantry.io",
-            ],
-            env=kenv,
-            check=True,
-            capture_output=True,
-        )
+        cluster.install_crds()
         subprocess.run(
             [
                 "runuser",

@@ -39,6 +39,7 @@ import argparse
 import asyncio
 import hashlib
 import importlib
+import inspect
 import json
 import os
 import subprocess
@@ -159,6 +160,54 @@ def snake(kind: str) -> str:
     return {"ConfigMap": "config_map", "Service": "service"}[kind]
 
 
+async def _done(result: Any) -> Any:
+    """A call's result: awaited for the asyncio clients, as is for the sync one."""
+    return await result if inspect.isawaitable(result) else result
+
+
+def _official(api_client: Any, core: Any) -> Client:
+    """The official generated API (sync or asyncio: the same methods) as a ``Client``.
+    Server-side apply is a patch with the apply content type on every call."""
+    plain: Callable[[Any], Any] = api_client.sanitize_for_serialization
+
+    class Official(Client):
+        async def apply(self, obj: Obj) -> Obj:
+            meta = obj["metadata"]
+            call = getattr(core, f"patch_namespaced_{snake(obj['kind'])}")
+            result = await _done(
+                call(
+                    meta["name"],
+                    meta["namespace"],
+                    obj,
+                    field_manager=FIELD_MANAGER,
+                    force=True,
+                    _content_type=APPLY_YAML,
+                )
+            )
+            data: Obj = plain(result)
+            return data
+
+        async def get(self, kind: str, name: str) -> Obj:
+            read = getattr(core, f"read_namespaced_{snake(kind)}")
+            data: Obj = plain(await _done(read(name, NAMESPACE)))
+            return data
+
+        async def list(self, kind: str, labels: dict[str, str]) -> list[Obj]:
+            selector = ",".join(f"{k}={v}" for k, v in labels.items())
+            found = await _done(
+                getattr(core, f"list_namespaced_{snake(kind)}")(NAMESPACE, label_selector=selector)
+            )
+            return [plain(item) for item in found.items]
+
+        async def delete(self, kind: str, name: str) -> None:
+            await _done(getattr(core, f"delete_namespaced_{snake(kind)}")(name, NAMESPACE))
+
+        async def close(self) -> None:
+            await _done(api_client.close())
+
+    return Official()
+
+
 async def make_async_official(kubeconfig: str, package: str) -> Client:
     """kubernetes_asyncio, or the official client's own asyncio twin ``kubernetes.aio``
     (since kubernetes 37): the same generated API on aiohttp."""
@@ -167,44 +216,7 @@ async def make_async_official(kubeconfig: str, package: str) -> Client:
 
     await kconfig.load_kube_config(config_file=kubeconfig)
     api_client: Any = kclient.ApiClient()
-    core: Any = kclient.CoreV1Api(api_client)
-    plain: Callable[[Any], Any] = api_client.sanitize_for_serialization
-
-    class KubernetesAsyncio(Client):
-        async def apply(self, obj: Obj) -> Obj:
-            meta = obj["metadata"]
-            call = getattr(core, f"patch_namespaced_{snake(obj['kind'])}")
-            result = await call(
-                meta["name"],
-                meta["namespace"],
-                obj,
-                field_manager=FIELD_MANAGER,
-                force=True,
-                _content_type=APPLY_YAML,
-            )
-            data: Obj = plain(result)
-            return data
-
-        async def get(self, kind: str, name: str) -> Obj:
-            data: Obj = plain(
-                await getattr(core, f"read_namespaced_{snake(kind)}")(name, NAMESPACE)
-            )
-            return data
-
-        async def list(self, kind: str, labels: dict[str, str]) -> list[Obj]:
-            selector = ",".join(f"{k}={v}" for k, v in labels.items())
-            found = await getattr(core, f"list_namespaced_{snake(kind)}")(
-                NAMESPACE, label_selector=selector
-            )
-            return [plain(item) for item in found.items]
-
-        async def delete(self, kind: str, name: str) -> None:
-            await getattr(core, f"delete_namespaced_{snake(kind)}")(name, NAMESPACE)
-
-        async def close(self) -> None:
-            await api_client.close()
-
-    return KubernetesAsyncio()
+    return _official(api_client, kclient.CoreV1Api(api_client))
 
 
 def make_kubernetes(kubeconfig: str) -> Client:
@@ -216,42 +228,7 @@ def make_kubernetes(kubeconfig: str) -> Client:
 
     kconfig.load_kube_config(config_file=kubeconfig)
     api_client: Any = kclient.ApiClient()
-    core: Any = kclient.CoreV1Api(api_client)
-    plain: Callable[[Any], Any] = api_client.sanitize_for_serialization
-
-    class Kubernetes(Client):
-        async def apply(self, obj: Obj) -> Obj:
-            meta = obj["metadata"]
-            call = getattr(core, f"patch_namespaced_{snake(obj['kind'])}")
-            result = call(
-                meta["name"],
-                meta["namespace"],
-                obj,
-                field_manager=FIELD_MANAGER,
-                force=True,
-                _content_type=APPLY_YAML,
-            )
-            data: Obj = plain(result)
-            return data
-
-        async def get(self, kind: str, name: str) -> Obj:
-            data: Obj = plain(getattr(core, f"read_namespaced_{snake(kind)}")(name, NAMESPACE))
-            return data
-
-        async def list(self, kind: str, labels: dict[str, str]) -> list[Obj]:
-            selector = ",".join(f"{k}={v}" for k, v in labels.items())
-            found = getattr(core, f"list_namespaced_{snake(kind)}")(
-                NAMESPACE, label_selector=selector
-            )
-            return [plain(item) for item in found.items]
-
-        async def delete(self, kind: str, name: str) -> None:
-            getattr(core, f"delete_namespaced_{snake(kind)}")(name, NAMESPACE)
-
-        async def close(self) -> None:
-            api_client.close()
-
-    return Kubernetes()
+    return _official(api_client, kclient.CoreV1Api(api_client))
 
 
 IMPORTS = {

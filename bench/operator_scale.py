@@ -30,7 +30,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.common import pct  # noqa: E402
-from tenantry_dev import tools  # noqa: E402
 from tenantry_dev.cluster import LocalCluster, Ports, free_port  # noqa: E402
 
 WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
@@ -73,29 +72,10 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--keep-log", help="copy the operator's log here at the end")
     args = parser.parse_args()
-    kubectl = str(tools.ensure(("kubectl",))["kubectl"])
     with tempfile.TemporaryDirectory(prefix="tenantry-bench-") as tmp:
         cluster = LocalCluster(Path(tmp) / "cluster", ports=Ports.free(), log=lambda _: None)
         cluster.up()
-        env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
-        subprocess.run(
-            [kubectl, "apply", "--server-side", "-f", str(REPO / "crds")],
-            env=env,
-            check=True,
-            capture_output=True,
-        )
-        subprocess.run(
-            [
-                kubectl,
-                "wait",
-                "--for=condition=Established",
-                "--timeout=60s",
-                "crd/tenants.tenantry.io",
-            ],
-            env=env,
-            check=True,
-            capture_output=True,
-        )
+        cluster.install_crds()
         # kwok pods run nothing: the tenants' ClickHouse is one loopback engine (chDB),
         # where the operator really provisions each tenant's schema.
         ch_port = free_port()

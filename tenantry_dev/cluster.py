@@ -81,6 +81,23 @@ class LocalCluster:
     def kubeconfig(self) -> Path:
         return self.state_dir / "kubeconfig"
 
+    def install_crds(self, *, timeout: int = 60) -> None:
+        """Apply the project's CRDs (crds/, server-side) and wait until both are
+        Established."""
+        kubectl = str(tools.ensure(("kubectl",))["kubectl"])
+        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
+        for args in (
+            ["apply", "--server-side", "-f", str(tools.REPO / "crds")],
+            [
+                "wait",
+                "--for=condition=Established",
+                f"--timeout={timeout}s",
+                "crd/tenants.tenantry.io",
+                "crd/dashboards.tenantry.io",
+            ],
+        ):
+            subprocess.run([kubectl, *args], env=env, check=True, capture_output=True)
+
     @property
     def operator_kubeconfig(self) -> Path:
         """A kubeconfig with the operator's own identity (user tenantry-operator)."""
@@ -358,14 +375,21 @@ class LocalCluster:
             "--audit-log-maxbackup=1",
         ]
 
-    def _kcm_args(self, pki: pkimod.Pki) -> list[str]:
+    def _controller_args(self, port: int) -> list[str]:
+        """What the controller manager and the scheduler share: the cluster's
+        kubeconfig for everything, no leader election, the secure port on loopback."""
         return [
             f"--kubeconfig={self.kubeconfig}",
             f"--authentication-kubeconfig={self.kubeconfig}",
             f"--authorization-kubeconfig={self.kubeconfig}",
             "--leader-elect=false",
             "--bind-address=127.0.0.1",
-            f"--secure-port={self.ports.controller_manager}",
+            f"--secure-port={port}",
+        ]
+
+    def _kcm_args(self, pki: pkimod.Pki) -> list[str]:
+        return [
+            *self._controller_args(self.ports.controller_manager),
             f"--service-account-private-key-file={pki.sa_key}",
             f"--root-ca-file={pki.ca_cert}",
             f"--cluster-signing-cert-file={pki.ca_cert}",
@@ -385,12 +409,7 @@ class LocalCluster:
 
     def _scheduler_args(self) -> list[str]:
         return [
-            f"--kubeconfig={self.kubeconfig}",
-            f"--authentication-kubeconfig={self.kubeconfig}",
-            f"--authorization-kubeconfig={self.kubeconfig}",
-            "--leader-elect=false",
-            "--bind-address=127.0.0.1",
-            f"--secure-port={self.ports.scheduler}",
+            *self._controller_args(self.ports.scheduler),
             "--profiling=false",
             "--v=1",
         ]

@@ -18,11 +18,8 @@ import sys
 import time
 from pathlib import Path
 
-from tenantry_dev import tools
 from tenantry_dev.cluster import LocalCluster, free_port
 from tenantry_dev.services import Postgres, RedisServer, stop_process
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def _token(path: Path) -> str:
@@ -36,27 +33,8 @@ def _token(path: Path) -> str:
 def run(cluster: LocalCluster, *, api_port: int = 8000, operator_port: int = 8080) -> int:
     cluster.up()
     state = cluster.state_dir
-    kubectl = str(tools.ensure(("kubectl",))["kubectl"])
+    cluster.install_crds()
     kenv = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
-    subprocess.run(
-        [kubectl, "apply", "--server-side", "-f", str(REPO / "crds")],
-        env=kenv,
-        check=True,
-        capture_output=True,
-    )
-    subprocess.run(
-        [
-            kubectl,
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            "crd/tenants.tenantry.io",
-            "crd/dashboards.tenantry.io",
-        ],
-        env=kenv,
-        check=True,
-        capture_output=True,
-    )
     pg = Postgres.start(state / "postgres")
     redis = RedisServer.start(state / "redis")
     ch_port = free_port()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 K8S_VERSION = "1.34.4"
 NAMES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok")
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]  # tenantry_dev/ sits in the repository root
 
 
 def bin_dir() -> Path:

@@ -10,7 +10,7 @@ reasons at once.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from tenantry import contract, listwatch
@@ -37,50 +37,68 @@ EVENTS = listwatch.Kind("v1", "Event", "events")
 STARTUP_TIMEOUT = 120  # seconds for every watch to list once
 
 
-def _child_watch(
-    rt: Runtime, kind: listwatch.Kind, ready: asyncio.Event
+Woken = set[str] | str | None  # the tenants a change concerns
+
+
+def _watch(
+    rt: Runtime,
+    kind: listwatch.Kind,
+    ready: asyncio.Event,
+    *,
+    changed: Callable[[str, dict[str, Any]], Woken],
+    relisted: Callable[[list[dict[str, Any]]], Woken],
+    labels: str = "",
+    fields: str = "",
 ) -> Coroutine[Any, Any, None]:
+    """One list-then-watch loop whose every change wakes the tenants it concerns."""
+
     def on_event(event_type: str, obj: dict[str, Any]) -> None:
-        rt.wake(
-            rt.cache.observe(
-                api_version=kind.api_version,
-                kind=kind.kind,
-                obj=obj,
-                deleted=event_type == "DELETED",
-            )
-        )
+        rt.wake(changed(event_type, obj))
 
     def on_relist(objs: list[dict[str, Any]], _version: str) -> None:
-        rt.wake(rt.cache.relist(api_version=kind.api_version, kind=kind.kind, objs=objs))
+        rt.wake(relisted(objs))
 
     return listwatch.run(
         rt.kube.http,
         kind,
-        f"{contract.LABEL_MANAGED_BY}={MANAGED_BY}",
+        labels,
         on_event=on_event,
         on_relist=on_relist,
         ready=ready,
+        field_selector=fields,
+    )
+
+
+def _child_watch(
+    rt: Runtime, kind: listwatch.Kind, ready: asyncio.Event
+) -> Coroutine[Any, Any, None]:
+    """The tenants' children of one kind, by the operator's label, into the cache."""
+    return _watch(
+        rt,
+        kind,
+        ready,
+        changed=lambda event_type, obj: rt.cache.observe(
+            api_version=kind.api_version, kind=kind.kind, obj=obj, deleted=event_type == "DELETED"
+        ),
+        relisted=lambda objs: rt.cache.relist(
+            api_version=kind.api_version, kind=kind.kind, objs=objs
+        ),
+        labels=f"{contract.LABEL_MANAGED_BY}={MANAGED_BY}",
     )
 
 
 def _event_watch(
     rt: Runtime, field_selector: str, ready: asyncio.Event
 ) -> Coroutine[Any, Any, None]:
-    def on_event(event_type: str, obj: dict[str, Any]) -> None:
-        if event_type != "DELETED":  # an expired Event does not resolve anything
-            rt.wake(rt.failed.observe(obj))
-
-    def on_relist(objs: list[dict[str, Any]], _version: str) -> None:
-        rt.wake(rt.failed.relist(objs))
-
-    return listwatch.run(
-        rt.kube.http,
+    """Events about the tenants' pods and volumes, into failures.py's records (an
+    expired Event, DELETED, resolves nothing)."""
+    return _watch(
+        rt,
         EVENTS,
-        "",
-        on_event=on_event,
-        on_relist=on_relist,
-        ready=ready,
-        field_selector=field_selector,
+        ready,
+        changed=lambda event_type, obj: None if event_type == "DELETED" else rt.failed.observe(obj),
+        relisted=rt.failed.relist,
+        fields=field_selector,
     )
 
 

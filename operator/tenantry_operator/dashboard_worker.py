@@ -28,17 +28,10 @@ log = logging.getLogger(__name__)
 TENANT_WAIT_SECONDS = 15.0  # look again this soon while the tenant is not Ready
 
 
-async def reconcile(
-    rt: Runtime,
-    name: str,
-    spec: kopf.Spec,
-    meta: kopf.Meta,
-    status: kopf.Status,
-    patch: kopf.Patch,
-    body: kopf.Body,
-) -> float | None:
+async def reconcile(rt: Runtime, body: kopf.Body, patch: kopf.Patch) -> float | None:
     """One reconcile of a Dashboard; the delay before looking again, if it must be."""
-    dashboard = DashboardSpec.model_validate(dict(spec))
+    name, meta, status = body.meta["name"], body.meta, body.status
+    dashboard = DashboardSpec.model_validate(dict(body.spec))
     kube = rt.kube
     tenant_name = dashboard.tenant_ref.name
     previous_panels = list(status.get("panels") or [])
@@ -69,18 +62,10 @@ def _ready_of(status: dict[str, Any]) -> tuple[Any, ...]:
     return ()
 
 
-async def failed(
-    rt: Runtime,
-    name: str,
-    meta: kopf.Meta,
-    status: kopf.Status,
-    body: kopf.Body,
-    err: Exception,
-    *,
-    retry: int,
-) -> NoReturn:
+async def failed(rt: Runtime, body: kopf.Body, err: Exception, *, retry: int) -> NoReturn:
     """Put a failed Dashboard reconcile on the Dashboard, then raise the kopf error that
     schedules the next attempt."""
+    name, meta, status = body.meta["name"], body.meta, body.status
     permanent = False
     if isinstance(err, ValidationError):
         reason, message, permanent = "InvalidSpec", invalid_spec(err), True

@@ -116,24 +116,16 @@ async def tenant_usage(
 @kopf.on.create(GROUP, VERSION, DASHBOARDS)
 @kopf.on.update(GROUP, VERSION, DASHBOARDS, field="spec")
 async def dashboard_changed(
-    name: str,
-    spec: kopf.Spec,
-    meta: kopf.Meta,
-    status: kopf.Status,
-    patch: kopf.Patch,
-    body: kopf.Body,
-    retry: int,
-    memo: kopf.Memo,
-    **_: Any,
+    body: kopf.Body, patch: kopf.Patch, retry: int, memo: kopf.Memo, **_: Any
 ) -> None:
     """Validate every panel against the tenant's schema; keep materialized views."""
     rt = _rt(memo)
     try:
-        retry_in = await dashboard_worker.reconcile(rt, name, spec, meta, status, patch, body)
+        retry_in = await dashboard_worker.reconcile(rt, body, patch)
     except Exception as err:  # every failure becomes a condition, then a kopf error
-        await dashboard_worker.failed(rt, name, meta, status, body, err, retry=retry)
+        await dashboard_worker.failed(rt, body, err, retry=retry)
     if retry_in is not None:
-        tenant = spec.get("tenantRef", {}).get("name")
+        tenant = body.spec.get("tenantRef", {}).get("name")
         raise kopf.TemporaryError(f"tenant {tenant} is not Ready yet", delay=retry_in)
 
 

@@ -13,6 +13,7 @@ import secrets
 from typing import Any
 
 from tenantry import contract
+from tenantry_operator.builders import common
 from tenantry_operator.kube import Kube
 from tenantry_operator.model import TenantModel
 from tenantry_operator.s3 import S3Config
@@ -49,27 +50,32 @@ async def ensure(kube: Kube, model: TenantModel, existing: set[str]) -> list[str
     return created
 
 
-async def ensure_backup(kube: Kube, model: TenantModel, s3: S3Config, existing: set[str]) -> bool:
-    """The S3 credentials the backup CronJob uses (copied from the operator's settings)."""
-    if contract.BACKUP_S3_SECRET in existing:
-        return False
+async def _create_copied(
+    kube: Kube, model: TenantModel, name: str, component: str, data: dict[str, str]
+) -> bool:
+    """Create Secret ``name`` holding ``data`` (values the operator copies from its own
+    settings); False when it was already there."""
     obj = {
         "apiVersion": "v1",
         "kind": "Secret",
         "type": "Opaque",
-        "metadata": {
-            "name": contract.BACKUP_S3_SECRET,
-            "namespace": model.namespace,
-            "labels": model.labels("backup"),
-        },
-        "stringData": {
-            "access-key-id": s3.access_key_id,
-            "secret-access-key": s3.secret_access_key,
-            "endpoint": s3.endpoint,
-            "region": s3.region,
-        },
+        "metadata": {"name": name, "namespace": model.namespace, "labels": model.labels(component)},
+        "stringData": data,
     }
     return await kube.create(obj) is not None
+
+
+async def ensure_backup(kube: Kube, model: TenantModel, s3: S3Config, existing: set[str]) -> bool:
+    """The S3 credentials the backup CronJob uses (copied from the operator's settings)."""
+    if contract.BACKUP_S3_SECRET in existing:
+        return False
+    data = {
+        common.BACKUP_S3_KEYS["access_key_id"]: s3.access_key_id,
+        common.BACKUP_S3_KEYS["secret_access_key"]: s3.secret_access_key,
+        common.BACKUP_S3_ENDPOINT_KEY: s3.endpoint,
+        "region": s3.region,
+    }
+    return await _create_copied(kube, model, contract.BACKUP_S3_SECRET, "backup", data)
 
 
 async def ensure_ingestion(kube: Kube, model: TenantModel, token: str, existing: set[str]) -> bool:
@@ -77,15 +83,5 @@ async def ensure_ingestion(kube: Kube, model: TenantModel, token: str, existing:
     operator's settings; delete the Secret to roll a new token out)."""
     if contract.INGESTION_SECRET in existing:
         return False
-    obj = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "type": "Opaque",
-        "metadata": {
-            "name": contract.INGESTION_SECRET,
-            "namespace": model.namespace,
-            "labels": model.labels("ingestion"),
-        },
-        "stringData": {contract.INGESTION_TOKEN_KEY: token},
-    }
-    return await kube.create(obj) is not None
+    data = {contract.INGESTION_TOKEN_KEY: token}
+    return await _create_copied(kube, model, contract.INGESTION_SECRET, "ingestion", data)
