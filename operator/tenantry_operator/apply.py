@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import tenacity
 from lightkube.core.exceptions import ApiError
 
+from tenantry import listwatch
 from tenantry_operator import diff
 from tenantry_operator.kube import Kube
 
@@ -28,18 +29,18 @@ Recorder = Callable[[str, str, Obj, bool], None]
 
 # Kinds the builders produce inside the tenant namespace, which pruning may delete.
 # Secrets and PVCs are deliberately absent: they hold credentials and data.
-PRUNABLE: tuple[tuple[str, str], ...] = (
-    ("apps/v1", "StatefulSet"),
-    ("apps/v1", "Deployment"),
-    ("v1", "Service"),
-    ("v1", "ConfigMap"),
-    ("v1", "ServiceAccount"),
-    ("v1", "ResourceQuota"),
-    ("v1", "LimitRange"),
-    ("networking.k8s.io/v1", "NetworkPolicy"),
-    ("policy/v1", "PodDisruptionBudget"),
-    ("autoscaling/v2", "HorizontalPodAutoscaler"),
-    ("batch/v1", "CronJob"),
+PRUNABLE: tuple[listwatch.Kind, ...] = (
+    listwatch.Kind("apps/v1", "StatefulSet", "statefulsets"),
+    listwatch.Kind("apps/v1", "Deployment", "deployments"),
+    listwatch.Kind("v1", "Service", "services"),
+    listwatch.Kind("v1", "ConfigMap", "configmaps"),
+    listwatch.Kind("v1", "ServiceAccount", "serviceaccounts"),
+    listwatch.Kind("v1", "ResourceQuota", "resourcequotas"),
+    listwatch.Kind("v1", "LimitRange", "limitranges"),
+    listwatch.Kind("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies"),
+    listwatch.Kind("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets"),
+    listwatch.Kind("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers"),
+    listwatch.Kind("batch/v1", "CronJob", "cronjobs"),
 )
 
 
@@ -245,15 +246,12 @@ async def live_children(
 ) -> dict[tuple[str, str, str], Obj]:
     """Every prunable object of the tenant, keyed like ``diff.key`` (listed concurrently)."""
     lists = await _bounded(
-        [
-            kube.list(api_version, kind, namespace=namespace, labels=labels)
-            for api_version, kind in PRUNABLE
-        ]
+        [kube.list(k.api_version, k.kind, namespace=namespace, labels=labels) for k in PRUNABLE]
     )
     out: dict[tuple[str, str, str], Obj] = {}
-    for (api_version, kind), items in zip(PRUNABLE, lists, strict=True):
+    for k, items in zip(PRUNABLE, lists, strict=True):
         for obj in items:
-            obj.setdefault("apiVersion", api_version)
-            obj.setdefault("kind", kind)
+            obj.setdefault("apiVersion", k.api_version)
+            obj.setdefault("kind", k.kind)
             out[diff.key(obj)] = obj
     return out

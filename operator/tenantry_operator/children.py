@@ -14,23 +14,15 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from tenantry import contract, listwatch
-from tenantry_operator import failures
+from tenantry_operator import apply, failures
 from tenantry_operator.model import MANAGED_BY
 from tenantry_operator.runtime import Runtime
 
+# What the operator builds (the kinds it may prune), plus the Secrets it generates and
+# the Namespace.
 CHILDREN = (
-    listwatch.Kind("apps/v1", "StatefulSet", "statefulsets"),
-    listwatch.Kind("apps/v1", "Deployment", "deployments"),
-    listwatch.Kind("v1", "Service", "services"),
-    listwatch.Kind("v1", "ConfigMap", "configmaps"),
+    *apply.PRUNABLE,
     listwatch.Kind("v1", "Secret", "secrets"),
-    listwatch.Kind("v1", "ServiceAccount", "serviceaccounts"),
-    listwatch.Kind("v1", "ResourceQuota", "resourcequotas"),
-    listwatch.Kind("v1", "LimitRange", "limitranges"),
-    listwatch.Kind("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies"),
-    listwatch.Kind("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets"),
-    listwatch.Kind("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers"),
-    listwatch.Kind("batch/v1", "CronJob", "cronjobs"),
     listwatch.Kind("v1", "Namespace", "namespaces"),
 )
 EVENTS = listwatch.Kind("v1", "Event", "events")

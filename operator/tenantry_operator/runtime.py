@@ -9,7 +9,6 @@ same instance. Nothing here is module-level or class-level state.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,14 +32,14 @@ class Runtime:
     triggers: dict[str, asyncio.Event] = field(default_factory=dict)  # wake a tenant's worker
 
     @classmethod
-    def start(cls, settings: Settings, kube: Kube | None = None) -> Runtime:
+    def start(cls, settings: Settings) -> Runtime:
         internal = limits = None
         if settings.controlplane_url and settings.internal_token:
             internal = InternalClient(settings.controlplane_url, token=settings.internal_token)
             limits = admission.LimitsSource(internal, ttl=settings.plan_recheck_seconds)
         return cls(
             settings=settings,
-            kube=kube or Kube.from_env(),
+            kube=Kube.from_env(),
             cache=ChildCache(dictionary=sample_children(settings)),
             slots=asyncio.Semaphore(settings.max_concurrent_reconciles),
             internal=internal,
@@ -64,9 +63,6 @@ class Runtime:
     def record(self, api_version: str, kind: str, obj: dict[str, Any], deleted: bool) -> None:
         """Write-through of our own writes into the children cache (``apply.Recorder``)."""
         self.cache.record(api_version=api_version, kind=kind, obj=obj, deleted=deleted)
-
-    def slot(self) -> contextlib.AbstractAsyncContextManager[Any]:
-        return self.slots
 
     async def stop(self) -> None:
         for task in self.watches:

@@ -65,7 +65,7 @@ async def run(
                 last_status = None
                 await _wait(trigger, stopped, settings.plan_recheck_seconds)
                 continue
-            async with rt.slot():
+            async with rt.slots:
                 outcome = await _reconcile_once(
                     rt, name, namespace, raw, previous, seeded=not first
                 )

@@ -21,13 +21,6 @@ MANAGE = READ | {"create", "patch", "delete"}
 NEVER = {"*", "update", "deletecollection", "escalate", "bind", "impersonate", "approve", "sign"}
 
 
-def _plural(kind: str) -> str:
-    lower = kind.lower()
-    if lower.endswith("y"):
-        return lower[:-1] + "ies"
-    return lower + ("es" if lower.endswith("s") else "s")
-
-
 def _grants(role: Obj) -> dict[tuple[str, str], set[str]]:
     """(apiGroup, resource) -> verbs, merged over the rules (resourceNames only narrow a
     rule, so a rule with them counts here as if it had none: the stricter reading)."""
@@ -57,9 +50,8 @@ def _expected_operator_grants() -> dict[tuple[str, str], set[str]]:
         # volumes grow in place (patch), never created or deleted by the operator
         ("", "persistentvolumeclaims"): READ | {"patch"},
     }
-    for api_version, kind in apply.PRUNABLE:
-        group = api_version.rpartition("/")[0]
-        expected[(group, _plural(kind))] = MANAGE
+    for k in apply.PRUNABLE:
+        expected[(k.api_version.rpartition("/")[0], k.plural)] = MANAGE
     return expected
 
 

@@ -44,7 +44,7 @@ def settled(m: TenantModel) -> LiveState:
     """What exists once ``m`` was applied and every workload is Ready."""
     desired = builders.build(m)
     namespace = next(served(o) for o in desired if o["kind"] == "Namespace")
-    prunable = {kind for _, kind in apply.PRUNABLE}
+    prunable = {k.kind for k in apply.PRUNABLE}
     children = {diff.key(o): served(o) for o in desired if o["kind"] in prunable}
     return LiveState(namespace, children, set())
 
