@@ -3,9 +3,17 @@
 kwok simulates kubelets, but nothing provisions PersistentVolumes, so a StatefulSet
 with volumeClaimTemplates would wait forever. This process does what a dynamic
 provisioner does, through the real API: for each Pending PVC of the ``standard``
-StorageClass it creates a PV pre-bound to the claim (the real PV controller then binds
+StorageClass that the scheduler has placed (the ``selected-node`` annotation) it creates
+a PV pre-bound to the claim and pinned to that node (the real PV controller then binds
 them), and it deletes Released PVs whose reclaim policy is Delete. No data is stored:
 the volumes are as fake as the kwok pods that mount them.
+
+The class binds on first consumer, as kind's local-path class does. With ``Immediate``
+binding the scheduler refuses a pod whose claim is not bound yet and relies on a
+later PVC event to retry it; on a loaded machine that retry was seen lost, leaving a
+pod Pending for minutes on a claim that was long bound. With ``WaitForFirstConsumer``
+the scheduler itself asks for the volume and waits for the binding in the same
+scheduling attempt.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from tenantry_dev.cluster import LocalCluster, Ports
 
 STORAGE_CLASS = "standard"
 PROVISIONER = "tenantry.io/local-fake"
+SELECTED_NODE = "volume.kubernetes.io/selected-node"
 
 
 def storage_class() -> dict[str, Any]:
@@ -33,14 +42,15 @@ def storage_class() -> dict[str, Any]:
         },
         "provisioner": PROVISIONER,
         "reclaimPolicy": "Delete",
-        "volumeBindingMode": "Immediate",
+        "volumeBindingMode": "WaitForFirstConsumer",
         "allowVolumeExpansion": True,
     }
 
 
 def pv_for(pvc: dict[str, Any], reclaim: str) -> dict[str, Any]:
     meta = pvc["metadata"]
-    return {
+    node = (meta.get("annotations") or {}).get(SELECTED_NODE)
+    pv: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "PersistentVolume",
         "metadata": {
@@ -62,6 +72,24 @@ def pv_for(pvc: dict[str, Any], reclaim: str) -> dict[str, Any]:
             },
         },
     }
+    if node:
+        # The volume lives on the node the scheduler chose, and pods that mount it
+        # later must go back there: what a node-local volume means.
+        term = {"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}
+        pv["spec"]["nodeAffinity"] = {
+            "required": {"nodeSelectorTerms": [{"matchExpressions": [term]}]}
+        }
+    return pv
+
+
+def wants_volume(pvc: dict[str, Any], immediate: bool) -> bool:
+    """Whether a claim of this class is due a volume now: Pending, and either placed by
+    the scheduler or of a class (made by an older run) that binds immediately."""
+    if pvc.get("status", {}).get("phase") != "Pending":
+        return False
+    if pvc["spec"].get("storageClassName", STORAGE_CLASS) != STORAGE_CLASS:
+        return False
+    return immediate or SELECTED_NODE in (pvc["metadata"].get("annotations") or {})
 
 
 def step(cluster: LocalCluster) -> int:
@@ -73,10 +101,10 @@ def step(cluster: LocalCluster) -> int:
     status, pvs_body = cluster.get("/api/v1/persistentvolumes")
     pvs = json.loads(pvs_body)["items"] if status == 200 else []
     existing = {pv["metadata"]["name"] for pv in pvs}
+    status, sc_body = cluster.get(f"/apis/storage.k8s.io/v1/storageclasses/{STORAGE_CLASS}")
+    immediate = status == 200 and json.loads(sc_body).get("volumeBindingMode") == "Immediate"
     for pvc in json.loads(body)["items"]:
-        if pvc.get("status", {}).get("phase") != "Pending":
-            continue
-        if pvc["spec"].get("storageClassName", STORAGE_CLASS) != STORAGE_CLASS:
+        if not wants_volume(pvc, immediate):
             continue
         pv = pv_for(pvc, "Delete")
         if pv["metadata"]["name"] in existing:
