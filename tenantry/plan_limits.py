@@ -30,13 +30,11 @@ class Ask:
 def ask_of(spec: TenantSpec) -> Ask:
     """The effective values of ``spec``: the preset of its plan where a field is unset
     (what the operator builds: ``normalize.tenant_model`` resolves them the same way)."""
-    preset = PRESETS[spec.plan]
-    ch = spec.clickhouse
     return Ask(
         plan=spec.plan.value,
-        shards=ch.shards or preset.shards,
-        replicas=ch.replicas or preset.replicas,
-        retention_days=spec.retention_days or preset.retention_days,
+        shards=spec.shards,
+        replicas=spec.replicas,
+        retention_days=spec.retention_days or PRESETS[spec.plan].retention_days,
     )
 
 

@@ -8,10 +8,11 @@ explicit choice.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, ConfigDict, Field
+from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
 from tenantry.api import cron, quantity, server_settings
 from tenantry.api.common import (
@@ -85,20 +86,13 @@ def _settings_rules() -> list[dict[str, str]]:
     return rules
 
 
+MAX_HOSTS = 64
+"""ClickHouse hosts (shards x replicas) of one tenant, counted on the effective values:
+the plan's preset where the spec leaves shards or replicas unset."""
+
+
 class ClickHouseSpec(CRDModel):
     """The sharded ClickHouse cluster: shards x replicas hosts."""
-
-    model_config = ConfigDict(
-        json_schema_extra=k8s_extra(
-            validations=[
-                cel(
-                    "!has(self.replicas) || self.replicas == 1 || !has(self.shards) || "
-                    "self.shards * self.replicas <= 64",
-                    "shards x replicas must not exceed 64 hosts per tenant",
-                ),
-            ]
-        )
-    )
 
     version: Annotated[str, Field(pattern=CLICKHOUSE_VERSION_PATTERN)] = "25.3"
     """ClickHouse server version (image tag), e.g. "25.3" or "24.8.6". Changing it rolls
@@ -265,11 +259,14 @@ def _plan(obj: str) -> str:
     return f"(has({obj}.plan) ? {obj}.plan : {cel_string(Plan.STARTER.value)})"
 
 
-def _by_plan(values: dict[Plan, str], obj: str) -> str:
-    """CEL choosing ``values[plan]`` by the plan of ``obj`` (self or oldSelf)."""
-    expr = cel_string(values[Plan.STARTER])
+def _by_plan(
+    values: dict[Plan, str], obj: str, *, literal: Callable[[str], str] = cel_string
+) -> str:
+    """CEL choosing ``values[plan]`` by the plan of ``obj`` (self or oldSelf); ``literal``
+    writes a value as CEL (a string by default)."""
+    expr = literal(values[Plan.STARTER])
     for plan in (Plan.ENTERPRISE, Plan.GROWTH):
-        expr = f"{_plan(obj)} == {cel_string(plan.value)} ? {cel_string(values[plan])} : {expr}"
+        expr = f"{_plan(obj)} == {cel_string(plan.value)} ? {literal(values[plan])} : {expr}"
     return f"({expr})"
 
 
@@ -340,8 +337,50 @@ def _class_rule(component: str, label: str) -> dict[str, str]:
     )
 
 
+def _effective(field: str) -> str:
+    """CEL for the effective ``clickhouse.<field>`` of ``self``: the spec's, else the
+    plan's preset (what the operator builds)."""
+    path = f"clickhouse.{field}"
+    preset = {p: getattr(PRESETS[p], field) for p in Plan}
+    by_plan = _by_plan({p: str(v) for p, v in preset.items()}, "self", literal=str)
+    return f"({_present('self', path)} ? self.{path} : {by_plan})"
+
+
+def _hosts_rule() -> dict[str, str]:
+    """shards x replicas <= MAX_HOSTS on the effective values: a spec that sets only one
+    of them cannot pass the cap through the plan's preset of the other.
+
+    The message says which value came from the plan without printing the numbers: CEL's
+    ``string(int)`` makes the API server's cost estimate refuse the whole CRD."""
+    shards, replicas = _effective("shards"), _effective("replicas")
+    listed = ", ".join(f"{p.value} {PRESETS[p].shards}x{PRESETS[p].replicas}" for p in Plan)
+    cap = f"{MAX_HOSTS} hosts per tenant"
+
+    def preset_of(unset: str, other: str) -> str:
+        return (
+            f"{cel_string(f'clickhouse.{other} times the ')} + {_plan('self')} + "
+            f"{cel_string(f' plan preset of clickhouse.{unset} exceeds {cap}: lower ')} + "
+            f"{cel_string(f'clickhouse.{other} or set clickhouse.{unset}')}"
+        )
+
+    message = (
+        f"{_present('self', 'clickhouse.shards')} && {_present('self', 'clickhouse.replicas')}"
+        f" ? {cel_string(f'clickhouse shards x replicas exceeds {cap}')}"
+        f" : {_present('self', 'clickhouse.shards')} ? {preset_of('replicas', 'shards')}"
+        f" : {preset_of('shards', 'replicas')}"
+    )
+    return cel(
+        f"{shards} * {replicas} <= {MAX_HOSTS}",
+        f"clickhouse shards x replicas must not exceed {cap}, an unset value being the "
+        f"plan's preset ({listed})",
+        message_expression=message,
+        field_path=".clickhouse",
+    )
+
+
 def _spec_rules() -> list[dict[str, str]]:
     rules = [
+        _hosts_rule(),
         cel(
             "!has(self.ingestion) || !has(self.ingestion.autoscaling) || "
             "!self.ingestion.autoscaling.enabled || !has(self.ingestion.replicas)",
@@ -386,6 +425,27 @@ class TenantSpec(CRDModel):
     reclaim_policy: ReclaimPolicy = ReclaimPolicy.RETAIN
     """On delete: Retain (default) keeps volumes and the backup bucket; Delete removes
     them."""
+
+    @property
+    def shards(self) -> int:
+        """The effective shard count: the spec's, else the plan's preset."""
+        return self.clickhouse.shards or PRESETS[self.plan].shards
+
+    @property
+    def replicas(self) -> int:
+        """The effective replicas per shard: the spec's, else the plan's preset."""
+        return self.clickhouse.replicas or PRESETS[self.plan].replicas
+
+    @model_validator(mode="after")
+    def _hosts_fit(self) -> TenantSpec:
+        # The CRD's rule of the same name (_hosts_rule), for specs built in Python.
+        if self.shards * self.replicas > MAX_HOSTS:
+            raise ValueError(
+                f"clickhouse shards x replicas is {self.shards} x {self.replicas} = "
+                f"{self.shards * self.replicas} hosts (an unset value is the {self.plan.value} "
+                f"plan's preset); a tenant has at most {MAX_HOSTS} hosts"
+            )
+        return self
 
 
 class ComponentStatus(CRDModel):

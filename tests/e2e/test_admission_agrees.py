@@ -171,6 +171,27 @@ def test_time_zones(crds: Kube, zone: str) -> None:
     _agree(crds, "Tenant", spec, stricter="is not a known IANA time zone")
 
 
+@AGREE
+@given(
+    plan=st.sampled_from(["starter", "growth", "enterprise", None]),
+    shards=st.one_of(st.none(), st.integers(1, 64)),
+    replicas=st.one_of(st.none(), st.integers(1, 5)),
+)
+@example(plan="enterprise", shards=64, replicas=None)  # 64 x the preset's 3: 192 hosts
+@example(plan="enterprise", shards=21, replicas=None)  # 63 hosts: fits
+@example(plan="growth", shards=33, replicas=None)  # 66 hosts
+@example(plan=None, shards=13, replicas=5)  # 65 hosts, both set
+def test_host_cap_on_effective_values(
+    crds: Kube, plan: str | None, shards: int | None, replicas: int | None
+) -> None:
+    """shards x replicas <= 64 with the plan's preset standing in for an unset value."""
+    clickhouse = {k: v for k, v in (("shards", shards), ("replicas", replicas)) if v is not None}
+    spec: dict[str, Any] = {"clickhouse": clickhouse}
+    if plan is not None:
+        spec["plan"] = plan
+    _agree(crds, "Tenant", spec)
+
+
 TIME = st.one_of(
     st.datetimes(
         min_value=dt.datetime(1969, 12, 31),

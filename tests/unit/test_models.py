@@ -10,7 +10,8 @@ import yaml
 from pydantic import ValidationError
 
 from tenantry.api.dashboard import DashboardSpec
-from tenantry.api.tenant import Plan, ReclaimPolicy, TenantSpec
+from tenantry.api.plans import PRESETS
+from tenantry.api.tenant import MAX_HOSTS, Plan, ReclaimPolicy, TenantSpec
 
 REPO = Path(__file__).resolve().parents[2]
 MODELS: dict[str, type[TenantSpec] | type[DashboardSpec]] = {
@@ -72,3 +73,19 @@ def test_time_range_from_alias() -> None:
     )
     assert spec.time_range.from_ == "now-1h"
     assert spec.model_dump(by_alias=True)["timeRange"]["from"] == "now-1h"
+
+
+@pytest.mark.parametrize("plan", list(Plan))
+def test_the_host_cap_counts_the_plans_preset_for_an_unset_dimension(plan: Plan) -> None:
+    """shards x replicas <= MAX_HOSTS on the effective values: setting only one of them
+    cannot pass the cap through the other's preset (enterprise + shards 64 = 192 hosts)."""
+    preset = PRESETS[plan]
+    fits = MAX_HOSTS // preset.replicas
+    spec = TenantSpec.model_validate({"plan": plan.value, "clickhouse": {"shards": fits}})
+    assert (spec.shards, spec.replicas) == (fits, preset.replicas)
+    if preset.replicas > 1:
+        with pytest.raises(ValidationError, match=rf"{fits + 1} x {preset.replicas} = "):
+            TenantSpec.model_validate({"plan": plan.value, "clickhouse": {"shards": fits + 1}})
+    with pytest.raises(ValidationError, match=f"at most {MAX_HOSTS} hosts"):
+        TenantSpec.model_validate({"plan": plan.value, "clickhouse": {"shards": 64, "replicas": 2}})
+    assert TenantSpec.model_validate({"plan": plan.value}).shards == preset.shards

@@ -26,7 +26,7 @@ def test_plan_limits() -> None:
     assert "not available" in str(_why("starter", plan="growth"))
     assert "shards is 9" in str(_why("growth", clickhouse={"shards": 9}))
     assert "replicas is 4" in str(_why("growth", clickhouse={"replicas": 4}))
-    assert _why("enterprise", plan="enterprise", clickhouse={"shards": 64}) is None
+    assert _why("enterprise", plan="enterprise", clickhouse={"shards": 21}) is None
     assert "30 days" in str(_why("starter", retentionDays=31))
     assert _why("starter", retentionDays=30) is None
 
