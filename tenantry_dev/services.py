@@ -172,13 +172,19 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     @classmethod
-    def start(cls, folder: Path, *, timeout: float = 30.0) -> RedisServer:
-        """Start a server and return once it accepts connections (within ``timeout``)."""
+    def start(cls, folder: Path, *, port: int | None = None, timeout: float = 30.0) -> RedisServer:
+        """Start a server and return once it accepts connections (within ``timeout``).
+
+        Persistent, as the control plane's Redis must be everywhere (README, "State the
+        control plane keeps"): it holds sessions and refresh-token families, so a Redis
+        that forgot them on restart would sign every user out. The append-only file in
+        ``folder``, fsynced every second, is read back when a server starts again on the
+        same folder (``port``: the same address, for clients that reconnect)."""
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is missing: run `bash scripts/bootstrap.sh`")
         folder.mkdir(parents=True, exist_ok=True)
-        port = free_port()
+        port = port or free_port()
         proc = subprocess.Popen(
             [
                 binary,
@@ -191,7 +197,9 @@ class RedisServer:
                 "--save",
                 "",
                 "--appendonly",
-                "no",
+                "yes",
+                "--appendfsync",
+                "everysec",
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
