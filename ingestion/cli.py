@@ -214,6 +214,7 @@ async def serve(settings: Settings, *, accept_events: bool = True, write: bool =
         max_backlog=settings.max_backlog,
         retry_after_seconds=settings.retry_after_seconds,
         max_body_bytes=settings.max_body_bytes,
+        idempotency_seconds=settings.idempotency_seconds,
         key_limit=server.KeyLimit(
             ratelimit.MovingWindow(redis),
             tenant=settings.tenant,

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 import logging
 import time
 import uuid
@@ -45,7 +46,7 @@ from redis.exceptions import RedisError
 
 from ingestion import auth, body, events
 from ingestion.metrics import Metrics
-from ingestion.stream import Stream
+from ingestion.stream import Idempotency, Stream
 from tenantry import ratelimit
 from tenantry.errors import REQUEST_ID_HEADER, error_body, request_id
 
@@ -55,6 +56,9 @@ NDJSON_TYPES = frozenset(
     {"application/x-ndjson", "application/ndjson", "application/jsonl", "application/jsonlines"}
 )
 JSON_TYPES = frozenset({"application/json"})
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+MAX_IDEMPOTENCY_KEY = 255
 
 STREAM_KEY: web.AppKey[Stream] = web.AppKey("stream", Stream)
 # How every runner of `create_app` must be made (AppRunner/TestServer keyword arguments):
@@ -157,6 +161,7 @@ class Ingest:
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
         turn_timeout_seconds: float = 5.0,
         key_limit: KeyLimit | None = None,
+        idempotency_seconds: int = 3600,
     ) -> None:
         self.tenant = tenant
         self.stream = stream
@@ -172,6 +177,7 @@ class Ingest:
         self.max_body_bytes = max_body_bytes
         self.clock = clock
         self.key_limit = key_limit
+        self.idempotency_seconds = idempotency_seconds
 
     async def post_events(self, request: web.Request) -> web.Response:
         started = time.perf_counter()
@@ -215,6 +221,11 @@ class Ingest:
             ) from None
         if self.key_limit is not None:
             await self._limit(key)
+        try:
+            idempotency = _idempotency_key(request)
+        except Refusal:
+            self._outcome("invalid")
+            raise
         content_type = request.content_type
         if content_type in NDJSON_TYPES:
             ndjson = True
@@ -250,7 +261,8 @@ class Ingest:
             ) from None
         try:
             self.metrics.turn_wait_seconds.observe(time.perf_counter() - waiting)
-            return await self._accept(data, ndjson=ndjson)
+            scope = (key, idempotency) if idempotency is not None else None
+            return await self._accept(data, ndjson=ndjson, idempotency=scope)
         finally:
             self._turn.release()
 
@@ -281,8 +293,17 @@ class Ingest:
                 {"Retry-After": str(refused.retry_after)},
             )
 
-    async def _accept(self, data: bytes, *, ndjson: bool) -> web.Response:
-        """Validate and append one batch (its turn held): 422, 503, 429 or 202."""
+    async def _accept(
+        self, data: bytes, *, ndjson: bool, idempotency: tuple[str, str] | None
+    ) -> web.Response:
+        """Validate and append one batch (its turn held): 422, 503, 429 or 202.
+
+        ``idempotency``: (API key, Idempotency-Key) when the producer sent one. A batch
+        sent again under the same pair within ``idempotency_seconds`` is not appended
+        again: it gets the first one's answer (202, its batch id and count, header
+        ``Idempotent-Replayed: true``); a different body under a key already used is a
+        422, since answering it with the first batch's 202 would hide that the new
+        events were never stored."""
         received = self.clock()
         batch_id = uuid.uuid4().hex
         try:
@@ -293,13 +314,29 @@ class Ingest:
             self._outcome("invalid")
             self.metrics.events_rejected.inc(exc.total)
             raise Refusal(422, "invalid_batch", exc.message, **exc.details()) from None
+        digest = hashlib.sha256(data).hexdigest()
+        remember = None
+        if idempotency is not None:
+            remember = Idempotency(
+                key=self.stream.names.idempotency_key(*idempotency),
+                record=f"{batch_id} {count} {digest}",
+                ttl=self.idempotency_seconds,
+            )
         try:
-            entry, backlog = await self.stream.append(
-                rows, count=count, size=len(data), batch_id=batch_id, max_backlog=self.max_backlog
+            appended = await self.stream.append(
+                rows,
+                count=count,
+                size=len(data),
+                batch_id=batch_id,
+                max_backlog=self.max_backlog,
+                idempotency=remember,
             )
         except (RedisError, OSError) as exc:
             raise self._redis_unreachable("append to the stream", exc) from None
+        entry, backlog = appended.entry, appended.backlog
         self.metrics.backlog.set(backlog)
+        if appended.replayed is not None:
+            return self._replay(appended.replayed, digest)
         if entry is None:
             self._outcome("throttled")
             self.metrics.throttled.inc()
@@ -312,6 +349,21 @@ class Ingest:
         self._outcome("accepted")
         self.metrics.events_accepted.inc(count)
         return _json(202, {"accepted": count, "batch_id": batch_id})
+
+    def _replay(self, record: str, digest: str) -> web.Response:
+        """The answer to a batch whose Idempotency-Key was already used (see `_accept`)."""
+        first_batch, first_count, first_digest = record.split(" ")
+        if first_digest != digest:
+            self._outcome("idempotency_conflict")
+            raise Refusal(
+                422,
+                "idempotency_key_reused",
+                f"this {IDEMPOTENCY_HEADER} was used for a different batch ({first_batch}) "
+                f"in the last {self.idempotency_seconds} s; send new events under a new key",
+            )
+        self._outcome("replayed")
+        body = {"accepted": int(first_count), "batch_id": first_batch}
+        return _json(202, body, {REPLAYED_HEADER: "true"})
 
     async def healthz(self, _request: web.Request) -> web.Response:
         return _json(200, {"status": "ok"})
@@ -327,6 +379,22 @@ class Ingest:
         return web.Response(
             body=self.metrics.render(), headers={"Content-Type": "text/plain; version=0.0.4"}
         )
+
+
+def _idempotency_key(request: web.Request) -> str | None:
+    """The request's Idempotency-Key: None when absent, 400 when not 1 to 255 visible
+    ASCII characters (it is an opaque token such as a UUID)."""
+    value = request.headers.get(IDEMPOTENCY_HEADER)
+    if value is None:
+        return None
+    if not 0 < len(value) <= MAX_IDEMPOTENCY_KEY or not all("!" <= c <= "~" for c in value):
+        raise Refusal(
+            400,
+            "invalid_idempotency_key",
+            f"{IDEMPOTENCY_HEADER} must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII "
+            "characters, such as a UUID",
+        )
+    return value
 
 
 def create_app(ingest: Ingest, *, accept_events: bool = True) -> web.Application:

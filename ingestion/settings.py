@@ -133,6 +133,12 @@ class Settings(BaseSettings):
         1, ge=1, validation_alias="TENANTRY_INGEST_RATE_LIMIT_WINDOW_SECONDS"
     )
     """The moving window of the per-key rate limit."""
+    idempotency_seconds: int = Field(
+        3600, ge=1, le=7 * 86400, validation_alias="TENANTRY_INGEST_IDEMPOTENCY_SECONDS"
+    )
+    """How long a batch's ``Idempotency-Key`` is remembered: a batch sent again under the
+    same key (and API key) within it is stored once. Costs about 200 bytes of the
+    tenant's Redis per batch that carries a key, for this long."""
     flush_rows: int = Field(200_000, ge=1, validation_alias="TENANTRY_INGEST_FLUSH_ROWS")
     """The writer inserts when it holds this many rows..."""
     flush_seconds: float = Field(1.0, gt=0, validation_alias="TENANTRY_INGEST_FLUSH_SECONDS")

@@ -6,6 +6,9 @@ pod is one script, so Redis runs it atomically:
 - `append`: check the backlog bound and XADD the batch (one entry per HTTP
   batch) in one round trip: 429 or an entry id, never both. (When the backlog
   is known to be far under the bound, a plain XADD instead: see `append`.)
+  With an idempotency key it also looks the key up first and records it with the
+  XADD, so a batch sent again under the same key is appended once, whichever pod
+  gets each copy (`Idempotency`).
 - `begin_flush`: keep only the entries this consumer still owns and record
   them in the in-flight journal (a hash: consumer -> comma-joined entry ids)
   *before* the insert. The journal is what makes a retried insert identical:
@@ -36,10 +39,15 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
 _APPEND = """
+if KEYS[2] then
+  local seen = redis.call('GET', KEYS[2])
+  if seen then return {'', redis.call('XLEN', KEYS[1]), seen} end
+end
 local len = redis.call('XLEN', KEYS[1])
 if len >= tonumber(ARGV[1]) then return {'', len} end
 local id = redis.call(
   'XADD', KEYS[1], '*', 'rowbinary', ARGV[2], 'n', ARGV[3], 'bytes', ARGV[4], 'batch', ARGV[5])
+if KEYS[2] then redis.call('SET', KEYS[2], ARGV[6], 'EX', ARGV[7]) end
 return {id, len + 1}
 """
 
@@ -108,10 +116,21 @@ class Names:
     stream: str
     journal: str
     group: str = GROUP
+    idempotency: str = ""  # prefix of the idempotency keys (`idempotency_key`)
 
     @classmethod
     def for_prefix(cls, prefix: str) -> Names:
-        return cls(stream=f"{prefix}:events", journal=f"{prefix}:inflight")
+        return cls(
+            stream=f"{prefix}:events", journal=f"{prefix}:inflight", idempotency=f"{prefix}:idem"
+        )
+
+    def idempotency_key(self, api_key: str, key: str) -> str:
+        """The Redis key remembering a producer's idempotency ``key``: scoped to the API
+        key that sent it (two keys of one tenant never collide), both hashed (no secret
+        and no producer text in Redis key names)."""
+        scope = hashlib.sha256(api_key.encode()).hexdigest()[:32]
+        ident = hashlib.sha256(key.encode()).hexdigest()[:32]
+        return f"{self.idempotency}:{scope}:{ident}"
 
 
 ROWBINARY = "RowBinary"
@@ -161,6 +180,28 @@ def dedup_token(ids: list[str]) -> str:
     return f"ingest:{ids[0]}:{len(ids)}:{digest}"
 
 
+@dataclass(frozen=True)
+class Idempotency:
+    """A producer's idempotency key, as the append records it: ``key`` (the Redis key,
+    already scoped to the tenant and the API key), ``record`` (what a replay answers
+    from) and ``ttl`` (seconds it is remembered)."""
+
+    key: str
+    record: str
+    ttl: int
+
+
+@dataclass(frozen=True)
+class Appended:
+    """What an append did: ``entry`` (its stream id; None when refused for the backlog
+    or when ``replayed``), ``backlog`` (stream length after it) and ``replayed`` (the
+    record of the earlier append under the same idempotency key; nothing was added)."""
+
+    entry: str | None
+    backlog: int
+    replayed: str | None = None
+
+
 class Stream:
     """The stream operations the HTTP side and the writer use."""
 
@@ -175,10 +216,18 @@ class Stream:
         self._appending = 0
 
     async def append(
-        self, rows: bytes, *, count: int, size: int, batch_id: str, max_backlog: int
-    ) -> tuple[str | None, int]:
-        """(entry id, backlog) after appending RowBinary `rows`; (None, backlog) when
-        over the bound. `size` is the request body's length (for usage).
+        self,
+        rows: bytes,
+        *,
+        count: int,
+        size: int,
+        batch_id: str,
+        max_backlog: int,
+        idempotency: Idempotency | None = None,
+    ) -> Appended:
+        """Append RowBinary `rows` unless over the bound (then ``entry`` is None), or,
+        with `idempotency`, unless that key was recorded already (then ``replayed``
+        holds its record). `size` is the request body's length (for usage).
 
         The bound is checked atomically with the XADD (the `_APPEND` script) unless
         the backlog this process saw after an append less than a second ago, plus
@@ -186,12 +235,14 @@ class Stream:
         (pipelined with XLEN, one round trip) does, because a script costs Redis
         twice the CPU of the XADD itself (the batch is copied into Lua and back:
         about 0.3 µs per event). The bound still holds unless other processes
-        append half of it within that second.
+        append half of it within that second. A request with an idempotency key always takes
+        the script: the lookup, the XADD and the record are one atomic step.
         """
         seen = self._seen
         fields = {"rowbinary": rows, "n": count, "bytes": size, "batch": batch_id}
         if (
-            seen is not None
+            idempotency is None
+            and seen is not None
             and time.monotonic() - seen[0] < 1.0
             and seen[1] + self._appending < max_backlog // 2
         ):
@@ -204,13 +255,17 @@ class Stream:
             finally:
                 self._appending -= 1
             self._seen = (time.monotonic(), int(length))
-            return _text(ident), int(length)
-        reply: Any = await self._append(
-            keys=[self.names.stream], args=[max_backlog, rows, count, size, batch_id]
-        )
+            return Appended(_text(ident), int(length))
+        keys = [self.names.stream]
+        args: list[Any] = [max_backlog, rows, count, size, batch_id]
+        if idempotency is not None:
+            keys.append(idempotency.key)
+            args += [idempotency.record, idempotency.ttl]
+        reply: Any = await self._append(keys=keys, args=args)
         ident = _text(reply[0])
         self._seen = (time.monotonic(), int(reply[1]))
-        return (ident or None), int(reply[1])
+        replayed = _text(reply[2]) if len(reply) > 2 else None
+        return Appended(ident or None, int(reply[1]), replayed)
 
     async def ensure_group(self) -> None:
         try:

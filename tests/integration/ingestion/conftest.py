@@ -179,6 +179,7 @@ async def make_service(
     max_body_bytes: int = 1024 * 1024,
     keys: tuple[str, ...] = (API_KEY,),
     key_limit: server.KeyLimit | None = None,
+    idempotency_seconds: int = 3600,
 ) -> AsyncIterator[Service]:
     metrics = Metrics()
     ingest = server.Ingest(
@@ -191,6 +192,7 @@ async def make_service(
         retry_after_seconds=2,
         max_body_bytes=max_body_bytes,
         key_limit=key_limit,
+        idempotency_seconds=idempotency_seconds,
     )
     test_server = TestServer(server.create_app(ingest), host="127.0.0.1", port=free_port())
     await test_server.start_server(**server.RUNNER_OPTIONS)  # as ingestion.cli runs it
