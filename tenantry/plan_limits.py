@@ -2,7 +2,7 @@
 
 One definition, used by the control plane before it writes a Tenant
 (``controlplane.tenants.service``) and by the operator before it reconciles one
-(``tenantry_operator.admission``: a CR written with kubectl, or an organisation moved to
+(``tenantry_operator.org_limits``: a CR written with kubectl, or an organisation moved to
 a smaller plan). Both judge the *effective* values: the tenant plan's preset where the
 spec leaves a field unset, so an enterprise Tenant that leaves ``shards`` unset asks
 for the enterprise preset's shards, not for none.

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tenantry.internal_client import InternalClient
-from tenantry_operator import admission, builders, failures, normalize
+from tenantry_operator import builders, failures, normalize, org_limits
 from tenantry_operator.cache import ChildCache, dictionary_from
 from tenantry_operator.kube import Kube
 from tenantry_operator.settings import Settings
@@ -26,7 +26,7 @@ class Runtime:
     cache: ChildCache
     slots: asyncio.Semaphore  # bounds concurrent reconciles
     internal: InternalClient | None = None  # the control plane's internal API, when set
-    limits: admission.LimitsSource | None = None  # plan limits, when a control plane is set
+    limits: org_limits.LimitsSource | None = None  # plan limits, when a control plane is set
     failed: failures.Failures = field(default_factory=failures.Failures)  # pods' warnings
     watches: list[asyncio.Task[None]] = field(default_factory=list)  # children.py's loops
     triggers: dict[str, asyncio.Event] = field(default_factory=dict)  # wake a tenant's worker
@@ -36,7 +36,7 @@ class Runtime:
         internal = limits = None
         if settings.controlplane_url and settings.internal_token:
             internal = InternalClient(settings.controlplane_url, token=settings.internal_token)
-            limits = admission.LimitsSource(internal, ttl=settings.plan_recheck_seconds)
+            limits = org_limits.LimitsSource(internal, ttl=settings.plan_recheck_seconds)
         return cls(
             settings=settings,
             kube=Kube.from_env(),

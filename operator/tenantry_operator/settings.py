@@ -104,7 +104,7 @@ class Settings(BaseSettings):
         60.0, gt=0, validation_alias="TENANTRY_PLAN_RECHECK_SECONDS"
     )
     """Plan limits read from the control plane are cached this long, and a Tenant refused
-    for its plan is looked at again after it (admission.py)."""
+    for its plan is looked at again after it (org_limits.py)."""
     usage_interval_seconds: float = Field(
         300.0, gt=0, validation_alias="TENANTRY_USAGE_INTERVAL_SECONDS"
     )

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from tenantry import contract
 from tenantry.api import GROUP, VERSION
 from tenantry.backoff import Backoff
-from tenantry_operator import admission, apply, normalize, observe, reconcile
+from tenantry_operator import apply, normalize, observe, org_limits, reconcile
 from tenantry_operator.conditions import Cond, find, set_condition
 from tenantry_operator.runtime import Runtime
 from tenantry_operator.settings import Settings
@@ -61,7 +61,7 @@ async def run(
         try:
             refusal = await _plan_refusal(rt, name, raw, by_org)
             if refusal is not None:
-                await _refuse(rt, body, raw, refusal, reason=admission.REASON)
+                await _refuse(rt, body, raw, refusal, reason=org_limits.REASON)
                 last_status = None
                 await _wait(trigger, stopped, settings.plan_recheck_seconds)
                 continue
@@ -151,7 +151,7 @@ async def _reconcile_once(
 
 
 async def _plan_refusal(rt: Runtime, name: str, raw: dict[str, Any], by_org: Index) -> str | None:
-    """Why the Tenant does not fit its organisation's plan, or None (admission.py)."""
+    """Why the Tenant does not fit its organisation's plan, or None (org_limits.py)."""
     org = (raw["metadata"].get("labels") or {}).get(contract.LABEL_ORG)
     if rt.limits is None or not org:
         return None
@@ -159,8 +159,8 @@ async def _plan_refusal(rt: Runtime, name: str, raw: dict[str, Any], by_org: Ind
     if limits is None:
         return None
     model = normalize.tenant_model(raw, images=rt.settings.images)
-    position = admission.rank(name, by_org.get(org, []))
-    return admission.violation(limits, model, position=position)
+    position = org_limits.rank(name, by_org.get(org, []))
+    return org_limits.violation(limits, model, position=position)
 
 
 async def _refuse(

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
-from tenantry_operator import admission
+from tenantry_operator import org_limits
 from tenantry_operator.normalize import tenant_model
 
 from controlplane.billing import catalog
@@ -57,5 +57,5 @@ def test_control_plane_and_operator_agree(spec: dict[str, Any], org: str, positi
     )
     limits = catalog.limits_out(org)
     control_plane = plan_limits.violation(org, limits, ask, position=position)
-    operator = admission.violation(OrgLimitsOut(plan=org, limits=limits), model, position=position)
+    operator = org_limits.violation(OrgLimitsOut(plan=org, limits=limits), model, position=position)
     assert control_plane == operator

@@ -1,9 +1,9 @@
-"""The operator's plan check (admission.py) and the status of a refused Tenant (pure)."""
+"""The operator's plan check (org_limits.py) and the status of a refused Tenant (pure)."""
 
 from __future__ import annotations
 
 import pytest
-from tenantry_operator import admission, observe
+from tenantry_operator import observe, org_limits
 from tenantry_operator.model import TenantModel
 from tenantry_operator.normalize import tenant_model
 from tenantry_operator.rollout import plan
@@ -38,11 +38,11 @@ def test_the_limits_are_the_control_planes_own_answer() -> None:
     answer = OrgLimitsOut(plan="starter", limits=catalog.limits_out("starter"))
     read = OrgLimitsOut.model_validate_json(answer.model_dump_json())
     assert read == answer
-    assert admission.violation(read, _model(plan="starter"), position=0) is None
+    assert org_limits.violation(read, _model(plan="starter"), position=0) is None
 
 
 def test_a_tenant_that_fits_is_admitted() -> None:
-    assert admission.violation(STARTER, _model(plan="starter"), position=1) is None
+    assert org_limits.violation(STARTER, _model(plan="starter"), position=1) is None
 
 
 @pytest.mark.parametrize(
@@ -58,7 +58,7 @@ def test_a_tenant_that_fits_is_admitted() -> None:
 def test_each_limit_is_named_in_the_refusal(
     spec: dict[str, object], position: int, words: list[str]
 ) -> None:
-    message = admission.violation(STARTER, _model(**spec), position=position)
+    message = org_limits.violation(STARTER, _model(**spec), position=position)
     assert message is not None
     for word in words:
         assert word in message, message
@@ -70,8 +70,8 @@ def test_rank_keeps_the_oldest_tenants_in_their_place() -> None:
         ("2026-01-01T00:00:00Z", "c"),
         ("2026-01-02T00:00:00Z", "a"),
     ]
-    assert [admission.rank(n, peers) for n in ("c", "a", "b")] == [0, 1, 2]
-    assert admission.rank("new", peers) == 3  # not indexed yet: counted after all of them
+    assert [org_limits.rank(n, peers) for n in ("c", "a", "b")] == [0, 1, 2]
+    assert org_limits.rank("new", peers) == 3  # not indexed yet: counted after all of them
 
 
 def test_a_new_tenant_refused_is_phase_refused_and_not_ready() -> None:
@@ -115,7 +115,7 @@ async def test_an_unreachable_control_plane_is_asked_once_per_ttl() -> None:
     from tenantry_dev.cluster import free_port
 
     client = InternalClient(f"http://127.0.0.1:{free_port()}", token="t")
-    source = admission.LimitsSource(client, ttl=60)
+    source = org_limits.LimitsSource(client, ttl=60)
     calls = 0
     fetch = source._fetch
 
