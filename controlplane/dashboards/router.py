@@ -111,16 +111,17 @@ def _query(request: Request, time_from: str | None, time_to: str | None) -> dict
 
 
 async def _panel(
-    access: OrgAccess,
-    dashboard: str,
-    panel: str,
+    access: Annotated[OrgAccess, Depends(OrgPermission("dashboards:read", scope="dashboard"))],
+    dashboard: NamePath,
+    panel: PanelPath,
     request: Request,
     state: State,
     conn: Conn,
-    from_: str | None,
-    to: str | None,
+    from_: Annotated[TimeQuery, Query(alias="from")] = None,
+    to: TimeQuery = None,
 ) -> service.PanelResult:
-    """The panel's data; a query that ran on ClickHouse (no cache hit) is metered."""
+    """The panel's data, for both panel routes (their one set of parameters and their
+    permission); a query that ran on ClickHouse (no cache hit) is metered."""
     await state.limiter.panel_query(str(access.org.id))
     result = await service.panel_data(
         state.kube,
@@ -142,18 +143,11 @@ async def _panel(
     return result
 
 
+Panel = Annotated[service.PanelResult, Depends(_panel)]
+
+
 @router.get("/{dashboard}/panels/{panel}/data", description=_VAR_DOC)
-async def get_panel_data(
-    access: Annotated[OrgAccess, Depends(OrgPermission("dashboards:read", scope="dashboard"))],
-    dashboard: NamePath,
-    panel: PanelPath,
-    request: Request,
-    state: State,
-    conn: Conn,
-    from_: Annotated[TimeQuery, Query(alias="from")] = None,
-    to: TimeQuery = None,
-) -> PanelData:
-    result = await _panel(access, dashboard, panel, request, state, conn, from_, to)
+async def get_panel_data(result: Panel) -> PanelData:
     return result.data
 
 
@@ -163,17 +157,7 @@ async def get_panel_data(
     response_class=Response,
     responses={200: {"content": {"image/svg+xml": {}}}},
 )
-async def get_panel_chart(
-    access: Annotated[OrgAccess, Depends(OrgPermission("dashboards:read", scope="dashboard"))],
-    dashboard: NamePath,
-    panel: PanelPath,
-    request: Request,
-    state: State,
-    conn: Conn,
-    from_: Annotated[TimeQuery, Query(alias="from")] = None,
-    to: TimeQuery = None,
-) -> Response:
-    result = await _panel(access, dashboard, panel, request, state, conn, from_, to)
+async def get_panel_chart(result: Panel) -> Response:
     svg = service.panel_chart(result.data, title=result.title, visualization=result.visualization)
     return Response(
         svg,
