@@ -44,13 +44,11 @@ class Membership:
 
 
 @dataclass(frozen=True)
-class OrgAccess:
-    """A principal's access to one organisation, checked by the route's permission."""
+class OrgAccess(Membership):
+    """A principal's access to one organisation (their membership, and who they are),
+    checked by the route's permission."""
 
-    org: OrgRow
     principal: Principal
-    role: str
-    grants: Grants
 
     def allows(self, permission: str, *, scope: tuple[str, str] | None = None) -> bool:
         return self.grants.allows(permission, scope=scope)

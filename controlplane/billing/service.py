@@ -73,7 +73,9 @@ CLOSER_INFO = RequestInfo(ip="", user_agent="tenantry-billing-closer", request_i
 
 def service_access(org: OrgRow) -> OrgAccess:
     """What the internal service may do in ``org``: billing:manage, nothing else."""
-    return OrgAccess(org, SERVICE_PRINCIPAL, "service", Grants.of(["billing:manage"]))
+    return OrgAccess(
+        org=org, role="service", grants=Grants.of(["billing:manage"]), principal=SERVICE_PRINCIPAL
+    )
 
 
 @dataclass(frozen=True)

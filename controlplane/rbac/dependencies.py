@@ -97,7 +97,7 @@ async def load_access(request: Request, *, org_id: uuid.UUID, principal: Princip
     member = await state.access.get(org_id, principal.user_id, load)
     if member is None:
         raise NotFound("organisation not found")
-    return OrgAccess(member.org, principal, member.role, member.grants)
+    return OrgAccess(org=member.org, role=member.role, grants=member.grants, principal=principal)
 
 
 class OrgPermission(Declared):
