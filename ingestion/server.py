@@ -46,19 +46,21 @@ from redis.exceptions import RedisError
 
 from ingestion import auth, body, events
 from ingestion.metrics import Metrics
+from ingestion.openapi import (
+    IDEMPOTENCY_HEADER,
+    JSON_TYPES,
+    MAX_IDEMPOTENCY_KEY,
+    NDJSON_TYPES,
+    REPLAYED_HEADER,
+    Accepted,
+    document,
+)
 from ingestion.stream import Idempotency, Stream
 from tenantry import ratelimit
 from tenantry.errors import REQUEST_ID_HEADER, error_body, request_id
 
 logger = logging.getLogger(__name__)
 
-NDJSON_TYPES = frozenset(
-    {"application/x-ndjson", "application/ndjson", "application/jsonl", "application/jsonlines"}
-)
-JSON_TYPES = frozenset({"application/json"})
-IDEMPOTENCY_HEADER = "Idempotency-Key"
-REPLAYED_HEADER = "Idempotent-Replayed"
-MAX_IDEMPOTENCY_KEY = 255
 
 STREAM_KEY: web.AppKey[Stream] = web.AppKey("stream", Stream)
 # How every runner of `create_app` must be made (AppRunner/TestServer keyword arguments):
@@ -70,6 +72,12 @@ _encode = msgspec.json.encode
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(
         status=status, body=_encode(body), content_type="application/json", headers=headers
+    )
+
+
+def _accepted(body: Accepted, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        status=202, body=_encode(body), content_type="application/json", headers=headers
     )
 
 
@@ -348,7 +356,7 @@ class Ingest:
             )
         self._outcome("accepted")
         self.metrics.events_accepted.inc(count)
-        return _json(202, {"accepted": count, "batch_id": batch_id})
+        return _accepted(Accepted(accepted=count, batch_id=batch_id))
 
     def _replay(self, record: str, digest: str) -> web.Response:
         """The answer to a batch whose Idempotency-Key was already used (see `_accept`)."""
@@ -362,8 +370,8 @@ class Ingest:
                 f"in the last {self.idempotency_seconds} s; send new events under a new key",
             )
         self._outcome("replayed")
-        body = {"accepted": int(first_count), "batch_id": first_batch}
-        return _json(202, body, {REPLAYED_HEADER: "true"})
+        accepted = Accepted(accepted=int(first_count), batch_id=first_batch)
+        return _accepted(accepted, {REPLAYED_HEADER: "true"})
 
     async def healthz(self, _request: web.Request) -> web.Response:
         return _json(200, {"status": "ok"})
@@ -406,6 +414,14 @@ def create_app(ingest: Ingest, *, accept_events: bool = True) -> web.Application
     app[STREAM_KEY] = ingest.stream
     if accept_events:
         app.router.add_post("/v1/events", ingest.post_events)
+    described = _encode(
+        document(max_events=ingest.limits.max_events, max_body_bytes=ingest.max_body_bytes)
+    )
+
+    async def openapi(_request: web.Request) -> web.Response:
+        return web.Response(body=described, content_type="application/json")
+
+    app.router.add_get("/openapi.json", openapi)
     app.router.add_get("/healthz", ingest.healthz)
     app.router.add_get("/readyz", ingest.readyz)
     app.router.add_get("/metrics", ingest.metrics_page)

@@ -28,6 +28,27 @@ def request_id(incoming: str | None) -> str:
     return uuid.uuid4().hex
 
 
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "requestId"],
+            "properties": {
+                "code": {"type": "string", "description": "machine-readable"},
+                "message": {"type": "string", "description": "for people"},
+                "requestId": {"type": ["string", "null"]},
+            },
+            "additionalProperties": True,
+        }
+    },
+    "additionalProperties": False,
+}
+"""The shape `error_body` makes, as JSON Schema (API descriptions; a test checks that
+`error_body`'s output validates)."""
+
+
 def error_body(
     code: str, message: str, *, request_id: str | None, **details: Any
 ) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from ingestion.server import IDEMPOTENCY_HEADER, REPLAYED_HEADER
+from ingestion.openapi import IDEMPOTENCY_HEADER, REPLAYED_HEADER
 from ingestion.stream import Stream
 from tests.integration.ingestion.conftest import Service, make_service, ndjson_events
 
