@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tenantry_dev import pki as pkimod
-from tenantry_dev import tools
+from tenantry_dev import tools, waiting
 
 FAKE_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 # Record who wrote what (metadata only); reads and lease renewals are not logged.
@@ -311,19 +311,15 @@ class LocalCluster:
         return data
 
     def _wait(self, check: Callable[[], bool], what: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if check():
-                    self.log(f"ready: {what}")
-                    return
-            except OSError:
-                pass
+        def gone() -> str | None:
             for name, pid in self._load().items():
                 if not _alive(pid):
-                    raise RuntimeError(f"{name} exited; see {self.state_dir}/logs/{name}.log")
-            time.sleep(0.2)
-        raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+                    return f"{name} exited; see {self.state_dir}/logs/{name}.log"
+            return None
+
+        if not waiting.until(check, timeout=timeout, interval=0.2, gone=gone):
+            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+        self.log(f"ready: {what}")
 
     @staticmethod
     def _http_ok(url: str) -> bool:
@@ -460,9 +456,4 @@ def _terminate(pid: int, grace: float = 10.0) -> bool:
 
 
 def _gone_within(pid: int, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while _alive(pid):
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.05)
-    return True
+    return waiting.until(lambda: not _alive(pid), timeout=seconds, interval=0.05)

@@ -15,10 +15,11 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from tenantry_dev import waiting
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
@@ -119,22 +120,25 @@ class Postgres:
         """Until postmaster.pid says ``ready`` for our process (PostgreSQL 10+ writes the
         state on its 8th line once it accepts connections)."""
         pidfile = self.folder / "data" / "postmaster.pid"
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                lines = pidfile.read_text().splitlines()
-            except OSError:
-                lines = []
-            if (
+
+        def ready() -> bool:
+            lines = pidfile.read_text().splitlines()
+            return (
                 len(lines) >= 8
                 and lines[0] == str(self.process.pid)
                 and lines[7].strip() == "ready"
-            ):
-                return
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                tail = (self.folder / "pg.log").read_text(errors="replace")[-3000:]
-                raise RuntimeError(f"PostgreSQL did not start:\n{tail}")
-            time.sleep(0.05)
+            )
+
+        def gone() -> str | None:
+            return "postgres exited" if self.process.poll() is not None else None
+
+        try:
+            started = waiting.until(ready, timeout=timeout, interval=0.05, gone=gone)
+        except waiting.Gone:
+            started = False
+        if not started:
+            tail = (self.folder / "pg.log").read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"PostgreSQL did not start:\n{tail}")
 
     @staticmethod
     def _initdb(data: Path, *, timeout: float) -> None:
@@ -204,13 +208,19 @@ class RedisServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + timeout
-        while proc.poll() is None and time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    return cls(folder, port, proc)
-            except OSError:
-                time.sleep(0.02)
+
+        def listening() -> bool:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return True
+
+        def gone() -> str | None:
+            return "redis-server exited" if proc.poll() is not None else None
+
+        try:
+            if waiting.until(listening, timeout=timeout, interval=0.02, gone=gone):
+                return cls(folder, port, proc)
+        except waiting.Gone:
+            pass
         stop_process(proc)
         raise RuntimeError("redis-server did not start")
 
@@ -239,16 +249,19 @@ def serve_controlplane(
     args += ["--workers", str(workers), *extra_args]
     with log.open("wb") if log else open(os.devnull, "wb") as out:
         proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as resp:
-                if resp.status == 200:
-                    return proc
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            stop_process(proc)
-            tail = log.read_text()[-3000:] if log else "(no log)"
-            raise RuntimeError(f"the control plane did not start:\n{tail}")
-        time.sleep(0.1)
+
+    def ready() -> bool:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as resp:
+            return bool(resp.status == 200)
+
+    def gone() -> str | None:
+        return "the control plane exited" if proc.poll() is not None else None
+
+    try:
+        if waiting.until(ready, timeout=timeout, interval=0.1, gone=gone):
+            return proc
+    except waiting.Gone:
+        pass
+    stop_process(proc)
+    tail = log.read_text()[-3000:] if log else "(no log)"
+    raise RuntimeError(f"the control plane did not start:\n{tail}")
