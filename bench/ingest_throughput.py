@@ -99,6 +99,7 @@ class Stack:
         self.folder = folder
         self.redis_port = _free_port()
         self.http_port = _free_port()
+        self.metrics_port = _free_port()
         redis = shutil.which("redis-server")
         if redis is None:
             raise SystemExit("redis-server is missing (Debian package redis-server)")
@@ -111,6 +112,7 @@ class Stack:
             **os.environ,
             "TENANTRY_TENANT": "bench",
             "TENANTRY_LISTEN": f"127.0.0.1:{self.http_port}",
+            "TENANTRY_METRICS_LISTEN": f"127.0.0.1:{self.metrics_port}",
             "TENANTRY_REDIS_HOST": "127.0.0.1",
             "TENANTRY_REDIS_PORT": str(self.redis_port),
             "TENANTRY_CLICKHOUSE_URL": f"chdb://{folder / 'chdb'}",
@@ -128,16 +130,17 @@ class Stack:
         )  # fmt: skip
         self.url = f"http://127.0.0.1:{self.http_port}"
         self.writer: subprocess.Popen[bytes] | None = None
-        if split:  # the writer in its own process, serving /metrics on another port
-            self.writer_port = _free_port()
+        metrics_port = self.metrics_port
+        if split:  # the writer in its own process, with its own listeners
+            metrics_port = _free_port()
             self.writer = subprocess.Popen(
                 [*command, "--writer-only"], cwd=REPO,
-                env={**env, "TENANTRY_LISTEN": f"127.0.0.1:{self.writer_port}"},
+                env={**env, "TENANTRY_LISTEN": f"127.0.0.1:{_free_port()}",
+                     "TENANTRY_METRICS_LISTEN": f"127.0.0.1:{metrics_port}"},
                 stdout=self.log, stderr=subprocess.STDOUT,
             )  # fmt: skip
-        self.metrics_url = (
-            f"http://127.0.0.1:{self.writer_port}/metrics" if split else f"{self.url}/metrics"
-        )
+        # The writer's counters, on its internal metrics listener.
+        self.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
 
     def cpu(self) -> dict[str, float]:
         """CPU seconds so far of each process of the stack."""

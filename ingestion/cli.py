@@ -235,6 +235,9 @@ async def serve(settings: Settings, *, accept_events: bool = True, write: bool =
     await runner.setup()
     site = web.TCPSite(runner, settings.listen_host, settings.listen_port, backlog=1024)
     await site.start()
+    metrics_runner = web.AppRunner(server.create_metrics_app(ingest), access_log=None)
+    await metrics_runner.setup()
+    await web.TCPSite(metrics_runner, *settings.metrics_address).start()
     logger.info(
         "ingestion for tenant %s on %s:%d (events: %s, writer: %s)",
         settings.tenant,
@@ -254,6 +257,7 @@ async def serve(settings: Settings, *, accept_events: bool = True, write: bool =
     await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
     logger.info("stopping")
     await runner.cleanup()
+    await metrics_runner.cleanup()
     if writer is not None and writer_task is not None:
         writer.stop()
         await writer_task

@@ -424,5 +424,12 @@ def create_app(ingest: Ingest, *, accept_events: bool = True) -> web.Application
     app.router.add_get("/openapi.json", openapi)
     app.router.add_get("/healthz", ingest.healthz)
     app.router.add_get("/readyz", ingest.readyz)
+    return app
+
+
+def create_metrics_app(ingest: Ingest) -> web.Application:
+    """``/metrics`` alone, for the internal metrics listener (``TENANTRY_METRICS_LISTEN``):
+    never on the port producers reach, where anyone could read the tenant's counters."""
+    app = web.Application(middlewares=[errors_middleware])
     app.router.add_get("/metrics", ingest.metrics_page)
     return app

@@ -94,7 +94,10 @@ class Settings(BaseSettings):
     retention_days: int = Field(30, ge=1, validation_alias="TENANTRY_RETENTION_DAYS")
     """Events older than this are refused (and expire in ClickHouse)."""
     listen: str = Field("0.0.0.0:8080", validation_alias="TENANTRY_LISTEN")
-    """``host:port`` of the HTTP listener."""
+    """``host:port`` of the HTTP listener (events, health, readiness)."""
+    metrics_listen: str = Field("0.0.0.0:9464", validation_alias="TENANTRY_METRICS_LISTEN")
+    """``host:port`` of the Prometheus ``/metrics`` listener: an internal port, never the
+    one producers reach (the tenant's NetworkPolicies open only 8080 to them)."""
     redis_host: str = Field("127.0.0.1", validation_alias="TENANTRY_REDIS_HOST")
     """The tenant's Redis (the event stream and the per-key rate limits)."""
     redis_port: int = Field(6379, ge=1, le=65535, validation_alias="TENANTRY_REDIS_PORT")
@@ -159,7 +162,7 @@ class Settings(BaseSettings):
     """Tests only: a file; the writer writes the entry ids there after an insert and
     stops before the ack."""
 
-    @field_validator("listen")
+    @field_validator("listen", "metrics_listen")
     @classmethod
     def _host_port(cls, value: str) -> str:
         _host, _, port = value.rpartition(":")
@@ -214,6 +217,11 @@ class Settings(BaseSettings):
     @property
     def listen_port(self) -> int:
         return int(self.listen.rpartition(":")[2])
+
+    @property
+    def metrics_address(self) -> tuple[str, int]:
+        host, _, port = self.metrics_listen.rpartition(":")
+        return host or "0.0.0.0", int(port)  # noqa: S104 - a pod listens on all interfaces
 
     @property
     def consumer(self) -> str:

@@ -19,6 +19,7 @@ from tenantry_operator.builders import clickhouse, common, redis, render
 
 COMPONENT = "ingestion"
 PORT = 8080
+METRICS_PORT = 9464  # internal: /metrics, never in the Service nor open to producers
 
 
 def desired_replicas(model: m.TenantModel) -> int | None:
@@ -41,6 +42,7 @@ def env(model: m.TenantModel) -> list[dict[str, Any]]:
     return [
         {"name": "TENANTRY_TENANT", "value": model.name},
         {"name": "TENANTRY_LISTEN", "value": f"0.0.0.0:{PORT}"},
+        {"name": "TENANTRY_METRICS_LISTEN", "value": f"0.0.0.0:{METRICS_PORT}"},
         {"name": "TENANTRY_REDIS_HOST", "value": common.service_host(model, redis.SERVICE)},
         {"name": "TENANTRY_REDIS_PORT", "value": str(redis.PORT)},
         common.secret_env(
@@ -95,6 +97,8 @@ def deployments(model: m.TenantModel) -> list[common.Manifest]:
         "env": env(model),
         "resources": common.resources(ing.resources),
         "container_security": common.container_security_context(),
+        "port": PORT,
+        "metrics_port": METRICS_PORT,
     }
     return [render.one("ingestion/deployment.yaml.j2", **context)]
 
@@ -105,6 +109,7 @@ def services(model: m.TenantModel) -> list[common.Manifest]:
             "ingestion/service.yaml.j2",
             metadata=common.metadata(model, name="ingestion", component=COMPONENT),
             selector=common.selector(model, COMPONENT),
+            port=PORT,
         )
     ]
 

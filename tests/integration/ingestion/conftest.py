@@ -149,6 +149,7 @@ class Service:
     """The HTTP side on a real port, and what it writes to."""
 
     url: str
+    metrics_url: str  # the internal listener, where /metrics is
     session: aiohttp.ClientSession
     metrics: Metrics
     stream: Stream
@@ -164,6 +165,12 @@ class Service:
     async def get(self, path: str) -> tuple[int, str]:
         async with self.session.get(f"{self.url}{path}") as resp:
             return resp.status, await resp.text()
+
+    async def scrape(self) -> str:
+        """The metrics page, from the internal listener."""
+        async with self.session.get(f"{self.metrics_url}/metrics") as resp:
+            assert resp.status == 200
+            return await resp.text()
 
 
 @pytest.fixture
@@ -196,10 +203,15 @@ async def make_service(
     )
     test_server = TestServer(server.create_app(ingest), host="127.0.0.1", port=free_port())
     await test_server.start_server(**server.RUNNER_OPTIONS)  # as ingestion.cli runs it
+    metrics_server = TestServer(
+        server.create_metrics_app(ingest), host="127.0.0.1", port=free_port()
+    )
+    await metrics_server.start_server()
     session = aiohttp.ClientSession()
     try:
         yield Service(
             url=str(test_server.make_url("")).rstrip("/"),
+            metrics_url=str(metrics_server.make_url("")).rstrip("/"),
             session=session,
             metrics=metrics,
             stream=stream,
@@ -208,6 +220,7 @@ async def make_service(
     finally:
         await session.close()
         await test_server.close()
+        await metrics_server.close()
 
 
 class RecordingUsage:
@@ -273,6 +286,7 @@ def writer_process(
     pause_marker: Path | None = None,
     args: tuple[str, ...] = ("--writer-only",),
     listen_port: int | None = None,
+    metrics_port: int | None = None,
     extra_env: dict[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
     """`python -m ingestion` as the operator's Deployment configures it, on the test stack."""
@@ -280,6 +294,7 @@ def writer_process(
         **os.environ,
         "TENANTRY_TENANT": TENANT,
         "TENANTRY_LISTEN": f"127.0.0.1:{listen_port or free_port()}",
+        "TENANTRY_METRICS_LISTEN": f"127.0.0.1:{metrics_port or free_port()}",
         "TENANTRY_REDIS_HOST": "127.0.0.1",
         "TENANTRY_REDIS_PORT": str(redis_process.port),
         "TENANTRY_CLICKHOUSE_URL": loopback.url,

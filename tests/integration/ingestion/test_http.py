@@ -77,7 +77,7 @@ async def test_invalid_events_are_listed_and_nothing_is_written(
     assert found == [(2, "user_id"), (3, "extra"), (4, "timestamp")]
     assert "RFC 3339" in error["errors"][2]["allowed"]
     assert await redis.xlen(service.stream.names.stream) == 0
-    _, text = await service.get("/metrics")
+    text = await service.scrape()
     assert metric_value(text, "tenantry_ingest_events_rejected_total") == 3
 
 
@@ -124,7 +124,7 @@ async def test_redis_down_gives_503_and_what_was_acked_survives_a_restart(
     assert [e[b"batch"].decode() for e in entries] == [first["batch_id"]]  # type: ignore[index]
     status, _, _ = await service.post(ndjson_events(10))
     assert status == 202
-    _, text = await service.get("/metrics")
+    text = await service.scrape()
     assert 'tenantry_ingest_batches_total{outcome="unavailable"} 1.0' in text
 
 
@@ -150,7 +150,7 @@ async def test_backlog_over_its_bound_gives_429_with_retry_after(
     first_id = oldest[0][0]
     await redis.xdel(small_service.stream.names.stream, first_id)
     assert (await small_service.post(ndjson_events(5)))[0] == 202
-    _, text = await small_service.get("/metrics")
+    text = await small_service.scrape()
     assert metric_value(text, "tenantry_ingest_throttled_total") == 1
     assert metric_value(text, "tenantry_ingest_events_accepted_total") == 20
     assert metric_value(text, "tenantry_ingest_backlog_entries") == 3
@@ -175,7 +175,7 @@ async def test_the_bound_holds_when_plain_appends_give_way_to_checked_ones(
     entries = await stream_entries(redis, bounded_service.stream)
     assert len(entries) == 10
     assert all(e[b"n"] == b"3" and len(events.read_rows(e[b"rowbinary"])) == 3 for e in entries)
-    _, text = await bounded_service.get("/metrics")
+    text = await bounded_service.scrape()
     assert metric_value(text, "tenantry_ingest_backlog_entries") == 10
 
 
@@ -192,7 +192,7 @@ async def test_batches_take_turns_in_arrival_order(service: Service, redis: Redi
     assert isinstance(b2, dict)
     entries = await stream_entries(redis, service.stream)
     assert [e[b"batch"].decode() for e in entries] == [b1["batch_id"], b2["batch_id"]]
-    _, text = await service.get("/metrics")
+    text = await service.scrape()
     waited = metric_value(text, "tenantry_ingest_turn_wait_seconds_sum")
     assert waited >= 0.25, "the second batch waited for the first one's append"
     assert metric_value(text, "tenantry_ingest_turn_wait_seconds_count") == 2

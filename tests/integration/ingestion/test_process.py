@@ -1,7 +1,8 @@
 """`python -m ingestion` (what `tenantry ingest` runs): HTTP and writer in one process.
 
 The environment is the operator's contract; events posted over HTTP (gzip
-NDJSON) end up in the engine, and the process's /readyz and /metrics say so.
+NDJSON) end up in the engine, and the process's /readyz and /metrics (on its internal
+listener, not the public port) say so.
 SIGTERM stops it cleanly.
 """
 
@@ -65,7 +66,7 @@ async def test_ingest_process_accepts_writes_and_reports(
     database: str,
     tmp_path: Path,
 ) -> None:
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     log = tmp_path / "ingest.log"
     proc = writer_process(
         loopback=loopback,
@@ -75,6 +76,7 @@ async def test_ingest_process_accepts_writes_and_reports(
         log=log,
         args=(),
         listen_port=port,
+        metrics_port=metrics_port,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -92,7 +94,7 @@ async def test_ingest_process_accepts_writes_and_reports(
             await until_rows(chdb_client, database, 1000, proc, log)
 
             async def scrape() -> str:
-                async with session.get(f"{url}/metrics") as resp:
+                async with session.get(f"http://127.0.0.1:{metrics_port}/metrics") as resp:
                     return await resp.text()
 
             # The writer counts its rows after the insert returns: the rows can be in
@@ -106,6 +108,9 @@ async def test_ingest_process_accepts_writes_and_reports(
             assert metric_value(text, "tenantry_ingest_inserted_rows_total") == 1000
             assert metric_value(text, "tenantry_ingest_writer_lag_seconds") > 0
             assert 'tenantry_ingest_batches_total{outcome="accepted"} 4.0' in text
+            async with session.get(f"{url}/metrics") as resp:  # not on the public port
+                assert resp.status == 404
+                assert (await resp.json())["error"]["code"] == "not_found"
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=scaled(60)) == 0, log.read_text()
     finally:

@@ -55,7 +55,7 @@ async def test_a_key_over_its_limit_gets_429_with_retry_after(limited: Service) 
         }
     }
     assert await limited.stream.backlog() == backlog  # nothing of it was appended
-    _, page = await limited.get("/metrics")
+    page = await limited.scrape()
     assert metric_value(page, 'tenantry_ingest_batches_total{outcome="rate_limited"}') == 1
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from tenantry_operator import builders
 from tenantry_operator import model as m
+from tenantry_operator.builders import ingestion
 
 from tests.unit.operator import fixtures
 
@@ -208,3 +209,25 @@ def test_secret_references_match_the_apply_contract() -> None:
         ("backup-s3-credentials", "secret-access-key"),
         ("backup-s3-credentials", "endpoint"),
     }
+
+
+@pytest.mark.parametrize("name", sorted(fixtures.EXAMPLES))
+def test_ingestion_metrics_stay_off_the_public_port(name: str) -> None:
+    """Producers reach the ingestion pods through the Service and the client policy: both
+    carry the HTTP port only; /metrics is served on the pod's internal metrics port."""
+    objs = builders.build(fixtures.model(name))
+    (service,) = [
+        o for o in objs if o["kind"] == "Service" and o["metadata"]["name"] == "ingestion"
+    ]
+    assert [p["port"] for p in service["spec"]["ports"]] == [ingestion.PORT]
+    (clients,) = [o for o in objs if o["metadata"]["name"] == "allow-ingestion-clients"]
+    (rule,) = clients["spec"]["ingress"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": ingestion.PORT}]
+    (deploy,) = [
+        o for o in objs if o["kind"] == "Deployment" and o["metadata"]["name"] == "ingestion"
+    ]
+    (container,) = deploy["spec"]["template"]["spec"]["containers"]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"http": ingestion.PORT, "metrics": ingestion.METRICS_PORT}
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["TENANTRY_METRICS_LISTEN"].endswith(f":{ingestion.METRICS_PORT}")
