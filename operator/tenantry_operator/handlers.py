@@ -15,7 +15,7 @@ import kopf
 from tenantry import contract
 from tenantry.api import GROUP, VERSION
 from tenantry.api.resources import DASHBOARDS, TENANTS
-from tenantry_operator import children, dashboard_worker, finalize, metering, worker
+from tenantry_operator import children, dashboard_worker, finalize, metering, metrics, worker
 from tenantry_operator.runtime import Runtime
 from tenantry_operator.settings import Settings
 
@@ -32,11 +32,15 @@ def _rt(memo: kopf.Memo) -> Runtime:
 async def startup(memo: kopf.Memo, **_: Any) -> None:
     rt = Runtime.start(Settings.from_env())
     memo.runtime = rt
+    if rt.settings.metrics_listen:
+        memo.metrics_runner = await metrics.serve(rt.metrics, rt.settings.metrics_listen)
     await children.start(rt)
 
 
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    if "metrics_runner" in memo:
+        await memo.metrics_runner.cleanup()
     if "runtime" in memo:
         await _rt(memo).stop()
 

@@ -7,7 +7,7 @@ stay plain dicts: the builders produce dicts, server-side apply takes dicts.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +38,8 @@ def is_not_found(err: ApiError) -> bool:
 @dataclass
 class Kube:
     client: AsyncClient
+    # Told of every write (kind, verb) before it is sent: the operator's metrics.
+    on_write: Callable[[str, str], None] = lambda _kind, _verb: None
 
     @classmethod
     def from_env(cls) -> Kube:
@@ -90,6 +92,7 @@ class Kube:
     # -- writes ----------------------------------------------------------------------
     async def apply(self, obj: Obj) -> Obj:
         meta = obj["metadata"]
+        self.on_write(obj["kind"], "apply")
         result = await self.client.patch(
             resource(obj["apiVersion"], obj["kind"]),
             meta["name"],
@@ -104,6 +107,7 @@ class Kube:
     async def create(self, obj: Obj) -> Obj | None:
         """Create; None when it already exists (never overwrites)."""
         res = resource(obj["apiVersion"], obj["kind"])
+        self.on_write(obj["kind"], "create")
         try:
             typed: Any = res.from_dict(obj)  # carries its own metadata.namespace
             result = await self.client.create(typed)
@@ -123,6 +127,7 @@ class Kube:
         orphan: bool = False,
     ) -> bool:
         """Delete; ``orphan`` leaves dependents (e.g. a StatefulSet's pods) in place."""
+        self.on_write(kind, "delete")
         try:
             await self.client.delete(
                 resource(api_version, kind),
@@ -137,6 +142,7 @@ class Kube:
         return True
 
     async def patch_status(self, api_version: str, kind: str, name: str, status: Obj) -> None:
+        self.on_write(kind, "patch_status")
         await self.client.patch(
             resource(api_version, kind).Status, name, {"status": status}, patch_type=PatchType.MERGE
         )
@@ -144,6 +150,7 @@ class Kube:
     async def patch(
         self, api_version: str, kind: str, name: str, patch: Obj, *, namespace: str | None = None
     ) -> None:
+        self.on_write(kind, "patch")
         await self.client.patch(
             resource(api_version, kind),
             name,

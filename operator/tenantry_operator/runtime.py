@@ -16,6 +16,7 @@ from tenantry.internal_client import InternalClient
 from tenantry_operator import builders, failures, normalize, org_limits
 from tenantry_operator.cache import ChildCache, dictionary_from
 from tenantry_operator.kube import Kube
+from tenantry_operator.metrics import OperatorMetrics
 from tenantry_operator.settings import Settings
 
 
@@ -30,6 +31,7 @@ class Runtime:
     failed: failures.Failures = field(default_factory=failures.Failures)  # pods' warnings
     watches: list[asyncio.Task[None]] = field(default_factory=list)  # children.py's loops
     triggers: dict[str, asyncio.Event] = field(default_factory=dict)  # wake a tenant's worker
+    metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
 
     @classmethod
     def start(cls, settings: Settings) -> Runtime:
@@ -37,9 +39,13 @@ class Runtime:
         if settings.controlplane_url and settings.internal_token:
             internal = InternalClient(settings.controlplane_url, token=settings.internal_token)
             limits = org_limits.LimitsSource(internal, ttl=settings.plan_recheck_seconds)
+        metrics = OperatorMetrics()
+        kube = Kube.from_env()
+        kube.on_write = metrics.write
         return cls(
             settings=settings,
-            kube=Kube.from_env(),
+            kube=kube,
+            metrics=metrics,
             cache=ChildCache(dictionary=sample_children(settings)),
             slots=asyncio.Semaphore(settings.max_concurrent_reconciles),
             internal=internal,
@@ -57,6 +63,7 @@ class Runtime:
 
     def forget(self, tenant: str) -> None:
         self.triggers.pop(tenant, None)
+        self.metrics.forget(tenant)
         self.cache.forget(tenant)
         self.failed.forget(tenant)
 

@@ -112,6 +112,10 @@ class Settings(BaseSettings):
     registered: kopf timers take their interval then)."""
     liveness: str = Field("http://0.0.0.0:8080/healthz", validation_alias="TENANTRY_LIVENESS")
     """kopf's liveness endpoint (``tenantry operator --liveness`` overrides it)."""
+    metrics_listen: Text = Field(None, validation_alias="TENANTRY_METRICS_LISTEN")
+    """``host:port`` of the Prometheus ``/metrics`` listener (the chart sets
+    ``0.0.0.0:<operator.metrics.port>``); unset: no metrics listener. An internal port:
+    no Service of the chart exposes it unless asked."""
 
     @property
     def images(self) -> Images:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import kopf
@@ -21,12 +22,13 @@ from pydantic import ValidationError
 from tenantry import contract
 from tenantry.api import GROUP, VERSION
 from tenantry.backoff import Backoff
-from tenantry_operator import apply, normalize, observe, org_limits, reconcile
+from tenantry_operator import apply, metrics, normalize, observe, org_limits, reconcile
 from tenantry_operator.conditions import Cond, find, set_condition
 from tenantry_operator.runtime import Runtime
 from tenantry_operator.settings import Settings
 
 log = logging.getLogger(__name__)
+loop_time = time.monotonic
 DEBOUNCE_SECONDS = 0.05
 Index = kopf.Index[str, tuple[str, str]]  # live Tenants per organisation (handlers.py)
 
@@ -48,6 +50,7 @@ async def run(
     retries = 0  # schema steps ClickHouse refused in a row
     failures_in_a_row = 0
     namespace = normalize.namespace_of(name)
+    seconds = rt.metrics.reconcile_seconds
     while not stopped:
         await asyncio.sleep(DEBOUNCE_SECONDS)  # let a burst of watch events coalesce
         trigger.clear()
@@ -58,22 +61,34 @@ async def run(
         }
         generation = int(raw["metadata"].get("generation") or 0)
         previous = last_status if generation == last_generation else None
+        rt.metrics.observe(name, raw["status"])
+        started = loop_time()
         try:
             refusal = await _plan_refusal(rt, name, raw, by_org)
             if refusal is not None:
                 await _refuse(rt, body, raw, refusal, reason=org_limits.REASON)
+                seconds.labels("refused").observe(loop_time() - started)
                 last_status = None
                 await _wait(trigger, stopped, settings.plan_recheck_seconds)
                 continue
-            async with rt.slots:
-                outcome = await _reconcile_once(
-                    rt, name, namespace, raw, previous, seeded=not first
-                )
+            rt.metrics.waiting.inc()
+            try:
+                await rt.slots.acquire()
+            finally:
+                rt.metrics.waiting.dec()
+            try:
+                with rt.metrics.in_flight.track_inprogress():
+                    outcome = await _reconcile_once(
+                        rt, name, namespace, raw, previous, seeded=not first
+                    )
+            finally:
+                rt.slots.release()
             first = False
         except ValidationError as err:
             # The API server accepted what the model refuses (a CRD older than the
             # models, or a rule CEL cannot express): refused like a plan violation.
             await _refuse(rt, body, raw, invalid_spec(err), reason="InvalidSpec")
+            seconds.labels("refused").observe(loop_time() - started)
             last_status = None
             await _wait(trigger, stopped, settings.resync_seconds)
             continue
@@ -81,6 +96,7 @@ async def run(
             # Kubernetes refused one of the children (an admission policy, a quota):
             # its words in the status, retried with a backoff.
             failures_in_a_row += 1
+            seconds.labels("kube_refused").observe(loop_time() - started)
             logger.warning("reconcile of %s: %s", name, err.message)
             await _report_error(rt, body, name, raw, err.reason, err.message)
             last_status = None
@@ -88,6 +104,7 @@ async def run(
             continue
         except Exception as err:  # on the Tenant, then retried with a backoff
             failures_in_a_row += 1
+            seconds.labels("error").observe(loop_time() - started)
             logger.exception("reconcile of %s failed", name)
             message = f"{type(err).__name__}: {err}"[:1000]
             await _report_error(rt, body, name, raw, "ReconcileError", message)
@@ -95,6 +112,12 @@ async def run(
             await _wait(trigger, stopped, ERROR_BACKOFF.delay(failures_in_a_row))
             continue
         failures_in_a_row = 0
+        seconds.labels(metrics.outcome_of(outcome.converged, outcome.retry)).observe(
+            loop_time() - started
+        )
+        if outcome.retry:
+            rt.metrics.schema_errors.inc()
+        rt.metrics.observe(name, outcome.status)
         last_status, last_generation = outcome.status, generation
         for ev in outcome.events:
             (kopf.warn if ev.warning else kopf.info)(body, reason=ev.reason, message=ev.message)

@@ -18,11 +18,18 @@ class OperatorProcess:
     env: dict[str, str]
     log: Path
     port: int = field(default_factory=free_port)
+    metrics_port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/healthz"
+
+    def scrape(self) -> str:
+        """The operator's /metrics, from its metrics listener."""
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return str(resp.read().decode())
 
     def start(self, timeout: float = 120) -> None:
         """Start it and return once its liveness endpoint answers (``timeout``: unscaled
@@ -32,7 +39,7 @@ class OperatorProcess:
                 [sys.executable, "-m", "tenantry_cli", "operator", "--liveness", self.url],
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                env=self.env,
+                env={"TENANTRY_METRICS_LISTEN": f"127.0.0.1:{self.metrics_port}", **self.env},
             )
 
         def alive() -> bool:

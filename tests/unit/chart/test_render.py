@@ -393,3 +393,25 @@ def test_metrics_are_on_their_own_port_never_behind_the_public_service() -> None
     (container,) = _containers(one(objs, "Deployment", CP))
     assert "--metrics-port=9100" in container["args"]
     assert helm.run({"controlplane": {"metrics": {"port": 8000}}}).returncode != 0
+
+
+def test_operator_metrics_are_on_an_internal_port() -> None:
+    objs = render()
+    deployment = one(objs, "Deployment", OP)
+    (container,) = _containers(deployment)
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"health": 8080, "metrics": 9464}
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["TENANTRY_METRICS_LISTEN"] == "0.0.0.0:9464"
+    assert deployment["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"] == "9464"
+    assert not [s for s in find(objs, "Service") if "operator" in s["metadata"]["name"]]
+    objs = render({"operator": {"metrics": {"port": 9100, "podAnnotations": False}}})
+    deployment = one(objs, "Deployment", OP)
+    (container,) = _containers(deployment)
+    assert {e["name"]: e.get("value") for e in container["env"]}["TENANTRY_METRICS_LISTEN"] == (
+        "0.0.0.0:9100"
+    )
+    assert "prometheus.io/port" not in (
+        deployment["spec"]["template"]["metadata"]["annotations"] or {}
+    )
+    assert helm.run({"operator": {"metrics": {"port": 8080}}}).returncode != 0
