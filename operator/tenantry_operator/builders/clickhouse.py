@@ -21,6 +21,12 @@ host needs one.
 
 Passwords are never written into a ConfigMap: users.xml and remote_servers use
 ``from_env``, and the env comes from the Secret ``clickhouse-credentials``.
+
+users.xml is also where least privilege lives (README, "ClickHouse users and least
+privilege"): ``admin`` may do everything, ``writer`` may only INSERT into the tenant's
+events table, ``reader`` may only SELECT from the tenant's database, read-only; both
+with the plan's limits as settings profiles pinned by constraints, and quotas.
+``tests/integration/clickhouse`` loads the rendered tree in the engine and proves it.
 """
 
 from __future__ import annotations

@@ -48,12 +48,14 @@ ENV = {
     "CLICKHOUSE_READER_PASSWORD": "reader-secret-3",
 }
 DENIED = {"ACCESS_DENIED", "READONLY"}
-# clickhouse-connect's first queries on a new client (its init sequence): every user
-# of ours connects with it, so each must be allowed these.
+# clickhouse-connect's first queries on a new client (its init sequence) and the
+# settings it then sends with every request: every user of ours connects with it.
 CONNECT = (
     "SELECT version(), timezone()",
     "SELECT name, value, readonly FROM system.settings LIMIT 10000",
     "SELECT 1 AS check",
+    "SELECT 1 SETTINGS date_time_input_format = 'best_effort',"
+    " cast_string_to_dynamic_use_inference = 1",
 )
 # One event as the ingestion writer sends it (JSONEachRow, the columns it fills), of
 # today: the table's TTL drops rows older than the retention as they are inserted.
@@ -152,6 +154,7 @@ def tenant(request: pytest.FixtureRequest, tmp_path: Path) -> Tenant:
 def test_writer_inserts_into_the_events_table_only(tenant: Tenant) -> None:
     t, w = tenant, tenant.model.clickhouse.writer
     db = t.db
+    # what ingestion's writer sends with an insert (http_client._raw_insert)
     token = "insert_deduplication_token = 'batch-1'"
     cases: list[tuple[str, str | None]] = [(q, None) for q in CONNECT]
     cases += [
