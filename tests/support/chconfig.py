@@ -221,6 +221,14 @@ def as_user(pod: PodFiles, user: str) -> PodFiles:
     )
 
 
+def _hosts_file(root: Path, names: Sequence[str]) -> str:
+    if not names:
+        return ""
+    path = root / "etc-hosts"
+    path.write_text("127.0.0.1 localhost\n" + "".join(f"127.0.0.1 {n}\n" for n in names))
+    return str(path)
+
+
 # -- loading ---------------------------------------------------------------------------
 
 _CHILD = r"""
@@ -279,9 +287,14 @@ def load(
     *,
     env: Mapping[str, str],
     queries: Sequence[str] = (),
+    local_hosts: Sequence[str] = (),
 ) -> Load:
     """Start the engine on the laid-out tree in a fresh process with ``env`` (the
-    container's env, e.g. the passwords ``from_env`` reads) and run ``queries``."""
+    container's env, e.g. the passwords ``from_env`` reads) and run ``queries``.
+
+    ``local_hosts``: names that resolve to 127.0.0.1 in the child (an /etc/hosts of its
+    own, bound in its mount namespace), so the engine takes those ``remote_servers``
+    replicas for itself, as a server does for its own name."""
     config = lay_out(pod, root)
     child_env = {k: v for k, v in os.environ.items() if not k.startswith("CLICKHOUSE_")}
     child_env.update(env)
@@ -300,10 +313,12 @@ def load(
         "--mount",
         "sh",
         "-c",
-        'mount --bind "$1" "$2" && shift 2 && exec "$@"',
+        'mount --bind "$1" "$2" && { [ -z "$3" ] || mount --bind "$3" /etc/hosts; }'
+        ' && shift 3 && exec "$@"',
         "sh",
         str(root / data_parent.lstrip("/")),
         data_parent,
+        _hosts_file(root, local_hosts),
         sys.executable,
         "-c",
         _CHILD,

@@ -14,10 +14,13 @@ to do and what they must be refused, in the same directory.
 Layouts: a single host (``<db>.events``, MergeTree) and a cluster (``events_local`` on
 each host, ``events`` a Distributed table over it). On the cluster, ``events_local``
 is created as a MergeTree rather than a ReplicatedMergeTree (chDB has no Keeper here)
-and without ON CLUSTER: the grants concern table names, not engines. Every host of the
-rendered cluster is a DNS name of a namespace, remote from here, so a Distributed
-insert is queued for sending (as the remote_servers user, admin) and a Distributed
-read is shown with ``skip_unavailable_shards``.
+and without ON CLUSTER: the grants concern table names, not engines. The loaded host's
+own name resolves to itself (as in its pod: ``local_hosts``), so the engine treats its
+replica in remote_servers as local, exactly as a server does: a Distributed insert
+writes this shard's rows into ``events_local`` with the writer's rights and queues the
+other shards' rows (sent as the remote_servers user, admin); a Distributed read reads
+this shard as the reader and, since the other hosts' names do not resolve here, skips
+them with ``skip_unavailable_shards``.
 
 Not provable on chDB: that a quota stops a user. chDB does not count the queries of
 its own connections against quotas (measured: ``system.quota_usage`` shows 1 query
@@ -34,6 +37,7 @@ from pathlib import Path
 
 import pytest
 from tenantry_operator import model as m
+from tenantry_operator.builders import clickhouse as ch_builder
 
 from controlplane.dashboards.service import panel_limits
 from controlplane.settings import Settings
@@ -60,9 +64,8 @@ CONNECT = (
 # One event as the ingestion writer sends it (JSONEachRow, the columns it fills), of
 # today: the table's TTL drops rows older than the retention as they are inserted.
 ROW = (
-    'FORMAT JSONEachRow {{"event_id": "00000000-0000-4000-8000-00000000000{n}",'
-    ' "timestamp": "{now}", "event": "page_view", "user_id": "u{n}",'
-    ' "properties": "{{}}", "batch_id": "b{n}"}}'
+    '{{"event_id": "00000000-0000-4000-8000-{n:012d}", "timestamp": "{now}",'
+    ' "event": "page_view", "user_id": "u{n}", "properties": "{{}}", "batch_id": "b{n}"}}'
 )
 
 
@@ -83,19 +86,29 @@ class Tenant:
         self.host = self.model.clickhouse.hosts[0]
         self.pod = chconfig.host_files(self.model, self.host)
         self.root = root
+        # On the cluster, this host's own name resolves to itself (as in its pod), so
+        # the engine takes its replica in remote_servers for the local one.
+        self.local_hosts = (
+            [ch_builder.host_fqdn(self.model, self.host)] if self.model.clickhouse.clustered else []
+        )
         self.db = self.model.database
 
     def run(self, user: str, queries: list[str]) -> list[chconfig.Result]:
         loaded = chconfig.load(
-            chconfig.as_user(self.pod, user), self.root, env=ENV, queries=queries
+            chconfig.as_user(self.pod, user),
+            self.root,
+            env=ENV,
+            queries=queries,
+            local_hosts=self.local_hosts,
         )
         assert loaded.started, loaded.error
         return loaded.results
 
-    def insert(self, table: str, n: int, *settings: str) -> str:
+    def insert(self, table: str, n: int, *settings: str, rows: int = 1) -> str:
         clause = f" SETTINGS {', '.join(settings)}" if settings else ""
         now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.000")
-        return f"INSERT INTO {_q(self.db, table)}{clause} {ROW.format(n=n, now=now)}"
+        data = "\n".join(ROW.format(n=i, now=now) for i in range(n, n + rows))
+        return f"INSERT INTO {_q(self.db, table)}{clause} FORMAT JSONEachRow {data}"
 
     def create_schema(self) -> None:
         clustered = self.model.clickhouse.clustered
@@ -333,3 +346,59 @@ def test_a_wider_grant_is_caught(tmp_path: Path) -> None:
     (result,) = t.run("writer", [f"SELECT count() FROM {_q(t.db, schema.EVENTS)}"])
     with pytest.raises(AssertionError, match="not denied"):
         expect([result], [("SELECT from events", "denied")])
+
+
+def _without(pod: chconfig.PodFiles, grant: str) -> chconfig.PodFiles:
+    users = chconfig.users_file(pod)
+    element = f"<query>{grant}</query>"
+    assert element in pod.files[users], grant
+    files = {**pod.files, users: pod.files[users].replace(element, "")}
+    return chconfig.PodFiles(files, pod.config_file, pod.data_dir, pod.env_names)
+
+
+def test_distributed_insert_and_read_on_the_local_shard_run_with_the_users_own_rights(
+    tmp_path: Path,
+) -> None:
+    """On a cluster host, a Distributed insert writes the rows of its own shard straight
+    into ``events_local`` as the writer (so the writer needs that grant, and without it
+    the insert is refused), and a Distributed read of the local shard reads it as the
+    reader. The other shards' rows wait in the queue, sent as the remote_servers user."""
+    t = Tenant("tenant-sharded", tmp_path)
+    t.create_schema()  # one seed row in events_local
+    shards = t.model.clickhouse.shards
+    batch = 30
+    (local_rows,) = t.run(
+        "admin",
+        [
+            f"SELECT countIf(cityHash64(concat('u', toString(number))) % {shards} = 0)"
+            f" FROM numbers(100, {batch})"
+        ],
+    )
+    expected = local_rows.rows[0][0]
+    assert 0 < expected < batch  # some rows are this shard's, some are not
+
+    local = _q(t.db, schema.EVENTS_LOCAL)
+    distributed = f"SELECT count() FROM {_q(t.db, schema.EVENTS)}"
+    results = t.run(
+        "writer",
+        [
+            t.insert(schema.EVENTS, 100, "insert_deduplication_token = 'd-1'", rows=batch),
+            f"SELECT count() FROM {local}",
+        ],
+    )
+    assert results[0].ok, results[0].error
+    assert results[1].error_name() == "ACCESS_DENIED"  # and still may not read
+    after = t.run(
+        "reader",
+        [
+            f"SELECT count() FROM {local}",
+            f"{distributed} SETTINGS skip_unavailable_shards = 1",
+        ],
+    )
+    assert [r.rows for r in after] == [[[1 + expected]], [[1 + expected]]]
+
+    # the second grant is what lets the writer write through the Distributed table
+    t.pod = _without(t.pod, f"GRANT INSERT ON {local}")
+    (refused,) = t.run("writer", [t.insert(schema.EVENTS, 200, rows=batch)])
+    assert refused.error_name() == "ACCESS_DENIED", refused
+    assert "events_local" in refused.error
