@@ -49,7 +49,12 @@ class ReaderLimits:
 @dataclass(frozen=True)
 class WriterLimits:
     """What the ingestion ``writer`` may use: per-insert limits (profile, pinned by
-    constraints) and inserts per minute (quota)."""
+    constraints) and queries per minute (quota).
+
+    The quota is a guard against a runaway client, not a plan's allowance: ingestion
+    may run up to 100 pods (the CRD's bound), each inserting at most once a second, so
+    12 000 a minute leaves room for every one of them twice over (retries, a client's
+    first queries) on a single host."""
 
     max_execution_time_s: int
     max_memory_usage_bytes: int
@@ -101,7 +106,7 @@ PRESETS: dict[Plan, Preset] = {
             execution_time_per_hour_s=1_800,
         ),
         writer=WriterLimits(
-            max_execution_time_s=120, max_memory_usage_bytes=1 * GiB, queries_per_minute=600
+            max_execution_time_s=120, max_memory_usage_bytes=1 * GiB, queries_per_minute=12_000
         ),
     ),
     Plan.GROWTH: Preset(
@@ -127,7 +132,7 @@ PRESETS: dict[Plan, Preset] = {
             execution_time_per_hour_s=7_200,
         ),
         writer=WriterLimits(
-            max_execution_time_s=120, max_memory_usage_bytes=2 * GiB, queries_per_minute=3_000
+            max_execution_time_s=120, max_memory_usage_bytes=2 * GiB, queries_per_minute=12_000
         ),
     ),
     Plan.ENTERPRISE: Preset(

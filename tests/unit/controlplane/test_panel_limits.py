@@ -15,6 +15,7 @@ import pytest
 from controlplane.dashboards.service import panel_limits
 from controlplane.settings import Settings
 from tenantry.api.plans import PRESETS, Plan
+from tenantry.api.tenant import AutoscalingSpec, IngestionSpec
 
 
 @pytest.mark.parametrize("plan", list(Plan))
@@ -50,3 +51,24 @@ def test_every_plan_gives_more_than_the_one_below() -> None:
         assert large.max_execution_time_s >= small.max_execution_time_s
         assert large.queries_per_hour >= small.queries_per_hour
         assert large.max_result_rows >= small.max_result_rows
+
+
+def _maximum(schema: object) -> int:
+    """The largest ``maximum`` anywhere in a field's JSON schema (also under anyOf)."""
+    if isinstance(schema, dict):
+        found = [_maximum(v) for v in schema.values()]
+        return max([int(schema.get("maximum", 0)), *found])
+    if isinstance(schema, list):
+        return max([0, *(_maximum(v) for v in schema)])
+    return 0
+
+
+def test_the_writer_quota_never_throttles_the_most_ingestion_pods_a_tenant_may_run() -> None:
+    """Every ingestion pod inserts at most once a flush (one second at the least the
+    writer waits); the most pods the CRD allows, twice over, fit in the quota."""
+    autoscaled = AutoscalingSpec.model_json_schema(by_alias=False)["properties"]["max_replicas"]
+    fixed = IngestionSpec.model_json_schema(by_alias=False)["properties"]["replicas"]
+    pods = max(_maximum(autoscaled), _maximum(fixed))
+    assert pods >= 100
+    for plan in Plan:
+        assert PRESETS[plan].writer.queries_per_minute >= 2 * 60 * pods, plan
