@@ -221,6 +221,11 @@ def _query_failed(error: ClickHouseError, query: params.Query) -> Exception:
     if error.code in panels.TRANSIENT_CODES:
         log.warning("panel query: ClickHouse unavailable (code %s)", error.code)
         return Unavailable("the tenant's ClickHouse is unavailable; retry shortly")
+    if error.code == 201:  # QUOTA_EXCEEDED: the reader's hourly quota, the plan's
+        return PlanLimitExceeded(
+            "the tenant's plan allows no more dashboard queries this hour; "
+            "cached panels still answer"
+        )
     if error.code in (158, 396):  # TOO_MANY_ROWS, TOO_MANY_ROWS_OR_BYTES
         return InvalidInput("the result exceeds the row limit: narrow the time range")
     message = panels.friendly_error(error, sql=query.sql)

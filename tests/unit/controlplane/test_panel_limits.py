@@ -1,4 +1,5 @@
-"""Panel queries carry the tenant plan's reader limits (issue 14, item 3).
+"""Panel queries carry the tenant plan's reader limits, and its quota's end is the
+plan's limit (issue 14, item 3).
 
 The reader's settings profile pins each limit between 1 and the plan's value
 (users.xml), so what the control plane sends must never exceed the plan; the control
@@ -12,10 +13,13 @@ import itertools
 
 import pytest
 
+from controlplane.dashboards import params, service
 from controlplane.dashboards.service import panel_limits
+from controlplane.errors import PlanLimitExceeded
 from controlplane.settings import Settings
 from tenantry.api.plans import PRESETS, Plan
 from tenantry.api.tenant import AutoscalingSpec, IngestionSpec
+from tenantry.clickhouse.client import ClickHouseError
 
 
 @pytest.mark.parametrize("plan", list(Plan))
@@ -72,3 +76,14 @@ def test_the_writer_quota_never_throttles_the_most_ingestion_pods_a_tenant_may_r
     assert pods >= 100
     for plan in Plan:
         assert PRESETS[plan].writer.queries_per_minute >= 2 * 60 * pods, plan
+
+
+def test_the_readers_quota_running_out_is_the_plans_limit() -> None:
+    error = ClickHouseError.from_message(
+        "Code: 201. DB::Exception: Quota for user `reader` for 3600s has been exceeded:"
+        " queries: 10001/10000. (QUOTA_EXCEEDED)"
+    )
+    assert error.code == 201
+    refused = service._query_failed(error, params.Query(sql="SELECT 1", params={}, sources={}))
+    assert isinstance(refused, PlanLimitExceeded)
+    assert "plan" in str(refused)
