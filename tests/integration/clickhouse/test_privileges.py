@@ -63,6 +63,13 @@ CONNECT = (
 )
 # One event as the ingestion writer sends it (JSONEachRow, the columns it fills), of
 # today: the table's TTL drops rows older than the retention as they are inserted.
+# Table functions that reach outside the tenant's tables: panel SQL is the customer's,
+# so the engine itself must refuse them (they need grants nobody of ours has).
+OUTSIDE = (
+    "SELECT * FROM url('http://127.0.0.1:9/', 'CSV', 'x String')",
+    "SELECT * FROM file('/etc/hostname', 'LineAsString')",
+    "SELECT * FROM remote('127.0.0.1', system.one)",
+)
 ROW = (
     '{{"event_id": "00000000-0000-4000-8000-{n:012d}", "timestamp": "{now}",'
     ' "event": "page_view", "user_id": "u{n}", "properties": "{{}}", "batch_id": "b{n}"}}'
@@ -177,6 +184,7 @@ def test_writer_inserts_into_the_events_table_only(tenant: Tenant) -> None:
         ("INSERT into another table of the tenant", "denied"),
         ("INSERT into another database", "denied"),
         ("SELECT from another database", "denied"),
+        ("INSERT INTO FUNCTION url(): sending rows out", "denied"),
         ("CREATE TABLE", "denied"),
         ("ALTER TABLE", "denied"),
         ("DROP TABLE", "denied"),
@@ -196,6 +204,7 @@ def test_writer_inserts_into_the_events_table_only(tenant: Tenant) -> None:
         f"INSERT INTO {_q(db, 'side')} VALUES (1)",
         "INSERT INTO other.secret VALUES (1)",
         "SELECT * FROM other.secret",
+        "INSERT INTO FUNCTION url('http://127.0.0.1:9/', 'CSV', 'x String') VALUES ('a')",
         f"CREATE TABLE {_q(db, 'mine')} (x UInt8) ENGINE = Memory",
         f"ALTER TABLE {_q(db, schema.EVENTS)} DELETE WHERE 1",
         f"DROP TABLE {_q(db, 'side')}",
@@ -213,8 +222,8 @@ def test_writer_inserts_into_the_events_table_only(tenant: Tenant) -> None:
     results = t.run("writer", queries)
     expect(results, cases)
     plan = [[float(w.max_execution_time_s), w.max_memory_usage_bytes]]
-    assert results[len(CONNECT) + 11].rows == plan
-    assert results[len(CONNECT) + 15].rows == plan  # after SET profile = 'default'
+    assert results[len(CONNECT) + 12].rows == plan
+    assert results[len(CONNECT) + 16].rows == plan  # after SET profile = 'default'
 
     # the rows arrived, once (the retry was deduplicated): admin counts them
     clustered = t.model.clickhouse.clustered
@@ -247,6 +256,9 @@ def test_reader_reads_the_tenant_database_only_within_the_plan(tenant: Tenant) -
         ("CREATE TABLE", "denied"),
         ("DROP TABLE", "denied"),
         ("SELECT from another database", "denied"),
+        ("url(): a request from the server (SSRF)", "denied"),
+        ("file(): a file of the server", "denied"),
+        ("remote(): another server", "denied"),
         ("CREATE USER", "denied"),
         ("SET readonly = 0", "denied"),
         ("its profile's limits are the plan's", None),
@@ -269,6 +281,7 @@ def test_reader_reads_the_tenant_database_only_within_the_plan(tenant: Tenant) -
         f"CREATE TABLE {_q(db, 'mine')} (x UInt8) ENGINE = Memory",
         f"DROP TABLE {_q(db, 'side')}",
         "SELECT * FROM other.secret",
+        *OUTSIDE,
         "CREATE USER intruder",
         "SET readonly = 0",
         "SELECT getSetting('readonly'), getSetting('max_execution_time'),"
@@ -290,7 +303,7 @@ def test_reader_reads_the_tenant_database_only_within_the_plan(tenant: Tenant) -
         assert results[base].rows == [[1]]  # the seed row
         assert results[base + 2].rows == [["page_view", 1]]
     plan = [float(r.max_execution_time_s), r.max_memory_usage_bytes, r.max_rows_to_read]
-    assert results[base + 11].rows == [[2, *plan, r.max_result_rows]]
+    assert results[base + 11 + len(OUTSIDE)].rows == [[2, *plan, r.max_result_rows]]
 
 
 def test_admin_manages_the_schema_and_access(tenant: Tenant) -> None:
