@@ -11,6 +11,7 @@ over random valid Tenants (hypothesis, the spec strategy of the CR fuzz test).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import tempfile
 from pathlib import Path
@@ -318,3 +319,19 @@ def test_passwords_come_from_the_env_and_never_from_a_config_map(name: str) -> N
         # not optional: a pod whose Secret lacks a key does not start (an unset env
         # would leave the user with an empty password)
         assert not any(refs[name].get("optional") for name in wanted)
+
+
+def test_a_builder_that_renders_an_unknown_profile_fails_the_load(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Broken at the source, not in the text: the builder itself renders a user whose
+    profile no users.xml defines, and the engine refuses to start on it."""
+    broken = tuple(
+        dataclasses.replace(u, profile="no_such_profile") if u.name == "reader" else u
+        for u in ch_builder.USERS
+    )
+    monkeypatch.setattr(ch_builder, "USERS", broken)
+    model = fixtures.model("tenant-starter")
+    loaded = chconfig.load(chconfig.host_files(model, model.clickhouse.hosts[0]), tmp_path, env=ENV)
+    assert not loaded.started
+    assert "no_such_profile" in loaded.error
