@@ -13,10 +13,6 @@ from email.utils import parseaddr
 from pydantic import Field, IPvAnyNetwork, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from tenantry.clickhouse.access import ReaderLimits
-
-_READER = ReaderLimits()
-
 
 class Settings(BaseSettings):
     """Everything the control plane needs to know about its surroundings."""
@@ -137,12 +133,13 @@ class Settings(BaseSettings):
     """One ClickHouse URL for every tenant's panel queries (local runs: the loopback
     engine, ``http://user:pw@127.0.0.1:PORT/``, or ``chdb:///path``). Unset: the tenant's
     own Service as ``reader``, with the password from its ``clickhouse-credentials``."""
-    panel_max_execution_seconds: int = Field(default=_READER.max_execution_time_s, ge=1)
-    """``max_execution_time`` of panel queries. The reader's settings profile pins the
-    same value as a READONLY constraint; ClickHouse accepts a constrained setting only
-    when it is sent unchanged, so keep the two equal."""
-    panel_max_result_rows: int = Field(default=_READER.max_result_rows, ge=1)
-    """``max_result_rows`` of panel queries (same rule as the execution time)."""
+    panel_max_execution_seconds: int | None = Field(default=None, ge=1)
+    """A cap on ``max_execution_time`` of panel queries; unset: the tenant's plan's
+    (``tenantry.api.plans``, the reader's ``max_execution_time_s``). The reader's settings
+    profile pins the setting between 1 and the plan's value, so a query never gets more
+    than the plan gives, whatever this says."""
+    panel_max_result_rows: int | None = Field(default=None, ge=1)
+    """A cap on ``max_result_rows`` of panel queries (same rule as the execution time)."""
     panel_readonly: int = Field(default=2, ge=1, le=2)
     """``readonly`` sent with panel queries. 2 on purpose: the reader's profile is
     ``readonly = 2`` and ClickHouse refuses any change of ``readonly`` from 2 (even to

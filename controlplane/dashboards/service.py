@@ -38,6 +38,7 @@ from controlplane.settings import Settings
 from controlplane.tenants import repository as tenant_repository
 from tenantry import contract
 from tenantry.api.dashboard import DashboardSpec
+from tenantry.api.plans import PRESETS, Plan
 from tenantry.clickhouse.client import ClickHouseError
 from tenantry.dashboards import panels
 
@@ -178,6 +179,27 @@ def _cell(value: Any) -> Any:
     return str(value)
 
 
+def panel_limits(settings: Settings, tenant_spec: dict[str, Any]) -> repository.Limits:
+    """The limits a panel query is sent with: the tenant plan's reader limits, lowered
+    by the control plane's caps when set. The reader's settings profile pins each limit
+    between 1 and the plan's value (users.xml), so ClickHouse would refuse a larger one."""
+    try:
+        reader = PRESETS[Plan(str(tenant_spec.get("plan") or Plan.STARTER.value))].reader
+    except ValueError:
+        reader = PRESETS[Plan.STARTER].reader  # the smallest: an unknown plan gets no more
+
+    def capped(plan_value: int, cap: int | None) -> int:
+        return plan_value if cap is None else min(plan_value, cap)
+
+    return repository.Limits(
+        max_execution_seconds=capped(
+            reader.max_execution_time_s, settings.panel_max_execution_seconds
+        ),
+        max_result_rows=capped(reader.max_result_rows, settings.panel_max_result_rows),
+        readonly=settings.panel_readonly,
+    )
+
+
 async def _reader_url(kube: KubeResources, settings: Settings, tenant: str) -> str:
     if settings.clickhouse_url_override:
         return settings.clickhouse_url_override
@@ -199,6 +221,11 @@ def _query_failed(error: ClickHouseError, query: params.Query) -> Exception:
     if error.code in panels.TRANSIENT_CODES:
         log.warning("panel query: ClickHouse unavailable (code %s)", error.code)
         return Unavailable("the tenant's ClickHouse is unavailable; retry shortly")
+    if error.code == 201:  # QUOTA_EXCEEDED: the reader's hourly quota, the plan's
+        return PlanLimitExceeded(
+            "the tenant's plan allows no more dashboard queries this hour; "
+            "cached panels still answer"
+        )
     if error.code in (158, 396):  # TOO_MANY_ROWS, TOO_MANY_ROWS_OR_BYTES
         return InvalidInput("the result exceeds the row limit: narrow the time range")
     message = panels.friendly_error(error, sql=query.sql)
@@ -274,11 +301,7 @@ async def panel_data(
     if tenant_obj is None or tenant_obj.labels.get(contract.LABEL_ORG) != str(access.org.id):
         raise Conflict("the dashboard's tenant no longer exists")
     url = await _reader_url(kube, settings, tenant)
-    limits = repository.Limits(
-        max_execution_seconds=settings.panel_max_execution_seconds,
-        max_result_rows=settings.panel_max_result_rows,
-        readonly=settings.panel_readonly,
-    )
+    limits = panel_limits(settings, tenant_obj.spec)
     try:
         result = await repository.run_panel_query(
             url,

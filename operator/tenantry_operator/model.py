@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tenantry import contract
+from tenantry.api.plans import ReaderLimits, WriterLimits
 
 LABEL_COMPONENT = "app.kubernetes.io/component"
 MANAGED_BY = "tenantry-operator"  # the value of contract.LABEL_MANAGED_BY on our objects
@@ -53,6 +54,9 @@ class ClickHouse:
     volume: Volume
     settings: tuple[tuple[str, str], ...]
     allow_scale_in: bool
+    # The plan's limits of the ClickHouse users (profiles, constraints and quotas).
+    reader: ReaderLimits
+    writer: WriterLimits
 
     @property
     def hosts(self) -> tuple[Host, ...]:

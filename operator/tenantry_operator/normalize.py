@@ -130,6 +130,8 @@ def tenant_model(
             volume=_volume(ch.storage, preset.clickhouse),
             settings=tuple(sorted(ch.settings.items())),
             allow_scale_in=ch.scale_in_policy is ScaleInPolicy.ALLOW_DATA_LOSS,
+            reader=preset.reader,
+            writer=preset.writer,
         ),
         keeper=m.Keeper(
             replicas=keeper_replicas,

@@ -30,6 +30,38 @@ class Size:
 
 
 @dataclass(frozen=True)
+class ReaderLimits:
+    """What the tenant's ClickHouse ``reader`` (dashboards, the control plane) may use.
+
+    The per-query limits are the reader's settings profile, pinned by constraints (a
+    query may lower them, never raise them or turn them off with 0); the hourly ones are
+    its quota. Rendered into users.xml by the operator's ClickHouse builder.
+    """
+
+    max_execution_time_s: int
+    max_memory_usage_bytes: int
+    max_rows_to_read: int
+    max_result_rows: int
+    queries_per_hour: int
+    execution_time_per_hour_s: int
+
+
+@dataclass(frozen=True)
+class WriterLimits:
+    """What the ingestion ``writer`` may use: per-insert limits (profile, pinned by
+    constraints) and queries per minute (quota).
+
+    The quota is a guard against a runaway client, not a plan's allowance: ingestion
+    may run up to 100 pods (the CRD's bound), each inserting at most once a second, so
+    12 000 a minute leaves room for every one of them twice over (retries, a client's
+    first queries) on a single host."""
+
+    max_execution_time_s: int
+    max_memory_usage_bytes: int
+    queries_per_minute: int
+
+
+@dataclass(frozen=True)
 class Preset:
     shards: int
     replicas: int
@@ -45,8 +77,11 @@ class Preset:
     quota_storage: str
     quota_pods: int
     quota_pvcs: int
+    reader: ReaderLimits
+    writer: WriterLimits
 
 
+GiB = 1024**3
 PRESETS: dict[Plan, Preset] = {
     Plan.STARTER: Preset(
         shards=1,
@@ -62,6 +97,17 @@ PRESETS: dict[Plan, Preset] = {
         quota_storage="200Gi",
         quota_pods=30,
         quota_pvcs=20,
+        reader=ReaderLimits(
+            max_execution_time_s=30,
+            max_memory_usage_bytes=1 * GiB,
+            max_rows_to_read=500_000_000,
+            max_result_rows=100_000,
+            queries_per_hour=10_000,
+            execution_time_per_hour_s=1_800,
+        ),
+        writer=WriterLimits(
+            max_execution_time_s=120, max_memory_usage_bytes=1 * GiB, queries_per_minute=12_000
+        ),
     ),
     Plan.GROWTH: Preset(
         shards=2,
@@ -77,6 +123,17 @@ PRESETS: dict[Plan, Preset] = {
         quota_storage="4Ti",
         quota_pods=100,
         quota_pvcs=60,
+        reader=ReaderLimits(
+            max_execution_time_s=60,
+            max_memory_usage_bytes=4 * GiB,
+            max_rows_to_read=2_000_000_000,
+            max_result_rows=500_000,
+            queries_per_hour=50_000,
+            execution_time_per_hour_s=7_200,
+        ),
+        writer=WriterLimits(
+            max_execution_time_s=120, max_memory_usage_bytes=2 * GiB, queries_per_minute=12_000
+        ),
     ),
     Plan.ENTERPRISE: Preset(
         shards=4,
@@ -92,5 +149,16 @@ PRESETS: dict[Plan, Preset] = {
         quota_storage="64Ti",
         quota_pods=400,
         quota_pvcs=300,
+        reader=ReaderLimits(
+            max_execution_time_s=120,
+            max_memory_usage_bytes=16 * GiB,
+            max_rows_to_read=10_000_000_000,
+            max_result_rows=1_000_000,
+            queries_per_hour=200_000,
+            execution_time_per_hour_s=36_000,
+        ),
+        writer=WriterLimits(
+            max_execution_time_s=300, max_memory_usage_bytes=8 * GiB, queries_per_minute=12_000
+        ),
     ),
 }

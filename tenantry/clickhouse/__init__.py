@@ -6,7 +6,10 @@
 - `http_client`: the adapter on clickhouse-connect over HTTP (deployments).
 - `schema`: the tenant's database, events table, Distributed table, TTL and
   materialized views as SQL, and `provision` to apply them idempotently.
-- `access`: users, roles, settings profiles, quotas and row policy as SQL.
+
+Users, their rights, settings profiles and quotas are not here: they are declared in
+the server's users.xml, which the operator's ClickHouse builder renders from the plan
+(see the README, "ClickHouse users and least privilege").
 
 `open_client(url)` picks the adapter from a URL, so a configurable endpoint
 (for example the operator's override for local e2e runs) is one string:

@@ -21,14 +21,23 @@ host needs one.
 
 Passwords are never written into a ConfigMap: users.xml and remote_servers use
 ``from_env``, and the env comes from the Secret ``clickhouse-credentials``.
+
+users.xml is also where least privilege lives (README, "ClickHouse users and least
+privilege"): ``admin`` may do everything, ``writer`` may only INSERT into the tenant's
+events table, ``reader`` may only SELECT from the tenant's database, read-only; both
+with the plan's limits as settings profiles pinned by constraints, and quotas.
+``tests/integration/clickhouse`` loads the rendered tree in the engine and proves it.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from tenantry import contract
 from tenantry.api import server_settings
+from tenantry.clickhouse import schema
+from tenantry.clickhouse.client import quote_identifier
 from tenantry_operator import model as m
 from tenantry_operator.builders import common, keeper, render
 
@@ -37,29 +46,29 @@ SHARED_CONFIG = "clickhouse-config"
 SERVICE = "clickhouse"
 HTTP_PORT = 8123
 NATIVE_PORT = 9000
-# (user, Secret key, env var, profile, may manage access)
-USERS: tuple[tuple[str, str, str, str, bool], ...] = (
-    (
-        "admin",
-        contract.CLICKHOUSE_PASSWORD_KEYS["admin"],
-        "CLICKHOUSE_ADMIN_PASSWORD",
-        "default",
-        True,
-    ),
-    (
-        "writer",
-        contract.CLICKHOUSE_PASSWORD_KEYS["writer"],
-        "CLICKHOUSE_WRITER_PASSWORD",
-        "default",
-        False,
-    ),
-    (
-        "reader",
-        contract.CLICKHOUSE_PASSWORD_KEYS["reader"],
-        "CLICKHOUSE_READER_PASSWORD",
-        "reader",
-        False,
-    ),
+
+
+@dataclass(frozen=True)
+class User:
+    """A ClickHouse user of the tenant: where its password comes from and what it is."""
+
+    name: str
+    env: str  # the container env var users.xml reads the password from (from_env)
+    profile: str
+    quota: str
+    manages_access: bool
+
+    @property
+    def secret_key(self) -> str:
+        return contract.CLICKHOUSE_PASSWORD_KEYS[self.name]
+
+
+# admin keeps the image's "default" profile and quota: it runs the schema, backups and
+# data moves, which no per-query limit of a tenant's plan should cut short.
+USERS: tuple[User, ...] = (
+    User("admin", "CLICKHOUSE_ADMIN_PASSWORD", "default", "default", manages_access=True),
+    User("writer", "CLICKHOUSE_WRITER_PASSWORD", "writer", "writer", manages_access=False),
+    User("reader", "CLICKHOUSE_READER_PASSWORD", "reader", "reader", manages_access=False),
 )
 
 
@@ -102,12 +111,87 @@ def server_xml() -> str:
     return render.text("clickhouse/server.xml.j2")
 
 
-def users_xml() -> str:
-    users = [
-        {"name": name, "env": env, "profile": profile, "admin": admin}
-        for name, _, env, profile, admin in USERS
+def _table(model: m.TenantModel, table: str) -> str:
+    return f"{quote_identifier(model.database)}.{quote_identifier(table)}"
+
+
+def grants(model: m.TenantModel) -> dict[str, list[str]]:
+    """GRANT statements per user, as users.xml takes them (no grantee: the user itself).
+
+    writer: INSERT on ``<db>.events``; on a cluster also on ``<db>.events_local``, the
+    table a Distributed insert writes through on the local shard with the writer's own
+    rights (remote shards are written as the remote_servers user, admin).
+    reader: SELECT on the tenant's database, so reads through the Distributed table and
+    of the local tables behind it work. admin: no list, which ClickHouse reads as every
+    right (and ``access_management`` lets it grant them).
+    """
+    tables = [schema.EVENTS, schema.EVENTS_LOCAL] if model.clickhouse.clustered else [schema.EVENTS]
+    return {
+        "writer": [f"GRANT INSERT ON {_table(model, table)}" for table in tables],
+        "reader": [f"GRANT SELECT ON {quote_identifier(model.database)}.*"],
+    }
+
+
+def profiles(model: m.TenantModel) -> list[dict[str, Any]]:
+    """Settings profiles of writer and reader: the plan's per-query limits, each pinned
+    by a constraint between 1 and the limit (a query may lower a limit, but neither
+    raise it nor lift it with 0, ClickHouse's "unlimited")."""
+    reader, writer = model.clickhouse.reader, model.clickhouse.writer
+    writer_limits = (
+        ("max_execution_time", writer.max_execution_time_s),
+        ("max_memory_usage", writer.max_memory_usage_bytes),
+    )
+    reader_limits = (
+        ("max_execution_time", reader.max_execution_time_s),
+        ("max_memory_usage", reader.max_memory_usage_bytes),
+        ("max_rows_to_read", reader.max_rows_to_read),
+        ("max_result_rows", reader.max_result_rows),
+    )
+
+    def profile(name: str, limits: tuple[tuple[str, int], ...], *extra: tuple[str, str]) -> Any:
+        return {
+            "name": name,
+            "settings": [*extra, *((key, str(value)) for key, value in limits)],
+            "bounds": [(key, 1, value) for key, value in limits],
+        }
+
+    # readonly=2: reads only, and settings may change (within the bounds) but readonly
+    # itself may not; clients such as clickhouse-connect send settings with queries.
+    return [profile("writer", writer_limits), profile("reader", reader_limits, ("readonly", "2"))]
+
+
+def quotas(model: m.TenantModel) -> list[dict[str, Any]]:
+    """Quotas of writer and reader (counted per user name, ClickHouse's default)."""
+    reader, writer = model.clickhouse.reader, model.clickhouse.writer
+    return [
+        {"name": "writer", "duration_s": 60, "limits": [("queries", writer.queries_per_minute)]},
+        {
+            "name": "reader",
+            "duration_s": 3600,
+            "limits": [
+                ("queries", reader.queries_per_hour),
+                ("execution_time", reader.execution_time_per_hour_s),
+            ],
+        },
     ]
-    return render.text("clickhouse/users.xml.j2", users=users)
+
+
+def users_xml(model: m.TenantModel) -> str:
+    by_user = grants(model)
+    users = [
+        {
+            "name": user.name,
+            "env": user.env,
+            "profile": user.profile,
+            "quota": user.quota,
+            "admin": user.manages_access,
+            "grants": by_user.get(user.name, []),
+        }
+        for user in USERS
+    ]
+    return render.text(
+        "clickhouse/users.xml.j2", users=users, profiles=profiles(model), quotas=quotas(model)
+    )
 
 
 def host_xml(model: m.TenantModel, host: m.Host) -> str:
@@ -147,7 +231,7 @@ def config_maps(model: m.TenantModel) -> list[common.Manifest]:
         data={
             "server.xml": server_xml(),
             "cluster.xml": cluster_xml(model),
-            "users.xml": users_xml(),
+            "users.xml": users_xml(model),
         },
     )
     per_host = [
@@ -189,8 +273,8 @@ def services(model: m.TenantModel) -> list[common.Manifest]:
 
 def _env() -> list[dict[str, Any]]:
     return [
-        common.secret_env(env, secret=contract.CLICKHOUSE_SECRET, key=key)
-        for _, key, env, _, _ in USERS
+        common.secret_env(user.env, secret=contract.CLICKHOUSE_SECRET, key=user.secret_key)
+        for user in USERS
     ]
 
 
