@@ -19,15 +19,17 @@ to know the layout, schema version and row counts it must reproduce
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from tenantry_operator import s3
+from tenantry_operator.conditions import Cond
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
@@ -249,3 +251,73 @@ def summary(found: Inventory, newest: Manifest | None) -> dict[str, Any]:
             }
         )
     return out
+
+
+# -- status.backup and the BackupHealthy condition (operator) ---------------------------
+HEALTHY = "BackupHealthy"
+
+
+def needs_read(previous: Mapping[str, Any] | None, job_success: str | None) -> bool:
+    """Whether S3 must be read for ``status.backup``: never read yet, or the CronJob
+    recorded a success since the last read. An idle tenant reads nothing."""
+    return previous is None or previous.get("observedJobSuccess") != job_success
+
+
+def job_success(cronjob: Mapping[str, Any] | None) -> str | None:
+    """The backup CronJob's ``status.lastSuccessfulTime``, if any."""
+    value = ((cronjob or {}).get("status") or {}).get("lastSuccessfulTime")
+    return str(value) if value else None
+
+
+def status(
+    *,
+    read: Mapping[str, Any] | None,
+    previous: Mapping[str, Any] | None,
+    job_success: str | None,
+    failure: str | None,
+) -> dict[str, Any]:
+    """``status.backup`` (pure): what S3 says (``read``: a ``summary``, or None when S3
+    was not read this time, then ``previous`` stands), plus the last Job failure. Unset
+    values are left out: the API server drops nulls, and a status that differs from
+    what is stored only by them would be written on every reconcile."""
+    base = dict(read) if read is not None else dict(previous or {"count": 0})
+    if read is not None:
+        base["observedJobSuccess"] = job_success
+    base["lastError"] = failure
+    return {k: v for k, v in base.items() if v is not None}
+
+
+def condition(
+    backup: Mapping[str, Any], *, configured: bool, failure: str | None, unreadable: str | None
+) -> Cond:
+    """``BackupHealthy`` (pure): False when the latest Job failed or backups cannot run,
+    Unknown while S3 cannot be read or before the first backup, else True."""
+    if not configured:
+        return Cond(HEALTHY, False, "BackupNotConfigured", "the operator has no S3 endpoint")
+    if failure:
+        return Cond(HEALTHY, False, "BackupFailed", failure)
+    if unreadable:
+        return Cond(HEALTHY, None, "BackupsUnreadable", unreadable)
+    if not backup.get("count"):
+        return Cond(HEALTHY, None, "NoBackupYet", "no complete backup in S3 yet")
+    return Cond(
+        HEALTHY,
+        True,
+        "BackupSucceeded",
+        f"{backup['count']} complete backup(s) kept; newest {backup.get('lastBackup')}",
+    )
+
+
+async def read_summary(
+    config: s3.S3Config, *, bucket: str, prefix: str, tenant: str
+) -> dict[str, Any]:
+    """``summary`` of the tenant's backups, read from S3 in a thread (raises
+    ``s3.S3Error``)."""
+
+    def read() -> dict[str, Any]:
+        store = Store(config, bucket=bucket, prefix=prefix, tenant=tenant, timeout=5.0)
+        found = store.inventory()
+        newest = store.read_manifest(found.newest) if found.newest else None
+        return summary(found, newest)
+
+    return await asyncio.to_thread(read)

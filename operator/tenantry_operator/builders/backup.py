@@ -29,6 +29,7 @@ RESOURCES = m.Resources(
     cpu_request="50m", cpu_limit="500m", memory_request="128Mi", memory_limit="256Mi"
 )
 COMMAND = ["tenantry", "backup"]
+CRON_JOB = "backup"
 
 
 def hosts(model: m.TenantModel) -> list[list[str]]:
@@ -86,7 +87,7 @@ def cron_jobs(model: m.TenantModel) -> list[common.Manifest]:
     if model.backup is None:
         return []
     context: dict[str, Any] = {
-        "metadata": common.metadata(model, name="backup", component=COMPONENT),
+        "metadata": common.metadata(model, name=CRON_JOB, component=COMPONENT),
         "schedule": model.backup.schedule,
         "time_zone": model.backup.time_zone,
         "suspend": model.suspend,

@@ -56,3 +56,86 @@ def test_retention(complete: list[str], incomplete: list[str], keep: int, gone: 
 def test_retention_keeps_at_least_one() -> None:
     with pytest.raises(ValueError, match="at least one"):
         backups.expired(backups.Inventory(["a"], []), keep=0)
+
+
+def _manifest(name: str) -> backups.Manifest:
+    shard = backups.ShardBackup(shard=0, host="h", path="shard-0/", rows=5, bytes=70, files=3)
+    return backups.Manifest(
+        name=name,
+        tenant="acme",
+        database="t_acme",
+        started=dt.datetime(2026, 12, 6, 3, tzinfo=dt.UTC),
+        finished=dt.datetime(2026, 12, 6, 3, 1, tzinfo=dt.UTC),
+        shards=2,
+        replicas=1,
+        schema_version=1,
+        engine_version="26.9.2.1",
+        shard_backups=[shard, shard.model_copy(update={"shard": 1, "rows": 7, "bytes": 30})],
+    )
+
+
+def test_summary_is_the_newest_manifest_and_the_count() -> None:
+    found = backups.Inventory(["a", "b"], ["c"])
+    assert backups.summary(found, _manifest("b")) == {
+        "count": 2,
+        "lastBackup": "b",
+        "lastSuccessTime": "2026-12-06T03:01:00Z",
+        "sizeBytes": 100,
+        "rows": 12,
+        "shards": 2,
+        "replicas": 1,
+        "schemaVersion": 1,
+    }
+    assert backups.summary(backups.Inventory(), None) == {"count": 0}
+
+
+def test_s3_is_read_only_when_the_cronjob_reports_a_new_success() -> None:
+    assert backups.needs_read(None, None)  # never read
+    stored = backups.status(read={"count": 0}, previous=None, job_success=None, failure=None)
+    assert stored == {"count": 0}  # no nulls: the API server would drop them
+    assert not backups.needs_read(stored, None)  # idle: nothing new
+    assert backups.needs_read(stored, "2026-12-06T03:01:05Z")
+    after = backups.status(
+        read={"count": 1, "lastBackup": "b"},
+        previous=stored,
+        job_success="2026-12-06T03:01:05Z",
+        failure=None,
+    )
+    assert not backups.needs_read(after, "2026-12-06T03:01:05Z")
+    assert after["observedJobSuccess"] == "2026-12-06T03:01:05Z"
+
+
+def test_a_failure_keeps_what_s3_said_and_adds_the_error() -> None:
+    before = {"count": 3, "lastBackup": "b", "observedJobSuccess": "t1"}
+    failed = backups.status(read=None, previous=before, job_success="t1", failure="Job failed")
+    assert failed == {**before, "lastError": "Job failed"}
+    cond = backups.condition(failed, configured=True, failure="Job failed", unreadable=None)
+    assert (cond.type, cond.ok, cond.reason, cond.message) == (
+        backups.HEALTHY,
+        False,
+        "BackupFailed",
+        "Job failed",
+    )
+    healed = backups.status(read=None, previous=failed, job_success="t1", failure=None)
+    assert "lastError" not in healed
+
+
+@pytest.mark.parametrize(
+    ("backup", "configured", "failure", "unreadable", "expected"),
+    [
+        ({"count": 0}, False, None, None, (False, "BackupNotConfigured")),
+        ({"count": 2, "lastBackup": "b"}, True, "boom", None, (False, "BackupFailed")),
+        ({"count": 2}, True, None, "S3 down", (None, "BackupsUnreadable")),
+        ({"count": 0}, True, None, None, (None, "NoBackupYet")),
+        ({"count": 2, "lastBackup": "b"}, True, None, None, (True, "BackupSucceeded")),
+    ],
+)
+def test_backup_healthy_condition(
+    backup: dict[str, object],
+    configured: bool,
+    failure: str | None,
+    unreadable: str | None,
+    expected: tuple[bool | None, str],
+) -> None:
+    cond = backups.condition(backup, configured=configured, failure=failure, unreadable=unreadable)
+    assert (cond.ok, cond.reason) == expected
