@@ -8,7 +8,9 @@ manifest, and enforces retention:
 2. for each shard, the first replica that answers (ClickHouse HTTP on the host's own
    Service, ``ch-s<n>-r<m>``) runs ``BACKUP DATABASE <db> TO S3(...) ASYNC``; the job
    polls ``system.backups`` until it is done, so a long backup never depends on one
-   HTTP request staying open. The server uploads straight to S3. A replica that does
+   HTTP request staying open. The server uploads straight to S3. The rows of each
+   table are then read from the backup itself (a read-only ``Backup`` database over
+   it): exact, and proof that the server reads the backup back. A replica that does
    not answer is skipped; a BACKUP the server refuses fails the shard (another replica
    would meet the same S3 or engine error);
 3. only when every shard succeeded is ``manifest.json`` written: a backup without one
@@ -194,21 +196,16 @@ class Job:
         host, client = self._answering(shard)
         try:
             version = str(client.query("SELECT version() AS v")[0]["v"])
-            rows = client.query(
-                "SELECT toUInt64(sum(rows)) AS n FROM system.parts "
-                "WHERE database = {db:String} AND active",
-                {"db": s.database},
-            )
-            destination = f"{s.s3.endpoint}/{self.store.url(name, shard)}"
-            statement = (
-                f"BACKUP DATABASE {quote_identifier(s.database)} TO S3("
-                f"{sql_string(destination)}, "
-                f"{sql_string(s.s3.access_key_id)}, {sql_string(s.s3.secret_access_key)}) ASYNC"
+            target = (
+                f"S3({sql_string(f'{s.s3.endpoint}/{self.store.url(name, shard)}')}, "
+                f"{sql_string(s.s3.access_key_id)}, {sql_string(s.s3.secret_access_key)})"
             )
             self.log(f"shard {shard}: backing up {s.database} from {host}")
-            started = client.query(statement)
-            backup_id = str(started[0]["id"])
-            done = self._wait(client, backup_id, shard=shard, host=host)
+            started = client.query(
+                f"BACKUP DATABASE {quote_identifier(s.database)} TO {target} ASYNC"
+            )
+            done = self._wait(client, str(started[0]["id"]), shard=shard, host=host)
+            tables = self._rows_in_backup(client, target)
         except ClickHouseError as err:
             raise BackupFailed(f"shard {shard} on {host}: {_first_line(str(err))}") from None
         finally:
@@ -217,11 +214,30 @@ class Job:
             shard=shard,
             host=host,
             path=f"{backups.shard_dir(shard)}/",
-            rows=int(rows[0]["n"] or 0),
+            rows=sum(tables.values()),
+            tables=tables,
             bytes=int(done["total_size"]),
             files=int(done["num_files"]),
         )
         return result, version
+
+    def _rows_in_backup(self, client: ClickHouseClient, target: str) -> dict[str, int]:
+        """The rows of each table as the backup holds them, read by the engine from the
+        backup itself (a read-only ``Backup`` database over it): exact whatever was
+        inserted meanwhile, and proof that the server can read the backup back."""
+        check = quote_identifier(f"{self.settings.database}_backup_check")
+        source = sql_string(self.settings.database)
+        client.command(f"DROP DATABASE IF EXISTS {check}")  # a killed run's leftover
+        client.command(f"CREATE DATABASE {check} ENGINE = Backup({source}, {target})")
+        try:
+            found = client.query(
+                "SELECT name, total_rows FROM system.tables "
+                "WHERE database = {db:String} AND total_rows IS NOT NULL ORDER BY name",
+                {"db": f"{self.settings.database}_backup_check"},
+            )
+        finally:
+            client.command(f"DROP DATABASE IF EXISTS {check}")
+        return {str(row["name"]): int(row["total_rows"]) for row in found}
 
     def _wait(
         self, client: ClickHouseClient, backup_id: str, *, shard: int, host: str

@@ -54,7 +54,8 @@ class ShardBackup(BaseModel):
     shard: int
     host: str  # the replica it was taken from
     path: str  # key prefix of the shard's backup, relative to the backup's own prefix
-    rows: int  # rows in the database's active parts when the backup started
+    rows: int  # rows the backup holds, all tables (read from the backup by the engine)
+    tables: dict[str, int] = Field(default_factory=dict)  # rows per table
     bytes: int  # bytes the backup holds (system.backups.total_size)
     files: int  # files in the backup (system.backups.num_files)
 

@@ -280,6 +280,13 @@ def test_backup_writes_every_shard_then_the_manifest(stack: Stack) -> None:
     assert manifest.engine_version == version
     assert [s.host for s in manifest.shard_backups] == [names[0][0], names[1][1]]
     assert [s.rows for s in manifest.shard_backups] == list(ROWS)
+    # counted in the backup itself, per table (the Distributed-free 1-host schema here)
+    assert [s.tables for s in manifest.shard_backups] == [{"events": n} for n in ROWS]
+    for host in (names[0][0], names[1][1]):  # the read-back database is gone again
+        with_check = stack.client(host)
+        databases = {r["name"] for r in with_check.query("SHOW DATABASES")}
+        with_check.close()
+        assert f"{stack.model.database}_backup_check" not in databases
     objects = _objects(stack)
     for shard in manifest.shard_backups:
         prefix = f"nightly/{stack.model.name}/{name}/{shard.path}"
