@@ -283,23 +283,11 @@ class SeaweedS3:
         return server
 
     def client(self, *, timeout: float = 2.0) -> Any:
-        """A boto3 S3 client on this server (path-style addressing)."""
-        import boto3
-        from botocore.config import Config
+        """A boto3 S3 client on this server (the operator's: path-style, bounded)."""
+        from tenantry_operator import s3
 
-        return boto3.client(
-            "s3",
-            endpoint_url=self.endpoint,
-            region_name="us-east-1",
-            aws_access_key_id=self.access_key_id,
-            aws_secret_access_key=self.secret_access_key,
-            config=Config(
-                s3={"addressing_style": "path"},
-                connect_timeout=timeout,
-                read_timeout=timeout,
-                retries={"max_attempts": 1},
-            ),
-        )
+        config = s3.S3Config(self.endpoint, self.access_key_id, self.secret_access_key)
+        return s3.client(config, timeout=timeout)
 
     def _wait_ready(self, timeout: float) -> None:
         from botocore.exceptions import BotoCoreError, ClientError

@@ -16,10 +16,7 @@ import json
 import time
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from tenantry_operator import backups
-from tenantry_operator.s3 import S3Config
 
 from tests.e2e.test_tenant_lifecycle import condition, events, status, wait_phase
 from tests.support.kube import Kube
@@ -35,7 +32,7 @@ def _rfc3339(at: dt.datetime) -> str:
 
 def _complete_backup(s3: S3Server, tenant: str, at: dt.datetime) -> backups.Manifest:
     store = backups.Store(
-        S3Config(s3.endpoint, s3.access_key_id, s3.secret_access_key),
+        s3.config,
         bucket=BUCKET,
         prefix="",
         tenant=tenant,
@@ -44,14 +41,7 @@ def _complete_backup(s3: S3Server, tenant: str, at: dt.datetime) -> backups.Mani
     shard = backups.ShardBackup(
         shard=0, host="ch-s0-r0", path="shard-0/", rows=42, bytes=4096, files=1
     )
-    raw = boto3.client(
-        "s3",
-        endpoint_url=s3.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id=s3.access_key_id,
-        aws_secret_access_key=s3.secret_access_key,
-        config=Config(s3={"addressing_style": "path"}),
-    )
+    raw = s3.client()
     raw.put_object(Bucket=BUCKET, Key=f"{store.root}{name}/shard-0/.backup", Body=b"<b/>")
     manifest = backups.Manifest(
         name=name,

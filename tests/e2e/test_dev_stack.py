@@ -23,13 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 import yaml
-from botocore.config import Config
 
 from tenantry_dev.cluster import free_port
 from tests.support.kube import Kube
+from tests.support.seaweed import S3Server
 from tests.support.wait import eventually, scaled, stop_process
 
 REPO = Path(__file__).resolve().parents[2]
@@ -158,12 +157,6 @@ def test_the_examples_get_working_backup_targets(dev_stack: Dev) -> None:
     assert kube.get("cronjob", "backup", "-n", ns)["spec"]["jobTemplate"]
     assert kube.get_or_none("secret", "backup-s3-credentials", "-n", ns) is not None
     # The bucket exists on the dev S3, which checks the dev stack's own credentials.
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=dev_stack.s3_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="tenantry-dev",
-        aws_secret_access_key=(dev_stack.state / "s3-secret").read_text().strip(),
-        config=Config(s3={"addressing_style": "path"}),
-    )
+    secret = (dev_stack.state / "s3-secret").read_text().strip()
+    s3 = S3Server(dev_stack.s3_endpoint, "tenantry-dev", secret).client()
     assert bucket in [b["Name"] for b in s3.list_buckets()["Buckets"]]

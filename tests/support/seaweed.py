@@ -12,6 +12,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from tenantry_operator import s3
+from tenantry_operator.s3 import S3Config
 
 from tenantry_dev.services import SeaweedS3
 from tests.support.wait import scaled
@@ -22,6 +26,14 @@ class S3Server:
     endpoint: str
     access_key_id: str
     secret_access_key: str
+
+    @property
+    def config(self) -> S3Config:
+        return S3Config(self.endpoint, self.access_key_id, self.secret_access_key)
+
+    def client(self) -> Any:
+        """A boto3 client with these credentials (the operator's settings for it)."""
+        return s3.client(self.config)
 
 
 @contextmanager

@@ -23,9 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 from tenantry_operator import backups, secrets
 from tenantry_operator.builders import backup as backup_builder
 from tenantry_operator.model import TenantModel
@@ -97,9 +95,9 @@ class Stack:
     s3: S3Server
 
     def secrets(self, *, s3_secret: str | None = None) -> dict[str, dict[str, str]]:
-        config = S3Config(
-            self.s3.endpoint, self.s3.access_key_id, s3_secret or self.s3.secret_access_key
-        )
+        config = self.s3.config
+        if s3_secret is not None:
+            config = S3Config(config.endpoint, config.access_key_id, s3_secret)
         return {
             contract.CLICKHOUSE_SECRET: {
                 contract.CLICKHOUSE_PASSWORD_KEYS["admin"]: self.admin_password
@@ -208,7 +206,7 @@ def stack(s3_server: S3Server, tmp_path_factory: pytest.TempPathFactory) -> Iter
                 {"rows": rows},
             )
             client.close()
-        _s3(s3_server).create_bucket(Bucket=BUCKET)
+        s3_server.client().create_bucket(Bucket=BUCKET)
         yield stack
     finally:
         for host in hosts.values():
@@ -216,20 +214,9 @@ def stack(s3_server: S3Server, tmp_path_factory: pytest.TempPathFactory) -> Iter
                 stop_process(host.proc, grace=15, what="loopback ClickHouse")
 
 
-def _s3(server: S3Server) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=server.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id=server.access_key_id,
-        aws_secret_access_key=server.secret_access_key,
-        config=Config(s3={"addressing_style": "path"}),
-    )
-
-
 def _objects(stack: Stack) -> dict[str, int]:
     root = f"nightly/{stack.model.name}/"
-    pages = _s3(stack.s3).get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=root)
+    pages = stack.s3.client().get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=root)
     return {o["Key"]: o["Size"] for page in pages for o in page.get("Contents", [])}
 
 
@@ -239,7 +226,7 @@ def _inventory(stack: Stack) -> backups.Inventory:
 
 def _manifest(stack: Stack, name: str) -> backups.Manifest:
     key = f"nightly/{stack.model.name}/{name}/{backups.MANIFEST}"
-    body = _s3(stack.s3).get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    body = stack.s3.client().get_object(Bucket=BUCKET, Key=key)["Body"].read()
     return backups.Manifest.model_validate_json(body)
 
 
@@ -309,7 +296,7 @@ def test_backup_writes_every_shard_then_the_manifest(stack: Stack) -> None:
 
 def test_retention_keeps_the_newest_complete_backups(stack: Stack) -> None:
     root = f"nightly/{stack.model.name}/"
-    raw = _s3(stack.s3)
+    raw = stack.s3.client()
     # A failed run's leftover (old, no manifest) and a run in progress (newer, no manifest).
     raw.put_object(Bucket=BUCKET, Key=f"{root}20200101T000000.000Z/shard-0/x", Body=b"x")
     raw.put_object(Bucket=BUCKET, Key=f"{root}29991231T000000.000Z/shard-0/x", Body=b"x")
