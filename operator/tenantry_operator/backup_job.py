@@ -36,7 +36,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, ClassVar
 from urllib.parse import quote
 
@@ -50,6 +50,7 @@ from tenantry.settings import from_mapping
 from tenantry_operator import backups, s3
 
 AWS_ENDPOINT = "https://s3.amazonaws.com"
+AUTHENTICATION_FAILED = 516  # ClickHouse's error code
 
 
 def _json_hosts(value: Any) -> Any:
@@ -146,29 +147,17 @@ def _first_line(message: str) -> str:
     return " ".join(head.split())[:800]
 
 
-Connect = Callable[[str], ClickHouseClient]
-
-
 class Job:
     """One run of the backup job."""
 
-    def __init__(
-        self,
-        settings: JobSettings,
-        *,
-        store: backups.Store | None = None,
-        log: Callable[[str], None] | None = None,
-        clock: Callable[[], dt.datetime] | None = None,
-    ) -> None:
+    def __init__(self, settings: JobSettings) -> None:
         self.settings = settings
-        self.store = store or backups.Store(
+        self.store = backups.Store(
             settings.s3, bucket=settings.bucket, prefix=settings.prefix, tenant=settings.tenant
         )
-        self._log = log or (lambda line: print(line, flush=True))
-        self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
 
     def log(self, line: str) -> None:
-        self._log(_redact(line, self.settings.secrets()))
+        print(_redact(line, self.settings.secrets()), flush=True)
 
     # -- ClickHouse ---------------------------------------------------------------------
     def _url(self, host: str) -> str:
@@ -181,10 +170,19 @@ class Job:
         """The first replica of ``shard`` that answers, with a client on it."""
         tried = []
         for host in self.settings.hosts[shard]:
+            client = None
             try:
                 client = open_client(self._url(host))
                 client.query("SELECT 1")
             except (ClickHouseError, OSError) as err:
+                if client is not None:
+                    client.close()
+                if isinstance(err, ClickHouseError) and err.code == AUTHENTICATION_FAILED:
+                    # every replica has the same users: no point trying the others
+                    raise BackupFailed(
+                        f"shard {shard} on {host}: ClickHouse refused user "
+                        f"{self.settings.clickhouse_user} (authentication failed)"
+                    ) from None
                 tried.append(f"{host}: {_unreachable(str(err))}")
                 self.log(f"shard {shard}: {host} does not answer, trying the next replica")
                 continue
@@ -264,7 +262,7 @@ class Job:
         or s3.S3Error."""
         s = self.settings
         self.store.check()
-        started = self._clock()
+        started = dt.datetime.now(dt.UTC)
         name = backups.new_name(started)
         self.log(f"backup {name} of tenant {s.tenant} ({len(s.hosts)} shard(s))")
         shard_backups: list[backups.ShardBackup] = []
@@ -285,7 +283,7 @@ class Job:
             tenant=s.tenant,
             database=s.database,
             started=started,
-            finished=self._clock(),
+            finished=dt.datetime.now(dt.UTC),
             shards=len(s.hosts),
             replicas=max(len(r) for r in s.hosts),
             schema_version=schema.SCHEMA_VERSION,

@@ -94,22 +94,29 @@ class Stack:
     hosts: dict[str, Host]  # by host name
     s3: S3Server
 
-    def secrets(self, *, s3_secret: str | None = None) -> dict[str, dict[str, str]]:
+    def secrets(
+        self, *, s3_secret: str | None = None, admin_password: str | None = None
+    ) -> dict[str, dict[str, str]]:
         config = self.s3.config
         if s3_secret is not None:
             config = S3Config(config.endpoint, config.access_key_id, s3_secret)
         return {
             contract.CLICKHOUSE_SECRET: {
-                contract.CLICKHOUSE_PASSWORD_KEYS["admin"]: self.admin_password
+                contract.CLICKHOUSE_PASSWORD_KEYS["admin"]: admin_password or self.admin_password
             },
             contract.BACKUP_S3_SECRET: secrets.backup_secret_data(config),
         }
 
     def run(
-        self, *, s3_secret: str | None = None, down: tuple[str, ...] = ()
+        self,
+        *,
+        s3_secret: str | None = None,
+        admin_password: str | None = None,
+        down: tuple[str, ...] = (),
     ) -> subprocess.CompletedProcess[str]:
         """The CronJob's container command with its resolved env, as a subprocess."""
-        env = _resolve_env(self.container, self.secrets(s3_secret=s3_secret))
+        data = self.secrets(s3_secret=s3_secret, admin_password=admin_password)
+        env = _resolve_env(self.container, data)
         dead = free_port()
         resolve = {
             name: f"127.0.0.1:{dead if name in down or h.proc is None else h.port}"
@@ -338,4 +345,18 @@ def test_shard_without_an_answering_replica_fails_and_leaves_no_manifest(stack: 
     assert "Unexpected Http Driver Exception" not in result.stderr  # the job's words only
     _no_secrets(stack, result)
     # shard 0 was uploaded, then removed again: no manifest, no leftover
+    assert _objects(stack) == before
+
+
+def test_a_refused_clickhouse_password_fails_at_once(stack: Stack) -> None:
+    before = _objects(stack)
+    result = stack.run(admin_password="not-the-password")
+    assert result.returncode == 1
+    first = backup_builder.hosts(stack.model)[0][0]
+    assert (
+        f"backup failed: shard 0 on {first}: ClickHouse refused user admin "
+        "(authentication failed)" in result.stderr
+    )
+    assert "not-the-password" not in result.stdout + result.stderr
+    _no_secrets(stack, result)
     assert _objects(stack) == before
