@@ -288,6 +288,19 @@ def status(
     return {k: v for k, v in base.items() if v is not None}
 
 
+def new_backup(before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> str | None:
+    """The message of a ``BackupCompleted`` event when ``after`` names a newer backup
+    than ``before`` (pure); None otherwise."""
+    name = after.get("lastBackup")
+    if not name or name == (before or {}).get("lastBackup"):
+        return None
+    return (
+        f"backup {name}: {after.get('rows', 0)} rows, {after.get('sizeBytes', 0)} bytes, "
+        f"{after.get('shards')} shard(s) x {after.get('replicas')} replica(s); "
+        f"{after.get('count')} complete backup(s) kept"
+    )
+
+
 def condition(
     backup: Mapping[str, Any], *, configured: bool, failure: str | None, unreadable: str | None
 ) -> Cond:

@@ -269,7 +269,7 @@ async def reconcile(
         problems=tuple(problems),
     )
     new_status = observe.status(obs, previous)
-    await _backup_status(model, settings, new_status, previous, cronjobs, found.problems)
+    await _backup_status(model, settings, new_status, previous, cronjobs, found.problems, events)
     schema = await _schema(kube, model, new_status, previous, events, settings)
     converged = (
         new_status["phase"] in ("Ready", "Suspended") and not result.changed and schema == "done"
@@ -397,10 +397,12 @@ async def _backup_status(
     previous: Obj | None,
     cronjobs: Mapping[str, Obj],
     problems: list[failures.Problem],
+    events: list[Event],
 ) -> None:
-    """``status.backup`` and the ``BackupHealthy`` condition. S3 is read only when the
-    CronJob recorded a new success (or never before): an idle tenant reads nothing and,
-    its status unchanged, writes nothing."""
+    """``status.backup`` and the ``BackupHealthy`` condition, and an Event when a new
+    backup shows up. S3 is read only when the CronJob recorded a new success (or never
+    before): an idle tenant reads nothing and, its status unchanged, writes nothing.
+    A failed Job is a Degraded cause already (``failures``), with its Warning event."""
     conditions = [c for c in status["conditions"] if c.get("type") != backups.HEALTHY]
     if model.backup is None:
         status["conditions"] = conditions
@@ -421,6 +423,9 @@ async def _backup_status(
             unreadable = f"cannot read the backups in S3: {err}"
     backup = backups.status(read=read, previous=before, job_success=success, failure=failure)
     status["backup"] = backup
+    news = backups.new_backup(before, backup)
+    if news:
+        events.append(Event("BackupCompleted", news))
     cond = backups.condition(
         backup, configured=settings.s3 is not None, failure=failure, unreadable=unreadable
     )

@@ -138,6 +138,14 @@ def test_backup_status_follows_the_backups(
     }
     healthy = condition(crds, name, "BackupHealthy")
     assert (healthy["status"], healthy["reason"]) == ("True", "BackupSucceeded")
+    completed = eventually(
+        lambda: [e for e in events(crds, name) if e["reason"] == "BackupCompleted"],
+        accept=bool,
+        timeout=30,
+        what="a BackupCompleted event",
+    )
+    assert completed[0]["type"] == "Normal"
+    assert completed[0]["message"].startswith(f"backup {manifest.name}: 42 rows, 4096 bytes")
 
     _writes_nothing_when_idle(crds, name, ns, poke="1")
 

@@ -139,3 +139,15 @@ def test_backup_healthy_condition(
 ) -> None:
     cond = backups.condition(backup, configured=configured, failure=failure, unreadable=unreadable)
     assert (cond.ok, cond.reason) == expected
+
+
+def test_an_event_names_each_new_backup_once() -> None:
+    after = {"count": 2, "lastBackup": "b", "rows": 12, "sizeBytes": 100, "shards": 2}
+    after["replicas"] = 1
+    message = backups.new_backup({"count": 1, "lastBackup": "a"}, after)
+    assert (
+        message
+        == "backup b: 12 rows, 100 bytes, 2 shard(s) x 1 replica(s); 2 complete backup(s) kept"
+    )
+    assert backups.new_backup(after, after) is None
+    assert backups.new_backup(None, {"count": 0}) is None
