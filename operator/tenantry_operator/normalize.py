@@ -113,7 +113,7 @@ def tenant_model(
             bucket=spec.backup.bucket,
             prefix=spec.backup.prefix,
             time_zone=spec.backup.time_zone or "Etc/UTC",
-            image=f"{images.clickhouse}:{ch.version}",
+            image=images.ingestion,  # the Tenantry image: `tenantry backup`
         )
     return m.TenantModel(
         name=meta["name"],

@@ -136,6 +136,21 @@ def status(obs: Observation, previous: Obj | None) -> Obj:
     }
 
 
+def merge_patch(before: Obj | None, after: Obj) -> Obj:
+    """The JSON merge patch that turns ``before`` into ``after``: a key ``after`` no
+    longer has is sent as null (a merge patch keeps what it does not name), in nested
+    objects too; lists are replaced whole. Without it a field cleared in the status
+    (``backup.lastError`` once a backup succeeds) would stay stored, differ from what
+    is computed, and be written again on every reconcile."""
+    out = dict(after)
+    for key, old in (before or {}).items():
+        if key not in after:
+            out[key] = None
+        elif isinstance(old, dict) and isinstance(after[key], dict):
+            out[key] = merge_patch(old, after[key])
+    return out
+
+
 def same(a: Obj | None, b: Obj) -> bool:
     """Equal statuses (what decides whether to write)."""
     return (a or {}) == b

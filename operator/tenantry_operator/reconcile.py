@@ -19,6 +19,7 @@ from tenantry import contract
 from tenantry.clickhouse.client import ClickHouseError
 from tenantry_operator import (
     apply,
+    backups,
     builders,
     checks,
     failures,
@@ -268,6 +269,7 @@ async def reconcile(
         problems=tuple(problems),
     )
     new_status = observe.status(obs, previous)
+    await _backup_status(model, settings, new_status, previous, cronjobs, found.problems, events)
     schema = await _schema(kube, model, new_status, previous, events, settings)
     converged = (
         new_status["phase"] in ("Ready", "Suspended") and not result.changed and schema == "done"
@@ -280,7 +282,8 @@ async def reconcile(
         recheck_in=found.recheck_in,
     )
     if not observe.same(previous, new_status):
-        await kube.patch_status("tenantry.io/v1alpha1", "Tenant", model.name, new_status)
+        patch = observe.merge_patch(previous, new_status)
+        await kube.patch_status("tenantry.io/v1alpha1", "Tenant", model.name, patch)
         _degraded_news(previous, new_status, events)
         old_phase = (previous or {}).get("phase")
         if old_phase != new_status["phase"]:
@@ -349,6 +352,7 @@ def comparable(previous: Obj | None) -> Obj | None:
         "hostsReady",
         "hostsTotal",
         "schema",
+        "backup",
         "hosts",
         "endpoints",
     )
@@ -384,6 +388,53 @@ async def _ensure_backup_target(
         return Cond("Degraded", True, "BackupBucketUnavailable", str(err))
     _ENSURED_BUCKETS.add(bucket)
     return None
+
+
+async def _backup_status(
+    model: TenantModel,
+    settings: Settings,
+    status: Obj,
+    previous: Obj | None,
+    cronjobs: Mapping[str, Obj],
+    problems: list[failures.Problem],
+    events: list[Event],
+) -> None:
+    """``status.backup`` and the ``BackupHealthy`` condition, and an Event when a new
+    backup shows up. S3 is read only when the CronJob recorded a new success (or never
+    before): an idle tenant reads nothing and, its status unchanged, writes nothing.
+    A failed Job is a Degraded cause already (``failures``), with its Warning event."""
+    conditions = [c for c in status["conditions"] if c.get("type") != backups.HEALTHY]
+    if model.backup is None:
+        status["conditions"] = conditions
+        return
+    before = (previous or {}).get("backup")
+    success = backups.job_success(cronjobs.get(builders.backup.CRON_JOB))
+    failure = next((p.message for p in problems if p.reason == "BackupFailed"), None)
+    read, unreadable = None, None
+    if settings.s3 is not None and backups.needs_read(before, success):
+        try:
+            read = await backups.read_summary(
+                settings.s3,
+                bucket=model.backup.bucket,
+                prefix=model.backup.prefix,
+                tenant=model.name,
+            )
+        except S3Error as err:
+            unreadable = f"cannot read the backups in S3: {err}"
+    backup = backups.status(read=read, previous=before, job_success=success, failure=failure)
+    status["backup"] = backup
+    news = backups.new_backup(before, backup)
+    if news:
+        events.append(Event("BackupCompleted", news))
+    cond = backups.condition(
+        backup, configured=settings.s3 is not None, failure=failure, unreadable=unreadable
+    )
+    status["conditions"] = set_conditions(
+        conditions,
+        [cond],
+        generation=model.generation,
+        since=(previous or {}).get("conditions") or [],
+    )
 
 
 async def _schema(

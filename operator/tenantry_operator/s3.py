@@ -41,24 +41,29 @@ def tenant_prefix(prefix: str, tenant: str) -> str:
     return f"{prefix}{tenant}/"
 
 
+def client(config: S3Config, *, timeout: float = 5.0) -> Any:
+    """A boto3 S3 client: path-style, bounded timeouts and retries."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=config.endpoint,
+        region_name=config.region,
+        aws_access_key_id=config.access_key_id,
+        aws_secret_access_key=config.secret_access_key,
+        config=Config(
+            s3={"addressing_style": "path"},
+            connect_timeout=timeout,
+            read_timeout=timeout,
+            retries={"max_attempts": 2},
+        ),
+    )
+
+
 class Buckets:
     def __init__(self, config: S3Config, *, timeout: float = 5.0) -> None:
-        import boto3
-        from botocore.config import Config
-
-        self._client: Any = boto3.client(
-            "s3",
-            endpoint_url=config.endpoint,
-            region_name=config.region,
-            aws_access_key_id=config.access_key_id,
-            aws_secret_access_key=config.secret_access_key,
-            config=Config(
-                s3={"addressing_style": "path"},
-                connect_timeout=timeout,
-                read_timeout=timeout,
-                retries={"max_attempts": 2},
-            ),
-        )
+        self._client: Any = client(config, timeout=timeout)
 
     async def ensure(self, bucket: str, *, tenant: str) -> bool:
         """Create the bucket (tagged with the tenant) unless it exists; True if created."""
@@ -81,7 +86,7 @@ class Buckets:
         except ClientError as err:
             if err.response.get("Error", {}).get("Code") in ("404", "NoSuchBucket", "NotFound"):
                 return False
-            raise S3Error(f"head_bucket {bucket}: {_code(err)}") from err
+            raise S3Error(f"head_bucket {bucket}: {code(err)}") from err
         except BotoCoreError as err:
             raise S3Error(f"S3 unreachable: {type(err).__name__}") from err
         return True
@@ -97,9 +102,9 @@ class Buckets:
                 Bucket=bucket, Tagging={"TagSet": [{"Key": TAG, "Value": tenant}]}
             )
         except ClientError as err:
-            if _code(err) in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+            if code(err) in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                 return False
-            raise S3Error(f"create_bucket {bucket}: {_code(err)}") from err
+            raise S3Error(f"create_bucket {bucket}: {code(err)}") from err
         except BotoCoreError as err:
             raise S3Error(f"S3 unreachable: {type(err).__name__}") from err
         return True
@@ -133,11 +138,12 @@ class Buckets:
                 return False
             self._client.delete_bucket(Bucket=bucket)
         except ClientError as err:
-            raise S3Error(f"deleting backups in {bucket}: {_code(err)}") from err
+            raise S3Error(f"deleting backups in {bucket}: {code(err)}") from err
         except BotoCoreError as err:
             raise S3Error(f"S3 unreachable: {type(err).__name__}") from err
         return True
 
 
-def _code(err: ClientError) -> str:
+def code(err: ClientError) -> str:
+    """S3's error code of a refused call (``NoSuchBucket``, ``AccessDenied``, ...)."""
     return str(err.response.get("Error", {}).get("Code", "error"))

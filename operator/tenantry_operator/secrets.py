@@ -24,7 +24,9 @@ GENERATED: dict[str, tuple[str, ...]] = {
 }
 
 
-def _secret(model: TenantModel, name: str, keys: tuple[str, ...]) -> dict[str, Any]:
+def generated_secret(model: TenantModel, name: str) -> dict[str, Any]:
+    """Generated Secret ``name`` (one of ``GENERATED``) with fresh random values."""
+    keys = GENERATED[name]
     data = {k: base64.b64encode(secrets.token_urlsafe(32).encode()).decode() for k in keys}
     return {
         "apiVersion": "v1",
@@ -42,10 +44,10 @@ def _secret(model: TenantModel, name: str, keys: tuple[str, ...]) -> dict[str, A
 async def ensure(kube: Kube, model: TenantModel, existing: set[str]) -> list[str]:
     """Create the generated Secrets missing from ``existing``; return the names created."""
     created = []
-    for name, keys in GENERATED.items():
+    for name in GENERATED:
         if name in existing:
             continue
-        if await kube.create(_secret(model, name, keys)) is not None:
+        if await kube.create(generated_secret(model, name)) is not None:
             created.append(name)
     return created
 
@@ -65,16 +67,21 @@ async def _create_copied(
     return await kube.create(obj) is not None
 
 
+def backup_secret_data(s3: S3Config) -> dict[str, str]:
+    """What Secret ``backup-s3-credentials`` holds: the operator's own S3 settings."""
+    return {
+        common.BACKUP_S3_KEYS["access_key_id"]: s3.access_key_id,
+        common.BACKUP_S3_KEYS["secret_access_key"]: s3.secret_access_key,
+        common.BACKUP_S3_ENDPOINT_KEY: s3.endpoint,
+        common.BACKUP_S3_REGION_KEY: s3.region,
+    }
+
+
 async def ensure_backup(kube: Kube, model: TenantModel, s3: S3Config, existing: set[str]) -> bool:
     """The S3 credentials the backup CronJob uses (copied from the operator's settings)."""
     if contract.BACKUP_S3_SECRET in existing:
         return False
-    data = {
-        common.BACKUP_S3_KEYS["access_key_id"]: s3.access_key_id,
-        common.BACKUP_S3_KEYS["secret_access_key"]: s3.secret_access_key,
-        common.BACKUP_S3_ENDPOINT_KEY: s3.endpoint,
-        "region": s3.region,
-    }
+    data = backup_secret_data(s3)
     return await _create_copied(kube, model, contract.BACKUP_S3_SECRET, "backup", data)
 
 

@@ -53,7 +53,8 @@ class Settings(BaseSettings):
     redis_image: str = Field(Images.redis, validation_alias="TENANTRY_REDIS_IMAGE")
     """Image repository of the tenants' Redis."""
     ingestion_image: str = Field(Images.ingestion, validation_alias="TENANTRY_INGESTION_IMAGE")
-    """Image of the ingestion pods (this project's image)."""
+    """Image of the ingestion pods and the backup CronJob (this project's image: `tenantry
+    ingest`, `tenantry backup`)."""
     platform_namespaces: Annotated[tuple[str, ...], NoDecode, BeforeValidator(_comma_list)] = Field(
         ("tenantry-system",), validation_alias="TENANTRY_PLATFORM_NAMESPACES"
     )

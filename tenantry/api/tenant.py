@@ -472,6 +472,33 @@ class SchemaStatus(CRDModel):
     """Hosts that have the schema."""
 
 
+class BackupStatus(CRDModel):
+    """The tenant's backups as the operator last read them from S3 (their manifests)
+    and from the backup CronJob's Jobs."""
+
+    count: int = 0
+    """Complete backups kept in S3 (a backup is complete once its manifest is written)."""
+    last_backup: str | None = None
+    """Name of the newest complete backup (its start time, UTC)."""
+    last_success_time: str | None = None
+    """When the newest complete backup finished (RFC 3339, UTC)."""
+    size_bytes: int | None = None
+    """Bytes the newest complete backup holds, all shards."""
+    rows: int | None = None
+    """Rows the newest complete backup holds, all shards."""
+    shards: int | None = None
+    """Shards of the layout the newest backup was taken from."""
+    replicas: int | None = None
+    """Replicas per shard of that layout."""
+    schema_version: int | None = None
+    """Schema version of the data in the newest backup."""
+    last_error: str | None = None
+    """Why the latest backup Job failed, until a later one succeeds."""
+    observed_job_success: str | None = None
+    """The CronJob's lastSuccessfulTime when S3 was last read: S3 is read again only
+    when it changes."""
+
+
 class TenantStatus(CRDModel):
     """Observed state, written by the operator only."""
 
@@ -503,6 +530,8 @@ class TenantStatus(CRDModel):
     """In-cluster addresses: clickhouse, ingestion, redis."""
     schema_: SchemaStatus | None = Field(default=None, alias="schema")
     """The provisioned events schema (database, retention, hosts)."""
+    backup: BackupStatus | None = None
+    """Backups: the newest complete one, how many are kept, the last error."""
 
 
 TENANT_NAME_RULE = cel(

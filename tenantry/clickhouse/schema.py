@@ -31,6 +31,11 @@ from dataclasses import dataclass, field
 
 from tenantry.clickhouse.client import ClickHouseClient, quote_identifier, quote_string
 
+# The version of the layout described here (tables, columns, engines). Every backup
+# records the version it holds (operator: `backups.Manifest.schema_version`), so a
+# restore can tell whether it needs a migration. Raise it with any change to the DDL.
+SCHEMA_VERSION = 1
+
 EVENTS = "events"
 EVENTS_LOCAL = "events_local"
 # Inserts remembered per table (or per partition on replicated tables) for

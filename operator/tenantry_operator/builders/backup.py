@@ -1,17 +1,22 @@
-"""Backups: a CronJob that asks ClickHouse to ``BACKUP ... TO S3`` once per shard.
+"""Backups: a CronJob that runs ``tenantry backup`` (``backup_job``) in the Tenantry image.
 
-Why per shard and not one statement against the ``clickhouse`` Service: that Service
-reaches one arbitrary host, which only holds its own shard's data, and ``ON CLUSTER``
-needs Keeper, which single-replica tenants do not run. So the job backs up each shard
-from the first of its replicas that answers, to ``<prefix><tenant>/<time>/shard-<n>/``.
+The job asks each shard's first answering replica to ``BACKUP DATABASE ... TO S3``
+(the server uploads straight to S3), writes the backup's manifest last and deletes what
+retention no longer keeps, under ``<bucket>/<prefix><tenant>/<name>/``. Why per shard
+and not one statement against the ``clickhouse`` Service: that Service reaches one
+arbitrary host, which holds only its own shard's data, and ``ON CLUSTER`` needs Keeper,
+which single-replica tenants do not run.
 
-The bucket itself, retention (deleting old backups) and the Secret
-``backup-s3-credentials`` belong to the apply step (boto3); the job only references
-them. The S3 endpoint is an optional key of that Secret (AWS when absent).
+Everything the job needs is in its environment, rendered here: the hosts per shard
+(each host's own Service), the database, bucket, prefix and retention, and, from
+Secrets, the ClickHouse admin password and ``backup-s3-credentials`` (which the
+operator creates from its own S3 settings; the endpoint and region keys are optional).
+The integration test runs exactly this container's command and environment.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from tenantry import contract
@@ -19,56 +24,60 @@ from tenantry_operator import model as m
 from tenantry_operator.builders import clickhouse, common, render
 
 COMPONENT = "backup"
-# The job only drives clickhouse-client; the heavy lifting happens in the servers.
+# The job only drives the servers and S3; the heavy lifting happens in the servers.
 RESOURCES = m.Resources(
     cpu_request="50m", cpu_limit="500m", memory_request="128Mi", memory_limit="256Mi"
 )
+COMMAND = ["tenantry", "backup"]
+CRON_JOB = "backup"
 
 
-def _sql_string(value: str) -> str:
-    """Escaped for use inside a single-quoted ClickHouse string literal."""
-    return value.replace("\\", "\\\\").replace("'", "\\'")
-
-
-def script(model: m.TenantModel) -> str:
-    assert model.backup is not None
+def hosts(model: m.TenantModel) -> list[list[str]]:
+    """Per shard, its replicas' host names, in the order the job tries them."""
     ch = model.clickhouse
-    shards = [
+    return [
         [clickhouse.host_fqdn(model, m.Host(s, r)) for r in range(ch.replicas)]
         for s in range(ch.shards)
     ]
-    path = f"{model.backup.bucket}/{model.backup.prefix}{model.name}/"
-    return render.text(
-        "backup/backup.sh.j2",
-        path=_sql_string(path),
-        port=clickhouse.NATIVE_PORT,
-        shards=shards,
-    )
 
 
-def env() -> list[dict[str, Any]]:
+def env(model: m.TenantModel) -> list[dict[str, Any]]:
+    assert model.backup is not None
+    backup = model.backup
     return [
-        # clickhouse-client writes its history under $HOME; /tmp is the pod's emptyDir.
-        {"name": "HOME", "value": "/tmp"},  # noqa: S108
+        {"name": "TENANTRY_TENANT", "value": model.name},
+        {"name": "TENANTRY_CLICKHOUSE_DATABASE", "value": model.database},
+        {"name": "TENANTRY_BACKUP_HOSTS", "value": json.dumps(hosts(model))},
+        {"name": "TENANTRY_CLICKHOUSE_PORT", "value": str(clickhouse.HTTP_PORT)},
+        {"name": "TENANTRY_CLICKHOUSE_USER", "value": "admin"},
         common.secret_env(
-            "CLICKHOUSE_PASSWORD",
+            "TENANTRY_CLICKHOUSE_PASSWORD",
             secret=contract.CLICKHOUSE_SECRET,
             key=contract.CLICKHOUSE_PASSWORD_KEYS["admin"],
         ),
+        {"name": "TENANTRY_BACKUP_BUCKET", "value": backup.bucket},
+        {"name": "TENANTRY_BACKUP_PREFIX", "value": backup.prefix},
+        {"name": "TENANTRY_BACKUP_RETENTION", "value": str(backup.retention)},
         common.secret_env(
-            "AWS_ACCESS_KEY_ID",
+            "TENANTRY_S3_ACCESS_KEY_ID",
             secret=contract.BACKUP_S3_SECRET,
             key=common.BACKUP_S3_KEYS["access_key_id"],
         ),
         common.secret_env(
-            "AWS_SECRET_ACCESS_KEY",
+            "TENANTRY_S3_SECRET_ACCESS_KEY",
             secret=contract.BACKUP_S3_SECRET,
             key=common.BACKUP_S3_KEYS["secret_access_key"],
         ),
         common.secret_env(
-            "S3_ENDPOINT",
+            "TENANTRY_S3_ENDPOINT",
             secret=contract.BACKUP_S3_SECRET,
             key=common.BACKUP_S3_ENDPOINT_KEY,
+            optional=True,
+        ),
+        common.secret_env(
+            "TENANTRY_S3_REGION",
+            secret=contract.BACKUP_S3_SECRET,
+            key=common.BACKUP_S3_REGION_KEY,
             optional=True,
         ),
     ]
@@ -78,15 +87,15 @@ def cron_jobs(model: m.TenantModel) -> list[common.Manifest]:
     if model.backup is None:
         return []
     context: dict[str, Any] = {
-        "metadata": common.metadata(model, name="backup", component=COMPONENT),
+        "metadata": common.metadata(model, name=CRON_JOB, component=COMPONENT),
         "schedule": model.backup.schedule,
         "time_zone": model.backup.time_zone,
         "suspend": model.suspend,
         "pod_labels": common.labels(model, COMPONENT),
-        "pod_security": common.pod_security_context(common.UID_CLICKHOUSE),
+        "pod_security": common.pod_security_context(common.UID_TENANTRY),
         "image": model.backup.image,
-        "script": script(model),
-        "env": env(),
+        "command": COMMAND,
+        "env": env(model),
         "resources": common.resources(RESOURCES),
         "container_security": common.container_security_context(),
     }

@@ -22,6 +22,7 @@ from tenantry_operator import model as m
 BACKUP_S3_KEYS = {"access_key_id": "access-key-id", "secret_access_key": "secret-access-key"}
 # Optional key of the backup Secret: the S3 endpoint URL (AWS when absent).
 BACKUP_S3_ENDPOINT_KEY = "endpoint"
+BACKUP_S3_REGION_KEY = "region"
 
 LABEL_SHARD = "tenantry.io/shard"
 LABEL_REPLICA = "tenantry.io/replica"

@@ -4,7 +4,8 @@ Allowed: traffic inside the namespace, DNS to kube-system, event producers to th
 ingestion pods (their HTTP port, 8080, from anywhere: they are the product's public entry;
 not their metrics port), the
 platform namespaces (operator, control plane) to every pod, and, when backups are
-configured, ClickHouse to the object store (the BACKUP statement runs in the server).
+configured, ClickHouse and the backup job to the object store (the BACKUP statement
+runs in the server; the job writes the manifest and deletes expired backups).
 """
 
 from __future__ import annotations
@@ -29,6 +30,12 @@ def network_policies(model: m.TenantModel) -> list[common.Manifest]:
         clickhouse_selector=common.selector(model, "clickhouse"),
         platform_namespaces=list(model.platform_namespaces),
         backup=model.backup is not None,
+        backup_egress=[
+            {"key": key, "operator": "In", "values": [value]}
+            for key, value in common.selector(model, "clickhouse").items()
+            if key != m.LABEL_COMPONENT
+        ]
+        + [{"key": m.LABEL_COMPONENT, "operator": "In", "values": ["clickhouse", "backup"]}],
     )
 
 

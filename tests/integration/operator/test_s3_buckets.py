@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import boto3
 import pytest
-from botocore.config import Config
 from tenantry_operator.s3 import Buckets, S3Config, S3Error
 
 from tests.support.seaweed import S3Server
@@ -16,29 +14,18 @@ def _buckets(s3: S3Server, secret: str | None = None) -> Buckets:
     )
 
 
-def _raw(s3: S3Server):  # type: ignore[no-untyped-def]
-    return boto3.client(
-        "s3",
-        endpoint_url=s3.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id=s3.access_key_id,
-        aws_secret_access_key=s3.secret_access_key,
-        config=Config(s3={"addressing_style": "path"}),
-    )
-
-
 async def test_ensure_creates_once_and_tags(s3_server: S3Server) -> None:
     b = _buckets(s3_server)
     assert await b.ensure("bk-acme", tenant="acme") is True
     assert await b.ensure("bk-acme", tenant="acme") is False
-    tags = _raw(s3_server).get_bucket_tagging(Bucket="bk-acme")["TagSet"]
+    tags = s3_server.client().get_bucket_tagging(Bucket="bk-acme")["TagSet"]
     assert {"Key": "tenantry.io/tenant", "Value": "acme"} in tags
 
 
 async def test_delete_removes_own_bucket_with_its_backups(s3_server: S3Server) -> None:
     b = _buckets(s3_server)
     await b.ensure("bk-own", tenant="own")
-    raw = _raw(s3_server)
+    raw = s3_server.client()
     for i in range(3):
         raw.put_object(Bucket="bk-own", Key=f"prod/own/backup-{i}", Body=b"x")
     assert await b.delete_tenant_data("bk-own", prefix="prod/", tenant="own") is True
@@ -48,7 +35,7 @@ async def test_delete_removes_own_bucket_with_its_backups(s3_server: S3Server) -
 async def test_shared_bucket_keeps_other_tenants_data(s3_server: S3Server) -> None:
     b = _buckets(s3_server)
     await b.ensure("bk-shared", tenant="first")
-    raw = _raw(s3_server)
+    raw = s3_server.client()
     raw.put_object(Bucket="bk-shared", Key="first/b1", Body=b"x")
     raw.put_object(Bucket="bk-shared", Key="second/b1", Body=b"y")
     # "second" does not own the bucket: only its objects go.

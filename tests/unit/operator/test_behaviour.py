@@ -4,16 +4,15 @@ suspend scales to zero, Keeper only when needed, names the other steps rely on."
 from __future__ import annotations
 
 import dataclasses
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tenantry_operator import builders
+from tenantry_operator import backup_job, builders
 from tenantry_operator import model as m
 from tenantry_operator.builders import backup, clickhouse, ingestion, render
 
-from tests.support.wait import scaled
+from tenantry.settings import from_mapping
 from tests.unit.operator import fixtures
 
 Obj = dict[str, Any]
@@ -232,25 +231,28 @@ def test_reclaim_policy_reaches_volume_claims() -> None:
     assert delete[("StatefulSet", "redis")]["spec"][policy]["whenDeleted"] == "Delete"
 
 
-def test_backup_script_quotes_prefix_for_shell_and_sql(tmp_path: Any) -> None:
+def test_backup_job_reads_the_env_the_builder_renders() -> None:
+    """The CronJob's env, secrets stood in for, is what the job's settings accept: the
+    hosts per shard in the order they are tried, the prefix verbatim (the job quotes it
+    for SQL itself)."""
     model = fixtures.model("tenant-sharded")
     assert model.backup is not None
     odd = dataclasses.replace(model, backup=dataclasses.replace(model.backup, prefix="it's/"))
-    script = backup.script(odd)
-    (line,) = [ln for ln in script.splitlines() if ln.startswith("path=")]
-    out = subprocess.run(
-        ["/bin/sh", "-c", f'{line}\nprintf %s "$path"'],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=scaled(60),
-    )
-    assert out.stdout == "tenantry-backups/it\\'s/globex/"
-    assert "backup_shard 2 ch-s2-r0.tenant-globex.svc.cluster.local" in script
-    syntax = subprocess.run(
-        ["/bin/sh", "-n", "-c", script], capture_output=True, check=False, timeout=scaled(60)
-    )
-    assert syntax.returncode == 0, syntax.stderr
+    env = {
+        e["name"]: e["value"] if "value" in e else f"secret:{e['valueFrom']['secretKeyRef']['key']}"
+        for e in backup.env(odd)
+    }
+    settings = from_mapping(backup_job.JobSettings, env)
+    assert settings.prefix == "it's/"
+    assert settings.hosts[2] == [
+        "ch-s2-r0.tenant-globex.svc.cluster.local",
+        "ch-s2-r1.tenant-globex.svc.cluster.local",
+    ]
+    assert len(settings.hosts) == 3
+    assert (settings.database, settings.retention) == (model.database, 14)
+    assert settings.clickhouse_password.get_secret_value() == "secret:admin-password"
+    for key in ("admin-password", "access-key-id", "secret-access-key"):
+        assert f"secret:{key}" not in repr(settings)
 
 
 def test_backup_cronjob() -> None:

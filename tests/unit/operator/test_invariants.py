@@ -160,8 +160,10 @@ def test_uids_per_image() -> None:
         for o in objects
         if (spec := pod_spec(o)) is not None
     }
-    for name in ("ch-s0-r0", "keeper", "backup"):
+    for name in ("ch-s0-r0", "keeper"):
         assert uids[name]["runAsUser"] == uids[name]["fsGroup"] == 101
+    for name in ("ingestion", "backup"):  # the Tenantry image
+        assert uids[name]["runAsUser"] == uids[name]["fsGroup"] == 10001
     assert uids["redis"]["runAsUser"] == uids["redis"]["fsGroup"] == 999
 
 
@@ -208,6 +210,7 @@ def test_secret_references_match_the_apply_contract() -> None:
         ("backup-s3-credentials", "access-key-id"),
         ("backup-s3-credentials", "secret-access-key"),
         ("backup-s3-credentials", "endpoint"),
+        ("backup-s3-credentials", "region"),
     }
 
 

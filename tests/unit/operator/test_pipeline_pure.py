@@ -349,3 +349,15 @@ def test_a_live_object_without_our_stamp_is_applied_once() -> None:
     unstamped_live = _as_served(obj)
     assert not diff.up_to_date(diff.stamp(obj), unstamped_live)
     assert diff.up_to_date(diff.stamp(obj), _as_served(diff.stamp(obj)))
+
+
+def test_the_status_patch_removes_what_the_status_no_longer_has() -> None:
+    before = {"phase": "Ready", "backup": {"count": 2, "lastError": "boom"}, "gone": 1}
+    after = {"phase": "Ready", "backup": {"count": 2}, "conditions": [{"type": "Ready"}]}
+    assert observe.merge_patch(before, after) == {
+        "phase": "Ready",
+        "backup": {"count": 2, "lastError": None},
+        "conditions": [{"type": "Ready"}],
+        "gone": None,
+    }
+    assert observe.merge_patch(None, after) == after
