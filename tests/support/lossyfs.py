@@ -10,8 +10,8 @@ The model, a disk with a volatile write cache:
 
 - the "disk" is a real folder, ``backing``: what survives the crash;
 - file contents written through the mount stay in this process's memory until the
-  file is fsynced (``fsync``/``fdatasync``), which writes the file's whole content to
-  ``backing``; closing a file does not (as on a real file system);
+  file is fsynced (``fsync``/``fdatasync``), which writes what changed to ``backing``;
+  closing a file does not (as on a real file system);
 - names (create, mkdir, rename, unlink, rmdir) and attributes reach ``backing`` at
   once, as a file system with a journal that commits them immediately would. That is
   kinder than a real crash (it never loses a name), so every loss seen is a lost
@@ -41,26 +41,35 @@ from tests.support.wait import eventually, stop_process
 
 
 class LossyFS(mfusepy.Operations):  # type: ignore[misc]  # mfusepy ships no type hints
-    """Path-based operations on ``backing``, with unsynced contents held in ``dirty``."""
+    """Path-based operations on ``backing``. ``cache`` holds the current content of every
+    file written through the mount; ``unsynced`` the lowest offset of each file that
+    changed since its last fsync (from there on, the disk may differ from the cache)."""
 
     use_ns = True  # utimens gets nanoseconds
 
     def __init__(self, backing: Path) -> None:
         self.backing = backing
-        self.dirty: dict[str, bytearray] = {}  # path -> the file's whole current content
-        self.fsyncs = 0
+        self.cache: dict[str, bytearray] = {}
+        self.unsynced: dict[str, int] = {}
 
     def _real(self, path: str) -> str:
         return str(self.backing) + path
 
     def _content(self, path: str) -> bytearray:
-        """The file's current content, loaded from the disk into the cache on first use."""
-        data = self.dirty.get(path)
+        """The file's current content, read from the disk into the cache on first use."""
+        data = self.cache.get(path)
         if data is None:
             with open(self._real(path), "rb") as f:
                 data = bytearray(f.read())
-            self.dirty[path] = data
+            self.cache[path] = data
         return data
+
+    def _changed(self, path: str, offset: int) -> None:
+        self.unsynced[path] = min(offset, self.unsynced.get(path, offset))
+
+    def _forget(self, path: str) -> None:
+        self.cache.pop(path, None)
+        self.unsynced.pop(path, None)
 
     # names and attributes: straight to the disk
     def getattr(self, path: str, fh: int | None = None) -> dict[str, Any]:
@@ -70,8 +79,8 @@ class LossyFS(mfusepy.Operations):  # type: ignore[misc]  # mfusepy ships no typ
             for key in ("st_mode", "st_nlink", "st_uid", "st_gid", "st_size", "st_ino")
         }
         attrs.update(st_atime=st.st_atime_ns, st_mtime=st.st_mtime_ns, st_ctime=st.st_ctime_ns)
-        if path in self.dirty:
-            attrs["st_size"] = len(self.dirty[path])
+        if path in self.cache:
+            attrs["st_size"] = len(self.cache[path])
         return attrs
 
     def access(self, path: str, amode: int) -> int:
@@ -101,14 +110,17 @@ class LossyFS(mfusepy.Operations):  # type: ignore[misc]  # mfusepy ships no typ
 
     def unlink(self, path: str) -> int:
         os.unlink(self._real(path))
-        self.dirty.pop(path, None)
+        self._forget(path)
         return 0
 
     def rename(self, old: str, new: str) -> int:
         os.rename(self._real(old), self._real(new))
-        self.dirty.pop(new, None)
-        for path in [p for p in self.dirty if p == old or p.startswith(old + "/")]:
-            self.dirty[new + path[len(old) :]] = self.dirty.pop(path)
+        self._forget(new)
+        for path in [p for p in self.cache if p == old or p.startswith(old + "/")]:
+            moved = new + path[len(old) :]
+            self.cache[moved] = self.cache.pop(path)
+            if path in self.unsynced:
+                self.unsynced[moved] = self.unsynced.pop(path)
         return 0
 
     def chmod(self, path: str, mode: int) -> int:
@@ -120,7 +132,10 @@ class LossyFS(mfusepy.Operations):  # type: ignore[misc]  # mfusepy ships no typ
         return 0
 
     def utimens(self, path: str, times: tuple[int, int] | None = None) -> int:
-        os.utime(self._real(path), ns=times)
+        if times is None:
+            os.utime(self._real(path))
+        else:
+            os.utime(self._real(path), ns=times)
         return 0
 
     def statfs(self, path: str) -> dict[str, int]:
@@ -132,14 +147,15 @@ class LossyFS(mfusepy.Operations):  # type: ignore[misc]  # mfusepy ships no typ
 
     # contents: in memory until fsync
     def read(self, path: str, size: int, offset: int, fh: int) -> bytes:
-        if path in self.dirty:
-            return bytes(self.dirty[path][offset : offset + size])
+        if path in self.cache:
+            return bytes(self.cache[path][offset : offset + size])
         with open(self._real(path), "rb") as f:
             f.seek(offset)
             return f.read(size)
 
     def write(self, path: str, data: bytes, offset: int, fh: int) -> int:
         content = self._content(path)
+        self._changed(path, min(offset, len(content)))
         if offset > len(content):
             content.extend(bytes(offset - len(content)))
         content[offset : offset + len(data)] = data
@@ -147,16 +163,22 @@ class LossyFS(mfusepy.Operations):  # type: ignore[misc]  # mfusepy ships no typ
 
     def truncate(self, path: str, length: int, fh: int | None = None) -> int:
         content = self._content(path)
+        self._changed(path, min(length, len(content)))
         del content[length:]
         content.extend(bytes(length - len(content)))
         return 0
 
     def fsync(self, path: str, datasync: int, fh: int) -> int:
-        content = self.dirty.pop(path, None)
-        if content is not None:
-            with open(self._real(path), "wb") as f:
-                f.write(content)
-        self.fsyncs += 1
+        """Write what changed since the last fsync, from its lowest offset on. Never
+        truncate first: killed halfway (a crash during an fsync that has not returned),
+        the disk keeps its old bytes plus part of the new ones, as a real one would."""
+        start = self.unsynced.pop(path, None)
+        if start is not None:
+            content = self.cache[path]
+            with open(self._real(path), "r+b") as f:
+                f.seek(start)
+                f.write(content[start:])
+                f.truncate(len(content))
         return 0
 
     def flush(self, path: str, fh: int) -> int:
