@@ -173,7 +173,8 @@ class RedisSpec(CRDModel):
     to the kernel's page cache before the answer, except when an fsync takes over a
     second (a saturated disk): Redis then holds writes back, up to 2 s, and a kill
     loses those. A node crash or power loss loses what was answered since the last
-    fsync: about the last second of events, up to 2 s on a slow disk. Always
+    fsync: about the last second of events, up to 2 s on a slow disk (and batches
+    written to ClickHouse in that second may be written again). Always
     (appendfsync always): Redis fsyncs before it answers, so a 202 means the batch is
     on the volume, and neither a process kill nor a node crash loses an acknowledged
     batch; it costs an fsync per write, which lowers throughput and raises the 202's
