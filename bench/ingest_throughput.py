@@ -15,8 +15,17 @@ on a chDB directory) and drives them with NDJSON batches over HTTP:
    events per CPU-second are printed as a ratio to the run without keys (its cost).
 2. ack latency: an open loop at `--load` (default 50%) of the end-to-end
    rate measured in 1, one batch every 1/rate seconds, each 202 timed.
+3. durability levels (`--durability`, the tenant's `spec.redis.durability`): the
+   same Redis is switched by CONFIG SET to each level's `appendfsync` in turn, the
+   default EverySecond first, and the closed loop of 1. is repeated at each, then an
+   ack-latency run at each, all at one rate: `--load` of the lowest end-to-end maximum
+   of the round's levels; `--durability-rounds` times, alternating, and each
+   level is printed as a ratio to the default measured in the same round, next to it
+   (the machine's load drifts between rounds).
 
-Run: `.venv/bin/python -m bench.ingest_throughput [--batch 1000] [--seconds 10]`.
+Run: `.venv/bin/python -m bench.ingest_throughput [--batch 1000] [--seconds 10]
+[--durability Always]`. The AOF lives in a temporary folder: its file system is the one
+fsync pays for (printed).
 """
 
 from __future__ import annotations
@@ -38,8 +47,10 @@ import time
 from pathlib import Path
 
 import aiohttp
+from redis.asyncio import Redis
 
 from ingestion.settings import key_digest
+from tenantry.api.tenant import Durability
 
 REPO = Path(__file__).resolve().parents[1]
 KEY = "bench-key"
@@ -87,6 +98,16 @@ def _bodies(count: int, batch: int) -> list[bytes]:
     return bodies
 
 
+def _fs_of(folder: Path) -> str:
+    """The file system type and device under ``folder`` (what an fsync there costs)."""
+    best = ("", "?", "?")
+    for line in Path("/proc/self/mounts").read_text().splitlines():
+        device, mountpoint, fstype = line.split()[:3]
+        if str(folder).startswith(mountpoint) and len(mountpoint) >= len(best[0]):
+            best = (mountpoint, device, fstype)
+    return f"{best[2]} {best[1]}"
+
+
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -105,7 +126,8 @@ class Stack:
             raise SystemExit("redis-server is missing (Debian package redis-server)")
         self.redis = subprocess.Popen(
             [redis, "--bind", "127.0.0.1", "--port", str(self.redis_port), "--dir", str(folder),
-             "--save", "", "--appendonly", "yes"],
+             "--save", "", "--appendonly", "yes",
+             "--appendfsync", Durability.EVERY_SECOND.appendfsync],
             stdout=subprocess.DEVNULL,
         )  # fmt: skip
         env = {
@@ -141,6 +163,16 @@ class Stack:
             )  # fmt: skip
         # The writer's counters, on its internal metrics listener.
         self.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+
+    async def durability(self, level: Durability) -> None:
+        """Switch the running Redis to ``level`` (its appendfsync), as the operator would
+        start it."""
+        client = Redis(host="127.0.0.1", port=self.redis_port)
+        try:
+            await client.config_set("appendfsync", level.appendfsync)
+            assert await client.config_get("appendfsync") == {"appendfsync": level.appendfsync}
+        finally:
+            await client.aclose()
 
     def cpu(self) -> dict[str, float]:
         """CPU seconds so far of each process of the stack."""
@@ -290,6 +322,27 @@ async def main_async(args: argparse.Namespace) -> None:
             lat = await ack_latency(
                 stack, session, bodies=bodies, batch=args.batch, rate=rate, seconds=args.seconds
             )
+            rounds: list[dict[Durability, tuple[dict[str, float], dict[str, float]]]] = []
+            others = [level for level in args.durability if level is not Durability.EVERY_SECOND]
+            for _ in range(args.durability_rounds if others else 0):
+                maxima = {}
+                for level in [Durability.EVERY_SECOND, *others]:
+                    await stack.durability(level)
+                    maxima[level] = await max_throughput(
+                        stack, session, bodies=bodies, batch=args.batch, seconds=args.seconds,
+                        concurrency=args.concurrency,
+                    )  # fmt: skip
+                # every level's latency at one rate that each of them sustains
+                level_rate = args.load * min(m["e2e_per_s"] for m in maxima.values())
+                measured = {}
+                for level, level_max in maxima.items():
+                    await stack.durability(level)
+                    measured[level] = level_max, await ack_latency(
+                        stack, session, bodies=bodies, batch=args.batch, rate=level_rate,
+                        seconds=args.seconds,
+                    )  # fmt: skip
+                rounds.append(measured)
+            await stack.durability(Durability.EVERY_SECOND)
     finally:
         stack.stop()
         shutil.rmtree(folder, ignore_errors=True)
@@ -320,6 +373,24 @@ async def main_async(args: argparse.Namespace) -> None:
         f"requests): p50 {lat['p50_ms']:.1f} ms, p99 {lat['p99_ms']:.1f} ms, "
         f"max {lat['max_ms']:.1f} ms"
     )
+    if rounds:
+        print(f"durability levels (AOF on {_fs_of(folder)}), each round: the level, and its ratio")
+        print(f"to {Durability.EVERY_SECOND.value} measured in the same round")
+    for number, measured in enumerate(rounds, 1):
+        base_max, base_lat = measured[Durability.EVERY_SECOND]
+        for level, (level_max, level_lat) in measured.items():
+            print(
+                f"  round {number} {level.value} (appendfsync {level.appendfsync}): "
+                f"{level_max['per_core']:,.0f} events/s per core "
+                f"({level_max['per_core'] / base_max['per_core']:.2f} x), accepted "
+                f"{level_max['accepted_per_s']:,.0f}/s "
+                f"({level_max['accepted_per_s'] / base_max['accepted_per_s']:.2f} x), "
+                f"end to end {level_max['e2e_per_s']:,.0f}/s "
+                f"({level_max['e2e_per_s'] / base_max['e2e_per_s']:.2f} x); ack at "
+                f"{level_lat['rate']:,.0f} events/s: p50 {level_lat['p50_ms']:.1f} ms "
+                f"({level_lat['p50_ms'] / base_lat['p50_ms']:.2f} x), p99 "
+                f"{level_lat['p99_ms']:.1f} ms ({level_lat['p99_ms'] / base_lat['p99_ms']:.2f} x)"
+            )
 
 
 def main() -> None:
@@ -333,6 +404,16 @@ def main() -> None:
     )
     parser.add_argument(
         "--split", action="store_true", help="writer in its own process (--writer-only)"
+    )
+    parser.add_argument(
+        "--durability",
+        type=lambda text: [Durability(v) for v in text.split(",") if v],
+        default=[Durability.ALWAYS],
+        help="durability levels to measure besides the default EverySecond, comma-separated "
+        "(Always); empty: none",
+    )
+    parser.add_argument(
+        "--durability-rounds", type=int, default=2, help="rounds of the durability levels"
     )
     asyncio.run(main_async(parser.parse_args()))
 

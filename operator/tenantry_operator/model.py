@@ -80,6 +80,7 @@ class Redis:
     image: str
     resources: Resources
     volume: Volume
+    appendfsync: str  # redis-server's setting, from the tenant's durability level
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from tenantry import contract
 from tenantry.api import API_VERSION, quantity
 from tenantry.api.common import Resources as SpecResources
 from tenantry.api.common import Storage as SpecStorage
-from tenantry.api.tenant import ReclaimPolicy, ScaleInPolicy, TenantSpec
+from tenantry.api.tenant import Durability, ReclaimPolicy, ScaleInPolicy, TenantSpec
 from tenantry_operator import model as m
 from tenantry_operator.presets import PRESETS, Size
 
@@ -143,6 +143,9 @@ def tenant_model(
             image=f"{images.redis}:{redis_version}",
             resources=_resources(spec.redis.resources if spec.redis else None, preset.redis),
             volume=_volume(spec.redis.storage if spec.redis else None, preset.redis),
+            appendfsync=(
+                spec.redis.durability if spec.redis else Durability.EVERY_SECOND
+            ).appendfsync,
         ),
         ingestion=m.Ingestion(
             image=images.ingestion,

@@ -39,6 +39,19 @@ class ScaleInPolicy(StrEnum):
     ALLOW_DATA_LOSS = "AllowDataLoss"
 
 
+class Durability(StrEnum):
+    """What an ingestion ``202`` promises: when Redis makes an appended batch durable
+    (its ``appendfsync``). See ``RedisSpec.durability``."""
+
+    EVERY_SECOND = "EverySecond"
+    ALWAYS = "Always"
+
+    @property
+    def appendfsync(self) -> str:
+        """The redis-server setting of this level."""
+        return {Durability.EVERY_SECOND: "everysec", Durability.ALWAYS: "always"}[self]
+
+
 CLICKHOUSE_VERSION_PATTERN = r"^[0-9]{2}\.[0-9]{1,2}(\.[0-9]{1,3}){0,2}$"
 BUCKET_PATTERN = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
 
@@ -151,6 +164,24 @@ class RedisSpec(CRDModel):
     """CPU and memory of the Redis pod."""
     storage: Storage | None = None
     """Append-only file volume, so buffered events survive a restart."""
+    durability: Durability = Durability.EVERY_SECOND
+    """What an ingestion 202 promises. Ingestion answers 202 once the batch is in this
+    Redis's append-only file (AOF); this sets when Redis fsyncs that file (its
+    appendfsync), i.e. what a failure can take from batches already answered 202 and
+    not yet written to ClickHouse. EverySecond (default; appendfsync everysec): a kill
+    of the Redis process (SIGKILL, OOM kill) loses nothing, since the AOF was written
+    to the kernel's page cache before the answer, except when an fsync takes over a
+    second (a saturated disk): Redis then holds writes back, up to 2 s, and a kill
+    loses those. A node crash or power loss loses what was answered since the last
+    fsync: about the last second of events, up to 2 s on a slow disk (and batches
+    written to ClickHouse in that second may be written again). Always
+    (appendfsync always): Redis fsyncs before it answers, so a 202 means the batch is
+    on the volume, and neither a process kill nor a node crash loses an acknowledged
+    batch; it costs an fsync per write, which lowers throughput and raises the 202's
+    latency (bench/README.md). At both levels, losing the volume itself (disk failure,
+    deleted PVC) loses every batch not yet written to ClickHouse: there is one Redis
+    and no replica. Changing it restarts the Redis pod (ingestion answers 503 with
+    Retry-After meanwhile; a graceful stop fsyncs, so nothing acknowledged is lost)."""
 
 
 class AutoscalingSpec(CRDModel):

@@ -2,7 +2,9 @@
 
 One pod is enough (it is a buffer and a cache, not the system of record); an
 append-only file on a PersistentVolume keeps buffered events across restarts, and
-suspend scales it to zero without losing them.
+suspend scales it to zero without losing them. When that file is fsynced is the
+tenant's durability level (``spec.redis.durability``, rendered as ``--appendfsync``):
+it decides what an ingestion 202 promises (README, "What a 202 promises").
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ def statefulsets(model: m.TenantModel) -> list[common.Manifest]:
         "pod_labels": common.labels(model, COMPONENT),
         "pod_security": common.pod_security_context(common.UID_REDIS),
         "image": redis.image,
+        "appendfsync": redis.appendfsync,
         "password_env": common.secret_env(
             "REDIS_PASSWORD", secret=contract.REDIS_SECRET, key=contract.REDIS_PASSWORD_KEY
         ),

@@ -17,7 +17,7 @@ import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -187,7 +187,7 @@ async def make_service(
     keys: tuple[str, ...] = (API_KEY,),
     key_limit: server.KeyLimit | None = None,
     idempotency_seconds: int = 3600,
-) -> AsyncIterator[Service]:
+) -> AsyncGenerator[Service, None]:
     metrics = Metrics()
     ingest = server.Ingest(
         tenant=TENANT,
