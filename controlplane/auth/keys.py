@@ -3,11 +3,16 @@
 Keys live in PostgreSQL so every replica agrees. Rotation inserts a new active key;
 the previous one keeps verifying (it stays in the JWKS) until it is retired, so nobody
 is logged out by a rotation. Each process reloads the ring every
-``key_refresh_seconds`` and immediately when it meets an unknown ``kid``.
+``key_refresh_seconds`` and immediately when it meets an unknown ``kid``. While
+PostgreSQL cannot be reached the ring loaded last keeps verifying, for at most
+``outages.KEY_STALENESS_SECONDS`` past its due reload (retried once a second
+meanwhile); a token with a ``kid`` it does not know is then a 503, since only the
+database could say whether it is valid.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections import OrderedDict
@@ -18,12 +23,14 @@ from typing import Any
 import asyncpg
 import jwt
 
-from controlplane import db
+from controlplane import db, outages
 from controlplane.auth import crypto, repository
 from controlplane.errors import Unauthenticated
 from controlplane.settings import Settings
 
 _VERIFIED_MAX = 10_000
+_RETRY_SECONDS = 1.0  # between reload attempts while PostgreSQL is unreachable
+log = logging.getLogger("tenantry.controlplane.keys")
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,7 @@ class KeyRing:
         self._secret = secret.get_secret_value() if secret is not None else None
         self._keys: dict[str, Key] = {}
         self._loaded = 0.0
+        self._retry_at = 0.0  # no reload attempt before (after one met an outage)
         self._last_forced = 0.0
         # Tokens already verified, until they expire: a client sends the same token for
         # an hour, and a signature check costs more than the rest of a read request.
@@ -92,9 +100,22 @@ class KeyRing:
         await self.load()
 
     async def refresh(self) -> None:
-        """Reload the ring when it is older than ``key_refresh_seconds``."""
-        if time.monotonic() - self._loaded > self._settings.key_refresh_seconds:
+        """Reload the ring when it is older than ``key_refresh_seconds``; while
+        PostgreSQL is unreachable, keep the loaded ring for a bounded time (above)."""
+        now = time.monotonic()
+        due = self._loaded + self._settings.key_refresh_seconds
+        within_grace = bool(self._keys) and now <= due + outages.KEY_STALENESS_SECONDS
+        if now <= due or (now < self._retry_at and within_grace):
+            return
+        try:
             await self.load()
+        except Exception as exc:
+            if not within_grace or outages.dependency_of(exc) is None:
+                raise
+            self._retry_at = now + _RETRY_SECONDS
+            log.warning(
+                "signing keys not reloaded (%s); the loaded ones verify", type(exc).__name__
+            )
 
     async def sign(self, *, user_id: uuid.UUID, sid: str, client_id: str) -> tuple[str, int]:
         await self.refresh()

@@ -17,6 +17,10 @@ reads in flight, and being off while the transport is down) fed by PostgreSQL:
 The process that served a change also forgets the organisation right after its commit
 (deps.py), so a change is seen by its own next request at once, and by every other
 process once the notification arrives, milliseconds later.
+
+While PostgreSQL cannot be reached, a read by a member whose access was confirmed
+within ``max_age`` (60 s) is still served from what was confirmed; writes and anyone
+else get a 503 (the bounded-staleness policy of ``outages.py``).
 """
 
 from __future__ import annotations

@@ -1,0 +1,388 @@
+"""The control plane under a PostgreSQL or a Redis outage, with requests coming in.
+
+Each test runs the app on a PostgreSQL and a Redis of its module's own (the session's
+servers stay untouched), sends a steady mix of requests from the test (about 60 per
+second: reads served from the access cache, reads and writes that need PostgreSQL,
+liveness and readiness), and takes one dependency away for a few seconds: PostgreSQL
+stopped by its PID and started again on the same port and data, Redis paused with
+SIGSTOP and resumed with SIGCONT (a server that stopped answering, the case that needs
+the client's timeouts). What must hold (``controlplane/outages.py``):
+
+- every answer is a success or a 503 with ``Retry-After`` in the one error shape, never
+  a 500, and none waits for the drivers' default timeouts;
+- the reads the bounded-staleness policy covers keep succeeding during the outage; the
+  others and every write that needs the missing server are refused;
+- ``/healthz`` stays 200 and ``/readyz`` says which dependency is down;
+- ``tenantry_dependency_unavailable_total`` counts the 503s by dependency;
+- every write acknowledged with a 2xx is there after the outage;
+- once the server is back, requests succeed again within 5 s (the issue's bound).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from controlplane import outages
+from tests.integration.controlplane.conftest import (
+    PASSWORD,
+    make_settings,
+    new_org,
+    serve,
+    sign_up_and_login,
+)
+from tests.integration.controlplane.servers import Postgres, RedisServer
+from tests.support.wait import scaled, until
+
+RATE = 60  # requests per second, all kinds together
+BEFORE = 1.0  # seconds of load before the outage
+OUTAGE = 4.0  # seconds the dependency is away
+# Requests that began this long before the server came back may see it back: a command
+# to a paused Redis waits its timeout twice (one retry) before it fails.
+SETTLE = 2 * 1.0 + 0.5
+RECOVERY_BOUND = 5.0  # seconds from the server back to requests succeeding (issue 18)
+# No answer may take longer than this (scaled): the drivers' defaults would be far
+# longer (redis-py: 5 s per attempt, ten retries; asyncpg: no command timeout at all).
+SLOWEST_ANSWER = 15.0
+
+
+@dataclass
+class Servers:
+    """This module's own servers: the tests take them away."""
+
+    postgres: Postgres
+    redis: RedisServer
+    folder: Path
+
+    def stop_postgres(self) -> None:
+        self.postgres.stop(grace=scaled(30))
+
+    def start_postgres(self) -> None:
+        """Again on the same data and port (the clients' URL)."""
+        port = self.postgres.port
+        self.postgres = Postgres.start(self.folder, timeout=scaled(60), port=port)
+
+    def resume_redis(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.redis.process.pid, signal.SIGCONT)
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+    # Not under pytest's tmp_path: that folder is private to root, and the server runs
+    # as the postgres user.
+    folder = Path(tempfile.mkdtemp(prefix="tenantry-outage-pg-"))
+    redis = RedisServer.start(tmp_path_factory.mktemp("outage-redis"), timeout=scaled(60))
+    try:
+        held = Servers(Postgres.start(folder, timeout=scaled(120)), redis, folder)
+        try:
+            yield held
+        finally:
+            held.postgres.stop(grace=scaled(30))
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(redis.process.pid, signal.SIGCONT)
+        redis.stop(grace=scaled(10))
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+async def outage_db(servers: Servers) -> str:
+    name = f"outage_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(servers.postgres.admin_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return servers.postgres.url(name)
+
+
+@dataclass
+class Answer:
+    kind: str
+    started: float
+    took: float
+    status: int
+    headers: httpx.Headers
+    body: Any
+    created: str | None = None  # the org a 201 acknowledged
+
+
+@dataclass
+class Load:
+    """Requests at ``RATE`` per second, each in its own task (an open loop: a slow
+    answer does not slow the others down), until stopped."""
+
+    http: httpx.AsyncClient
+    user: dict[str, str]
+    org: str
+    answers: list[Answer] = field(default_factory=list)
+
+    def _requests(self) -> list[tuple[str, Callable[[], Awaitable[httpx.Response]]]]:
+        auth = {"Authorization": self.user["Authorization"]}
+
+        def create() -> Awaitable[httpx.Response]:
+            slug = f"w{uuid.uuid4().hex[:12]}"
+            return self.http.post("/v1/orgs", json={"slug": slug, "name": slug}, headers=auth)
+
+        def login() -> Awaitable[httpx.Response]:
+            return self.http.post(
+                "/v1/auth/login", json={"email": self.user["email"], "password": PASSWORD}
+            )
+
+        return [
+            ("cached read", lambda: self.http.get(f"/v1/orgs/{self.org}", headers=auth)),
+            ("login", login),
+            ("database read", lambda: self.http.get("/v1/orgs", headers=auth)),
+            ("write", create),
+            ("liveness", lambda: self.http.get("/healthz")),
+            ("readiness", lambda: self.http.get("/readyz")),
+        ]
+
+    async def _one(self, kind: str, send: Callable[[], Awaitable[httpx.Response]]) -> None:
+        started = time.monotonic()
+        r = await send()
+        took = time.monotonic() - started
+        json = r.headers.get("content-type", "").startswith("application/json")
+        body: Any = r.json() if json else r.text
+        created = body["id"] if kind == "write" and r.status_code == 201 else None
+        self.answers.append(Answer(kind, started, took, r.status_code, r.headers, body, created))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        requests = self._requests()
+        tasks: set[asyncio.Task[None]] = set()
+        n = 0
+        begin = time.monotonic()
+        while not stop.is_set():
+            kind, send = requests[n % len(requests)]
+            task = asyncio.create_task(self._one(kind, send))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            n += 1
+            delay = begin + n / RATE - time.monotonic()
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay):
+                        await stop.wait()
+        async with asyncio.timeout(scaled(SLOWEST_ANSWER) * 2):
+            await asyncio.gather(*tasks)
+
+
+def _is_unavailable(a: Answer) -> bool:
+    """A 503 in the one error shape, with Retry-After."""
+    error = a.body.get("error") if isinstance(a.body, dict) else None
+    return (
+        a.status == 503
+        and isinstance(error, dict)
+        and error.get("code") == "unavailable"
+        and bool(error.get("message"))
+        and error.get("requestId") == a.headers.get("x-request-id")
+        and a.headers.get("retry-after") == str(outages.RETRY_AFTER_SECONDS)
+    )
+
+
+def _metric(app: FastAPI, dependency: str) -> float:
+    value = app.state.cp.metrics.registry.get_sample_value(
+        "tenantry_dependency_unavailable_total", {"dependency": dependency}
+    )
+    return float(value or 0.0)
+
+
+@contextlib.asynccontextmanager
+async def _app(database: str, redis_url: str) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    async with serve(make_settings(database, redis_url)) as (app, http):
+        state = app.state.cp
+
+        async def caches_on() -> bool:
+            return bool(state.access.enabled and state.auth.sessions._cache.enabled)
+
+        await until(caches_on, what="the access and session caches subscribed")
+        yield app, http
+
+
+@dataclass(frozen=True)
+class Timeline:
+    down: float  # the dependency is away (stopped, paused)
+    coming_back: float  # it is being started or resumed
+    up: float  # it is back (accepts connections, runs)
+
+    def during(self, answers: list[Answer], kind: str) -> list[Answer]:
+        """The answers of ``kind`` to requests sent well inside the outage."""
+        last = self.coming_back - SETTLE
+        assert last - self.down > 0.5, "the outage is too short to look at"
+        return [a for a in answers if a.kind == kind and self.down <= a.started <= last]
+
+
+async def _under_load(
+    http: httpx.AsyncClient,
+    *,
+    outage: Callable[[], None],
+    back: Callable[[], None],
+) -> tuple[Load, Timeline]:
+    """The load before, during and after an outage."""
+    user = await sign_up_and_login(http)
+    org = await new_org(http, user)
+    load = Load(http, user, org)
+    for kind, send in load._requests():  # warm: the caches hold this caller's access
+        await load._one(kind, send)
+    assert {a.status for a in load.answers} <= {200, 201}, [a.body for a in load.answers]
+    load.answers.clear()
+
+    stop = asyncio.Event()
+    running = asyncio.create_task(load.run(stop))
+    brought_back = False
+    try:
+        await asyncio.sleep(BEFORE)
+        await asyncio.to_thread(outage)
+        down = time.monotonic()
+        await asyncio.sleep(OUTAGE)
+        coming_back = time.monotonic()
+        brought_back = True
+        await asyncio.to_thread(back)
+        up = time.monotonic()
+        await asyncio.sleep(scaled(RECOVERY_BOUND) + 1.0)  # long enough to see recovery
+    finally:
+        if not brought_back:
+            await asyncio.to_thread(back)
+        stop.set()
+        await running
+    when = Timeline(down, coming_back, up)
+    seen: dict[tuple[str, int], int] = {}
+    for a in load.answers:
+        if when.down <= a.started <= when.coming_back - SETTLE:
+            seen[a.kind, a.status] = seen.get((a.kind, a.status), 0) + 1
+    print(
+        f"\n{len(load.answers)} answers; during the outage (kind, status): {sorted(seen.items())}"
+    )
+    return load, when
+
+
+def _all(answers: list[Answer], holds: Callable[[Answer], bool], what: str) -> None:
+    """There are answers, and ``holds`` for each."""
+    assert answers, f"no answer to look at: {what}"
+    failing = [(a.status, a.body) for a in answers if not holds(a)]
+    assert not failing, f"{what}: {failing[:3]}"
+
+
+def _ok(a: Answer) -> bool:
+    return a.status in (200, 201)
+
+
+def _check_answers(load: Load, when: Timeline, *, dependency: str) -> None:
+    """No 500, no hang, and what the outage refuses is a 503 in the one shape."""
+    bad = [
+        (a.kind, a.status, a.body)
+        for a in load.answers
+        if a.status not in (200, 201)
+        and not (a.kind == "readiness" and a.status == 503)
+        and not _is_unavailable(a)
+    ]
+    assert not bad, f"answers neither a success nor a 503 for the outage: {bad[:5]}"
+    slowest = max(load.answers, key=lambda a: a.took)
+    assert slowest.took < scaled(SLOWEST_ANSWER), (slowest.kind, slowest.took)
+
+    _all(when.during(load.answers, "liveness"), _ok, "liveness stays up")
+    _all(
+        when.during(load.answers, "readiness"),
+        lambda a: (
+            a.status == 503
+            and a.body["checks"][dependency] is False
+            and bool(a.headers.get("retry-after"))
+        ),
+        f"readiness says {dependency} is down",
+    )
+    # Signing in needs both servers (the account, the per-IP limit and the new session).
+    _all(when.during(load.answers, "login"), _is_unavailable, "sign-in refused")
+    # Bounded staleness: the caller's read of its organisation, confirmed just before
+    # the outage, is still served from what the caches hold.
+    _all(when.during(load.answers, "cached read"), _ok, "cached reads served")
+
+
+def _check_recovery(load: Load, when: Timeline) -> float:
+    """Seconds from the server back to the first request of each kind that began after
+    it and succeeded, as did every later one of its kind; fails past the bound."""
+    worst = 0.0
+    for kind in ("cached read", "database read", "write", "login", "readiness"):
+        after = sorted(
+            (a for a in load.answers if a.kind == kind and a.started >= when.up),
+            key=lambda a: a.started,
+        )
+        assert after, f"no {kind} after the outage"
+        ok_from = None  # when the last run of successes began
+        for a in reversed(after):
+            if not _ok(a):
+                break
+            ok_from = a.started
+        assert ok_from is not None, f"{kind} never recovered: {[x.status for x in after]}"
+        worst = max(worst, ok_from - when.up)
+    assert worst < scaled(RECOVERY_BOUND), f"recovery took {worst:.2f} s"
+    print(f"recovered {worst:.2f} s after the server was back")
+    return worst
+
+
+def _check_counted(app: FastAPI, load: Load, *, dependency: str) -> None:
+    refused = sum(1 for a in load.answers if _is_unavailable(a))
+    assert refused > 0
+    assert _metric(app, dependency) == refused
+    other = outages.REDIS if dependency == outages.POSTGRES else outages.POSTGRES
+    assert _metric(app, other) == 0
+
+
+async def _check_writes(http: httpx.AsyncClient, database: str, load: Load) -> None:
+    """Every organisation whose creation was acknowledged (201) exists."""
+    acknowledged = {a.created for a in load.answers if a.created is not None}
+    assert acknowledged, "no write was acknowledged around the outage"
+    listed = await http.get("/v1/orgs", headers={"Authorization": load.user["Authorization"]})
+    assert listed.status_code == 200
+    assert acknowledged <= {o["id"] for o in listed.json()}
+    conn = await asyncpg.connect(database)
+    try:
+        stored = {str(r["id"]) for r in await conn.fetch("SELECT id FROM orgs")}
+    finally:
+        await conn.close()
+    assert acknowledged <= stored
+
+
+async def test_postgres_stopped_and_started_again(servers: Servers, outage_db: str) -> None:
+    async with _app(outage_db, servers.redis.url) as (app, http):
+        load, when = await _under_load(
+            http, outage=servers.stop_postgres, back=servers.start_postgres
+        )
+        _check_answers(load, when, dependency=outages.POSTGRES)
+        # What needs PostgreSQL and is not a cached read is refused, writes included.
+        for kind in ("database read", "write"):
+            _all(when.during(load.answers, kind), _is_unavailable, f"{kind} refused")
+        _check_recovery(load, when)
+        _check_counted(app, load, dependency=outages.POSTGRES)
+        await _check_writes(http, outage_db, load)
+
+
+async def test_redis_paused_and_resumed(servers: Servers, outage_db: str) -> None:
+    pid = servers.redis.process.pid
+    async with _app(outage_db, servers.redis.url) as (app, http):
+        load, when = await _under_load(
+            http,
+            outage=lambda: os.kill(pid, signal.SIGSTOP),
+            back=servers.resume_redis,
+        )
+        _check_answers(load, when, dependency=outages.REDIS)
+        # What needs PostgreSQL only keeps working for a session the caches know.
+        _all(when.during(load.answers, "database read"), _ok, "database reads served")
+        _check_recovery(load, when)
+        _check_counted(app, load, dependency=outages.REDIS)
+        await _check_writes(http, outage_db, load)
