@@ -38,7 +38,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from controlplane import outages
+from controlplane import db, outages
 from tests.integration.controlplane.conftest import (
     PASSWORD,
     make_settings,
@@ -77,9 +77,38 @@ class Servers:
         port = self.postgres.port
         self.postgres = Postgres.start(self.folder, timeout=scaled(60), port=port)
 
+    def pause_postgres(self) -> None:
+        """SIGSTOP to the postmaster, then to each of its children (backends, the
+        background processes): each runs in a session of its own, so a signal to the
+        server's process group would not reach them."""
+        postmaster = self.postgres.process.pid
+        os.kill(postmaster, signal.SIGSTOP)  # first: it starts no new child meanwhile
+        for pid in _children(postmaster):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
+
+    def resume_postgres(self) -> None:
+        postmaster = self.postgres.process.pid
+        for pid in _children(postmaster):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+        os.kill(postmaster, signal.SIGCONT)
+
     def resume_redis(self) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.redis.process.pid, signal.SIGCONT)
+
+
+def _children(parent: int) -> list[int]:
+    """The PIDs whose parent is ``parent`` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            # "pid (comm) state ppid ...": comm may hold spaces, so split after ')'.
+            fields = stat.read_text().rpartition(")")[2].split()
+            if int(fields[1]) == parent:
+                found.append(int(stat.parent.name))
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +122,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
         try:
             yield held
         finally:
+            held.resume_postgres()
             held.postgres.stop(grace=scaled(30))
     finally:
         with contextlib.suppress(ProcessLookupError):
@@ -204,8 +234,10 @@ def _metric(app: FastAPI, dependency: str) -> float:
 
 
 @contextlib.asynccontextmanager
-async def _app(database: str, redis_url: str) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    async with serve(make_settings(database, redis_url)) as (app, http):
+async def _app(
+    database: str, redis_url: str, **settings: Any
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    async with serve(make_settings(database, redis_url, **settings)) as (app, http):
         state = app.state.cp
 
         async def caches_on() -> bool:
@@ -220,10 +252,11 @@ class Timeline:
     down: float  # the dependency is away (stopped, paused)
     coming_back: float  # it is being started or resumed
     up: float  # it is back (accepts connections, runs)
+    settle: float  # requests this long before coming_back may see the server back
 
     def during(self, answers: list[Answer], kind: str) -> list[Answer]:
         """The answers of ``kind`` to requests sent well inside the outage."""
-        last = self.coming_back - SETTLE
+        last = self.coming_back - self.settle
         assert last - self.down > 0.5, "the outage is too short to look at"
         return [a for a in answers if a.kind == kind and self.down <= a.started <= last]
 
@@ -233,6 +266,8 @@ async def _under_load(
     *,
     outage: Callable[[], None],
     back: Callable[[], None],
+    seconds: float = OUTAGE,
+    settle: float = SETTLE,
 ) -> tuple[Load, Timeline]:
     """The load before, during and after an outage."""
     user = await sign_up_and_login(http)
@@ -250,7 +285,7 @@ async def _under_load(
         await asyncio.sleep(BEFORE)
         await asyncio.to_thread(outage)
         down = time.monotonic()
-        await asyncio.sleep(OUTAGE)
+        await asyncio.sleep(seconds)
         coming_back = time.monotonic()
         brought_back = True
         await asyncio.to_thread(back)
@@ -261,13 +296,15 @@ async def _under_load(
             await asyncio.to_thread(back)
         stop.set()
         await running
-    when = Timeline(down, coming_back, up)
+    when = Timeline(down, coming_back, up, settle)
     seen: dict[tuple[str, int], int] = {}
     for a in load.answers:
-        if when.down <= a.started <= when.coming_back - SETTLE:
+        if when.down <= a.started <= when.coming_back - settle:
             seen[a.kind, a.status] = seen.get((a.kind, a.status), 0) + 1
+    slowest = max(a.took for a in load.answers)
     print(
-        f"\n{len(load.answers)} answers; during the outage (kind, status): {sorted(seen.items())}"
+        f"\n{len(load.answers)} answers, the slowest in {slowest:.2f} s; during the outage"
+        f" (kind, status): {sorted(seen.items())}"
     )
     return load, when
 
@@ -385,4 +422,32 @@ async def test_redis_paused_and_resumed(servers: Servers, outage_db: str) -> Non
         _all(when.during(load.answers, "database read"), _ok, "database reads served")
         _check_recovery(load, when)
         _check_counted(app, load, dependency=outages.REDIS)
+        await _check_writes(http, outage_db, load)
+
+
+async def test_postgres_paused_and_resumed(servers: Servers, outage_db: str) -> None:
+    """A server that stopped answering (SIGSTOP): only the timeouts end the waits. The
+    command timeout is set low so that the outage can stay short: a request waits at
+    most for a free connection (db.ACQUIRE_TIMEOUT_SECONDS), then its statement."""
+    command_timeout = 2.0
+    settle = db.ACQUIRE_TIMEOUT_SECONDS + command_timeout + 0.5
+    async with _app(outage_db, servers.redis.url, db_command_timeout_seconds=command_timeout) as (
+        app,
+        http,
+    ):
+        try:
+            load, when = await _under_load(
+                http,
+                outage=servers.pause_postgres,
+                back=servers.resume_postgres,
+                seconds=settle + 2.0,
+                settle=settle,
+            )
+        finally:
+            servers.resume_postgres()
+        _check_answers(load, when, dependency=outages.POSTGRES)
+        for kind in ("database read", "write"):
+            _all(when.during(load.answers, kind), _is_unavailable, f"{kind} refused")
+        _check_recovery(load, when)
+        _check_counted(app, load, dependency=outages.POSTGRES)
         await _check_writes(http, outage_db, load)
