@@ -1,21 +1,27 @@
 """The control plane under a PostgreSQL or a Redis outage, with requests coming in.
 
-Each test runs the app on a PostgreSQL and a Redis of its module's own (the session's
+Each test runs the app on a PostgreSQL and a Redis of this module's own (the session's
 servers stay untouched), sends a steady mix of requests from the test (about 60 per
-second: reads served from the access cache, reads and writes that need PostgreSQL,
-liveness and readiness), and takes one dependency away for a few seconds: PostgreSQL
-stopped by its PID and started again on the same port and data, Redis paused with
-SIGSTOP and resumed with SIGCONT (a server that stopped answering, the case that needs
-the client's timeouts). What must hold (``controlplane/outages.py``):
+second: reads served from memory, reads and writes that need PostgreSQL, sign-ins,
+liveness and readiness; with the local cluster, Tenant reads from the mirror too), and
+takes one dependency away for a few seconds: PostgreSQL stopped by its PID and started
+again on the same port and data, or paused (SIGSTOP to the postmaster and each of its
+backends); Redis paused with SIGSTOP. A paused server is one that stopped answering:
+only the client's timeouts end the waits. What must hold (``controlplane/outages.py``):
 
 - every answer is a success or a 503 with ``Retry-After`` in the one error shape, never
   a 500, and none waits for the drivers' default timeouts;
-- the reads the bounded-staleness policy covers keep succeeding during the outage; the
-  others and every write that needs the missing server are refused;
+- the reads the bounded-staleness policy covers keep succeeding during the outage
+  (the caller's organisation and Tenant, confirmed just before it); sign-ins, and
+  whatever needs the missing server itself, are refused;
 - ``/healthz`` stays 200 and ``/readyz`` says which dependency is down;
 - ``tenantry_dependency_unavailable_total`` counts the 503s by dependency;
 - every write acknowledged with a 2xx is there after the outage;
-- once the server is back, requests succeed again within 5 s (the issue's bound).
+- once the server is back, requests of every kind succeed again within 5 s (the
+  issue's bound), and go on succeeding.
+
+Run with ``-s`` to see, per test, the answers by kind and status during the outage, the
+slowest answer and the recovery time.
 """
 
 from __future__ import annotations
@@ -41,12 +47,14 @@ from fastapi import FastAPI
 from controlplane import db, outages
 from tests.integration.controlplane.conftest import (
     PASSWORD,
+    bearer,
     make_settings,
     new_org,
     serve,
     sign_up_and_login,
 )
 from tests.integration.controlplane.servers import Postgres, RedisServer
+from tests.support.kube import Kube
 from tests.support.wait import scaled, until
 
 RATE = 60  # requests per second, all kinds together
@@ -161,6 +169,7 @@ class Load:
     http: httpx.AsyncClient
     user: dict[str, str]
     org: str
+    tenant: str | None = None  # with one: its reads, served from the Kubernetes mirror
     answers: list[Answer] = field(default_factory=list)
 
     def _requests(self) -> list[tuple[str, Callable[[], Awaitable[httpx.Response]]]]:
@@ -175,7 +184,11 @@ class Load:
                 "/v1/auth/login", json={"email": self.user["email"], "password": PASSWORD}
             )
 
+        def mirror() -> Awaitable[httpx.Response]:
+            return self.http.get(f"/v1/orgs/{self.org}/tenants/{self.tenant}", headers=auth)
+
         return [
+            *([("mirror read", mirror)] if self.tenant else []),
             ("cached read", lambda: self.http.get(f"/v1/orgs/{self.org}", headers=auth)),
             ("login", login),
             ("database read", lambda: self.http.get("/v1/orgs", headers=auth)),
@@ -268,11 +281,20 @@ async def _under_load(
     back: Callable[[], None],
     seconds: float = OUTAGE,
     settle: float = SETTLE,
+    tenant: bool = False,
 ) -> tuple[Load, Timeline]:
-    """The load before, during and after an outage."""
+    """The load before, during and after an outage (``tenant``: with reads of a Tenant
+    created for it, from the Kubernetes mirror)."""
     user = await sign_up_and_login(http)
     org = await new_org(http, user)
-    load = Load(http, user, org)
+    name = None
+    if tenant:
+        name = "t1"
+        created = await http.post(
+            f"/v1/orgs/{org}/tenants", json={"name": name}, headers=bearer(user)
+        )
+        assert created.status_code == 201, created.text
+    load = Load(http, user, org, name)
     for kind, send in load._requests():  # warm: the caches hold this caller's access
         await load._one(kind, send)
     assert {a.status for a in load.answers} <= {200, 201}, [a.body for a in load.answers]
@@ -451,3 +473,24 @@ async def test_postgres_paused_and_resumed(servers: Servers, outage_db: str) -> 
         _check_recovery(load, when)
         _check_counted(app, load, dependency=outages.POSTGRES)
         await _check_writes(http, outage_db, load)
+
+
+async def test_tenant_reads_from_the_mirror_survive_both_outages(
+    servers: Servers, outage_db: str, crds: Kube
+) -> None:
+    """The reads the README promises from the Tenant mirror: authorised from the
+    caches, answered from the mirror, so neither outage stops them."""
+    async with _app(
+        outage_db, servers.redis.url, kube_enabled=True, kubeconfig=str(crds.kubeconfig)
+    ) as (_, http):
+        pid = servers.redis.process.pid
+        for dependency, outage, back in (
+            (outages.REDIS, lambda: os.kill(pid, signal.SIGSTOP), servers.resume_redis),
+            (outages.POSTGRES, servers.stop_postgres, servers.start_postgres),
+        ):
+            load, when = await _under_load(http, outage=outage, back=back, tenant=True)
+            _check_answers(load, when, dependency=dependency)
+            _all(when.during(load.answers, "mirror read"), _ok, "mirror reads served")
+            assert all(a.body["name"] == "t1" for a in load.answers if a.kind == "mirror read")
+            _check_recovery(load, when)
+            await _check_writes(http, outage_db, load)
