@@ -124,6 +124,14 @@ class ObservabilityMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except Exception as exc:
+            # Answered outside us, by the catch-all handler: an outage met through a type
+            # http_errors has no handler of its own for is still its 503.
+            dependency = outages.dependency_of(exc)
+            if dependency is not None:
+                status = 503
+                scope.setdefault("state", {})["dependency_unavailable"] = dependency
+            raise
         finally:
             elapsed = time.perf_counter() - started
             route_obj = scope.get("route")

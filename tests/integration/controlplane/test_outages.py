@@ -42,9 +42,12 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+import redis.exceptions
 from fastapi import FastAPI
 
 from controlplane import db, outages
+from controlplane.app import create_app
+from controlplane.settings import Settings
 from tests.integration.controlplane.conftest import (
     PASSWORD,
     bearer,
@@ -494,3 +497,33 @@ async def test_tenant_reads_from_the_mirror_survive_both_outages(
             assert all(a.body["name"] == "t1" for a in load.answers if a.kind == "mirror read")
             _check_recovery(load, when)
             await _check_writes(http, outage_db, load)
+
+
+async def test_an_outage_reached_through_another_type_is_still_a_503(settings: Settings) -> None:
+    """What http_errors has no handler of its own for (here a RuntimeError raised from a
+    Redis error) goes to the catch-all handler, outside the middlewares: still a 503
+    with Retry-After, logged and counted as the outage it is."""
+    app = create_app(settings)
+
+    async def wrapped() -> None:
+        try:
+            raise redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:6379")
+        except redis.exceptions.ConnectionError as err:
+            raise RuntimeError("while reading the session") from err
+
+    app.add_api_route("/outage-probe", wrapped)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://cp.test") as http,
+    ):
+        r = await http.get("/outage-probe")
+        assert r.status_code == 503
+        assert r.headers["retry-after"] == str(outages.RETRY_AFTER_SECONDS)
+        assert r.json()["error"]["code"] == "unavailable"
+        assert _metric(app, outages.REDIS) == 1
+        counted = app.state.cp.metrics.registry.get_sample_value(
+            "tenantry_http_requests_total",
+            {"method": "GET", "route": "/outage-probe", "status": "503"},
+        )
+        assert counted == 1
