@@ -89,13 +89,16 @@ async def migrate(conn: asyncpg.Connection, folder: Path = MIGRATIONS) -> list[s
 
 
 @asynccontextmanager
-async def transaction(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
-    """A pooled connection inside a transaction.
+async def transaction(
+    pool: asyncpg.Pool, *, acquire_timeout: float = ACQUIRE_TIMEOUT_SECONDS
+) -> AsyncIterator[asyncpg.Connection]:
+    """A pooled connection inside a transaction (a free one awaited at most
+    ``acquire_timeout`` seconds).
 
     The pool hands out a proxy that forwards every call to its connection; typing it as
     the connection keeps repositories to one parameter type.
     """
-    async with pool.acquire(timeout=ACQUIRE_TIMEOUT_SECONDS) as proxy, proxy.transaction():
+    async with pool.acquire(timeout=acquire_timeout) as proxy, proxy.transaction():
         yield cast(asyncpg.Connection, proxy)
 
 
