@@ -417,6 +417,18 @@ async def _check_writes(http: httpx.AsyncClient, database: str, load: Load) -> N
     assert acknowledged <= stored
 
 
+async def _check_postgres_outage(
+    app: FastAPI, http: httpx.AsyncClient, database: str, load: Load, when: Timeline
+) -> None:
+    _check_answers(load, when, dependency=outages.POSTGRES)
+    # What needs PostgreSQL and is not a cached read is refused, writes included.
+    for kind in ("database read", "write"):
+        _all(when.during(load.answers, kind), _is_unavailable, f"{kind} refused")
+    _check_recovery(load, when)
+    _check_counted(app, load, dependency=outages.POSTGRES)
+    await _check_writes(http, database, load)
+
+
 async def test_postgres_stopped_and_started_again(servers: Servers, outage_db: str) -> None:
     # The key ring is due for a reload every second: what verifies during the outage is
     # the ring kept for KEY_STALENESS_SECONDS (auth/keys.py).
@@ -424,13 +436,7 @@ async def test_postgres_stopped_and_started_again(servers: Servers, outage_db: s
         load, when = await _under_load(
             http, outage=servers.stop_postgres, back=servers.start_postgres
         )
-        _check_answers(load, when, dependency=outages.POSTGRES)
-        # What needs PostgreSQL and is not a cached read is refused, writes included.
-        for kind in ("database read", "write"):
-            _all(when.during(load.answers, kind), _is_unavailable, f"{kind} refused")
-        _check_recovery(load, when)
-        _check_counted(app, load, dependency=outages.POSTGRES)
-        await _check_writes(http, outage_db, load)
+        await _check_postgres_outage(app, http, outage_db, load, when)
 
 
 async def test_redis_paused_and_resumed(servers: Servers, outage_db: str) -> None:
@@ -470,12 +476,7 @@ async def test_postgres_paused_and_resumed(servers: Servers, outage_db: str) -> 
             )
         finally:
             servers.resume_postgres()
-        _check_answers(load, when, dependency=outages.POSTGRES)
-        for kind in ("database read", "write"):
-            _all(when.during(load.answers, kind), _is_unavailable, f"{kind} refused")
-        _check_recovery(load, when)
-        _check_counted(app, load, dependency=outages.POSTGRES)
-        await _check_writes(http, outage_db, load)
+        await _check_postgres_outage(app, http, outage_db, load, when)
 
 
 async def test_tenant_reads_from_the_mirror_survive_both_outages(
