@@ -20,8 +20,11 @@ only the client's timeouts end the waits. What must hold (``controlplane/outages
 - once the server is back, requests of every kind succeed again within 5 s (the
   issue's bound), and go on succeeding.
 
-Run with ``-s`` to see, per test, the answers by kind and status during the outage, the
-slowest answer and the recovery time.
+The app runs in the test's process (httpx's ASGI transport, the real lifespan), except
+in the last test, which checks the same answers and the scrape of the internal metrics
+port on ``tenantry controlplane serve`` itself. Run with ``-s`` to see, per load test,
+the answers by kind and status during the outage, the slowest answer and the recovery
+time.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ import httpx
 import pytest
 import redis.exceptions
 from fastapi import FastAPI
+from prometheus_client.parser import text_string_to_metric_families
 
 from controlplane import db, outages
 from controlplane.app import create_app
@@ -56,7 +60,8 @@ from tests.integration.controlplane.conftest import (
     serve,
     sign_up_and_login,
 )
-from tests.integration.controlplane.servers import Postgres, RedisServer
+from tests.integration.controlplane.processes import control_plane_process
+from tests.integration.controlplane.servers import Postgres, RedisServer, free_port
 from tests.support.kube import Kube
 from tests.support.wait import scaled, until
 
@@ -528,3 +533,57 @@ async def test_an_outage_reached_through_another_type_is_still_a_503(settings: S
             {"method": "GET", "route": "/outage-probe", "status": "503"},
         )
         assert counted == 1
+
+
+async def test_the_served_process_answers_and_counts_a_redis_outage(
+    servers: Servers, outage_db: str, tmp_path: Path
+) -> None:
+    """``tenantry controlplane serve`` (uvicorn, the internal metrics listener in
+    multiprocess mode) with Redis paused: sign-in is a 503 with Retry-After, readiness
+    says Redis is down, liveness holds, and the scrape counts the refusals."""
+    metrics_port = free_port()
+    pid = servers.redis.process.pid
+    async with (
+        control_plane_process(
+            database=outage_db,
+            redis=servers.redis.url,
+            kubeconfig=None,
+            extra_env={"TENANTRY_CP_METRICS_PORT": str(metrics_port)},
+            log=tmp_path / "serve.log",
+        ) as served,
+        httpx.AsyncClient(base_url=served.url, timeout=scaled(SLOWEST_ANSWER)) as http,
+    ):
+        login = {"email": "nobody@example.com", "password": PASSWORD}
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            refused = [await http.post("/v1/auth/login", json=login) for _ in range(3)]
+            ready = await http.get("/readyz")
+            alive = await http.get("/healthz")
+        finally:
+            servers.resume_redis()
+        for r in refused:
+            assert r.status_code == 503, r.text
+            assert r.headers["retry-after"] == str(outages.RETRY_AFTER_SECONDS)
+            assert r.json()["error"]["code"] == "unavailable"
+            assert r.json()["error"]["requestId"] == r.headers["x-request-id"]
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["redis"] is False
+        assert alive.status_code == 200
+
+        async def scraped() -> float:
+            text = (await http.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
+            samples = {
+                (s.name, tuple(sorted(s.labels.items()))): s.value
+                for family in text_string_to_metric_families(text)
+                for s in family.samples
+            }
+            return samples[("tenantry_dependency_unavailable_total", (("dependency", "redis"),))]
+
+        await until(scraped, accept=lambda n: n == len(refused), what="the 503s counted")
+
+        async def ready_again() -> int:
+            return (await http.get("/readyz")).status_code
+
+        await until(
+            ready_again, accept=lambda s: s == 200, timeout=RECOVERY_BOUND, what="ready again"
+        )
