@@ -90,9 +90,12 @@ def create_app(settings: Settings) -> FastAPI:
             if settings.kube_enabled
             else None
         )
-        access: AccessCache[Membership] = AccessCache()
+        access: AccessCache[Membership] = AccessCache(
+            on_stale=metrics.stale_reads.labels(outages.POSTGRES).inc
+        )
         listening = asyncio.create_task(access.run(access_cache.listener(settings.database_url)))
-        families = ActiveFamilies()  # sessions known active, invalidated by pub/sub
+        # sessions known active, invalidated by pub/sub
+        families = ActiveFamilies(on_stale=metrics.stale_reads.labels(outages.REDIS).inc)
         following = asyncio.create_task(families.run(revocation.subscriber(redis)))
         try:
             if kube is not None:

@@ -123,6 +123,7 @@ class InvalidatedCache(Generic[V]):
         log: logging.Logger,
         what: str = "cache",
         clock: Callable[[], float] = time.monotonic,
+        on_stale: Callable[[], None] | None = None,
     ) -> None:
         self.max_age = max_age
         self.max_size = max_size
@@ -138,6 +139,7 @@ class InvalidatedCache(Generic[V]):
         self._live: _Table[V] = _Table(max_size)  # served while the cache is on
         self._kept: _Table[V] = _Table(max_size)  # while it is off: stale-ok fallback
         self.stale_answers = 0  # reads answered from ``_kept`` so far
+        self._on_stale = on_stale  # told of each (a metric)
         self._attempt: tenacity.RetryCallState | None = None
 
     def __len__(self) -> int:
@@ -177,6 +179,8 @@ class InvalidatedCache(Generic[V]):
             if stale is None or outages.dependency_of(exc) is None:
                 raise
             self.stale_answers += 1
+            if self._on_stale is not None:
+                self._on_stale()
             return stale
         if generation != self.generation:
             return value  # a message or a reconnection came during the read: keep nothing

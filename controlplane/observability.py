@@ -6,7 +6,8 @@ audit events. Log lines carry method, route template, status and duration, never
 headers, bodies or query strings (which may hold codes, tokens or passwords). Metrics
 are labelled by route template, not raw path, so ids don't explode cardinality.
 A request answered 503 because PostgreSQL or Redis was unavailable (``outages.py``) is
-also counted by that dependency, a label of two values.
+also counted by that dependency, a label of two values, and so is each read authorised
+from what a cache last confirmed while that dependency could not be reached.
 """
 
 from __future__ import annotations
@@ -91,8 +92,16 @@ class Metrics:
             ("dependency",),
             registry=self.registry,
         )
-        for dependency in outages.DEPENDENCIES:  # both series exist from the start, at 0
+        self.stale_reads = Counter(
+            "tenantry_stale_reads_total",
+            "Reads authorised from what a cache last confirmed because PostgreSQL or Redis "
+            "could not be reached (the bounded-staleness policy), by dependency.",
+            ("dependency",),
+            registry=self.registry,
+        )
+        for dependency in outages.DEPENDENCIES:  # every series exists from the start, at 0
             self.dependency_unavailable.labels(dependency)
+            self.stale_reads.labels(dependency)
 
 
 class ObservabilityMiddleware:

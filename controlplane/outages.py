@@ -18,7 +18,9 @@ act on, never as a 500 that looks like a bug and is retried blindly:
 - **Answered as a 503** (``http_errors`` registers these classes): code
   ``unavailable`` in the one error shape, ``Retry-After: RETRY_AFTER_SECONDS``, and a
   message that names no server, address or driver text. The dependency is logged and
-  counted (``tenantry_dependency_unavailable_total{dependency}``, observability.py).
+  counted (``tenantry_dependency_unavailable_total{dependency}``, observability.py);
+  reads served under the policy below are counted too
+  (``tenantry_stale_reads_total{dependency}``).
 - **Fast**: every wait on either server is bounded by a setting
   (``TENANTRY_CP_DB_CONNECT_TIMEOUT_SECONDS``, ``…_DB_COMMAND_TIMEOUT_SECONDS``,
   ``…_REDIS_TIMEOUT_SECONDS``; a free pool connection is awaited at most

@@ -42,6 +42,7 @@ class ActiveFamilies(InvalidatedCache[bool]):
         first_delay: float = 0.1,
         max_delay: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
+        on_stale: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(
             max_age=max_age,
@@ -51,6 +52,7 @@ class ActiveFamilies(InvalidatedCache[bool]):
             log=log,
             what="session cache",
             clock=clock,
+            on_stale=on_stale,
         )
 
     def __contains__(self, family: object) -> bool:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from typing import TypeVar
 
 from controlplane.invalidated_cache import InvalidatedCache, PostgresNotifications
@@ -47,7 +48,12 @@ class AccessCache(InvalidatedCache[T]):
     """(org id, user id) -> what a member may do, invalidated by PostgreSQL."""
 
     def __init__(
-        self, *, max_age: float = 60.0, max_size: int = 50_000, first_delay: float = 0.1
+        self,
+        *,
+        max_age: float = 60.0,
+        max_size: int = 50_000,
+        first_delay: float = 0.1,
+        on_stale: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(
             max_age=max_age,
@@ -57,6 +63,7 @@ class AccessCache(InvalidatedCache[T]):
             group_of=_org_of,
             log=log,
             what="access cache",
+            on_stale=on_stale,
         )
 
 

@@ -244,10 +244,10 @@ def _is_unavailable(a: Answer) -> bool:
     )
 
 
-def _metric(app: FastAPI, dependency: str) -> float:
-    value = app.state.cp.metrics.registry.get_sample_value(
-        "tenantry_dependency_unavailable_total", {"dependency": dependency}
-    )
+def _metric(
+    app: FastAPI, dependency: str, name: str = "tenantry_dependency_unavailable_total"
+) -> float:
+    value = app.state.cp.metrics.registry.get_sample_value(name, {"dependency": dependency})
     return float(value or 0.0)
 
 
@@ -442,6 +442,11 @@ async def test_postgres_stopped_and_started_again(servers: Servers, outage_db: s
             http, outage=servers.stop_postgres, back=servers.start_postgres
         )
         await _check_postgres_outage(app, http, outage_db, load, when)
+        # A stopped server ends the access cache's LISTEN at once: from then on each
+        # cached read is authorised from what the cache kept, and counted so.
+        stale = _metric(app, outages.POSTGRES, "tenantry_stale_reads_total")
+        assert stale >= len(when.during(load.answers, "cached read")) > 0
+        assert _metric(app, outages.REDIS, "tenantry_stale_reads_total") == 0
 
 
 async def test_redis_paused_and_resumed(servers: Servers, outage_db: str) -> None:
