@@ -15,9 +15,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from redis.asyncio import Redis
 
-from controlplane import background, db, http_errors, ops
+from controlplane import background, db, http_errors, ops, outages
 from controlplane.apikeys.router import internal_router as apikeys_internal_router
 from controlplane.apikeys.router import router as apikeys_router
 from controlplane.audit.router import router as audit_router
@@ -85,15 +84,18 @@ def create_app(settings: Settings) -> FastAPI:
         if settings.migrate_on_start:
             await db.migrate_url(settings.database_url)
         pool = await db.create_pool(settings)
-        redis = Redis.from_url(settings.redis_url)
+        redis = outages.redis_client(settings)
         kube = (
             KubeResources.connect(settings.kubeconfig, watch=settings.kube_watch)
             if settings.kube_enabled
             else None
         )
-        access: AccessCache[Membership] = AccessCache()
+        access: AccessCache[Membership] = AccessCache(
+            on_stale=metrics.stale_reads.labels(outages.POSTGRES).inc
+        )
         listening = asyncio.create_task(access.run(access_cache.listener(settings.database_url)))
-        families = ActiveFamilies()  # sessions known active, invalidated by pub/sub
+        # sessions known active, invalidated by pub/sub
+        families = ActiveFamilies(on_stale=metrics.stale_reads.labels(outages.REDIS).inc)
         following = asyncio.create_task(families.run(revocation.subscriber(redis)))
         try:
             if kube is not None:

@@ -23,6 +23,10 @@ from controlplane.settings import Settings
 MIGRATIONS = Path(__file__).with_name("migrations")
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _LOCK_ID = 7_246_001  # arbitrary, constant: the advisory lock of the migration runner
+ACQUIRE_TIMEOUT_SECONDS = 5.0
+"""Longest wait for a free connection of the pool. With a server that stopped answering,
+every pooled connection sits in a statement until its command timeout, and requests
+queue for them; this bound makes each of them a 503 (``outages.py``) instead."""
 
 
 @dataclass(frozen=True)
@@ -85,13 +89,16 @@ async def migrate(conn: asyncpg.Connection, folder: Path = MIGRATIONS) -> list[s
 
 
 @asynccontextmanager
-async def transaction(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
-    """A pooled connection inside a transaction.
+async def transaction(
+    pool: asyncpg.Pool, *, acquire_timeout: float = ACQUIRE_TIMEOUT_SECONDS
+) -> AsyncIterator[asyncpg.Connection]:
+    """A pooled connection inside a transaction (a free one awaited at most
+    ``acquire_timeout`` seconds).
 
     The pool hands out a proxy that forwards every call to its connection; typing it as
     the connection keeps repositories to one parameter type.
     """
-    async with pool.acquire() as proxy, proxy.transaction():
+    async with pool.acquire(timeout=acquire_timeout) as proxy, proxy.transaction():
         yield cast(asyncpg.Connection, proxy)
 
 
@@ -99,7 +106,7 @@ async def transaction(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
 async def connection(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
     """A pooled connection without a transaction: for a read that is one statement (or
     whose statements need not see one snapshot), outside the request's transaction."""
-    async with pool.acquire() as proxy:
+    async with pool.acquire(timeout=ACQUIRE_TIMEOUT_SECONDS) as proxy:
         yield cast(asyncpg.Connection, proxy)
 
 
@@ -111,18 +118,24 @@ async def _no_reset(conn: asyncpg.Connection) -> None:
 
 
 async def create_pool(settings: Settings) -> asyncpg.Pool:
+    """The request pool: each new connection and each statement bounded by the
+    settings' timeouts, so a server that is down or stopped answering costs a request
+    seconds at most (``outages.py``)."""
     pool = await asyncpg.create_pool(
         settings.database_url,
         min_size=settings.db_pool_min,
         max_size=settings.db_pool_max,
         reset=_no_reset,
+        timeout=settings.db_connect_timeout_seconds,
+        command_timeout=settings.db_command_timeout_seconds,
     )
     assert pool is not None
     return pool
 
 
 async def ping(pool: asyncpg.Pool) -> bool:
-    return bool(await pool.fetchval("SELECT true"))
+    async with connection(pool) as conn:
+        return bool(await conn.fetchval("SELECT true"))
 
 
 async def check_alive(conn: asyncpg.Connection) -> None:

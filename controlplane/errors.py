@@ -114,5 +114,9 @@ class OAuthError(DomainError):
 
 
 class Unavailable(DomainError):
+    """Something the request needs is not available now (Kubernetes, a tenant's
+    ClickHouse; PostgreSQL or Redis: ``outages.DependencyUnavailable``, with
+    ``Retry-After``)."""
+
     status = 503
     code = "unavailable"

@@ -5,6 +5,12 @@ services, which know nothing of HTTP) becomes ``{"error": {"code", "message",
 "requestId"}}`` with its status and headers, OAuth errors take RFC 6749's shape, and
 request validation, unknown routes, unstorable text and unexpected exceptions get the
 same one shape (``body``).
+
+A PostgreSQL or Redis outage is recognised by the classes of ``outages.py`` and is a
+503 ``unavailable`` with ``Retry-After`` whichever route met it. Those classes get their
+own handlers (not only the catch-all ``Exception`` one): Starlette answers handlers of
+``Exception`` outside every middleware, where the response would have no request id
+and the metrics would miss it.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from controlplane import outages
 from controlplane.errors import DomainError, OAuthError
 from tenantry.errors import error_body
 
@@ -79,8 +86,27 @@ async def _unstorable(request: Request, _exc: Exception) -> JSONResponse:
     )
 
 
+async def _dependency(request: Request, exc: Exception) -> JSONResponse:
+    """A driver's error: a 503 when it says PostgreSQL or Redis is unavailable, else
+    what it is, an unexpected error."""
+    dependency = outages.dependency_of(exc)
+    if dependency is None:
+        return await _unexpected(request, exc)
+    # The type only: driver messages can carry addresses, user names or values.
+    log.warning(
+        "%s unavailable: %s",
+        dependency,
+        type(exc).__name__,
+        extra={"request_id": getattr(request.state, "request_id", "")},
+    )
+    request.state.dependency_unavailable = dependency  # counted by observability.py
+    return await _domain(request, outages.DependencyUnavailable(dependency))
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     # The exception type and request id only: messages of driver errors can quote values.
+    if outages.dependency_of(exc) is not None:  # reached here through another type
+        return await _dependency(request, exc)
     log.error(
         "unhandled error",
         exc_info=(type(exc), exc, exc.__traceback__),
@@ -96,4 +122,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(asyncpg.CharacterNotInRepertoireError, _unstorable)
     app.add_exception_handler(asyncpg.UntranslatableCharacterError, _unstorable)
+    for driver_error in outages.HANDLED:
+        app.add_exception_handler(driver_error, _dependency)
     app.add_exception_handler(Exception, _unexpected)

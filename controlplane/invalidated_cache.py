@@ -18,6 +18,12 @@ The rules, the same for both:
 - While the transport is not confirmed live (start-up, server restart, network) the
   cache is off: every read goes to the source. It starts empty when the transport is
   back, because messages sent meanwhile were lost.
+- What the cache held when its transport dropped, and what the source confirms while
+  it is off, is *kept*, not served: it is the fallback of a read that may be served
+  stale (``get(..., stale_ok=True)``) when the source itself cannot be reached
+  (``outages.dependency_of``), until the entry's own expiry, never longer. That is the
+  bounded-staleness policy of ``outages.py``; a refusal from the source, a message and
+  a reconnection forget the kept entry as they forget a live one.
 - Entries expire after ``max_age`` seconds, a bound on staleness should anything else
   go wrong; a full cache (``max_size``) starts again empty. ``None`` is never cached.
 - ``run(transport)`` follows the messages until cancelled, reconnecting through
@@ -46,13 +52,52 @@ import tenacity
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
-from controlplane import background, db
+from controlplane import background, db, outages
 
 V = TypeVar("V")
 
 
 def _forget_named(payload: str) -> Hashable | None:
     return payload
+
+
+class _Table(Generic[V]):
+    """group -> key -> (expiry, value), at most ``max_size`` entries (a full table starts
+    again empty); a group is forgotten in one step."""
+
+    def __init__(self, max_size: int) -> None:
+        self.max_size = max_size
+        self._groups: dict[Hashable, dict[Hashable, tuple[float, V]]] = {}
+        self._size = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def get(self, group: Hashable, key: Hashable, *, now: float) -> V | None:
+        hit = self._groups.get(group, {}).get(key)
+        return hit[1] if hit is not None and hit[0] > now else None
+
+    def put(self, group: Hashable, key: Hashable, entry: tuple[float, V]) -> None:
+        if self._size >= self.max_size:
+            self.clear()
+        entries = self._groups.setdefault(group, {})
+        self._size += key not in entries
+        entries[key] = entry
+
+    def drop(self, group: Hashable, key: Hashable) -> None:
+        entries = self._groups.get(group)
+        if entries is not None and entries.pop(key, None) is not None:
+            self._size -= 1
+
+    def drop_group(self, group: Hashable) -> None:
+        self._size -= len(self._groups.pop(group, {}))
+
+    def entries(self) -> list[tuple[Hashable, Hashable, tuple[float, V]]]:
+        return [(g, k, e) for g, keys in self._groups.items() for k, e in keys.items()]
+
+    def clear(self) -> None:
+        self._groups.clear()
+        self._size = 0
 
 
 class Transport(Protocol):
@@ -78,6 +123,7 @@ class InvalidatedCache(Generic[V]):
         log: logging.Logger,
         what: str = "cache",
         clock: Callable[[], float] = time.monotonic,
+        on_stale: Callable[[], None] | None = None,
     ) -> None:
         self.max_age = max_age
         self.max_size = max_size
@@ -90,55 +136,82 @@ class InvalidatedCache(Generic[V]):
         self._log = log
         self._what = what
         self._clock = clock
-        # group -> key -> (expiry, value): a group is forgotten in one step.
-        self._entries: dict[Hashable, dict[Hashable, tuple[float, V]]] = {}
-        self._size = 0
+        self._live: _Table[V] = _Table(max_size)  # served while the cache is on
+        self._kept: _Table[V] = _Table(max_size)  # while it is off: stale-ok fallback
+        self.stale_answers = 0  # reads answered from ``_kept`` so far
+        self._on_stale = on_stale  # told of each (a metric)
         self._attempt: tenacity.RetryCallState | None = None
 
     def __len__(self) -> int:
-        return self._size
+        return len(self._live)
 
     def cached(self, group: Hashable, key: Hashable) -> V | None:
         """The live entry, if any (whether or not the cache is on)."""
-        hit = self._entries.get(group, {}).get(key)
-        return hit[1] if hit is not None and hit[0] > self._clock() else None
+        return self._live.get(group, key, now=self._clock())
+
+    def kept(self, group: Hashable, key: Hashable) -> V | None:
+        """The entry kept while the cache is off, if any and not expired."""
+        return self._kept.get(group, key, now=self._clock())
 
     async def get(
-        self, group: Hashable, key: Hashable, load: Callable[[], Awaitable[V | None]]
+        self,
+        group: Hashable,
+        key: Hashable,
+        load: Callable[[], Awaitable[V | None]],
+        *,
+        stale_ok: bool = False,
     ) -> V | None:
-        """The cached value, else ``load()``'s (kept when it is safe to keep)."""
+        """The cached value, else ``load()``'s (kept when it is safe to keep).
+
+        ``stale_ok``: when ``load()`` fails because its server is unavailable, answer
+        with the entry kept while the cache is off, if there is one (bounded staleness,
+        ``outages.py``); otherwise the failure propagates."""
         now = self._clock()
         if self.enabled:
             hit = self.cached(group, key)
             if hit is not None:
                 return hit
         generation = self.generation
-        value = await load()
-        if value is not None and self.enabled and generation == self.generation:
-            if self._size >= self.max_size:
-                self._clear()
-            entries = self._entries.setdefault(group, {})
-            self._size += key not in entries
-            entries[key] = (now + self.max_age, value)
+        try:
+            value = await load()
+        except Exception as exc:
+            stale = self.kept(group, key) if stale_ok else None
+            if stale is None or outages.dependency_of(exc) is None:
+                raise
+            self.stale_answers += 1
+            if self._on_stale is not None:
+                self._on_stale()
+            return stale
+        if generation != self.generation:
+            return value  # a message or a reconnection came during the read: keep nothing
+        table = self._live if self.enabled else self._kept
+        if value is not None:
+            table.put(group, key, (now + self.max_age, value))
+        else:
+            table.drop(group, key)  # the source refuses it now: no fallback either
         return value
 
     def invalidate(self, group: Hashable | None) -> None:
-        """Forget one group (None: everything)."""
+        """Forget one group (None: everything), live and kept."""
         self.generation += 1
         if group is None:
-            self._clear()
+            self._live.clear()
+            self._kept.clear()
         else:
-            self._size -= len(self._entries.pop(group, {}))
+            self._live.drop_group(group)
+            self._kept.drop_group(group)
 
     # -- what a transport calls ---------------------------------------------------------
     def notified(self, payload: str) -> None:
         self.invalidate(self._group_of(payload))
 
     def connected(self) -> None:
-        """The subscription is confirmed: start caching, from empty."""
+        """The subscription is confirmed: start caching, from empty (nothing kept
+        either: messages sent while it was down are lost)."""
         self.connections += 1
         self.generation += 1
-        self._clear()
+        self._live.clear()
+        self._kept.clear()
         self.enabled = True
         if self._attempt is not None:
             # The connection was up: a loss from here on starts the backoff again at
@@ -146,14 +219,14 @@ class InvalidatedCache(Generic[V]):
             self._attempt.attempt_number = 1
 
     def disconnected(self) -> None:
-        """The subscription is gone: messages may be missed, so stop caching."""
+        """The subscription is gone: messages may be missed, so stop serving from
+        memory. The live entries are kept, until their own expiry, as the fallback of
+        stale-ok reads while the source cannot be reached."""
         self.enabled = False
         self.generation += 1
-        self._clear()
-
-    def _clear(self) -> None:
-        self._entries.clear()
-        self._size = 0
+        for group, key, entry in self._live.entries():
+            self._kept.put(group, key, entry)
+        self._live.clear()
 
     # -- following a transport ----------------------------------------------------------
     async def run(self, transport: Transport) -> None:

@@ -5,6 +5,9 @@ new one) that is returned in the response, written in every log line and stored 
 audit events. Log lines carry method, route template, status and duration, never
 headers, bodies or query strings (which may hold codes, tokens or passwords). Metrics
 are labelled by route template, not raw path, so ids don't explode cardinality.
+A request answered 503 because PostgreSQL or Redis was unavailable (``outages.py``) is
+also counted by that dependency, a label of two values, and so is each read authorised
+from what a cache last confirmed while that dependency could not be reached.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from controlplane import outages
 from tenantry.errors import request_id
 
 access_log = logging.getLogger("tenantry.controlplane.access")
@@ -82,6 +86,22 @@ class Metrics:
             buckets=(0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0),
             registry=self.registry,
         )
+        self.dependency_unavailable = Counter(
+            "tenantry_dependency_unavailable_total",
+            "Requests answered 503 because PostgreSQL or Redis was unavailable, by dependency.",
+            ("dependency",),
+            registry=self.registry,
+        )
+        self.stale_reads = Counter(
+            "tenantry_stale_reads_total",
+            "Reads authorised from what a cache last confirmed because PostgreSQL or Redis "
+            "could not be reached (the bounded-staleness policy), by dependency.",
+            ("dependency",),
+            registry=self.registry,
+        )
+        for dependency in outages.DEPENDENCIES:  # every series exists from the start, at 0
+            self.dependency_unavailable.labels(dependency)
+            self.stale_reads.labels(dependency)
 
 
 class ObservabilityMiddleware:
@@ -113,6 +133,14 @@ class ObservabilityMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except Exception as exc:
+            # Answered outside us, by the catch-all handler: an outage met through a type
+            # http_errors has no handler of its own for is still its 503.
+            dependency = outages.dependency_of(exc)
+            if dependency is not None:
+                status = 503
+                scope.setdefault("state", {})["dependency_unavailable"] = dependency
+            raise
         finally:
             elapsed = time.perf_counter() - started
             route_obj = scope.get("route")
@@ -121,6 +149,9 @@ class ObservabilityMiddleware:
             self.metrics.requests.labels(method, route, str(status)).inc()
             self.metrics.latency.labels(method, route).observe(elapsed)
             state = scope.get("state", {})
+            dependency = state.get("dependency_unavailable")
+            if dependency in outages.DEPENDENCIES:
+                self.metrics.dependency_unavailable.labels(dependency).inc()
             extra: dict[str, Any] = {
                 "request_id": rid,
                 "method": method,

@@ -128,6 +128,17 @@ class Settings(BaseSettings):
     """PostgreSQL connections each process keeps open."""
     db_pool_max: int = Field(default=10, ge=1)
     """Most PostgreSQL connections of one process (one per request in flight)."""
+    db_connect_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
+    """Longest wait for a new PostgreSQL connection (TCP, TLS and start-up). Past it the
+    request is a 503 with Retry-After (``outages.py``), not a hang."""
+    db_command_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
+    """Longest wait for one PostgreSQL statement of a request (asyncpg's
+    ``command_timeout``; the statement is cancelled). Bounds a request on a server that
+    stopped answering; the control plane's own statements take milliseconds."""
+    redis_timeout_seconds: float = Field(default=1.0, gt=0, le=60)
+    """Longest wait for a Redis connection and for each command's answer; a failed
+    command is retried once. Past it the request is a 503 with Retry-After, or, for a
+    read, served under the bounded-staleness policy (``outages.py``)."""
 
     clickhouse_url_override: str | None = None
     """One ClickHouse URL for every tenant's panel queries (local runs: the loopback

@@ -78,9 +78,10 @@ class Postgres:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
     @classmethod
-    def start(cls, folder: Path, *, timeout: float = 60.0) -> Postgres:
+    def start(cls, folder: Path, *, timeout: float = 60.0, port: int | None = None) -> Postgres:
         """Start a server on ``folder`` (initialised on first use, reused afterwards) and
-        return once it accepts connections; ``timeout`` bounds each step."""
+        return once it accepts connections; ``timeout`` bounds each step. ``port``: a
+        given one (a restart where clients expect it), else a free one."""
         if not (PG_BIN / "initdb").exists():
             raise RuntimeError("PostgreSQL 15 is missing: run `bash scripts/bootstrap.sh`")
         folder.mkdir(parents=True, exist_ok=True)
@@ -89,7 +90,7 @@ class Postgres:
         data = folder / "data"
         if not (data / "PG_VERSION").exists():
             cls._initdb(data, timeout=timeout)
-        port = free_port()
+        port = port or free_port()
         with (folder / "pg.log").open("ab") as log:
             proc = subprocess.Popen(
                 [

@@ -3,11 +3,20 @@
 Keys live in PostgreSQL so every replica agrees. Rotation inserts a new active key;
 the previous one keeps verifying (it stays in the JWKS) until it is retired, so nobody
 is logged out by a rotation. Each process reloads the ring every
-``key_refresh_seconds`` and immediately when it meets an unknown ``kid``.
+``key_refresh_seconds`` and immediately when it meets an unknown ``kid``. While
+PostgreSQL cannot be reached the ring loaded last keeps verifying, for at most
+``outages.KEY_STALENESS_SECONDS`` past its due reload (retried once a second
+meanwhile); a token with a ``kid`` it does not know is then a 503, since only the
+database could say whether it is valid. One request reloads the ring at a time; the
+others meanwhile verify with the ring as it is. A due reload with a ring to fall back on
+waits briefly for a pooled connection, or tries again a second later: it can run
+inside a request that holds one already (signing at sign-in), and a long wait there
+could hold the pool up.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections import OrderedDict
@@ -18,12 +27,18 @@ from typing import Any
 import asyncpg
 import jwt
 
-from controlplane import db
+from controlplane import db, outages
 from controlplane.auth import crypto, repository
 from controlplane.errors import Unauthenticated
 from controlplane.settings import Settings
 
 _VERIFIED_MAX = 10_000
+_RETRY_SECONDS = 1.0  # between reload attempts while PostgreSQL is unreachable
+# A due reload that has a ring to fall back on waits this long at most for a pooled
+# connection. It runs inside requests that may hold a connection (signing at login)
+# and locks: waiting the pool's full bound there could starve the pool for that long.
+_RELOAD_ACQUIRE_SECONDS = 0.5
+log = logging.getLogger("tenantry.controlplane.keys")
 
 
 @dataclass(frozen=True)
@@ -55,14 +70,16 @@ class KeyRing:
         self._secret = secret.get_secret_value() if secret is not None else None
         self._keys: dict[str, Key] = {}
         self._loaded = 0.0
+        self._retry_at = 0.0  # no reload attempt before (after one met an outage)
+        self._reloading = False  # a reload is in flight
         self._last_forced = 0.0
         # Tokens already verified, until they expire: a client sends the same token for
         # an hour, and a signature check costs more than the rest of a read request.
         # Cleared whenever the set of verifying keys changes (retirement takes effect).
         self._verified: OrderedDict[str, tuple[Claims, float]] = OrderedDict()
 
-    async def load(self) -> None:
-        async with db.transaction(self._pool) as conn:
+    async def load(self, *, acquire_timeout: float = db.ACQUIRE_TIMEOUT_SECONDS) -> None:
+        async with db.transaction(self._pool, acquire_timeout=acquire_timeout) as conn:
             rows = await repository.verifying_keys(conn)
         keys = {
             r.kid: Key(
@@ -92,9 +109,30 @@ class KeyRing:
         await self.load()
 
     async def refresh(self) -> None:
-        """Reload the ring when it is older than ``key_refresh_seconds``."""
-        if time.monotonic() - self._loaded > self._settings.key_refresh_seconds:
-            await self.load()
+        """Reload the ring when it is older than ``key_refresh_seconds``; while
+        PostgreSQL is unreachable, keep the loaded ring for a bounded time (above)."""
+        now = time.monotonic()
+        due = self._loaded + self._settings.key_refresh_seconds
+        if now <= due:
+            return
+        within_grace = bool(self._keys) and now <= due + outages.KEY_STALENESS_SECONDS
+        # One reload at a time: the requests meanwhile verify with the ring they have
+        # (a server that stopped answering would otherwise hold each of them).
+        if within_grace and (self._reloading or now < self._retry_at):
+            return
+        self._reloading = True
+        try:
+            wait = _RELOAD_ACQUIRE_SECONDS if within_grace else db.ACQUIRE_TIMEOUT_SECONDS
+            await self.load(acquire_timeout=wait)
+        except Exception as exc:
+            if not within_grace or outages.dependency_of(exc) is None:
+                raise
+            self._retry_at = time.monotonic() + _RETRY_SECONDS
+            log.warning(
+                "signing keys not reloaded (%s); the loaded ones verify", type(exc).__name__
+            )
+        finally:
+            self._reloading = False
 
     async def sign(self, *, user_id: uuid.UUID, sid: str, client_id: str) -> tuple[str, int]:
         await self.refresh()

@@ -178,10 +178,14 @@ class SessionStore:
         raw = await self._redis.hget(f"rt:{digest(token)}", "user")
         return raw.decode() if isinstance(raw, bytes) else raw
 
-    async def family_active(self, family: str) -> bool:
+    async def family_active(self, family: str, *, stale_ok: bool = False) -> bool:
+        """Whether the family is active; ``stale_ok`` (reads): when Redis cannot be
+        reached, as the cache last confirmed it within its ``max_age`` (``outages.py``)."""
         if self._cache is None:
             return await self._family_exists(family)
-        return await self._cache.is_active(family, lambda: self._family_exists(family))
+        return await self._cache.is_active(
+            family, lambda: self._family_exists(family), stale_ok=stale_ok
+        )
 
     async def _family_exists(self, family: str) -> bool:
         return bool(await self._redis.exists(f"fam:{family}"))

@@ -12,6 +12,9 @@ being off while the transport is down) fed by Redis pub/sub:
   forgets the family when told; the revoking process also forgets it at once.
 - Entries expire after ``max_age`` seconds: a family that simply expires in Redis (no
   message) is noticed within that time. Only active families are cached.
+- While Redis cannot be reached, a read (``stale_ok``) of a family confirmed active
+  within ``max_age`` (30 s) is still accepted; writes, and families not confirmed that
+  recently, are refused with a 503 (the bounded-staleness policy of ``outages.py``).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ class ActiveFamilies(InvalidatedCache[bool]):
         first_delay: float = 0.1,
         max_delay: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
+        on_stale: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(
             max_age=max_age,
@@ -48,18 +52,23 @@ class ActiveFamilies(InvalidatedCache[bool]):
             log=log,
             what="session cache",
             clock=clock,
+            on_stale=on_stale,
         )
 
     def __contains__(self, family: object) -> bool:
         return isinstance(family, str) and self.cached(family, family) is not None
 
-    async def is_active(self, family: str, check: Callable[[], Awaitable[bool]]) -> bool:
-        """True from memory when known active, else ``check()``'s answer (Redis)."""
+    async def is_active(
+        self, family: str, check: Callable[[], Awaitable[bool]], *, stale_ok: bool = False
+    ) -> bool:
+        """True from memory when known active, else ``check()``'s answer (Redis).
+        ``stale_ok``: a read, which Redis being unreachable may answer from what was
+        confirmed within ``max_age`` (``InvalidatedCache.get``, ``outages.py``)."""
 
         async def load() -> bool | None:
             return True if await check() else None  # an inactive family is not kept
 
-        return await self.get(family, family, load) is True
+        return await self.get(family, family, load, stale_ok=stale_ok) is True
 
 
 def subscriber(redis: Redis, *, ping_every: float = 5.0) -> RedisChannel:

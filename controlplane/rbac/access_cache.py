@@ -17,12 +17,17 @@ reads in flight, and being off while the transport is down) fed by PostgreSQL:
 The process that served a change also forgets the organisation right after its commit
 (deps.py), so a change is seen by its own next request at once, and by every other
 process once the notification arrives, milliseconds later.
+
+While PostgreSQL cannot be reached, a read by a member whose access was confirmed
+within ``max_age`` (60 s) is still served from what was confirmed; writes and anyone
+else get a 503 (the bounded-staleness policy of ``outages.py``).
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from typing import TypeVar
 
 from controlplane.invalidated_cache import InvalidatedCache, PostgresNotifications
@@ -43,7 +48,12 @@ class AccessCache(InvalidatedCache[T]):
     """(org id, user id) -> what a member may do, invalidated by PostgreSQL."""
 
     def __init__(
-        self, *, max_age: float = 60.0, max_size: int = 50_000, first_delay: float = 0.1
+        self,
+        *,
+        max_age: float = 60.0,
+        max_size: int = 50_000,
+        first_delay: float = 0.1,
+        on_stale: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(
             max_age=max_age,
@@ -53,6 +63,7 @@ class AccessCache(InvalidatedCache[T]):
             group_of=_org_of,
             log=log,
             what="access cache",
+            on_stale=on_stale,
         )
 
 

@@ -12,6 +12,10 @@ them, else from one read of their own: the check takes no part in the route's
 transaction, and an authorised read from the tenant mirror touches no database.
 What they hand the route (``Principal``, ``OrgAccess``) are plain values of
 ``context.py``, which services take without importing anything of the web layer.
+
+During a Redis or PostgreSQL outage a read (GET, HEAD) may be authorised on what the
+session and access caches confirmed within their ``max_age``; a write never is (the
+bounded-staleness policy of ``outages.py``).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import asyncpg
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from controlplane import db
+from controlplane import db, outages
 from controlplane.context import Membership, OrgAccess, Principal
 from controlplane.deps import app_state, record_note
 from controlplane.errors import AuditNote, Forbidden, NotFound, Unauthenticated
@@ -56,7 +60,8 @@ async def authenticate(
         raise Unauthenticated()
     state = app_state(request)
     claims = await state.auth.keys.verify(credentials.credentials)
-    if not await state.auth.sessions.family_active(claims.sid):
+    stale_ok = request.method in outages.SAFE_METHODS
+    if not await state.auth.sessions.family_active(claims.sid, stale_ok=stale_ok):
         raise Unauthenticated("session has been revoked; sign in again")
     request.state.actor = str(claims.sub)
     return Principal(user_id=claims.sub, session=claims.sid, client_id=claims.client_id)
@@ -94,7 +99,8 @@ async def load_access(request: Request, *, org_id: uuid.UUID, principal: Princip
         async with db.connection(state.pool) as conn:
             return await load_membership(conn, org_id=org_id, user_id=principal.user_id)
 
-    member = await state.access.get(org_id, principal.user_id, load)
+    stale_ok = request.method in outages.SAFE_METHODS
+    member = await state.access.get(org_id, principal.user_id, load, stale_ok=stale_ok)
     if member is None:
         raise NotFound("organisation not found")
     return OrgAccess(org=member.org, role=member.role, grants=member.grants, principal=principal)

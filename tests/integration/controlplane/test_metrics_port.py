@@ -101,6 +101,10 @@ def test_metrics_are_on_the_internal_port_only(
         duration = (("method", "GET"), ("route", "/healthz"))
         assert samples[("tenantry_http_request_duration_seconds_count", duration)] == 20
         assert samples[("tenantry_http_requests_total", unmatched)] == 1
+        # The outage counters (test_outages.py) have both series from the start, at 0.
+        for name in ("tenantry_dependency_unavailable_total", "tenantry_stale_reads_total"):
+            for dependency in ("postgres", "redis"):
+                assert samples[(name, (("dependency", dependency),))] == 0
         # The samples live in one private folder...
         (folder,) = served.folders()
         assert list(folder.glob("counter_*.db"))

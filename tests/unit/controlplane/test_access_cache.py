@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import asyncpg
+import pytest
+
 from controlplane.rbac.access_cache import AccessCache
 
 
@@ -64,3 +67,23 @@ async def test_invalidation_is_per_organisation_and_unknown_payloads_clear_all()
     assert len(cache) == 1
     cache.notified("not-a-uuid")
     assert len(cache) == 0
+
+
+async def test_while_postgres_is_down_a_read_gets_what_was_confirmed_per_organisation() -> None:
+    cache: AccessCache[str] = AccessCache()
+    cache.connected()
+    org, other, user = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    await cache.get(org, user, Loads("viewer"))
+    await cache.get(other, user, Loads("admin"))
+    cache.disconnected()  # the LISTEN connection went with the server
+
+    async def down() -> str:
+        raise asyncpg.CannotConnectNowError("the database system is shutting down")
+
+    assert await cache.get(org, user, down, stale_ok=True) == "viewer"
+    with pytest.raises(asyncpg.CannotConnectNowError):
+        await cache.get(org, user, down)  # a write: never from memory
+    cache.invalidate(other)  # a change this process made itself
+    with pytest.raises(asyncpg.CannotConnectNowError):
+        await cache.get(other, user, down, stale_ok=True)
+    assert cache.stale_answers == 1
