@@ -56,6 +56,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 from tenantry.clickhouse import schema
 from tenantry.clickhouse.client import ClickHouseClient, quote_string
@@ -101,11 +102,26 @@ class Observed:
 
 @dataclass(frozen=True)
 class Step:
-    """One statement of a conversion; `moves` marks a partition leaving `events_move`."""
+    """One statement of a conversion, with what it does in plain fields."""
 
+    op: Literal["create", "exchange", "rename", "move", "copy", "drop_partition", "drop"]
+    table: str
     sql: str
-    what: str
-    moves: bool = False
+    other: str = ""  # the exchange partner, or the target of rename, move and copy
+    partition: str = ""
+    engine: str = ""  # what `create` creates: MergeTree, ReplicatedMergeTree, Distributed
+
+    @property
+    def moves(self) -> bool:
+        """A partition leaves `events_move` (counted in the report)."""
+        return self.op == "move" and self.table == EVENTS_MOVE
+
+    @property
+    def what(self) -> str:
+        part = f" partition {self.partition}" if self.partition else ""
+        engine = f" ({self.engine})" if self.engine else ""
+        other = f" -> {self.other}" if self.other else ""
+        return f"{self.op}{part} {self.table}{engine}{other}"
 
 
 def _replicated(engine: str) -> bool:
@@ -121,27 +137,32 @@ def _t(wanted: TenantSchema, name: str) -> str:
 
 
 def _move(wanted: TenantSchema, source: str, partition: str, target: str) -> Step:
-    return Step(
+    sql = (
         f"ALTER TABLE {_t(wanted, source)} MOVE PARTITION ID {quote_string(partition)} "
-        f"TO TABLE {_t(wanted, target)}",
-        f"move partition {partition} from {source} to {target}",
-        moves=source == EVENTS_MOVE,
+        f"TO TABLE {_t(wanted, target)}"
     )
+    return Step("move", source, sql, other=target, partition=partition)
 
 
 def _drop(wanted: TenantSchema, table: str) -> Step:
-    return Step(f"DROP TABLE IF EXISTS {_t(wanted, table)} SYNC", f"drop {table}")
+    return Step("drop", table, f"DROP TABLE IF EXISTS {_t(wanted, table)} SYNC")
 
 
 def _rename(wanted: TenantSchema, old: str, new: str) -> Step:
-    return Step(f"RENAME TABLE {_t(wanted, old)} TO {_t(wanted, new)}", f"rename {old} to {new}")
+    return Step("rename", old, f"RENAME TABLE {_t(wanted, old)} TO {_t(wanted, new)}", other=new)
 
 
 def _exchange(wanted: TenantSchema, one: str, other: str) -> Step:
-    return Step(
-        f"EXCHANGE TABLES {_t(wanted, one)} AND {_t(wanted, other)}",
-        f"exchange {one} and {other}",
-    )
+    sql = f"EXCHANGE TABLES {_t(wanted, one)} AND {_t(wanted, other)}"
+    return Step("exchange", one, sql, other=other)
+
+
+def _create(table: str, sql: str, engine: str) -> Step:
+    return Step("create", table, sql, engine=engine)
+
+
+def _family(replicated: bool) -> str:
+    return "ReplicatedMergeTree" if replicated else "MergeTree"
 
 
 def stage_replicated_engine(wanted: TenantSchema) -> str:
@@ -159,17 +180,15 @@ def _drain_step(wanted: TenantSchema, seen: Observed) -> Step | None:
     for partition in sorted(staged_replicated - staged):
         return _move(wanted, EVENTS_STAGE_REPLICATED, partition, EVENTS_LOCAL)
     for partition in sorted(staged):
-        if partition in staged_replicated:
-            return Step(
-                f"ALTER TABLE {_t(wanted, EVENTS_STAGE)} DROP PARTITION ID "
-                f"{quote_string(partition)}",
-                f"drop partition {partition} from {EVENTS_STAGE} (copied)",
-            )
-        return Step(
-            f"ALTER TABLE {_t(wanted, EVENTS_STAGE_REPLICATED)} REPLACE PARTITION ID "
-            f"{quote_string(partition)} FROM {_t(wanted, EVENTS_STAGE)}",
-            f"copy partition {partition} into {EVENTS_STAGE_REPLICATED}",
+        quoted = quote_string(partition)
+        if partition in staged_replicated:  # copied: the plain stage lets go of it
+            sql = f"ALTER TABLE {_t(wanted, EVENTS_STAGE)} DROP PARTITION ID {quoted}"
+            return Step("drop_partition", EVENTS_STAGE, sql, partition=partition)
+        sql = (
+            f"ALTER TABLE {_t(wanted, EVENTS_STAGE_REPLICATED)} REPLACE PARTITION ID {quoted} "
+            f"FROM {_t(wanted, EVENTS_STAGE)}"
         )
+        return Step("copy", EVENTS_STAGE, sql, other=EVENTS_STAGE_REPLICATED, partition=partition)
     pending = seen.parts(EVENTS_MOVE)
     if EVENTS_MOVE in engines and pending:
         partition = min(pending)
@@ -183,18 +202,13 @@ def _drain_step(wanted: TenantSchema, seen: Observed) -> Step | None:
             )
         if EVENTS_STAGE not in engines:
             sql = schema.events_table(wanted, name=EVENTS_STAGE, engine="MergeTree")
-            return Step(sql, f"create {EVENTS_STAGE}")
+            return _create(EVENTS_STAGE, sql, "MergeTree")
         if EVENTS_STAGE_REPLICATED not in engines:
             sql = schema.events_table(
                 wanted, name=EVENTS_STAGE_REPLICATED, engine=stage_replicated_engine(wanted)
             )
-            return Step(sql, f"create {EVENTS_STAGE_REPLICATED}")
-        return Step(
-            f"ALTER TABLE {_t(wanted, EVENTS_MOVE)} MOVE PARTITION ID {quote_string(partition)} "
-            f"TO TABLE {_t(wanted, EVENTS_STAGE)}",
-            f"move partition {partition} from {EVENTS_MOVE} to {EVENTS_STAGE}",
-            moves=True,
-        )
+            return _create(EVENTS_STAGE_REPLICATED, sql, "ReplicatedMergeTree")
+        return _move(wanted, EVENTS_MOVE, partition, EVENTS_STAGE)
     for table in (EVENTS_MOVE, EVENTS_STAGE, EVENTS_STAGE_REPLICATED):
         if table in engines:
             return _drop(wanted, table)
@@ -210,7 +224,7 @@ def _single_node_step(wanted: TenantSchema, seen: Observed) -> Step | None:
             "going back to a single host is not converted in place"
         )
     if EVENTS not in engines:
-        return Step(schema.events_table(wanted), f"create {EVENTS}")
+        return _create(EVENTS, schema.events_table(wanted), "MergeTree")
     return None
 
 
@@ -221,12 +235,17 @@ def next_step(wanted: TenantSchema, seen: Observed) -> Step | None:
         return _single_node_step(wanted, seen)
     engines = seen.engines
     if EVENTS_LOCAL not in engines:
-        return Step(schema.events_table(wanted), f"create {EVENTS_LOCAL}")
+        return _create(EVENTS_LOCAL, schema.events_table(wanted), _family(wanted.replicated))
     if any(t in engines for t in (EVENTS_MOVE, EVENTS_STAGE, EVENTS_STAGE_REPLICATED)):
         step = _drain_step(wanted, seen)
         if step is not None:
             return step
     local_ok = _replicated(engines[EVENTS_LOCAL]) == wanted.replicated
+    if _replicated(engines[EVENTS_LOCAL]) and not wanted.replicated:
+        raise LayoutError(
+            f"{wanted.database}.{EVENTS_LOCAL} is replicated but the layout has no replicas: "
+            "removing replicas is not converted in place"
+        )
     local_next = engines.get(EVENTS_LOCAL_NEXT)
     if local_next is not None:
         if not local_ok:  # built, not yet exchanged
@@ -234,10 +253,8 @@ def next_step(wanted: TenantSchema, seen: Observed) -> Step | None:
         # exchanged: the old table (or an unused copy) is left under the _next name
         return _rename(wanted, EVENTS_LOCAL_NEXT, EVENTS_MOVE)
     if not local_ok:
-        return Step(
-            schema.events_table(wanted, name=EVENTS_LOCAL_NEXT),
-            f"create {EVENTS_LOCAL_NEXT} ({'replicated' if wanted.replicated else 'plain'})",
-        )
+        sql = schema.events_table(wanted, name=EVENTS_LOCAL_NEXT)
+        return _create(EVENTS_LOCAL_NEXT, sql, _family(wanted.replicated))
     events, events_next = engines.get(EVENTS), engines.get(EVENTS_NEXT)
     distributed = schema.distributed_table(wanted)
     assert distributed is not None
@@ -250,11 +267,11 @@ def next_step(wanted: TenantSchema, seen: Observed) -> Step | None:
             return _drop(wanted, EVENTS_NEXT)  # a second Distributed holds no rows
         return _exchange(wanted, EVENTS, EVENTS_NEXT)
     if events is None:
-        return Step(distributed, f"create {EVENTS} (Distributed)")
+        return _create(EVENTS, distributed, "Distributed")
     if events != "Distributed":
         built = schema.distributed_table(wanted, name=EVENTS_NEXT)
         assert built is not None
-        return Step(built, f"create {EVENTS_NEXT} (Distributed)")
+        return _create(EVENTS_NEXT, built, "Distributed")
     return None
 
 
