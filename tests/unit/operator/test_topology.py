@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 from tenantry_operator import builders, normalize
 from tenantry_operator.builders import clickhouse, keeper
-from tenantry_operator.dataplane import schema_step
+from tenantry_operator.dataplane import dashboards, schema_step
 
 from tenantry.clickhouse import layout, schema
+from tenantry.dashboards import panels
 
 LAYOUTS = [(1, 1), (3, 1), (1, 2), (2, 3)]
 
@@ -81,6 +82,18 @@ def test_no_layout_renders_ddl_its_config_cannot_serve(shards: int, replicas: in
     has_keeper = config.find("zookeeper") is not None
     assert not any("ON CLUSTER" in s for s in ddl)
     assert any("Replicated" in s for s in ddl) is has_keeper
+    # the dashboards' views: ON CLUSTER only where distributed_ddl is configured
+    views = schema_step.tenant_schema(model)
+    distributed_ddl = config.find("distributed_ddl") is not None
+    assert distributed_ddl is has_keeper
+    if dashboards.views_supported(views):
+        owner = panels.ViewOwner("d", "p", "h")
+        view = dashboards.create_view_sql(views, name="mv", select="SELECT 1", owner=owner)
+        assert ("ON CLUSTER" in view) is distributed_ddl
+        assert ("Replicated" in view) is has_keeper
+    else:
+        assert replicas == 1
+        assert shards > 1  # N x 1: refused as a panel error, never rendered
     wanted = schema_step.tenant_schema(model)
     distributed = schema.distributed_table(wanted)
     assert (distributed is not None) is (shards * replicas > 1)
