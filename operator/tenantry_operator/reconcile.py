@@ -433,6 +433,7 @@ async def _schema(
     todo = schema_step.hosts_to_provision(previous, model, info, wanted=wanted)
     if not todo:
         return "done"
+    log.info("provisioning the schema of %s on %s", model.name, ", ".join(todo))
     done = set(schema_step.provisioned_hosts(previous, wanted))
     results: list[schema_step.SchemaResult] = []
     outcome: SchemaStep = "done"
@@ -449,7 +450,7 @@ async def _schema(
                 )
         except (ClickHouseError, layout.LayoutError) as err:
             log.info("schema of %s on %s not provisioned yet: %s", model.name, host, err)
-            pending = f"events schema not provisioned on {host} yet: {err}"[:1000]
+            pending = f"events schema not provisioned yet on {host}: {err}"[:1000]
             status["conditions"] = set_conditions(
                 status["conditions"],
                 [
