@@ -8,6 +8,7 @@ the SQL runs for real in the ClickHouse engine.
 from __future__ import annotations
 
 import secrets
+import time
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +170,14 @@ def _endpoint_pods(kube: Kube, namespace: str, service: str) -> set[str]:
     }
 
 
+def _versions(kube: Kube, name: str, namespace: str) -> dict[str, str]:
+    """resourceVersions of the Tenant and its ClickHouse pods."""
+    pods = kube.get("pods", "-n", namespace, "-l", "app.kubernetes.io/component=clickhouse")
+    versions = {p["metadata"]["name"]: p["metadata"]["resourceVersion"] for p in pods["items"]}
+    versions["tenant"] = kube.get("tenant", name)["metadata"]["resourceVersion"]
+    return versions
+
+
 def _schema_label(kube: Kube, namespace: str, pod: str) -> str | None:
     found = kube.get_or_none("pod", pod, "-n", namespace)
     return None if found is None else (found["metadata"].get("labels") or {}).get(SCHEMA_LABEL)
@@ -192,6 +201,7 @@ def test_a_new_host_joins_the_service_only_once_its_schema_exists(
         "TENANTRY_CLICKHOUSE_URL_OVERRIDE": (
             f"http://writer:{LOOPBACK_WRITER_PASSWORD}@127.0.0.1:{port}/"
         ),
+        "TENANTRY_RESYNC_SECONDS": "2",  # idle reconciles, for the zero-write check
     }
     operator = OperatorProcess(env=env, log=tmp_path_factory.mktemp("operator") / "operator.log")
     operator.start()
@@ -243,8 +253,12 @@ def test_a_new_host_joins_the_service_only_once_its_schema_exists(
         assert _schema_label(crds, namespace, "ch-s1-r0-0") == "ready"
         st = wait_phase(crds, name, "Ready", timeout=120)
         assert st["schema"]["hosts"] == ["ch-s0-r0", "ch-s1-r0"]
-        tables = _tables(chdb_client, database)
-        assert "events" in tables
+        assert "events" in _tables(chdb_client, database)
+
+        # Idle: periodic reconciles (every 2 s here) neither label nor patch anything.
+        before = _versions(crds, name, namespace)
+        time.sleep(8)
+        assert _versions(crds, name, namespace) == before
     finally:
         server.close()
         crds.try_run("delete", "tenant", name, "--wait=false")
