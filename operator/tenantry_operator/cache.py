@@ -84,7 +84,8 @@ class ChildCache:
             pods = self._pods.setdefault(tenant, {})
             if deleted:
                 pods.pop(key, None)
-            else:
+            elif key not in pods or not _older(meta, pods[key]):
+                # an event older than the answer to our own label patch keeps that answer
                 pods[key] = pod_summary(obj)
             return str(tenant)
         if kind == "Secret":
@@ -182,7 +183,8 @@ class ChildCache:
 def pod_summary(pod: Obj) -> Obj:
     """What the operator keeps of a pod: name, labels, deletion, conditions."""
     meta = pod.get("metadata") or {}
-    kept = {k: meta[k] for k in ("name", "namespace", "labels", "deletionTimestamp") if k in meta}
+    names = ("name", "namespace", "labels", "deletionTimestamp", "resourceVersion")
+    kept = {k: meta[k] for k in names if k in meta}
     conditions = (pod.get("status") or {}).get("conditions") or []
     return {
         "metadata": kept,
@@ -207,6 +209,16 @@ def _json(obj: Obj) -> bytes:
 def dictionary_from(objs: Iterable[Obj]) -> bytes:
     """A compression dictionary for ``ChildCache``: sample objects, as the cache keeps them."""
     return b"".join(_json(o) for o in objs)
+
+
+def _older(meta: Obj, cached: Obj) -> bool:
+    """``meta``'s resourceVersion is older than ``cached``'s (False when unknown)."""
+    try:
+        mine = int(meta.get("resourceVersion") or "")
+        theirs = int((cached.get("metadata") or {}).get("resourceVersion") or "")
+    except ValueError:
+        return False
+    return mine < theirs
 
 
 def _newer(meta: Obj, cached: Obj) -> bool:

@@ -486,8 +486,7 @@ async def _label_ready(
     """Put the schema label on a host's pod (the cluster Service selects on it)."""
     name = pod["metadata"]["name"]
     label = {builders.clickhouse.SCHEMA_LABEL: builders.clickhouse.SCHEMA_READY}
-    await kube.patch("v1", "Pod", name, {"metadata": {"labels": label}}, namespace=model.namespace)
+    patch = {"metadata": {"labels": label}}
+    labelled = await kube.patch("v1", "Pod", name, patch, namespace=model.namespace)
     if record is not None:  # the watch confirms it; meanwhile the cache knows it
-        meta = pod["metadata"]
-        labelled = {**pod, "metadata": {**meta, "labels": {**(meta.get("labels") or {}), **label}}}
         record("v1", "Pod", labelled, False)
