@@ -128,6 +128,26 @@ def test_a_new_host_joins_the_service_only_once_its_schema_exists(
         before = _versions(crds, name, namespace)
         time.sleep(8)
         assert _versions(crds, name, namespace) == before
+
+        # A re-created pod comes without the label: provisioned again, then labelled.
+        old_uid = crds.get("pod", "ch-s1-r0-0", "-n", namespace)["metadata"]["uid"]
+        crds.run("delete", "pod", "ch-s1-r0-0", "-n", namespace, "--wait=false")
+        eventually(
+            lambda: crds.get_or_none("pod", "ch-s1-r0-0", "-n", namespace),
+            accept=lambda pod: (
+                pod is not None
+                and pod["metadata"]["uid"] != old_uid
+                and (pod["metadata"].get("labels") or {}).get(SCHEMA_LABEL) == "ready"
+            ),
+            timeout=120,
+            what="the re-created pod labelled again",
+        )
+        eventually(
+            lambda: _endpoint_pods(crds, namespace, "clickhouse"),
+            accept=lambda pods: pods == {"ch-s0-r0-0", "ch-s1-r0-0"},
+            timeout=120,
+            what="the re-created pod back in the clickhouse Service",
+        )
     finally:
         server.close()
         crds.try_run("delete", "tenant", name, "--wait=false")
