@@ -209,12 +209,3 @@ def hosts_to_provision(
         if host.name not in done or not pod.labelled:
             todo.append(host.name)
     return todo
-
-
-def needs_schema(status: Mapping[str, Any] | None, model: TenantModel) -> bool:
-    """Whether some host lacks the recorded schema, judged from the status alone:
-    True when it never ran, or the database, retention, shard or replica count
-    recorded in `status.schema` differ from what the model wants, or not every host
-    of the model is recorded as carrying the schema."""
-    hosts = set(provisioned_hosts(status, tenant_schema(model)))
-    return not hosts or any(h.name not in hosts for h in model.clickhouse.hosts)
