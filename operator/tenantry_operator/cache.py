@@ -211,21 +211,24 @@ def dictionary_from(objs: Iterable[Obj]) -> bytes:
     return b"".join(_json(o) for o in objs)
 
 
-def _older(meta: Obj, cached: Obj) -> bool:
-    """``meta``'s resourceVersion is older than ``cached``'s (False when unknown)."""
+def _versions(meta: Obj, cached: Obj) -> tuple[int, int] | None:
+    """(``meta``'s resourceVersion, ``cached``'s), None when either is unknown.
+    resourceVersions of one object are etcd revisions, comparable as integers."""
     try:
         mine = int(meta.get("resourceVersion") or "")
         theirs = int((cached.get("metadata") or {}).get("resourceVersion") or "")
     except ValueError:
-        return False
-    return mine < theirs
+        return None
+    return mine, theirs
+
+
+def _older(meta: Obj, cached: Obj) -> bool:
+    """``meta``'s resourceVersion is older than ``cached``'s (False when unknown)."""
+    versions = _versions(meta, cached)
+    return versions is not None and versions[0] < versions[1]
 
 
 def _newer(meta: Obj, cached: Obj) -> bool:
     """``meta``'s resourceVersion is newer than ``cached``'s (False when unknown)."""
-    try:
-        mine = int(meta.get("resourceVersion") or "")
-        theirs = int((cached.get("metadata") or {}).get("resourceVersion") or "")
-    except ValueError:
-        return False
-    return mine > theirs
+    versions = _versions(meta, cached)
+    return versions is not None and versions[0] > versions[1]

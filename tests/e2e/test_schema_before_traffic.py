@@ -19,8 +19,8 @@ from tenantry_operator.builders.clickhouse import SCHEMA_LABEL
 from tenantry.clickhouse.chdb_client import ChdbClient
 from tenantry_dev.cluster import free_port
 from tests.conftest import LOOPBACK_WRITER_PASSWORD
-from tests.e2e.test_dataplane import _tables
-from tests.e2e.test_tenant_lifecycle import condition, wait_phase
+from tests.e2e.test_dataplane import _tables, schema_pending
+from tests.e2e.test_tenant_lifecycle import wait_phase
 from tests.support.kube import Kube, tenant
 from tests.support.operator import OperatorProcess
 from tests.support.wait import eventually
@@ -101,12 +101,7 @@ def test_a_new_host_joins_the_service_only_once_its_schema_exists(
             timeout=120,
             what="the new host Ready in its own Service",
         )
-        pending = eventually(
-            lambda: condition(crds, name, "Ready"),
-            accept=lambda cond: cond.get("reason") == "SchemaPending",
-            timeout=120,
-            what="the new host's schema refused (ClickHouse refuses the operator)",
-        )
+        pending = schema_pending(crds, name, what="ClickHouse refuses the operator")
         assert "ch-s1-r0" in pending["message"]
         assert _schema_label(crds, namespace, "ch-s1-r0-0") is None
         assert _endpoint_pods(crds, namespace, "clickhouse") == {"ch-s0-r0-0"}
