@@ -19,6 +19,7 @@ non-replicated layouts run here for real: 1 x 1 -> N x 1 and more shards.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import select
 import subprocess
@@ -26,8 +27,11 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+from tenantry_operator import normalize
+from tenantry_operator.dataplane import schema_step
 
 from tenantry.clickhouse import layout
 from tenantry.clickhouse.http_client import HttpClickHouseClient
@@ -270,3 +274,38 @@ def _db_rows(host: Host, db: str, table: str) -> tuple[int, int]:
         f"AS s FROM {db}.{table}"
     )[0]
     return int(got["n"]), int(got["s"])
+
+
+def test_the_operator_step_reports_the_conversion_and_the_new_host(start_host: Start) -> None:
+    """The operator's schema step (dataplane/schema_step.py) over the same hosts: a
+    starter tenant grown to two shards; its results become Events and status."""
+
+    def model(shards: int) -> Any:
+        spec = {"plan": "starter", "clickhouse": {"shards": shards, "replicas": 1}}
+        return normalize.tenant_model({"metadata": {"name": "acme"}, "spec": spec})
+
+    first = start_host(0, 2)
+    small, grown = model(1), model(2)
+    assert schema_step.tenant_schema(small).database == DB
+    created = asyncio.run(schema_step.ensure_schema(first.client, small))
+    assert [r for r, _ in created.notices()] == ["SchemaCreated"]
+    _insert(first, "events", 500)  # within the starter's retention
+    before = _rows([first], "events")
+
+    second = start_host(1, 2)
+    results = [
+        asyncio.run(schema_step.ensure_schema(h.client, grown, host=h.name))
+        for h in (first, second)
+    ]
+
+    assert [r.summary for r in results] == ["converted", "created"]
+    reason, message = results[0].notices()[0]
+    assert reason == "LayoutConverted"
+    assert "on ch-s0-r0" in message
+    assert f"{results[0].moved_partitions} partition(s) moved" in message
+    assert results[0].moved_partitions >= 1
+    assert results[1].hosts == ["ch-s1-r0"]
+    assert _rows([first, second], "events_local") == before
+    again = asyncio.run(schema_step.ensure_schema(first.client, grown, host=first.name))
+    assert again.summary == "unchanged"
+    assert again.notices() == []
