@@ -31,7 +31,7 @@ from typing import Any
 
 import chdb
 
-from tenantry.clickhouse import schema
+from tenantry.clickhouse import layout, schema
 from tenantry.clickhouse.chdb_client import ChdbClient
 from tenantry.clickhouse.client import ClickHouseClient, json_each_row
 from tenantry.clickhouse.http_client import HttpClickHouseClient
@@ -92,7 +92,7 @@ def main() -> None:
             for name in ("engine_only", "chdb_dicts", "chdb_ndjson", "http_dicts", "http_ndjson")
         }
         for tenant in tenants.values():
-            schema.provision(client, tenant)
+            layout.provision(client, tenant)
         batches = [_events(args.batch, i * args.batch) for i in range(args.rows // args.batch)]
         total = len(batches) * args.batch
         encoded = [json_each_row(batch).encode() for batch in batches]

@@ -32,7 +32,7 @@ from ingestion.stream import Names, Stream
 from ingestion.usage import ControlPlaneUsageSink, LogUsageSink, UsageSink
 from ingestion.writer import AfterInsert, Writer
 from tenantry import ratelimit
-from tenantry.clickhouse import open_client, schema
+from tenantry.clickhouse import layout, open_client, schema
 from tenantry.clickhouse.client import AsyncClickHouse, ClickHouseClient
 from tenantry.internal_client import InternalClient
 
@@ -99,7 +99,7 @@ def open_clickhouse(settings: Settings) -> ClickHouseClient:
     """The ClickHouse client, with the schema provisioned first when asked to."""
     client = open_client(settings.clickhouse_url)
     if settings.provision:
-        report = schema.provision(
+        report = layout.provision(
             client,
             schema.TenantSchema(
                 database=settings.database,

@@ -90,7 +90,8 @@ class Settings(BaseSettings):
     clickhouse_database: Text = Field(None, validation_alias="TENANTRY_CLICKHOUSE_DATABASE")
     """The tenant's database; unset: the shared rule (``tenantry.contract.tenant_database``)."""
     clickhouse_cluster: Text = Field(None, validation_alias="TENANTRY_CLICKHOUSE_CLUSTER")
-    """ClickHouse cluster of the tenant's tables (ON CLUSTER DDL); unset: one server."""
+    """ClickHouse cluster of the tenant's tables; the schema ingestion provisions is one
+    server's (the operator provisions clusters host by host), so unset is the norm."""
     retention_days: int = Field(30, ge=1, validation_alias="TENANTRY_RETENTION_DAYS")
     """Events older than this are refused (and expire in ClickHouse)."""
     listen: str = Field("0.0.0.0:8080", validation_alias="TENANTRY_LISTEN")

@@ -199,13 +199,25 @@ class Response:
 class Engine:
     """chDB behind the HTTP semantics: sessions, settings, parameters, errors."""
 
-    def __init__(self, path: str | Path, *, users: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        users: Mapping[str, str] | None = None,
+        config_file: str | Path | None = None,
+    ) -> None:
         data = Path(path).resolve()
         data.mkdir(parents=True, exist_ok=True)
         self.path = str(data)
+        # A server config (config.d merged) the engine loads at start: macros, clusters.
+        self._dsn = (
+            f"file:{self.path}?config-file={Path(config_file).resolve()}"
+            if config_file
+            else self.path
+        )
         self.users = dict(users if users is not None else {"default": ""})
         # The base connection keeps the engine up between requests.
-        self._base: Any = connect(self.path)
+        self._base: Any = connect(self._dsn)
         version, zone = self._base.query("SELECT version(), timezone()", "TSV").bytes().split()
         self.version = version.decode()
         self.timezone = zone.decode()
@@ -233,7 +245,7 @@ class Engine:
         self, session_id: str, timeout: float, check: bool
     ) -> tuple[Any, Callable[[], None]]:
         if not session_id:
-            conn = connect(self.path)
+            conn = connect(self._dsn)
             return conn, conn.close
         with self._sessions_lock:
             now = time.monotonic()
@@ -245,7 +257,7 @@ class Engine:
             if session is None:
                 if check:
                     raise _RequestError(372, "SESSION_NOT_FOUND", f"Session {session_id} not found")
-                session = _Session(conn=connect(self.path), timeout=timeout)
+                session = _Session(conn=connect(self._dsn), timeout=timeout)
                 self._sessions[session_id] = session
             if not session.lock.acquire(blocking=False):
                 raise _RequestError(
@@ -521,10 +533,11 @@ class LoopbackServer:
         host: str = "127.0.0.1",
         port: int = 0,
         users: Mapping[str, str] | None = None,
+        config_file: str | Path | None = None,
     ) -> None:
         if not _is_loopback(host):
             raise ValueError(f"the loopback server binds loopback addresses only, not {host!r}")
-        self.engine = Engine(path, users=users)
+        self.engine = Engine(path, users=users, config_file=config_file)
         handler = type("Handler", (_Handler,), {"engine": self.engine})
         self._httpd = ThreadingHTTPServer((host, port), handler)
         self._httpd.daemon_threads = True
@@ -568,9 +581,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8123, help="0 picks a free port")
     parser.add_argument("--user", default="default")
     parser.add_argument("--password", default="")
+    parser.add_argument("--config-file", help="server config.xml (its config.d is merged)")
     args = parser.parse_args(argv)
     server = LoopbackServer(
-        args.path, host=args.host, port=args.port, users={args.user: args.password}
+        args.path,
+        host=args.host,
+        port=args.port,
+        users={args.user: args.password},
+        config_file=args.config_file,
     )
 
     def stop(_signum: int, _frame: FrameType | None) -> None:

@@ -29,6 +29,9 @@ class LiveState:
     namespace: Obj | None = None
     children: dict[Key, Obj] = field(default_factory=dict)  # the prunable kinds
     secrets: set[str] = field(default_factory=set)
+    # The ClickHouse hosts' pods by name, as `pod_summary` keeps them (never pruned:
+    # the StatefulSets own them); the schema step reads their readiness and label.
+    pods: dict[str, Obj] = field(default_factory=dict)
 
     @property
     def namespace_name(self) -> str:
@@ -51,6 +54,7 @@ class ChildCache:
     dictionary: bytes = field(default=b"", repr=False)
     _by_tenant: dict[str, dict[Key, bytes]] = field(default_factory=dict)
     _secrets: dict[str, set[Key]] = field(default_factory=dict)
+    _pods: dict[str, dict[Key, Obj]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         zdict = (
@@ -76,6 +80,14 @@ class ChildCache:
         if not tenant:
             return None
         key = (kind, meta.get("namespace") or "", meta.get("name", ""))
+        if kind == "Pod":
+            pods = self._pods.setdefault(tenant, {})
+            if deleted:
+                pods.pop(key, None)
+            elif key not in pods or not _older(meta, pods[key]):
+                # an event older than the answer to our own label patch keeps that answer
+                pods[key] = pod_summary(obj)
+            return str(tenant)
         if kind == "Secret":
             names = self._secrets.setdefault(tenant, set())
             if deleted:
@@ -119,7 +131,11 @@ class ChildCache:
             tenant = self.observe(api_version=api_version, kind=kind, obj=obj, deleted=False)
             if tenant:
                 touched.add(tenant)
-        stores: list[tuple[str, Any]] = [*self._by_tenant.items(), *self._secrets.items()]
+        stores: list[tuple[str, Any]] = [
+            *self._by_tenant.items(),
+            *self._secrets.items(),
+            *self._pods.items(),
+        ]
         for tenant, store in stores:
             gone = [k for k in store if k[0] == kind and k not in present]
             for key in gone:
@@ -143,10 +159,14 @@ class ChildCache:
         names = self._secrets.setdefault(tenant, set())
         for name in state.secrets:
             names.add(("Secret", state.namespace_name, name))
+        pods = self._pods.setdefault(tenant, {})
+        for name, pod in state.pods.items():
+            pods.setdefault(("Pod", state.namespace_name, name), pod)
 
     def forget(self, tenant: str) -> None:
         self._by_tenant.pop(tenant, None)
         self._secrets.pop(tenant, None)
+        self._pods.pop(tenant, None)
 
     def state(self, tenant: str, namespace: str) -> LiveState:
         objs = self._by_tenant.get(tenant, {})
@@ -156,7 +176,22 @@ class ChildCache:
             namespace=self._decode(ns) if ns is not None else None,
             children=children,
             secrets={k[2] for k in self._secrets.get(tenant, ()) if k[1] == namespace},
+            pods={k[2]: p for k, p in self._pods.get(tenant, {}).items() if k[1] == namespace},
         )
+
+
+def pod_summary(pod: Obj) -> Obj:
+    """What the operator keeps of a pod: name, labels, deletion, conditions."""
+    meta = pod.get("metadata") or {}
+    names = ("name", "namespace", "labels", "deletionTimestamp", "resourceVersion")
+    kept = {k: meta[k] for k in names if k in meta}
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return {
+        "metadata": kept,
+        "status": {
+            "conditions": [{"type": c.get("type"), "status": c.get("status")} for c in conditions]
+        },
+    }
 
 
 _ENCODER = msgspec.json.Encoder()
@@ -176,11 +211,24 @@ def dictionary_from(objs: Iterable[Obj]) -> bytes:
     return b"".join(_json(o) for o in objs)
 
 
-def _newer(meta: Obj, cached: Obj) -> bool:
-    """``meta``'s resourceVersion is newer than ``cached``'s (False when unknown)."""
+def _versions(meta: Obj, cached: Obj) -> tuple[int, int] | None:
+    """(``meta``'s resourceVersion, ``cached``'s), None when either is unknown.
+    resourceVersions of one object are etcd revisions, comparable as integers."""
     try:
         mine = int(meta.get("resourceVersion") or "")
         theirs = int((cached.get("metadata") or {}).get("resourceVersion") or "")
     except ValueError:
-        return False
-    return mine > theirs
+        return None
+    return mine, theirs
+
+
+def _older(meta: Obj, cached: Obj) -> bool:
+    """``meta``'s resourceVersion is older than ``cached``'s (False when unknown)."""
+    versions = _versions(meta, cached)
+    return versions is not None and versions[0] < versions[1]
+
+
+def _newer(meta: Obj, cached: Obj) -> bool:
+    """``meta``'s resourceVersion is newer than ``cached``'s (False when unknown)."""
+    versions = _versions(meta, cached)
+    return versions is not None and versions[0] > versions[1]

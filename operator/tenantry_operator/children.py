@@ -15,7 +15,8 @@ from typing import Any
 
 from tenantry import contract, listwatch
 from tenantry_operator import apply, failures
-from tenantry_operator.model import MANAGED_BY
+from tenantry_operator.builders import clickhouse
+from tenantry_operator.model import LABEL_COMPONENT, MANAGED_BY
 from tenantry_operator.runtime import Runtime
 
 # What the operator builds (the kinds it may prune), plus the Secrets it generates and
@@ -26,6 +27,11 @@ CHILDREN = (
     listwatch.Kind("v1", "Namespace", "namespaces"),
 )
 EVENTS = listwatch.Kind("v1", "Event", "events")
+# The ClickHouse hosts' pods: their readiness and schema label decide which hosts the
+# schema step provisions (dataplane/schema_step.py). Kept apart from the children, as
+# pods are never applied or pruned by the operator.
+PODS = listwatch.Kind("v1", "Pod", "pods")
+POD_LABELS = f"{contract.LABEL_MANAGED_BY}={MANAGED_BY},{LABEL_COMPONENT}={clickhouse.COMPONENT}"
 STARTUP_TIMEOUT = 120  # seconds for every watch to list once
 
 
@@ -62,7 +68,7 @@ def _watch(
 
 
 def _child_watch(
-    rt: Runtime, kind: listwatch.Kind, ready: asyncio.Event
+    rt: Runtime, kind: listwatch.Kind, ready: asyncio.Event, *, labels: str = ""
 ) -> Coroutine[Any, Any, None]:
     """The tenants' children of one kind, by the operator's label, into the cache."""
     return _watch(
@@ -75,7 +81,7 @@ def _child_watch(
         relisted=lambda objs: rt.cache.relist(
             api_version=kind.api_version, kind=kind.kind, objs=objs
         ),
-        labels=f"{contract.LABEL_MANAGED_BY}={MANAGED_BY}",
+        labels=labels or f"{contract.LABEL_MANAGED_BY}={MANAGED_BY}",
     )
 
 
@@ -102,6 +108,9 @@ async def start(rt: Runtime) -> None:
         ready = asyncio.Event()
         readiness.append(ready)
         rt.watches.append(asyncio.create_task(_child_watch(rt, kind, ready)))
+    ready = asyncio.Event()
+    readiness.append(ready)
+    rt.watches.append(asyncio.create_task(_child_watch(rt, PODS, ready, labels=POD_LABELS)))
     for selector in failures.SELECTORS:
         ready = asyncio.Event()
         readiness.append(ready)

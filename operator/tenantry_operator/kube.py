@@ -149,15 +149,17 @@ class Kube:
 
     async def patch(
         self, api_version: str, kind: str, name: str, patch: Obj, *, namespace: str | None = None
-    ) -> None:
+    ) -> Obj:
+        """A merge patch; returns the object as the API server answered."""
         self.on_write(kind, "patch")
-        await self.client.patch(
+        result = await self.client.patch(
             resource(api_version, kind),
             name,
             patch,
             namespace=namespace,
             patch_type=PatchType.MERGE,
         )
+        return _as_dict(result)
 
 
 def _as_dict(obj: Any) -> Obj:

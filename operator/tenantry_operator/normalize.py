@@ -1,7 +1,9 @@
 """normalize: CR (spec + metadata) + plan preset + operator settings -> TenantModel.
 
 Pure. Explicit spec fields win over the plan's preset; anything left unset comes from
-the preset. Keeper runs (3 nodes unless set) only when ClickHouse has replicas > 1.
+the preset. Keeper runs (3 nodes unless set) exactly when ClickHouse has replicas > 1:
+only ReplicatedMergeTree needs it, since the schema's DDL runs on each host and never
+ON CLUSTER (tenantry.clickhouse.schema), so N shards x 1 replica run without Keeper.
 """
 
 from __future__ import annotations
@@ -88,10 +90,9 @@ def tenant_model(
     ch = spec.clickhouse
     replicas = ch.replicas or preset.replicas
     keeper_spec = spec.keeper
-    if keeper_spec and keeper_spec.replicas:
-        keeper_replicas = keeper_spec.replicas
-    else:
-        keeper_replicas = 3 if replicas > 1 else 0
+    keeper_replicas = 0
+    if replicas > 1:
+        keeper_replicas = keeper_spec.replicas if keeper_spec and keeper_spec.replicas else 3
     ingestion = spec.ingestion
     autoscaling = None
     if ingestion and ingestion.autoscaling and ingestion.autoscaling.enabled:

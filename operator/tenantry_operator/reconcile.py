@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from tenantry import contract
+from tenantry.clickhouse import layout
 from tenantry.clickhouse.client import ClickHouseError
 from tenantry_operator import (
     apply,
@@ -28,11 +29,11 @@ from tenantry_operator import (
     rollout,
     secrets,
 )
-from tenantry_operator.cache import LiveState
+from tenantry_operator.cache import LiveState, pod_summary
 from tenantry_operator.conditions import Cond, set_conditions
 from tenantry_operator.dataplane import connect, schema_step
 from tenantry_operator.kube import Kube
-from tenantry_operator.model import TenantModel
+from tenantry_operator.model import LABEL_COMPONENT, TenantModel
 from tenantry_operator.s3 import Buckets, S3Error
 from tenantry_operator.settings import Settings
 
@@ -156,11 +157,14 @@ async def list_state(kube: Kube, *, namespace: str, labels: dict[str, str]) -> L
     live_ns = await kube.get("v1", "Namespace", namespace)
     if live_ns is None:  # a new tenant has nothing to list yet
         return LiveState()
-    live, secret_list = await asyncio.gather(
+    pod_labels = {**labels, LABEL_COMPONENT: builders.clickhouse.COMPONENT}
+    live, secret_list, pod_list = await asyncio.gather(
         apply.live_children(kube, namespace=namespace, labels=labels),
         kube.list("v1", "Secret", namespace=namespace, labels=labels),
+        kube.list("v1", "Pod", namespace=namespace, labels=pod_labels),
     )
-    return LiveState(live_ns, live, {s["metadata"]["name"] for s in secret_list})
+    pods = {p["metadata"]["name"]: pod_summary(p) for p in pod_list}
+    return LiveState(live_ns, live, {s["metadata"]["name"] for s in secret_list}, pods)
 
 
 async def reconcile(
@@ -270,7 +274,16 @@ async def reconcile(
     )
     new_status = observe.status(obs, previous)
     await _backup_status(model, settings, new_status, previous, cronjobs, found.problems, events)
-    schema = await _schema(kube, model, new_status, previous, events, settings)
+    schema = await _schema(
+        kube,
+        model,
+        new_status,
+        previous,
+        events,
+        settings,
+        pods=(observed().pods if observed is not None else state.pods),
+        record=record,
+    )
     converged = (
         new_status["phase"] in ("Ready", "Suspended") and not result.changed and schema == "done"
     )
@@ -444,49 +457,87 @@ async def _schema(
     previous: Obj | None,
     events: list[Event],
     settings: Settings,
+    *,
+    pods: Mapping[str, Obj],
+    record: apply.Recorder | None = None,
 ) -> SchemaStep:
-    """Provision the events schema once ClickHouse is Ready; record it in ``status``.
+    """Provision the events schema on each host whose pod is Ready and needs it, then
+    label that pod so the ``clickhouse`` Service sends it traffic; record in ``status``
+    which hosts carry the schema.
 
     Returns "done" when there is nothing (more) to do now; "wait" while the credentials
-    Secret is missing (its creation wakes the worker); "retry" when ClickHouse did not
+    Secret is missing (its creation wakes the worker); "retry" when a host did not
     answer or refused, which no watch announces: the worker retries soon. An idle tenant
-    whose recorded schema matches makes no call."""
+    (recorded schema matches, every Ready pod labelled) makes no call and no write."""
     recorded = (previous or {}).get("schema")
     if recorded:
         status["schema"] = recorded
-    clickhouse_ready = any(
-        c["type"] == "ClickHouseReady" and c["status"] == "True" for c in status["conditions"]
-    )
-    if model.suspend or not clickhouse_ready:
+    if model.suspend:
         return "done"
+    wanted = schema_step.tenant_schema(model)
     if settings.clickhouse_override:
-        # One engine stands in for every host of every tenant (local runs): there is no
-        # cluster to create ON CLUSTER tables on, so the schema is the single-node one.
-        single = dataclasses.replace(model.clickhouse, shards=1, replicas=1)
-        model = dataclasses.replace(model, clickhouse=single)
-    if not schema_step.needs_schema(previous, model):
+        # One engine stands in for every host of every tenant (local runs): the layout
+        # there is the single-node one, provisioned (a no-op after the first) and
+        # labelled host by host all the same.
+        wanted = dataclasses.replace(wanted, cluster=None, shards=1, replicas=1)
+    info = {name: schema_step.pod_info(pod) for name, pod in pods.items()}
+    todo = schema_step.hosts_to_provision(previous, model, info, wanted=wanted)
+    if not todo:
         return "done"
-    try:
-        async with connect.session(
-            kube, model, override=settings.clickhouse_override, scoped=False
-        ) as client:
-            if client is None:  # the credentials Secret is not there yet
-                return "wait"
-            result = await schema_step.ensure_schema(client, model)
-    except ClickHouseError as err:
-        log.info("schema of %s not provisioned yet: %s", model.name, err)
-        pending = f"events schema not provisioned yet: {err}"[:1000]
-        status["conditions"] = set_conditions(
-            status["conditions"],
-            [
-                Cond("Ready", False, "SchemaPending", pending),
-                Cond("Progressing", True, "SchemaPending", pending),
-            ],
-            generation=model.generation,
-            since=(previous or {}).get("conditions") or [],
-        )
-        status["phase"] = "Provisioning"
-        return "retry"
-    status["schema"] = result.status()
-    events.extend(Event(reason, message) for reason, message in result.notices())
-    return "done"
+    log.info("provisioning the schema of %s on %s", model.name, ", ".join(todo))
+    done = set(schema_step.provisioned_hosts(previous, wanted))
+    results: list[schema_step.SchemaResult] = []
+    outcome: SchemaStep = "done"
+    for host in todo:
+        try:
+            async with connect.session(
+                kube, model, override=settings.clickhouse_override, scoped=False, host=host
+            ) as client:
+                if client is None:  # the credentials Secret is not there yet
+                    outcome = "wait"
+                    break
+                results.append(
+                    await schema_step.ensure_schema(client, model, host=host, wanted=wanted)
+                )
+        except (ClickHouseError, layout.LayoutError) as err:
+            log.info("schema of %s on %s not provisioned yet: %s", model.name, host, err)
+            pending = f"events schema not provisioned yet on {host}: {err}"[:1000]
+            status["conditions"] = set_conditions(
+                status["conditions"],
+                [
+                    Cond("Ready", False, "SchemaPending", pending),
+                    Cond("Progressing", True, "SchemaPending", pending),
+                ],
+                generation=model.generation,
+                since=(previous or {}).get("conditions") or [],
+            )
+            status["phase"] = "Provisioning"
+            outcome = "retry"
+            break
+        done.add(host)
+        pod = schema_step.pod_name(host)
+        if not info[pod].labelled:
+            await _label_ready(kube, model, pods[pod], record)
+    current = [h.name for h in model.clickhouse.hosts if h.name in done]
+    status["schema"] = {
+        "database": wanted.database,
+        "retentionDays": wanted.retention_days,
+        "shards": wanted.shards,
+        "replicas": wanted.replicas,
+        "hosts": current,
+    }
+    for result in results:
+        events.extend(Event(reason, message) for reason, message in result.notices())
+    return outcome
+
+
+async def _label_ready(
+    kube: Kube, model: TenantModel, pod: Obj, record: apply.Recorder | None
+) -> None:
+    """Put the schema label on a host's pod (the cluster Service selects on it)."""
+    name = pod["metadata"]["name"]
+    label = {builders.clickhouse.SCHEMA_LABEL: builders.clickhouse.SCHEMA_READY}
+    patch = {"metadata": {"labels": label}}
+    labelled = await kube.patch("v1", "Pod", name, patch, namespace=model.namespace)
+    if record is not None:  # the watch confirms it; meanwhile the cache knows it
+        record("v1", "Pod", labelled, False)

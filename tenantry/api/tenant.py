@@ -147,8 +147,9 @@ class KeeperSpec(CRDModel):
         ]
         | None
     ) = None
-    """Keeper nodes: 1, 3 or 5 (an odd number keeps a quorum). Unset means 3 when
-    ClickHouse replicas > 1, otherwise none is run."""
+    """Keeper nodes: 1, 3 or 5 (an odd number keeps a quorum); unset means 3. Keeper runs
+    only when ClickHouse replicas > 1 (replicated tables need it); otherwise none is run,
+    whatever this says."""
     resources: Resources | None = None
     """CPU and memory per Keeper node."""
     storage: Storage | None = None

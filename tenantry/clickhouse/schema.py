@@ -1,18 +1,31 @@
-"""The tenant's ClickHouse schema as SQL, and `provision` to apply it idempotently.
+"""The tenant's ClickHouse schema as SQL, the same on every host of a layout.
 
-Everything here but `provision` is a pure function of a `TenantSchema` (plain
-values: database name, retention, cluster name, shards, replicas), so the
-operator can call it with its normalised model without this package importing
-the operator, and so the SQL is unit-tested as text and executed for real on
-chDB in the integration tests.
+Everything here is a pure function of a `TenantSchema` (plain values: database
+name, retention, cluster name, shards, replicas), so the operator can call it with
+its normalised model without this package importing the operator, and so the SQL is
+unit-tested as text and executed for real on chDB in the integration tests.
 
-Layout of a tenant's database:
+Where DDL runs: on every host, one host at a time, never ON CLUSTER. The
+operator runs `tenantry.clickhouse.layout.provision` (idempotent) through each
+host's own Service, as the
+Altinity operator's schema propagation does. So no layout needs Keeper for its
+DDL, the operator knows exactly which host carries the schema (it labels that
+host's pod, and only then does the host receive client traffic), and a host
+added later gets the same statements as the first one did.
 
-- single node (no cluster, or 1 shard x 1 replica): `events`, a MergeTree.
-- cluster (more than one shard or replica): `events_local`, a
-  ReplicatedMergeTree on every host (`{shard}`/`{replica}` macros, created
-  ON CLUSTER), and `events`, a Distributed table over it. Writers and dashboards
-  always use `<db>.events`, whatever the layout.
+Layout of a tenant's database, per host:
+
+- one host (1 shard x 1 replica): `events`, a MergeTree.
+- more than one host: `events_local` stores the rows and `events` is a
+  Distributed table over it (`internal_replication`: one replica per shard
+  receives each insert). `events_local` is a MergeTree when each shard has one
+  replica (N x 1: no Keeper at all), a ReplicatedMergeTree (`{shard}`/`{replica}`
+  macros, Keeper) when shards have replicas (1 x M, N x M).
+
+Writers and dashboards always use `<db>.events`, whatever the layout. A host
+whose tables belong to another layout (a 1 x 1 tenant grown into a cluster, an
+N x 1 tenant given replicas) is converted in place by `tenantry.clickhouse.layout`,
+which moves every row into the new storing table exactly once.
 
 Table design (see `events_table` for the ORDER BY reasoning):
 
@@ -27,9 +40,9 @@ Table design (see `events_table` for the ORDER BY reasoning):
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from tenantry.clickhouse.client import ClickHouseClient, quote_identifier, quote_string
+from tenantry.clickhouse.client import quote_identifier, quote_string
 
 # The version of the layout described here (tables, columns, engines). Every backup
 # records the version it holds (operator: `backups.Manifest.schema_version`), so a
@@ -83,8 +96,13 @@ class TenantSchema:
 
     @property
     def clustered(self) -> bool:
-        """Replicated + Distributed when there is more than one host."""
+        """`events_local` + Distributed `events` when there is more than one host."""
         return self.cluster is not None and (self.shards > 1 or self.replicas > 1)
+
+    @property
+    def replicated(self) -> bool:
+        """ReplicatedMergeTree (hence Keeper) exactly when a shard has replicas."""
+        return self.clustered and self.replicas > 1
 
     @property
     def local_table(self) -> str:
@@ -92,18 +110,13 @@ class TenantSchema:
         return EVENTS_LOCAL if self.clustered else EVENTS
 
 
-def _on_cluster(schema: TenantSchema) -> str:
-    if schema.clustered and schema.cluster is not None:
-        return f" ON CLUSTER {quote_identifier(schema.cluster)}"
-    return ""
-
-
-def _table(schema: TenantSchema, name: str) -> str:
+def table_name(schema: TenantSchema, name: str) -> str:
+    """`<db>`.`<name>`, both quoted."""
     return f"{quote_identifier(schema.database)}.{quote_identifier(name)}"
 
 
 def create_database(schema: TenantSchema) -> str:
-    return f"CREATE DATABASE IF NOT EXISTS {quote_identifier(schema.database)}{_on_cluster(schema)}"
+    return f"CREATE DATABASE IF NOT EXISTS {quote_identifier(schema.database)}"
 
 
 def ttl_clause(retention_days: int) -> str:
@@ -111,16 +124,28 @@ def ttl_clause(retention_days: int) -> str:
     return f"TTL timestamp + INTERVAL {int(retention_days)} DAY"
 
 
+def replicated_path(schema: TenantSchema, name: str) -> str:
+    """The Keeper path of a replicated table: one per shard, shared by its replicas."""
+    return f"/clickhouse/tables/{{shard}}/{schema.database}/{name}"
+
+
 def events_engine(schema: TenantSchema) -> str:
-    """MergeTree on one node; ReplicatedMergeTree keyed by shard and replica macros."""
-    if not schema.clustered:
+    """MergeTree, or ReplicatedMergeTree keyed by the shard and replica macros when
+    shards have replicas. The Keeper path ends in `events` (not `events_local`), as
+    tenants created by earlier versions have it."""
+    if not schema.replicated:
         return "MergeTree"
-    path = f"/clickhouse/tables/{{shard}}/{schema.database}/{EVENTS}"
-    return f"ReplicatedMergeTree({quote_string(path)}, '{{replica}}')"
+    return f"ReplicatedMergeTree({quote_string(replicated_path(schema, EVENTS))}, '{{replica}}')"
 
 
-def events_table(schema: TenantSchema) -> str:
+def events_table(
+    schema: TenantSchema, *, name: str | None = None, engine: str | None = None
+) -> str:
     """CREATE TABLE for the table that stores events (`events` or `events_local`).
+
+    `name` and `engine` serve `tenantry.clickhouse.layout`, which builds tables of
+    the same structure under other names while it converts a host (the structure
+    must be identical for partitions to move between them).
 
     ORDER BY (event, toDate(timestamp), user_id, timestamp), because dashboard
     panels almost always ask "how many <event> per day/hour over a range, how
@@ -139,17 +164,18 @@ def events_table(schema: TenantSchema) -> str:
     A minmax skip index on `timestamp` serves panels that do not filter on the
     event name.
     """
+    engine = engine or events_engine(schema)
     columns = ",\n    ".join(f"{quote_identifier(n)} {t}" for n, t in EVENT_COLUMNS)
     window_setting = (
         "replicated_deduplication_window"
-        if schema.clustered
+        if engine.startswith("Replicated")
         else "non_replicated_deduplication_window"
     )
     return (
-        f"CREATE TABLE IF NOT EXISTS {_table(schema, schema.local_table)}{_on_cluster(schema)}\n"
+        f"CREATE TABLE IF NOT EXISTS {table_name(schema, name or schema.local_table)}\n"
         f"(\n    {columns},\n"
         "    INDEX timestamp_minmax timestamp TYPE minmax GRANULARITY 1\n)\n"
-        f"ENGINE = {events_engine(schema)}\n"
+        f"ENGINE = {engine}\n"
         "PARTITION BY toYYYYMM(timestamp)\n"
         "ORDER BY (event, toDate(timestamp), user_id, timestamp)\n"
         f"{ttl_clause(schema.retention_days)}\n"
@@ -157,19 +183,21 @@ def events_table(schema: TenantSchema) -> str:
     )
 
 
-def distributed_table(schema: TenantSchema) -> str | None:
+def distributed_table(schema: TenantSchema, *, name: str = EVENTS) -> str | None:
     """`events` over `events_local` on every shard; None on a single node.
 
     Sharding key `cityHash64(user_id)`: all events of a user land on one shard,
     so per-user aggregates (uniq, funnels, retention) are complete on each shard
-    and can be merged without moving rows; the hash spreads users evenly.
+    and can be merged without moving rows; the hash spreads users evenly. The
+    table names the cluster, not its hosts: a new shard in remote_servers (which
+    ClickHouse reloads) is used without any DDL.
     """
     if not schema.clustered:
         return None
     assert schema.cluster is not None
     return (
-        f"CREATE TABLE IF NOT EXISTS {_table(schema, EVENTS)}{_on_cluster(schema)}\n"
-        f"AS {_table(schema, EVENTS_LOCAL)}\n"
+        f"CREATE TABLE IF NOT EXISTS {table_name(schema, name)}\n"
+        f"AS {table_name(schema, EVENTS_LOCAL)}\n"
         f"ENGINE = Distributed({quote_string(schema.cluster)}, "
         f"{quote_string(schema.database)}, {quote_string(EVENTS_LOCAL)}, cityHash64(user_id))"
     )
@@ -180,15 +208,17 @@ def modify_ttl(schema: TenantSchema) -> str:
 
     ClickHouse materialises the new TTL on existing parts as a background
     mutation, so a shorter retention deletes old rows without blocking inserts.
+    Run on every host: on replicated tables the ALTER goes through Keeper to the
+    other replicas too, and running it there again is a no-op.
     """
     return (
-        f"ALTER TABLE {_table(schema, schema.local_table)}{_on_cluster(schema)} "
+        f"ALTER TABLE {table_name(schema, schema.local_table)} "
         f"MODIFY {ttl_clause(schema.retention_days)}"
     )
 
 
 def schema_statements(schema: TenantSchema) -> list[str]:
-    """Every CREATE for the tenant, in order; each is a no-op when already there."""
+    """Every CREATE for a new host, in order; each is a no-op when already there."""
     statements = [create_database(schema), events_table(schema)]
     distributed = distributed_table(schema)
     if distributed is not None:
@@ -210,104 +240,30 @@ def materialized_view(
     `select` reads from `<db>.<local table>` (see `TenantSchema.local_table`)
     and typically yields `-State` aggregates, read back with `-Merge`
     functions; `engine` is a MergeTree-family engine name without arguments.
-    On a cluster the view is created ON CLUSTER over the local table with the
-    Replicated variant of the engine, so each shard aggregates its own rows;
-    reading all shards at once then needs a Distributed table over the view.
+    Like every statement here it is run on each host: over the local table, with
+    the Replicated variant of the engine where shards have replicas, so each
+    shard aggregates its own rows; reading all shards at once then needs a
+    Distributed table over the view.
     """
     quote_identifier(name)
     quote_identifier(engine)
     engine_sql = engine
-    if schema.clustered:
-        path = f"/clickhouse/tables/{{shard}}/{schema.database}/{name}"
-        engine_sql = f"Replicated{engine}({quote_string(path)}, '{{replica}}')"
+    if schema.replicated:
+        path = quote_string(replicated_path(schema, name))
+        engine_sql = f"Replicated{engine}({path}, '{{replica}}')"
     partition = f"PARTITION BY {partition_by}\n" if partition_by else ""
     return (
-        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {_table(schema, name)}{_on_cluster(schema)}\n"
+        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {table_name(schema, name)}\n"
         f"ENGINE = {engine_sql}\n{partition}ORDER BY {order_by}\n"
         f"AS {select}"
     )
 
 
 def drop_view(schema: TenantSchema, name: str) -> str:
-    return f"DROP VIEW IF EXISTS {_table(schema, name)}{_on_cluster(schema)} SYNC"
-
-
-def hosts_with_schema_query(schema: TenantSchema) -> tuple[str, dict[str, str]]:
-    """SQL (and its parameters) listing the hosts that have the events table.
-
-    On a cluster it reads every replica of every shard through
-    `clusterAllReplicas`, so the operator can report in status which hosts have
-    the schema (a new replica shows up once provisioning reached it).
-    """
-    source = "system.tables"
-    if schema.clustered and schema.cluster is not None:
-        source = f"clusterAllReplicas({quote_string(schema.cluster)}, system.tables)"
-    sql = (
-        f"SELECT DISTINCT hostName() AS host FROM {source} "  # noqa: S608 - checked identifier
-        "WHERE database = {db:String} AND name = {table:String} ORDER BY host"
-    )
-    return sql, {"db": schema.database, "table": schema.local_table}
-
-
-def hosts_with_schema(client: ClickHouseClient, schema: TenantSchema) -> list[str]:
-    sql, params = hosts_with_schema_query(schema)
-    return [str(row["host"]) for row in client.query(sql, params)]
+    return f"DROP VIEW IF EXISTS {table_name(schema, name)} SYNC"
 
 
 def ttl_days_of(engine_full: str) -> int | None:
     """Retention days in a table's `system.tables.engine_full`, None without TTL."""
     match = _TTL_DAYS.search(engine_full)
     return int(match.group(1)) if match else None
-
-
-@dataclass
-class ProvisionReport:
-    """What `provision` did: the statements it ran, whether it created the
-    events table, and the retention it replaced when the TTL had drifted."""
-
-    statements: list[str] = field(default_factory=list)
-    created: bool = False
-    ttl_altered: bool = False
-    previous_ttl_days: int | None = None
-
-    @property
-    def changed(self) -> bool:
-        return self.created or self.ttl_altered
-
-
-def _engine_full(client: ClickHouseClient, schema: TenantSchema) -> str | None:
-    rows = client.query(
-        "SELECT engine_full FROM system.tables WHERE database = {db:String} AND name = {t:String}",
-        {"db": schema.database, "t": schema.local_table},
-    )
-    return str(rows[0]["engine_full"]) if rows else None
-
-
-def provision(client: ClickHouseClient, schema: TenantSchema) -> ProvisionReport:
-    """Create what is missing and fix TTL drift; a second call changes nothing.
-
-    The CREATEs carry IF NOT EXISTS, so running them again is harmless. The TTL
-    is read back from `system.tables.engine_full` (normalised by the engine,
-    `timestamp + toIntervalDay(N)`) and ALTERed only when N differs from the
-    wanted retention. On a cluster, this reads the host the client talks to;
-    ON CLUSTER DDL carries the change to the others, and running `provision`
-    again after a scale-up creates the tables on the new shards and replicas
-    (every host of the cluster runs each IF NOT EXISTS statement).
-    """
-    report = ProvisionReport()
-    before = _engine_full(client, schema)
-    for statement in schema_statements(schema):
-        client.command(statement)
-        report.statements.append(statement)
-    report.created = before is None
-    engine_full = _engine_full(client, schema)
-    if engine_full is None:
-        raise RuntimeError(f"{schema.database}.{schema.local_table} missing after CREATE")
-    current = ttl_days_of(engine_full)
-    if current != schema.retention_days:
-        statement = modify_ttl(schema)
-        client.command(statement)
-        report.statements.append(statement)
-        report.ttl_altered = True
-        report.previous_ttl_days = current
-    return report

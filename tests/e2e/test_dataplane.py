@@ -31,6 +31,16 @@ def _dashboard(name: str, tenant: str, panels: list[dict[str, Any]]) -> dict[str
     }
 
 
+def schema_pending(kube: Kube, name: str, *, what: str) -> dict[str, Any]:
+    """The Tenant's Ready condition once the schema step was refused (`what`: why)."""
+    return eventually(
+        lambda: condition(kube, name, "Ready"),
+        accept=lambda cond: cond.get("reason") == "SchemaPending",
+        timeout=180,
+        what=f"the schema step refused ({what})",
+    )
+
+
 def _tables(chdb: ChdbClient, database: str) -> set[str]:
     rows = chdb.query(
         "SELECT name FROM system.tables WHERE database = {db:String}", {"db": database}
@@ -135,12 +145,7 @@ def test_a_refused_schema_step_is_retried_soon_after_clickhouse_answers(
     name = f"dp-retry-{secrets.token_hex(2)}"
     try:
         crds.apply(tenant(name, {}))
-        refused = eventually(
-            lambda: condition(crds, name, "Ready"),
-            accept=lambda cond: cond.get("reason") == "SchemaPending",
-            timeout=180,
-            what="the schema step refused (no ClickHouse yet)",
-        )
+        refused = schema_pending(crds, name, what="no ClickHouse yet")
         assert "not provisioned yet" in refused["message"]
         server = LoopbackServer(
             chdb_path, port=port, users={"writer": LOOPBACK_WRITER_PASSWORD}

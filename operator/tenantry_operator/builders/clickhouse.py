@@ -47,6 +47,13 @@ SERVICE = "clickhouse"
 HTTP_PORT = 8123
 NATIVE_PORT = 9000
 
+# Schema before traffic: the operator sets this label on a host's pod once it has
+# provisioned that host's schema (dataplane/schema_step.py); the cluster Service selects
+# on it, the per-host Services (through which the operator provisions) do not. A new or
+# re-created pod carries no label, so it receives no client traffic until provisioned.
+SCHEMA_LABEL = "tenantry.io/schema"
+SCHEMA_READY = "ready"
+
 
 @dataclass(frozen=True)
 class User:
@@ -266,7 +273,7 @@ def services(model: m.TenantModel) -> list[common.Manifest]:
         "clickhouse/service.yaml.j2",
         headless=False,
         metadata=common.metadata(model, name=SERVICE, component=COMPONENT),
-        selector=common.selector(model, COMPONENT),
+        selector=common.selector(model, COMPONENT, extra={SCHEMA_LABEL: SCHEMA_READY}),
     )
     return [*per_host, cluster]
 

@@ -1,7 +1,8 @@
-"""ClickHouse Keeper: the coordination service replicated tables and ON CLUSTER DDL need.
+"""ClickHouse Keeper: the coordination service replicated tables need.
 
-Rendered only when the model runs Keeper (replicas > 0; normalize decides that from
-the ClickHouse replica count). Nodes find each other through the headless Service's
+Rendered only when the model runs Keeper (replicas > 0; normalize decides that: exactly
+when ClickHouse shards have replicas, since the schema's DDL runs host by host and
+never needs Keeper by itself). Nodes find each other through the headless Service's
 per-pod DNS names, which is why raft_configuration can be written before any pod runs.
 The pod template carries a hash of the whole Keeper config, so a change to it (such as
 a different node count) restarts the nodes, which read it only at start.

@@ -1,8 +1,10 @@
 """How the operator reaches a tenant's ClickHouse, and how it never leaks the password.
 
-In a cluster the operator talks to the tenant's `clickhouse` Service as `admin`
-(password in Secret `clickhouse-credentials`, key `admin-password`, in the
-tenant's namespace). For local e2e runs no ClickHouse server exists, so the
+In a cluster the operator talks to the tenant's ClickHouse as `admin` (password in
+Secret `clickhouse-credentials`, key `admin-password`, in the tenant's namespace):
+the schema step to each host through that host's own Service (`ch-s<s>-r<r>`, which
+publishes the pod whatever its labels), the dashboards through the `clickhouse`
+Service (hosts that carry the schema). For local e2e runs no ClickHouse server exists, so the
 setting `TENANTRY_CLICKHOUSE_URL_OVERRIDE` replaces that URL with one engine for
 every tenant: the loopback ClickHouse-HTTP endpoint over chDB
 (`http://user:pw@127.0.0.1:PORT/`) or chDB itself (`chdb:///path`). Because one
@@ -37,6 +39,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from tenantry import contract
 from tenantry.clickhouse import open_client, open_tenant_client
 from tenantry.clickhouse.client import ClickHouseClient
+from tenantry_operator.builders import clickhouse, common
 from tenantry_operator.kube import Kube
 from tenantry_operator.model import TenantModel
 
@@ -53,13 +56,20 @@ def database_name(model: TenantModel) -> str:
     return model.database
 
 
-def clickhouse_url(model: TenantModel, admin_password: str | None, *, override: str | None) -> str:
+def clickhouse_url(
+    model: TenantModel,
+    admin_password: str | None,
+    *,
+    override: str | None,
+    host: str | None = None,
+) -> str:
     """The URL the operator opens for `model` (`tenantry.clickhouse.open_client`).
 
     Default: the tenant Service as `admin`,
-    `http://admin:<pw>@clickhouse.<ns>.svc.cluster.local:8123/`. The override, when
-    set, is used as it is (it carries its own credentials, if any), and the
-    password is not needed.
+    `http://admin:<pw>@clickhouse.<ns>.svc.cluster.local:8123/`, or with `host` that
+    host's own Service (`ch-s0-r1.<ns>.svc.cluster.local`). The override, when set, is
+    used as it is (it carries its own credentials, if any), and the password is not
+    needed.
     """
     if override:
         return override
@@ -67,8 +77,8 @@ def clickhouse_url(model: TenantModel, admin_password: str | None, *, override: 
         raise ValueError(f"no ClickHouse admin password for tenant {model.name}")
     user = quote(ADMIN_USER, safe="")
     password = quote(admin_password, safe="")
-    host = f"clickhouse.{model.namespace}.svc.cluster.local"
-    return f"http://{user}:{password}@{host}:{HTTP_PORT}/"
+    address = common.service_host(model, host or clickhouse.SERVICE)
+    return f"http://{user}:{password}@{address}:{HTTP_PORT}/"
 
 
 def redact_url(url: str) -> str:
@@ -100,12 +110,13 @@ async def admin_password(kube: Kube, model: TenantModel) -> str | None:
 
 
 async def open_for_tenant(
-    kube: Kube, model: TenantModel, *, override: str | None, scoped: bool
+    kube: Kube, model: TenantModel, *, override: str | None, scoped: bool, host: str | None = None
 ) -> ClickHouseClient | None:
     """A client on the tenant's ClickHouse, None while its credentials Secret is missing.
 
     `scoped`: the tenant's database is the current database (dashboards; it must
-    exist), else none is (schema provisioning). Close the client when done
+    exist), else none is (schema provisioning); `host`: that host's Service instead of
+    the cluster's (schema provisioning). Close the client when done
     (`await asyncio.to_thread(client.close)`); steps use `session`, which does. Raises
     ClickHouseError when the server cannot be reached; log the URL only through
     `redact_url`.
@@ -113,7 +124,7 @@ async def open_for_tenant(
     password = None if override else await admin_password(kube, model)
     if password is None and not override:
         return None
-    url = clickhouse_url(model, password, override=override)
+    url = clickhouse_url(model, password, override=override, host=host)
     if scoped:
         return await asyncio.to_thread(open_tenant_client, url, database=database_name(model))
     return await asyncio.to_thread(open_client, url)
@@ -121,7 +132,7 @@ async def open_for_tenant(
 
 @contextlib.asynccontextmanager
 async def session(
-    kube: Kube, model: TenantModel, *, override: str | None, scoped: bool
+    kube: Kube, model: TenantModel, *, override: str | None, scoped: bool, host: str | None = None
 ) -> AsyncIterator[ClickHouseClient | None]:
     """`open_for_tenant` for the length of a block, closed after it, with at most
     `MAX_SESSIONS` open at once in this event loop (the others wait their turn)."""
@@ -130,7 +141,7 @@ async def session(
     if gate is None:
         gate = _gates[loop] = asyncio.Semaphore(MAX_SESSIONS)
     async with gate:
-        client = await open_for_tenant(kube, model, override=override, scoped=scoped)
+        client = await open_for_tenant(kube, model, override=override, scoped=scoped, host=host)
         try:
             yield client
         finally:

@@ -18,17 +18,19 @@ control plane runs only panels this marked valid:
    Planning runs scalar subqueries, which is why it comes after step 2.
 
 A panel with `materialize: true` gets a materialized view `mv_<dashboard>_<panel>`
-in the tenant database: the panel's SQL run on every insert into `events`, its
-rows kept in a MergeTree (on a single node the view is POPULATEd from the rows
-already there). A view's comment records its dashboard, panel and a hash of the
-SQL: a changed SQL drops and recreates the view; views of this dashboard whose
-panel is gone or no longer materialized are dropped. Because ClickHouse runs the
-SELECT per insert block, the view holds partial results per block: readers
-aggregate again (`sum` of counts), or panels use `-State` aggregates read back
-with `-Merge`. A materialized panel cannot use variables or the time range
-(nothing binds them on insert); filter when reading the view. A materialized
-panel whose SQL turns invalid keeps its last view (a typo must not drop data) and
-says so in its message.
+in the tenant database: the panel's SQL run on every insert into `events`, its rows
+kept in a MergeTree (on a single node the view is POPULATEd from the rows already
+there). On replicated shards the view is created ON CLUSTER (Keeper runs there); on
+N shards x 1 replica, which run no Keeper, materialized panels are refused (the
+schema's own DDL runs host by host; views do not yet). A view's comment records its
+dashboard, panel and a hash of the SQL: a changed SQL drops and recreates the view;
+views of this dashboard whose panel is gone or no longer materialized are dropped.
+Because ClickHouse runs the SELECT per insert block, the view holds partial results
+per block: readers aggregate again (`sum` of counts), or panels use `-State`
+aggregates read back with `-Merge`. A materialized panel cannot use variables or the
+time range (nothing binds them on insert); filter when reading the view. A
+materialized panel whose SQL turns invalid keeps its last view (a typo must not drop
+data) and says so in its message.
 
 Called by `dashboard_worker` (the kopf handlers): a tenant that is not Ready gives
 `unavailable` (panels keep their last known status) and a retry; otherwise
@@ -229,19 +231,30 @@ def _views(client: ClickHouseClient, database: str) -> dict[str, _View]:
 
 
 def _on_cluster(schema: TenantSchema) -> str:
-    if schema.clustered and schema.cluster is not None:
+    """Views are the one DDL still sent ON CLUSTER, and only where Keeper runs (shards
+    with replicas: cluster.xml then carries `<zookeeper>` and `<distributed_ddl>`)."""
+    if schema.replicated and schema.cluster is not None:
         return f" ON CLUSTER {quote_identifier(schema.cluster)}"
     return ""
+
+
+def views_supported(schema: TenantSchema) -> bool:
+    """Materialized views on this layout: one host, or replicated shards (ON CLUSTER
+    through Keeper). N x 1 runs no Keeper, and views are not yet created host by host
+    as the schema is, so they are refused there rather than made on one host only."""
+    return not schema.clustered or schema.replicated
 
 
 def create_view_sql(
     schema: TenantSchema, *, name: str, select: str, owner: panels.ViewOwner
 ) -> str:
     """CREATE MATERIALIZED VIEW for a panel (Replicated engine and no POPULATE on clusters)."""
+    if not views_supported(schema):
+        raise ValueError(f"no materialized views on {schema.shards} shards x 1 replica")
     table = f"{quote_identifier(schema.database)}.{quote_identifier(name)}"
     engine = "MergeTree"
     populate = " POPULATE"
-    if schema.clustered:
+    if schema.replicated:
         path = f"/clickhouse/tables/{{shard}}/{schema.database}/{name}"
         engine = f"ReplicatedMergeTree({quote_string(path)}, '{{replica}}')"
         populate = ""
@@ -359,6 +372,11 @@ def _reconcile(
                 raise panels.PanelError(
                     "a materialized panel cannot use variables or {from}/{to} (nothing binds "
                     "them when events are inserted): remove them or set materialize: false"
+                )
+            if panel.materialize and not views_supported(schema):
+                raise panels.PanelError(
+                    f"materialized panels need one host or replicated shards; this tenant has "
+                    f"{schema.shards} shards x 1 replica: set materialize: false"
                 )
         except panels.PanelError as err:
             kept_view = _last_good_view(run, panel)

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from tenantry.clickhouse import schema
+from tenantry.clickhouse import layout, schema
 from tenantry.clickhouse.client import ClickHouseClient, json_each_row
 from tenantry.clickhouse.schema import TenantSchema
 from tests.integration.clickhouse.events import NOW, events
@@ -31,7 +31,7 @@ def _count(client: ClickHouseClient, database: str) -> int:
 def test_provision_creates_single_node_events_table(
     client: ClickHouseClient, database: str
 ) -> None:
-    report = schema.provision(client, TenantSchema(database=database, retention_days=30))
+    report = layout.provision(client, TenantSchema(database=database, retention_days=30))
 
     assert report.created
     assert not report.ttl_altered
@@ -48,24 +48,20 @@ def test_provision_creates_single_node_events_table(
     assert [c["name"] for c in columns] == [name for name, _ in schema.EVENT_COLUMNS]
 
 
-def test_hosts_with_schema_lists_this_host_once_provisioned(
-    client: ClickHouseClient, database: str
-) -> None:
+def test_has_schema_once_provisioned(client: ClickHouseClient, database: str) -> None:
     tenant = TenantSchema(database=database, retention_days=30)
-    assert schema.hosts_with_schema(client, tenant) == []
-    schema.provision(client, tenant)
-    hosts = schema.hosts_with_schema(client, tenant)
-    assert len(hosts) == 1
-    assert hosts[0]
+    assert not layout.has_schema(client, tenant)
+    layout.provision(client, tenant)
+    assert layout.has_schema(client, tenant)
 
 
 def test_provision_twice_changes_nothing(client: ClickHouseClient, database: str) -> None:
     wanted = TenantSchema(database=database, retention_days=30)
-    schema.provision(client, wanted)
+    layout.provision(client, wanted)
     client.insert(f"{database}.events", events(5))
     before = _table_info(client, database)
 
-    again = schema.provision(client, wanted)
+    again = layout.provision(client, wanted)
 
     assert not again.changed
     assert all(s.startswith("CREATE") for s in again.statements)
@@ -74,11 +70,11 @@ def test_provision_twice_changes_nothing(client: ClickHouseClient, database: str
 
 
 def test_retention_change_alters_ttl_in_place(client: ClickHouseClient, database: str) -> None:
-    schema.provision(client, TenantSchema(database=database, retention_days=30))
+    layout.provision(client, TenantSchema(database=database, retention_days=30))
     client.insert(f"{database}.events", events(10))
     table_uuid = _table_info(client, database)["uuid"]
 
-    report = schema.provision(client, TenantSchema(database=database, retention_days=7))
+    report = layout.provision(client, TenantSchema(database=database, retention_days=7))
 
     assert report.ttl_altered
     assert report.previous_ttl_days == 30
@@ -88,11 +84,11 @@ def test_retention_change_alters_ttl_in_place(client: ClickHouseClient, database
     assert schema.ttl_days_of(str(info["engine_full"])) == 7
     assert info["uuid"] == table_uuid  # same table, not a rebuild
     assert _count(client, database) == 10
-    assert not schema.provision(client, TenantSchema(database=database, retention_days=7)).changed
+    assert not layout.provision(client, TenantSchema(database=database, retention_days=7)).changed
 
 
 def test_ttl_drops_rows_older_than_retention(client: ClickHouseClient, database: str) -> None:
-    schema.provision(client, TenantSchema(database=database, retention_days=7))
+    layout.provision(client, TenantSchema(database=database, retention_days=7))
     old = events(3, start=NOW - dt.timedelta(days=40), names=("old",))
     client.insert(f"{database}.events", old + events(4, names=("recent",)))
 
@@ -104,7 +100,7 @@ def test_ttl_drops_rows_older_than_retention(client: ClickHouseClient, database:
 
 
 def test_insert_and_query_events_round_trip(client: ClickHouseClient, database: str) -> None:
-    schema.provision(client, TenantSchema(database=database, retention_days=30))
+    layout.provision(client, TenantSchema(database=database, retention_days=30))
     sent = events(3)
     client.insert(f"{database}.events", sent)
 
@@ -128,7 +124,7 @@ def test_insert_and_query_events_round_trip(client: ClickHouseClient, database: 
 
 def test_insert_json_lines_and_dedup(client: ClickHouseClient, database: str) -> None:
     """The ingestion writer's path: NDJSON bytes straight from the stream."""
-    schema.provision(client, TenantSchema(database=database, retention_days=30))
+    layout.provision(client, TenantSchema(database=database, retention_days=30))
     rows = events(20)
     ndjson = json_each_row(rows).encode()
 
@@ -147,7 +143,7 @@ def test_insert_json_lines_and_dedup(client: ClickHouseClient, database: str) ->
 
 
 def test_dedup_token_drops_a_retried_batch(client: ClickHouseClient, database: str) -> None:
-    schema.provision(client, TenantSchema(database=database, retention_days=30))
+    layout.provision(client, TenantSchema(database=database, retention_days=30))
     batch = events(50)
     table = f"{database}.events"
 
@@ -163,7 +159,7 @@ def test_materialized_view_keeps_a_dashboard_aggregate(
     client: ClickHouseClient, database: str
 ) -> None:
     tenant = TenantSchema(database=database, retention_days=30)
-    schema.provision(client, tenant)
+    layout.provision(client, tenant)
     client.command(
         schema.materialized_view(
             tenant,
@@ -199,7 +195,8 @@ def test_materialized_view_keeps_a_dashboard_aggregate(
 def test_cluster_ddl_is_valid_clickhouse_sql(
     chdb_client: ClickHouseClient, shards: int, replicas: int
 ) -> None:
-    """chDB has no cluster or Keeper, so the ON CLUSTER DDL is parsed, not run."""
+    """Per-host DDL, never ON CLUSTER; parsed here (the session's engine has no
+    `tenant` cluster): tests/integration/clickhouse/test_layouts.py runs it on hosts."""
     tenant = TenantSchema(
         database="acme", retention_days=90, cluster="tenant", shards=shards, replicas=replicas
     )
@@ -215,16 +212,13 @@ def test_cluster_ddl_is_valid_clickhouse_sql(
         chdb_client.query("SELECT formatQuery({q:String}) AS f", {"q": s})[0]["f"]
         for s in statements
     ]
-    for statement in statements:
-        ast = chdb_client.query(f"EXPLAIN AST {statement}")
-        assert ast, statement
-    hosts_sql, params = schema.hosts_with_schema_query(tenant)
-    assert chdb_client.query(f"EXPLAIN AST {hosts_sql}", params)
+    assert not any("ON CLUSTER" in f for f in formatted)
     create = formatted[1]
-    assert "ON CLUSTER tenant" in create
-    assert "ReplicatedMergeTree('/clickhouse/tables/{shard}/acme/events', '{replica}')" in create
+    engine = "ReplicatedMergeTree('/clickhouse/tables/{shard}/acme/events', '{replica}')"
+    assert (engine in create) == (replicas > 1)
     assert "TTL timestamp + toIntervalDay(90)" in create
-    assert formatted[2].startswith("CREATE TABLE IF NOT EXISTS acme.events ON CLUSTER tenant")
+    assert formatted[2].startswith("CREATE TABLE IF NOT EXISTS acme.events AS acme.events_local")
     assert "Distributed('tenant', 'acme', 'events_local', cityHash64(user_id))" in formatted[2]
-    assert formatted[3].startswith("ALTER TABLE acme.events_local ON CLUSTER tenant")
-    assert "ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/acme/daily'" in formatted[4]
+    assert formatted[3].startswith("ALTER TABLE acme.events_local\n    (MODIFY TTL")
+    view_engine = "ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/acme/daily'"
+    assert (view_engine in formatted[4]) == (replicas > 1)

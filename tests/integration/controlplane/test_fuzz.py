@@ -31,7 +31,8 @@ from schemathesis.core.result import Ok
 
 from tenantry.api.dashboard import TIME_PATTERN
 from tenantry.clickhouse.chdb_client import ChdbClient
-from tenantry.clickhouse.schema import TenantSchema, provision
+from tenantry.clickhouse.layout import provision
+from tenantry.clickhouse.schema import TenantSchema
 from tenantry_dev import services
 from tenantry_dev.loopback_server import LoopbackServer
 from tests.integration.controlplane.conftest import PASSWORD

@@ -16,7 +16,8 @@ import httpx
 import pytest
 
 from tenantry.clickhouse.chdb_client import ChdbClient
-from tenantry.clickhouse.schema import TenantSchema, provision
+from tenantry.clickhouse.layout import provision
+from tenantry.clickhouse.schema import TenantSchema
 from tenantry_dev.loopback_server import LoopbackServer
 from tests.integration.controlplane.conftest import (
     bearer,

@@ -23,6 +23,13 @@ class _NoKube:
         raise AssertionError("the override needs no Secret")
 
 
+def _needs(status: dict[str, Any], model: TenantModel) -> bool:
+    """Whether the schema step would provision a host whose pod is Ready and labelled."""
+    ready = schema_step.HostPod(ready=True, labelled=True)
+    pods = {schema_step.pod_name(h.name): ready for h in model.clickhouse.hosts}
+    return bool(schema_step.hosts_to_provision(status, model, pods))
+
+
 def _ttl_days(client: ChdbClient, model: TenantModel) -> int | None:
     rows = client.query(
         "SELECT engine_full FROM system.tables WHERE database = {db:String} AND name = 'events'",
@@ -34,14 +41,14 @@ def _ttl_days(client: ChdbClient, model: TenantModel) -> int | None:
 async def test_schema_is_created_once_and_recorded(
     chdb_client: ChdbClient, tenant: TenantModel
 ) -> None:
-    assert schema_step.needs_schema({}, tenant)
+    assert _needs({}, tenant)
     first = await schema_step.ensure_schema(chdb_client, tenant)
     assert first.summary == "created"
     assert first.database == connect.database_name(tenant)
     assert first.hosts, "the host the client talks to has the events table"
     assert [reason for reason, _ in first.notices()] == ["SchemaCreated"]
     status = {"schema": first.status()}
-    assert not schema_step.needs_schema(status, tenant)
+    assert not _needs(status, tenant)
 
     second = await schema_step.ensure_schema(chdb_client, tenant)
     assert second.summary == "unchanged"
@@ -69,14 +76,14 @@ async def test_retention_change_alters_ttl_in_place(
         ],
     )
     shorter = dataclasses.replace(tenant, retention_days=7)
-    assert schema_step.needs_schema({"schema": first.status()}, shorter)
+    assert _needs({"schema": first.status()}, shorter)
     result = await schema_step.ensure_schema(chdb_client, shorter)
     assert result.summary == "ttl altered"
     assert result.previous_ttl_days == tenant.retention_days
     assert _ttl_days(chdb_client, shorter) == 7
     rows = chdb_client.query(f"SELECT count() AS n FROM {db}.events")  # noqa: S608 - generated test names
     assert rows == [{"n": 1}], "the table was altered, not rebuilt"
-    assert not schema_step.needs_schema({"schema": result.status()}, shorter)
+    assert not _needs({"schema": result.status()}, shorter)
 
 
 async def test_schema_through_the_http_adapter(

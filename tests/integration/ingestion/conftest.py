@@ -33,7 +33,7 @@ from ingestion.settings import key_digest
 from ingestion.stream import Names, Stream, connect
 from ingestion.usage import FlushUsage
 from ingestion.writer import Writer
-from tenantry.clickhouse import schema
+from tenantry.clickhouse import layout, schema
 from tenantry.clickhouse.chdb_client import ChdbClient
 from tenantry.clickhouse.client import AsyncClickHouse
 from tenantry_dev.loopback_server import LoopbackServer
@@ -139,7 +139,7 @@ def stream(redis: Redis, names: Names) -> Stream:
 def database(chdb_client: ChdbClient) -> Iterator[str]:
     """A provisioned tenant database (events table with its dedup window)."""
     name = f"ing_{uuid.uuid4().hex[:10]}"
-    schema.provision(chdb_client, schema.TenantSchema(database=name, retention_days=30))
+    layout.provision(chdb_client, schema.TenantSchema(database=name, retention_days=30))
     yield name
     chdb_client.command(f"DROP DATABASE IF EXISTS `{name}` SYNC")
 

@@ -46,7 +46,8 @@ def _expected_operator_grants() -> dict[tuple[str, str], set[str]]:
         ("", "namespaces"): MANAGE,
         # generated credentials: created once, never changed or deleted
         ("", "secrets"): READ | {"create"},
-        ("", "pods"): READ,
+        # ClickHouse pods: watched, and labelled once their host has the schema
+        ("", "pods"): READ | {"patch"},
         # volumes grow in place (patch), never created or deleted by the operator
         ("", "persistentvolumeclaims"): READ | {"patch"},
     }
@@ -65,6 +66,12 @@ def test_operator_can_watch_every_child_kind_it_watches() -> None:
     for child in children.CHILDREN:  # listwatch lists and watches each of these
         group = child.api_version.rpartition("/")[0]
         assert grants[(group, child.plural)] >= READ, child.plural
+
+
+def test_operator_can_watch_and_label_the_clickhouse_pods() -> None:
+    grants = _grants(one(render(), "ClusterRole", OP))
+    assert children.PODS.api_version == "v1"
+    assert grants[("", children.PODS.plural)] >= READ | {"patch"}
 
 
 def test_operator_can_watch_the_events_it_reads() -> None:

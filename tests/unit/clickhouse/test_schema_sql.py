@@ -54,8 +54,8 @@ def test_cluster_name_with_one_host_stays_single_node() -> None:
 def test_cluster_layout_replicated_local_table_and_distributed() -> None:
     create_db, local, distributed = schema.schema_statements(CLUSTER)
 
-    assert create_db == "CREATE DATABASE IF NOT EXISTS `acme` ON CLUSTER `tenant`"
-    assert local.startswith("CREATE TABLE IF NOT EXISTS `acme`.`events_local` ON CLUSTER `tenant`")
+    assert create_db == "CREATE DATABASE IF NOT EXISTS `acme`"
+    assert local.startswith("CREATE TABLE IF NOT EXISTS `acme`.`events_local`\n")
     assert (
         "ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/acme/events', '{replica}')"
         in local
@@ -64,7 +64,7 @@ def test_cluster_layout_replicated_local_table_and_distributed() -> None:
     assert "non_replicated" not in local
     assert "TTL timestamp + INTERVAL 90 DAY" in local
     assert distributed == (
-        "CREATE TABLE IF NOT EXISTS `acme`.`events` ON CLUSTER `tenant`\n"
+        "CREATE TABLE IF NOT EXISTS `acme`.`events`\n"
         "AS `acme`.`events_local`\n"
         "ENGINE = Distributed('tenant', 'acme', 'events_local', cityHash64(user_id))"
     )
@@ -79,23 +79,30 @@ def test_any_second_host_makes_a_cluster(shards: int, replicas: int) -> None:
     assert tenant.local_table == "events_local"
 
 
+@pytest.mark.parametrize(
+    ("shards", "replicas", "replicated"), [(1, 1, False), (4, 1, False), (1, 2, True), (3, 3, True)]
+)
+def test_replicated_engine_exactly_when_shards_have_replicas(
+    shards: int, replicas: int, replicated: bool
+) -> None:
+    """N x 1 stores rows in a plain MergeTree (no Keeper needed); replicas need Keeper."""
+    tenant = TenantSchema(
+        database="acme", retention_days=1, cluster="c", shards=shards, replicas=replicas
+    )
+    assert tenant.replicated is replicated
+    assert schema.events_engine(tenant).startswith("Replicated") is replicated
+    statements = schema.schema_statements(tenant)
+    assert any("Replicated" in s for s in statements) is replicated
+    assert not any("ON CLUSTER" in s for s in statements)
+
+
 def test_modify_ttl_targets_the_storing_table() -> None:
     assert schema.modify_ttl(SINGLE) == (
         "ALTER TABLE `acme`.`events` MODIFY TTL timestamp + INTERVAL 30 DAY"
     )
     assert schema.modify_ttl(CLUSTER) == (
-        "ALTER TABLE `acme`.`events_local` ON CLUSTER `tenant` "
-        "MODIFY TTL timestamp + INTERVAL 90 DAY"
+        "ALTER TABLE `acme`.`events_local` MODIFY TTL timestamp + INTERVAL 90 DAY"
     )
-
-
-def test_hosts_with_schema_reads_every_replica_on_a_cluster() -> None:
-    single_sql, params = schema.hosts_with_schema_query(SINGLE)
-    cluster_sql, cluster_params = schema.hosts_with_schema_query(CLUSTER)
-    assert "FROM system.tables WHERE" in single_sql
-    assert params == {"db": "acme", "table": "events"}
-    assert "FROM clusterAllReplicas('tenant', system.tables) WHERE" in cluster_sql
-    assert cluster_params == {"db": "acme", "table": "events_local"}
 
 
 def test_ttl_days_read_back_from_engine_full() -> None:
@@ -123,14 +130,12 @@ def test_materialized_view_single_and_cluster() -> None:
         engine="SummingMergeTree",
         partition_by="tuple()",
     )
-    assert "ON CLUSTER `tenant`" in clustered
+    assert "ON CLUSTER" not in clustered
     assert (
         "ENGINE = ReplicatedSummingMergeTree('/clickhouse/tables/{shard}/acme/by_event', "
         "'{replica}')\nPARTITION BY tuple()\n" in clustered
     )
-    assert schema.drop_view(CLUSTER, "by_event") == (
-        "DROP VIEW IF EXISTS `acme`.`by_event` ON CLUSTER `tenant` SYNC"
-    )
+    assert schema.drop_view(CLUSTER, "by_event") == ("DROP VIEW IF EXISTS `acme`.`by_event` SYNC")
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,16 @@ def test_default_url_is_the_tenant_service_as_admin() -> None:
     )
 
 
+def test_schema_provisioning_reaches_each_host_through_its_own_service() -> None:
+    """The per-host Service publishes the pod whatever its labels: the operator reaches
+    a host that is not (yet) in the `clickhouse` Service."""
+    model = fixtures.model("tenant-sharded")
+    url = connect.clickhouse_url(model, "pw", override=None, host="ch-s2-r1")
+    assert url == "http://admin:pw@ch-s2-r1.tenant-globex.svc.cluster.local:8123/"
+    override = "http://writer:pw@127.0.0.1:18123/"
+    assert connect.clickhouse_url(model, "pw", override=override, host="ch-s2-r1") == override
+
+
 def test_override_replaces_the_url() -> None:
     model = fixtures.model("tenant-starter")
     override = "http://writer:pw@127.0.0.1:18123/"

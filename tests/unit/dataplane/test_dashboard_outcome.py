@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import pytest
 from tenantry_operator.conditions import Cond
 from tenantry_operator.dataplane import dashboards, schema_step
 
@@ -69,6 +72,19 @@ def test_view_sql_on_a_cluster_is_replicated_without_populate() -> None:
     assert "ReplicatedMergeTree('/clickhouse/tables/{shard}/t_globex/mv_d_p', '{replica}')" in sql
     assert "POPULATE" not in sql
     assert dashboards.drop_view_sql(schema, "mv_d_p").endswith("ON CLUSTER `tenant` SYNC")
+
+
+def test_no_view_ddl_on_shards_without_replicas() -> None:
+    """N x 1 runs no Keeper, so no ON CLUSTER: views are refused, never rendered."""
+    model = fixtures.model("tenant-sharded")
+    flat = dataclasses.replace(model, clickhouse=dataclasses.replace(model.clickhouse, replicas=1))
+    schema = schema_step.tenant_schema(flat)
+    assert not dashboards.views_supported(schema)
+    with pytest.raises(ValueError, match="materialized views"):
+        dashboards.create_view_sql(
+            schema, name="mv_d_p", select="SELECT 1", owner=panels.ViewOwner("d", "p", "h")
+        )
+    assert "ON CLUSTER" not in dashboards.drop_view_sql(schema, "mv_d_p")
 
 
 def test_tenant_ready_needs_clickhouse_and_schema() -> None:

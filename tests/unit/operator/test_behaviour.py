@@ -192,12 +192,17 @@ def test_cluster_topology_and_users() -> None:
     for user in ("ADMIN", "WRITER", "READER"):
         assert f'<password from_env="CLICKHOUSE_{user}_PASSWORD"/>' in users
     keys = by_key(objects)
+    # schema before traffic: only pods the operator labelled after provisioning them
     assert keys[("Service", "clickhouse")]["spec"]["selector"] == {
         "app.kubernetes.io/instance": "globex",
         "app.kubernetes.io/component": "clickhouse",
+        "tenantry.io/schema": "ready",
     }
     sts = keys[("StatefulSet", "ch-s2-r1")]
     labels = sts["spec"]["template"]["metadata"]["labels"]
+    assert "tenantry.io/schema" not in labels  # a new pod starts out of the Service
+    host_service = keys[("Service", "ch-s2-r1")]["spec"]["selector"]
+    assert "tenantry.io/schema" not in host_service  # the operator provisions through it
     assert labels["tenantry.io/shard"] == "2"
     assert labels["tenantry.io/replica"] == "1"
     (claim,) = sts["spec"]["volumeClaimTemplates"]

@@ -147,3 +147,32 @@ def test_children_are_kept_compressed_against_the_sample_dictionary() -> None:
     json_size = len(dictionary_from(children))
     stored = sum(len(b) for b in cache._by_tenant["acme-prod"].values())
     assert stored * 5 < json_size, (stored, json_size)
+
+
+def test_pods_are_kept_apart_from_children_and_never_go_back_in_time() -> None:
+    """The ClickHouse pods feed the schema step, not apply/prune; the answer to the
+    operator's own label patch is not replaced by an older watch event."""
+    cache = ChildCache()
+
+    def pod(version: str, labels: dict[str, str]) -> dict[str, Any]:
+        obj = _obj("Pod", "ch-s0-r0-0", resourceVersion=version)
+        obj["metadata"]["labels"].update(labels)
+        obj["status"] = {"conditions": [{"type": "Ready", "status": "True", "reason": "x"}]}
+        return obj
+
+    cache.observe(api_version="v1", kind="Pod", obj=pod("10", {}), deleted=False)
+    cache.record(
+        api_version="v1", kind="Pod", obj=pod("12", {"tenantry.io/schema": "ready"}), deleted=False
+    )
+    cache.observe(api_version="v1", kind="Pod", obj=pod("11", {}), deleted=False)  # late
+    state = cache.state("acme", NS)
+    assert state.children == {}
+    got = state.pods["ch-s0-r0-0"]
+    assert got["metadata"]["labels"]["tenantry.io/schema"] == "ready"
+    assert got["status"] == {"conditions": [{"type": "Ready", "status": "True"}]}
+    cache.observe(api_version="v1", kind="Pod", obj=pod("13", {}), deleted=False)  # relabelled?
+    assert (
+        "tenantry.io/schema" not in cache.state("acme", NS).pods["ch-s0-r0-0"]["metadata"]["labels"]
+    )
+    cache.relist(api_version="v1", kind="Pod", objs=[])
+    assert cache.state("acme", NS).pods == {}
