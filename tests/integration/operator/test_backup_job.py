@@ -31,7 +31,7 @@ from tenantry_operator.normalize import tenant_model
 from tenantry_operator.s3 import S3Config
 
 from tenantry import contract
-from tenantry.clickhouse import open_client, schema
+from tenantry.clickhouse import layout, open_client, schema
 from tenantry.clickhouse.client import ClickHouseClient, quote_identifier
 from tenantry_dev.cluster import free_port
 from tests.support.seaweed import S3Server
@@ -205,7 +205,7 @@ def stack(s3_server: S3Server, tmp_path_factory: pytest.TempPathFactory) -> Iter
         for shard, rows in zip(names, ROWS, strict=True):
             (name,) = [n for n in shard if n in live]
             client = stack.client(name)
-            schema.provision(client, schema.TenantSchema(model.database, retention_days=30))
+            layout.provision(client, schema.TenantSchema(model.database, retention_days=30))
             client.command(
                 f"INSERT INTO {quote_identifier(model.database)}.events (event_id, timestamp, "  # noqa: S608
                 "event, user_id, properties) SELECT generateUUIDv4(), now64(3) - number, "
