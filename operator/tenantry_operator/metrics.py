@@ -2,9 +2,10 @@
 
 What a platform team needs to see the operator working (issue 16): how long reconciles
 take and how they end, how many run and wait for a slot, what it writes to the API
-server, and the tenants by phase and condition. Labels are bounded: outcomes, kinds and
-verbs are fixed sets, phases and condition types come from the Tenant API; no tenant or
-namespace label except on the per-tenant gauges a platform team alerts on.
+server, the tenants by phase and condition, and each tenant's last successful backup.
+Labels are bounded: outcomes, kinds and verbs are fixed sets, phases and condition types
+come from the Tenant API; the one per-tenant gauge (last backup, what a "backup missed"
+alert needs) has one series per Tenant, no more.
 
 Why a registry of its own and not prometheus_client's global one: tests build several
 runtimes in one process, and the global registry refuses a second metric of one name.
@@ -14,6 +15,7 @@ runtimes in one process, and the global registry refuses a second metric of one 
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter as Tally
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -58,6 +60,26 @@ class _TenantStates(Collector):
         for (kind, state), count in sorted(conditions.items()):
             by_condition.add_metric([kind, state], count)
         yield by_condition
+        last_backup = GaugeMetricFamily(
+            "tenantry_operator_tenant_last_backup_timestamp_seconds",
+            "When the tenant's newest complete backup finished (status.backup), per tenant",
+            labels=["tenant"],
+        )
+        for tenant, status in sorted(self.statuses.items()):
+            finished = _epoch((status.get("backup") or {}).get("lastSuccessTime"))
+            if finished is not None:
+                last_backup.add_metric([tenant], finished)
+        yield last_backup
+
+
+def _epoch(text: object) -> float | None:
+    """Seconds since the epoch of an RFC 3339 time, None when absent or unreadable."""
+    if not isinstance(text, str):
+        return None
+    try:
+        return dt.datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return None
 
 
 class OperatorMetrics:

@@ -48,3 +48,14 @@ def test_outcome_and_address() -> None:
     assert outcome_of(converged=False, retry=True) == "retry"
     assert address(":9464") == ("0.0.0.0", 9464)  # noqa: S104 - what an empty host means
     assert address("127.0.0.1:1") == ("127.0.0.1", 1)
+
+
+def test_last_backup_time_per_tenant() -> None:
+    m = OperatorMetrics()
+    m.observe("a", {"phase": "Ready", "backup": {"lastSuccessTime": "2026-12-06T03:00:00Z"}})
+    m.observe("b", {"phase": "Ready", "backup": {"count": 0}})  # none yet: no series
+    m.observe("c", {"phase": "Ready", "backup": {"lastSuccessTime": "not a time"}})
+    seen = values(m)
+    key = ("tenantry_operator_tenant_last_backup_timestamp_seconds", (("tenant", "a"),))
+    assert seen[key] == 1796526000.0
+    assert [k for k in seen if k[0].endswith("last_backup_timestamp_seconds")] == [key]
