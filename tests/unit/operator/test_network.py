@@ -17,6 +17,7 @@ from tenantry_operator import builders
 from tenantry_operator import model as m
 from tenantry_operator.builders import clickhouse, ingestion, keeper, network
 
+from tests.support import selectors
 from tests.unit.operator import fixtures
 
 Obj = dict[str, Any]
@@ -25,24 +26,12 @@ PUBLIC = {("ingestion", ingestion.PORT)}  # the producers' entry: open to any cl
 WORKLOADS = {"StatefulSet", "Deployment"}
 
 
-def _matches_labels(selector: Obj, labels: dict[str, str]) -> bool:
-    unknown = set(selector) - {"matchLabels", "matchExpressions"}
-    assert not unknown, f"selector shape not understood: {unknown}"
-    if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
-        return False
-    for expr in selector.get("matchExpressions", []):
-        assert expr["operator"] == "In", expr
-        if labels.get(expr["key"]) not in expr["values"]:
-            return False
-    return True
-
-
 def _peer_matches(peer: Obj, *, namespace: str, tenant_namespace: str) -> bool:
     unknown = set(peer) - {"namespaceSelector", "podSelector"}
     assert not unknown, f"peer shape not understood: {unknown}"
     if "namespaceSelector" in peer:
         ns_labels = {"kubernetes.io/metadata.name": namespace}
-        if not _matches_labels(peer["namespaceSelector"], ns_labels):
+        if not selectors.matches(peer["namespaceSelector"], ns_labels):
             return False
     elif namespace != tenant_namespace:  # a podSelector alone: the policy's namespace
         return False
@@ -65,7 +54,7 @@ def reachable(objects: list[Obj], *, namespace: str) -> set[tuple[str, int]]:
             p
             for p in policies
             if "Ingress" in p["spec"]["policyTypes"]
-            and _matches_labels(p["spec"]["podSelector"], labels)
+            and selectors.matches(p["spec"]["podSelector"], labels)
         ]
         assert selecting, f"{component}: no policy isolates it"
         for port in ports:
