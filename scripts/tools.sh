@@ -14,10 +14,18 @@ ETCD_VERSION="${ETCD_VERSION:-3.6.4}"     # the etcd that Kubernetes 1.34 ships 
 KWOK_VERSION="${KWOK_VERSION:-0.7.0}"
 HELM_VERSION="${HELM_VERSION:-3.19.0}"
 KIND_VERSION="${KIND_VERSION:-0.30.0}"
+# promtool: checks and unit-tests the chart's PrometheusRule (tests/unit/chart).
+PROMETHEUS_VERSION="${PROMETHEUS_VERSION:-0.316.0}"
+# The prometheus-operator CRDs (PodMonitor, PrometheusRule, ...): the schemas the chart's
+# monitoring objects are validated against (tests/unit/chart). Data, not a binary: taken
+# from the Go module, whose hash (go.sum's h1:) is checked here.
+PROMETHEUS_OPERATOR_VERSION="${PROMETHEUS_OPERATOR_VERSION:-0.85.0}"
+PROMETHEUS_OPERATOR_SUM="h1:M5xLCLEoaW2IJfnuCwFzzpL+jSVQu3KGT84Pye+fW8s="
 
 CACHE="${TENANTRY_CACHE:-$HOME/.cache/tenantry}"
 BIN="$CACHE/bin/k8s-$K8S_VERSION"
 BUILD="$CACHE/build"
+CRDS="$CACHE/crds/prometheus-operator-v$PROMETHEUS_OPERATOR_VERSION"
 mkdir -p "$BIN" "$BUILD"
 export GOFLAGS="${GOFLAGS:--buildvcs=false}" CGO_ENABLED=0
 
@@ -69,6 +77,26 @@ build_in_wrapper() {
   log "$name: built in $((SECONDS - start)) s"
 }
 
+# The CRD files of example/prometheus-operator-crd, copied out of the module (hash
+# checked) into $CRDS.
+fetch_prometheus_operator_crds() {
+  if compgen -G "$CRDS/monitoring.coreos.com_*.yaml" >/dev/null; then
+    log "prometheus-operator CRDs: cached ($CRDS)"; return 0
+  fi
+  local mod="github.com/prometheus-operator/prometheus-operator@v$PROMETHEUS_OPERATOR_VERSION"
+  local json dir sum
+  json="$(cd "$BUILD" && GOFLAGS=-mod=mod go mod download -json "$mod")"
+  dir="$(sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p' <<<"$json")"
+  sum="$(sed -n 's/^[[:space:]]*"Sum": "\(.*\)",$/\1/p' <<<"$json")"
+  [[ "$sum" == "$PROMETHEUS_OPERATOR_SUM" ]] \
+    || { log "prometheus-operator: module hash $sum, expected $PROMETHEUS_OPERATOR_SUM"; return 1; }
+  mkdir -p "$CRDS.tmp"
+  cp "$dir"/example/prometheus-operator-crd/monitoring.coreos.com_*.yaml "$CRDS.tmp/"
+  chmod u+w "$CRDS.tmp"/*.yaml
+  rm -rf "$CRDS" && mv "$CRDS.tmp" "$CRDS"
+  log "prometheus-operator CRDs: $CRDS"
+}
+
 k8s_replaces() {
   local gomod
   gomod="$(go env GOMODCACHE)/cache/download/k8s.io/kubernetes/@v/v$K8S_VERSION.mod"
@@ -78,10 +106,11 @@ k8s_replaces() {
 
 main() {
   if [[ "${1:-}" == "--print-bin-dir" ]]; then echo "$BIN"; return 0; fi
+  if [[ "${1:-}" == "--print-crd-dir" ]]; then echo "$CRDS"; return 0; fi
   RELOCK=""
   if [[ "${1:-}" == "--lock" ]]; then RELOCK=1; shift; fi
   local want=("$@")
-  [[ ${#want[@]} -gt 0 ]] || want=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok helm kind)
+  [[ ${#want[@]} -gt 0 ]] || want=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok helm kind promtool prometheus-operator-crds)
   mapfile -t repl < <(k8s_replaces)
   local minor kver
   minor=$(cut -d. -f2 <<<"$K8S_VERSION")
@@ -96,6 +125,9 @@ main() {
       kwok) LDFLAGS_EXTRA="" build_in_wrapper kwok "sigs.k8s.io/kwok@v$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok ;;
       helm) LDFLAGS_EXTRA="" build_in_wrapper helm "helm.sh/helm/v3@v$HELM_VERSION" helm.sh/helm/v3/cmd/helm ;;
       kind) LDFLAGS_EXTRA="" build_in_wrapper kind "sigs.k8s.io/kind@v$KIND_VERSION" sigs.k8s.io/kind ;;
+      promtool) LDFLAGS_EXTRA="" build_in_wrapper promtool \
+                "github.com/prometheus/prometheus@v$PROMETHEUS_VERSION" github.com/prometheus/prometheus/cmd/promtool ;;
+      prometheus-operator-crds) fetch_prometheus_operator_crds ;;
       *) log "unknown tool $t"; exit 2 ;;
     esac
   done

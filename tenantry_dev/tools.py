@@ -28,3 +28,22 @@ def ensure(names: tuple[str, ...] = NAMES) -> dict[str, Path]:
             env={**os.environ, "K8S_VERSION": K8S_VERSION},
         )
     return {n: directory / n for n in names}
+
+
+def prometheus_operator_crds() -> Path:
+    """The folder of the prometheus-operator CRDs (``monitoring.coreos.com_*.yaml``),
+    taken out of their Go module by ``scripts/tools.sh`` (at its pinned version) when
+    missing."""
+    script = REPO / "scripts" / "tools.sh"
+    env = {**os.environ, "K8S_VERSION": K8S_VERSION}
+    found = subprocess.run(
+        ["bash", str(script), "--print-crd-dir"],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    directory = Path(found.stdout.strip())
+    if not any(directory.glob("monitoring.coreos.com_*.yaml")):
+        subprocess.run(["bash", str(script), "prometheus-operator-crds"], check=True, env=env)
+    return directory

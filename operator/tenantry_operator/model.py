@@ -145,6 +145,8 @@ class TenantModel:
     quota: Quota
     # Namespaces whose pods may reach the tenant (operator, control plane).
     platform_namespaces: tuple[str, ...] = field(default=())
+    # Namespaces whose pods may scrape the tenant's metrics ports, and only those.
+    monitoring_namespaces: tuple[str, ...] = field(default=())
     # Where ingestion pods validate API keys (None: the pods need TENANTRY_INGEST_KEYS).
     controlplane_url: str | None = None
     # The owning organisation (label set by the control plane), for usage reports.

@@ -80,6 +80,7 @@ def tenant_model(
     *,
     images: Images | None = None,
     platform_namespaces: tuple[str, ...] = (),
+    monitoring_namespaces: tuple[str, ...] = (),
     controlplane_url: str | None = None,
 ) -> m.TenantModel:
     """The resolved model of a Tenant object (raises pydantic.ValidationError)."""
@@ -166,6 +167,7 @@ def tenant_model(
             preset.quota_pvcs,
         ),
         platform_namespaces=platform_namespaces,
+        monitoring_namespaces=monitoring_namespaces,
         controlplane_url=controlplane_url,
         org_id=(meta.get("labels") or {}).get(contract.LABEL_ORG),
     )

@@ -187,6 +187,7 @@ async def reconcile(
         body,
         images=settings.images,
         platform_namespaces=settings.platform_namespaces,
+        monitoring_namespaces=settings.monitoring_namespaces,
         controlplane_url=settings.controlplane_url,
     )
     events: list[Event] = []

@@ -60,6 +60,12 @@ class Settings(BaseSettings):
     )
     """Comma-separated namespaces whose pods may reach the tenants' stacks (the control
     plane's, the operator's)."""
+    monitoring_namespaces: Annotated[tuple[str, ...], NoDecode, BeforeValidator(_comma_list)] = (
+        Field((), validation_alias="TENANTRY_MONITORING_NAMESPACES")
+    )
+    """Comma-separated namespaces whose pods (Prometheus) may scrape the tenants' metrics
+    ports, and nothing else of them: ingestion 9464, ClickHouse and Keeper 9363. Empty:
+    no such rule."""
     resync_seconds: float = Field(300.0, gt=0, validation_alias="TENANTRY_RESYNC_SECONDS")
     """Each Tenant is reconciled at least this often, even without events."""
     busy_recheck_seconds: float = Field(

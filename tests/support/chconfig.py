@@ -18,6 +18,10 @@ a second one. A load costs about 0.5 s (interpreter, chDB import, engine start).
 runs in its own mount namespace (``unshare --map-root-user --mount``, no root needed)
 with the tree's ``var/lib`` bound over ``/var/lib``.
 
+The Keeper config (``keeper_server.xml``, one file, mounted whole) loads the same way
+(``load_keeper``): chDB reads it as a server config and starts no Keeper; that child also
+gets a network namespace of its own.
+
 How chDB differs from a server, and what follows:
 
 - it opens no listener, so ``listen_host``, ports and ``interserver_http_host`` are
@@ -281,6 +285,54 @@ class Load:
         return result.rows
 
 
+def _run_engine(
+    *,
+    config_file: str,
+    data_dir: str,
+    data_parent: tuple[Path, str],
+    hosts_file: str,
+    env: Mapping[str, str],
+    queries: Sequence[str],
+    own_network: bool = False,
+) -> subprocess.CompletedProcess[str]:
+    """Run the engine in a child process on ``config_file`` with ``env``.
+
+    The rendered configs keep their data under ``/var/lib/...`` (the pod's volume): the
+    child runs in its own mount namespace with the tree's folder (``data_parent[0]``)
+    bound at ``data_parent[1]``, so the config is loaded unchanged and nothing is
+    written to this machine's /var/lib. ``own_network``: in a network namespace of its
+    own too, for a config whose listeners nothing here should ever see (Keeper's)."""
+    child_env = {k: v for k, v in os.environ.items() if not k.startswith("CLICKHOUSE_")}
+    child_env.update(env)
+    spec = {"config_file": config_file, "data_dir": data_dir, "queries": list(queries)}
+    command = [
+        "unshare",
+        "--map-root-user",
+        "--mount",
+        *(["--net"] if own_network else []),
+        "sh",
+        "-c",
+        'mount --bind "$1" "$2" && { [ -z "$3" ] || mount --bind "$3" /etc/hosts; }'
+        ' && shift 3 && exec "$@"',
+        "sh",
+        str(data_parent[0]),
+        data_parent[1],
+        hosts_file,
+        sys.executable,
+        "-c",
+        _CHILD,
+    ]
+    return subprocess.run(
+        command,
+        input=json.dumps(spec),
+        capture_output=True,
+        text=True,
+        env=child_env,
+        timeout=LOAD_TIMEOUT_S,
+        check=False,
+    )
+
+
 def load(
     pod: PodFiles,
     root: Path,
@@ -296,42 +348,19 @@ def load(
     own, bound in its mount namespace), so the engine takes those ``remote_servers``
     replicas for itself, as a server does for its own name."""
     config = lay_out(pod, root)
-    child_env = {k: v for k, v in os.environ.items() if not k.startswith("CLICKHOUSE_")}
-    child_env.update(env)
-    spec = {
-        "config_file": str(config),
-        "data_dir": pod.data_dir,
-        "queries": list(queries),
-    }
-    # The rendered server.xml keeps its data under /var/lib/clickhouse (the pod's volume):
-    # the child runs in its own mount namespace with the tree's /var/lib bound there, so
-    # the config is loaded unchanged and nothing is written to this machine's /var/lib.
     data_parent = str(PurePosixPath(pod.data_dir).parent)
-    command = [
-        "unshare",
-        "--map-root-user",
-        "--mount",
-        "sh",
-        "-c",
-        'mount --bind "$1" "$2" && { [ -z "$3" ] || mount --bind "$3" /etc/hosts; }'
-        ' && shift 3 && exec "$@"',
-        "sh",
-        str(root / data_parent.lstrip("/")),
-        data_parent,
-        _hosts_file(root, local_hosts),
-        sys.executable,
-        "-c",
-        _CHILD,
-    ]
-    done = subprocess.run(
-        command,
-        input=json.dumps(spec),
-        capture_output=True,
-        text=True,
-        env=child_env,
-        timeout=LOAD_TIMEOUT_S,
-        check=False,
+    done = _run_engine(
+        config_file=str(config),
+        data_dir=pod.data_dir,
+        data_parent=(root / data_parent.lstrip("/"), data_parent),
+        hosts_file=_hosts_file(root, local_hosts),
+        env=env,
+        queries=queries,
     )
+    return _loaded(done)
+
+
+def _loaded(done: subprocess.CompletedProcess[str]) -> Load:
     if done.returncode != 0 or not done.stdout.strip():
         return Load(False, f"exit {done.returncode}", done.stderr, [])
     out = json.loads(done.stdout.strip().splitlines()[-1])
@@ -343,3 +372,56 @@ def load(
         reasons = [line for line in done.stderr.splitlines() if "DB::Exception" in line]
         error = "\n".join([*reasons[:3], error])
     return Load(out["started"], error, done.stderr, results)
+
+
+# -- Keeper ----------------------------------------------------------------------------
+
+KEEPER_CONTAINER = "keeper"
+KEEPER_DATA_DIR = "/var/lib/clickhouse-keeper"
+
+
+def keeper_files(objects: Sequence[Mapping[str, Any]]) -> tuple[dict[str, str], str]:
+    """The Keeper container's files by absolute path (its ConfigMap volume, whole) and
+    the ``--config-file`` its command starts with, from the rendered objects alone."""
+    config_maps = _by_kind_name(objects, "ConfigMap")
+    pod = _by_kind_name(objects, "StatefulSet")["keeper"]["spec"]["template"]["spec"]
+    container = next(c for c in pod["containers"] if c["name"] == KEEPER_CONTAINER)
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    files: dict[str, str] = {}
+    for mount in container.get("volumeMounts", []):
+        volume = volumes.get(mount["name"], {})
+        if "configMap" in volume:
+            found = config_maps[volume["configMap"]["name"]]
+            for path, text in _config_map_files(found, volume["configMap"].get("items")).items():
+                files[str(PurePosixPath(mount["mountPath"]) / path)] = text
+    command = " ".join([*container.get("command", []), *container.get("args", [])])
+    config_file = command.split("--config-file=", 1)[1].split()[0]
+    return files, config_file
+
+
+def load_keeper(
+    objects: Sequence[Mapping[str, Any]],
+    root: Path,
+    *,
+    env: Mapping[str, str],
+    queries: Sequence[str] = (),
+) -> Load:
+    """Start the engine on the Keeper config the pod mounts (chDB reads it as a server
+    config and starts no Keeper), in its own mount and network namespaces."""
+    files, config_file = keeper_files(objects)
+    for path, text in files.items():
+        target = root / path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+    (root / KEEPER_DATA_DIR.lstrip("/")).mkdir(parents=True, exist_ok=True)
+    data_parent = str(PurePosixPath(KEEPER_DATA_DIR).parent)
+    done = _run_engine(
+        config_file=str(root / config_file.lstrip("/")),
+        data_dir=KEEPER_DATA_DIR,
+        data_parent=(root / data_parent.lstrip("/"), data_parent),
+        hosts_file="",
+        env=env,
+        queries=queries,
+        own_network=True,
+    )
+    return _loaded(done)

@@ -46,6 +46,9 @@ SHARED_CONFIG = "clickhouse-config"
 SERVICE = "clickhouse"
 HTTP_PORT = 8123
 NATIVE_PORT = 9000
+# ClickHouse's Prometheus endpoint (server.xml <prometheus>): the container port
+# "metrics", in no Service; only the monitoring namespaces may reach it (network.py).
+METRICS_PORT = 9363
 
 # Schema before traffic: the operator sets this label on a host's pod once it has
 # provisioned that host's schema (dataplane/schema_step.py); the cluster Service selects
@@ -115,7 +118,7 @@ def cluster_xml(model: m.TenantModel) -> str:
 
 
 def server_xml() -> str:
-    return render.text("clickhouse/server.xml.j2")
+    return render.text("clickhouse/server.xml.j2", metrics_port=METRICS_PORT)
 
 
 def _table(model: m.TenantModel, table: str) -> str:
@@ -306,6 +309,7 @@ def statefulset(model: m.TenantModel, host: m.Host) -> common.Manifest:
         "resources": common.resources(ch.resources),
         "container_security": common.container_security_context(),
         "host_config_map": host_config_map_name(host),
+        "metrics_port": METRICS_PORT,
         "volume_claim": common.volume_claim(
             model, name="data", component=COMPONENT, volume=ch.volume
         ),

@@ -18,6 +18,9 @@ from tenantry_operator.builders import common, render
 COMPONENT = "keeper"
 CLIENT_PORT = 9181
 RAFT_PORT = 9234
+# Keeper's Prometheus endpoint (keeper_server.xml <prometheus>): the container port
+# "metrics", in no Service; only the monitoring namespaces may reach it (network.py).
+METRICS_PORT = 9363
 
 
 def enabled(model: m.TenantModel) -> bool:
@@ -34,7 +37,7 @@ def node_hosts(model: m.TenantModel) -> list[str]:
 
 def server_xml(model: m.TenantModel) -> str:
     nodes = [{"id": i + 1, "host": host} for i, host in enumerate(node_hosts(model))]
-    return render.text("keeper/keeper_server.xml.j2", nodes=nodes)
+    return render.text("keeper/keeper_server.xml.j2", nodes=nodes, metrics_port=METRICS_PORT)
 
 
 def config_hash(model: m.TenantModel) -> str:
@@ -89,6 +92,7 @@ def statefulsets(model: m.TenantModel) -> list[common.Manifest]:
         "image": keeper.image,
         "resources": common.resources(keeper.resources),
         "container_security": common.container_security_context(),
+        "metrics_port": METRICS_PORT,
         "volume_claim": common.volume_claim(
             model, name="data", component=COMPONENT, volume=keeper.volume
         ),

@@ -3,8 +3,10 @@
 Allowed: traffic inside the namespace, DNS to kube-system, event producers to the
 ingestion pods (their HTTP port, 8080, from anywhere: they are the product's public entry;
 not their metrics port), the
-platform namespaces (operator, control plane) to every pod, and, when backups are
-configured, ClickHouse and the backup job to the object store (the BACKUP statement
+platform namespaces (operator, control plane) to every pod, the monitoring namespaces
+(Prometheus; none unless the operator is told, ``TENANTRY_MONITORING_NAMESPACES``) to the
+metrics port of each component that serves one and to nothing else, and, when backups
+are configured, ClickHouse and the backup job to the object store (the BACKUP statement
 runs in the server; the job writes the manifest and deletes expired backups).
 """
 
@@ -13,9 +15,23 @@ from __future__ import annotations
 from typing import Any
 
 from tenantry_operator import model as m
-from tenantry_operator.builders import common, ingestion, render
+from tenantry_operator.builders import clickhouse, common, ingestion, keeper, render
 
 COMPONENT = "network"
+
+
+def scrape_targets(model: m.TenantModel) -> list[dict[str, Any]]:
+    """Each component with a metrics port: the pods (selector) and that one port."""
+    ports = {
+        ingestion.COMPONENT: ingestion.METRICS_PORT,
+        clickhouse.COMPONENT: clickhouse.METRICS_PORT,
+    }
+    if keeper.enabled(model):
+        ports[keeper.COMPONENT] = keeper.METRICS_PORT
+    return [
+        {"component": name, "selector": common.selector(model, name), "port": port}
+        for name, port in ports.items()
+    ]
 
 
 def network_policies(model: m.TenantModel) -> list[common.Manifest]:
@@ -29,6 +45,8 @@ def network_policies(model: m.TenantModel) -> list[common.Manifest]:
         ingestion_port=ingestion.PORT,
         clickhouse_selector=common.selector(model, "clickhouse"),
         platform_namespaces=list(model.platform_namespaces),
+        monitoring_namespaces=list(model.monitoring_namespaces),
+        scrape_targets=scrape_targets(model),
         backup=model.backup is not None,
         backup_egress=[
             {"key": key, "operator": "In", "values": [value]}

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import tempfile
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from hypothesis import strategies as st
 from tenantry_operator import builders
 from tenantry_operator import model as m
 from tenantry_operator.builders import clickhouse as ch_builder
+from tenantry_operator.builders import keeper as keeper_builder
 from tenantry_operator.model import LABEL_COMPONENT
 from tenantry_operator.normalize import tenant_model
 
@@ -335,3 +337,59 @@ def test_a_builder_that_renders_an_unknown_profile_fails_the_load(
     loaded = chconfig.load(chconfig.host_files(model, model.clickhouse.hosts[0]), tmp_path, env=ENV)
     assert not loaded.started
     assert "no_such_profile" in loaded.error
+
+
+# -- the Prometheus endpoints (issue 16) -----------------------------------------------
+
+# keeper_metrics_only is rendered explicitly (at its default) so that "changed" is 1
+# exactly when the engine read our <prometheus> section from the mounted tree.
+PROMETHEUS_QUERY = (
+    "SELECT value, changed FROM system.server_settings"
+    " WHERE name = 'prometheus.keeper_metrics_only'"
+)
+
+
+def _prometheus_sections(files: dict[str, str]) -> list[dict[str, str]]:
+    sections = []
+    for text in files.values():
+        root = ET.fromstring(text)  # noqa: S314 - our own rendered file
+        for section in root.findall("prometheus"):
+            sections.append({child.tag: (child.text or "") for child in section})
+    return sections
+
+
+def _container_ports(objects: list[dict[str, Any]], name: str, container: str) -> dict[str, int]:
+    (sts,) = [o for o in objects if o["kind"] == "StatefulSet" and o["metadata"]["name"] == name]
+    (found,) = [c for c in sts["spec"]["template"]["spec"]["containers"] if c["name"] == container]
+    return {p["name"]: p["containerPort"] for p in found["ports"]}
+
+
+def test_clickhouse_serves_prometheus_metrics_on_its_metrics_port(tmp_path: Path) -> None:
+    model = fixtures.model("tenant-sharded")
+    objects = builders.build(model)
+    host = model.clickhouse.hosts[0]
+    pod = chconfig.pod_files(objects, host)
+    (section,) = _prometheus_sections(pod.files)
+    assert section["port"] == str(ch_builder.METRICS_PORT)
+    assert section["endpoint"] == "/metrics"
+    for kind in ("metrics", "events", "asynchronous_metrics", "errors"):
+        assert section[kind] == "true", kind
+    assert _container_ports(objects, host.name, "clickhouse")["metrics"] == ch_builder.METRICS_PORT
+    loaded = chconfig.load(pod, tmp_path, env=ENV, queries=(PROMETHEUS_QUERY,))
+    assert loaded.started, loaded.error
+    assert loaded.rows(0) == [["0", 1]]
+
+
+def test_keeper_config_with_its_prometheus_endpoint_loads(tmp_path: Path) -> None:
+    model = fixtures.model("tenant-sharded")
+    objects = builders.build(model)
+    files, _ = chconfig.keeper_files(objects)
+    (section,) = _prometheus_sections(files)
+    assert section["port"] == str(keeper_builder.METRICS_PORT)
+    assert section["endpoint"] == "/metrics"
+    assert _container_ports(objects, "keeper", "keeper")["metrics"] == keeper_builder.METRICS_PORT
+    loaded = chconfig.load_keeper(
+        objects, tmp_path, env={"KEEPER_SERVER_ID": "1"}, queries=(PROMETHEUS_QUERY,)
+    )
+    assert loaded.started, loaded.error
+    assert loaded.rows(0) == [["0", 1]]

@@ -37,6 +37,7 @@ EVERYTHING = {
         "tenantImages": {"clickhouse": "mirror.example.com/clickhouse/clickhouse-server"},
         "verbose": True,
         "podAnnotations": {"a": "b"},
+        "monitoringNamespaces": ["monitoring", "observability"],
     },
     "imagePullSecrets": [{"name": "regcred"}],
     "commonLabels": {"team": "data"},
@@ -186,6 +187,8 @@ def test_operator_runs_alone_with_its_settings() -> None:
     # the ingestion pods the operator creates run the chart's own image
     assert env["TENANTRY_INGESTION_IMAGE"] == "tenantry:0.1.0"
     assert not any(k.startswith("TENANTRY_S3") for k in env)
+    # no monitoring namespace by default: the tenants' policies get no scrape rule
+    assert "TENANTRY_MONITORING_NAMESPACES" not in env
     assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == OP
 
 
@@ -221,6 +224,7 @@ def test_operator_env_is_read_by_the_operator_settings() -> None:
     assert ours <= known, ours - known
     settings = Settings.from_env(env)
     assert settings.platform_namespaces == (NAMESPACE,)
+    assert settings.monitoring_namespaces == ("monitoring", "observability")
     assert settings.resync_seconds == float(env["TENANTRY_RESYNC_SECONDS"])
     assert settings.s3 is not None
     assert settings.s3.endpoint == "https://s3.example.com"

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from tenantry_operator import builders
 from tenantry_operator import model as m
-from tenantry_operator.builders import ingestion
+from tenantry_operator.builders import clickhouse, ingestion, keeper
 
 from tests.unit.operator import fixtures
 
@@ -234,3 +234,21 @@ def test_ingestion_metrics_stay_off_the_public_port(name: str) -> None:
     assert ports == {"http": ingestion.PORT, "metrics": ingestion.METRICS_PORT}
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["TENANTRY_METRICS_LISTEN"].endswith(f":{ingestion.METRICS_PORT}")
+
+
+@pytest.mark.parametrize("name", sorted(fixtures.EXAMPLES))
+def test_clickhouse_and_keeper_metrics_ports_are_in_no_service(name: str) -> None:
+    """Their Prometheus endpoints are the container ports named "metrics": no Service
+    (not the clients' ``clickhouse``, not a per-host or Keeper one) carries them."""
+    objs = builders.build(fixtures.model(name))
+    metrics_ports = {clickhouse.METRICS_PORT, keeper.METRICS_PORT}
+    for obj in objs:
+        if obj["kind"] == "Service":
+            for port in obj["spec"]["ports"]:
+                assert port["name"] != "metrics", obj["metadata"]["name"]
+                assert port["port"] not in metrics_ports, obj["metadata"]["name"]
+                assert port["targetPort"] != "metrics", obj["metadata"]["name"]
+        if obj["kind"] == "StatefulSet" and obj["metadata"]["name"] != "redis":
+            (container,) = obj["spec"]["template"]["spec"]["containers"]
+            ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+            assert ports["metrics"] in metrics_ports, obj["metadata"]["name"]

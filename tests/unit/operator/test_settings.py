@@ -14,6 +14,7 @@ def test_defaults_suit_a_local_run() -> None:
     s = Settings.from_env({})
     assert s.images == Images()
     assert s.platform_namespaces == ("tenantry-system",)
+    assert s.monitoring_namespaces == ()  # no scrape rule unless asked
     assert (s.resync_seconds, s.busy_recheck_seconds, s.retry_max_seconds) == (300, 30, 15)
     assert (s.max_shards_in_flight, s.max_concurrent_reconciles, s.delete_retries) == (2, 8, 5)
     assert (s.plan_recheck_seconds, s.usage_interval_seconds) == (60, 300)
@@ -27,6 +28,7 @@ def test_the_environment_is_read() -> None:
         {
             "TENANTRY_CLICKHOUSE_IMAGE": "mirror/clickhouse",
             "TENANTRY_PLATFORM_NAMESPACES": " tenantry-system, monitoring ,,",
+            "TENANTRY_MONITORING_NAMESPACES": "monitoring, observability",
             "TENANTRY_RESYNC_SECONDS": "120",
             "TENANTRY_MAX_SHARDS_IN_FLIGHT": "3",
             "TENANTRY_S3_ENDPOINT": "http://127.0.0.1:8333",
@@ -40,6 +42,7 @@ def test_the_environment_is_read() -> None:
     )
     assert s.images == Images(clickhouse="mirror/clickhouse")
     assert s.platform_namespaces == ("tenantry-system", "monitoring")
+    assert s.monitoring_namespaces == ("monitoring", "observability")
     assert (s.resync_seconds, s.max_shards_in_flight, s.usage_interval_seconds) == (120, 3, 30)
     assert s.s3 is not None
     assert (s.s3.endpoint, s.s3.access_key_id, s.s3.secret_access_key, s.s3.region) == (
