@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tenantry_operator import backup_job, builders
+from tenantry_operator import backup_job, builders, restore_job
 from tenantry_operator import model as m
-from tenantry_operator.builders import backup, clickhouse, ingestion, render
+from tenantry_operator.builders import backup, clickhouse, ingestion, render, restore
 
 from tenantry.settings import from_mapping
 from tests.unit.operator import fixtures
@@ -321,3 +321,28 @@ def test_workloads_fit_the_namespace_quota(name: str) -> None:
         used["pods"] += count
     for key, value in used.items():
         assert value <= _quantity(hard[key]), key
+
+
+def test_restore_job_reads_the_env_the_builder_renders() -> None:
+    """The restore Job's env is what the restore job's settings accept: the backup job's
+    hosts and access, plus what to restore, whether to overwrite, and the retention."""
+    model = fixtures.model("tenant-sharded")
+    manifest = restore.job(
+        model, name="r1", source_tenant="acme", backup_name="20261206T031500.123Z", overwrite=True
+    )
+    (container,) = manifest["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == ["tenantry", "restore"]
+    env = {
+        e["name"]: e["value"] if "value" in e else f"secret:{e['valueFrom']['secretKeyRef']['key']}"
+        for e in container["env"]
+    }
+    settings = from_mapping(restore_job.RestoreSettings, env)
+    assert (settings.source, settings.backup, settings.overwrite) == (
+        "acme",
+        "20261206T031500.123Z",
+        True,
+    )
+    assert settings.hosts == backup.hosts(model)
+    assert settings.retention_days == model.retention_days
+    assert "TENANTRY_BACKUP_RETENTION" not in env
+    assert manifest["spec"]["backoffLimit"] == 0
