@@ -398,6 +398,16 @@ def test_delete_with_retain_keeps_namespace_and_volumes(crds: Kube, make_tenant:
     assert crds.get_or_none("secret", "clickhouse-credentials", "-n", ns) is not None
 
 
+def _delete_and_wait_for_the_namespace(crds: Kube, name: str) -> None:
+    crds.run("delete", "tenant", name, f"--timeout={kubectl_timeout(120)}")
+    eventually(
+        lambda: crds.get_or_none("namespace", f"tenant-{name}"),
+        accept=lambda namespace: namespace is None,
+        timeout=180,
+        what="namespace deleted",
+    )
+
+
 def test_delete_with_delete_policy_and_delete_with_tenant_removes_everything_and_the_bucket(
     crds: Kube, make_tenant: Any, s3_server: Any
 ) -> None:
@@ -419,13 +429,7 @@ def test_delete_with_delete_policy_and_delete_with_tenant_removes_everything_and
     assert asyncio.run(buckets.exists("lc-delete-backups"))
     assert crds.get_or_none("secret", "backup-s3-credentials", "-n", f"tenant-{name}")
     assert crds.get("cronjob", "backup", "-n", f"tenant-{name}")["spec"]["schedule"]
-    crds.run("delete", "tenant", name, f"--timeout={kubectl_timeout(120)}")
-    eventually(
-        lambda: crds.get_or_none("namespace", f"tenant-{name}"),
-        accept=lambda namespace: namespace is None,
-        timeout=180,
-        what="namespace deleted",
-    )
+    _delete_and_wait_for_the_namespace(crds, name)
     assert not asyncio.run(buckets.exists("lc-delete-backups"))
 
 
@@ -439,13 +443,7 @@ def test_delete_with_delete_policy_keeps_the_backups(
     raw = s3_server.client()
     key = f"{name}/20261206T031500.123Z/manifest.json"
     raw.put_object(Bucket=bucket, Key=key, Body=b"{}")
-    crds.run("delete", "tenant", name, f"--timeout={kubectl_timeout(120)}")
-    eventually(
-        lambda: crds.get_or_none("namespace", f"tenant-{name}"),
-        accept=lambda namespace: namespace is None,
-        timeout=180,
-        what="namespace deleted",
-    )
+    _delete_and_wait_for_the_namespace(crds, name)
     assert raw.get_object(Bucket=bucket, Key=key)["Body"].read() == b"{}"
     kept = crds.get("events", "-A", "--field-selector", "reason=BackupsKept")["items"]
     assert any(
