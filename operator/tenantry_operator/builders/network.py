@@ -4,8 +4,9 @@ Allowed: traffic inside the namespace, DNS to kube-system, event producers to th
 ingestion pods (their HTTP port, 8080, from anywhere: they are the product's public entry;
 not their metrics port), the
 platform namespaces (operator, control plane) to every pod, and, when backups are
-configured, ClickHouse and the backup job to the object store (the BACKUP statement
-runs in the server; the job writes the manifest and deletes expired backups).
+configured, ClickHouse and the backup and restore jobs to the object store (the BACKUP
+and RESTORE work runs in the server; the backup job writes the manifest and deletes
+expired backups, the restore job reads the manifest).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from tenantry_operator import model as m
-from tenantry_operator.builders import common, ingestion, render
+from tenantry_operator.builders import backup, common, ingestion, render, restore
 
 COMPONENT = "network"
 
@@ -35,7 +36,13 @@ def network_policies(model: m.TenantModel) -> list[common.Manifest]:
             for key, value in common.selector(model, "clickhouse").items()
             if key != m.LABEL_COMPONENT
         ]
-        + [{"key": m.LABEL_COMPONENT, "operator": "In", "values": ["clickhouse", "backup"]}],
+        + [
+            {
+                "key": m.LABEL_COMPONENT,
+                "operator": "In",
+                "values": ["clickhouse", backup.COMPONENT, restore.COMPONENT],
+            }
+        ],
     )
 
 
