@@ -330,3 +330,18 @@ def test_a_corrupt_backup_fails_and_leaves_the_target_as_it_was(world: World) ->
     assert result.stderr.startswith("restore failed: shard "), result.stderr
     assert (target.rows(), target.checksum()) == before
     assert f"{target.model.database}_restore" not in target.databases()
+
+
+def test_restore_into_the_same_tenant_after_a_loss(world: World) -> None:
+    """The source tenant loses rows; its own backup (source.tenant unset) with overwrite
+    brings exactly the backed-up rows back, now on the shards the sharding key names."""
+    source = world.source
+    before = (sum(source.rows()), source.checksum())
+    assert before[0] == sum(ROWS)
+    client = source.client(next(iter(source.hosts)))
+    client.command(f"TRUNCATE TABLE {quote_identifier(source.model.database)}.{source.table} SYNC")
+    client.close()
+    assert sum(source.rows()) < sum(ROWS)
+    result = world.restore(source, backup=world.backup, source="", overwrite=True)
+    assert result.returncode == 0, result.stderr
+    assert (sum(source.rows()), source.checksum()) == before
