@@ -151,9 +151,13 @@ def unreachable(message: str) -> str:
     return found.group(0).strip() if found else first_line(message)[:300]
 
 
+_DRIVER_PREFIX = re.compile(r"^Received ClickHouse exception, code: \d+, server response: ")
+
+
 def first_line(message: str) -> str:
-    """ClickHouse's message without the stack trace it appends."""
-    head = message.split(", Stack trace", 1)[0]
+    """ClickHouse's message without the stack trace it appends (nor the HTTP client's
+    preamble, which repeats the code)."""
+    head = _DRIVER_PREFIX.sub("", message.split(", Stack trace", 1)[0])
     return " ".join(head.split())[:800]
 
 
