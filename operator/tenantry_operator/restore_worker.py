@@ -6,6 +6,7 @@ and report it in the Restore's status and Events.
   TenantNotFound`` and a Warning event, looked at again every few seconds (the Tenant may
   be applied together with the Restore).
 - The target is not Ready with its schema yet: ``Pending/WaitingForTenant``.
+- The target's spec is one the operator refuses: ``Pending/TenantInvalid``.
 - The target has no ``spec.backup`` (no bucket to restore from): ``Failed/
   BackupNotConfigured`` at once.
 - Otherwise the Job is created once (its name derives from the Restore's): ``Running``,
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import kopf
+from pydantic import ValidationError
 
 from tenantry.api import GROUP, VERSION
 from tenantry.api.restore import RestorePhase, RestoreSpec
@@ -32,14 +34,17 @@ from tenantry_operator.builders import restore as restore_builder
 from tenantry_operator.conditions import Cond, set_conditions
 from tenantry_operator.dataplane import dashboards
 from tenantry_operator.runtime import Runtime
+from tenantry_operator.worker import invalid_spec
 
 SUCCEEDED = "Succeeded"
 POLL_SECONDS = 5.0  # how soon to look again at a Job or a target that is not there yet
 
 
-def job_name(restore: str) -> str:
-    """The restore Job's name in the tenant's namespace (at most 63 characters)."""
-    return f"restore-{restore}"[:63].rstrip("-")
+def job_name(restore: str, uid: str) -> str:
+    """The restore Job's name in the tenant's namespace (at most 63 characters). The
+    Restore's uid is part of it: a Restore deleted and created again under the same name
+    gets a Job of its own, never the finished Job of the earlier one."""
+    return f"restore-{restore[:45].rstrip('-')}-{uid.replace('-', '')[:8]}"
 
 
 @dataclass(frozen=True)
@@ -61,14 +66,17 @@ def _job_condition(job: Mapping[str, Any], kind: str) -> Mapping[str, Any] | Non
 def decide(
     *,
     name: str,
+    job_ref: str,
     spec: RestoreSpec,
     tenant: Mapping[str, Any] | None,
     has_backup: bool,
     job: Mapping[str, Any] | None,
     failure: str | None,
+    refused: str | None = None,
 ) -> Decision:
     """What the Restore's status says and does next (pure). ``failure`` is the failed
-    pod's termination message, if any."""
+    pod's termination message, if any; ``job_ref`` the Job's name; ``refused`` why the
+    target's spec cannot be used, if it cannot."""
     target = spec.tenant
     if job is not None:
         if _job_condition(job, "Complete") is not None:
@@ -88,13 +96,17 @@ def decide(
             )
         return Decision(
             RestorePhase.RUNNING,
-            Cond(SUCCEEDED, None, "Running", f"{_what(spec, name)}: Job {job_name(name)} runs"),
+            Cond(SUCCEEDED, None, "Running", f"{_what(spec, name)}: Job {job_ref} runs"),
         )
     if tenant is None:
         return Decision(
             RestorePhase.PENDING,
             Cond(SUCCEEDED, None, "TenantNotFound", f"tenant {target} does not exist"),
             warning=True,
+        )
+    if refused is not None:
+        return Decision(
+            RestorePhase.PENDING, Cond(SUCCEEDED, None, "TenantInvalid", refused), warning=True
         )
     if not has_backup:
         return Decision(
@@ -120,7 +132,7 @@ def decide(
         )
     return Decision(
         RestorePhase.RUNNING,
-        Cond(SUCCEEDED, None, "Running", f"{_what(spec, name)}: Job {job_name(name)} created"),
+        Cond(SUCCEEDED, None, "Running", f"{_what(spec, name)}: Job {job_ref} created"),
         create_job=True,
     )
 
@@ -146,37 +158,46 @@ async def _termination_message(rt: Runtime, namespace: str, job: str) -> str | N
 async def reconcile(rt: Runtime, body: kopf.Body, patch: kopf.Patch) -> float | None:
     """One look at a Restore; the delay before looking again, or None when it is done."""
     name, status = body.meta["name"], dict(body.status)
+    job_ref = job_name(name, str(body.meta.get("uid") or ""))
     if status.get("phase") in (RestorePhase.SUCCEEDED, RestorePhase.FAILED):
         return None
     spec = RestoreSpec.model_validate(dict(body.spec))
     kube = rt.kube
     tenant = await kube.get(f"{GROUP}/{VERSION}", "Tenant", spec.tenant)
-    model = normalize.tenant_model(tenant) if tenant is not None else None
+    model = None
+    refused = None
+    if tenant is not None:
+        try:  # the images the operator runs, as for every other child of the tenant
+            model = normalize.tenant_model(tenant, images=rt.settings.images)
+        except ValidationError as err:
+            refused = f"tenant {spec.tenant} has a spec the operator refuses: {invalid_spec(err)}"
     job = None
     failure = None
     if model is not None:
-        job = await kube.get("batch/v1", "Job", job_name(name), namespace=model.namespace)
+        job = await kube.get("batch/v1", "Job", job_ref, namespace=model.namespace)
         if job is not None and _job_condition(job, "Failed") is not None:
-            failure = await _termination_message(rt, model.namespace, job_name(name))
+            failure = await _termination_message(rt, model.namespace, job_ref)
     decision = decide(
         name=name,
+        job_ref=job_ref,
         spec=spec,
         tenant=tenant,
         has_backup=model is not None and model.backup is not None,
         job=job,
         failure=failure,
+        refused=refused,
     )
     new: dict[str, Any] = {"phase": str(decision.phase)}
     if decision.create_job and model is not None:
         manifest = restore_builder.job(
             model,
-            name=job_name(name),
+            name=job_ref,
             source_tenant=spec.source.tenant or "",
             backup_name=spec.source.backup,
             overwrite=spec.overwrite,
         )
         await kube.create(manifest)
-        new.update({"job": job_name(name), "startedAt": _now()})
+        new.update({"job": job_ref, "startedAt": _now()})
         kopf.info(body, reason="RestoreStarted", message=decision.cond.message)
     if decision.done:
         new["completedAt"] = _now()

@@ -79,7 +79,9 @@ def test_a_tenant_without_backup_settings_fails_the_restore(
     cond = _condition_reason(crds, name, "BackupNotConfigured", timeout=30)
     assert cond["status"] == "False"
     assert _status(crds, name)["phase"] == "Failed"
-    assert crds.try_run("get", "job", f"restore-{name}", "-n", f"tenant-{target}").code != 0
+    assert not crds.get(
+        "jobs", "-n", f"tenant-{target}", "-l", "app.kubernetes.io/component=restore"
+    )["items"]
 
 
 def test_a_restore_creates_its_job_and_reports_its_completion(
@@ -101,7 +103,8 @@ def test_a_restore_creates_its_job_and_reports_its_completion(
         timeout=120,
         what="the Restore Succeeded",
     )
-    assert st["job"] == f"restore-{name}"
+    uid = crds.get("restore", name)["metadata"]["uid"]
+    assert st["job"] == f"restore-{name}-{uid.replace('-', '')[:8]}"
     assert st["startedAt"] <= st["completedAt"]
     assert _succeeded(crds, name)["reason"] == "RestoreSucceeded"
     job = crds.get("job", st["job"], "-n", f"tenant-{target}")
@@ -109,6 +112,9 @@ def test_a_restore_creates_its_job_and_reports_its_completion(
     assert job["spec"]["backoffLimit"] == 0
     (container,) = job["spec"]["template"]["spec"]["containers"]
     assert container["command"] == ["tenantry", "restore"]
+    cron = crds.get("cronjob", "backup", "-n", f"tenant-{target}")
+    (backup_container,) = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == backup_container["image"]  # the operator's Tenantry image
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["TENANTRY_RESTORE_SOURCE_TENANT"] == "rs-old"
     assert env["TENANTRY_RESTORE_BACKUP"] == "20261206T031500.123Z"

@@ -26,6 +26,7 @@ def _job(kind: str | None, message: str = "") -> dict[str, Any]:
 def _decide(**kwargs: Any) -> restore_worker.Decision:
     base: dict[str, Any] = {
         "name": "r1",
+        "job_ref": "restore-r1-0a1b2c3d",
         "spec": SPEC,
         "tenant": READY,
         "has_backup": True,
@@ -65,6 +66,7 @@ def test_a_ready_tenant_gets_the_job_then_its_result() -> None:
     assert _decide().create_job
     running = _decide(job=_job(None))
     assert (running.phase, running.create_job, running.done) == (RestorePhase.RUNNING, False, False)
+    assert running.cond.message.endswith("Job restore-r1-0a1b2c3d runs")
     done = _decide(job=_job("Complete"))
     assert (done.phase, done.cond.ok, done.done) == (RestorePhase.SUCCEEDED, True, True)
     assert "of backup latest of tenant acme into globex" in done.cond.message
@@ -84,6 +86,19 @@ def test_a_failed_job_reports_the_jobs_own_line() -> None:
     assert without.cond.message == "Job has reached the specified backoff limit"
 
 
-def test_job_names_fit_a_label_value() -> None:
-    assert restore_worker.job_name("r1") == "restore-r1"
-    assert len(restore_worker.job_name("x" * 253)) <= 63
+def test_job_names_fit_a_label_value_and_differ_per_restore_object() -> None:
+    uid = "0a1b2c3d-1111-2222-3333-444455556666"
+    assert restore_worker.job_name("r1", uid) == "restore-r1-0a1b2c3d"
+    assert len(restore_worker.job_name("x" * 253, uid)) <= 63
+    again = restore_worker.job_name("r1", "ffff0000-1111-2222-3333-444455556666")
+    assert again != restore_worker.job_name("r1", uid)
+
+
+def test_a_target_whose_spec_is_refused_is_pending_with_the_reason() -> None:
+    d = _decide(refused="tenant globex has a spec the operator refuses: x")
+    assert (d.phase, d.cond.reason, d.warning, d.create_job) == (
+        RestorePhase.PENDING,
+        "TenantInvalid",
+        True,
+        False,
+    )
