@@ -34,6 +34,7 @@ def sections() -> list[tuple[str, str, list[type[BaseSettings]]]]:
     """(title, where the models live, models) of each component."""
     from tenantry_operator.backup_job import JobSettings as BackupSettings
     from tenantry_operator.builders.render import TemplateSettings
+    from tenantry_operator.restore_job import RestoreSettings
     from tenantry_operator.settings import Settings as OperatorSettings
 
     from controlplane.billing.access import BillingSettings
@@ -66,6 +67,13 @@ def sections() -> list[tuple[str, str, list[type[BaseSettings]]]]:
             "tenant's backup CronJob (`tenant_templates/backup/`); the secrets come from "
             "Secrets `clickhouse-credentials` and `backup-s3-credentials`",
             [BackupSettings],
+        ),
+        (
+            "Restore job (`tenantry restore`)",
+            "`operator/tenantry_operator/restore_job.py`. The operator sets these in each "
+            "restore Job (`tenant_templates/backup/restore-job.yaml.j2`); the hosts, "
+            "ClickHouse and S3 settings are the backup job's, without the retention",
+            [RestoreSettings],
         ),
     ]
 

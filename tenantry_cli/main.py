@@ -1,4 +1,4 @@
-"""``tenantry``: one entry point for the operator, control plane, ingestion, backups, CRDs.
+"""``tenantry``: one entry point: operator, control plane, ingestion, backup, restore, CRDs.
 
 The top layer: it imports the operator, the control plane and ingestion (each only when
 its command runs), which never import it or each other. The local cluster and `make dev`
@@ -45,6 +45,12 @@ def _backup(_args: argparse.Namespace) -> int:
     return backup_job.main()
 
 
+def _restore(_args: argparse.Namespace) -> int:
+    from tenantry_operator import restore_job
+
+    return restore_job.main()
+
+
 def _ingest(args: argparse.Namespace) -> int:
     from ingestion import cli as ingestion_cli
 
@@ -71,6 +77,13 @@ def main(argv: list[str] | None = None) -> int:
         "CronJob's command; settings from the environment)",
     )
     bk.set_defaults(func=_backup)
+
+    rs = sub.add_parser(
+        "restore",
+        help="restore one of a tenant's backups from S3 into a tenant's ClickHouse (the "
+        "restore Job's command; settings from the environment)",
+    )
+    rs.set_defaults(func=_restore)
 
     cr = sub.add_parser("crds", help="write the CRDs generated from the models")
     cr.add_argument("--out", default="crds")

@@ -82,8 +82,10 @@ class LocalCluster:
         return self.state_dir / "kubeconfig"
 
     def install_crds(self, *, timeout: int = 60) -> None:
-        """Apply the project's CRDs (crds/, server-side) and wait until both are
+        """Apply the project's CRDs (crds/, server-side) and wait until all are
         Established."""
+        from tenantry.api import GROUP, crdgen
+
         kubectl = str(tools.ensure(("kubectl",))["kubectl"])
         env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
         for args in (
@@ -92,8 +94,7 @@ class LocalCluster:
                 "wait",
                 "--for=condition=Established",
                 f"--timeout={timeout}s",
-                "crd/tenants.tenantry.io",
-                "crd/dashboards.tenantry.io",
+                *(f"crd/{defn.plural}.{GROUP}" for defn in crdgen.ALL),
             ],
         ):
             subprocess.run([kubectl, *args], env=env, check=True, capture_output=True)

@@ -73,7 +73,9 @@ def crds(kube: Kube) -> Kube:
     )
     # `kubectl wait` fails outright (instead of waiting) while the new CRD has no
     # status.conditions yet: compiling the CEL rules of a large CRD takes a moment.
-    for name in ("tenants.tenantry.io", "dashboards.tenantry.io"):
+    from tenantry.api import GROUP, crdgen
+
+    for name in (f"{defn.plural}.{GROUP}" for defn in crdgen.ALL):
 
         def established(name: str = name) -> bool:
             wait = ("wait", "--for=condition=Established", "--timeout=10s", f"crd/{name}")
@@ -83,7 +85,8 @@ def crds(kube: Kube) -> Kube:
 
     # The API server publishes the OpenAPI of a new CRD a moment after Established.
     def explained() -> list[str]:
-        return [k for k in ("tenant", "dashboard") if kube.try_run("explain", k).code != 0]
+        kinds = [defn.kind.lower() for defn in crdgen.ALL]
+        return [k for k in kinds if kube.try_run("explain", k).code != 0]
 
     eventually(
         explained, accept=lambda missing: not missing, timeout=120, what="OpenAPI of the CRDs"

@@ -21,7 +21,7 @@ manifest, and enforces retention:
 On failure it prints one line naming the shard, host and cause to stderr, removes what
 this run wrote if S3 lets it, and exits 1 (the Job fails, the operator reports it).
 Secrets (the ClickHouse password, the S3 keys) are never printed: every message goes
-through ``_redact``. Why the Tenantry image rather than clickhouse-client in the
+through ``redact``. Why the Tenantry image rather than clickhouse-client in the
 ClickHouse image: the same code runs in tests (``tests/integration/operator/
 test_backup_job.py`` executes the CronJob's own command), it can write the manifest and
 delete expired backups with boto3, and it needs no ClickHouse binary.
@@ -36,8 +36,8 @@ import os
 import re
 import sys
 import time
-from collections.abc import Iterable, Mapping
-from typing import Annotated, Any, ClassVar
+from collections.abc import Callable, Iterable, Mapping
+from typing import Annotated, Any, ClassVar, TypeVar
 from urllib.parse import quote
 
 from pydantic import BeforeValidator, Field, SecretStr
@@ -62,8 +62,9 @@ def _json_hosts(value: Any) -> Any:
         raise ValueError("must be a JSON list of lists of host names") from None
 
 
-class JobSettings(BaseSettings):
-    """The backup job's environment (rendered by ``builders.backup``)."""
+class ClusterJobSettings(BaseSettings):
+    """What the backup and the restore job both read from their environment (rendered
+    by ``builders.backup``): the tenant's hosts, ClickHouse admin access, the bucket."""
 
     model_config = SettingsConfigDict(
         frozen=True, extra="ignore", env_ignore_empty=True, use_attribute_docstrings=True
@@ -89,8 +90,6 @@ class JobSettings(BaseSettings):
     """S3 bucket of the backups."""
     prefix: str = Field("", validation_alias="TENANTRY_BACKUP_PREFIX")
     """Key prefix in the bucket; the tenant name is appended."""
-    retention: int = Field(ge=1, le=365, validation_alias="TENANTRY_BACKUP_RETENTION")
-    """How many complete backups to keep."""
     s3_endpoint: str = Field(AWS_ENDPOINT, validation_alias="TENANTRY_S3_ENDPOINT")
     """S3 endpoint (AWS when unset), as reachable from the job and the ClickHouse hosts."""
     s3_access_key_id: SecretStr = Field(validation_alias="TENANTRY_S3_ACCESS_KEY_ID", repr=False)
@@ -118,12 +117,23 @@ class JobSettings(BaseSettings):
         return [v.get_secret_value() for v in values if v.get_secret_value()]
 
 
-class BackupFailed(Exception):
-    """The backup cannot complete; the message says where and why (secrets redacted
-    by the caller)."""
+class JobSettings(ClusterJobSettings):
+    """The backup job's environment (rendered by ``builders.backup``)."""
+
+    retention: int = Field(ge=1, le=365, validation_alias="TENANTRY_BACKUP_RETENTION")
+    """How many complete backups to keep."""
 
 
-def _redact(text: str, secrets: Iterable[str]) -> str:
+class JobFailed(Exception):
+    """A backup or restore cannot complete; the message says where and why (secrets
+    redacted by the caller)."""
+
+
+class BackupFailed(JobFailed):
+    """The backup cannot complete."""
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
     for secret in sorted(secrets, key=len, reverse=True):
         text = text.replace(secret, "***")
         quoted = quote(secret, safe="")
@@ -135,16 +145,53 @@ def _redact(text: str, secrets: Iterable[str]) -> str:
 _OS_ERROR = re.compile(r"\[Errno -?\d+\] [^\"')]+")
 
 
-def _unreachable(message: str) -> str:
+def unreachable(message: str) -> str:
     """Why a host did not answer, in a few words (the socket's error when there is one)."""
     found = _OS_ERROR.search(message)
-    return found.group(0).strip() if found else _first_line(message)[:300]
+    return found.group(0).strip() if found else first_line(message)[:300]
 
 
-def _first_line(message: str) -> str:
-    """ClickHouse's message without the stack trace it appends."""
-    head = message.split(", Stack trace", 1)[0]
+_DRIVER_PREFIX = re.compile(r"^Received ClickHouse exception, code: \d+, server response: ")
+
+
+def first_line(message: str) -> str:
+    """ClickHouse's message without the stack trace it appends (nor the HTTP client's
+    preamble, which repeats the code)."""
+    head = _DRIVER_PREFIX.sub("", message.split(", Stack trace", 1)[0])
     return " ".join(head.split())[:800]
+
+
+def _url(settings: ClusterJobSettings, host: str) -> str:
+    user = quote(settings.clickhouse_user, safe="")
+    password = quote(settings.clickhouse_password.get_secret_value(), safe="")
+    return f"http://{user}:{password}@{host}:{settings.clickhouse_port}/"
+
+
+def answering(
+    settings: ClusterJobSettings, shard: int, *, log: Callable[[str], None]
+) -> tuple[str, ClickHouseClient]:
+    """The first replica of ``shard`` that answers, with a client on it (JobFailed when
+    none does, or at once when ClickHouse refuses the user: every replica has the same
+    users)."""
+    tried = []
+    for host in settings.hosts[shard]:
+        client = None
+        try:
+            client = open_client(_url(settings, host))
+            client.query("SELECT 1")
+        except (ClickHouseError, OSError) as err:
+            if client is not None:
+                client.close()
+            if isinstance(err, ClickHouseError) and err.code == AUTHENTICATION_FAILED:
+                raise JobFailed(
+                    f"shard {shard} on {host}: ClickHouse refused user "
+                    f"{settings.clickhouse_user} (authentication failed)"
+                ) from None
+            tried.append(f"{host}: {unreachable(str(err))}")
+            log(f"shard {shard}: {host} does not answer, trying the next replica")
+            continue
+        return host, client
+    raise JobFailed(f"shard {shard}: no replica answered ({'; '.join(tried)})")
 
 
 class Job:
@@ -157,37 +204,11 @@ class Job:
         )
 
     def log(self, line: str) -> None:
-        print(_redact(line, self.settings.secrets()), flush=True)
+        print(redact(line, self.settings.secrets()), flush=True)
 
     # -- ClickHouse ---------------------------------------------------------------------
-    def _url(self, host: str) -> str:
-        s = self.settings
-        user = quote(s.clickhouse_user, safe="")
-        password = quote(s.clickhouse_password.get_secret_value(), safe="")
-        return f"http://{user}:{password}@{host}:{s.clickhouse_port}/"
-
     def _answering(self, shard: int) -> tuple[str, ClickHouseClient]:
-        """The first replica of ``shard`` that answers, with a client on it."""
-        tried = []
-        for host in self.settings.hosts[shard]:
-            client = None
-            try:
-                client = open_client(self._url(host))
-                client.query("SELECT 1")
-            except (ClickHouseError, OSError) as err:
-                if client is not None:
-                    client.close()
-                if isinstance(err, ClickHouseError) and err.code == AUTHENTICATION_FAILED:
-                    # every replica has the same users: no point trying the others
-                    raise BackupFailed(
-                        f"shard {shard} on {host}: ClickHouse refused user "
-                        f"{self.settings.clickhouse_user} (authentication failed)"
-                    ) from None
-                tried.append(f"{host}: {_unreachable(str(err))}")
-                self.log(f"shard {shard}: {host} does not answer, trying the next replica")
-                continue
-            return host, client
-        raise BackupFailed(f"shard {shard}: no replica answered ({'; '.join(tried)})")
+        return answering(self.settings, shard, log=self.log)
 
     def _backup_shard(self, name: str, shard: int) -> tuple[backups.ShardBackup, str]:
         s = self.settings
@@ -205,7 +226,7 @@ class Job:
             done = self._wait(client, str(started[0]["id"]), shard=shard, host=host)
             tables = self._rows_in_backup(client, target)
         except ClickHouseError as err:
-            raise BackupFailed(f"shard {shard} on {host}: {_first_line(str(err))}") from None
+            raise BackupFailed(f"shard {shard} on {host}: {first_line(str(err))}") from None
         finally:
             client.close()
         result = backups.ShardBackup(
@@ -252,13 +273,13 @@ class Job:
             if row["status"] == "BACKUP_CREATED":
                 return row
             if row["status"] != "CREATING_BACKUP":
-                cause = _first_line(str(row["error"])) or str(row["status"])
+                cause = first_line(str(row["error"])) or str(row["status"])
                 raise BackupFailed(f"shard {shard} on {host}: BACKUP failed: {cause}")
             time.sleep(self.settings.poll_seconds)
 
     # -- the run --------------------------------------------------------------------------
     def run(self) -> backups.Manifest:
-        """Back up every shard, write the manifest, apply retention; raises BackupFailed
+        """Back up every shard, write the manifest, apply retention; raises JobFailed
         or s3.S3Error."""
         s = self.settings
         self.store.check()
@@ -275,7 +296,7 @@ class Job:
                 self.log(
                     f"shard {shard}: {result.rows} rows, {result.bytes} bytes from {result.host}"
                 )
-        except BackupFailed:
+        except JobFailed:
             self._discard(name)
             raise
         manifest = backups.Manifest(
@@ -306,25 +327,38 @@ class Job:
             self.log(f"could not remove the incomplete backup {name}: {err}")
 
 
-def main(env: Mapping[str, str] | None = None) -> int:
-    """Entry point of ``tenantry backup``: 0 when the backup is complete, 1 when it
-    failed, 2 when the environment is not usable."""
+S = TypeVar("S", bound=ClusterJobSettings)
+
+
+def run_main(
+    what: str,
+    settings_model: type[S],
+    run: Callable[[S], object],
+    env: Mapping[str, str] | None,
+) -> int:
+    """A job's entry point: 0 when ``run`` succeeded, 1 when it failed (one line on
+    stderr, secrets redacted), 2 when the environment is not usable."""
     from tenantry.settings import SettingsError
 
     try:
-        settings = from_mapping(JobSettings, os.environ if env is None else env)
+        settings = from_mapping(settings_model, os.environ if env is None else env)
     except SettingsError as err:
-        print(f"backup: configuration: {err}", file=sys.stderr)
+        print(f"{what}: configuration: {err}", file=sys.stderr)
         return 2
     if not settings.hosts or not all(settings.hosts):
-        print("backup: configuration: TENANTRY_BACKUP_HOSTS names no hosts", file=sys.stderr)
+        print(f"{what}: configuration: TENANTRY_BACKUP_HOSTS names no hosts", file=sys.stderr)
         return 2
     # clickhouse-connect logs every failed connection on its own; the job reports them.
     logging.getLogger("clickhouse_connect").setLevel(logging.CRITICAL)
-    job = Job(settings)
     try:
-        job.run()
-    except (BackupFailed, s3.S3Error) as err:
-        print(f"backup failed: {_redact(str(err), settings.secrets())}", file=sys.stderr)
+        run(settings)
+    except (JobFailed, s3.S3Error) as err:
+        print(f"{what} failed: {redact(str(err), settings.secrets())}", file=sys.stderr)
         return 1
     return 0
+
+
+def main(env: Mapping[str, str] | None = None) -> int:
+    """Entry point of ``tenantry backup``: 0 when the backup is complete, 1 when it
+    failed, 2 when the environment is not usable."""
+    return run_main("backup", JobSettings, lambda settings: Job(settings).run(), env)

@@ -12,7 +12,7 @@ restored from nor counted. The name is the job's start time in UTC
 
 The backup job (``backup_job``) writes backups and enforces retention; the operator
 reads the newest manifest and the count for ``status.backup`` (``summary``), and
-deletes everything at finalize (``s3.Buckets``). The restore to come reads the manifest
+deletes everything at finalize (``s3.Buckets``). The restore (``restore_job``) reads the manifest
 to know the layout, schema version and row counts it must reproduce
 (docs/backup-restore.md).
 """

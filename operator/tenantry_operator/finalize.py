@@ -3,10 +3,13 @@
 reclaimPolicy Retain (default): the namespace, its volumes (PVCs) and the generated
 credentials stay; everything else is owned by the Tenant and garbage-collected by
 Kubernetes once the Tenant is gone. A Tenant re-created with the same name adopts them.
-reclaimPolicy Delete: the namespace (and with it every volume) is deleted, and the
-tenant's backups (and its own bucket) are removed from S3. S3 gets a bounded number of
-retries; after that the deletion completes anyway with a Warning event that names the
-bucket to clean up by hand, so a Tenant is never stuck because S3 is down.
+reclaimPolicy Delete: the namespace (and with it every volume) is deleted. The tenant's
+backups stay in S3 unless ``spec.backup.deleteWithTenant`` is true: they are the last
+line of defence against a Tenant deleted by mistake, and a new Tenant can be restored
+from them (docs/backup-restore.md, 2.4). With ``deleteWithTenant`` they (and the
+tenant's own bucket) are removed; S3 gets a bounded number of retries, after which the
+deletion completes anyway with a Warning event that names the bucket to clean up by
+hand, so a Tenant is never stuck because S3 is down.
 """
 
 from __future__ import annotations
@@ -40,7 +43,15 @@ async def finalize(
     spec = body.get("spec") or {}
     if spec.get("reclaimPolicy", "Retain") == "Delete":
         backup = spec.get("backup")
-        if backup and s3 is not None:
+        if backup and not backup.get("deleteWithTenant"):
+            events.append(
+                Event(
+                    "BackupsKept",
+                    f"kept the backups of {name} in bucket {backup['bucket']} "
+                    "(spec.backup.deleteWithTenant is false)",
+                )
+            )
+        elif backup and s3 is not None:
             events.append(
                 await _delete_backups(
                     kube, body=body, s3=s3, backup=backup, retry=retry, max_retries=max_retries

@@ -3,7 +3,8 @@
 
 - start-up and clean-up: runtime.py (the shared state), children.py (the watches);
 - a Tenant: its worker (worker.py), its deletion (finalize.py), its usage (metering.py);
-- a Dashboard: dashboard_worker.py.
+- a Dashboard: dashboard_worker.py;
+- a Restore: restore_worker.py (its Job, followed to its end).
 """
 
 from __future__ import annotations
@@ -14,8 +15,16 @@ import kopf
 
 from tenantry import contract
 from tenantry.api import GROUP, VERSION
-from tenantry.api.resources import DASHBOARDS, TENANTS
-from tenantry_operator import children, dashboard_worker, finalize, metering, metrics, worker
+from tenantry.api.resources import DASHBOARDS, RESTORES, TENANTS
+from tenantry_operator import (
+    children,
+    dashboard_worker,
+    finalize,
+    metering,
+    metrics,
+    restore_worker,
+    worker,
+)
 from tenantry_operator.runtime import Runtime
 from tenantry_operator.settings import Settings
 
@@ -139,3 +148,13 @@ async def dashboard_deleted(
 ) -> None:
     """Drop the dashboard's materialized views (a few retries, then let it go)."""
     await dashboard_worker.drop(_rt(memo), name, spec, retry)
+
+
+# -- Restore ----------------------------------------------------------------------------
+@kopf.on.resume(GROUP, VERSION, RESTORES)
+@kopf.on.create(GROUP, VERSION, RESTORES)
+async def restore_requested(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+    """Create the restore Job once the target is there, then follow it to its end."""
+    again = await restore_worker.reconcile(_rt(memo), body, patch)
+    if again is not None:
+        raise kopf.TemporaryError("restore not finished", delay=again)

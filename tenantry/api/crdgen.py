@@ -20,6 +20,7 @@ from pydantic import BaseModel
 
 from tenantry.api import GROUP, VERSION
 from tenantry.api.dashboard import DashboardSpec, DashboardStatus
+from tenantry.api.restore import RestoreSpec, RestoreStatus
 from tenantry.api.tenant import TENANT_NAME_RULE, TenantSpec, TenantStatus
 
 JSON = dict[str, Any]
@@ -233,7 +234,25 @@ DASHBOARD = CRDDef(
     ],
 )
 
-ALL = (TENANT, DASHBOARD)
+RESTORE = CRDDef(
+    kind="Restore",
+    plural="restores",
+    short_names=["rst"],
+    spec=RestoreSpec,
+    status=RestoreStatus,
+    description="A Restore brings one backup (latest or a named one, of this or another "
+    "Tenant) into a Tenant's ClickHouse, once; the operator runs it as a Job.",
+    printer_columns=[
+        {"name": "Tenant", "type": "string", "jsonPath": ".spec.tenant"},
+        {"name": "Backup", "type": "string", "jsonPath": ".spec.source.backup"},
+        {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+        _condition_column("Succeeded", "Succeeded"),
+        {"name": "Message", "type": "string", "jsonPath": ".status.message", "priority": 1},
+        AGE,
+    ],
+)
+
+ALL = (TENANT, DASHBOARD, RESTORE)
 
 
 def render(defn: CRDDef) -> str:

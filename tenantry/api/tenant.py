@@ -271,6 +271,10 @@ class BackupSpec(CRDModel):
     operator if missing."""
     prefix: Annotated[str, Field(max_length=200, pattern=r"^[A-Za-z0-9!_.*'()/-]*$")] = ""
     """Key prefix inside the bucket; the tenant name is appended."""
+    delete_with_tenant: bool = False
+    """Delete the tenant's backups (and its own bucket) when the Tenant is deleted with
+    reclaimPolicy Delete. False: the backups stay, so a deleted tenant can be restored
+    (a Restore naming it as source.tenant); they are then removed only by hand."""
 
 
 # -- Rules on the whole spec, from the plans' table ------------------------------------

@@ -50,6 +50,10 @@ from tenantry.clickhouse.client import quote_identifier, quote_string
 SCHEMA_VERSION = 1
 
 EVENTS = "events"
+SHARDING_KEY = "cityHash64(user_id)"
+"""The Distributed table's sharding key. With every shard's weight 1, a row goes to shard
+`SHARDING_KEY % shards` (shards in `remote_servers` order); the restore places rows by
+the same rule (operator: `restore_job`)."""
 EVENTS_LOCAL = "events_local"
 # Inserts remembered per table (or per partition on replicated tables) for
 # deduplication; a writer retrying a batch must do so within this many inserts.
@@ -199,7 +203,7 @@ def distributed_table(schema: TenantSchema, *, name: str = EVENTS) -> str | None
         f"CREATE TABLE IF NOT EXISTS {table_name(schema, name)}\n"
         f"AS {table_name(schema, EVENTS_LOCAL)}\n"
         f"ENGINE = Distributed({quote_string(schema.cluster)}, "
-        f"{quote_string(schema.database)}, {quote_string(EVENTS_LOCAL)}, cityHash64(user_id))"
+        f"{quote_string(schema.database)}, {quote_string(EVENTS_LOCAL)}, {SHARDING_KEY})"
     )
 
 

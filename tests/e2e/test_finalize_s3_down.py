@@ -22,7 +22,12 @@ async def test_unreachable_s3_gives_up_after_bounded_retries(
     # finalize() is driven by the test here; the running operator must not race it.
     operator_process.stop()
     name = "lc-s3-down"
-    crds.apply(tenant(name, {"reclaimPolicy": "Delete", "backup": {"bucket": "nowhere"}}))
+    crds.apply(
+        tenant(
+            name,
+            {"reclaimPolicy": "Delete", "backup": {"bucket": "nowhere", "deleteWithTenant": True}},
+        )
+    )
     # A status as the operator leaves it: the failure must not drop these conditions.
     earlier = [
         {

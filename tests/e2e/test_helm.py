@@ -25,6 +25,7 @@ import pytest
 import yaml
 from tenantry_operator import builders, normalize
 
+from tenantry.api import GROUP, crdgen
 from tests.support.kube import Kube
 from tests.support.operator import OperatorProcess
 from tests.support.wait import eventually, kubectl_timeout, scaled
@@ -36,7 +37,7 @@ NAMESPACE = "tenantry-helm-e2e"
 TENANT = "e2e-helm-chart"  # used by no other test
 OPERATOR = f"{RELEASE}-operator"
 CONTROLPLANE = f"{RELEASE}-controlplane"
-CRDS = ("tenants.tenantry.io", "dashboards.tenantry.io")
+CRDS = tuple(f"{defn.plural}.{GROUP}" for defn in crdgen.ALL)  # every CRD the chart holds
 OPERATOR_SA = f"system:serviceaccount:{NAMESPACE}:{OPERATOR}"
 CONTROLPLANE_SA = f"system:serviceaccount:{NAMESPACE}:{CONTROLPLANE}"
 

@@ -398,7 +398,17 @@ def test_delete_with_retain_keeps_namespace_and_volumes(crds: Kube, make_tenant:
     assert crds.get_or_none("secret", "clickhouse-credentials", "-n", ns) is not None
 
 
-def test_delete_with_delete_policy_removes_everything_and_the_bucket(
+def _delete_and_wait_for_the_namespace(crds: Kube, name: str) -> None:
+    crds.run("delete", "tenant", name, f"--timeout={kubectl_timeout(120)}")
+    eventually(
+        lambda: crds.get_or_none("namespace", f"tenant-{name}"),
+        accept=lambda namespace: namespace is None,
+        timeout=180,
+        what="namespace deleted",
+    )
+
+
+def test_delete_with_delete_policy_and_delete_with_tenant_removes_everything_and_the_bucket(
     crds: Kube, make_tenant: Any, s3_server: Any
 ) -> None:
     from tenantry_operator.s3 import Buckets, S3Config
@@ -407,7 +417,11 @@ def test_delete_with_delete_policy_removes_everything_and_the_bucket(
         S3Config(s3_server.endpoint, s3_server.access_key_id, s3_server.secret_access_key)
     )
     name = make_tenant(
-        "lc-delete", {"reclaimPolicy": "Delete", "backup": {"bucket": "lc-delete-backups"}}
+        "lc-delete",
+        {
+            "reclaimPolicy": "Delete",
+            "backup": {"bucket": "lc-delete-backups", "deleteWithTenant": True},
+        },
     )
     wait_phase(crds, name, "Ready")
     import asyncio
@@ -415,14 +429,29 @@ def test_delete_with_delete_policy_removes_everything_and_the_bucket(
     assert asyncio.run(buckets.exists("lc-delete-backups"))
     assert crds.get_or_none("secret", "backup-s3-credentials", "-n", f"tenant-{name}")
     assert crds.get("cronjob", "backup", "-n", f"tenant-{name}")["spec"]["schedule"]
-    crds.run("delete", "tenant", name, f"--timeout={kubectl_timeout(120)}")
-    eventually(
-        lambda: crds.get_or_none("namespace", f"tenant-{name}"),
-        accept=lambda namespace: namespace is None,
-        timeout=180,
-        what="namespace deleted",
-    )
+    _delete_and_wait_for_the_namespace(crds, name)
     assert not asyncio.run(buckets.exists("lc-delete-backups"))
+
+
+def test_delete_with_delete_policy_keeps_the_backups(
+    crds: Kube, make_tenant: Any, s3_server: Any
+) -> None:
+    """Backups survive a deleted Tenant (unless deleteWithTenant), so it can be restored."""
+    bucket = "lc-keep-backups"
+    name = make_tenant("lc-keep", {"reclaimPolicy": "Delete", "backup": {"bucket": bucket}})
+    wait_phase(crds, name, "Ready")
+    raw = s3_server.client()
+    key = f"{name}/20261206T031500.123Z/manifest.json"
+    raw.put_object(Bucket=bucket, Key=key, Body=b"{}")
+    _delete_and_wait_for_the_namespace(crds, name)
+    assert raw.get_object(Bucket=bucket, Key=key)["Body"].read() == b"{}"
+    kept = crds.get("events", "-A", "--field-selector", "reason=BackupsKept")["items"]
+    assert any(
+        e["involvedObject"]["name"] == name
+        and e["message"]
+        == f"kept the backups of {name} in bucket {bucket} (spec.backup.deleteWithTenant is false)"
+        for e in kept
+    )
 
 
 def test_storage_growth_expands_volumes_in_place(crds: Kube, make_tenant: Any) -> None:

@@ -69,11 +69,16 @@ class Kube:
         return json.loads(res.stdout)
 
 
-def tenant(name: str, spec: dict[str, Any]) -> dict[str, Any]:
-    """A Tenant manifest."""
+def resource(kind: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """A manifest of one of our (cluster-scoped) kinds."""
     return {
         "apiVersion": "tenantry.io/v1alpha1",
-        "kind": "Tenant",
+        "kind": kind,
         "metadata": {"name": name},
         "spec": spec,
     }
+
+
+def tenant(name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """A Tenant manifest."""
+    return resource("Tenant", name, spec)

@@ -42,6 +42,18 @@ def hosts(model: m.TenantModel) -> list[list[str]]:
 
 
 def env(model: m.TenantModel) -> list[dict[str, Any]]:
+    """The backup job's environment."""
+    assert model.backup is not None
+    out = cluster_env(model)
+    # after the prefix, where it always was (an unchanged CronJob is not re-applied)
+    at = next(i for i, e in enumerate(out) if e["name"] == "TENANTRY_BACKUP_PREFIX") + 1
+    out.insert(at, {"name": "TENANTRY_BACKUP_RETENTION", "value": str(model.backup.retention)})
+    return out
+
+
+def cluster_env(model: m.TenantModel) -> list[dict[str, Any]]:
+    """What the backup and the restore job both read (``backup_job.ClusterJobSettings``):
+    the hosts, ClickHouse admin access, the bucket and the S3 credentials."""
     assert model.backup is not None
     backup = model.backup
     return [
@@ -57,7 +69,6 @@ def env(model: m.TenantModel) -> list[dict[str, Any]]:
         ),
         {"name": "TENANTRY_BACKUP_BUCKET", "value": backup.bucket},
         {"name": "TENANTRY_BACKUP_PREFIX", "value": backup.prefix},
-        {"name": "TENANTRY_BACKUP_RETENTION", "value": str(backup.retention)},
         common.secret_env(
             "TENANTRY_S3_ACCESS_KEY_ID",
             secret=contract.BACKUP_S3_SECRET,

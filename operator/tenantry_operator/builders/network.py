@@ -6,8 +6,9 @@ not their metrics port), the
 platform namespaces (operator, control plane) to every pod, the monitoring namespaces
 (Prometheus; none unless the operator is told, ``TENANTRY_MONITORING_NAMESPACES``) to the
 metrics port of each component that serves one and to nothing else, and, when backups
-are configured, ClickHouse and the backup job to the object store (the BACKUP statement
-runs in the server; the job writes the manifest and deletes expired backups).
+are configured, ClickHouse and the backup and restore jobs to the object store (the
+BACKUP and RESTORE work runs in the server; the backup job writes the manifest and
+deletes expired backups, the restore job reads the manifest).
 """
 
 from __future__ import annotations
@@ -15,7 +16,15 @@ from __future__ import annotations
 from typing import Any
 
 from tenantry_operator import model as m
-from tenantry_operator.builders import clickhouse, common, ingestion, keeper, render
+from tenantry_operator.builders import (
+    backup,
+    clickhouse,
+    common,
+    ingestion,
+    keeper,
+    render,
+    restore,
+)
 
 COMPONENT = "network"
 
@@ -53,7 +62,13 @@ def network_policies(model: m.TenantModel) -> list[common.Manifest]:
             for key, value in common.selector(model, "clickhouse").items()
             if key != m.LABEL_COMPONENT
         ]
-        + [{"key": m.LABEL_COMPONENT, "operator": "In", "values": ["clickhouse", "backup"]}],
+        + [
+            {
+                "key": m.LABEL_COMPONENT,
+                "operator": "In",
+                "values": ["clickhouse", backup.COMPONENT, restore.COMPONENT],
+            }
+        ],
     )
 
 

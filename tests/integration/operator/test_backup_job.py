@@ -14,13 +14,10 @@ nothing listens on are hosts that do not answer.
 
 from __future__ import annotations
 
-import base64
 import json
 import subprocess
-import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,10 +31,10 @@ from tenantry import contract
 from tenantry.clickhouse import layout, open_client, schema
 from tenantry.clickhouse.client import ClickHouseClient, quote_identifier
 from tenantry_dev.cluster import free_port
+from tests.support.loopback_hosts import Host, decoded, run_container, start_host
 from tests.support.seaweed import S3Server
-from tests.support.wait import eventually, scaled, stop_process
+from tests.support.wait import stop_process
 
-RESOLVER = Path(__file__).resolve().parents[2] / "support" / "resolver"
 BUCKET = "tenant-backups"
 RETENTION = 2
 ROWS = (1200, 345)  # per shard
@@ -55,35 +52,6 @@ def _tenant() -> TenantModel:
         },
     }
     return tenant_model(body)
-
-
-@dataclass
-class Host:
-    name: str
-    port: int
-    proc: subprocess.Popen[bytes] | None  # None: nothing listens (a host that is down)
-
-
-def _decoded(secret: Mapping[str, Any]) -> dict[str, str]:
-    return {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
-
-
-def _resolve_env(
-    container: Mapping[str, Any], secret_data: Mapping[str, Mapping[str, str]]
-) -> dict[str, str]:
-    """The container's env as the kubelet would give it (values and secretKeyRefs)."""
-    out = {}
-    for item in container["env"]:
-        if "value" in item:
-            out[item["name"]] = item["value"]
-            continue
-        ref = item["valueFrom"]["secretKeyRef"]
-        value = secret_data.get(ref["name"], {}).get(ref["key"])
-        if value is None:
-            assert ref.get("optional"), f"{item['name']}: Secret {ref['name']} lacks {ref['key']}"
-            continue
-        out[item["name"]] = value
-    return out
 
 
 @dataclass
@@ -116,27 +84,12 @@ class Stack:
     ) -> subprocess.CompletedProcess[str]:
         """The CronJob's container command with its resolved env, as a subprocess."""
         data = self.secrets(s3_secret=s3_secret, admin_password=admin_password)
-        env = _resolve_env(self.container, data)
         dead = free_port()
         resolve = {
             name: f"127.0.0.1:{dead if name in down or h.proc is None else h.port}"
             for name, h in self.hosts.items()
         }
-        env.update(
-            {
-                "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
-                "PYTHONPATH": str(RESOLVER),
-                "TENANTRY_TEST_RESOLVE": json.dumps(resolve),
-            }
-        )
-        return subprocess.run(
-            self.container["command"] + self.container.get("args", []),
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=scaled(180),
-            check=False,
-        )
+        return run_container(self.container, data, resolve=resolve)
 
     def client(self, name: str) -> ClickHouseClient:
         host = self.hosts[name]
@@ -146,46 +99,12 @@ class Stack:
         return [self.admin_password, self.s3.access_key_id, self.s3.secret_access_key]
 
 
-def _start_host(directory: Path, password: str) -> Host:
-    port = free_port()
-    log = (directory / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tenantry_dev.loopback_server",
-            "--path",
-            str(directory / "data"),
-            "--port",
-            str(port),
-            "--user",
-            "admin",
-            "--password",
-            password,
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-    )
-    log.close()
-    host = Host("", port, proc)
-
-    def answering() -> bool:
-        if proc.poll() is not None:
-            raise RuntimeError((directory / "server.log").read_text()[-2000:])
-        open_client(f"http://admin:{password}@127.0.0.1:{port}/").close()
-        return True
-
-    eventually(answering, what="loopback ClickHouse answering", timeout=120, ignore=(Exception,))
-    return host
-
-
 @pytest.fixture(scope="module")
 def stack(s3_server: S3Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     model = _tenant()
     (cron,) = backup_builder.cron_jobs(model)
     (container,) = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
-    password = _decoded(secrets.generated_secret(model, contract.CLICKHOUSE_SECRET))[
+    password = decoded(secrets.generated_secret(model, contract.CLICKHOUSE_SECRET))[
         contract.CLICKHOUSE_PASSWORD_KEYS["admin"]
     ]
     names = backup_builder.hosts(model)
@@ -196,7 +115,7 @@ def stack(s3_server: S3Server, tmp_path_factory: pytest.TempPathFactory) -> Iter
         for shard in names:
             for name in shard:
                 if name in live:
-                    host = _start_host(tmp_path_factory.mktemp("host"), password)
+                    host = start_host(tmp_path_factory.mktemp("host"), password)
                     host.name = name
                 else:
                     host = Host(name, 0, None)

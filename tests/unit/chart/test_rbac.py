@@ -39,8 +39,12 @@ def _expected_operator_grants() -> dict[tuple[str, str], set[str]]:
         ("tenantry.io", "dashboards"): READ | {"patch"},
         ("tenantry.io", "tenants/status"): {"get", "patch"},
         ("tenantry.io", "dashboards/status"): {"get", "patch"},
+        ("tenantry.io", "restores"): READ | {"patch"},
+        ("tenantry.io", "restores/status"): {"get", "patch"},
+        # a Restore's Job: created once and followed, never changed or deleted
+        ("batch", "jobs"): READ | {"create"},
         ("apiextensions.k8s.io", "customresourcedefinitions"): READ,
-        # posted on Tenants and Dashboards; read for the warnings about tenants' pods
+        # posted on Tenants, Dashboards and Restores; read for the warnings about tenants' pods
         ("", "events"): READ | {"create", "patch"},
         ("events.k8s.io", "events"): {"create", "patch"},
         ("", "namespaces"): MANAGE,

@@ -80,6 +80,7 @@ def test_defaults_render_each_component() -> None:
     assert helm.kinds(objs) == {
         ("CustomResourceDefinition", "tenants.tenantry.io"),
         ("CustomResourceDefinition", "dashboards.tenantry.io"),
+        ("CustomResourceDefinition", "restores.tenantry.io"),
         ("ServiceAccount", OP),
         ("ClusterRole", OP),
         ("ClusterRoleBinding", OP),

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tenantry_operator import backup_job, builders
+from tenantry_operator import backup_job, builders, restore_job
 from tenantry_operator import model as m
-from tenantry_operator.builders import backup, clickhouse, ingestion, render
+from tenantry_operator.builders import backup, clickhouse, ingestion, render, restore
 
 from tenantry.settings import from_mapping
 from tests.unit.operator import fixtures
@@ -321,3 +321,60 @@ def test_workloads_fit_the_namespace_quota(name: str) -> None:
         used["pods"] += count
     for key, value in used.items():
         assert value <= _quantity(hard[key]), key
+
+
+def test_restore_job_reads_the_env_the_builder_renders() -> None:
+    """The restore Job's env is what the restore job's settings accept: the backup job's
+    hosts and access, plus what to restore, whether to overwrite, and the retention."""
+    model = fixtures.model("tenant-sharded")
+    manifest = restore.job(
+        model, name="r1", source_tenant="acme", backup_name="20261206T031500.123Z", overwrite=True
+    )
+    (container,) = manifest["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == ["tenantry", "restore"]
+    env = {
+        e["name"]: e["value"] if "value" in e else f"secret:{e['valueFrom']['secretKeyRef']['key']}"
+        for e in container["env"]
+    }
+    settings = from_mapping(restore_job.RestoreSettings, env)
+    assert (settings.source, settings.backup, settings.overwrite) == (
+        "acme",
+        "20261206T031500.123Z",
+        True,
+    )
+    assert settings.hosts == backup.hosts(model)
+    assert settings.retention_days == model.retention_days
+    assert "TENANTRY_BACKUP_RETENTION" not in env
+    assert manifest["spec"]["backoffLimit"] == 0
+
+
+def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    """A label selector of matchLabels and In-expressions, as the API server reads it."""
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    for expr in selector.get("matchExpressions") or []:
+        assert expr["operator"] == "In"
+        if labels.get(expr["key"]) not in expr["values"]:
+            return False
+    return True
+
+
+def test_only_clickhouse_and_the_backup_and_restore_jobs_reach_the_object_store() -> None:
+    model = fixtures.model("tenant-sharded")
+    (egress,) = [
+        p
+        for p in builders.network.network_policies(model)
+        if p["metadata"]["name"] == "allow-backup-egress"
+    ]
+    selector = egress["spec"]["podSelector"]
+    (cron,) = backup.cron_jobs(model)
+    job = restore.job(model, name="r1", source_tenant="", backup_name="latest", overwrite=False)
+    backup_pod = cron["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
+    restore_pod = job["spec"]["template"]["metadata"]["labels"]
+    assert _selects(selector, backup_pod)
+    assert _selects(selector, restore_pod)
+    host = clickhouse.statefulset(model, m.Host(0, 0))
+    assert _selects(selector, host["spec"]["template"]["metadata"]["labels"])
+    for deployment in ingestion.deployments(model):
+        assert not _selects(selector, deployment["spec"]["template"]["metadata"]["labels"])

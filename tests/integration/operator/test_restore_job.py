@@ -1,0 +1,349 @@
+"""The restore Job's own command, run as the Job runs it, against the ClickHouse engine
+and a real S3 (SeaweedFS), from backups the backup CronJob's own command took.
+
+A 2-shard tenant (``rs-src``, one loopback chDB server per host, each with the real
+per-host schema: ``events_local`` plus the Distributed ``events``) gets N rows and is
+backed up by ``tenantry backup``. ``tenantry restore``, with the container command and
+environment ``builders.restore`` renders and the Secrets resolved as the kubelet would,
+then restores that backup into a fresh 1-shard tenant (``events`` a MergeTree) and a
+fresh 3-shard tenant. Afterwards the targets hold exactly the N rows, with the same
+checksum over every column, and on 3 shards every row is on the shard the Distributed
+table's sharding key names. The refusals and failures leave the target as it was: a
+non-empty target without overwrite, a backup that does not exist, an incomplete one (no
+manifest), a corrupt one (a data object overwritten in S3), wrong S3 credentials; and
+no message prints a secret.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tenantry_operator import backups, secrets
+from tenantry_operator.builders import backup as backup_builder
+from tenantry_operator.builders import restore as restore_builder
+from tenantry_operator.dataplane.schema_step import tenant_schema
+from tenantry_operator.model import TenantModel
+from tenantry_operator.normalize import tenant_model
+from tenantry_operator.s3 import S3Config
+
+from tenantry import contract
+from tenantry.clickhouse import layout, open_client, schema
+from tenantry.clickhouse.client import ClickHouseClient, quote_identifier
+from tests.support.loopback_hosts import Host, decoded, run_container, start_host
+from tests.support.seaweed import S3Server
+from tests.support.wait import stop_process
+
+BUCKET = "tenant-restores"
+PREFIX = "nightly/"
+ROWS = (1500, 700)  # per source shard
+SOURCE = "rs-src"
+COLUMNS = ", ".join(quote_identifier(n) for n, _ in schema.EVENT_COLUMNS)
+
+
+def _model(name: str, shards: int) -> TenantModel:
+    body = {
+        "apiVersion": "tenantry.io/v1alpha1",
+        "kind": "Tenant",
+        "metadata": {"name": name, "uid": f"0000-{name}", "generation": 1},
+        "spec": {
+            "plan": "growth",
+            "clickhouse": {"shards": shards, "replicas": 1},
+            "backup": {"bucket": BUCKET, "prefix": PREFIX, "retention": 5},
+        },
+    }
+    return tenant_model(body)
+
+
+def _config(path: Path, shards: int, shard: int) -> Path:
+    """The host's share of the server config the operator renders that schema needs: the
+    `tenant` cluster with `shards` shards (chDB serves no interserver port, so the
+    addresses are never dialled) and the host's macros."""
+    replicas = "".join(
+        "<shard><replica><host>127.0.0.1</host><port>9</port></replica></shard>"
+        for _ in range(shards)
+    )
+    path.write_text(
+        "<clickhouse>"
+        f"<remote_servers><tenant>{replicas}</tenant></remote_servers>"
+        f"<macros><cluster>tenant</cluster><shard>{shard}</shard><replica>r0</replica></macros>"
+        "</clickhouse>"
+    )
+    return path
+
+
+@dataclass
+class Tenant:
+    model: TenantModel
+    password: str
+    hosts: dict[str, Host] = field(default_factory=dict)  # by host name, shard order
+
+    def client(self, name: str) -> ClickHouseClient:
+        return open_client(f"http://admin:{self.password}@127.0.0.1:{self.hosts[name].port}/")
+
+    def resolve(self) -> dict[str, str]:
+        return {name: f"127.0.0.1:{h.port}" for name, h in self.hosts.items()}
+
+    @property
+    def table(self) -> str:
+        return tenant_schema(self.model).local_table
+
+    def per_host(self, sql: str) -> list[Any]:
+        """`sql` (with `{t}` for the storing table) on every host, in shard order."""
+        out = []
+        for name in self.hosts:
+            client = self.client(name)
+            target = f"{quote_identifier(self.model.database)}.{quote_identifier(self.table)}"
+            out.append(client.query(sql.format(t=target))[0]["v"])
+            client.close()
+        return out
+
+    def rows(self) -> list[int]:
+        return [int(v) for v in self.per_host("SELECT count() AS v FROM {t}")]
+
+    def checksum(self) -> int:
+        """Sum over every row of a hash of all its columns, in a canonical order."""
+        return sum(
+            int(v)
+            for v in self.per_host(
+                f"SELECT sum(toUInt128(cityHash64({COLUMNS}))) AS v FROM {{t}}"  # noqa: S608
+            )
+        )
+
+    def databases(self) -> set[str]:
+        found: set[str] = set()
+        for name in self.hosts:
+            client = self.client(name)
+            found |= {str(r["name"]) for r in client.query("SHOW DATABASES")}
+            client.close()
+        return found
+
+
+@dataclass
+class World:
+    s3: S3Server
+    source: Tenant
+    targets: dict[int, Tenant]  # by shard count
+    backup: str  # the good backup of the source
+
+    def secrets(self, tenant: Tenant, *, s3_secret: str | None = None) -> dict[str, Any]:
+        config = self.s3.config
+        if s3_secret is not None:
+            config = S3Config(config.endpoint, config.access_key_id, s3_secret)
+        return {
+            contract.CLICKHOUSE_SECRET: {
+                contract.CLICKHOUSE_PASSWORD_KEYS["admin"]: tenant.password
+            },
+            contract.BACKUP_S3_SECRET: secrets.backup_secret_data(config),
+        }
+
+    def backup_now(self) -> str:
+        (cron,) = backup_builder.cron_jobs(self.source.model)
+        (container,) = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+        before = set(self.inventory().complete)
+        result = run_container(container, self.secrets(self.source), resolve=self.source.resolve())
+        assert result.returncode == 0, result.stderr
+        (name,) = set(self.inventory().complete) - before
+        return name
+
+    def restore(
+        self,
+        target: Tenant,
+        *,
+        backup: str = "latest",
+        overwrite: bool = False,
+        source: str = SOURCE,
+        s3_secret: str | None = None,
+    ) -> Any:
+        job = restore_builder.job(
+            target.model,
+            name="restore-test",
+            source_tenant=source,
+            backup_name=backup,
+            overwrite=overwrite,
+        )
+        (container,) = job["spec"]["template"]["spec"]["containers"]
+        result = run_container(
+            container, self.secrets(target, s3_secret=s3_secret), resolve=target.resolve()
+        )
+        for value in (target.password, self.s3.access_key_id, self.s3.secret_access_key):
+            assert value not in result.stdout + result.stderr
+        return result
+
+    def inventory(self) -> backups.Inventory:
+        root = f"{PREFIX}{SOURCE}/"
+        pages = (
+            self.s3.client().get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=root)
+        )
+        keys = [o["Key"] for page in pages for o in page.get("Contents", [])]
+        return backups.inventory(keys, root=root)
+
+
+def _tenant(name: str, shards: int, tmp: pytest.TempPathFactory, procs: list[Host]) -> Tenant:
+    model = _model(name, shards)
+    password = decoded(secrets.generated_secret(model, contract.CLICKHOUSE_SECRET))[
+        contract.CLICKHOUSE_PASSWORD_KEYS["admin"]
+    ]
+    tenant = Tenant(model, password)
+    for shard, (host_name,) in enumerate(backup_builder.hosts(model)):
+        directory = tmp.mktemp(host_name)
+        config = _config(directory / "config.xml", shards, shard) if shards > 1 else None
+        host = start_host(directory, password, config=config)
+        procs.append(host)
+        host.name = host_name
+        tenant.hosts[host_name] = host
+        client = tenant.client(host_name)
+        layout.provision(client, tenant_schema(model))
+        client.close()
+    return tenant
+
+
+@pytest.fixture(scope="module")
+def world(s3_server: S3Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    procs: list[Host] = []
+    try:
+        source = _tenant(SOURCE, 2, tmp_path_factory, procs)
+        for name, rows, start in zip(source.hosts, ROWS, (0, ROWS[0]), strict=True):
+            client = source.client(name)
+            client.command(
+                f"INSERT INTO {quote_identifier(source.model.database)}.events_local "  # noqa: S608
+                "(event_id, timestamp, event, user_id, properties) SELECT generateUUIDv4(), "
+                "now64(3) - number * 60, ['click', 'view'][number % 2 + 1], "
+                "toString(number % 997), toString(number) "
+                "FROM numbers({start:UInt64}, {rows:UInt64})",
+                {"start": start, "rows": rows},
+            )
+            client.close()
+        targets = {n: _tenant(f"rs-into{n}", n, tmp_path_factory, procs) for n in (1, 3)}
+        s3_server.client().create_bucket(Bucket=BUCKET)
+        world = World(s3_server, source, targets, backup="")
+        world.backup = world.backup_now()
+        yield world
+    finally:
+        for host in procs:
+            if host.proc is not None:
+                stop_process(host.proc, grace=15, what="loopback ClickHouse")
+
+
+@pytest.mark.parametrize("shards", [1, 3])
+def test_restore_into_another_shard_count_brings_every_row_once(world: World, shards: int) -> None:
+    target = world.targets[shards]
+    assert target.rows() == [0] * shards
+    result = world.restore(target, backup=world.backup)
+    assert result.returncode == 0, result.stderr
+    assert f"restore of {world.backup} complete: {sum(ROWS)} rows" in result.stdout
+    assert sum(target.rows()) == sum(ROWS)
+    assert target.checksum() == world.source.checksum()
+    if shards > 1:
+        # each row is on the shard the Distributed table's sharding key sends it to
+        placed = target.per_host(
+            f"SELECT countIf({schema.SHARDING_KEY} % {shards} != "  # noqa: S608
+            "toUInt64(getMacro('shard'))) AS v FROM {t}"
+        )
+        assert placed == [0] * shards
+        assert all(n > 0 for n in target.rows())
+    assert f"{target.model.database}_restore" not in target.databases()
+
+
+def test_a_non_empty_target_is_refused_unless_overwrite(world: World) -> None:
+    target = world.targets[1]
+    if sum(target.rows()) == 0:
+        assert world.restore(target, backup=world.backup).returncode == 0
+    before = (target.rows(), target.checksum())
+    refused = world.restore(target, backup=world.backup)
+    assert refused.returncode == 1
+    assert (
+        f"restore failed: {target.model.database} is not empty (shard 0 on "
+        f"{next(iter(target.hosts))}: {sum(ROWS)} rows); restore with overwrite" in refused.stderr
+    )
+    assert (target.rows(), target.checksum()) == before
+    # a row the backup does not hold goes with overwrite: the target is the backup again
+    client = target.client(next(iter(target.hosts)))
+    client.command(
+        f"INSERT INTO {quote_identifier(target.model.database)}.events "  # noqa: S608
+        "(event_id, timestamp, event, user_id, properties) "
+        "VALUES (generateUUIDv4(), now64(3) - 86400 * 40, 'extra', 'u', '{}')"
+    )
+    client.close()
+    assert sum(target.rows()) == sum(ROWS) + 1
+    replaced = world.restore(target, backup=world.backup, overwrite=True)
+    assert replaced.returncode == 0, replaced.stderr
+    assert "overwrite: replacing the rows" in replaced.stdout
+    assert (target.rows(), target.checksum()) == before
+
+
+def _untouched(world: World, result: Any, message: str) -> None:
+    assert result.returncode == 1
+    assert f"restore failed: {message}" in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_missing_and_incomplete_backups_are_refused(world: World) -> None:
+    target = world.targets[3]
+    before = target.rows()
+    missing = world.restore(target, backup="20200101T000000.000Z")
+    _untouched(world, missing, f"no backup 20200101T000000.000Z of tenant {SOURCE} in bucket")
+    nobody = world.restore(target, source="rs-nobody")
+    _untouched(world, nobody, f"no complete backup of tenant rs-nobody in bucket {BUCKET}")
+    # a backup whose manifest was never written (a run that failed half-way)
+    raw = world.s3.client()
+    key = f"{PREFIX}{SOURCE}/20210101T000000.000Z/shard-0/.backup"
+    raw.put_object(Bucket=BUCKET, Key=key, Body=b"<x/>")
+    try:
+        incomplete = world.restore(target, backup="20210101T000000.000Z", overwrite=True)
+    finally:
+        raw.delete_object(Bucket=BUCKET, Key=key)
+    _untouched(
+        world,
+        incomplete,
+        "backup 20210101T000000.000Z of tenant rs-src in bucket "
+        f"{BUCKET} is incomplete (no manifest)",
+    )
+    assert target.rows() == before
+
+
+def test_wrong_s3_credentials_fail_before_anything(world: World) -> None:
+    target = world.targets[3]
+    before = (target.rows(), target.checksum())
+    result = world.restore(target, overwrite=True, s3_secret="not-the-secret")
+    _untouched(world, result, f"checking bucket: S3 refused it in bucket {BUCKET} (403")
+    assert "not-the-secret" not in result.stdout + result.stderr
+    assert (target.rows(), target.checksum()) == before
+
+
+def test_a_corrupt_backup_fails_and_leaves_the_target_as_it_was(world: World) -> None:
+    target = world.targets[3]
+    if sum(target.rows()) == 0:
+        assert world.restore(target, backup=world.backup).returncode == 0
+    before = (target.rows(), target.checksum())
+    name = world.backup_now()
+    raw = world.s3.client()
+    root = f"{PREFIX}{SOURCE}/{name}/shard-1/"
+    listed = raw.list_objects_v2(Bucket=BUCKET, Prefix=root)["Contents"]
+    data = max((o for o in listed if o["Key"].endswith(".bin")), key=lambda o: o["Size"])
+    raw.put_object(Bucket=BUCKET, Key=data["Key"], Body=b"\0" * data["Size"])
+    result = world.restore(target, backup=name, overwrite=True)
+    assert result.returncode == 1
+    assert result.stderr.startswith("restore failed: shard "), result.stderr
+    assert "Code: " in result.stderr  # the engine's own words
+    assert "Received ClickHouse exception" not in result.stderr
+    assert (target.rows(), target.checksum()) == before
+    assert f"{target.model.database}_restore" not in target.databases()
+
+
+def test_restore_into_the_same_tenant_after_a_loss(world: World) -> None:
+    """The source tenant loses rows; its own backup (source.tenant unset) with overwrite
+    brings exactly the backed-up rows back, now on the shards the sharding key names."""
+    source = world.source
+    before = (sum(source.rows()), source.checksum())
+    assert before[0] == sum(ROWS)
+    client = source.client(next(iter(source.hosts)))
+    client.command(f"TRUNCATE TABLE {quote_identifier(source.model.database)}.{source.table} SYNC")
+    client.close()
+    assert sum(source.rows()) < sum(ROWS)
+    result = world.restore(source, backup=world.backup, source="", overwrite=True)
+    assert result.returncode == 0, result.stderr
+    assert (sum(source.rows()), source.checksum()) == before
