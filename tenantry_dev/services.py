@@ -244,6 +244,9 @@ class SeaweedS3:
     access_key_id: str
     secret_access_key: str = field(repr=False)
     process: subprocess.Popen[bytes]
+    # The HTTP ports the launcher chose (each gRPC port is its HTTP port + 10000): every
+    # port the server listens on is one of them, none of weed's fixed defaults.
+    ports: dict[str, int] = field(default_factory=dict)
 
     @staticmethod
     def binary() -> str:
@@ -264,7 +267,7 @@ class SeaweedS3:
         }
         config.write_text(json.dumps({"identities": [identity]}))
         config.chmod(0o600)
-        ports = {name: free_port() for name in ("master", "volume", "filer", "s3")}
+        ports = {name: free_port() for name in ("master", "volume", "filer", "s3", "admin")}
         # gRPC ports are the HTTP port + 10000; keep them inside the valid range.
         while any(p + 10000 > 65535 for p in ports.values()):
             ports = {name: free_port() for name in ports}
@@ -283,6 +286,11 @@ class SeaweedS3:
                     f"-filer.port={ports['filer']}",
                     f"-s3.port={ports['s3']}",
                     f"-s3.config={config}",
+                    # Listeners `weed mini` opens on fixed ports unless told: two servers
+                    # at once (the suite's and `make dev`'s) must not compete for them.
+                    "-s3.port.iceberg=0",
+                    "-s3.port.lance=0",
+                    f"-admin.port={ports['admin']}",
                     "-admin.ui=false",
                     "-webdav=false",
                     "-master.telemetry=false",
@@ -292,7 +300,7 @@ class SeaweedS3:
                 stdin=subprocess.DEVNULL,
             )
         server = cls(
-            folder, f"http://127.0.0.1:{ports['s3']}", access_key_id, secret_access_key, proc
+            folder, f"http://127.0.0.1:{ports['s3']}", access_key_id, secret_access_key, proc, ports
         )
         try:
             server._wait_ready(timeout)
