@@ -19,8 +19,9 @@ runs in its own mount namespace (``unshare --map-root-user --mount``, no root ne
 with the tree's ``var/lib`` bound over ``/var/lib``.
 
 The Keeper config (``keeper_server.xml``, one file, mounted whole) loads the same way
-(``load_keeper``): chDB reads it as a server config and starts no Keeper; that child also
-gets a network namespace of its own.
+(``load_keeper``): chDB reads it as a server config and starts no Keeper. Every child
+runs in a network namespace of its own with only loopback in it, so resolving a cluster DNS
+name never sends a packet off this machine.
 
 How chDB differs from a server, and what follows:
 
@@ -293,15 +294,17 @@ def _run_engine(
     hosts_file: str,
     env: Mapping[str, str],
     queries: Sequence[str],
-    own_network: bool = False,
 ) -> subprocess.CompletedProcess[str]:
     """Run the engine in a child process on ``config_file`` with ``env``.
 
     The rendered configs keep their data under ``/var/lib/...`` (the pod's volume): the
     child runs in its own mount namespace with the tree's folder (``data_parent[0]``)
     bound at ``data_parent[1]``, so the config is loaded unchanged and nothing is
-    written to this machine's /var/lib. ``own_network``: in a network namespace of its
-    own too, for a config whose listeners nothing here should ever see (Keeper's)."""
+    written to this machine's /var/lib. The child also gets a network namespace of its
+    own with only its loopback up: the rendered ``remote_servers`` and Keeper hosts are cluster
+    DNS names, and a query that resolves them (``system.clusters``) must never send a DNS
+    question off this machine (the network rule); there they fail at once, and names in
+    ``hosts_file`` resolve from it."""
     child_env = {k: v for k, v in os.environ.items() if not k.startswith("CLICKHOUSE_")}
     child_env.update(env)
     spec = {"config_file": config_file, "data_dir": data_dir, "queries": list(queries)}
@@ -309,10 +312,11 @@ def _run_engine(
         "unshare",
         "--map-root-user",
         "--mount",
-        *(["--net"] if own_network else []),
+        "--net",
         "sh",
         "-c",
-        'mount --bind "$1" "$2" && { [ -z "$3" ] || mount --bind "$3" /etc/hosts; }'
+        'ip link set lo up && mount --bind "$1" "$2"'
+        ' && { [ -z "$3" ] || mount --bind "$3" /etc/hosts; }'
         ' && shift 3 && exec "$@"',
         "sh",
         str(data_parent[0]),
@@ -422,6 +426,5 @@ def load_keeper(
         hosts_file="",
         env=env,
         queries=queries,
-        own_network=True,
     )
     return _loaded(done)
