@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,39 @@ def stop_process(
             os.killpg(proc.pid, signal.SIGKILL)
     proc.kill()
     proc.wait(timeout=grace)
+
+
+def await_start(
+    proc: subprocess.Popen[Any],
+    check: Callable[[], bool],
+    *,
+    what: str,
+    timeout: float,
+    interval: float,
+    log: Path | None = None,
+    stop: Callable[[], None] | None = None,
+) -> None:
+    """Return once ``check`` passes (see `waiting.until`) while ``proc`` lives. Otherwise
+    (it exited, ``timeout`` passed, or the wait was interrupted) stop it, with ``stop`` or
+    `stop_process`, and raise RuntimeError naming ``what`` with the tail of its ``log``:
+    every launcher's start, so none leaves a half-started server behind."""
+    halt = stop or (lambda: stop_process(proc))
+
+    def gone() -> str | None:
+        return f"{what} exited" if proc.poll() is not None else None
+
+    try:
+        if waiting.until(check, timeout=timeout, interval=interval, gone=gone):
+            return
+        reason = f"{what} did not answer in {timeout:g} s"
+    except waiting.Gone as exc:
+        reason = str(exc)
+    except BaseException:
+        halt()
+        raise
+    halt()
+    tail = log.read_text(errors="replace")[-3000:] if log is not None and log.exists() else ""
+    raise RuntimeError(f"{reason}:\n{tail or '(no log)'}")
 
 
 @dataclass
@@ -113,36 +147,22 @@ class Postgres:
                 **_postgres_user(),
             )
         server = cls(folder, port, proc)
-        try:
-            server._wait_ready(timeout)
-        except BaseException:
-            server.stop()
-            raise
+        await_start(
+            proc,
+            server._ready,
+            what="PostgreSQL",
+            timeout=timeout,
+            interval=0.05,
+            log=folder / "pg.log",
+            stop=server.stop,
+        )
         return server
 
-    def _wait_ready(self, timeout: float) -> None:
-        """Until postmaster.pid says ``ready`` for our process (PostgreSQL 10+ writes the
-        state on its 8th line once it accepts connections)."""
-        pidfile = self.folder / "data" / "postmaster.pid"
-
-        def ready() -> bool:
-            lines = pidfile.read_text().splitlines()
-            return (
-                len(lines) >= 8
-                and lines[0] == str(self.process.pid)
-                and lines[7].strip() == "ready"
-            )
-
-        def gone() -> str | None:
-            return "postgres exited" if self.process.poll() is not None else None
-
-        try:
-            started = waiting.until(ready, timeout=timeout, interval=0.05, gone=gone)
-        except waiting.Gone:
-            started = False
-        if not started:
-            tail = (self.folder / "pg.log").read_text(errors="replace")[-3000:]
-            raise RuntimeError(f"PostgreSQL did not start:\n{tail}")
+    def _ready(self) -> bool:
+        """postmaster.pid says ``ready`` for our process (PostgreSQL 10+ writes the state
+        on its 8th line once it accepts connections)."""
+        lines = (self.folder / "data" / "postmaster.pid").read_text().splitlines()
+        return len(lines) >= 8 and lines[0] == str(self.process.pid) and lines[7].strip() == "ready"
 
     @staticmethod
     def _initdb(data: Path, *, timeout: float) -> None:
@@ -217,16 +237,8 @@ class RedisServer:
             with socket.create_connection(("127.0.0.1", port), timeout=1):
                 return True
 
-        def gone() -> str | None:
-            return "redis-server exited" if proc.poll() is not None else None
-
-        try:
-            if waiting.until(listening, timeout=timeout, interval=0.02, gone=gone):
-                return cls(folder, port, proc)
-        except waiting.Gone:
-            pass
-        stop_process(proc)
-        raise RuntimeError("redis-server did not start")
+        await_start(proc, listening, what="redis-server", timeout=timeout, interval=0.02)
+        return cls(folder, port, proc)
 
     def stop(self, *, grace: float = 10.0) -> None:
         stop_process(self.process, grace=grace)
@@ -302,11 +314,15 @@ class SeaweedS3:
         server = cls(
             folder, f"http://127.0.0.1:{ports['s3']}", access_key_id, secret_access_key, proc, ports
         )
-        try:
-            server._wait_ready(timeout)
-        except BaseException:
-            server.stop()
-            raise
+        await_start(
+            proc,
+            server._answers,
+            what="SeaweedFS",
+            timeout=timeout,
+            interval=0.2,
+            log=folder / "weed.log",
+            stop=server.stop,
+        )
         return server
 
     def client(self, *, timeout: float = 2.0) -> Any:
@@ -316,28 +332,14 @@ class SeaweedS3:
         config = s3.S3Config(self.endpoint, self.access_key_id, self.secret_access_key)
         return s3.client(config, timeout=timeout)
 
-    def _wait_ready(self, timeout: float) -> None:
+    def _answers(self) -> bool:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        client = self.client()
-
-        def answers() -> bool:
-            try:
-                client.list_buckets()
-            except (BotoCoreError, ClientError):
-                return False
-            return True
-
-        def gone() -> str | None:
-            return "SeaweedFS exited" if self.process.poll() is not None else None
-
         try:
-            if waiting.until(answers, timeout=timeout, interval=0.2, gone=gone):
-                return
-        except waiting.Gone:
-            tail = (self.folder / "weed.log").read_text(errors="replace")[-3000:]
-            raise RuntimeError(f"SeaweedFS exited:\n{tail}") from None
-        raise RuntimeError(f"SeaweedFS S3 did not answer in {timeout:g} s")
+            self.client().list_buckets()
+        except (BotoCoreError, ClientError):
+            return False
+        return True
 
     def stop(self, *, grace: float = 15.0) -> None:
         stop_process(self.process, grace=grace)
@@ -369,14 +371,5 @@ def serve_controlplane(
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as resp:
             return bool(resp.status == 200)
 
-    def gone() -> str | None:
-        return "the control plane exited" if proc.poll() is not None else None
-
-    try:
-        if waiting.until(ready, timeout=timeout, interval=0.1, gone=gone):
-            return proc
-    except waiting.Gone:
-        pass
-    stop_process(proc)
-    tail = log.read_text()[-3000:] if log else "(no log)"
-    raise RuntimeError(f"the control plane did not start:\n{tail}")
+    await_start(proc, ready, what="the control plane", timeout=timeout, interval=0.1, log=log)
+    return proc

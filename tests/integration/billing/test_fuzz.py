@@ -10,18 +10,17 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-import schemathesis
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, Phase, given
-from hypothesis import settings as hypothesis_settings
+from hypothesis import given
 from hypothesis import strategies as st
-from schemathesis.core.result import Ok
 
 from controlplane.app import create_app
 from controlplane.billing.access import BillingSettings
 from controlplane.settings import Settings
 from tests.integration.billing.conftest import TOKEN
 from tests.integration.controlplane.conftest import PASSWORD
+from tests.support.fuzzing import cases
+from tests.support.fuzzing import operations as fuzz_operations
 
 
 def _login(client: TestClient) -> tuple[dict[str, str], str]:
@@ -44,28 +43,17 @@ def test_no_billing_operation_answers_5xx(settings: Settings) -> None:
         app.state.billing_settings = BillingSettings(internal_token=TOKEN)
         owner, org_id = _login(client)
         service = {"Authorization": f"Bearer {TOKEN}"}
-        schema = schemathesis.openapi.from_dict(app.openapi())
-        operations = []
-        for result in schema.get_all_operations():
-            assert isinstance(result, Ok), result
-            op = result.ok()
-            if op.path.startswith("/v1/orgs/{org_id}/billing/") or op.path.endswith("/usage"):
-                operations.append(op)
+        operations = [
+            op
+            for op in fuzz_operations(app.openapi())
+            if op.path.startswith("/v1/orgs/{org_id}/billing/") or op.path.endswith("/usage")
+        ]
         assert len(operations) == 12
         failures: list[str] = []
         statuses: Counter[int] = Counter()
         for operation in operations:
 
-            @hypothesis_settings(
-                max_examples=20,
-                deadline=None,
-                database=None,
-                # Reproducible: the same cases every run, so the coverage assertions
-                # below (some 2xx, some 422) cannot flake with the random draw.
-                derandomize=True,
-                phases=[Phase.explicit, Phase.generate],
-                suppress_health_check=list(HealthCheck),
-            )
+            @cases(20)
             @given(case=operation.as_strategy(), aim=st.sampled_from(["none", "owner", "service"]))
             def check(case: Any, aim: str) -> None:
                 if aim != "none" and case.path_parameters is not None:

@@ -24,10 +24,8 @@ from typing import Any
 
 import httpx
 import pytest
-import schemathesis
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
-from schemathesis.core.result import Ok
 
 from tenantry.api.dashboard import TIME_PATTERN
 from tenantry.clickhouse.chdb_client import ChdbClient
@@ -37,6 +35,8 @@ from tenantry_dev import services
 from tenantry_dev.loopback_server import LoopbackServer
 from tests.integration.controlplane.conftest import PASSWORD
 from tests.integration.controlplane.servers import free_port
+from tests.support.fuzzing import cases
+from tests.support.fuzzing import operations as fuzz_operations
 from tests.support.kube import Kube
 from tests.support.wait import eventually, scaled, stop_process
 
@@ -163,11 +163,7 @@ def server(
 
 def test_no_operation_answers_5xx(server: Target) -> None:
     raw = httpx.get(f"{server.url}/openapi.json").json()
-    schema = schemathesis.openapi.from_dict(raw)
-    operations = []
-    for result in schema.get_all_operations():
-        assert isinstance(result, Ok), result  # the schema itself must be valid
-        operations.append(result.ok())
+    operations = fuzz_operations(raw)
     assert len(operations) > 30
     failures: list[str] = []
     statuses: Counter[int] = Counter()
@@ -175,14 +171,7 @@ def test_no_operation_answers_5xx(server: Target) -> None:
         if (operation.method.upper(), operation.path) in SKIP:
             continue
 
-        @settings(
-            max_examples=15,
-            deadline=None,
-            database=None,
-            derandomize=True,  # the same cases every run: the status assertions can't flake
-            phases=[Phase.explicit, Phase.generate],  # report, don't spend minutes shrinking
-            suppress_health_check=list(HealthCheck),
-        )
+        @cases(15)
         @given(
             case=operation.as_strategy(), aim=st.booleans(), panel=st.sampled_from(sorted(PANELS))
         )
@@ -285,14 +274,7 @@ def test_panel_parameters_never_answer_5xx(server: Target) -> None:
     failures: list[str] = []
     with httpx.Client(headers=server.headers, timeout=30) as http:
 
-        @settings(
-            max_examples=400,
-            deadline=None,
-            database=None,
-            derandomize=True,
-            phases=[Phase.explicit, Phase.generate],
-            suppress_health_check=list(HealthCheck),
-        )
+        @cases(400)
         @given(
             panel=st.sampled_from([*sorted(PANELS), "ghost"]),
             route=st.sampled_from(["data", "chart.svg"]),
