@@ -15,11 +15,17 @@ def pct(values: list[float], q: float) -> float:
 
 
 def serve_controlplane(
-    *, env: dict[str, str], port: int, workers: int, log: Path
+    *, env: dict[str, str], port: int, workers: int, log: Path, internal_port: int | None = None
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """`tenantry controlplane serve` on loopback, once it answers /readyz; (process, URL).
-    No internal metrics listener: nothing scrapes it here."""
+    """`tenantry controlplane serve` on loopback, once it answers /readyz; (process, URL
+    of the public API). The internal API on ``internal_port`` (a free port if None). No
+    internal metrics listener: nothing scrapes it here."""
     server = services.serve_controlplane(
-        env=env, port=port, log=log, workers=workers, extra_args=("--metrics-port", "0")
+        env=env,
+        port=port,
+        internal_port=internal_port,
+        log=log,
+        workers=workers,
+        extra_args=("--metrics-port", "0"),
     )
     return server, f"http://127.0.0.1:{port}"

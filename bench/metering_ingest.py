@@ -4,9 +4,10 @@ Why this shape: the ingestion services and the operator report usage in batches 
 HTTP, and the promise is that nothing is counted twice however often a batch is
 retried. So the benchmark runs the real path end to end on loopback: PostgreSQL 15 and
 Redis 7 processes in a temporary folder, ``tenantry controlplane serve`` (uvicorn, real
-TCP, ``--workers N``), and an aiohttp client posting ``POST /v1/orgs/{org}/usage``
-with the internal service token. A share of the batches (``--dup-ratio``) is sent a
-second time, some of them concurrently with the first copy, as retries would be.
+TCP, ``--workers N``), and an aiohttp client posting
+``POST /internal/v1/orgs/{org}/usage`` (the internal listener) with the internal service
+token. A share of the batches (``--dup-ratio``) is sent a second time, some of them
+concurrently with the first copy, as retries would be.
 
 Afterwards it checks PostgreSQL directly: rows stored, the sum of quantities, and the
 accepted counts the API reported must all equal the unique events sent; any excess is
@@ -43,6 +44,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.common import serve_controlplane  # noqa: E402
+from tenantry import internal_api  # noqa: E402
 from tenantry_dev.cluster import free_port  # noqa: E402
 from tenantry_dev.services import Postgres, RedisServer  # noqa: E402
 
@@ -158,8 +160,13 @@ def main() -> int:
             "TENANTRY_CP_INTERNAL_TOKEN": TOKEN,
             "TENANTRY_CP_DB_POOL_MAX": str(max(2, args.concurrency // args.workers + 1)),
         }
+        internal_port = free_port()
         server, base = serve_controlplane(
-            env=env, port=port, workers=args.workers, log=work / "controlplane.log"
+            env=env,
+            port=port,
+            internal_port=internal_port,
+            workers=args.workers,
+            log=work / "controlplane.log",
         )
         org_id = _setup(base)
         bodies = _batches(events=args.events, batch=args.batch)
@@ -169,7 +176,7 @@ def main() -> int:
         for body in retries:  # a retry lands right after the original or anywhere later
             at = sent.index(body) + (1 if rng.random() < 0.5 else rng.randrange(len(sent)))
             sent.insert(min(at, len(sent)), body)
-        url = f"{base}/v1/orgs/{org_id}/usage"
+        url = f"http://127.0.0.1:{internal_port}" + internal_api.usage_path(org_id)
         seconds, accepted, duplicates, errors = asyncio.run(
             _send(url, sent, concurrency=args.concurrency)
         )

@@ -32,6 +32,7 @@ from controlplane.bodylimit import BodyLimitMiddleware
 from controlplane.context import Membership
 from controlplane.dashboards.router import router as dashboards_router
 from controlplane.deps import AppState
+from controlplane.internal import ListenerGuard
 from controlplane.kube import KubeResources
 from controlplane.mail import Mailer
 from controlplane.observability import Metrics, ObservabilityMiddleware, configure_logging
@@ -160,6 +161,7 @@ def create_app(settings: Settings) -> FastAPI:
         large=settings.max_large_body_bytes,
         routes=app.routes,
     )
+    app.add_middleware(ListenerGuard, internal_port=settings.internal_port)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

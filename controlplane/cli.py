@@ -38,6 +38,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="port of the internal Prometheus listener, 0 for none (default: "
         "TENANTRY_CP_METRICS_PORT or 9464); the public port never serves /metrics",
     )
+    serve.add_argument(
+        "--internal-host",
+        default=None,
+        help="address of the internal listener, the only one serving /internal/... "
+        "(default: TENANTRY_CP_INTERNAL_HOST or 127.0.0.1)",
+    )
+    serve.add_argument(
+        "--internal-port",
+        type=int,
+        default=None,
+        help="port of the internal listener (default: TENANTRY_CP_INTERNAL_PORT or 8001)",
+    )
     sub.add_parser("migrate", help="apply pending SQL migrations")
     verify = sub.add_parser("audit-verify", help="verify the audit hash chains")
     verify.add_argument("--chain", default=None, help="one chain (org:<id> or system)")
@@ -135,18 +147,32 @@ async def _add_client(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    """uvicorn on two sockets, the public port and the internal listener, in every worker.
+
+    One app answers both; ``controlplane.internal.ListenerGuard`` tells them apart by the
+    port a request came in on. ``uvicorn.run`` binds a single socket, so this binds both
+    and hands them to uvicorn's server (one worker) or its process supervisor."""
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     from controlplane import metrics_listener
 
     metrics_host = args.metrics_host or settings.metrics_host
     metrics_port = settings.metrics_port if args.metrics_port is None else args.metrics_port
-    with metrics_listener.serving(metrics_host, metrics_port):
-        uvicorn.run(
+    internal_host = args.internal_host or settings.internal_host
+    internal_port = settings.internal_port if args.internal_port is None else args.internal_port
+    if internal_port == args.port:
+        print(f"the public and internal ports are both {args.port}", file=sys.stderr)
+        return 2
+    # The app reads its settings from the environment in each worker.
+    os.environ["TENANTRY_CP_INTERNAL_PORT"] = str(internal_port)
+
+    def config(host: str, port: int) -> uvicorn.Config:
+        return uvicorn.Config(
             "controlplane.app:from_environment",
             factory=True,
-            host=args.host,
-            port=args.port,
+            host=host,
+            port=port,
             workers=args.workers,
             access_log=False,
             # Client addresses come from our own rule only (clientaddr.py,
@@ -154,6 +180,18 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             # X-Forwarded-For from loopback (FORWARDED_ALLOW_IPS) by default.
             proxy_headers=False,
         )
+
+    public = config(args.host, args.port)
+    sockets = [public.bind_socket(), config(internal_host, internal_port).bind_socket()]
+    with metrics_listener.serving(metrics_host, metrics_port):
+        if args.workers > 1:
+            Multiprocess(public, sockets=sockets).run()
+        else:
+            public.load_app()
+            server = uvicorn.Server(public)
+            server.run(sockets=sockets)
+            if not server.started:
+                return 3
     return 0
 
 

@@ -96,6 +96,15 @@ class Settings(BaseSettings):
     """Port of the internal Prometheus listener (``serve --metrics-port``; 0: none). The
     public port never serves ``/metrics``."""
 
+    internal_host: str = "127.0.0.1"
+    """Address of the internal listener (``serve --internal-host``), which alone serves the
+    internal API (``/internal/...``: API-key introspection, plan limits, usage from the
+    ingestion pods and the operator); a pod listens on 0.0.0.0, behind a Service of its
+    own that no Ingress exposes."""
+    internal_port: int = Field(default=8001, ge=1, le=65535)
+    """Port of the internal listener (``serve --internal-port``). The public port answers
+    every ``/internal/`` path 404, and this one every other path but the probes."""
+
     public_url: str | None = None
     """Base URL of the web UI. Invitation e-mails link to
     ``<public_url>/invitations/accept#token=<token>``; required with ``smtp_host``."""

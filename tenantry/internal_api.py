@@ -2,11 +2,12 @@
 
 The operator and the ingestion pods call the control plane with the internal service
 token (``tenantry.internal_client``); the control plane serves these routes with the
-same models (``controlplane/billing``, ``controlplane/apikeys``):
+same models (``controlplane/billing``, ``controlplane/apikeys``), on the control plane's
+internal listener only (``PREFIX``; never its public port, which answers them 404):
 
 | route | request | answer |
 |---|---|---|
-| ``POST /v1/orgs/{org}/usage`` | ``UsageBatch`` | ``UsageResult`` |
+| ``POST /internal/v1/orgs/{org}/usage`` | ``UsageBatch`` | ``UsageResult`` |
 | ``GET /internal/v1/orgs/{org}/limits`` | | ``OrgLimitsOut`` |
 | ``POST /internal/v1/apikeys/introspect`` | ``IntrospectRequest`` | ``Introspection`` |
 
@@ -28,17 +29,22 @@ KEY_PATTERN = r"^[\x21-\x7e]+$"  # printable ASCII, no spaces: keys are identifi
 MAX_BATCH = 5_000
 
 
+PREFIX = "/internal/"
+"""Every internal route's path starts so: the control plane serves them on its internal
+listener only."""
+
+
 def usage_path(org_id: str) -> str:
-    """Usage submission (billing): the internal token or ``billing:manage``."""
-    return f"/v1/orgs/{org_id}/usage"
+    """Usage submission (billing) by the ingestion pods and the operator."""
+    return f"{PREFIX}v1/orgs/{org_id}/usage"
 
 
 def limits_path(org_id: str) -> str:
-    """The plan limits a Tenant CR of the organisation must fit (internal token only)."""
-    return f"/internal/v1/orgs/{org_id}/limits"
+    """The plan limits a Tenant CR of the organisation must fit."""
+    return f"{PREFIX}v1/orgs/{org_id}/limits"
 
 
-INTROSPECT_PATH = "/internal/v1/apikeys/introspect"
+INTROSPECT_PATH = f"{PREFIX}v1/apikeys/introspect"
 
 
 class Metric(StrEnum):

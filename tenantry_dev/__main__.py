@@ -1,7 +1,8 @@
 """``python -m tenantry_dev``: the local cluster and the whole product on this machine.
 
     python -m tenantry_dev cluster up|down|destroy|status [--state-dir DIR]   # make cluster-up ...
-    python -m tenantry_dev dev [--state-dir DIR] [--api-port N] [--operator-port N]  # make dev
+    python -m tenantry_dev dev [--state-dir DIR] [--api-port N] [--operator-port N]
+                               [--internal-port N]                 # make dev
 
 Dev-only, like the rest of this package: the runtime image has neither, and the
 ``tenantry`` command (``tenantry_cli``) never imports them.
@@ -39,7 +40,12 @@ def _cluster(args: argparse.Namespace) -> int:
 
 def _dev(args: argparse.Namespace) -> int:
     cluster = LocalCluster(Path(args.state_dir), ports=Ports.fixed(args.port_base))
-    return stack.run(cluster, api_port=args.api_port, operator_port=args.operator_port)
+    return stack.run(
+        cluster,
+        api_port=args.api_port,
+        operator_port=args.operator_port,
+        internal_port=args.internal_port,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     dv.add_argument("--port-base", type=int, default=16440)
     dv.add_argument("--api-port", type=int, default=8000)
     dv.add_argument("--operator-port", type=int, default=8080, help="the operator's liveness")
+    dv.add_argument(
+        "--internal-port", type=int, default=8001, help="the control plane's internal API"
+    )
     dv.set_defaults(func=_dev)
 
     args = parser.parse_args(argv)

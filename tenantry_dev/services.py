@@ -349,12 +349,15 @@ def serve_controlplane(
     *,
     env: dict[str, str],
     port: int,
+    internal_port: int | None = None,
     log: Path | None = None,
     workers: int = 1,
     extra_args: tuple[str, ...] = (),
     timeout: float = 60,
 ) -> subprocess.Popen[bytes]:
-    """`tenantry controlplane serve` on loopback, returned once it answers /readyz.
+    """`tenantry controlplane serve` on loopback, returned once it answers /readyz:
+    the public API on ``port``, the internal API on ``internal_port`` (a free one if
+    None: the caller does not call it).
 
     Output goes to ``log`` (a file, not a pipe: an undrained pipe blocks the server) or
     nowhere. The caller stops the process (``stop_process``); one that does not answer
@@ -363,7 +366,8 @@ def serve_controlplane(
     import urllib.request
 
     args = [sys.executable, "-m", "tenantry_cli", "controlplane", "serve", "--port", str(port)]
-    args += ["--workers", str(workers), *extra_args]
+    internal = internal_port or free_port()
+    args += ["--internal-port", str(internal), "--workers", str(workers), *extra_args]
     with log.open("wb") if log else open(os.devnull, "wb") as out:
         proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
 

@@ -32,7 +32,13 @@ def _token(path: Path) -> str:
     return path.read_text().strip()
 
 
-def run(cluster: LocalCluster, *, api_port: int = 8000, operator_port: int = 8080) -> int:
+def run(
+    cluster: LocalCluster,
+    *,
+    api_port: int = 8000,
+    operator_port: int = 8080,
+    internal_port: int = 8001,
+) -> int:
     cluster.up()
     state = cluster.state_dir
     cluster.install_crds()
@@ -81,7 +87,8 @@ def run(cluster: LocalCluster, *, api_port: int = 8000, operator_port: int = 808
             "TENANTRY_CP_CLICKHOUSE_URL_OVERRIDE": clickhouse,
             "TENANTRY_CLICKHOUSE_URL_OVERRIDE": clickhouse,
             "TENANTRY_INTERNAL_TOKEN": token,
-            "TENANTRY_CONTROLPLANE_URL": f"http://127.0.0.1:{api_port}",
+            # The internal listener (/internal/...): the public port does not serve it.
+            "TENANTRY_CONTROLPLANE_URL": f"http://127.0.0.1:{internal_port}",
             "TENANTRY_S3_ENDPOINT": s3.endpoint,
             "TENANTRY_S3_ACCESS_KEY_ID": s3.access_key_id,
             "TENANTRY_S3_SECRET_ACCESS_KEY": s3.secret_access_key,
@@ -89,7 +96,18 @@ def run(cluster: LocalCluster, *, api_port: int = 8000, operator_port: int = 808
         tenantry = [sys.executable, "-m", "tenantry_cli"]
         subprocess.run([*tenantry, "controlplane", "migrate"], env=env, check=True)
         procs.append(
-            subprocess.Popen([*tenantry, "controlplane", "serve", "--port", str(api_port)], env=env)
+            subprocess.Popen(
+                [
+                    *tenantry,
+                    "controlplane",
+                    "serve",
+                    "--port",
+                    str(api_port),
+                    "--internal-port",
+                    str(internal_port),
+                ],
+                env=env,
+            )
         )
         op_env = {**env, "KUBECONFIG": str(cluster.operator_kubeconfig)}
         procs.append(
@@ -102,6 +120,7 @@ def run(cluster: LocalCluster, *, api_port: int = 8000, operator_port: int = 808
             f"""
 Tenantry is running locally:
   control plane API   http://127.0.0.1:{api_port}  (OpenAPI: /docs)
+  its internal API    http://127.0.0.1:{internal_port}/internal/...  (operator, ingestion)
   its metrics         http://127.0.0.1:9464/metrics  (internal listener)
   operator liveness   http://127.0.0.1:{operator_port}/healthz
   kubectl             export KUBECONFIG={cluster.kubeconfig}

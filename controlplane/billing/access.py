@@ -1,14 +1,14 @@
 """Who may submit usage, and the billing settings.
 
 Usage comes from machines: the per-tenant ingestion service and the operator. They
-authenticate with one internal service token (``TENANTRY_CP_INTERNAL_TOKEN``, compared
-in constant time), which acts as ``billing:manage`` in the organisation of the path and
-nothing else. Members holding ``billing:manage`` may submit usage too (corrections by
-an operator of the platform), through the ordinary ``OrgPermission`` path, so a member
-of another organisation still gets the 404 every org route gives.
-
-``UsageWriter`` is an ``OrgPermission`` (permission ``billing:manage``), so the
-route-coverage tests see the route declared like every other org route.
+send it to the internal listener (``POST /internal/v1/orgs/{org}/usage``) with one
+internal service token (``TENANTRY_CP_INTERNAL_TOKEN``, checked by
+``controlplane.internal.InternalService``), which then acts as ``billing:manage`` in the
+organisation of the path and nothing else (`service_access`). Members holding
+``billing:manage`` may submit usage too (corrections by an operator of the platform),
+on the public ``POST /v1/orgs/{org}/usage`` through the ordinary ``OrgPermission``
+path, so a member of another organisation still gets the 404 every org route gives;
+the service token is not accepted there.
 
 The settings live here rather than in ``controlplane.settings`` to keep billing
 self-contained; they read the same ``TENANTRY_CP_`` environment prefix, and tests set
@@ -17,7 +17,6 @@ self-contained; they read the same ``TENANTRY_CP_`` environment prefix, and test
 
 from __future__ import annotations
 
-import hmac
 import uuid
 from datetime import timedelta
 
@@ -29,7 +28,6 @@ from controlplane import db
 from controlplane.billing import service
 from controlplane.context import OrgAccess
 from controlplane.deps import app_state
-from controlplane.rbac.dependencies import Bearer, OrgPermission
 
 
 class BillingSettings(BaseSettings):
@@ -60,25 +58,10 @@ def billing_settings(request: Request) -> BillingSettings:
     return found
 
 
-class UsageWriter(OrgPermission):
-    """``billing:manage`` in the path's organisation, or the internal service token."""
-
-    def __init__(self) -> None:
-        super().__init__("billing:manage")
-
-    async def __call__(self, request: Request, org_id: uuid.UUID, credentials: Bearer) -> OrgAccess:
-        token = billing_settings(request).internal_token
-        if (
-            token is not None
-            and credentials is not None
-            and credentials.scheme.lower() == "bearer"
-            and hmac.compare_digest(
-                credentials.credentials.encode(), token.get_secret_value().encode()
-            )
-        ):
-            async with db.connection(app_state(request).pool) as conn:
-                org = await service.org_for_service(conn, org_id)
-            request.state.actor = "service:internal"
-            request.state.audit_org = org_id
-            return service.service_access(org)
-        return await super().__call__(request, org_id, credentials)
+async def service_access(request: Request, org_id: uuid.UUID) -> OrgAccess:
+    """The internal service as ``billing:manage`` in the path's organisation (404 when it
+    does not exist). Only after ``InternalService`` accepted the token."""
+    async with db.connection(app_state(request).pool) as conn:
+        org = await service.org_for_service(conn, org_id)
+    request.state.audit_org = org_id
+    return service.service_access(org)

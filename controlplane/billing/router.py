@@ -1,9 +1,10 @@
-"""HTTP routes of billing: /v1/orgs/{org_id}/billing/... and /v1/orgs/{org_id}/usage.
+"""HTTP routes of billing: /v1/orgs/{org_id}/billing/... and /v1/orgs/{org_id}/usage,
+and the internal routes /internal/v1/orgs/{org_id}/usage and .../limits.
 
-Reads need ``billing:read``; every change needs ``billing:manage``. Usage submission
-is declared with ``UsageWriter``: ``billing:manage`` or the internal service token.
-``GET /internal/v1/orgs/{org_id}/limits`` (internal token only) gives the operator the
-plan limits it checks Tenant CRs against.
+Reads need ``billing:read``; every change needs ``billing:manage``, usage submitted by a
+member too. The internal routes (internal listener, internal service token only) take
+the ingestion pods' and the operator's usage, and give the operator the plan limits it
+checks Tenant CRs against.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from controlplane.billing import service
-from controlplane.billing.access import UsageWriter, billing_settings
+from controlplane.billing.access import billing_settings, service_access
 from controlplane.billing.schemas import (
     InvoiceOut,
     PlanOut,
@@ -86,16 +87,28 @@ _BATCH_SCHEMA = {
 }
 
 
-@router.post(
-    internal_api.usage_path("{org_id}").removeprefix(router.prefix),
+Batch = Annotated[UsageBatch, Depends(_usage_batch)]
+
+
+@router.post("/usage", openapi_extra={**_BATCH_SCHEMA, **LARGE_BODY})
+async def submit_usage(access: Manager, body: Batch, conn: Conn, request: Request) -> UsageResult:
+    """Usage a member with ``billing:manage`` submits (corrections)."""
+    policy = billing_settings(request).policy()
+    return await service.ingest(conn, access, batch=body, policy=policy, now=_now())
+
+
+@internal_router.post(
+    internal_api.usage_path("{org_id}"),
     openapi_extra={**_BATCH_SCHEMA, **LARGE_BODY},
+    dependencies=[Depends(InternalService("internal:usage.submit"))],
 )
-async def submit_usage(
-    access: Annotated[OrgAccess, Depends(UsageWriter())],
-    body: Annotated[UsageBatch, Depends(_usage_batch)],
+async def submit_service_usage(
+    access: Annotated[OrgAccess, Depends(service_access)],
+    body: Batch,
     conn: Conn,
     request: Request,
 ) -> UsageResult:
+    """Usage the ingestion pods and the operator measured."""
     policy = billing_settings(request).policy()
     return await service.ingest(conn, access, batch=body, policy=policy, now=_now())
 

@@ -74,7 +74,7 @@ def dev_stack() -> Iterator[Dev]:
     env = {**os.environ, "TENANTRY_CP_METRICS_PORT": "0"}
     command = [sys.executable, "-m", "tenantry_dev", "dev", "--state-dir", str(state)]
     command += ["--port-base", str(base), "--api-port", str(free_port())]
-    command += ["--operator-port", str(free_port())]
+    command += ["--operator-port", str(free_port()), "--internal-port", str(free_port())]
     with log.open("wb") as out:
         proc = subprocess.Popen(
             command, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL

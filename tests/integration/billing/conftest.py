@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from controlplane.billing.access import BillingSettings
 from controlplane.settings import Settings
+from tenantry import internal_api
 from tests.integration.controlplane.conftest import (  # noqa: F401  (fixtures)
     bearer,
     database,
@@ -36,6 +37,7 @@ class Billing:
     database_url: str
     org_id: str
     owner: dict[str, str]
+    internal_port: int
 
     @property
     def service(self) -> dict[str, str]:
@@ -47,12 +49,22 @@ class Billing:
     def url(self, path: str) -> str:
         return f"/v1/orgs/{self.org_id}{path}"
 
+    @property
+    def service_usage(self) -> str:
+        """The route the ingestion pods and the operator send usage to: on the internal
+        listener (the app's internal port in the request's URL, as uvicorn would put the
+        port of the socket it accepted the request on into the ASGI scope)."""
+        internal = f"http://cp.test:{self.internal_port}"
+        return internal + internal_api.usage_path(self.org_id)
+
 
 @pytest.fixture
 async def billing(settings: Settings) -> AsyncIterator[Billing]:  # noqa: F811
     async with serve(settings) as (app, http):
         owner = await sign_up_and_login(http)
         org_id = await new_org(http, owner)
-        found = Billing(app, http, settings.database_url, org_id, bearer(owner))
+        found = Billing(
+            app, http, settings.database_url, org_id, bearer(owner), settings.internal_port
+        )
         found.configure()
         yield found

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from controlplane.app import create_app
 from controlplane.billing.access import BillingSettings
 from controlplane.settings import Settings
+from tenantry import internal_api
 from tests.integration.billing.conftest import TOKEN
 from tests.integration.controlplane.conftest import PASSWORD
 from tests.support.fuzzing import cases
@@ -48,7 +49,7 @@ def test_no_billing_operation_answers_5xx(settings: Settings) -> None:
             for op in fuzz_operations(app.openapi())
             if op.path.startswith("/v1/orgs/{org_id}/billing/") or op.path.endswith("/usage")
         ]
-        assert len(operations) == 12
+        assert len(operations) == 13  # with the internal listener's usage route
         failures: list[str] = []
         statuses: Counter[int] = Counter()
         for operation in operations:
@@ -58,7 +59,10 @@ def test_no_billing_operation_answers_5xx(settings: Settings) -> None:
             def check(case: Any, aim: str) -> None:
                 if aim != "none" and case.path_parameters is not None:
                     case.path_parameters["org_id"] = org_id
-                kw = case.as_transport_kwargs(base_url="http://cp.test")
+                # Internal routes are served on the internal listener only.
+                internal = case.path.startswith(internal_api.PREFIX)
+                base = f"http://cp.test:{settings.internal_port}" if internal else "http://cp.test"
+                kw = case.as_transport_kwargs(base_url=base)
                 headers = dict(kw["headers"])
                 if aim != "none":
                     headers.update(owner if aim == "owner" else service)

@@ -109,7 +109,7 @@ async def test_close_and_finalize_are_idempotent_and_final(billing: Billing) -> 
 
     at = last.start + timedelta(days=2)
     first = {"events": events(10, at=at, metric="bytes_ingested", tag="a")}
-    assert (await b.http.post(b.url("/usage"), json=first, headers=b.service)).json()[
+    assert (await b.http.post(b.service_usage, json=first, headers=b.service)).json()[
         "accepted"
     ] == 10
 
@@ -130,7 +130,7 @@ async def test_close_and_finalize_are_idempotent_and_final(billing: Billing) -> 
             {**e, "quantity": 10**9} for e in events(3, at=at, metric="bytes_ingested", tag="b")
         ]
     }
-    assert (await b.http.post(b.url("/usage"), json=big, headers=b.service)).json()["accepted"] == 3
+    assert (await b.http.post(b.service_usage, json=big, headers=b.service)).json()["accepted"] == 3
     r = await b.http.post(b.url(f"/billing/periods/{last.key}/close"), headers=b.owner)
     assert r.json()["id"] == draft["id"]
     assert r.json()["total"] == 49_00 + 24  # refreshed draft: 3 GB at 8 cents
@@ -151,7 +151,7 @@ async def test_close_and_finalize_are_idempotent_and_final(billing: Billing) -> 
 
     # Late events for a finalized period are refused even inside the grace window.
     late = {"events": events(1, at=at, metric="bytes_ingested", tag="c")}
-    r = await b.http.post(b.url("/usage"), json=late, headers=b.service)
+    r = await b.http.post(b.service_usage, json=late, headers=b.service)
     assert r.json()["accepted"] == 0
     assert r.json()["rejected"][0]["reason"] == "the invoice of this period is finalized"
 
@@ -270,7 +270,7 @@ async def test_no_event_accepted_during_finalization_is_left_out(billing: Billin
         return {"events": events(50, at=at, metric="events_ingested", tag=tag)}
 
     sends = [
-        b.http.post(b.url("/usage"), json=batch(f"r{i}"), headers=b.service) for i in range(12)
+        b.http.post(b.service_usage, json=batch(f"r{i}"), headers=b.service) for i in range(12)
     ]
     finalize = b.http.post(b.url(f"/billing/invoices/{draft['id']}/finalize"), headers=b.owner)
     results = await asyncio.gather(*sends[:6], finalize, *sends[6:])

@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 
 from controlplane.billing import pricing
+from tenantry import internal_api
 from tests.integration.billing.conftest import Billing
 from tests.integration.controlplane.conftest import bearer, new_org, sign_up_and_login
 from tests.support.wait import scaled
@@ -46,7 +47,7 @@ async def test_concurrent_duplicate_batches_are_counted_once(billing: Billing) -
     reordered = list(reversed(batch))  # same keys, opposite lock order: no deadlock
     sends = [batch] * 6 + [reordered] * 2
     results = await asyncio.gather(
-        *(b.http.post(b.url("/usage"), json={"events": e}, headers=b.service) for e in sends)
+        *(b.http.post(b.service_usage, json={"events": e}, headers=b.service) for e in sends)
     )
     assert all(r.status_code == 200 for r in results), [r.text for r in results]
     bodies = [r.json() for r in results]
@@ -94,7 +95,7 @@ async def test_duplicates_inside_one_batch_and_aggregations(billing: Billing) ->
     ]
     queries = events(7, at=now, metric="dashboard_queries")
     body = {"events": storage + storage[:2] + queries}
-    r = await b.http.post(b.url("/usage"), json=body, headers=b.service)
+    r = await b.http.post(b.service_usage, json=body, headers=b.service)
     assert r.status_code == 200, r.text
     assert (r.json()["accepted"], r.json()["duplicates"]) == (11, 2)
     assert await quantity(b, "storage_bytes") == 30 + 5  # per-tenant peak, summed
@@ -109,7 +110,7 @@ async def test_late_events_inside_the_window_only(billing: Billing) -> None:
 
     b.configure(usage_grace_days=0)
     r = await b.http.post(
-        b.url("/usage"), json={"events": events(2, at=late_at, tag="late")}, headers=b.service
+        b.service_usage, json={"events": events(2, at=late_at, tag="late")}, headers=b.service
     )
     assert r.status_code == 200
     assert r.json()["accepted"] == 0
@@ -118,7 +119,7 @@ async def test_late_events_inside_the_window_only(billing: Billing) -> None:
     b.configure(usage_grace_days=62)  # the previous month is always inside 62 days
     future = events(1, at=now + timedelta(hours=1), tag="future")
     r = await b.http.post(
-        b.url("/usage"),
+        b.service_usage,
         json={"events": events(2, at=late_at, tag="late") + future},
         headers=b.service,
     )
@@ -133,12 +134,24 @@ async def test_late_events_inside_the_window_only(billing: Billing) -> None:
 async def test_who_may_submit_usage(billing: Billing) -> None:
     b = billing
     body = {"events": events(1, at=datetime.now(UTC))}
-    assert (await b.http.post(b.url("/usage"), json=body)).status_code == 401
     wrong = {"Authorization": "Bearer not-the-token"}
-    assert (await b.http.post(b.url("/usage"), json=body, headers=wrong)).status_code == 401
-    missing = f"/v1/orgs/{uuid.uuid4()}/usage"
+    # The internal route: the service token only, and only on the internal listener.
+    assert (await b.http.post(b.service_usage, json=body)).status_code == 401
+    assert (await b.http.post(b.service_usage, json=body, headers=wrong)).status_code == 401
+    r = await b.http.post(b.service_usage, json=body, headers=b.owner)
+    assert r.status_code == 401  # a member's token is not the service's
+    public = internal_api.usage_path(b.org_id)  # the same path on the public port
+    r = await b.http.post(public, json=body, headers=b.service)
+    assert r.status_code == 404
+    assert r.json()["error"]["code"] == "not_found"
+    missing = b.service_usage.replace(b.org_id, str(uuid.uuid4()))
     r = await b.http.post(missing, json=body, headers=b.service)
     assert r.status_code == 404
+    assert (await b.http.post(b.service_usage, json=body, headers=b.service)).status_code == 200
+    # The members' route does not take the service token.
+    assert (await b.http.post(b.url("/usage"), json=body)).status_code == 401
+    r = await b.http.post(b.url("/usage"), json=body, headers=b.service)
+    assert r.status_code == 401
     # A member with billing:manage may (the owner); a viewer may not; an outsider sees 404.
     assert (await b.http.post(b.url("/usage"), json=body, headers=b.owner)).status_code == 200
     viewer = await sign_up_and_login(b.http)
@@ -164,9 +177,9 @@ async def test_invalid_batches_are_refused_whole(billing: Billing) -> None:
     negative = events(1, at=now)
     negative[0]["quantity"] = -1
     for batch in (bad_metric, naive, negative, [], events(5001, at=now)):
-        r = await b.http.post(b.url("/usage"), json={"events": batch}, headers=b.service)
+        r = await b.http.post(b.service_usage, json={"events": batch}, headers=b.service)
         assert r.status_code == 422, r.text
-    r = await b.http.post(b.url("/usage"), content=b"{not json", headers=b.service)
+    r = await b.http.post(b.service_usage, content=b"{not json", headers=b.service)
     assert r.status_code == 422
     assert r.json()["error"]["details"][0]["loc"][0] == "body"
     conn = await asyncpg.connect(b.database_url)

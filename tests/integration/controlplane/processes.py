@@ -28,6 +28,9 @@ def spawn_cli(args: list[str], *, env: dict[str, str], **kwargs: Any) -> subproc
 @dataclass(frozen=True)
 class Served:
     url: str
+    """The public API."""
+    internal_url: str
+    """The internal listener (``/internal/...``: what the operator and ingestion call)."""
     pid: int
     """The serving process (one uvicorn worker: the app runs in it)."""
 
@@ -43,7 +46,7 @@ async def control_plane_process(
 ) -> AsyncIterator[Served]:
     """``tenantry controlplane serve`` with the internal token set (``kubeconfig`` None:
     without Kubernetes); stopped, by its pid, on exit."""
-    port = free_port()
+    port, internal_port = free_port(), free_port()
     env = {
         **os.environ,
         "TENANTRY_CP_DATABASE_URL": database,
@@ -59,10 +62,15 @@ async def control_plane_process(
         **(extra_env or {}),
     }
     proc = await asyncio.to_thread(
-        services.serve_controlplane, env=env, port=port, log=log, timeout=scaled(120)
+        services.serve_controlplane,
+        env=env,
+        port=port,
+        internal_port=internal_port,
+        log=log,
+        timeout=scaled(120),
     )
     try:
-        yield Served(f"http://127.0.0.1:{port}", proc.pid)
+        yield Served(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{internal_port}", proc.pid)
     finally:
         await asyncio.to_thread(stop_process, proc, grace=20, what="control plane")
 
@@ -70,9 +78,9 @@ async def control_plane_process(
 @asynccontextmanager
 async def control_plane(
     *, database: str, redis: str, kubeconfig: Path, extra_env: dict[str, str] | None = None
-) -> AsyncIterator[str]:
-    """A served control plane with the internal token set; yields its base URL."""
+) -> AsyncIterator[Served]:
+    """A served control plane with the internal token set."""
     async with control_plane_process(
         database=database, redis=redis, kubeconfig=kubeconfig, extra_env=extra_env
     ) as served:
-        yield served.url
+        yield served

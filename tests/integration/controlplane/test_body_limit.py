@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from tenantry import internal_api
 from tests.integration.controlplane.conftest import PASSWORD
 from tests.integration.controlplane.processes import INTERNAL_TOKEN, Served, control_plane_process
 from tests.support.wait import scaled
@@ -300,7 +301,9 @@ async def test_only_the_routes_that_need_it_take_a_larger_body(served: Served) -
         batch = json.dumps({"events": events}).encode()
         assert LIMIT < len(batch) < LARGE, len(batch)
         internal = {"Authorization": f"Bearer {INTERNAL_TOKEN}", "Content-Type": "application/json"}
-        r = await http.post(f"/v1/orgs/{org}/usage", content=batch, headers=internal)
+        r = await http.post(
+            served.internal_url + internal_api.usage_path(org), content=batch, headers=internal
+        )
         assert r.status_code == 200, r.text[:300]
         assert r.json()["received"] == 5000
 
@@ -312,8 +315,8 @@ async def test_only_the_routes_that_need_it_take_a_larger_body(served: Served) -
     # And the larger limit holds too.
     beyond = _padded(batch, LARGE + 1)
     answer = _post_raw(
-        served.url,
-        f"/v1/orgs/{org}/usage",
+        served.internal_url,
+        internal_api.usage_path(org),
         {"Content-Length": str(len(beyond)), "Authorization": f"Bearer {INTERNAL_TOKEN}"},
         [beyond],
     )

@@ -29,7 +29,7 @@ from tenantry_dev.loopback_server import LoopbackServer
 from tests.conftest import LOOPBACK_WRITER_PASSWORD
 from tests.integration.controlplane.conftest import bearer, new_org, sign_up_and_login
 from tests.integration.controlplane.processes import INTERNAL_TOKEN as TOKEN
-from tests.integration.controlplane.processes import control_plane, spawn_cli
+from tests.integration.controlplane.processes import Served, control_plane, spawn_cli
 from tests.integration.controlplane.servers import RedisServer, free_port
 from tests.support.kube import Kube
 from tests.support.operator import OperatorProcess
@@ -41,13 +41,13 @@ PANEL = "SELECT count() AS n FROM events WHERE event = 'signup'"
 @pytest.fixture
 async def api(
     database: str, redis_db: str, crds: Kube, loopback: LoopbackServer
-) -> AsyncIterator[str]:
+) -> AsyncIterator[Served]:
     """The control plane as its own process (`tenantry controlplane serve`)."""
     extra = {"TENANTRY_CP_CLICKHOUSE_URL_OVERRIDE": loopback.url}
     async with control_plane(
         database=database, redis=redis_db, kubeconfig=crds.kubeconfig, extra_env=extra
-    ) as url:
-        yield url
+    ) as served:
+        yield served
 
 
 @pytest.fixture
@@ -69,13 +69,13 @@ def ingestion(redis_server: RedisServer, loopback: LoopbackServer) -> tuple[int,
 
 
 async def test_events_in_dashboard_out(
-    api: str,
+    api: Served,
     crds: Kube,
     operator_process: OperatorProcess,
     ingestion: tuple[int, dict[str, str]],
     chdb_client: ChdbClient,
 ) -> None:
-    async with httpx.AsyncClient(base_url=api, timeout=scaled(60)) as http:
+    async with httpx.AsyncClient(base_url=api.url, timeout=scaled(60)) as http:
         owner = await sign_up_and_login(http)
         h = bearer(owner)
         org_id = await new_org(http, owner)
@@ -106,7 +106,7 @@ async def test_events_in_dashboard_out(
             **env,
             "TENANTRY_TENANT": tenant_cr,
             "TENANTRY_CLICKHOUSE_DATABASE": database,
-            "TENANTRY_CONTROLPLANE_URL": api,
+            "TENANTRY_CONTROLPLANE_URL": api.internal_url,
             "TENANTRY_ORG_ID": org_id,
         }
         proc = spawn_cli(
@@ -197,7 +197,7 @@ async def test_events_in_dashboard_out(
             now=dt.datetime.now(dt.UTC),
             interval=300,
         )
-        internal = InternalClient(api, token=TOKEN)
+        internal = InternalClient(api.internal_url, token=TOKEN)
         try:
             results = [await internal.report_usage(org_id, batch) for _ in range(2)]
         finally:

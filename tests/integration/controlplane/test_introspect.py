@@ -9,6 +9,7 @@ import asyncio
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
@@ -34,19 +35,32 @@ from tests.support.wait import scaled, stop_task, until
 INTROSPECT = "/internal/v1/apikeys/introspect"
 
 
+@dataclass(frozen=True)
+class Listeners:
+    public: str
+    internal: str
+
+
 @pytest.fixture
-async def served(database: str, redis_db: str, crds: Kube) -> AsyncIterator[str]:
-    """The control plane under uvicorn on a free loopback port; yields its base URL."""
+async def served(database: str, redis_db: str, crds: Kube) -> AsyncIterator[Listeners]:
+    """The control plane under uvicorn on two free loopback ports, as ``serve`` runs it:
+    the public API and the internal listener."""
+    port, internal_port = free_port(), free_port()
     settings = make_settings(
-        database, redis_db, kube_enabled=True, kubeconfig=str(Path(crds.kubeconfig))
+        database,
+        redis_db,
+        kube_enabled=True,
+        kubeconfig=str(Path(crds.kubeconfig)),
+        internal_port=internal_port,
     )
     app = create_app(settings)
     app.state.billing_settings = BillingSettings(internal_token=TOKEN)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
+    configs = [
+        uvicorn.Config(app, host="127.0.0.1", port=p, log_level="warning", lifespan="on")
+        for p in (port, internal_port)
+    ]
+    server = uvicorn.Server(configs[0])
+    task = asyncio.create_task(server.serve(sockets=[c.bind_socket() for c in configs]))
 
     def started() -> bool:
         if task.done():
@@ -55,7 +69,7 @@ async def served(database: str, redis_db: str, crds: Kube) -> AsyncIterator[str]
 
     try:
         await until(started, what="uvicorn serving")
-        yield f"http://127.0.0.1:{port}"
+        yield Listeners(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{internal_port}")
     finally:
         server.should_exit = True  # a graceful stop, bounded, then a cancel
         await asyncio.wait({task}, timeout=scaled(30))
@@ -63,9 +77,12 @@ async def served(database: str, redis_db: str, crds: Kube) -> AsyncIterator[str]
 
 
 async def test_ingestion_validator_checks_keys_at_the_control_plane(
-    served: str, database: str
+    served: Listeners, database: str
 ) -> None:
-    async with httpx.AsyncClient(base_url=served) as http:
+    async with (
+        httpx.AsyncClient(base_url=served.public) as http,
+        httpx.AsyncClient(base_url=served.internal) as cp_internal,
+    ):
         owner = await sign_up_and_login(http)
         org_id = await new_org(http, owner)
         slug = (await http.get(f"/v1/orgs/{org_id}", headers=bearer(owner))).json()["slug"]
@@ -81,13 +98,22 @@ async def test_ingestion_validator_checks_keys_at_the_control_plane(
         r = await http.post(url, json={"name": "reader", "scopes": ["queries:read"]}, headers=h)
         read_only_key = r.json()["key"]
 
-        # The route itself: internal token only, same answer for every unusable key.
-        for headers in ({}, {"Authorization": "Bearer wrong"}, h):
+        # The route itself: on the internal listener only (the public port answers it as
+        # a path that does not exist), internal token only, the same answer for every
+        # unusable key.
+        internal = {"Authorization": f"Bearer {TOKEN}"}
+        for headers in ({}, h, internal):
             r = await http.post(INTROSPECT, json={"key": key}, headers=headers)
+            assert r.status_code == 404, r.text
+            assert r.json()["error"]["code"] == "not_found"
+        for headers in ({}, {"Authorization": "Bearer wrong"}, h):
+            r = await cp_internal.post(INTROSPECT, json={"key": key}, headers=headers)
             assert r.status_code == 401, r.text
             assert "tenant" not in r.text
-        internal = {"Authorization": f"Bearer {TOKEN}"}
-        r = await http.post(INTROSPECT, json={"key": key}, headers=internal)
+        # And the internal listener serves nothing else but the probes.
+        assert (await cp_internal.get(f"/v1/orgs/{org_id}", headers=h)).status_code == 404
+        assert (await cp_internal.get("/readyz")).status_code == 200
+        r = await cp_internal.post(INTROSPECT, json={"key": key}, headers=internal)
         assert r.status_code == 200
         body = r.json()
         assert body["active"] is True
@@ -96,7 +122,7 @@ async def test_ingestion_validator_checks_keys_at_the_control_plane(
         assert body["scopes"] == ["events:write"]
         assert body["expires_at"] is not None
         for unknown in ("tnt_nope_nope", "garbage", key + "x"):
-            r = await http.post(INTROSPECT, json={"key": unknown}, headers=internal)
+            r = await cp_internal.post(INTROSPECT, json={"key": unknown}, headers=internal)
             assert r.json() == {
                 "active": False,
                 "tenant": "",
@@ -104,10 +130,10 @@ async def test_ingestion_validator_checks_keys_at_the_control_plane(
                 "scopes": [],
                 "expires_at": None,
             }
-        r = await http.post(INTROSPECT, json={"key": key, "extra": 1}, headers=internal)
+        r = await cp_internal.post(INTROSPECT, json={"key": key, "extra": 1}, headers=internal)
         assert r.status_code == 422
 
-        client = InternalClient(served, token=TOKEN)
+        client = InternalClient(served.internal, token=TOKEN)
         validator = IntrospectionValidator(client, ttl=0.0, negative_ttl=0.0)
         try:
             # The same client reads the organisation's plan limits from the real route.
@@ -156,7 +182,7 @@ async def test_ingestion_validator_checks_keys_at_the_control_plane(
             await client.aclose()
 
         # A validator holding the wrong token reports the service unavailable, not "no".
-        wrong_client = InternalClient(served, token="not-it")
+        wrong_client = InternalClient(served.internal, token="not-it")
         wrong = IntrospectionValidator(wrong_client, ttl=0.0, negative_ttl=0.0)
         try:
             with pytest.raises(KeyServiceUnavailable):

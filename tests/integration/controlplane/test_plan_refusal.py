@@ -15,26 +15,28 @@ import pytest
 
 from tenantry import contract
 from tests.integration.controlplane.conftest import bearer, new_org, sign_up_and_login
-from tests.integration.controlplane.processes import INTERNAL_TOKEN, control_plane
+from tests.integration.controlplane.processes import INTERNAL_TOKEN, Served, control_plane
 from tests.support.kube import Kube, tenant
 from tests.support.operator import OperatorProcess
 from tests.support.wait import eventually, scaled
 
 
 @pytest.fixture
-async def api(database: str, redis_db: str, crds: Kube) -> AsyncIterator[str]:
-    async with control_plane(database=database, redis=redis_db, kubeconfig=crds.kubeconfig) as url:
-        yield url
+async def api(database: str, redis_db: str, crds: Kube) -> AsyncIterator[Served]:
+    async with control_plane(
+        database=database, redis=redis_db, kubeconfig=crds.kubeconfig
+    ) as served:
+        yield served
 
 
 @pytest.fixture
 def checking_operator(
-    api: str, crds: Kube, tmp_path_factory: pytest.TempPathFactory
+    api: Served, crds: Kube, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
     """`tenantry operator` that knows the control plane, so it checks plan limits."""
     env = {
         **crds.env(),
-        "TENANTRY_CONTROLPLANE_URL": api,
+        "TENANTRY_CONTROLPLANE_URL": api.internal_url,
         "TENANTRY_INTERNAL_TOKEN": INTERNAL_TOKEN,
         "TENANTRY_PLAN_RECHECK_SECONDS": "1",
     }
@@ -77,9 +79,9 @@ def _warned(crds: Kube, name: str) -> bool:
 
 
 async def test_a_tenant_beyond_the_plan_is_refused_until_the_plan_allows_it(
-    api: str, crds: Kube, checking_operator: OperatorProcess
+    api: Served, crds: Kube, checking_operator: OperatorProcess
 ) -> None:
-    async with httpx.AsyncClient(base_url=api, timeout=scaled(60)) as http:
+    async with httpx.AsyncClient(base_url=api.url, timeout=scaled(60)) as http:
         owner = await sign_up_and_login(http)
         org_id = await new_org(http, owner)  # a new organisation is on the starter plan
         name = f"big-{org_id[:8]}"
@@ -101,9 +103,9 @@ async def test_a_tenant_beyond_the_plan_is_refused_until_the_plan_allows_it(
 
 
 async def test_the_newest_tenant_beyond_the_count_waits_for_room(
-    api: str, crds: Kube, checking_operator: OperatorProcess
+    api: Served, crds: Kube, checking_operator: OperatorProcess
 ) -> None:
-    async with httpx.AsyncClient(base_url=api, timeout=scaled(60)) as http:
+    async with httpx.AsyncClient(base_url=api.url, timeout=scaled(60)) as http:
         owner = await sign_up_and_login(http)
         org_id = await new_org(http, owner)  # starter: 2 tenants
         names = [f"{letter}-{org_id[:8]}" for letter in "abc"]  # same second: by name
@@ -121,19 +123,27 @@ async def test_the_newest_tenant_beyond_the_count_waits_for_room(
         eventually(lambda: _admitted(crds, third), timeout=180, what="the third after a delete")
 
 
-async def test_the_limits_route_answers_the_internal_token_only(api: str) -> None:
-    async with httpx.AsyncClient(base_url=api, timeout=scaled(60)) as http:
+async def test_the_limits_route_answers_the_internal_token_only(api: Served) -> None:
+    async with (
+        httpx.AsyncClient(base_url=api.url, timeout=scaled(60)) as http,
+        httpx.AsyncClient(base_url=api.internal_url, timeout=scaled(60)) as internal,
+    ):
         owner = await sign_up_and_login(http)
         org_id = await new_org(http, owner)
         url = f"/internal/v1/orgs/{org_id}/limits"
-        for headers in ({}, {"Authorization": "Bearer wrong"}, bearer(owner)):
-            assert (await http.get(url, headers=headers)).status_code == 401
         service = {"Authorization": f"Bearer {INTERNAL_TOKEN}"}
-        r = await http.get(url, headers=service)
+        # The public port does not serve it at all, whatever the token.
+        for headers in ({}, bearer(owner), service):
+            r = await http.get(url, headers=headers)
+            assert r.status_code == 404, r.text
+            assert r.json()["error"]["code"] == "not_found"
+        for headers in ({}, {"Authorization": "Bearer wrong"}, bearer(owner)):
+            assert (await internal.get(url, headers=headers)).status_code == 401
+        r = await internal.get(url, headers=service)
         assert r.status_code == 200, r.text
         body = r.json()
         assert body["plan"] == "starter"
         assert body["limits"]["max_tenants"] == 2
         assert body["limits"]["tenant_plans"] == ["starter"]
         unknown = "/internal/v1/orgs/00000000-0000-4000-8000-000000000000/limits"
-        assert (await http.get(unknown, headers=service)).status_code == 404
+        assert (await internal.get(unknown, headers=service)).status_code == 404

@@ -92,6 +92,7 @@ def test_defaults_render_each_component() -> None:
         ("Secret", f"{CP}-connections"),
         ("Deployment", CP),
         ("Service", CP),
+        ("Service", f"{CP}-internal"),
         ("CronJob", f"{CP}-close-periods"),
     }
     for obj in objs:
@@ -239,6 +240,8 @@ def test_controlplane_config_and_secret_references() -> None:
         "serve",
         "--host=0.0.0.0",
         "--port=8000",
+        "--internal-host=0.0.0.0",
+        "--internal-port=8001",
         "--metrics-host=0.0.0.0",
         "--metrics-port=9464",
     ]
@@ -330,7 +333,16 @@ def test_internal_token_reaches_operator_and_controlplane() -> None:
         "name": "tenantry-internal",
         "key": "internal-token",
     }
-    assert op["TENANTRY_CONTROLPLANE_URL"]["value"].startswith("http://")
+    # The operator (and through it the ingestion pods) calls the internal listener, at
+    # the internal Service, whose port is the pods' own.
+    internal = one(render(), "Service", f"{CP}-internal")
+    assert internal["spec"]["type"] == "ClusterIP"
+    assert internal["spec"]["ports"] == [
+        {"name": "internal", "port": 8001, "targetPort": "internal", "protocol": "TCP"}
+    ]
+    assert op["TENANTRY_CONTROLPLANE_URL"]["value"] == (
+        f"http://{CP}-internal.{internal['metadata']['namespace']}.svc:8001"
+    )
     cp = env(CP)
     assert cp["TENANTRY_CP_INTERNAL_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == (
         "tenantry-internal"
@@ -382,12 +394,20 @@ def test_metrics_are_on_their_own_port_never_behind_the_public_service() -> None
     deployment = one(objs, "Deployment", CP)
     (container,) = _containers(deployment)
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    assert ports == {"http": 8000, "metrics": 9464}
+    assert ports == {"http": 8000, "internal": 8001, "metrics": 9464}
     annotations = deployment["spec"]["template"]["metadata"]["annotations"]
     assert annotations["prometheus.io/port"] == "9464"
     public = one(objs, "Service", CP)
     assert [p["targetPort"] for p in public["spec"]["ports"]] == ["http"]
     assert not find(objs, "Service", f"{CP}-metrics")
+    # Nor the internal API: the Ingress routes to the public Service only.
+    ingress = one(render({"controlplane": {"ingress": {"enabled": True}}}), "Ingress", CP)
+    backends = {
+        path["backend"]["service"]["name"]
+        for rule in ingress["spec"]["rules"]
+        for path in rule["http"]["paths"]
+    }
+    assert backends == {CP}
 
     objs = render({"controlplane": {"metrics": {"port": 9100, "service": {"enabled": True}}}})
     service = one(objs, "Service", f"{CP}-metrics")

@@ -92,9 +92,11 @@ def test_router_order_cannot_change_which_route_answers() -> None:
 
 def test_only_the_routes_whose_bodies_need_it_take_the_larger_body_limit() -> None:
     """Dashboards (up to 50 panels of 20 000 characters of SQL) and usage batches (5 000
-    events) can be valid beyond the default limit; no other route takes more."""
+    events, from members or from the ingestion pods) can be valid beyond the default
+    limit; no other route takes more."""
     app = create_app(Settings())
     assert sorted(large_body_routes(app.routes)) == [
+        ("/internal/v1/orgs/{org_id}/usage", frozenset({"POST"})),
         ("/v1/orgs/{org_id}/dashboards", frozenset({"POST"})),
         ("/v1/orgs/{org_id}/dashboards/{dashboard}", frozenset({"PUT"})),
         ("/v1/orgs/{org_id}/usage", frozenset({"POST"})),
@@ -104,6 +106,7 @@ def test_only_the_routes_whose_bodies_need_it_take_the_larger_body_limit() -> No
     assert limits.limit("POST", f"{org}/dashboards") == 5000
     assert limits.limit("PUT", f"{org}/dashboards/sales") == 5000
     assert limits.limit("POST", f"{org}/usage") == 5000
+    assert limits.limit("POST", "/internal" + f"{org}/usage") == 5000
     assert limits.limit("POST", f"{org}/tenants") == 1000
     assert limits.limit("PUT", f"{org}/dashboards") == 1000  # no such route: the default
     assert limits.limit("POST", f"{org}/dashboards/sales/more") == 1000

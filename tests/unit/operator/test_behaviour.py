@@ -13,6 +13,7 @@ from tenantry_operator import model as m
 from tenantry_operator.builders import backup, clickhouse, ingestion, render, restore
 
 from tenantry.settings import from_mapping
+from tests.support import selectors
 from tests.unit.operator import fixtures
 
 Obj = dict[str, Any]
@@ -226,6 +227,29 @@ def test_network_policies() -> None:
     assert platform["namespaceSelector"]["matchExpressions"][0]["values"] == ["tenantry-system"]
     bare = dataclasses.replace(fixtures.model("tenant-starter"), platform_namespaces=())
     assert ("NetworkPolicy", "allow-platform") not in by_key(builders.build(bare))
+
+
+def test_ingestion_may_reach_the_control_plane_internal_listener_and_nothing_else_there() -> None:
+    url = "http://tenantry-controlplane-internal.tenantry-system.svc:8001"
+    model = dataclasses.replace(fixtures.model("tenant-starter"), controlplane_url=url)
+    objects = by_key(builders.build(model))
+    policy = objects[("NetworkPolicy", "allow-controlplane-egress")]["spec"]
+    ingestion_pods = objects[("Deployment", "ingestion")]["spec"]["template"]["metadata"]
+    assert selectors.matches(policy["podSelector"], ingestion_pods["labels"])
+    clickhouse_pods = objects[("StatefulSet", "ch-s0-r0")]["spec"]["template"]["metadata"]
+    assert not selectors.matches(policy["podSelector"], clickhouse_pods["labels"])
+    assert policy["policyTypes"] == ["Egress"]
+    (rule,) = policy["egress"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": 8001}]
+    (peer,) = rule["to"]
+    assert peer["namespaceSelector"]["matchExpressions"][0]["values"] == ["tenantry-system"]
+    # The port comes from the URL, the scheme's default without one.
+    https = dataclasses.replace(model, controlplane_url="https://cp.example")
+    rule = by_key(builders.build(https))[("NetworkPolicy", "allow-controlplane-egress")]
+    assert rule["spec"]["egress"][0]["ports"] == [{"protocol": "TCP", "port": 443}]
+    # No control plane to call (keys given to the pods instead): no such opening.
+    bare = dataclasses.replace(model, controlplane_url=None)
+    assert ("NetworkPolicy", "allow-controlplane-egress") not in by_key(builders.build(bare))
 
 
 def test_reclaim_policy_reaches_volume_claims() -> None:
