@@ -112,7 +112,7 @@ test-unit: venv
 test-e2e: venv tools
 	@$(VENV)/bin/pytest tests/e2e
 
-test: bootstrap venv tools check
+test: bootstrap venv tools node-images check
 	@echo "==> pytest (unit, integration, e2e)"
 	@$(VENV)/bin/pytest -ra
 	@echo "==> the image: build with docker (debootstrap base) and smoke-test it"

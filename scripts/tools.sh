@@ -23,6 +23,10 @@ PROMETHEUS_OPERATOR_VERSION="${PROMETHEUS_OPERATOR_VERSION:-0.85.0}"
 PROMETHEUS_OPERATOR_SUM="h1:M5xLCLEoaW2IJfnuCwFzzpL+jSVQu3KGT84Pye+fW8s="
 # Cluster DNS (cluster.local) of the real-node cluster (`cluster up --nodes real`).
 COREDNS_VERSION="${COREDNS_VERSION:-1.14.7}"
+# NetworkPolicy enforcement as kind does it. Not in the default set: it cannot run on
+# this machine's kernel (no nft_queue; docs/real-nodes.md), built only on request:
+#   bash scripts/tools.sh kube-network-policies
+KUBE_NETWORK_POLICIES_VERSION="${KUBE_NETWORK_POLICIES_VERSION:-0.8.0}"
 
 CACHE="${TENANTRY_CACHE:-$HOME/.cache/tenantry}"
 BIN="$CACHE/bin/k8s-$K8S_VERSION"
@@ -123,6 +127,9 @@ main() {
   for t in "${want[@]}"; do
     case "$t" in
       etcd) LDFLAGS_EXTRA="" build_in_wrapper etcd "go.etcd.io/etcd/server/v3@v$ETCD_VERSION" go.etcd.io/etcd/server/v3 ;;
+      kube-network-policies) LDFLAGS_EXTRA="" build_in_wrapper kube-network-policies \
+                "sigs.k8s.io/kube-network-policies@v$KUBE_NETWORK_POLICIES_VERSION" \
+                sigs.k8s.io/kube-network-policies/cmd ;;
       kube-*|kubectl|kubelet) LDFLAGS_EXTRA="$kver" \
                 build_in_wrapper "$t" "k8s.io/kubernetes@v$K8S_VERSION" "k8s.io/kubernetes/cmd/$t" "${repl[@]}" ;;
       kwok) LDFLAGS_EXTRA="" build_in_wrapper kwok "sigs.k8s.io/kwok@v$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok ;;
