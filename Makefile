@@ -6,11 +6,12 @@ SHELL := /bin/bash
 VENV      ?= .venv
 PY        := $(VENV)/bin/python
 STATE     ?= .tenantry/dev
+NODES     ?= kwok
 KUBECONFIG_DEV := $(abspath $(STATE))/kubeconfig
 TOOLS_BIN := $(shell bash scripts/tools.sh --print-bin-dir)
 export PATH := $(TOOLS_BIN):$(PATH)
 
-.PHONY: image help bootstrap venv lock lock-check tools tools-lock crds settings-docs cluster-up cluster-down cluster-destroy dev \
+.PHONY: image node-images help bootstrap venv lock lock-check tools tools-lock crds settings-docs cluster-up cluster-down cluster-destroy dev \
         check lint typecheck layers test test-unit test-e2e
 
 help:
@@ -18,6 +19,7 @@ help:
 	@echo "                  engine, control plane API (:8000) and operator"
 	@echo "make test         every check and test (what CI runs)"
 	@echo "make cluster-up   start the local control plane (kubeconfig: $(KUBECONFIG_DEV))"
+	@echo "                  NODES=real: with a real node (kubelet, containerd) instead of kwok"
 	@echo "make cluster-down stop it (state kept; cluster-destroy removes it)"
 	@echo "make crds         regenerate crds/ from the pydantic models"
 	@echo "make settings-docs regenerate docs/settings.md from the settings models"
@@ -65,8 +67,10 @@ crds: venv
 settings-docs: venv
 	@$(PY) scripts/settings_docs.py
 
+# NODES=real: one real node (containerd, kubelet, kube-proxy, CoreDNS) in a network
+# namespace of its own (tenantry_dev/realnode.py, docs/real-nodes.md); needs root.
 cluster-up: venv tools
-	@$(PY) -m tenantry_dev cluster up --state-dir $(STATE)
+	@$(PY) -m tenantry_dev cluster up --state-dir $(STATE) --nodes $(NODES)
 	@echo "export KUBECONFIG=$(KUBECONFIG_DEV)"
 
 cluster-down: venv
@@ -80,6 +84,10 @@ dev: venv tools
 
 image: venv
 	@bash scripts/image.sh
+
+# The real node's images (pause, a Debian test toolbox) as docker-archive tarballs.
+node-images:
+	@bash scripts/node-images.sh
 
 lint: venv
 	@$(VENV)/bin/ruff check .
@@ -104,7 +112,7 @@ test-unit: venv
 test-e2e: venv tools
 	@$(VENV)/bin/pytest tests/e2e
 
-test: bootstrap venv tools check
+test: bootstrap venv tools node-images check
 	@echo "==> pytest (unit, integration, e2e)"
 	@$(VENV)/bin/pytest -ra
 	@echo "==> the image: build with docker (debootstrap base) and smoke-test it"

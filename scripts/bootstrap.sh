@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Install the Debian packages a fresh machine lacks (idempotent; root on these machines).
 set -euo pipefail
-PACKAGES=(git make ca-certificates python3-venv golang-go postgresql redis-server fuse3)
+# containerd, runc, containernetworking-plugins, nftables: the real node
+# (`python -m tenantry_dev cluster up --nodes real`, tests/realnode).
+PACKAGES=(git make ca-certificates python3-venv golang-go postgresql redis-server fuse3
+  containerd runc containernetworking-plugins nftables)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

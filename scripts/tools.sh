@@ -21,6 +21,12 @@ PROMETHEUS_VERSION="${PROMETHEUS_VERSION:-0.316.0}"
 # from the Go module, whose hash (go.sum's h1:) is checked here.
 PROMETHEUS_OPERATOR_VERSION="${PROMETHEUS_OPERATOR_VERSION:-0.85.0}"
 PROMETHEUS_OPERATOR_SUM="h1:M5xLCLEoaW2IJfnuCwFzzpL+jSVQu3KGT84Pye+fW8s="
+# Cluster DNS (cluster.local) of the real-node cluster (`cluster up --nodes real`).
+COREDNS_VERSION="${COREDNS_VERSION:-1.14.7}"
+# NetworkPolicy enforcement as kind does it. Not in the default set: it cannot run on
+# this machine's kernel (no nft_queue; docs/real-nodes.md), built only on request:
+#   bash scripts/tools.sh kube-network-policies
+KUBE_NETWORK_POLICIES_VERSION="${KUBE_NETWORK_POLICIES_VERSION:-0.8.0}"
 
 CACHE="${TENANTRY_CACHE:-$HOME/.cache/tenantry}"
 BIN="$CACHE/bin/k8s-$K8S_VERSION"
@@ -110,7 +116,8 @@ main() {
   RELOCK=""
   if [[ "${1:-}" == "--lock" ]]; then RELOCK=1; shift; fi
   local want=("$@")
-  [[ ${#want[@]} -gt 0 ]] || want=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok helm kind promtool prometheus-operator-crds)
+  [[ ${#want[@]} -gt 0 ]] || want=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy coredns
+                             kwok helm kind promtool prometheus-operator-crds)
   mapfile -t repl < <(k8s_replaces)
   local minor kver
   minor=$(cut -d. -f2 <<<"$K8S_VERSION")
@@ -120,11 +127,16 @@ main() {
   for t in "${want[@]}"; do
     case "$t" in
       etcd) LDFLAGS_EXTRA="" build_in_wrapper etcd "go.etcd.io/etcd/server/v3@v$ETCD_VERSION" go.etcd.io/etcd/server/v3 ;;
-      kube-*|kubectl) LDFLAGS_EXTRA="$kver" \
+      kube-network-policies) LDFLAGS_EXTRA="" build_in_wrapper kube-network-policies \
+                "sigs.k8s.io/kube-network-policies@v$KUBE_NETWORK_POLICIES_VERSION" \
+                sigs.k8s.io/kube-network-policies/cmd ;;
+      kube-*|kubectl|kubelet) LDFLAGS_EXTRA="$kver" \
                 build_in_wrapper "$t" "k8s.io/kubernetes@v$K8S_VERSION" "k8s.io/kubernetes/cmd/$t" "${repl[@]}" ;;
       kwok) LDFLAGS_EXTRA="" build_in_wrapper kwok "sigs.k8s.io/kwok@v$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok ;;
       helm) LDFLAGS_EXTRA="" build_in_wrapper helm "helm.sh/helm/v3@v$HELM_VERSION" helm.sh/helm/v3/cmd/helm ;;
       kind) LDFLAGS_EXTRA="" build_in_wrapper kind "sigs.k8s.io/kind@v$KIND_VERSION" sigs.k8s.io/kind ;;
+      coredns) LDFLAGS_EXTRA="" build_in_wrapper coredns \
+                "github.com/coredns/coredns@v$COREDNS_VERSION" github.com/coredns/coredns ;;
       promtool) LDFLAGS_EXTRA="" build_in_wrapper promtool \
                 "github.com/prometheus/prometheus@v$PROMETHEUS_VERSION" github.com/prometheus/prometheus/cmd/promtool ;;
       prometheus-operator-crds) fetch_prometheus_operator_crds ;;

@@ -11,7 +11,10 @@ repository root on the venv's path so tests, benchmarks and the Makefile reach i
   ``scripts/tools.sh``; kwok plays the kubelet for a few fake nodes, so pods become
   Running and Ready without containers. ``make cluster-up`` and the pytest session
   fixture both use it.
-- ``provisioner``: binds PVCs to PVs it creates, in the role of a CSI driver.
+- ``realnode``: instead of kwok (``cluster up --nodes real``), one real node:
+  containerd, kubelet, kube-proxy and CoreDNS in a network namespace of its own.
+- ``provisioner``: binds PVCs to PVs it creates, in the role of a CSI driver (real
+  directories under the state dir with a real node).
 - ``services``: PostgreSQL and Redis as processes on loopback, and the control plane
   served by ``tenantry controlplane serve``.
 - ``loopback_server``: a ClickHouse-HTTP endpoint that runs every query on chDB, the

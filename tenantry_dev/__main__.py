@@ -1,6 +1,7 @@
 """``python -m tenantry_dev``: the local cluster and the whole product on this machine.
 
-    python -m tenantry_dev cluster up|down|destroy|status [--state-dir DIR]   # make cluster-up ...
+    python -m tenantry_dev cluster up|down|destroy|status [--state-dir DIR] [--nodes kwok|real]
+    python -m tenantry_dev cluster load-image ARCHIVE... [--state-dir DIR]  # into a real node
     python -m tenantry_dev dev [--state-dir DIR] [--api-port N] [--operator-port N]
                                [--internal-port N]                 # make dev
 
@@ -21,10 +22,22 @@ from tenantry_dev.cluster import LocalCluster, Ports
 
 def _cluster(args: argparse.Namespace) -> int:
     cluster = LocalCluster(
-        Path(args.state_dir), ports=Ports.fixed(args.port_base), nodes=args.nodes
+        Path(args.state_dir),
+        ports=Ports.fixed(args.port_base),
+        nodes=args.kwok_nodes,
+        node_kind=args.nodes,
     )
+    if args.action != "load-image" and args.archives:
+        print(f"cluster {args.action} takes no archive", file=sys.stderr)
+        return 2
     if args.action == "up":
         cluster.up()
+    elif args.action == "load-image":
+        if not args.archives:
+            print("cluster load-image ARCHIVE...: a docker-archive tarball", file=sys.stderr)
+            return 2
+        for archive in args.archives:
+            print(cluster.load_image(Path(archive)))
     elif args.action == "down":
         cluster.down()
         print("cluster stopped")
@@ -55,10 +68,18 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
 
     cl = sub.add_parser("cluster", help="local control plane (etcd, apiserver, kwok)")
-    cl.add_argument("action", choices=["up", "down", "destroy", "status"])
+    cl.add_argument("action", choices=["up", "down", "destroy", "status", "load-image"])
+    cl.add_argument("archives", nargs="*", help="load-image: docker-archive tarballs")
     cl.add_argument("--state-dir", default=os.environ.get("TENANTRY_STATE", ".tenantry/dev"))
     cl.add_argument("--port-base", type=int, default=16440)
-    cl.add_argument("--nodes", type=int, default=3)
+    cl.add_argument(
+        "--nodes",
+        choices=["kwok", "real"],
+        default="kwok",
+        help="kwok: simulated nodes; real: one real node (containerd, kubelet, kube-proxy,"
+        " CoreDNS) in a network namespace of its own",
+    )
+    cl.add_argument("--kwok-nodes", type=int, default=3)
     cl.set_defaults(func=_cluster)
 
     dv = sub.add_parser("dev", help="the whole product locally: cluster, control plane, operator")

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tenantry_dev import pki as pkimod
-from tenantry_dev import tools, waiting
+from tenantry_dev import realnode, tools, waiting
 
 FAKE_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 # Record who wrote what (metadata only); reads and lease renewals are not logged.
@@ -72,10 +72,26 @@ class LocalCluster:
     ports: Ports = field(default_factory=Ports.fixed)
     nodes: int = 3
     log: Callable[[str], None] = print
+    # "kwok": simulated nodes (fast, no containers); "real": one real node
+    # (tenantry_dev/realnode.py: containerd, kubelet, kube-proxy, CoreDNS in a netns).
+    node_kind: str = "kwok"
 
     def __post_init__(self) -> None:
         # Components run with the state directory as their working directory.
         self.state_dir = self.state_dir.resolve()
+        if self.node_kind not in ("kwok", "real"):
+            raise ValueError(f"nodes: kwok or real, not {self.node_kind!r}")
+        if self.node_kind == "real":
+            self.nodes = 1
+
+    @property
+    def real_node(self) -> realnode.RealNode:
+        return realnode.RealNode(
+            self.state_dir,
+            service_cidr=SERVICE_CIDR,
+            apiserver_port=self.ports.apiserver,
+            log=self.log,
+        )
 
     @property
     def kubeconfig(self) -> Path:
@@ -125,11 +141,18 @@ class LocalCluster:
     def up(self, *, timeout: float = 120.0) -> float:
         """Start everything and wait until nodes are Ready; return the seconds it took."""
         start = time.monotonic()
-        bins = tools.ensure()
+        real = self.node_kind == "real"
+        bins = tools.ensure(tools.NAMES + (tools.REAL_NODE if real else ()))
+        images = tools.node_images() if real else None
         self.state_dir.mkdir(parents=True, exist_ok=True)
         if self.running():
             self.log(f"cluster already running ({self.kubeconfig})")
             return 0.0
+        node = self.real_node
+        if real:
+            self.down()  # a half-started earlier run: stop it first (idempotent up)
+            # Routes, nft table, netns and veth before any process starts.
+            node.prepare_host()
         pki = pkimod.generate(self.state_dir / "pki")
         pkimod.kubeconfig(pki, server=self.server, path=self.kubeconfig)
         operator_cert = pkimod.issue_client(pki, user="tenantry-operator", group="system:masters")
@@ -161,15 +184,21 @@ class LocalCluster:
                 "kube-scheduler", [str(bins["kube-scheduler"]), *self._scheduler_args()]
             )
             self._save(pids)
-            pids["kwok"] = self._spawn("kwok", [str(bins["kwok"]), *self._kwok_args()])
-            self._save(pids)
+            volumes = ["--volumes-dir", str(node.volumes_dir)] if real else []
+            if not real:
+                pids["kwok"] = self._spawn("kwok", [str(bins["kwok"]), *self._kwok_args()])
+                self._save(pids)
             pids["provisioner"] = self._spawn(
                 "provisioner",
-                [sys.executable, "-m", "tenantry_dev.provisioner", str(self.state_dir)],
+                [sys.executable, "-m", "tenantry_dev.provisioner", str(self.state_dir), *volumes],
             )
             self._save(pids)
-            self._create_nodes()
-            self._wait(self._nodes_ready, f"{self.nodes} kwok nodes Ready", timeout)
+            if real:
+                assert images is not None
+                self._start_real_node(node, pki, bins, images, pids, timeout)
+            else:
+                self._create_nodes()
+                self._wait(self._nodes_ready, f"{self.nodes} kwok nodes Ready", timeout)
             self._wait(self._default_sa, "default ServiceAccount", timeout)
             self._wait(self._storage_class, "default StorageClass", timeout)
         except BaseException:
@@ -180,13 +209,53 @@ class LocalCluster:
         self.log(f"cluster up in {took:.1f} s; export KUBECONFIG={self.kubeconfig}")
         return took
 
+    def _start_real_node(
+        self,
+        node: realnode.RealNode,
+        pki: pkimod.Pki,
+        bins: dict[str, Path],
+        images: Path,
+        pids: dict[str, int],
+        timeout: float,
+    ) -> None:
+        """containerd (then the pause image), kubelet, kube-proxy and CoreDNS, each in the
+        node's network namespace; returns once the node is Ready and DNS answers."""
+        node.write_config(pki)
+        pids["containerd"] = self._spawn("containerd", node.containerd_argv())
+        self._save(pids)
+        self._wait(node.containerd_socket.exists, "containerd socket", timeout)
+        node.load_image(images / "pause.tar")
+        pids["kubelet"] = self._spawn("kubelet", node.kubelet_argv(bins["kubelet"]))
+        self._save(pids)
+        pids["kube-proxy"] = self._spawn("kube-proxy", node.kube_proxy_argv(bins["kube-proxy"]))
+        self._save(pids)
+        for path, obj in node.dns_objects():
+            status, body = self.request("POST", path, obj)
+            name = obj["metadata"]["name"]  # type: ignore[index]
+            # Kept in etcd from an earlier up of this state dir: fine as it is.
+            if status != 201 and self.get(f"{path}/{name}")[0] != 200:
+                raise RuntimeError(f"creating {path}: HTTP {status}: {body[:300]!r}")
+        pids["coredns"] = self._spawn("coredns", node.coredns_argv(bins["coredns"]))
+        self._save(pids)
+        self._wait(self._nodes_ready, "the real node Ready", timeout)
+        self._wait(lambda: self._http_ok(node.dns_ready_url()), "CoreDNS ready", timeout)
+
+    def load_image(self, archive: Path) -> str:
+        """Import a docker-archive tarball into the real node's containerd."""
+        if not self.real_node.containerd_socket.exists():
+            raise RuntimeError(f"no real node runs in {self.state_dir} (cluster up --nodes real)")
+        return self.real_node.load_image(archive)
+
     def down(self) -> None:
-        """Stop every component by its PID (SIGTERM, then SIGKILL), newest first."""
+        """Stop every component by its PID (SIGTERM, then SIGKILL), newest first; with a
+        real node, then undo what it changed on the host (realnode.RealNode.stop)."""
         pids = self._load()
         for name in reversed(list(pids)):
             if not _terminate(pids[name]):
                 self.log(f"{name} (pid {pids[name]}) survived SIGKILL")
         self._pidfile.unlink(missing_ok=True)
+        if self.real_node.dir.exists():
+            self.real_node.stop()
 
     def destroy(self) -> None:
         self.down()
@@ -211,12 +280,14 @@ class LocalCluster:
         except urllib.error.HTTPError as err:
             return int(err.code), err.read()
 
-    def request(self, method: str, path: str, body: object) -> tuple[int, bytes]:
+    def request(
+        self, method: str, path: str, body: object, *, content_type: str = "application/json"
+    ) -> tuple[int, bytes]:
         req = urllib.request.Request(  # noqa: S310 - https to loopback
             self.server + path,
             method=method,
             data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": content_type},
         )
         try:
             with urllib.request.urlopen(req, context=self._ssl(), timeout=10) as resp:  # noqa: S310
@@ -347,10 +418,25 @@ class LocalCluster:
 
     def _apiserver_args(self, pki: pkimod.Pki) -> list[str]:
         p = self.ports
+        if self.node_kind == "real":
+            # The node reaches it over the veth (the host nft table lets only lo and the
+            # veth in), and it reaches the kubelet by IP, with a client certificate.
+            kubelet_client = pkimod.issue_client(
+                pki, user="kube-apiserver-kubelet-client", group="system:masters"
+            )
+            where = [
+                "--bind-address=0.0.0.0",
+                f"--advertise-address={realnode.HOST_IP}",
+                "--kubelet-preferred-address-types=InternalIP",
+                f"--kubelet-client-certificate={kubelet_client[0]}",
+                f"--kubelet-client-key={kubelet_client[1]}",
+                f"--kubelet-certificate-authority={pki.ca_cert}",
+            ]
+        else:
+            where = ["--bind-address=127.0.0.1", "--advertise-address=127.0.0.1"]
         return [
             f"--etcd-servers=http://127.0.0.1:{p.etcd_client}",
-            "--bind-address=127.0.0.1",
-            "--advertise-address=127.0.0.1",
+            *where,
             f"--secure-port={p.apiserver}",
             f"--tls-cert-file={pki.server_cert}",
             f"--tls-private-key-file={pki.server_key}",

@@ -147,7 +147,11 @@ def generate(directory: Path) -> Pki:
             "kubernetes.default.svc.cluster.local",
         )
     ]
-    sans += [x509.IPAddress(ipaddress.ip_address(a)) for a in ("127.0.0.1", "10.96.0.1")]
+    # 198.51.100.1: the host end of a real node's veth (tenantry_dev/realnode.py), where
+    # the node and its pods reach the API server.
+    sans += [
+        x509.IPAddress(ipaddress.ip_address(a)) for a in ("127.0.0.1", "10.96.0.1", "198.51.100.1")
+    ]
     server = _issue(
         subject=_name("kube-apiserver"),
         issuer=ca_name,
@@ -183,6 +187,13 @@ def generate(directory: Path) -> Pki:
     return pki
 
 
+def _load_ca(pki: Pki) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    ca = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
+    ca_key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    return ca, ca_key
+
+
 def issue_client(pki: Pki, *, user: str, group: str) -> tuple[Path, Path]:
     """A client certificate for ``user`` in ``group`` (idempotent); (cert, key) paths.
 
@@ -191,9 +202,7 @@ def issue_client(pki: Pki, *, user: str, group: str) -> tuple[Path, Path]:
     cert_path, key_path = pki.dir / f"{user}.crt", pki.dir / f"{user}.key"
     if cert_path.exists():
         return cert_path, key_path
-    ca = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
-    ca_key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
-    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    ca, ca_key = _load_ca(pki)
     key = ec.generate_private_key(ec.SECP256R1())
     cert = _issue(
         subject=_name(user, group),
@@ -203,6 +212,28 @@ def issue_client(pki: Pki, *, user: str, group: str) -> tuple[Path, Path]:
         is_ca=False,
         usage=[ExtendedKeyUsageOID.CLIENT_AUTH],
         sans=[],
+    )
+    _write_key(key_path, key)
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return cert_path, key_path
+
+
+def issue_server(pki: Pki, *, name: str, ips: list[str]) -> tuple[Path, Path]:
+    """A serving certificate for ``ips`` (idempotent), e.g. a real node's kubelet, which
+    the API server checks against the CA; (cert, key) paths."""
+    cert_path, key_path = pki.dir / f"{name}.crt", pki.dir / f"{name}.key"
+    if cert_path.exists():
+        return cert_path, key_path
+    ca, ca_key = _load_ca(pki)
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = _issue(
+        subject=_name(name),
+        issuer=ca.subject,
+        public_key=key.public_key(),
+        signer=ca_key,
+        is_ca=False,
+        usage=[ExtendedKeyUsageOID.SERVER_AUTH],
+        sans=[x509.IPAddress(ipaddress.ip_address(a)) for a in ips],
     )
     _write_key(key_path, key)
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))

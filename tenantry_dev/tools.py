@@ -8,6 +8,8 @@ from pathlib import Path
 
 K8S_VERSION = "1.34.4"
 NAMES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok")
+# The real node's binaries (cluster up --nodes real), built on demand.
+REAL_NODE = ("kubelet", "kube-proxy", "coredns")
 REPO = Path(__file__).resolve().parents[1]  # tenantry_dev/ sits in the repository root
 
 
@@ -47,3 +49,15 @@ def prometheus_operator_crds() -> Path:
     if not any(directory.glob("monitoring.coreos.com_*.yaml")):
         subprocess.run(["bash", str(script), "prometheus-operator-crds"], check=True, env=env)
     return directory
+
+
+def node_images() -> Path:
+    """The folder of the real node's image tarballs (pause.tar, toolbox.tar), built by
+    ``scripts/node-images.sh`` (docker, from the local Debian base) when missing."""
+    done = subprocess.run(
+        ["bash", str(REPO / "scripts" / "node-images.sh")],
+        check=True,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    return Path(done.stdout.strip().splitlines()[-1])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from tenantry_dev import provisioner as p
@@ -44,3 +45,29 @@ def test_the_volume_is_pinned_to_the_chosen_node_and_bound_to_the_claim() -> Non
     assert pv["spec"]["claimRef"]["uid"] == "u-1"
     assert pv["spec"]["capacity"]["storage"] == "2Gi"
     assert "nodeAffinity" not in p.pv_for(claim(), "Delete")["spec"]
+
+
+def test_claims_of_any_class_it_serves_get_a_volume() -> None:
+    served = frozenset({"standard", "keep"})
+    assert p.wants_volume(claim(node="n", cls="keep"), immediate=False, classes=served)
+    assert not p.wants_volume(claim(node="n", cls="other"), immediate=False, classes=served)
+
+
+def test_a_real_volume_is_a_directory_under_the_volumes_folder(tmp_path: Path) -> None:
+    pv = p.pv_for(claim(node="tenantry-node"), "Retain", tmp_path)
+    assert pv["spec"]["hostPath"]["path"] == str(tmp_path / "pvc-u-1")
+    assert pv["spec"]["persistentVolumeReclaimPolicy"] == "Retain"
+    assert p.pv_for(claim(), "Delete")["spec"]["hostPath"]["path"] == "/var/lib/tenantry-fake/u-1"
+
+
+def test_a_volume_grows_only_when_its_claim_asks_for_more() -> None:
+    pv = {"spec": {"capacity": {"storage": "1Gi"}}}
+    bigger = claim()
+    bigger["spec"]["resources"]["requests"]["storage"] = "1536Mi"
+    assert p.wanted_size(bigger, pv) == "1536Mi"
+    same = claim()
+    same["spec"]["resources"]["requests"]["storage"] = "1024Mi"
+    assert p.wanted_size(same, pv) is None
+    smaller = claim()
+    smaller["spec"]["resources"]["requests"]["storage"] = "500Mi"
+    assert p.wanted_size(smaller, pv) is None
