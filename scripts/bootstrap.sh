@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages a fresh machine lacks (idempotent; root on these machines).
 set -euo pipefail
-PACKAGES=(git make ca-certificates python3-venv golang-go postgresql redis-server fuse3)
+PACKAGES=(git make ca-certificates python3-venv golang-go postgresql redis-server fuse3 zookeeper)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

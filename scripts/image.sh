@@ -282,4 +282,5 @@ main() {
   step "done: $TAG"
 }
 
-main "$@"
+# scripts/node-images.sh sources this file for its functions.
+[[ "${BASH_SOURCE[0]}" != "$0" ]] || main "$@"

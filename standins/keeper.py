@@ -12,7 +12,7 @@ ordinal)::
     clickhouse-keeper --config-file=/etc/clickhouse-keeper/keeper_server.xml
 
 It reads the file as ClickHouse does (``keeper_server.xml.d``/``conf.d`` merged,
-``from_env`` substituted: ``standins.clickhouse.merged``) and translates
+``from_env`` substituted: ``standins.config``) and translates
 ``<keeper_server>`` into a ``zoo.cfg`` under ``$TMPDIR`` (the pod's ``/tmp``):
 
 =====================================  ==================================================
@@ -52,7 +52,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from standins.clickhouse import ConfigError, merged
+from standins.config import ConfigError, merged
 
 JAVA = "/usr/bin/java"
 CLASSPATH = ("/usr/share/java/zookeeper.jar", "/usr/share/java/slf4j-simple.jar")
