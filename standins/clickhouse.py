@@ -48,13 +48,15 @@ stand-in enforces what it can itself, and says so:
 What works and what does not, compared with clickhouse-server:
 
 - no native protocol (``tcp_port``, 9000) and no interserver HTTP (9009), no
-  Prometheus endpoint, no Keeper client: nothing listens there. So a ``Distributed``
-  table whose cluster has a shard on another host fails on every query that reaches
-  that shard (``remote_servers`` are dialled over the native protocol), and replicated
-  tables cannot start without Keeper. A one-host tenant (1 shard x 1 replica, the
-  default) has no Distributed table and no Keeper, and works fully. A ``Distributed``
-  table over a cluster whose only shard is this host (the host's name resolving to one
-  of its own addresses) is served locally by the engine without the network.
+  Prometheus endpoint: nothing listens there. A one-host tenant (1 shard x 1 replica,
+  the default) has no Distributed table and no Keeper, and works fully. On one host of
+  N shards x 1 replica (tested: ``tests/integration/standins``), the operator's schema
+  step works, the host's own shard is local (``is_local`` once its name resolves to
+  itself, as a pod's does), an insert through ``events`` stores this shard's rows and
+  queues the others' for a native-protocol connection that never succeeds, and reading
+  through ``events`` fails (279 ALL_CONNECTION_TRIES_FAILED) unless
+  ``skip_unavailable_shards`` reads this shard only. Layouts with replicas need Keeper
+  and replication between hosts (interserver HTTP), which the stand-in cannot give.
 - one engine per process and one process per data directory (chDB's rules): one
   stand-in per pod, as one server per pod.
 """

@@ -354,3 +354,60 @@ def test_an_unknown_profile_stops_the_start(tree: tuple[Path, Path]) -> None:
     assert code == 1
     assert "the ClickHouse engine refused" in err
     assert "no_such" in err
+
+
+# -- what a multi-host layout can and cannot do on stand-ins ---------------------------
+
+
+def test_one_host_of_two_shards_serves_its_own_shard_only(tmp_path: Path) -> None:
+    """2 shards x 1 replica: `events` is Distributed over the cluster. The stand-in's own
+    name resolves to itself (as a pod's does), so its shard is local; the other shard is
+    dialled over the native protocol, which no stand-in serves. What works and what does
+    not, as README says: the operator's schema step, an insert through `events` (this
+    shard's rows stored, the other shard's queued undeliverable), reading this shard;
+    reading through `events` fails with ALL_CONNECTION_TRIES_FAILED."""
+    model = tenant_model({"metadata": {"name": "acme"}, "spec": {"clickhouse": {"shards": 2}}})
+    objects = builders.build(model)
+    host = model.clickhouse.hosts[0]
+    config = lay_out(objects, model, tmp_path)
+    own = f"{host.name}.{model.namespace}.svc.cluster.local"
+    hosts = support.hosts_file(tmp_path, [own, host.name])
+    sock = support.listening_socket()
+    try:
+        proc = support.spawn(
+            support.clickhouse_argv(config, sock.fileno()),
+            var_lib=tmp_path / "var/lib",
+            env=ENV,
+            log=tmp_path / "stderr.log",
+            binds={hosts: "/etc/hosts"},
+            pass_fds=[sock.fileno()],
+        )
+        port = sock.getsockname()[1]
+    finally:
+        sock.close()
+    admin = None
+    try:
+        assert "ready" in ready_line(proc, START_TIMEOUT_S), (tmp_path / "stderr.log").read_text()
+        admin = open_client(f"http://admin:{PASSWORDS['admin']}@127.0.0.1:{port}/")
+        result = asyncio.run(schema_step.ensure_schema(admin, model))
+        db = result.database
+        assert result.created
+        clusters = admin.query("SELECT host_name, is_local FROM system.clusters ORDER BY ALL")
+        assert [(r["host_name"].split(".")[0], r["is_local"]) for r in clusters] == [
+            ("ch-s0-r0", 1),
+            ("ch-s1-r0", 0),
+        ]
+        admin.command(
+            f"INSERT INTO {db}.events (event_id, timestamp, event, user_id, properties)"  # noqa: S608
+            " SELECT generateUUIDv4(), now64(3), 'e', toString(number), '{}' FROM numbers(200)"
+        )
+        (local,) = admin.query(f"SELECT count() AS n FROM {db}.events_local")  # noqa: S608
+        assert 0 < local["n"] < 200  # this shard's part only
+        with pytest.raises(ClickHouseError) as failed:
+            admin.query(f"SELECT count() AS n FROM {db}.events")  # noqa: S608
+        assert failed.value.code == 279  # ALL_CONNECTION_TRIES_FAILED: ch-s1-r0:9000
+        assert "ch-s1-r0" in str(failed.value)
+    finally:
+        if admin is not None:
+            admin.close()
+        stop_process(proc, what="clickhouse stand-in")
