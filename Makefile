@@ -11,7 +11,7 @@ KUBECONFIG_DEV := $(abspath $(STATE))/kubeconfig
 TOOLS_BIN := $(shell bash scripts/tools.sh --print-bin-dir)
 export PATH := $(TOOLS_BIN):$(PATH)
 
-.PHONY: image node-images help bootstrap venv lock lock-check tools tools-lock crds settings-docs cluster-up cluster-down cluster-destroy dev \
+.PHONY: image node-images standin-images help bootstrap venv lock lock-check tools tools-lock crds settings-docs cluster-up cluster-down cluster-destroy dev \
         check lint typecheck layers test test-unit test-e2e
 
 help:
@@ -89,6 +89,11 @@ image: venv
 node-images:
 	@bash scripts/node-images.sh
 
+# The local images real nodes run (ClickHouse and Keeper stand-ins, Debian Redis and
+# PostgreSQL): built and smoke-tested when their inputs changed, saved as tarballs.
+standin-images: venv
+	@bash scripts/standin-images.sh
+
 lint: venv
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .
@@ -117,3 +122,5 @@ test: bootstrap venv tools node-images check
 	@$(VENV)/bin/pytest -ra
 	@echo "==> the image: build with docker (debootstrap base) and smoke-test it"
 	@bash scripts/image.sh
+	@echo "==> the local images for real nodes (stand-ins, Redis, PostgreSQL): built when changed"
+	@bash scripts/standin-images.sh

@@ -2,9 +2,10 @@
 # Install the Debian packages a fresh machine lacks (idempotent; root on these machines).
 set -euo pipefail
 # containerd, runc, containernetworking-plugins, nftables: the real node
-# (`python -m tenantry_dev cluster up --nodes real`, tests/realnode).
+# (`python -m tenantry_dev cluster up --nodes real`, tests/realnode); zookeeper: the
+# Keeper stand-in (standins/keeper.py).
 PACKAGES=(git make ca-certificates python3-venv golang-go postgresql redis-server fuse3
-  containerd runc containernetworking-plugins nftables)
+  containerd runc containernetworking-plugins nftables zookeeper)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

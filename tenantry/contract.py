@@ -34,6 +34,23 @@ def tenant_database(tenant: str) -> str:
     return "t_" + tenant.replace("-", "_")
 
 
+def service_host(namespace: str, service: str) -> str:
+    """A Service's DNS name inside the cluster: `<service>.<namespace>.svc.cluster.local`."""
+    return f"{service}.{namespace}.svc.cluster.local"
+
+
+# The tenant's ClickHouse entry point: the Service the operator renders in the tenant's
+# namespace, which the operator (schema, dashboards) and the control plane (panel
+# queries) dial over HTTP.
+CLICKHOUSE_SERVICE = "clickhouse"
+CLICKHOUSE_HTTP_PORT = 8123
+
+
+def tenant_clickhouse_host(tenant: str) -> str:
+    """The DNS name of a Tenant's ClickHouse Service."""
+    return service_host(tenant_namespace(tenant), CLICKHOUSE_SERVICE)
+
+
 API_KEY_PREFIX_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 API_KEY_PREFIX_LENGTH = 8
 API_KEY_SECRET_BYTES = 32  # 256 bits; token_urlsafe writes them as 43 characters

@@ -17,8 +17,10 @@ repository root on the venv's path so tests, benchmarks and the Makefile reach i
   directories under the state dir with a real node).
 - ``services``: PostgreSQL and Redis as processes on loopback, and the control plane
   served by ``tenantry controlplane serve``.
-- ``loopback_server``: a ClickHouse-HTTP endpoint that runs every query on chDB, the
-  stand-in for a ClickHouse server (none can be installed on these machines).
+- ``loopback_server``: a ClickHouse-HTTP endpoint on loopback that runs every query on
+  chDB, the stand-in for a ClickHouse server (none can be installed on these machines);
+  its HTTP interface is ``standins.clickhouse_http``, shared with the ClickHouse
+  stand-in image's server (``standins/``).
 - ``stack`` and ``__main__``: ``python -m tenantry_dev dev`` (``make dev``), the whole
   product on this machine, and ``python -m tenantry_dev cluster up|down|...``.
 """

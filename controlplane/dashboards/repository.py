@@ -61,8 +61,9 @@ class Limits:
 
 
 def clickhouse_url(tenant_resource: str, reader_password: str) -> str:
-    host = f"clickhouse.{contract.tenant_namespace(tenant_resource)}.svc.cluster.local"
-    return f"http://{READER_USER}:{quote(reader_password, safe='')}@{host}:8123/"
+    host = contract.tenant_clickhouse_host(tenant_resource)
+    port = contract.CLICKHOUSE_HTTP_PORT
+    return f"http://{READER_USER}:{quote(reader_password, safe='')}@{host}:{port}/"
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from tenantry.contract import service_host
+from tenantry_operator.builders import clickhouse, ingestion, redis
 from tenantry_operator.conditions import Cond, set_conditions
 from tenantry_operator.model import TenantModel
 from tenantry_operator.rollout import RolloutPlan, sts_ready
@@ -129,9 +131,9 @@ def status(obs: Observation, previous: Obj | None) -> Obj:
         "hostsTotal": total,
         "hosts": f"{hosts_ready}/{total}",
         "endpoints": {
-            "clickhouse": f"clickhouse.{ns}.svc.cluster.local:8123",
-            "ingestion": f"ingestion.{ns}.svc.cluster.local:8080",
-            "redis": f"redis.{ns}.svc.cluster.local:6379",
+            "clickhouse": f"{service_host(ns, clickhouse.SERVICE)}:{clickhouse.HTTP_PORT}",
+            "ingestion": f"{service_host(ns, ingestion.SERVICE)}:{ingestion.PORT}",
+            "redis": f"{service_host(ns, redis.SERVICE)}:{redis.PORT}",
         },
     }
 

@@ -90,7 +90,7 @@ def test_a_new_host_joins_the_service_only_once_its_schema_exists(
             what="the first host in the clickhouse Service",
         )
         assert first == {"ch-s0-r0-0"}
-        server.engine.users.clear()  # ClickHouse refuses the operator from now on
+        server.users.clear()  # ClickHouse refuses the operator from now on
 
         crds.run(
             "patch", "tenant", name, "--type=merge", "-p", '{"spec":{"clickhouse":{"shards":2}}}'
@@ -107,7 +107,7 @@ def test_a_new_host_joins_the_service_only_once_its_schema_exists(
         assert _endpoint_pods(crds, namespace, "clickhouse") == {"ch-s0-r0-0"}
         assert crds.get("tenant", name)["status"]["schema"]["hosts"] == ["ch-s0-r0"]
 
-        server.engine.users.update(users)
+        server.users.update(users)
         eventually(
             lambda: _endpoint_pods(crds, namespace, "clickhouse"),
             accept=lambda pods: pods == {"ch-s0-r0-0", "ch-s1-r0-0"},

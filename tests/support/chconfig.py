@@ -9,7 +9,8 @@ file of ``users.d`` (ClickHouse's ``ConfigProcessor``, the same code in chDB).
 
 ``config.xml`` and ``users.xml`` of ``/etc/clickhouse-server`` come from the
 clickhouse-server image, not from us; ``IMAGE_CONFIG_XML`` and ``IMAGE_USERS_XML`` are
-stand-ins for them with what our files rely on (the ``users_xml`` user directory next to
+the ClickHouse stand-in image's files in their place (``images/clickhouse-standin/etc``),
+with what our files rely on (the ``users_xml`` user directory next to
 config.xml, the ``default`` profile and quota, the password-less ``default`` user).
 
 Each load runs in its own Python process: chDB starts one engine per process and never
@@ -55,47 +56,11 @@ from typing import Any
 from tenantry_operator import builders
 from tenantry_operator import model as m
 
-# Stand-in for the image's /etc/clickhouse-server/config.xml: only what our files rely on.
-IMAGE_CONFIG_XML = """<clickhouse>
-    <user_directories>
-        <users_xml>
-            <path>users.xml</path>
-        </users_xml>
-    </user_directories>
-</clickhouse>
-"""
-# Stand-in for the image's /etc/clickhouse-server/users.xml (same entities and names).
-IMAGE_USERS_XML = """<clickhouse>
-    <profiles>
-        <default/>
-        <readonly>
-            <readonly>1</readonly>
-        </readonly>
-    </profiles>
-    <users>
-        <default>
-            <password/>
-            <networks>
-                <ip>::/0</ip>
-            </networks>
-            <profile>default</profile>
-            <quota>default</quota>
-        </default>
-    </users>
-    <quotas>
-        <default>
-            <interval>
-                <duration>3600</duration>
-                <queries>0</queries>
-                <errors>0</errors>
-                <result_rows>0</result_rows>
-                <read_rows>0</read_rows>
-                <execution_time>0</execution_time>
-            </interval>
-        </default>
-    </quotas>
-</clickhouse>
-"""
+# The image's /etc/clickhouse-server/config.xml and users.xml: the files the ClickHouse
+# stand-in image ships in their place (only what our files rely on), read from there.
+IMAGE_ETC = Path(__file__).resolve().parents[2] / "images" / "clickhouse-standin" / "etc"
+IMAGE_CONFIG_XML = (IMAGE_ETC / "config.xml").read_text()
+IMAGE_USERS_XML = (IMAGE_ETC / "users.xml").read_text()
 IMAGE_FILES = {
     "/etc/clickhouse-server/config.xml": IMAGE_CONFIG_XML,
     "/etc/clickhouse-server/users.xml": IMAGE_USERS_XML,

@@ -43,8 +43,8 @@ from tenantry_operator.builders import common, keeper, render
 
 COMPONENT = "clickhouse"
 SHARED_CONFIG = "clickhouse-config"
-SERVICE = "clickhouse"
-HTTP_PORT = 8123
+SERVICE = contract.CLICKHOUSE_SERVICE
+HTTP_PORT = contract.CLICKHOUSE_HTTP_PORT
 NATIVE_PORT = 9000
 # ClickHouse's Prometheus endpoint (server.xml <prometheus>): the container port
 # "metrics", in no Service; only the monitoring namespaces may reach it (network.py).

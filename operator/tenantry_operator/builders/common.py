@@ -15,6 +15,7 @@ import hashlib
 import json
 from typing import Any
 
+from tenantry import contract
 from tenantry_operator import model as m
 
 # The Secrets' names and the keys others read are in tenantry.contract; these keys are
@@ -172,4 +173,4 @@ def replicas(model: m.TenantModel, wanted: int) -> int:
 
 
 def service_host(model: m.TenantModel, service: str) -> str:
-    return f"{service}.{model.namespace}.svc.cluster.local"
+    return contract.service_host(model.namespace, service)

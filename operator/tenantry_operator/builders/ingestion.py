@@ -18,6 +18,7 @@ from tenantry_operator import model as m
 from tenantry_operator.builders import clickhouse, common, redis, render
 
 COMPONENT = "ingestion"
+SERVICE = "ingestion"  # the Service producers post to (reported in the Tenant status)
 PORT = 8080
 METRICS_PORT = 9464  # internal: /metrics, never in the Service nor open to producers
 
@@ -107,7 +108,7 @@ def services(model: m.TenantModel) -> list[common.Manifest]:
     return [
         render.one(
             "ingestion/service.yaml.j2",
-            metadata=common.metadata(model, name="ingestion", component=COMPONENT),
+            metadata=common.metadata(model, name=SERVICE, component=COMPONENT),
             selector=common.selector(model, COMPONENT),
             port=PORT,
         )

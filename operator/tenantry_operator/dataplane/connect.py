@@ -44,7 +44,7 @@ from tenantry_operator.kube import Kube
 from tenantry_operator.model import TenantModel
 
 ADMIN_USER = "admin"
-HTTP_PORT = 8123
+HTTP_PORT = clickhouse.HTTP_PORT
 MAX_SESSIONS = 2  # ClickHouse clients the operator has open at once (see above)
 _gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
     weakref.WeakKeyDictionary()

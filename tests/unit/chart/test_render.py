@@ -440,3 +440,47 @@ def test_operator_metrics_are_on_an_internal_port() -> None:
         deployment["spec"]["template"]["metadata"]["annotations"] or {}
     )
     assert helm.run({"operator": {"metrics": {"port": 8080}}}).returncode != 0
+
+
+def _tenant_images(values: helm.Obj) -> dict[str, str]:
+    """The images of a default Tenant's pods, built by the operator with the settings the
+    chart gives it for these values."""
+    from tenantry_operator import builders
+    from tenantry_operator.normalize import tenant_model
+    from tenantry_operator.settings import Settings
+
+    (container,) = _containers(one(render(values), "Deployment", OP))
+    env = {e["name"]: e.get("value", f"<{e['name']}>") for e in container["env"]}
+    spec = {"clickhouse": {"replicas": 2}}  # with Keeper
+    model = tenant_model(
+        {"metadata": {"name": "acme"}, "spec": spec}, images=Settings.from_env(env).images
+    )
+    return {
+        c["name"]: c["image"]
+        for o in builders.build(model)
+        if o["kind"] in ("StatefulSet", "Deployment")
+        for c in o["spec"]["template"]["spec"]["containers"]
+    }
+
+
+def test_the_standins_values_select_the_locally_built_images() -> None:
+    """values-standins.yaml points the operator at the images scripts/standin-images.sh
+    builds (the references it lists), with no code change; the defaults stay official."""
+    values = yaml.safe_load((helm.CHART / "values-standins.yaml").read_text())
+    listed = subprocess.run(
+        ["bash", str(helm.CHART.parents[1] / "scripts" / "standin-images.sh"), "--list"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=scaled(60),
+    ).stdout.split()[::2]
+    images = _tenant_images(values)
+    assert {images["clickhouse"], images["keeper"], images["redis"]} <= set(listed), listed
+    from tenantry.api.tenant import ClickHouseSpec
+
+    version = ClickHouseSpec.model_fields["version"].default
+    assert images["clickhouse"] == f"local/clickhouse-standin:{version}"
+    defaults = _tenant_images({})
+    assert defaults["clickhouse"].startswith("clickhouse/clickhouse-server:")
+    assert defaults["keeper"].startswith("clickhouse/clickhouse-keeper:")
+    assert defaults["redis"].startswith("redis:")
