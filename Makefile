@@ -117,10 +117,12 @@ test-unit: venv
 test-e2e: venv tools
 	@$(VENV)/bin/pytest tests/e2e
 
-test: bootstrap venv tools node-images check
-	@echo "==> pytest (unit, integration, e2e)"
-	@$(VENV)/bin/pytest -ra
+# The images come first: the in-cluster suite (tests/incluster) runs them on a real node.
+test: bootstrap venv tools check
 	@echo "==> the image: build with docker (debootstrap base) and smoke-test it"
 	@bash scripts/image.sh
-	@echo "==> the local images for real nodes (stand-ins, Redis, PostgreSQL): built when changed"
+	@echo "==> the real node's images (pause, toolbox), stand-ins, Redis, PostgreSQL: when changed"
+	@bash scripts/node-images.sh
 	@bash scripts/standin-images.sh
+	@echo "==> pytest (unit, integration, e2e, real node, in cluster)"
+	@$(VENV)/bin/pytest -ra

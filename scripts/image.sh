@@ -6,6 +6,8 @@
 #   bash scripts/image.sh smoke      # only smoke-test an image built before
 #   TENANTRY_IMAGE_TAG=x bash ...    # another tag
 #   TENANTRY_IMAGE_FRESH=1 bash ...  # cold run: drop the cached base tarball and layers
+# The full run (no argument) also saves the image as ~/.cache/tenantry/node-images/
+# tenantry.tar for the real-node cluster (tests/incluster).
 #
 # Idempotent, and nothing is left running:
 #   1. installs Debian's docker.io and debootstrap when missing;
@@ -279,7 +281,25 @@ main() {
     build
   fi
   [[ "$what" == build ]] || smoke
+  [[ "$what" != all ]] || save_archive
   step "done: $TAG"
+}
+
+# The smoke-tested image as a docker-archive tarball, for the real-node cluster's
+# containerd (`python -m tenantry_dev cluster load-image`): written again only when the
+# image changed (its id is kept next to it).
+save_archive() {
+  local out="$CACHE/node-images" id
+  id="$("$DOCKER" image inspect --format '{{.Id}}' "$TAG")"
+  if [[ -s "$out/tenantry.tar" && "$(cat "$out/tenantry.id" 2>/dev/null)" == "$id" ]]; then
+    echo "archive up to date: $out/tenantry.tar"
+    return
+  fi
+  mkdir -p "$out"
+  step "docker save $TAG -> $out/tenantry.tar"
+  "$DOCKER" save -o "$out/tenantry.tar.tmp" "$TAG"
+  mv "$out/tenantry.tar.tmp" "$out/tenantry.tar"
+  echo "$id" >"$out/tenantry.id"
 }
 
 # scripts/node-images.sh sources this file for its functions.

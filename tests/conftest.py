@@ -24,6 +24,7 @@ from tests.support.wait import SCALE, eventually, scaled
 if TYPE_CHECKING:
     from tenantry.clickhouse.chdb_client import ChdbClient
     from tenantry_dev.loopback_server import LoopbackServer
+    from tests.support.realcluster import RealCluster
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -57,6 +58,16 @@ def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kube]:
         yield Kube(kubeconfig=cluster.kubeconfig, kubectl=kubectl)
     finally:
         cluster.destroy()
+
+
+@pytest.fixture(scope="session")
+def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealCluster]:
+    """The local cluster with a real node, shared by tests/realnode and tests/incluster
+    (tests/support/realcluster.py)."""
+    from tests.support.realcluster import real_cluster
+
+    with real_cluster(tmp_path_factory.mktemp("realnode")) as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="session")

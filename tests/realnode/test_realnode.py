@@ -18,15 +18,9 @@ from typing import Any
 import pytest
 
 from tenantry_dev import provisioner, realnode
-from tests.realnode.conftest import (
-    POD_ADDRESS,
-    SERVICE_ADDRESS,
-    RealCluster,
-    netns_names,
-    toolbox_pod,
-    wait_ready,
-)
+from tests.realnode.conftest import toolbox_pod, wait_ready
 from tests.support.kube import Kube
+from tests.support.realcluster import POD_ADDRESS, SERVICE_ADDRESS, RealCluster, netns_names
 from tests.support.wait import eventually
 
 pytestmark = pytest.mark.realnode

@@ -1,0 +1,166 @@
+"""A customer's whole journey on a cluster whose pods really run, the product installed
+by its Helm chart, everything reached through Services:
+
+sign up → organisation → Tenant through the API → the operator pod builds the stack and
+every tenant pod is Running and Ready (configs mounted, secrets in env) → the schema
+provisioned through the tenant's Service DNS name → API key → events POSTed to the
+tenant's ingestion Service and counted in that tenant's ClickHouse → Dashboard, panel
+data and SVG → the usage in billing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import httpx
+import pytest
+from tenantry_operator.model import LABEL_COMPONENT
+
+from tenantry import contract
+from tests.incluster import platform
+from tests.incluster.conftest import Platform
+from tests.integration.controlplane.conftest import bearer, new_org, sign_up_and_login
+from tests.support.portforward import forward
+from tests.support.wait import scaled, until
+
+pytestmark = pytest.mark.incluster
+
+EVENTS = 40
+PANEL = "SELECT count() AS n FROM events WHERE event = 'signup'"
+
+
+async def _query(ch: httpx.AsyncClient, sql: str, password: str) -> str:
+    r = await ch.post(
+        "/", content=sql, headers={"X-ClickHouse-User": "admin", "X-ClickHouse-Key": password}
+    )
+    assert r.status_code == 200, r.text
+    return r.text.strip()
+
+
+async def test_a_customer_journey_through_services_only(installed: Platform) -> None:
+    kube = installed.kube
+    async with httpx.AsyncClient(base_url=installed.api, timeout=scaled(60)) as http:
+        owner = await sign_up_and_login(http)
+        h = bearer(owner)
+        org_id = await new_org(http, owner)
+        r = await http.post(f"/v1/orgs/{org_id}/tenants", json={"name": "shop"}, headers=h)
+        assert r.status_code == 201, r.text
+        tenant = r.json()["resource_name"]
+        namespace = contract.tenant_namespace(tenant)
+
+        async def ready() -> dict[str, Any] | None:
+            body = (await http.get(f"/v1/orgs/{org_id}/tenants/shop", headers=h)).json()
+            status = body.get("status") or {}
+            return status if status.get("phase") == "Ready" and status.get("schema") else None
+
+        status = await until(ready, what="the Tenant Ready with its schema", timeout=600)
+        assert status is not None
+        database = status["schema"]["database"]
+        assert database == contract.tenant_database(tenant)
+
+        # Every tenant pod really runs and is Ready, its config mounted, secrets in env.
+        pods = kube.get("pods", "-n", namespace)["items"]
+        assert pods
+        running = platform.ready_pods(kube, namespace)
+        assert {p["metadata"]["name"] for p in running} == {p["metadata"]["name"] for p in pods}
+        components = {p["metadata"]["labels"].get(LABEL_COMPONENT) for p in running}
+        assert {"clickhouse", "redis", "ingestion"} <= components
+        ch_pod = next(
+            p["metadata"]["name"]
+            for p in running
+            if p["metadata"]["labels"].get(LABEL_COMPONENT) == "clickhouse"
+        )
+        listed = kube.run("exec", "-n", namespace, ch_pod, "--", "ls", "/etc/clickhouse-server/")
+        assert {"config.d", "users.d"} <= set(listed.split()), listed
+        ingest_pod = next(
+            p["metadata"]["name"]
+            for p in running
+            if p["metadata"]["labels"].get(LABEL_COMPONENT) == "ingestion"
+        )
+        # The password is in the pod's environment (its value is never printed).
+        probe = 'test -n "$TENANTRY_CLICKHOUSE_PASSWORD" && echo set'
+        out = kube.run("exec", "-n", namespace, ingest_pod, "--", "sh", "-c", probe)
+        assert out.strip() == "set"
+
+        r = await http.post(
+            f"/v1/orgs/{org_id}/tenants/shop/apikeys", json={"name": "producer"}, headers=h
+        )
+        assert r.status_code == 201, r.text
+        key = r.json()["key"]
+
+        password = installed.secret(
+            namespace, contract.CLICKHOUSE_SECRET, contract.CLICKHOUSE_PASSWORD_KEYS["admin"]
+        )
+        with (
+            forward(
+                kube, namespace, contract.CLICKHOUSE_SERVICE, contract.CLICKHOUSE_HTTP_PORT
+            ) as ch_url,
+            forward(kube, namespace, "ingestion", 8080) as ingest_url,
+        ):
+            async with (
+                httpx.AsyncClient(base_url=ch_url, timeout=scaled(60)) as ch,
+                httpx.AsyncClient(base_url=ingest_url, timeout=scaled(60)) as ingest,
+            ):
+                # The schema the operator pod provisioned through the Service's DNS name.
+                tables = await _query(
+                    ch,
+                    # the database name is the contract's, not input
+                    f"SELECT name FROM system.tables WHERE database = '{database}'",  # noqa: S608
+                    password,
+                )
+                assert "events_local" in tables.split(), tables
+
+                now = dt.datetime.now(dt.UTC).isoformat()
+                events = [
+                    {"event": "signup", "user_id": f"u{i}", "timestamp": now} for i in range(EVENTS)
+                ]
+                r = await ingest.post(
+                    "/v1/events", json=events, headers={"Authorization": f"Bearer {key}"}
+                )
+                assert r.status_code == 202, r.text
+                bad = await ingest.post(
+                    "/v1/events", json=events, headers={"Authorization": "Bearer nope"}
+                )
+                assert bad.status_code == 401
+
+                async def stored() -> int:
+                    sql = f"SELECT count() FROM {database}.events_local"  # noqa: S608
+                    return int(await _query(ch, sql, password))
+
+                await until(
+                    stored, accept=lambda n: n == EVENTS, what="events in ClickHouse", timeout=300
+                )
+
+        spec = {
+            "tenantRef": {"name": "shop"},
+            "title": "Signups",
+            "refresh": "1m",
+            "panels": [
+                {"id": "signups", "title": "Signups", "sql": PANEL, "visualization": "stat"}
+            ],
+        }
+        r = await http.post(
+            f"/v1/orgs/{org_id}/dashboards", json={"name": "growth", "spec": spec}, headers=h
+        )
+        assert r.status_code == 201, r.text
+        panel = f"/v1/orgs/{org_id}/dashboards/growth/panels/signups"
+
+        async def data() -> dict[str, Any] | None:
+            resp = await http.get(f"{panel}/data", headers=h)
+            return dict(resp.json()) if resp.status_code == 200 else None
+
+        result = await until(data, what="panel data", timeout=300)
+        assert result is not None
+        assert result["rows"] in ([[EVENTS]], [{"n": EVENTS}]), result
+        svg = await http.get(f"{panel}/chart.svg", headers=h)
+        assert svg.status_code == 200, svg.text
+        assert svg.headers["content-type"].startswith("image/svg+xml")
+        assert str(EVENTS) in svg.text
+
+        async def billed() -> dict[str, Any] | None:
+            resp = await http.get(f"/v1/orgs/{org_id}/billing/usage", headers=h)
+            metrics = {m["metric"]: m["quantity"] for m in resp.json().get("metrics", [])}
+            return metrics if metrics.get("events_ingested") == EVENTS else None
+
+        assert await until(billed, what="events_ingested in billing", timeout=300)
