@@ -22,7 +22,8 @@
 #      (and refuses to run without its environment), checks there is no compiler, renders
 #      a tenant with the operator's builders from the shipped templates, runs the panel
 #      SQL safety check (sqlglot) on a valid and a hostile panel, checks that the
-#      dev harness (tenantry_dev: local cluster, ClickHouse stand-in) is absent and the
+#      dev harness (tenantry_dev: local cluster, loopback ClickHouse) and the stand-in
+#      servers (standins) are absent and the
 #      Python packages are exactly the runtime lock, and runs the control plane against
 #      a PostgreSQL started for the test until /healthz answers and its migrations are
 #      applied.
@@ -193,15 +194,15 @@ except panels.PanelError as err:
 else:
     raise SystemExit("system.users passed the panel check")'
 
-  step "the dev harness (tenantry_dev) is not in the image"
+  step "the dev harness (tenantry_dev) and the stand-ins (standins) are not in the image"
   "$DOCKER" run --rm --read-only --network none --entrypoint /opt/tenantry/bin/python "$TAG" -c '
 import importlib.metadata as md, importlib.util, pathlib
-dev = ("tenantry_dev", "tenantry.devcluster", "tenantry.clickhouse.loopback_server")
+dev = ("tenantry_dev", "tenantry.devcluster", "tenantry.clickhouse.loopback_server", "standins")
 importable = [m for m in dev if importlib.util.find_spec(m) is not None]
 recorded = [str(f) for f in md.distribution("tenantry").files or ()
-            if str(f).startswith("tenantry_dev/") or "devcluster" in str(f) or "loopback_server" in str(f)]
+            if str(f).startswith(("tenantry_dev/", "standins/")) or "devcluster" in str(f) or "loopback_server" in str(f)]
 on_disk = [str(p) for p in pathlib.Path("/opt/tenantry").rglob("*")
-           if p.name in ("tenantry_dev", "devcluster", "loopback_server.py")]
+           if p.name in ("tenantry_dev", "devcluster", "loopback_server.py", "standins")]
 assert not (importable or recorded or on_disk), (importable, recorded, on_disk)
 assert importlib.util.find_spec("tenantry_cli.main") is not None, "tenantry_cli missing"
 print("absent:", ", ".join(dev))'
