@@ -49,6 +49,8 @@ class Images:
     """Repositories: the operator tags them with each Tenant's versions."""
     archives: tuple[Path, ...] = ()
     """docker-archive tarballs to import into the node first (local only)."""
+    values_file: Path | None = None
+    """The chart's values that choose these images (local: values-standins.yaml)."""
 
     @classmethod
     def local(cls) -> Images:
@@ -64,14 +66,18 @@ class Images:
         archives = (folder / "tenantry.tar", *(Path(p) for p in refs.values()))
         missing = [str(a) for a in archives if not a.is_file()]
         assert not missing, f"build the images first (make test does): {missing}"
+        values_file = CHART / "values-standins.yaml"
+        chosen = yaml.safe_load(values_file.read_text())
+        tenant = chosen["operator"]["tenantImages"]
         return cls(
-            tenantry="tenantry:dev",
+            tenantry=f"{chosen['image']['repository']}:{chosen['image']['tag']}",
             postgres=by_repo["local/postgresql"],
             redis=by_repo["local/redis"],
-            tenant_clickhouse="local/clickhouse-standin",
-            tenant_keeper="local/keeper-standin",
-            tenant_redis="local/redis",
+            tenant_clickhouse=tenant["clickhouse"],
+            tenant_keeper=tenant["keeper"],
+            tenant_redis=tenant["redis"],
             archives=archives,
+            values_file=values_file,
         )
 
     @classmethod
@@ -285,6 +291,7 @@ def install(kube: Kube, images: Images) -> Helm:
         str(CHART),
         "--namespace",
         NAMESPACE,
+        *(["--values", str(images.values_file)] if images.values_file else []),
         "--values",
         "-",
         "--wait",
