@@ -15,7 +15,8 @@ OUT="$CACHE/node-images"
 SRC="$REPO/scripts/node-images"
 if [[ "${1:-}" == "--print-dir" ]]; then echo "$OUT"; exit 0; fi
 
-# A key of the inputs: rebuilt when pause.c, a Dockerfile or the base tarball changes.
+# A key of the inputs: rebuilt when pause.c, a Dockerfile or this script changes (a new
+# Debian base tarball alone does not rebuild them: remove the folder to force it).
 key="$(cat "$SRC"/* "$0" | sha256sum | cut -c1-16)"
 if [[ -s "$OUT/pause.tar" && -s "$OUT/toolbox.tar" && "$(cat "$OUT/key" 2>/dev/null)" == "$key" ]]; then
   echo "$OUT"; exit 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 K8S_VERSION = "1.34.4"
@@ -54,10 +55,14 @@ def prometheus_operator_crds() -> Path:
 def node_images() -> Path:
     """The folder of the real node's image tarballs (pause.tar, toolbox.tar), built by
     ``scripts/node-images.sh`` (docker, from the local Debian base) when missing."""
-    done = subprocess.run(
-        ["bash", str(REPO / "scripts" / "node-images.sh")],
-        check=True,
-        stdout=subprocess.PIPE,
-        text=True,
+    script = str(REPO / "scripts" / "node-images.sh")
+    # Its progress goes to our stderr; the folder is asked for separately.
+    subprocess.run(["bash", script], check=True, stdout=sys.stderr)
+    where = subprocess.run(
+        ["bash", script, "--print-dir"], check=True, capture_output=True, text=True
     )
-    return Path(done.stdout.strip().splitlines()[-1])
+    directory = Path(where.stdout.strip())
+    missing = [n for n in ("pause.tar", "toolbox.tar") if not (directory / n).is_file()]
+    if missing:
+        raise RuntimeError(f"scripts/node-images.sh left no {', '.join(missing)} in {directory}")
+    return directory

@@ -40,11 +40,9 @@ def toolbox_pod(name: str, namespace: str, command: str, **extra: object) -> dic
 
 
 def wait_ready(kube: Kube, namespace: str, *pods: str) -> None:
-    kube.run(
-        "-n",
-        namespace,
-        "wait",
-        "--for=condition=Ready",
-        f"--timeout={scaled(120):.0f}s",
-        *(f"pod/{p}" for p in pods),
-    )
+    """All ``pods`` Ready; on timeout the failure shows what the pods went through."""
+    wait = ("wait", "--for=condition=Ready", f"--timeout={scaled(120):.0f}s")
+    res = kube.try_run("-n", namespace, *wait, *(f"pod/{p}" for p in pods))
+    if res.code != 0:
+        described = kube.try_run("-n", namespace, "describe", "pod", *pods).stdout
+        raise AssertionError(f"pods {pods} not Ready: {res.stderr}\n{described[-3000:]}")
