@@ -4,6 +4,7 @@ import { Api, seg } from "./api";
 import { Session } from "./auth";
 import { DashboardView, Dashboards } from "./dashboards";
 import { SignIn, SignUp } from "./login";
+import { Audit, Billing, Members } from "./org";
 import { fragmentParam, match, navigate, usePath } from "./router";
 import { TenantDetail, Tenants } from "./tenants";
 import { ErrorBox, Link, useAction, useLoad } from "./ui";
@@ -43,7 +44,9 @@ export function App({ session }: { session: Session }): JSX.Element {
       session.subscribe((inNow, reason) => {
         setSignedIn(inNow);
         setNotice(reason);
-        if (inNow && (path === "/login" || path === "/signup" || path === "/callback")) navigate("/", true);
+        if (inNow && (path === "/login" || path === "/signup" || path === "/callback")) {
+          navigate(pendingInvitation ? ACCEPT_PATH : "/", true);
+        }
       }),
     [session, path],
   );
@@ -74,6 +77,9 @@ function Shell({ api, path }: { api: Api; path: string }): JSX.Element {
   else if ((m = match("/orgs/:org/tenants/:tenant", path))) page = <TenantDetail api={api} org={m.org} name={m.tenant} />;
   else if ((m = match("/orgs/:org/dashboards", path))) page = <Dashboards api={api} org={m.org} />;
   else if ((m = match("/orgs/:org/dashboards/:dashboard", path))) page = <DashboardView api={api} org={m.org} name={m.dashboard} />;
+  else if ((m = match("/orgs/:org/members", path))) page = <Members api={api} org={m.org} />;
+  else if ((m = match("/orgs/:org/billing", path))) page = <Billing api={api} org={m.org} />;
+  else if ((m = match("/orgs/:org/audit", path))) page = <Audit api={api} org={m.org} />;
   else if (orgs.data && orgs.data.length === 0) page = <CreateOrg api={api} first onCreated={orgs.reload} />;
   else if (path === "/orgs/new") page = <CreateOrg api={api} onCreated={orgs.reload} />;
   else page = orgs.error ? <ErrorBox error={orgs.error} /> : <p>Loading…</p>;
@@ -104,6 +110,9 @@ function Shell({ api, path }: { api: Api; path: string }): JSX.Element {
           <nav aria-label="Sections">
             <Link href={`/orgs/${seg(current)}/tenants`}>Tenants</Link>
             <Link href={`/orgs/${seg(current)}/dashboards`}>Dashboards</Link>
+            <Link href={`/orgs/${seg(current)}/members`}>Members</Link>
+            <Link href={`/orgs/${seg(current)}/billing`}>Usage and billing</Link>
+            <Link href={`/orgs/${seg(current)}/audit`}>Audit log</Link>
           </nav>
         ) : null}
         <UserMenu api={api} me={me.data} />

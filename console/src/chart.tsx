@@ -58,10 +58,11 @@ function Stat({ data, onDrawn }: ChartProps): JSX.Element {
   );
 }
 
-function Table({ data, onDrawn }: ChartProps): JSX.Element {
+function Table({ data, title, onDrawn }: ChartProps): JSX.Element {
   useDrawn(onDrawn, [data]);
   return (
-    <div class="table-wrap">
+    // Scrollable, so focusable: keyboard users can scroll it too.
+    <div class="table-wrap" tabIndex={0} role="region" aria-label={`${title}: table`}>
       <table>
         <thead>
           <tr>
@@ -140,11 +141,14 @@ function Plot({ kind, data, onDrawn }: ChartProps): JSX.Element {
         const opts: uPlot.Options = {
           width,
           height: 220,
-          scales: { x: { time: s.time } },
+          scales: {
+            // categories: one slot per row, bars never cut at the edges
+            x: labels ? { time: false, range: () => [-0.5, s.x.length - 0.5] } : { time: s.time },
+            // areas and bars stand on zero
+            y: kind === "line" ? {} : { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] },
+          },
           axes: [
-            labels
-              ? { values: (_u, splits) => splits.map((v) => labels[Math.round(v)] ?? "") }
-              : {},
+            labels ? { splits: () => s.x, values: (_u, splits) => splits.map((v) => labels[v] ?? "") } : {},
             {},
           ],
           series: [

@@ -192,6 +192,7 @@ export function DashboardView({ api, org, name }: { api: Api; org: string; name:
       drawn.current = new Set();
       expected.current = results.filter(([, s]) => s.data).length;
       performance.clearMarks(MARK_DATA);
+      performance.clearMeasures(MEASURE_DRAW);
       performance.mark(MARK_DATA);
       setPanels(Object.fromEntries(results));
     });
@@ -240,13 +241,13 @@ export function DashboardView({ api, org, name }: { api: Api; org: string; name:
             <label key={v.name}>
               {v.label ?? v.name}
               {v.options && v.options.length > 0 ? (
-                <select value={vars[v.name] ?? v.default ?? ""} onChange={(e) => setVars({ ...vars, [v.name]: e.currentTarget.value })}>
+                <select aria-label={v.label ?? v.name} value={vars[v.name] ?? v.default ?? ""} onChange={(e) => setVars({ ...vars, [v.name]: e.currentTarget.value })}>
                   {v.options.map((o) => (
                     <option key={o}>{o}</option>
                   ))}
                 </select>
               ) : (
-                <input value={vars[v.name] ?? v.default ?? ""} onChange={(e) => setVars({ ...vars, [v.name]: e.currentTarget.value })} />
+                <input aria-label={v.label ?? v.name} value={vars[v.name] ?? v.default ?? ""} onChange={(e) => setVars({ ...vars, [v.name]: e.currentTarget.value })} />
               )}
             </label>
           ))}
@@ -290,6 +291,7 @@ function PanelCard(props: {
   const [busy, error, run] = useAction();
   const [checking, setChecking] = useState(false);
   const headingId = `panel-${panel.id}`;
+  const refused = validation !== undefined && !validation.valid;
   const save = (): Promise<void> =>
     run(async () => {
       const spec = {
@@ -321,7 +323,7 @@ function PanelCard(props: {
           {editing ? "Close editor" : "Edit SQL"}
         </button>
       </div>
-      {validation && !validation.valid ? (
+      {refused ? (
         <div class="error" role="alert" data-testid="panel-invalid">
           <strong>The operator refused this panel's SQL.</strong>
           <div class="detail">{validation.message}</div>
@@ -344,8 +346,8 @@ function PanelCard(props: {
           <ErrorBox error={error} />
         </form>
       ) : null}
-      {state?.error && !(validation && !validation.valid) ? <ErrorBox error={state.error} /> : null}
-      {state?.data ? (
+      {state?.error && !refused ? <ErrorBox error={state.error} /> : null}
+      {state?.data && !refused ? (
         <Chart kind={panel.visualization ?? "table"} data={state.data} title={panel.title} onDrawn={props.onDrawn} />
       ) : state ? null : (
         <p class="muted">Loading…</p>
