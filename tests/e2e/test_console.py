@@ -371,6 +371,13 @@ async def test_console_journey(
                 await _refresh_until(
                     page, lambda: _has_text(stat, "25"), "the stat panel showing 25 signups"
                 )
+                # the baseline of the draw time, same run: one stat panel
+                measures["one_panel_draw_ms"] = await until(
+                    lambda: page.evaluate(_LAST_DRAW),
+                    accept=lambda v: v is not None,
+                    what="the one-panel dashboard drawn",
+                    timeout=30,
+                )
                 await _axe(page, "dashboard")
                 await _shot(page, "05-dashboard-signups")
 
@@ -396,10 +403,10 @@ async def test_console_journey(
                 )
 
             await _refresh_until(page, all_drawn, "six panels drawn")
-            draw_ms = await page.evaluate(
-                "performance.getEntriesByName('tenantry:dashboard-draw').at(-1).duration"
+            measures["six_panel_draw_ms"] = await page.evaluate(_LAST_DRAW)
+            measures["six_to_one_panel_ratio"] = round(
+                measures["six_panel_draw_ms"] / max(measures["one_panel_draw_ms"], 0.1), 2
             )
-            measures["six_panel_draw_ms"] = draw_ms
             # the title is text: no script element came from it, and it never ran
             heading = page.locator("#panel-area")
             assert await heading.inner_text() == XSS_TITLE
@@ -481,10 +488,9 @@ async def test_console_journey(
             await expect(page.get_by_role("heading", name="Audit log")).to_be_visible()
             await page.get_by_label("Action", exact=True).fill("tenant.create")
             await page.get_by_role("button", name="Filter").click()
+            # the filtered page: the one tenant.create event, nothing else
+            await expect(page.locator("tbody tr td:nth-child(4)")).to_have_text(["tenant.create"])
             await expect(page.get_by_role("cell", name="tenant/shop", exact=True)).to_be_visible()
-            actions = await page.locator("tbody tr td:nth-child(4)").all_inner_texts()
-            assert actions, "no audit event listed"
-            assert set(actions) == {"tenant.create"}, actions  # the filter holds
             await _axe(page, "audit log")
             await _shot(page, "10-audit")
 
@@ -521,6 +527,8 @@ async def test_console_journey(
 
 
 _DIGITS = re.compile(r"^[0-9][0-9,.]*$")
+# From the panels' data in hand to every panel on screen (console/src/dashboards.tsx).
+_LAST_DRAW = "performance.getEntriesByName('tenantry:dashboard-draw').at(-1)?.duration ?? null"
 
 
 async def _has_text(locator: Locator, text: str) -> bool:
