@@ -24,7 +24,7 @@ const dashboard: Dashboard = {
 };
 
 function fakeApi() {
-  const get = vi.fn(async (path: string) => {
+  const get = vi.fn(async (path: string, _query?: Record<string, string>) => {
     if (path.endsWith("/data")) return { columns: [{ name: "n", type: "UInt64" }], rows: [["7"]], cached: false, generatedAt: "" };
     return dashboard;
   });
@@ -32,7 +32,7 @@ function fakeApi() {
 }
 
 const dataCalls = (get: ReturnType<typeof fakeApi>["get"]) =>
-  get.mock.calls.filter(([p]) => p.endsWith("/panels/n/data")).map(([, q]) => q as unknown as Record<string, string>);
+  get.mock.calls.filter(([p]) => p.endsWith("/panels/n/data")).map(([, q]) => q);
 
 describe("DashboardView", () => {
   it("asks for each panel with the time range and variables, and refreshes at the dashboard's interval", async () => {
