@@ -81,7 +81,7 @@ dev: venv tools console
 
 # The web console (console/): npm ci from package-lock.json, then a Vite build into
 # console/dist, which the control plane serves (TENANTRY_CP_CONSOLE_DIR).
-CONSOLE_SRC := $(shell find console/src -type f 2>/dev/null) console/index.html \
+CONSOLE_SRC := $(shell find console/src console/test -type f 2>/dev/null) console/index.html \
                console/vite.config.ts console/tsconfig.json
 console/node_modules/.installed: console/package.json console/package-lock.json
 	@echo "==> npm ci (console)"
