@@ -3,6 +3,7 @@ import type { JSX } from "preact";
 import { useState } from "preact/hooks";
 import { type Api, seg } from "./api";
 import { formatNumber } from "./data";
+import { ApiError } from "./errors";
 import { ErrorBox, useAction, useLoad } from "./ui";
 
 interface Member {
@@ -272,10 +273,97 @@ export function money(cents: number, currency: string): string {
   return new Intl.NumberFormat("en-US", { style: "currency", currency: currency.toUpperCase() }).format(cents / 100);
 }
 
+interface Plan {
+  key: string;
+  name: string;
+  currency: string;
+  base_fee: number;
+  limits: { max_tenants: number; max_dashboards: number; max_shards: number; retention_days: number; events_per_month: number };
+}
+
+/** The plans, the subscription, and starting, changing or cancelling it. */
+export function Subscriptions({ api, org, onChanged }: { api: Api; org: string; onChanged: () => void }): JSX.Element {
+  const base = `/v1/orgs/${seg(org)}/billing`;
+  const plans = useLoad(() => api.get<Plan[]>(`${base}/plans`), [org]);
+  // No subscription yet is a 404: the page offers to start one.
+  const sub = useLoad(
+    () =>
+      api.get<Subscription>(`${base}/subscription`).catch((e: unknown) => {
+        if (e instanceof ApiError && e.status === 404) return null;
+        throw e;
+      }),
+    [org],
+  );
+  const [busy, error, run] = useAction();
+  const current = sub.data?.status === "ended" ? null : sub.data;
+  const act = (fn: () => Promise<unknown>): void =>
+    void run(async () => {
+      await fn();
+      sub.reload();
+      onChanged();
+    });
+  return (
+    <div class="card">
+      <h3>Plan</h3>
+      <ErrorBox error={plans.error ?? sub.error ?? error} />
+      {current ? (
+        <p>
+          Subscribed to <strong>{current.plan}</strong> ({current.status}), current period until{" "}
+          {new Date(current.current_period_end).toLocaleDateString()}.
+        </p>
+      ) : sub.data !== undefined ? (
+        <p>No subscription yet: choose a plan.</p>
+      ) : null}
+      <table>
+        <thead>
+          <tr>
+            <th scope="col">Plan</th>
+            <th scope="col">Monthly fee</th>
+            <th scope="col">Limits</th>
+            <th scope="col">
+              <span class="sr-only">Actions</span>
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {(plans.data ?? []).map((p) => (
+            <tr key={p.key}>
+              <td>{p.name}</td>
+              <td>{money(p.base_fee, p.currency)}</td>
+              <td>
+                {p.limits.max_tenants} tenants, {p.limits.max_dashboards} dashboards, up to {p.limits.max_shards} shards,{" "}
+                {p.limits.retention_days} days of retention, {formatNumber(p.limits.events_per_month)} events a month
+              </td>
+              <td>
+                {current?.plan === p.key ? (
+                  <em>current plan</em>
+                ) : (
+                  <button
+                    disabled={busy || sub.data === undefined}
+                    onClick={() =>
+                      act(() => (current ? api.patch(`${base}/subscription`, { plan: p.key }) : api.post(`${base}/subscription`, { plan: p.key })))
+                    }
+                  >
+                    {current ? `Switch to ${p.name}` : `Subscribe to ${p.name}`}
+                  </button>
+                )}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {current && current.status === "active" ? (
+        <button class="danger" disabled={busy} onClick={() => act(() => api.post(`${base}/subscription/cancel`))}>
+          Cancel the subscription at the end of the period
+        </button>
+      ) : null}
+    </div>
+  );
+}
+
 export function Billing({ api, org }: { api: Api; org: string }): JSX.Element {
   const base = `/v1/orgs/${seg(org)}/billing`;
   const usage = useLoad(() => api.get<Usage>(`${base}/usage`), [org]);
-  const sub = useLoad(() => api.get<Subscription>(`${base}/subscription`).catch(() => null), [org]);
   const upcoming = useLoad(() => api.get<Invoice>(`${base}/invoices/upcoming`).catch(() => null), [org]);
   const invoices = useLoad(() => api.get<Invoice[]>(`${base}/invoices`), [org]);
   const u = usage.data;
@@ -288,7 +376,6 @@ export function Billing({ api, org }: { api: Api; org: string }): JSX.Element {
         <div class="card">
           <p>
             Plan <strong>{u.plan}</strong> · period {u.period}
-            {sub.data ? ` · subscription ${sub.data.status}, renews ${new Date(sub.data.current_period_end).toLocaleDateString()}` : ""}
           </p>
           <p>
             Events this period: {formatNumber(events)} of {formatNumber(u.events_per_month)} included
@@ -321,6 +408,7 @@ export function Billing({ api, org }: { api: Api; org: string }): JSX.Element {
           </table>
         </div>
       ) : null}
+      <Subscriptions api={api} org={org} onChanged={() => (usage.reload(), upcoming.reload())} />
       <h3>Invoices</h3>
       <table>
         <thead>

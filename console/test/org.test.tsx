@@ -2,7 +2,7 @@ import { cleanup, fireEvent, render, screen, waitFor } from "@testing-library/pr
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { Api } from "../src/api";
 import { ApiError } from "../src/errors";
-import { AUDIT_PAGE_SIZE, Audit, acceptLink, money } from "../src/org";
+import { AUDIT_PAGE_SIZE, Audit, Subscriptions, acceptLink, money } from "../src/org";
 
 afterEach(cleanup);
 
@@ -53,5 +53,43 @@ describe("Audit", () => {
     const alert = await screen.findByRole("alert");
     expect(alert.textContent).toContain("Your role in this organisation does not allow this.");
     expect(alert.textContent).toContain("rid-7");
+  });
+});
+
+describe("Subscriptions", () => {
+  it("starts, switches and cancels through the billing API", async () => {
+    const limits = { max_tenants: 1, max_dashboards: 5, max_shards: 1, retention_days: 30, events_per_month: 1000000 };
+    const plans = [
+      { key: "starter", name: "Starter", currency: "usd", base_fee: 0, limits },
+      { key: "growth", name: "Growth", currency: "usd", base_fee: 4900, limits },
+    ];
+    let sub: { plan: string; status: string; current_period_end: string } | null = null;
+    const get = vi.fn(async (path: string) => {
+      if (path.endsWith("/plans")) return plans;
+      if (sub === null) throw new ApiError(404, "not_found", "the organisation has no subscription", "r");
+      return sub;
+    });
+    const post = vi.fn(async (path: string, body?: { plan: string }) => {
+      sub = path.endsWith("/cancel") ? { ...sub!, status: "canceling" } : { plan: body!.plan, status: "active", current_period_end: "2027-01-01T00:00:00Z" };
+      return sub;
+    });
+    const patch = vi.fn(async (_path: string, body: { plan: string }) => {
+      sub = { ...sub!, plan: body.plan };
+      return sub;
+    });
+    const onChanged = vi.fn();
+    render(<Subscriptions api={{ get, post, patch } as unknown as Api} org="o1" onChanged={onChanged} />);
+    await screen.findByText("No subscription yet: choose a plan.");
+    expect(screen.getByText("$49.00")).toBeTruthy();
+    fireEvent.click(screen.getByRole("button", { name: "Subscribe to Growth" }));
+    await screen.findByText("current plan");
+    expect(post).toHaveBeenCalledWith("/v1/orgs/o1/billing/subscription", { plan: "growth" });
+    fireEvent.click(screen.getByRole("button", { name: "Switch to Starter" }));
+    await waitFor(() => expect(patch).toHaveBeenCalledWith("/v1/orgs/o1/billing/subscription", { plan: "starter" }));
+    fireEvent.click(await screen.findByRole("button", { name: /Cancel the subscription/ }));
+    await waitFor(() => expect(post).toHaveBeenLastCalledWith("/v1/orgs/o1/billing/subscription/cancel"));
+    await screen.findByText(/\(canceling\)/);
+    expect(onChanged).toHaveBeenCalledTimes(3);
+    expect(screen.queryByRole("alert")).toBeNull();
   });
 });

@@ -481,6 +481,9 @@ async def test_console_journey(
             await expect(
                 page.get_by_role("cell", name="events_ingested", exact=True)
             ).to_be_visible()
+            await expect(page.get_by_text("No subscription yet")).to_be_visible()
+            await page.get_by_role("button", name=re.compile("^Subscribe to")).first.click()
+            await expect(page.get_by_text("(active)")).to_be_visible()
             await _axe(page, "usage and billing")
             await _shot(page, "09-billing")
 
