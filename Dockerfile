@@ -61,8 +61,11 @@ ENV PATH=/opt/tenantry/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     TMPDIR=/tmp \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    TENANTRY_TEMPLATES_DIR=/opt/tenantry/share/tenant_templates
+    TENANTRY_TEMPLATES_DIR=/opt/tenantry/share/tenant_templates \
+    TENANTRY_CP_CONSOLE_DIR=/opt/tenantry/share/console
 COPY --from=builder /opt/tenantry /opt/tenantry
+# The web console, built by `make console` (scripts/image.sh runs it first).
+COPY console/dist /opt/tenantry/share/console
 COPY tenant_templates /opt/tenantry/share/tenant_templates
 COPY crds /opt/tenantry/share/crds
 RUN groupadd --system --gid 10001 tenantry \

@@ -12,7 +12,7 @@ TOOLS_BIN := $(shell bash scripts/tools.sh --print-bin-dir)
 export PATH := $(TOOLS_BIN):$(PATH)
 
 .PHONY: image node-images standin-images help bootstrap venv lock lock-check tools tools-lock crds settings-docs cluster-up cluster-down cluster-destroy dev \
-        check lint typecheck layers test test-unit test-e2e
+        check lint typecheck layers test test-unit test-e2e console console-test
 
 help:
 	@echo "make dev          run the product locally: cluster, CRDs, PostgreSQL, Redis, ClickHouse"
@@ -25,6 +25,7 @@ help:
 	@echo "make settings-docs regenerate docs/settings.md from the settings models"
 	@echo "make lock         rewrite requirements/*.lock from pyproject.toml (UPGRADE=pkg|all)"
 	@echo "make tools        build the pinned Kubernetes binaries into $(TOOLS_BIN)"
+	@echo "make console      build the web console (console/ -> console/dist, served by the API)"
 
 bootstrap:
 	@bash scripts/bootstrap.sh
@@ -79,10 +80,27 @@ cluster-down: venv
 cluster-destroy: venv
 	@$(PY) -m tenantry_dev cluster destroy --state-dir $(STATE)
 
-dev: venv tools
+dev: venv tools console
 	@$(PY) -m tenantry_dev dev --state-dir $(STATE)
 
-image: venv
+# The web console (console/): npm ci from package-lock.json, then a Vite build into
+# console/dist, which the control plane serves (TENANTRY_CP_CONSOLE_DIR).
+CONSOLE_SRC := $(shell find console/src console/test -type f 2>/dev/null) console/index.html \
+               console/vite.config.ts console/tsconfig.json
+console/node_modules/.installed: console/package.json console/package-lock.json
+	@echo "==> npm ci (console)"
+	@cd console && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+console/dist/index.html: console/node_modules/.installed $(CONSOLE_SRC)
+	@echo "==> console build"
+	@cd console && npm run -s build
+console: console/dist/index.html
+
+# The console's unit and component tests (vitest).
+console-test: console/node_modules/.installed
+	@cd console && npx vitest run
+
+image: venv console
 	@bash scripts/image.sh
 
 # The real node's images (pause, a Debian test toolbox) as docker-archive tarballs.
@@ -118,7 +136,7 @@ test-e2e: venv tools
 	@$(VENV)/bin/pytest tests/e2e
 
 # The images come first: the in-cluster suite (tests/incluster) runs them on a real node.
-test: bootstrap venv tools check
+test: bootstrap venv tools check console console-test
 	@echo "==> the image: build with docker (debootstrap base) and smoke-test it"
 	@bash scripts/image.sh
 	@echo "==> the real node's images (pause, toolbox), stand-ins, Redis, PostgreSQL: when changed"

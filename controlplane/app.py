@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from controlplane import background, db, http_errors, ops, outages
+from controlplane import background, console, db, http_errors, ops, outages
 from controlplane.apikeys.router import internal_router as apikeys_internal_router
 from controlplane.apikeys.router import router as apikeys_router
 from controlplane.audit.router import router as audit_router
@@ -154,6 +154,8 @@ def create_app(settings: Settings) -> FastAPI:
     http_errors.install(app)
     for router in ROUTERS:
         app.include_router(router)
+    if settings.console_dir is not None:
+        app.include_router(console.router(settings.console_dir))
     # Innermost of ours: its 413 still gets the request id, the access log and CORS.
     app.add_middleware(
         BodyLimitMiddleware,

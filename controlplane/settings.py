@@ -9,6 +9,7 @@ environment itself, which lets tests build one app per fixture with its own serv
 from __future__ import annotations
 
 from email.utils import parseaddr
+from pathlib import Path
 
 from pydantic import Field, IPvAnyNetwork, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -53,6 +54,10 @@ class Settings(BaseSettings):
 
     cors_origins: list[str] = Field(default_factory=list)
     """Origins allowed by CORS (exact match); empty disables CORS headers."""
+    console_dir: Path | None = None
+    """The built web console (``console/dist``; ``/opt/tenantry/share/console`` in the
+    image), served on the API's origin under a strict Content-Security-Policy
+    (``controlplane/console.py``). Unset: no console, the API alone."""
     rate_limit_per_ip: int = Field(default=30, ge=1)
     """Requests per window to one auth route from one IP address."""
     rate_limit_per_identity: int = Field(default=10, ge=1)

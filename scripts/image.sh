@@ -148,6 +148,7 @@ make_base() {
 # -- 4. build ---------------------------------------------------------------------------------
 build() {
   step "docker build $TAG"
+  make -C "$REPO" -s console # the web console's built files (console/dist), copied in
   local secret=()
   [[ -s "$CA_BUNDLE" ]] && secret=(--secret "id=cacert,src=$CA_BUNDLE")
   DOCKER_BUILDKIT=1 "$DOCKER" build --progress=plain --network host \
@@ -255,6 +256,12 @@ PY
     die "control plane did not answer /healthz"
   fi
   echo "GET /healthz -> $body"
+  python3 - "$cp_port" <<'PY' || die "the image does not serve the console under its CSP"
+import sys, urllib.request
+with urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/", timeout=5) as r:
+    assert r.status == 200 and "script-src 'self'" in r.headers["Content-Security-Policy"]
+    assert b'<div id="app">' in r.read()
+PY
   local applied
   applied="$("$pg/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -d tenantry -tAc \
     'SELECT count(*) FROM schema_migrations')"

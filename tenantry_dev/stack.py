@@ -22,6 +22,20 @@ from pathlib import Path
 from tenantry_dev.cluster import LocalCluster, free_port
 from tenantry_dev.services import Postgres, RedisServer, SeaweedS3, stop_process
 
+# The console's build output (`make console`, which `make dev` runs first) and its client
+# id (console/src/auth.ts).
+CONSOLE_DIR = Path(__file__).resolve().parents[1] / "console" / "dist"
+CONSOLE_CLIENT_ID = "tenantry-console"
+
+
+def console_redirects(port: int) -> list[str]:
+    """add-client arguments: the console's callback on both loopback names."""
+    return [
+        arg
+        for host in ("127.0.0.1", "localhost")
+        for arg in ("--redirect-uri", f"http://{host}:{port}/callback")
+    ]
+
 
 def _token(path: Path) -> str:
     """A stable secret for this dev state (the internal token of control plane <->
@@ -92,9 +106,24 @@ def run(
             "TENANTRY_S3_ENDPOINT": s3.endpoint,
             "TENANTRY_S3_ACCESS_KEY_ID": s3.access_key_id,
             "TENANTRY_S3_SECRET_ACCESS_KEY": s3.secret_access_key,
+            "TENANTRY_CP_CONSOLE_DIR": str(CONSOLE_DIR),
         }
         tenantry = [sys.executable, "-m", "tenantry_cli"]
         subprocess.run([*tenantry, "controlplane", "migrate"], env=env, check=True)
+        # The web console is a public OAuth client; its redirect URI is its own page.
+        subprocess.run(
+            [
+                *tenantry,
+                "controlplane",
+                "add-client",
+                CONSOLE_CLIENT_ID,
+                "--name",
+                "Tenantry console",
+                *console_redirects(api_port),
+            ],
+            env=env,
+            check=True,
+        )
         procs.append(
             subprocess.Popen(
                 [
@@ -119,6 +148,7 @@ def run(
         print(
             f"""
 Tenantry is running locally:
+  web console         http://127.0.0.1:{api_port}/  (sign up there)
   control plane API   http://127.0.0.1:{api_port}  (OpenAPI: /docs)
   its internal API    http://127.0.0.1:{internal_port}/internal/...  (operator, ingestion)
   its metrics         http://127.0.0.1:9464/metrics  (internal listener)

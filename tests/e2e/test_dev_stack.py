@@ -23,10 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
 from tenantry_dev.cluster import free_port
+from tenantry_dev.stack import CONSOLE_CLIENT_ID, CONSOLE_DIR
 from tests.support.kube import Kube
 from tests.support.seaweed import S3Server
 from tests.support.wait import eventually, scaled, stop_process
@@ -160,3 +162,33 @@ def test_the_examples_get_working_backup_targets(dev_stack: Dev) -> None:
     secret = (dev_stack.state / "s3-secret").read_text().strip()
     s3 = S3Server(dev_stack.s3_endpoint, "tenantry-dev", secret).client()
     assert bucket in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+
+
+def test_the_dev_stack_serves_the_console_as_a_registered_client(dev_stack: Dev) -> None:
+    """`make dev`'s first line of the README: the console at the API's address, under its
+    CSP, registered as the public OAuth client (its callback on this port)."""
+    subprocess.run(["make", "-s", "console"], cwd=CONSOLE_DIR.parents[1], check=True)
+    match = re.search(r"web console\s+(http://127\.0\.0\.1:\d+)/", dev_stack.log.read_text())
+    assert match, dev_stack.log.read_text()
+    base = match[1]
+    with httpx.Client(base_url=base, timeout=scaled(30)) as http:
+        page = http.get("/")
+        assert page.status_code == 200
+        assert '<div id="app">' in page.text
+        assert "script-src 'self'" in page.headers["content-security-policy"]
+        # A registered client and redirect URI: the credentials are checked (401), not
+        # the client (an unknown one would be invalid_client, a foreign URI invalid_request).
+        form = {
+            "client_id": CONSOLE_CLIENT_ID,
+            "redirect_uri": f"{base}/callback",
+            "response_type": "code",
+            "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            "code_challenge_method": "S256",
+            "email": "nobody@example.com",
+            "password": "not the password",
+        }
+        r = http.post("/v1/oauth/authorize", data=form)
+        assert r.status_code == 401, r.text
+        assert r.json()["error"]["code"] == "unauthenticated"
+        r = http.post("/v1/oauth/authorize", data={**form, "redirect_uri": "http://evil/cb"})
+        assert r.status_code == 400, r.text

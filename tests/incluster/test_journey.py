@@ -24,7 +24,7 @@ from tests.integration.controlplane.conftest import bearer, new_org, sign_up_and
 from tests.support.portforward import forward
 from tests.support.wait import scaled, until
 
-pytestmark = pytest.mark.incluster
+pytestmark = [pytest.mark.incluster, pytest.mark.timeout(1800)]
 
 EVENTS = 40
 PANEL = "SELECT count() AS n FROM events WHERE event = 'signup'"
