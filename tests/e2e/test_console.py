@@ -41,7 +41,7 @@ from tests.integration.controlplane.conftest import (  # noqa: F401 - fixtures
     redis_server,
     template_db,
 )
-from tests.integration.controlplane.processes import control_plane, spawn_cli
+from tests.integration.controlplane.processes import Served, control_plane, spawn_cli
 from tests.integration.controlplane.test_end_to_end import ingestion  # noqa: F401 - fixture
 from tests.support.kube import Kube
 from tests.support.operator import OperatorProcess
@@ -72,7 +72,7 @@ async def served(
     redis_db: str,  # noqa: F811
     crds: Kube,
     loopback: LoopbackServer,
-) -> AsyncIterator[str]:
+) -> AsyncIterator[Served]:
     """The control plane serving the console, with the console's OAuth client registered
     (its redirect URI is the console's own /callback on this port)."""
     console = await asyncio.to_thread(_console_built)
@@ -82,7 +82,7 @@ async def served(
     }
     async with control_plane(
         database=database, redis=redis_db, kubeconfig=crds.kubeconfig, extra_env=extra
-    ) as url:
+    ) as cp:
         env = {**os.environ, "TENANTRY_CP_DATABASE_URL": database}
         add = spawn_cli(
             [
@@ -92,12 +92,12 @@ async def served(
                 "--name",
                 "Tenantry console",
                 "--redirect-uri",
-                f"{url}/callback",
+                f"{cp.url}/callback",
             ],
             env=env,
         )
         assert await asyncio.to_thread(add.wait, scaled(60)) == 0
-        yield url
+        yield cp
 
 
 async def _shot(page: Page, name: str) -> None:
@@ -134,7 +134,7 @@ async def _refresh_until(page: Page, ready: Any, what: str) -> None:
 
 
 async def _send_events(
-    api: str,
+    internal_api: str,
     org_id: str,
     key: str,
     tenant_cr: str,
@@ -149,7 +149,7 @@ async def _send_events(
         **env,
         "TENANTRY_TENANT": tenant_cr,
         "TENANTRY_CLICKHOUSE_DATABASE": db,
-        "TENANTRY_CONTROLPLANE_URL": api,
+        "TENANTRY_CONTROLPLANE_URL": internal_api,
         "TENANTRY_ORG_ID": org_id,
     }
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -266,13 +266,13 @@ async def _first_load_js(browser: Any, url: str) -> tuple[int, int, list[str]]:
 
 
 async def test_console_journey(
-    served: str,
+    served: Served,
     crds: Kube,
     operator_process: OperatorProcess,
     ingestion: tuple[int, dict[str, str]],  # noqa: F811
     chdb_client: ChdbClient,
 ) -> None:
-    url = served
+    url = served.url
     email = f"owner-{os.getpid()}@example.com"
     measures: dict[str, Any] = {}
     async with async_playwright() as pw:
@@ -353,7 +353,13 @@ async def test_console_journey(
                 h = {"Authorization": f"Bearer {login.json()['access_token']}"}
                 tenant = (await http.get(f"/v1/orgs/{org_id}/tenants/shop", headers=h)).json()
                 await _send_events(
-                    url, org_id, key, tenant["resource_name"], tenant_db, ingestion, chdb_client
+                    served.internal_url,
+                    org_id,
+                    key,
+                    tenant["resource_name"],
+                    tenant_db,
+                    ingestion,
+                    chdb_client,
                 )
 
                 # -- a dashboard made in the console shows the data --------------------
