@@ -32,7 +32,8 @@ bootstrap:
 
 # The venv holds exactly requirements/dev.lock (every package pinned, hashes checked;
 # `uv pip sync` also removes what the lock no longer lists), then the project itself,
-# editable. uv is pinned too (requirements/uv.lock) and lives in the tool cache.
+# editable. When the package index does not answer (its name did not resolve, say), the
+# same locked, hash-checked files come from uv's cache. uv is pinned too (requirements/uv.lock) and lives in the tool cache.
 # The dev harness `tenantry_dev` is in no wheel (pyproject.toml): a .pth file puts the
 # repository root on the venv's path, so it (and tests/, bench/) import from anywhere.
 venv: $(VENV)/.installed
@@ -40,7 +41,9 @@ $(VENV)/.installed: requirements/dev.lock pyproject.toml
 	@echo "==> python venv in $(VENV) from requirements/dev.lock"
 	@uv="$$(bash scripts/uv.sh)" && export UV_PYTHON_DOWNLOADS=never && \
 	  { test -x $(PY) || "$$uv" venv -q --python "$$(command -v python3)" $(VENV); } && \
-	  "$$uv" pip sync -q --python $(PY) --require-hashes requirements/dev.lock && \
+	  { "$$uv" pip sync -q --python $(PY) --require-hashes requirements/dev.lock || \
+	    { echo "==> the package index did not answer: the same lock from uv's cache"; \
+	      "$$uv" pip sync -q --offline --python $(PY) --require-hashes requirements/dev.lock; }; } && \
 	  "$$uv" pip install -q --python $(PY) --no-deps --no-build-isolation -e . && \
 	  $(PY) -c 'import pathlib, sys, sysconfig; pathlib.Path(sysconfig.get_paths()["purelib"], "tenantry_dev_harness.pth").write_text(sys.argv[1] + "\n")' "$(CURDIR)"
 	@touch $@
@@ -89,7 +92,7 @@ CONSOLE_SRC := $(shell find console/src console/test -type f 2>/dev/null) consol
                console/vite.config.ts console/tsconfig.json
 console/node_modules/.installed: console/package.json console/package-lock.json
 	@echo "==> npm ci (console)"
-	@cd console && npm ci --no-audit --no-fund --loglevel=error
+	@cd console && npm ci --prefer-offline --no-audit --no-fund --loglevel=error
 	@touch $@
 console/dist/index.html: console/node_modules/.installed $(CONSOLE_SRC)
 	@echo "==> console build"
