@@ -168,7 +168,8 @@ def _deployment(name: str, image: str, spec: dict[str, Any]) -> list[dict[str, A
 
 
 def dependencies(images: Images, password: str) -> list[dict[str, Any]]:
-    """PostgreSQL and Redis for the control plane: password-protected PostgreSQL, Redis
+    """PostgreSQL and Redis for the control plane, both password-protected (Redis refuses
+    clients from other addresses than its own without one: protected mode), Redis
     persisting to its volume (it holds the sessions: README, "State the control plane
     keeps")."""
     return [
@@ -176,7 +177,7 @@ def dependencies(images: Images, password: str) -> list[dict[str, Any]]:
         {
             "apiVersion": "v1",
             "kind": "Secret",
-            "metadata": {"name": "postgres", "namespace": DEPS},
+            "metadata": {"name": "credentials", "namespace": DEPS},
             "stringData": {"password": password},
         },
         *_deployment(
@@ -191,7 +192,9 @@ def dependencies(images: Images, password: str) -> list[dict[str, Any]]:
                         {"name": "PGDATA", "value": "/var/lib/postgresql/data/pgdata"},
                         {
                             "name": "POSTGRES_PASSWORD",
-                            "valueFrom": {"secretKeyRef": {"name": "postgres", "key": "password"}},
+                            "valueFrom": {
+                                "secretKeyRef": {"name": "credentials", "key": "password"}
+                            },
                         },
                     ],
                     "ports": [{"containerPort": 5432}],
@@ -210,7 +213,18 @@ def dependencies(images: Images, password: str) -> list[dict[str, Any]]:
                 "mount": "/data",
                 "container": {
                     "command": ["redis-server"],
-                    "args": ["--dir", "/data", "--save", "", "--appendonly", "yes"],
+                    "args": [
+                        *("--dir", "/data", "--save", "", "--appendonly", "yes"),
+                        *("--requirepass", "$(REDIS_PASSWORD)"),
+                    ],
+                    "env": [
+                        {
+                            "name": "REDIS_PASSWORD",
+                            "valueFrom": {
+                                "secretKeyRef": {"name": "credentials", "key": "password"}
+                            },
+                        }
+                    ],
                     "ports": [{"containerPort": 6379}],
                     "readinessProbe": {"tcpSocket": {"port": 6379}, "periodSeconds": 2},
                 },
@@ -236,7 +250,7 @@ def values(images: Images, password: str) -> dict[str, Any]:
             "database": {
                 "url": f"postgresql://postgres:{password}@postgres.{DEPS}.svc:5432/tenantry"
             },
-            "redis": {"url": f"redis://redis.{DEPS}.svc:6379/0"},
+            "redis": {"url": f"redis://:{password}@redis.{DEPS}.svc:6379/0"},
         },
     }
 
