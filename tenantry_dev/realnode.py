@@ -481,9 +481,17 @@ class RealNode:
     # -- teardown -----------------------------------------------------------------------------
     def stop(self) -> None:
         """Undo everything ``prepare_host`` and the daemons did (after the daemons were
-        stopped by PID). Idempotent; safe when nothing was started."""
-        self._kill_cgroup_processes()
+        stopped by PID). Idempotent; safe when nothing was started. The machine-wide
+        parts (cgroups, netns, veth, nft table, routes, sysctls) only when this state dir
+        holds them: an ``up`` refused because another cluster holds them must not tear
+        that one down."""
         self._kill_shims()
+        owner = OWNER_FILE.read_text().strip() if OWNER_FILE.exists() else ""
+        if owner and owner != str(self.state_dir):
+            self._unmount_all()
+            self.log(f"the node's host resources belong to {owner}: left alone")
+            return
+        self._kill_cgroup_processes()
         self._unmount_all()
         self._remove_cgroups()
         if netns_exists():

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from tenantry_dev import provisioner, realnode
+from tenantry_dev.cluster import LocalCluster, Ports
 from tests.realnode.conftest import toolbox_pod, wait_ready
 from tests.support.kube import Kube
 from tests.support.realcluster import POD_ADDRESS, SERVICE_ADDRESS, RealCluster, netns_names
@@ -239,6 +240,21 @@ def test_reclaim_policy_keeps_or_removes_the_directory(real: RealCluster, policy
             timeout=60,
             what="the volume and its directory deleted",
         )
+
+
+def test_a_second_real_node_cluster_is_refused_and_leaves_the_first_alone(
+    real: RealCluster, tmp_path: Path
+) -> None:
+    other = LocalCluster(tmp_path / "second", ports=Ports.free(), node_kind="real")
+    with pytest.raises(RuntimeError, match="another real-node cluster"):
+        other.up(timeout=60)
+    other.destroy()  # what a fixture does after a failed up: must not touch the first
+    assert realnode.netns_exists()
+    node = real.kube.get("node", realnode.NODE_NAME)
+    assert {c["type"]: c["status"] for c in node["status"]["conditions"]}["Ready"] == "True"
+    ns = _namespace(real.kube)
+    real.kube.apply(toolbox_pod("still", ns, "exec sleep infinity"))
+    wait_ready(real.kube, ns, "still")
 
 
 def test_pod_and_service_addresses_never_take_the_default_route(real: RealCluster) -> None:
