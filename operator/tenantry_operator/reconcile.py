@@ -24,6 +24,7 @@ from tenantry_operator import (
     builders,
     checks,
     failures,
+    job_output,
     normalize,
     observe,
     rollout,
@@ -264,7 +265,14 @@ async def reconcile(
         deployment_ready=observe.deployment_ready,
         now=time.time(),
     )
-    for problem in found.problems:
+    found_problems = await job_output.explain_backup_failures(
+        kube,
+        model,
+        settings.s3,
+        found.problems,
+        last_error=((previous or {}).get("backup") or {}).get("lastError"),
+    )
+    for problem in found_problems:
         problems.append(Cond("Degraded", True, problem.reason, problem.message))
     obs = observe.Observation(
         model=model,
@@ -274,7 +282,7 @@ async def reconcile(
         problems=tuple(problems),
     )
     new_status = observe.status(obs, previous)
-    await _backup_status(model, settings, new_status, previous, cronjobs, found.problems, events)
+    await _backup_status(model, settings, new_status, previous, cronjobs, found_problems, events)
     schema = await _schema(
         kube,
         model,
@@ -423,7 +431,7 @@ async def _backup_status(
         return
     before = (previous or {}).get("backup")
     success = backups.job_success(cronjobs.get(builders.backup.CRON_JOB))
-    failure = next((p.message for p in problems if p.reason == "BackupFailed"), None)
+    failure = next((p.message for p in problems if p.reason == failures.BACKUP_FAILED), None)
     read, unreadable = None, None
     if settings.s3 is not None and backups.needs_read(before, success):
         try:

@@ -12,7 +12,7 @@ and report it in the Restore's status and Events.
 - Otherwise the Job is created once (its name derives from the Restore's): ``Running``,
   then ``Succeeded`` or ``Failed`` from the Job's conditions, the failure's message
   taken from the pod's termination message (the job's one ``restore failed: ...`` line,
-  secrets already redacted) when there is one.
+  redacted again by the operator, ``job_output``) when there is one.
 
 What is decided from what is pure (``decide``); this module only reads and writes.
 """
@@ -29,7 +29,7 @@ from pydantic import ValidationError
 
 from tenantry.api import GROUP, VERSION
 from tenantry.api.restore import RestorePhase, RestoreSpec
-from tenantry_operator import normalize
+from tenantry_operator import job_output, normalize
 from tenantry_operator.builders import restore as restore_builder
 from tenantry_operator.conditions import Cond, set_conditions
 from tenantry_operator.dataplane import dashboards
@@ -146,15 +146,6 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-async def _termination_message(rt: Runtime, namespace: str, job: str) -> str | None:
-    for pod in await rt.kube.list("v1", "Pod", namespace=namespace, labels={"job-name": job}):
-        for container in (pod.get("status") or {}).get("containerStatuses") or []:
-            terminated = (container.get("state") or {}).get("terminated") or {}
-            if terminated.get("message"):
-                return str(terminated["message"]).strip().splitlines()[-1]
-    return None
-
-
 async def reconcile(rt: Runtime, body: kopf.Body, patch: kopf.Patch) -> float | None:
     """One look at a Restore; the delay before looking again, or None when it is done."""
     name, status = body.meta["name"], dict(body.status)
@@ -176,7 +167,7 @@ async def reconcile(rt: Runtime, body: kopf.Body, patch: kopf.Patch) -> float | 
     if model is not None:
         job = await kube.get("batch/v1", "Job", job_ref, namespace=model.namespace)
         if job is not None and _job_condition(job, "Failed") is not None:
-            failure = await _termination_message(rt, model.namespace, job_ref)
+            failure = await job_output.safe_line(rt.kube, model, rt.settings.s3, job=job_ref)
     decision = decide(
         name=name,
         job_ref=job_ref,
