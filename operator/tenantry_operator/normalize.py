@@ -89,7 +89,7 @@ def tenant_model(
     spec = TenantSpec.model_validate(dict(body.get("spec") or {}))
     preset = PRESETS[spec.plan]
     ch = spec.clickhouse
-    replicas = ch.replicas or preset.replicas
+    replicas = spec.replicas  # the effective values: TenantSpec defines them, once
     keeper_spec = spec.keeper
     keeper_replicas = 0
     if replicas > 1:
@@ -126,7 +126,7 @@ def tenant_model(
         clickhouse=m.ClickHouse(
             version=ch.version,
             image=f"{images.clickhouse}:{ch.version}",
-            shards=ch.shards or preset.shards,
+            shards=spec.shards,
             replicas=replicas,
             resources=_resources(ch.resources, preset.clickhouse),
             volume=_volume(ch.storage, preset.clickhouse),
