@@ -64,6 +64,12 @@ LABEL_NAME = "tenantry.io/name"
 LABEL_TENANT = "tenantry.io/tenant"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 
+# On a Tenant: the Restore that holds its ingestion writers and backups while it runs
+# (set and removed by the operator's restore worker; docs/backup-restore.md, 2.1).
+ANNOTATION_RESTORE_HOLD = "tenantry.io/restore-hold"
+# `tenantry ingest` flag: accept events into Redis but run no writer (the held pods).
+INGEST_NO_WRITER_FLAG = "--no-writer"
+
 # -- Secrets the operator generates in a tenant's namespace, and their keys -------------
 # Read by the operator (admin, for the schema and dashboards), the control plane
 # (reader, for panel queries) and, through the pod's env, the ingestion service (writer).

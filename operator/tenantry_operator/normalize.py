@@ -170,4 +170,5 @@ def tenant_model(
         monitoring_namespaces=monitoring_namespaces,
         controlplane_url=controlplane_url,
         org_id=(meta.get("labels") or {}).get(contract.LABEL_ORG),
+        restore_hold=(meta.get("annotations") or {}).get(contract.ANNOTATION_RESTORE_HOLD),
     )

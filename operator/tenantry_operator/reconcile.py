@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from tenantry import contract
+from tenantry.api import GROUP, VERSION
 from tenantry.clickhouse import layout
 from tenantry.clickhouse.client import ClickHouseError
 from tenantry_operator import (
@@ -27,6 +28,7 @@ from tenantry_operator import (
     job_output,
     normalize,
     observe,
+    restore_hold,
     rollout,
     secrets,
 )
@@ -40,6 +42,7 @@ from tenantry_operator.settings import Settings
 
 Obj = dict[str, Any]
 log = logging.getLogger(__name__)
+API_VERSION = f"{GROUP}/{VERSION}"
 HOST_LABEL = rollout.SHARD_LABEL  # host StatefulSets carry their shard
 
 
@@ -192,6 +195,7 @@ async def reconcile(
         controlplane_url=settings.controlplane_url,
     )
     events: list[Event] = []
+    model = await _restore_hold(kube, model, events)
     labels = {contract.LABEL_TENANT: model.name}
     if state is None:
         state = await list_state(kube, namespace=model.namespace, labels=labels)
@@ -283,6 +287,16 @@ async def reconcile(
     )
     new_status = observe.status(obs, previous)
     await _backup_status(model, settings, new_status, previous, cronjobs, found_problems, events)
+    restoring = restore_hold.condition(
+        model.restore_hold, before=(previous or {}).get("conditions") or []
+    )
+    if restoring is not None:
+        new_status["conditions"] = set_conditions(
+            new_status["conditions"],
+            [restoring],
+            generation=model.generation,
+            since=(previous or {}).get("conditions") or [],
+        )
     schema = await _schema(
         kube,
         model,
@@ -311,6 +325,21 @@ async def reconcile(
         if old_phase != new_status["phase"]:
             events.append(Event("Phase", f"{old_phase or 'New'} -> {new_status['phase']}"))
     return outcome
+
+
+async def _restore_hold(kube: Kube, model: TenantModel, events: list[Event]) -> TenantModel:
+    """The model with the restore hold kept only while its Restore still runs
+    (``restore_hold``); a stale hold is removed from the Tenant, with an event."""
+    if model.restore_hold is None:
+        return model
+    restore = await kube.get(API_VERSION, "Restore", model.restore_hold)
+    if restore_hold.active(restore, tenant=model.name):
+        return model
+    await kube.patch(API_VERSION, "Tenant", model.name, restore_hold.annotation_patch(None))
+    events.append(
+        Event("RestoreHoldReleased", f"restore {model.restore_hold} ended: writers resume")
+    )
+    return dataclasses.replace(model, restore_hold=None)
 
 
 def _degraded(status: Obj | None) -> Obj | None:

@@ -7,8 +7,8 @@ made as it would be: the backup's objects and its manifest written with the job'
 code (``backups.Store``), and the CronJob's ``status.lastSuccessfulTime`` that the
 CronJob controller sets when a Job of it completes; a failed run is the Warning Event
 the Job controller records (``BackoffLimitExceeded``) and the Job's pod as the kubelet
-leaves it, terminated with the job's one line as its termination message. That pod is
-never scheduled (a scheduler name no scheduler serves), so kwok leaves its status alone.
+leaves it, terminated with the job's one line as its termination message
+(``tests.support.pods``).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Any
 from tenantry_operator import backups
 
 from tests.e2e.test_tenant_lifecycle import condition, events, status, wait_phase
+from tests.support import pods
 from tests.support.kube import Kube
 from tests.support.seaweed import S3Server
 from tests.support.wait import eventually
@@ -62,14 +63,9 @@ def _complete_backup(s3: S3Server, tenant: str, at: dt.datetime) -> backups.Mani
     return manifest
 
 
-def _patch_status(kube: Kube, kind: str, name: str, ns: str, patch: dict[str, Any]) -> None:
-    args = ("-n", ns, "--subresource=status", "--type=merge", "-p", json.dumps(patch))
-    kube.run("patch", kind, name, *args)
-
-
 def _job_succeeded(kube: Kube, ns: str, at: dt.datetime) -> None:
     patch = {"status": {"lastSuccessfulTime": _rfc3339(at), "lastScheduleTime": _rfc3339(at)}}
-    _patch_status(kube, "cronjob", "backup", ns, patch)
+    pods.patch_status(kube, "cronjob", "backup", ns, patch)
 
 
 def _job_failed(kube: Kube, ns: str, at: dt.datetime) -> None:
@@ -97,48 +93,22 @@ def _job_failed(kube: Kube, ns: str, at: dt.datetime) -> None:
 def _failed_job_pod(kube: Kube, ns: str, job: str, message: str) -> None:
     """The pod of Job ``job`` as the kubelet leaves it when the job exits 1 having
     printed ``message`` (``terminationMessagePolicy: FallbackToLogsOnError``)."""
-    pod = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": f"{job}-x7k2q", "namespace": ns, "labels": {"job-name": job}},
-        "spec": {
-            "schedulerName": "tenantry-test-never-scheduled",
-            "restartPolicy": "Never",
-            "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
-            "containers": [
-                {
-                    "name": "backup",
-                    "image": "tenantry:test",
-                    "resources": {
-                        "requests": {"cpu": "10m", "memory": "32Mi"},
-                        "limits": {"cpu": "10m", "memory": "32Mi"},
-                    },
-                    "securityContext": {
-                        "allowPrivilegeEscalation": False,
-                        "capabilities": {"drop": ["ALL"]},
-                    },
-                }
-            ],
-        },
-    }
-    kube.run("create", "-f", "-", stdin=json.dumps(pod))
+    pods.create_unscheduled(kube, ns, f"{job}-x7k2q", labels={"job-name": job}, container="backup")
     terminated = {"exitCode": 1, "reason": "Error", "message": message}
-    patch = {
-        "status": {
-            "phase": "Failed",
-            "containerStatuses": [
-                {
-                    "name": "backup",
-                    "image": "tenantry:test",
-                    "imageID": "",
-                    "ready": False,
-                    "restartCount": 0,
-                    "state": {"terminated": terminated},
-                }
-            ],
-        }
+    status = {
+        "phase": "Failed",
+        "containerStatuses": [
+            {
+                "name": "backup",
+                "image": "tenantry:test",
+                "imageID": "",
+                "ready": False,
+                "restartCount": 0,
+                "state": {"terminated": terminated},
+            }
+        ],
     }
-    _patch_status(kube, "pod", f"{job}-x7k2q", ns, patch)
+    pods.patch_status(kube, "pod", f"{job}-x7k2q", ns, {"status": status})
 
 
 def _writes_nothing_when_idle(kube: Kube, name: str, ns: str, *, poke: str) -> None:
