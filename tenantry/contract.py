@@ -79,6 +79,11 @@ CLICKHOUSE_PASSWORD_KEYS = {  # ClickHouse user -> key of its password in that S
     "writer": "writer-password",
     "reader": "reader-password",
 }
+# The cluster's interserver secret (remote_servers <secret>): the hosts authenticate
+# Distributed queries to one another with it, and the shards run them as the user who
+# sent them. Generated once; only the ClickHouse pods read it (env, from_env).
+CLICKHOUSE_INTERSERVER_SECRET = "clickhouse-interserver"  # noqa: S105 - a Secret's name
+CLICKHOUSE_INTERSERVER_KEY = "secret"  # the key holding it
 REDIS_SECRET = "redis-credentials"  # noqa: S105 - a Secret's name
 REDIS_PASSWORD_KEY = "password"  # noqa: S105 - a key name
 INGESTION_SECRET = "ingestion-credentials"  # noqa: S105 - a Secret's name

@@ -26,7 +26,12 @@ from tenantry_operator.redaction import redact
 from tenantry_operator.s3 import S3Config
 
 LINE_LIMIT = 1000  # characters of the job's line kept in a status or an Event
-_SECRETS = (contract.CLICKHOUSE_SECRET, contract.REDIS_SECRET, contract.BACKUP_S3_SECRET)
+_SECRETS = (
+    contract.CLICKHOUSE_SECRET,
+    contract.CLICKHOUSE_INTERSERVER_SECRET,
+    contract.REDIS_SECRET,
+    contract.BACKUP_S3_SECRET,
+)
 
 
 def last_line(pods: Sequence[Mapping[str, Any]]) -> str | None:
