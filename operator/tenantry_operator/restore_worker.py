@@ -9,10 +9,13 @@ and report it in the Restore's status and Events.
 - The target's spec is one the operator refuses: ``Pending/TenantInvalid``.
 - The target has no ``spec.backup`` (no bucket to restore from): ``Failed/
   BackupNotConfigured`` at once.
-- Otherwise the Job is created once (its name derives from the Restore's): ``Running``,
+- Then the target's writers are held (``restore_hold``): the Tenant is annotated and the
+  Restore stays ``Pending/HoldingWriters`` until no ingestion pod runs a writer.
+- Then the Job is created once (its name derives from the Restore's): ``Running``,
   then ``Succeeded`` or ``Failed`` from the Job's conditions, the failure's message
   taken from the pod's termination message (the job's one ``restore failed: ...`` line,
-  redacted again by the operator, ``job_output``) when there is one.
+  redacted again by the operator, ``job_output``) when there is one. On either end the
+  hold is removed and the target's worker woken.
 
 What is decided from what is pure (``decide``); this module only reads and writes.
 """
