@@ -104,8 +104,12 @@ class Tenant:
         ((self.host_name,),) = backup_builder.hosts(self.model)
         directory.mkdir(parents=True)
         self.host: Host = start_host(directory, self.password)
-        with closing(self.client()) as client:
-            layout.provision(client, tenant_schema(self.model))
+        try:
+            with closing(self.client()) as client:
+                layout.provision(client, tenant_schema(self.model))
+        except BaseException:
+            self.stop()  # started here, so stopped here when the caller never gets it
+            raise
 
     def client(self) -> ClickHouseClient:
         return open_client(f"http://admin:{self.password}@127.0.0.1:{self.host.port}/")
