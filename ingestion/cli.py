@@ -31,7 +31,7 @@ from ingestion.settings import Settings, SettingsError, from_env
 from ingestion.stream import Names, Stream
 from ingestion.usage import ControlPlaneUsageSink, LogUsageSink, UsageSink
 from ingestion.writer import AfterInsert, Writer
-from tenantry import ratelimit
+from tenantry import contract, ratelimit
 from tenantry.clickhouse import layout, open_client, schema
 from tenantry.clickhouse.client import AsyncClickHouse, ClickHouseClient
 from tenantry.internal_client import InternalClient
@@ -47,7 +47,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="run the stream-to-ClickHouse writer (and /healthz, /metrics) only",
     )
     mode.add_argument(
-        "--no-writer", action="store_true", help="accept events over HTTP but run no writer"
+        contract.INGEST_NO_WRITER_FLAG,
+        dest="no_writer",
+        action="store_true",
+        help="accept events over HTTP but run no writer",
     )
     parser.add_argument("--verbose", action="store_true", help="debug logging")
 

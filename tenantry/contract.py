@@ -81,6 +81,12 @@ LABEL_NAME = "tenantry.io/name"
 LABEL_TENANT = "tenantry.io/tenant"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 
+# On a Tenant: the Restore that holds its ingestion writers and backups while it runs
+# (set and removed by the operator's restore worker; docs/backup-restore.md, 2.1).
+ANNOTATION_RESTORE_HOLD = "tenantry.io/restore-hold"
+# `tenantry ingest` flag: accept events into Redis but run no writer (the held pods).
+INGEST_NO_WRITER_FLAG = "--no-writer"
+
 # -- Secrets the operator generates in a tenant's namespace, and their keys -------------
 # Read by the operator (admin, for the schema and dashboards), the control plane
 # (reader, for panel queries) and, through the pod's env, the ingestion service (writer).
@@ -90,6 +96,11 @@ CLICKHOUSE_PASSWORD_KEYS = {  # ClickHouse user -> key of its password in that S
     "writer": "writer-password",
     "reader": "reader-password",
 }
+# The cluster's interserver secret (remote_servers <secret>): the hosts authenticate
+# Distributed queries to one another with it, and the shards run them as the user who
+# sent them. Generated once; only the ClickHouse pods read it (env, from_env).
+CLICKHOUSE_INTERSERVER_SECRET = "clickhouse-interserver"  # noqa: S105 - a Secret's name
+CLICKHOUSE_INTERSERVER_KEY = "secret"  # the key holding it
 REDIS_SECRET = "redis-credentials"  # noqa: S105 - a Secret's name
 REDIS_PASSWORD_KEY = "password"  # noqa: S105 - a key name
 INGESTION_SECRET = "ingestion-credentials"  # noqa: S105 - a Secret's name

@@ -36,7 +36,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, ClassVar, TypeVar
 from urllib.parse import quote
 
@@ -48,6 +48,7 @@ from tenantry.clickhouse.client import ClickHouseClient, ClickHouseError, quote_
 from tenantry.clickhouse.client import quote_string as sql_string
 from tenantry.settings import from_mapping
 from tenantry_operator import backups, s3
+from tenantry_operator.redaction import redact
 
 AWS_ENDPOINT = "https://s3.amazonaws.com"
 AUTHENTICATION_FAILED = 516  # ClickHouse's error code
@@ -131,15 +132,6 @@ class JobFailed(Exception):
 
 class BackupFailed(JobFailed):
     """The backup cannot complete."""
-
-
-def redact(text: str, secrets: Iterable[str]) -> str:
-    for secret in sorted(secrets, key=len, reverse=True):
-        text = text.replace(secret, "***")
-        quoted = quote(secret, safe="")
-        if quoted != secret:
-            text = text.replace(quoted, "***")
-    return text
 
 
 _OS_ERROR = re.compile(r"\[Errno -?\d+\] [^\"')]+")

@@ -170,6 +170,19 @@ def _timestamp(event: Obj, *, first: bool = False) -> float:
 class Problem:
     reason: str  # QuotaExceeded, FailedCreate, VolumeProvisioningFailed, Unschedulable, ...
     message: str
+    job: str | None = None  # the failed Job (of a CronJob), whose pod may say more
+
+
+BACKUP_FAILED = "BackupFailed"
+
+
+def _job_of(kind: str, name: str) -> str | None:
+    """The Job an involved Job or Job pod (``<job>-<5 random characters>``) belongs to."""
+    if kind == "Job":
+        return name
+    if kind == "Pod" and "-" in name:
+        return name.rsplit("-", 1)[0]
+    return None
 
 
 def _ordinal_of(name: str, prefix: str) -> bool:
@@ -234,7 +247,11 @@ def _describe(kind: str, name: str, owner: tuple[str, str], seen: Seen) -> Probl
         )
     if seen.reason == "FailedScheduling":
         return Problem("Unschedulable", f"pod {name} of {what} cannot be scheduled: {detail}")
-    return Problem("BackupFailed", f"{kind} {name} of {what} failed ({seen.reason}): {detail}")
+    return Problem(
+        BACKUP_FAILED,
+        f"{kind} {name} of {what} failed ({seen.reason}): {detail}",
+        job=_job_of(kind, name),
+    )
 
 
 def _cron_succeeded_after(cronjob: Obj, seen: Seen) -> bool:

@@ -33,6 +33,9 @@ from tenantry_operator.settings import Settings
 USAGE_INTERVAL = Settings.from_env().usage_interval_seconds
 
 
+HOLD = contract.ANNOTATION_RESTORE_HOLD
+
+
 def _rt(memo: kopf.Memo) -> Runtime:
     return cast(Runtime, memo.runtime)
 
@@ -66,6 +69,9 @@ def tenants_by_org(name: str, meta: kopf.Meta, **_: Any) -> dict[str, tuple[str,
 
 @kopf.on.create(GROUP, VERSION, TENANTS)
 @kopf.on.update(GROUP, VERSION, TENANTS, field="spec")
+# A restore's hold is an annotation (restore_hold): woken once kopf's body has it, so
+# the worker never reconciles a body older than the hold it was woken for.
+@kopf.on.update(GROUP, VERSION, TENANTS, field=("metadata", "annotations", HOLD))
 async def tenant_spec_changed(name: str, memo: kopf.Memo, **_: Any) -> None:
     _rt(memo).trigger(name).set()
 
@@ -158,3 +164,12 @@ async def restore_requested(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo,
     again = await restore_worker.reconcile(_rt(memo), body, patch)
     if again is not None:
         raise kopf.TemporaryError("restore not finished", delay=again)
+
+
+@kopf.on.delete(GROUP, VERSION, RESTORES, optional=True)
+async def restore_deleted(spec: kopf.Spec, memo: kopf.Memo, **_: Any) -> None:
+    """A Restore deleted before it ended may leave its hold on the target: wake the
+    target's worker, which drops a hold whose Restore is gone (restore_hold)."""
+    tenant = spec.get("tenant")
+    if tenant:
+        _rt(memo).wake(str(tenant))

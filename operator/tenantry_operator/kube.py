@@ -19,7 +19,7 @@ from lightkube.types import CascadeType, PatchType
 
 from tenantry import listwatch
 from tenantry.api import GROUP, VERSION
-from tenantry.api.resources import DashboardResource, TenantResource
+from tenantry.api.resources import DashboardResource, RestoreResource, TenantResource
 
 FIELD_MANAGER = "tenantry-operator"
 Obj = dict[str, Any]
@@ -27,7 +27,12 @@ Obj = dict[str, Any]
 
 def resource(api_version: str, kind: str) -> Any:
     if api_version == f"{GROUP}/{VERSION}":
-        return {"Tenant": TenantResource, "Dashboard": DashboardResource}[kind]
+        kinds = {
+            "Tenant": TenantResource,
+            "Dashboard": DashboardResource,
+            "Restore": RestoreResource,
+        }
+        return kinds[kind]
     return resource_registry.load(api_version, kind)
 
 

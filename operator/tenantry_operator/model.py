@@ -151,6 +151,8 @@ class TenantModel:
     controlplane_url: str | None = None
     # The owning organisation (label set by the control plane), for usage reports.
     org_id: str | None = None
+    # The Restore running into this tenant: its writers pause and backups are suspended.
+    restore_hold: str | None = None
 
     @property
     def database(self) -> str:

@@ -89,7 +89,7 @@ def tenant_model(
     spec = TenantSpec.model_validate(dict(body.get("spec") or {}))
     preset = PRESETS[spec.plan]
     ch = spec.clickhouse
-    replicas = ch.replicas or preset.replicas
+    replicas = spec.replicas  # the effective values: TenantSpec defines them, once
     keeper_spec = spec.keeper
     keeper_replicas = 0
     if replicas > 1:
@@ -126,7 +126,7 @@ def tenant_model(
         clickhouse=m.ClickHouse(
             version=ch.version,
             image=f"{images.clickhouse}:{ch.version}",
-            shards=ch.shards or preset.shards,
+            shards=spec.shards,
             replicas=replicas,
             resources=_resources(ch.resources, preset.clickhouse),
             volume=_volume(ch.storage, preset.clickhouse),
@@ -170,4 +170,5 @@ def tenant_model(
         monitoring_namespaces=monitoring_namespaces,
         controlplane_url=controlplane_url,
         org_id=(meta.get("labels") or {}).get(contract.LABEL_ORG),
+        restore_hold=(meta.get("annotations") or {}).get(contract.ANNOTATION_RESTORE_HOLD),
     )

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from tenantry import contract
+from tenantry.api import GROUP, VERSION
 from tenantry.clickhouse import layout
 from tenantry.clickhouse.client import ClickHouseError
 from tenantry_operator import (
@@ -24,8 +25,10 @@ from tenantry_operator import (
     builders,
     checks,
     failures,
+    job_output,
     normalize,
     observe,
+    restore_hold,
     rollout,
     secrets,
 )
@@ -39,6 +42,7 @@ from tenantry_operator.settings import Settings
 
 Obj = dict[str, Any]
 log = logging.getLogger(__name__)
+API_VERSION = f"{GROUP}/{VERSION}"
 HOST_LABEL = rollout.SHARD_LABEL  # host StatefulSets carry their shard
 
 
@@ -191,6 +195,7 @@ async def reconcile(
         controlplane_url=settings.controlplane_url,
     )
     events: list[Event] = []
+    model = await _restore_hold(kube, model, events)
     labels = {contract.LABEL_TENANT: model.name}
     if state is None:
         state = await list_state(kube, namespace=model.namespace, labels=labels)
@@ -264,7 +269,14 @@ async def reconcile(
         deployment_ready=observe.deployment_ready,
         now=time.time(),
     )
-    for problem in found.problems:
+    found_problems = await job_output.explain_backup_failures(
+        kube,
+        model,
+        settings.s3,
+        found.problems,
+        last_error=((previous or {}).get("backup") or {}).get("lastError"),
+    )
+    for problem in found_problems:
         problems.append(Cond("Degraded", True, problem.reason, problem.message))
     obs = observe.Observation(
         model=model,
@@ -274,7 +286,17 @@ async def reconcile(
         problems=tuple(problems),
     )
     new_status = observe.status(obs, previous)
-    await _backup_status(model, settings, new_status, previous, cronjobs, found.problems, events)
+    await _backup_status(model, settings, new_status, previous, cronjobs, found_problems, events)
+    restoring = restore_hold.condition(
+        model.restore_hold, before=(previous or {}).get("conditions") or []
+    )
+    if restoring is not None:
+        new_status["conditions"] = set_conditions(
+            new_status["conditions"],
+            [restoring],
+            generation=model.generation,
+            since=(previous or {}).get("conditions") or [],
+        )
     schema = await _schema(
         kube,
         model,
@@ -303,6 +325,21 @@ async def reconcile(
         if old_phase != new_status["phase"]:
             events.append(Event("Phase", f"{old_phase or 'New'} -> {new_status['phase']}"))
     return outcome
+
+
+async def _restore_hold(kube: Kube, model: TenantModel, events: list[Event]) -> TenantModel:
+    """The model with the restore hold kept only while its Restore still runs
+    (``restore_hold``); a stale hold is removed from the Tenant, with an event."""
+    if model.restore_hold is None:
+        return model
+    restore = await kube.get(API_VERSION, "Restore", model.restore_hold)
+    if restore_hold.active(restore, tenant=model.name):
+        return model
+    await kube.patch(API_VERSION, "Tenant", model.name, restore_hold.annotation_patch(None))
+    events.append(
+        Event("RestoreHoldReleased", f"restore {model.restore_hold} ended: writers resume")
+    )
+    return dataclasses.replace(model, restore_hold=None)
 
 
 def _degraded(status: Obj | None) -> Obj | None:
@@ -423,7 +460,7 @@ async def _backup_status(
         return
     before = (previous or {}).get("backup")
     success = backups.job_success(cronjobs.get(builders.backup.CRON_JOB))
-    failure = next((p.message for p in problems if p.reason == "BackupFailed"), None)
+    failure = next((p.message for p in problems if p.reason == failures.BACKUP_FAILED), None)
     read, unreadable = None, None
     if settings.s3 is not None and backups.needs_read(before, success):
         try:

@@ -63,9 +63,9 @@ from tenantry_operator.backup_job import (
     JobFailed,
     answering,
     first_line,
-    redact,
     run_main,
 )
+from tenantry_operator.redaction import redact
 
 LATEST = "latest"
 STAGING_SUFFIX = "_restore"

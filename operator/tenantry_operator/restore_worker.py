@@ -9,10 +9,13 @@ and report it in the Restore's status and Events.
 - The target's spec is one the operator refuses: ``Pending/TenantInvalid``.
 - The target has no ``spec.backup`` (no bucket to restore from): ``Failed/
   BackupNotConfigured`` at once.
-- Otherwise the Job is created once (its name derives from the Restore's): ``Running``,
+- Then the target's writers are held (``restore_hold``): the Tenant is annotated and the
+  Restore stays ``Pending/HoldingWriters`` until no ingestion pod runs a writer.
+- Then the Job is created once (its name derives from the Restore's): ``Running``,
   then ``Succeeded`` or ``Failed`` from the Job's conditions, the failure's message
   taken from the pod's termination message (the job's one ``restore failed: ...`` line,
-  secrets already redacted) when there is one.
+  redacted again by the operator, ``job_output``) when there is one. On either end the
+  hold is removed and the target's worker woken.
 
 What is decided from what is pure (``decide``); this module only reads and writes.
 """
@@ -20,23 +23,27 @@ What is decided from what is pure (``decide``); this module only reads and write
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import kopf
 from pydantic import ValidationError
 
 from tenantry.api import GROUP, VERSION
 from tenantry.api.restore import RestorePhase, RestoreSpec
-from tenantry_operator import normalize
+from tenantry_operator import job_output, normalize, restore_hold
+from tenantry_operator.builders import ingestion
 from tenantry_operator.builders import restore as restore_builder
 from tenantry_operator.conditions import Cond, set_conditions
 from tenantry_operator.dataplane import dashboards
+from tenantry_operator.model import TenantModel
 from tenantry_operator.runtime import Runtime
 from tenantry_operator.worker import invalid_spec
 
 SUCCEEDED = "Succeeded"
+log = logging.getLogger(__name__)
 POLL_SECONDS = 5.0  # how soon to look again at a Job or a target that is not there yet
 
 
@@ -47,6 +54,11 @@ def job_name(restore: str, uid: str) -> str:
     return f"restore-{restore[:45].rstrip('-')}-{uid.replace('-', '')[:8]}"
 
 
+# Where the target's writers are: not asked to stop; asked, some pod still writes; held.
+Hold = Literal["none", "waiting", "held"]
+HOLDING = "HoldingWriters"
+
+
 @dataclass(frozen=True)
 class Decision:
     phase: RestorePhase
@@ -54,6 +66,7 @@ class Decision:
     warning: bool = False
     create_job: bool = False
     done: bool = False
+    hold: bool = False  # put the hold on the target (restore_hold)
 
 
 def _job_condition(job: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
@@ -73,10 +86,12 @@ def decide(
     job: Mapping[str, Any] | None,
     failure: str | None,
     refused: str | None = None,
+    hold: Hold = "none",
 ) -> Decision:
     """What the Restore's status says and does next (pure). ``failure`` is the failed
     pod's termination message, if any; ``job_ref`` the Job's name; ``refused`` why the
-    target's spec cannot be used, if it cannot."""
+    target's spec cannot be used, if it cannot; ``hold`` where the target's writers are
+    (the Job is created only once they are held)."""
     target = spec.tenant
     if job is not None:
         if _job_condition(job, "Complete") is not None:
@@ -120,14 +135,31 @@ def decide(
             warning=True,
             done=True,
         )
-    if not dashboards.tenant_ready(tenant.get("status")):
+    if hold == "none":
+        if not dashboards.tenant_ready(tenant.get("status")):
+            return Decision(
+                RestorePhase.PENDING,
+                Cond(
+                    SUCCEEDED,
+                    None,
+                    "WaitingForTenant",
+                    f"waiting for tenant {target}'s ClickHouse to be Ready with its schema",
+                ),
+            )
+        return Decision(
+            RestorePhase.PENDING,
+            Cond(SUCCEEDED, None, HOLDING, f"pausing tenant {target}'s ingestion writers"),
+            hold=True,
+        )
+    if hold == "waiting":
         return Decision(
             RestorePhase.PENDING,
             Cond(
                 SUCCEEDED,
                 None,
-                "WaitingForTenant",
-                f"waiting for tenant {target}'s ClickHouse to be Ready with its schema",
+                HOLDING,
+                f"waiting for every ingestion pod of tenant {target} to run without a "
+                "writer (events are accepted into Redis meanwhile)",
             ),
         )
     return Decision(
@@ -146,13 +178,14 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-async def _termination_message(rt: Runtime, namespace: str, job: str) -> str | None:
-    for pod in await rt.kube.list("v1", "Pod", namespace=namespace, labels={"job-name": job}):
-        for container in (pod.get("status") or {}).get("containerStatuses") or []:
-            terminated = (container.get("state") or {}).get("terminated") or {}
-            if terminated.get("message"):
-                return str(terminated["message"]).strip().splitlines()[-1]
-    return None
+async def _writers_held(rt: Runtime, model: TenantModel) -> bool:
+    pods = await rt.kube.list(
+        "v1", "Pod", namespace=model.namespace, labels=model.labels(ingestion.COMPONENT)
+    )
+    writing = [p["metadata"]["name"] for p in pods if not restore_hold.writers_held([p])]
+    if writing:
+        log.info("restore into %s waits for ingestion pods still writing: %s", model.name, writing)
+    return not writing
 
 
 async def reconcile(rt: Runtime, body: kopf.Body, patch: kopf.Patch) -> float | None:
@@ -173,10 +206,13 @@ async def reconcile(rt: Runtime, body: kopf.Body, patch: kopf.Patch) -> float | 
             refused = f"tenant {spec.tenant} has a spec the operator refuses: {invalid_spec(err)}"
     job = None
     failure = None
+    hold: Hold = "none"
     if model is not None:
         job = await kube.get("batch/v1", "Job", job_ref, namespace=model.namespace)
         if job is not None and _job_condition(job, "Failed") is not None:
-            failure = await _termination_message(rt, model.namespace, job_ref)
+            failure = await job_output.safe_line(rt.kube, model, rt.settings.s3, job=job_ref)
+        if restore_hold.holder(tenant) == name and job is None:
+            hold = "held" if await _writers_held(rt, model) else "waiting"
     decision = decide(
         name=name,
         job_ref=job_ref,
@@ -186,8 +222,17 @@ async def reconcile(rt: Runtime, body: kopf.Body, patch: kopf.Patch) -> float | 
         job=job,
         failure=failure,
         refused=refused,
+        hold=hold,
     )
     new: dict[str, Any] = {"phase": str(decision.phase)}
+    if decision.hold or (decision.done and restore_hold.holder(tenant) == name):
+        # Hold the target's writers now, or let them go: the tenant's worker re-renders
+        # its ingestion pods and backup CronJob.
+        value = name if decision.hold else None
+        await kube.patch(
+            f"{GROUP}/{VERSION}", "Tenant", spec.tenant, restore_hold.annotation_patch(value)
+        )
+        rt.wake(spec.tenant)
     if decision.create_job and model is not None:
         manifest = restore_builder.job(
             model,

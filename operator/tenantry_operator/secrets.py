@@ -20,6 +20,7 @@ from tenantry_operator.s3 import S3Config
 
 GENERATED: dict[str, tuple[str, ...]] = {
     contract.CLICKHOUSE_SECRET: tuple(contract.CLICKHOUSE_PASSWORD_KEYS.values()),
+    contract.CLICKHOUSE_INTERSERVER_SECRET: (contract.CLICKHOUSE_INTERSERVER_KEY,),
     contract.REDIS_SECRET: (contract.REDIS_PASSWORD_KEY,),
 }
 

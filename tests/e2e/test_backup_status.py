@@ -6,11 +6,14 @@ in tests/integration/operator/test_backup_job.py). What a finished run leaves be
 made as it would be: the backup's objects and its manifest written with the job's own
 code (``backups.Store``), and the CronJob's ``status.lastSuccessfulTime`` that the
 CronJob controller sets when a Job of it completes; a failed run is the Warning Event
-the Job controller records (``BackoffLimitExceeded``).
+the Job controller records (``BackoffLimitExceeded``) and the Job's pod as the kubelet
+leaves it, terminated with the job's one line as its termination message
+(``tests.support.pods``).
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import time
@@ -19,6 +22,7 @@ from typing import Any
 from tenantry_operator import backups
 
 from tests.e2e.test_tenant_lifecycle import condition, events, status, wait_phase
+from tests.support import pods
 from tests.support.kube import Kube
 from tests.support.seaweed import S3Server
 from tests.support.wait import eventually
@@ -61,17 +65,7 @@ def _complete_backup(s3: S3Server, tenant: str, at: dt.datetime) -> backups.Mani
 
 def _job_succeeded(kube: Kube, ns: str, at: dt.datetime) -> None:
     patch = {"status": {"lastSuccessfulTime": _rfc3339(at), "lastScheduleTime": _rfc3339(at)}}
-    kube.run(
-        "patch",
-        "cronjob",
-        "backup",
-        "-n",
-        ns,
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        json.dumps(patch),
-    )
+    pods.patch_status(kube, "cronjob", "backup", ns, patch)
 
 
 def _job_failed(kube: Kube, ns: str, at: dt.datetime) -> None:
@@ -94,6 +88,27 @@ def _job_failed(kube: Kube, ns: str, at: dt.datetime) -> None:
         "source": {"component": "job-controller"},
     }
     kube.run("create", "-f", "-", stdin=json.dumps(event))
+
+
+def _failed_job_pod(kube: Kube, ns: str, job: str, message: str) -> None:
+    """The pod of Job ``job`` as the kubelet leaves it when the job exits 1 having
+    printed ``message`` (``terminationMessagePolicy: FallbackToLogsOnError``)."""
+    pods.create_unscheduled(kube, ns, f"{job}-x7k2q", labels={"job-name": job}, container="backup")
+    terminated = {"exitCode": 1, "reason": "Error", "message": message}
+    status = {
+        "phase": "Failed",
+        "containerStatuses": [
+            {
+                "name": "backup",
+                "image": "tenantry:test",
+                "imageID": "",
+                "ready": False,
+                "restartCount": 0,
+                "state": {"terminated": terminated},
+            }
+        ],
+    }
+    pods.patch_status(kube, "pod", f"{job}-x7k2q", ns, {"status": status})
 
 
 def _writes_nothing_when_idle(kube: Kube, name: str, ns: str, *, poke: str) -> None:
@@ -149,7 +164,18 @@ def test_backup_status_follows_the_backups(
 
     _writes_nothing_when_idle(crds, name, ns, poke="1")
 
-    # A run fails: the condition, the error and a Warning event say so.
+    # A run fails: the condition, the error and a Warning event say so, with the job's
+    # own line. That line holds the admin password and the S3 secret (a job whose own
+    # redaction missed them): neither may reach the status or the event.
+    password = base64.b64decode(
+        crds.get("secret", "clickhouse-credentials", "-n", ns)["data"]["admin-password"]
+    ).decode()
+    secret = s3_server.secret_access_key
+    line = (
+        f"backup failed: shard 0 on ch-s0-r0: S3 said no to key {secret} "
+        f"at http://admin:{password}@ch-s0-r0:8123/"
+    )
+    _failed_job_pod(crds, ns, "backup-29000000", f"connecting to ch-s0-r0\n{line}\n")
     _job_failed(crds, ns, dt.datetime.now(dt.UTC))
     healthy = eventually(
         lambda: condition(crds, name, "BackupHealthy"),
@@ -159,12 +185,22 @@ def test_backup_status_follows_the_backups(
     )
     assert healthy["reason"] == "BackupFailed"
     assert "BackoffLimitExceeded" in healthy["message"]
+    said = "backup failed: shard 0 on ch-s0-r0: S3 said no to key *** at http://admin:***@ch-s0-r0"
+    assert said in healthy["message"]
     backup = status(crds, name)["backup"]
     assert "BackoffLimitExceeded" in backup["lastError"]
+    assert said in backup["lastError"]
     assert backup["count"] == 1  # the backups kept are still there
-    assert condition(crds, name, "Degraded")["reason"] == "BackupFailed"
+    degraded = condition(crds, name, "Degraded")
+    assert degraded["reason"] == "BackupFailed"
+    assert said in degraded["message"]
     warnings = [e for e in events(crds, name) if e["type"] == "Warning"]
-    assert any(e["reason"] == "BackupFailed" for e in warnings)
+    failed = [e for e in warnings if e["reason"] == "BackupFailed"]
+    assert failed
+    assert all(said in e["message"] for e in failed)
+    shown = json.dumps([crds.get("tenant", name), warnings])
+    assert secret not in shown
+    assert password not in shown
 
     # A later success clears it.
     later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2)

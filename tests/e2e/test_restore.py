@@ -13,7 +13,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from tests.e2e.test_tenant_lifecycle import wait_phase
+from tests.e2e.test_tenant_lifecycle import condition, wait_phase
 from tests.support.kube import Kube
 from tests.support.wait import eventually
 
@@ -133,3 +133,97 @@ def test_a_restore_creates_its_job_and_reports_its_completion(
     )
     assert edit.code != 0
     assert "a Restore is immutable" in edit.stderr
+
+
+def _restoring(kube: Kube, tenant: str, status: str, what: str) -> dict[str, Any]:
+    """The Tenant's ``Restoring`` condition once its status is ``status``."""
+    found: dict[str, Any] = eventually(
+        lambda: condition(kube, tenant, "Restoring"),
+        accept=lambda c: c.get("status") == status,
+        timeout=60,
+        what=what,
+    )
+    return found
+
+
+def _ingestion_args(kube: Kube, ns: str) -> list[str]:
+    dep = kube.get("deployment", "ingestion", "-n", ns)
+    return list(dep["spec"]["template"]["spec"]["containers"][0]["args"])
+
+
+def test_a_restore_holds_the_writers_until_it_ends(
+    crds: Kube, make_tenant: Any, make_restore: Any
+) -> None:
+    """The Job runs while ingestion runs no writer, backups are suspended and the Tenant
+    says Restoring; all of it is let go when the restore ends. (That the Job waits for
+    every pod, an old one in its grace period included, is
+    tests/unit/operator/test_restore_hold.py's: kwok ends such pods at once.)"""
+    target = make_tenant("rs-hold", {"backup": {"bucket": BUCKET, "retention": 3}})
+    ns = f"tenant-{target}"
+    wait_phase(crds, target, "Ready")
+    assert _ingestion_args(crds, ns) == ["ingest"]
+    name = make_restore("rs-hold", {"tenant": target, "overwrite": True})
+    restoring = _restoring(crds, target, "True", "the Tenant Restoring")
+    assert restoring["reason"] == "RestoreRunning"
+    assert name in restoring["message"]
+    jobs = eventually(
+        lambda: crds.get("jobs", "-n", ns, "-l", "app.kubernetes.io/component=restore")["items"],
+        accept=bool,
+        timeout=60,
+        what="the restore Job",
+    )
+    # The worker looks at a running Job every few seconds: it cannot have let go yet.
+    assert _ingestion_args(crds, ns) == ["ingest", "--no-writer"]
+    assert crds.get("cronjob", "backup", "-n", ns)["spec"]["suspend"] is True
+    tenant = crds.get("tenant", target)
+    assert tenant["metadata"]["annotations"]["tenantry.io/restore-hold"] == name
+    selector = crds.get("deployment", "ingestion", "-n", ns)["spec"]["selector"]["matchLabels"]
+    found = crds.get("pods", "-n", ns, "-l", ",".join(f"{k}={v}" for k, v in selector.items()))
+    for pod in found["items"]:  # every ingestion pod there is a held one
+        assert pod["spec"]["containers"][0]["args"] == ["ingest", "--no-writer"]
+    assert len(jobs) == 1
+
+    st = eventually(
+        lambda: _status(crds, name),
+        accept=lambda s: s.get("phase") == "Succeeded",
+        timeout=120,
+        what="the Restore Succeeded",
+    )
+    assert st["job"] == jobs[0]["metadata"]["name"]
+    released = _restoring(crds, target, "False", "the Tenant no longer Restoring")
+    assert released["reason"] == "NoRestore"
+    annotations = crds.get("tenant", target)["metadata"].get("annotations") or {}
+    assert "tenantry.io/restore-hold" not in annotations
+    eventually(
+        lambda: _ingestion_args(crds, ns),
+        accept=lambda a: a == ["ingest"],
+        timeout=30,
+        what="ingestion writing again",
+    )
+    assert crds.get("cronjob", "backup", "-n", ns)["spec"]["suspend"] is False
+
+
+def test_a_hold_without_its_restore_is_dropped(crds: Kube, make_tenant: Any) -> None:
+    """A hold whose Restore is gone (deleted before it ended, an operator killed between
+    two steps) holds nothing: the tenant's reconcile drops it."""
+    target = make_tenant("rs-drop", {"backup": {"bucket": BUCKET, "retention": 3}})
+    ns = f"tenant-{target}"
+    wait_phase(crds, target, "Ready")
+    crds.run("annotate", "tenant", target, "tenantry.io/restore-hold=rs-gone")
+    eventually(
+        lambda: crds.get("tenant", target)["metadata"].get("annotations") or {},
+        accept=lambda a: "tenantry.io/restore-hold" not in a,
+        timeout=60,
+        what="the stale hold removed",
+    )
+    uid = crds.get("tenant", target)["metadata"]["uid"]
+    selector = f"involvedObject.kind=Tenant,involvedObject.uid={uid},reason=RestoreHoldReleased"
+    found = eventually(
+        lambda: crds.get("events", "-A", "--field-selector", selector)["items"],
+        accept=bool,
+        timeout=30,
+        what="a RestoreHoldReleased event",
+    )
+    assert "restore rs-gone ended" in found[0]["message"]
+    assert _ingestion_args(crds, ns) == ["ingest"]
+    assert not condition(crds, target, "Restoring")  # never held: no condition

@@ -101,7 +101,9 @@ def cron_jobs(model: m.TenantModel) -> list[common.Manifest]:
         "metadata": common.metadata(model, name=CRON_JOB, component=COMPONENT),
         "schedule": model.backup.schedule,
         "time_zone": model.backup.time_zone,
-        "suspend": model.suspend,
+        # A restore suspends it: a backup of a half-restored tenant would push good
+        # backups out of retention.
+        "suspend": model.suspend or model.restore_hold is not None,
         "pod_labels": common.labels(model, COMPONENT),
         "pod_security": common.pod_security_context(common.UID_TENANTRY),
         "image": model.backup.image,

@@ -20,7 +20,10 @@ The image, the resources, server.xml and the host's own config form the host's
 host needs one.
 
 Passwords are never written into a ConfigMap: users.xml and remote_servers use
-``from_env``, and the env comes from the Secret ``clickhouse-credentials``.
+``from_env``, and the env comes from the Secret ``clickhouse-credentials``. So does the
+cluster's interserver secret (``<secret>`` in remote_servers, from the generated Secret
+``clickhouse-interserver``): a shard runs a Distributed query only when it carries that
+secret, and as the user who sent it, so ``reader`` stays ``reader`` on every shard.
 
 users.xml is also where least privilege lives (README, "ClickHouse users and least
 privilege"): ``admin`` may do everything, ``writer`` may only INSERT into the tenant's
@@ -103,6 +106,9 @@ def _check_settings(settings: tuple[tuple[str, str], ...]) -> None:
             raise ValueError(f"ClickHouse setting name {name!r} is not allowed")
 
 
+INTERSERVER_SECRET_ENV = "CLICKHOUSE_INTERSERVER_SECRET"  # noqa: S105 - an env var name
+
+
 def cluster_xml(model: m.TenantModel) -> str:
     ch = model.clickhouse
     shards = [
@@ -114,6 +120,7 @@ def cluster_xml(model: m.TenantModel) -> str:
         shards=shards,
         keeper_nodes=keeper.node_hosts(model),
         keeper_port=keeper.CLIENT_PORT,
+        secret_env=INTERSERVER_SECRET_ENV,
     )
 
 
@@ -283,8 +290,15 @@ def services(model: m.TenantModel) -> list[common.Manifest]:
 
 def _env() -> list[dict[str, Any]]:
     return [
-        common.secret_env(user.env, secret=contract.CLICKHOUSE_SECRET, key=user.secret_key)
-        for user in USERS
+        *(
+            common.secret_env(user.env, secret=contract.CLICKHOUSE_SECRET, key=user.secret_key)
+            for user in USERS
+        ),
+        common.secret_env(
+            INTERSERVER_SECRET_ENV,
+            secret=contract.CLICKHOUSE_INTERSERVER_SECRET,
+            key=contract.CLICKHOUSE_INTERSERVER_KEY,
+        ),
     ]
 
 

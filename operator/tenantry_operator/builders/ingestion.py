@@ -39,6 +39,14 @@ def _min_pods(model: m.TenantModel) -> int:
     return scaling.min_replicas if scaling is not None else model.ingestion.replicas
 
 
+def args(model: m.TenantModel) -> list[str]:
+    """The container's arguments: while a Restore runs into the tenant, the pods accept
+    events into Redis but run no writer (the restore must not race inserts)."""
+    if model.restore_hold is not None:
+        return ["ingest", contract.INGEST_NO_WRITER_FLAG]
+    return ["ingest"]
+
+
 def env(model: m.TenantModel) -> list[dict[str, Any]]:
     return [
         {"name": "TENANTRY_TENANT", "value": model.name},
@@ -95,6 +103,7 @@ def deployments(model: m.TenantModel) -> list[common.Manifest]:
         "pod_security": common.pod_security_context(common.UID_TENANTRY),
         "affinity": common.spread(selector),
         "image": ing.image,
+        "args": args(model),
         "env": env(model),
         "resources": common.resources(ing.resources),
         "container_security": common.container_security_context(),

@@ -11,6 +11,7 @@ over random valid Tenants (hypothesis, the spec strategy of the CR fuzz test).
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import re
 import tempfile
@@ -21,13 +22,14 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tenantry_operator import builders
+from tenantry_operator import builders, secrets
 from tenantry_operator import model as m
 from tenantry_operator.builders import clickhouse as ch_builder
 from tenantry_operator.builders import keeper as keeper_builder
 from tenantry_operator.model import LABEL_COMPONENT
 from tenantry_operator.normalize import tenant_model
 
+from tenantry import contract
 from tenantry.api import server_settings
 from tenantry.api.plans import Plan
 from tests.support import chconfig
@@ -37,6 +39,7 @@ ENV = {
     "CLICKHOUSE_ADMIN_PASSWORD": "admin-secret-1",
     "CLICKHOUSE_WRITER_PASSWORD": "writer-secret-2",
     "CLICKHOUSE_READER_PASSWORD": "reader-secret-3",
+    "CLICKHOUSE_INTERSERVER_SECRET": "interserver-secret-4",
 }
 ACCESS_QUERIES = (
     "SELECT name, storage, auth_type FROM system.users ORDER BY name",
@@ -308,7 +311,7 @@ def test_passwords_come_from_the_env_and_never_from_a_config_map(name: str) -> N
     assert passwords, "no password element rendered"
     for element in passwords:
         assert re.fullmatch(r'<password from_env="CLICKHOUSE_[A-Z]+_PASSWORD"/>', element), element
-    wanted = {u.env for u in ch_builder.USERS}
+    wanted = {u.env for u in ch_builder.USERS} | {ch_builder.INTERSERVER_SECRET_ENV}
     assert set(re.findall(r'from_env="([A-Z_]+)"', text)) == wanted
     for sts in statefulsets:
         container = sts["spec"]["template"]["spec"]["containers"][0]
@@ -319,8 +322,34 @@ def test_passwords_come_from_the_env_and_never_from_a_config_map(name: str) -> N
         }
         assert wanted <= set(refs)
         # not optional: a pod whose Secret lacks a key does not start (an unset env
-        # would leave the user with an empty password)
+        # would leave the user with an empty password, the cluster with no secret)
         assert not any(refs[name].get("optional") for name in wanted)
+        assert refs[ch_builder.INTERSERVER_SECRET_ENV] == {
+            "name": contract.CLICKHOUSE_INTERSERVER_SECRET,
+            "key": contract.CLICKHOUSE_INTERSERVER_KEY,
+        }
+
+
+@pytest.mark.parametrize("name", sorted(fixtures.EXAMPLES))
+def test_the_cluster_has_an_interserver_secret_from_the_env(name: str, tmp_path: Path) -> None:
+    """remote_servers carries ``<secret>`` read from the env (never a literal), the
+    engine starts on the tree with it, and the operator generates the Secret it comes
+    from like the passwords' (created once, never rendered)."""
+    model = fixtures.model(name)
+    host = model.clickhouse.hosts[0]
+    pod = chconfig.host_files(model, host)
+    cluster = ET.fromstring(pod.files["/etc/clickhouse-server/config.d/cluster.xml"])  # noqa: S314
+    (element,) = cluster.findall(f"./remote_servers/{model.cluster_name}/secret")
+    assert element.attrib == {"from_env": ch_builder.INTERSERVER_SECRET_ENV}
+    assert not (element.text or "").strip()
+    assert ch_builder.INTERSERVER_SECRET_ENV in pod.env_names
+    loaded = chconfig.load(pod, tmp_path, env=ENV, queries=HOST_QUERIES)
+    assert loaded.started, loaded.error
+    assert loaded.rows(1) == expected_clusters(model)
+    generated = secrets.generated_secret(model, contract.CLICKHOUSE_INTERSERVER_SECRET)
+    (value,) = generated["data"].values()
+    assert len(base64.b64decode(value)) >= 32
+    assert list(generated["data"]) == [contract.CLICKHOUSE_INTERSERVER_KEY]
 
 
 def test_a_builder_that_renders_an_unknown_profile_fails_the_load(

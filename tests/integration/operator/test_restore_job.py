@@ -16,6 +16,7 @@ no message prints a secret.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -347,3 +348,64 @@ def test_restore_into_the_same_tenant_after_a_loss(world: World) -> None:
     result = world.restore(source, backup=world.backup, source="", overwrite=True)
     assert result.returncode == 0, result.stderr
     assert (sum(source.rows()), source.checksum()) == before
+
+
+def test_restore_into_a_replicated_layout_goes_through_one_answering_replica_per_shard(
+    world: World, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A 2 x 2 target with one replica of each shard down (shard 0's first, shard 1's
+    second): each shard's rows go, once, to the replica that answers.
+
+    Stand-in, named: the live replicas store the rows in a MergeTree ``events_local``,
+    where the real layout has a ReplicatedMergeTree. chDB keeps replicated tables
+    read-only (no Keeper; tests/integration/clickhouse/test_layouts.py), so what Keeper
+    then does with the attached parts (copy them to the other replica of the shard) is
+    not tested here. What is: the job's choice of replica, the storing table of a
+    replicated layout, the routing by the sharding key, and the verification."""
+    body = {
+        "apiVersion": "tenantry.io/v1alpha1",
+        "kind": "Tenant",
+        "metadata": {"name": "rs-repl", "uid": "0000-rs-repl", "generation": 1},
+        "spec": {
+            "plan": "growth",
+            "clickhouse": {"shards": 2, "replicas": 2},
+            "backup": {"bucket": BUCKET, "prefix": PREFIX, "retention": 5},
+        },
+    }
+    model = tenant_model(body)
+    password = decoded(secrets.generated_secret(model, contract.CLICKHOUSE_SECRET))[
+        contract.CLICKHOUSE_PASSWORD_KEYS["admin"]
+    ]
+    target = Tenant(model, password)
+    assert target.table == "events_local"  # replicated: ReplicatedMergeTree there
+    hosts = backup_builder.hosts(model)
+    live = {hosts[0][1]: 0, hosts[1][0]: 1}  # host name -> shard
+    procs: list[Host] = []
+    try:
+        for host_name, shard in live.items():
+            directory = tmp_path_factory.mktemp(host_name)
+            host = start_host(directory, password, config=_config(directory / "c.xml", 2, shard))
+            procs.append(host)
+            host.name = host_name
+            target.hosts[host_name] = host
+            client = target.client(host_name)
+            # the stand-in: the N x 1 form of the schema (MergeTree events_local)
+            layout.provision(client, dataclasses.replace(tenant_schema(model), replicas=1))
+            client.close()
+        result = world.restore(target, backup=world.backup)
+        assert result.returncode == 0, result.stderr
+        assert f"shard 0: {hosts[0][0]} does not answer, trying the next replica" in result.stdout
+        assert f"shard 1: {hosts[1][1]}" not in result.stdout  # r0 answered: r1 never asked
+        assert sum(target.rows()) == sum(ROWS)
+        assert all(n > 0 for n in target.rows())
+        assert target.checksum() == world.source.checksum()
+        placed = target.per_host(
+            f"SELECT countIf({schema.SHARDING_KEY} % 2 != "  # noqa: S608
+            "toUInt64(getMacro('shard'))) AS v FROM {t}"
+        )
+        assert placed == [0, 0]
+        assert f"{model.database}_restore" not in target.databases()
+    finally:
+        for host in procs:
+            if host.proc is not None:
+                stop_process(host.proc, grace=15, what="loopback ClickHouse")

@@ -250,6 +250,7 @@ def test_a_failed_backup_holds_until_a_later_success() -> None:
     [problem] = found(store, cronjobs={"backup": cron}).problems
     assert problem.reason == "BackupFailed"
     assert "Job backup-29000000 of CronJob backup failed (BackoffLimitExceeded)" in problem.message
+    assert problem.job == "backup-29000000"  # whose pod's own line the operator reads
     cron["status"]["lastSuccessfulTime"] = _at(20)
     assert found(store, cronjobs={"backup": cron}).problems == []
 

@@ -206,6 +206,7 @@ def test_secret_references_match_the_apply_contract() -> None:
         ("clickhouse-credentials", "admin-password"),
         ("clickhouse-credentials", "writer-password"),
         ("clickhouse-credentials", "reader-password"),
+        ("clickhouse-interserver", "secret"),
         ("redis-credentials", "password"),
         ("backup-s3-credentials", "access-key-id"),
         ("backup-s3-credentials", "secret-access-key"),

@@ -52,3 +52,23 @@ def test_the_built_container_gets_a_limit_no_lower_than_its_request() -> None:
         "requests": {"cpu": "4", "memory": "3Gi"},
         "limits": {"cpu": "4", "memory": "3Gi"},
     }
+
+
+@pytest.mark.parametrize("plan", ["starter", "growth", "enterprise"])
+@pytest.mark.parametrize(
+    "layout", [{}, {"shards": 3}, {"replicas": 2}, {"shards": 2, "replicas": 1}]
+)
+def test_the_model_takes_the_specs_effective_layout(plan: str, layout: dict[str, int]) -> None:
+    """One definition of the effective shards and replicas (``TenantSpec.shards`` /
+    ``.replicas``: the spec's, else the plan's preset), and Keeper exactly when the
+    effective replicas exceed one."""
+    from tenantry.api.tenant import TenantSpec
+
+    spec = {"plan": plan, "clickhouse": layout}
+    model = normalize.tenant_model({"metadata": {"name": "t", "uid": "u"}, "spec": spec})
+    effective = TenantSpec.model_validate(spec)
+    assert (model.clickhouse.shards, model.clickhouse.replicas) == (
+        effective.shards,
+        effective.replicas,
+    )
+    assert (model.keeper.replicas > 0) == (effective.replicas > 1)

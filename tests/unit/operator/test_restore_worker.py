@@ -62,8 +62,24 @@ def test_a_tenant_not_ready_is_waited_for() -> None:
     )
 
 
-def test_a_ready_tenant_gets_the_job_then_its_result() -> None:
-    assert _decide().create_job
+def test_a_ready_tenant_is_held_then_gets_the_job_then_its_result() -> None:
+    ask = _decide()
+    assert (ask.phase, ask.cond.reason, ask.hold, ask.create_job) == (
+        RestorePhase.PENDING,
+        "HoldingWriters",
+        True,
+        False,
+    )
+    waiting = _decide(hold="waiting")
+    assert (waiting.cond.reason, waiting.hold, waiting.create_job) == (
+        "HoldingWriters",
+        False,
+        False,
+    )
+    assert "run without a writer" in waiting.cond.message
+    # Held: the readiness of the tenant no longer matters (its ingestion pods roll).
+    held = _decide(hold="held", tenant={"status": {}})
+    assert (held.phase, held.create_job, held.hold) == (RestorePhase.RUNNING, True, False)
     running = _decide(job=_job(None))
     assert (running.phase, running.create_job, running.done) == (RestorePhase.RUNNING, False, False)
     assert running.cond.message.endswith("Job restore-r1-0a1b2c3d runs")
@@ -102,3 +118,8 @@ def test_a_target_whose_spec_is_refused_is_pending_with_the_reason() -> None:
         True,
         False,
     )
+
+
+def test_the_hold_is_asked_only_of_a_ready_tenant() -> None:
+    d = _decide(tenant={"status": {}})
+    assert (d.cond.reason, d.hold) == ("WaitingForTenant", False)
