@@ -1,32 +1,47 @@
-"""A real Prometheus scrapes the running operator and evaluates the chart's alert rules:
-a Tenant that goes Degraded raises ``TenantryTenantDegraded`` for that tenant, pending
-then firing (issue 16).
+"""A real Prometheus scrapes the running operator and a tenant's ingestion and evaluates
+the chart's alert rules: a Tenant that goes Degraded raises ``TenantryTenantDegraded``
+for that tenant, pending then firing (issue 16).
 
 What is the chart's and what is the test's:
-- the scrape job is translated from the operator PodMonitor the chart renders (path,
-  ``honorLabels``, relabelings); only the target is the operator process on loopback
-  (kwok runs no pod), labelled as prometheus-operator labels a pod's target (its
-  namespace is the operator's, which ``honorLabels`` must not let replace the tenant's);
+- the scrape jobs are translated from the operator's and the tenants' PodMonitors the
+  chart renders (path, ``honorLabels``, relabelings); only the targets are processes on
+  loopback (kwok runs no pod): the operator and ``python -m ingestion`` on its internal
+  listener, each labelled as Kubernetes discovery and prometheus-operator would label
+  the pod (the operator's namespace, which ``honorLabels`` must not let replace the
+  tenant's; the ingestion pod's labels as the operator renders them, from which the
+  chart's relabelling names the tenant and component);
 - the rules are the chart's PrometheusRule, unchanged but for the ``for:`` of the alert
   under test (10 minutes in production, seconds here) and the intervals (1 s).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
+from tenantry_operator import builders, normalize
+from tenantry_operator import model as m
 
+from ingestion import metrics as im
+from ingestion.settings import key_digest
+from tenantry import contract
 from tenantry_dev import tools
-from tenantry_dev.services import Prometheus
+from tenantry_dev.loopback_server import LoopbackServer
+from tenantry_dev.services import Prometheus, RedisServer, free_port
+from tests.conftest import LOOPBACK_WRITER_PASSWORD
 from tests.e2e.test_never_stuck import degraded
 from tests.support.kube import Kube
 from tests.support.operator import OperatorProcess
-from tests.support.wait import eventually, scaled
+from tests.support.wait import eventually, scaled, stop_process
 from tests.unit.chart.helm import NAMESPACE, find, one, render
 
 Obj = dict[str, Any]
@@ -88,23 +103,65 @@ def _rules() -> list[Obj]:
     return list(groups)
 
 
-@pytest.fixture
-def prometheus(operator_process: OperatorProcess, tmp_path: Path) -> Any:
-    monitor = one(list(_chart()), "PodMonitor", "t-tenantry-operator")
+def _pod_template(tenant: Obj, component: str) -> tuple[str, Obj]:
+    """The namespace and pod template the operator renders for ``component`` of
+    ``tenant`` (the object as the API server holds it)."""
+    for obj in builders.build(normalize.tenant_model(tenant)):
+        template = obj.get("spec", {}).get("template")
+        if template and template["metadata"]["labels"].get(m.LABEL_COMPONENT) == component:
+            return obj["metadata"]["namespace"], template
+    raise AssertionError(f"no {component} pod rendered")
+
+
+def _pod_meta(namespace: str, name: str, labels: dict[str, str]) -> dict[str, str]:
+    """The labels Kubernetes service discovery gives a pod's target, as static labels."""
+    meta = {"namespace": namespace, "pod": name}  # what prometheus-operator sets
+    for key, value in labels.items():
+        meta["__meta_kubernetes_pod_label_" + re.sub(r"[^a-zA-Z0-9_]", "_", key)] = value
+    return meta
+
+
+@contextlib.contextmanager
+def _ingestion(tenant: str, loopback: LoopbackServer, folder: Path) -> Iterator[int]:
+    """``python -m ingestion`` for ``tenant`` on its own Redis; yields its metrics port
+    (the internal listener, not its public one)."""
+    redis = RedisServer.start(folder / "redis")
+    metrics_port = free_port()
+    env = {
+        **os.environ,
+        "TENANTRY_TENANT": tenant,
+        "TENANTRY_LISTEN": f"127.0.0.1:{free_port()}",
+        "TENANTRY_METRICS_LISTEN": f"127.0.0.1:{metrics_port}",
+        "TENANTRY_REDIS_HOST": "127.0.0.1",
+        "TENANTRY_REDIS_PORT": str(redis.port),
+        "TENANTRY_CLICKHOUSE_URL": loopback.url,
+        "TENANTRY_CLICKHOUSE_USER": "writer",
+        "TENANTRY_CLICKHOUSE_PASSWORD": LOOPBACK_WRITER_PASSWORD,
+        "TENANTRY_INGEST_KEYS": key_digest(contract.new_api_key()[0]),  # no events sent
+    }
+    try:
+        with (folder / "ingestion.log").open("ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "ingestion"], env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+        try:
+            yield metrics_port
+        finally:
+            stop_process(proc, what="ingestion")
+    finally:
+        redis.stop()
+
+
+@contextlib.contextmanager
+def _prometheus(jobs: list[Obj], folder: Path) -> Iterator[Prometheus]:
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "rule_files": ["rules.yaml"],
-        "scrape_configs": [
-            scrape_job(
-                monitor,
-                f"127.0.0.1:{operator_process.metrics_port}",
-                {"namespace": NAMESPACE, "pod": "t-tenantry-operator-0"},
-            )
-        ],
+        "scrape_configs": jobs,
     }
     binary = tools.ensure(("prometheus",))["prometheus"]
     server = Prometheus.start(
-        tmp_path / "prometheus", config, binary=binary, files={"rules.yaml": {"groups": _rules()}}
+        folder / "prometheus", config, binary=binary, files={"rules.yaml": {"groups": _rules()}}
     )
     try:
         yield server
@@ -126,19 +183,52 @@ def _states(server: Prometheus, tenant: str) -> list[Obj]:
 
 
 def test_a_degraded_tenant_raises_its_alert_pending_then_firing(
-    crds: Kube, make_tenant: Any, prometheus: Prometheus
+    crds: Kube,
+    make_tenant: Any,
+    operator_process: OperatorProcess,
+    loopback: LoopbackServer,
+    tmp_path: Path,
 ) -> None:
+    # Ten hosts of 2 cores exceed the starter plan's quota: refused, Degraded at once.
+    name = make_tenant("prom-broken", {"clickhouse": {"shards": 10}})
+    chart = list(_chart())
+    namespace, ingestion_pod = _pod_template(crds.get("tenant", name), "ingestion")
+    with (
+        _ingestion(name, loopback, tmp_path) as ingestion_port,
+        _prometheus(
+            [
+                scrape_job(
+                    one(chart, "PodMonitor", "t-tenantry-operator"),
+                    f"127.0.0.1:{operator_process.metrics_port}",
+                    _pod_meta(NAMESPACE, "t-tenantry-operator-0", {}),
+                ),
+                scrape_job(
+                    one(chart, "PodMonitor", "t-tenantry-tenants"),
+                    f"127.0.0.1:{ingestion_port}",
+                    _pod_meta(namespace, "ingestion-0", ingestion_pod["metadata"]["labels"]),
+                ),
+            ],
+            tmp_path,
+        ) as prometheus,
+    ):
+        _raises_the_alert(prometheus, crds, name)
+        # ingestion's series, through the tenants' PodMonitor relabelling, name the tenant
+        (backlog,) = prometheus.api(f"query?query={im.BACKLOG}")["result"]
+        assert backlog["metric"]["tenant"] == name
+        assert backlog["metric"]["namespace"] == f"tenant-{name}"
+        assert backlog["metric"]["component"] == "ingestion"
+
+
+def _raises_the_alert(prometheus: Prometheus, crds: Kube, name: str) -> None:
     def scraped() -> bool:
         targets = prometheus.api("targets")["activeTargets"]  # empty until discovered
-        return [t["health"] for t in targets] == ["up"]
+        return [t["health"] for t in targets] == ["up", "up"]
 
-    eventually(scraped, what="the operator target up", timeout=scaled(30))
+    eventually(scraped, what="the operator and ingestion targets up", timeout=scaled(60))
     groups = prometheus.api("rules")["groups"]
     loaded = sum(len(g["rules"]) for g in groups)
     assert loaded == sum(len(g["rules"]) for g in _rules()) > 0  # all the chart's rules
 
-    # Ten hosts of 2 cores exceed the starter plan's quota: refused, Degraded at once.
-    name = make_tenant("prom-broken", {"clickhouse": {"shards": 10}})
     degraded(crds, name, "QuotaExceeded")
     (pending,) = eventually(
         lambda: _states(prometheus, name), what=f"{ALERT} for {name}", timeout=scaled(30)
