@@ -174,20 +174,31 @@ class RedisServer:
     folder: Path
     port: int
     process: subprocess.Popen[bytes]
+    password: str | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     @classmethod
-    def start(cls, folder: Path, *, port: int | None = None, timeout: float = 30.0) -> RedisServer:
+    def start(
+        cls,
+        folder: Path,
+        *,
+        port: int | None = None,
+        timeout: float = 30.0,
+        password: str | None = None,
+    ) -> RedisServer:
         """Start a server and return once it accepts connections (within ``timeout``).
 
         Persistent, as the control plane's Redis must be everywhere (README, "State the
         control plane keeps"): it holds sessions and refresh-token families, so a Redis
         that forgot them on restart would sign every user out. The append-only file in
         ``folder``, fsynced every second, is read back when a server starts again on the
-        same folder (``port``: the same address, for clients that reconnect)."""
+        same folder (``port``: the same address, for clients that reconnect). With
+        ``password``, clients must authenticate (``requirepass``), as the tenants'
+        Redis requires."""
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is missing: run `bash scripts/bootstrap.sh`")
@@ -208,6 +219,7 @@ class RedisServer:
                 "yes",
                 "--appendfsync",
                 "everysec",
+                *(["--requirepass", password] if password else []),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -222,7 +234,7 @@ class RedisServer:
 
         try:
             if waiting.until(listening, timeout=timeout, interval=0.02, gone=gone):
-                return cls(folder, port, proc)
+                return cls(folder, port, proc, password)
         except waiting.Gone:
             pass
         stop_process(proc)

@@ -40,7 +40,7 @@ ON = {
     }
 }
 MONITORING_KINDS = ("PodMonitor", "PrometheusRule")
-SCRAPED = {"ingestion", "clickhouse", "keeper"}
+SCRAPED = {"ingestion", "clickhouse", "keeper", "redis"}
 
 
 @functools.cache
