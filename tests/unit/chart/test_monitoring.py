@@ -24,6 +24,7 @@ from tenantry_operator import model as m
 
 from controlplane import observability as cp
 from ingestion import metrics as im
+from ingestion import redis_exporter as rx
 from tenantry import contract
 from tests.support import selectors
 from tests.support.wait import scaled
@@ -157,7 +158,7 @@ def _promtool(*args: str) -> subprocess.CompletedProcess[str]:
 def test_promtool_checks_the_rules(tmp_path: Path) -> None:
     done = _promtool("check", "rules", str(_rules_file(tmp_path)))
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "SUCCESS: 9 rules found" in done.stdout, done.stdout
+    assert "SUCCESS: 11 rules found" in done.stdout, done.stdout
 
 
 def test_promtool_refuses_a_broken_expression(tmp_path: Path) -> None:
@@ -312,6 +313,42 @@ CASES: dict[str, tuple[Case, Case]] = {
         ),
         ([(_s(LAG, **ACME, pod="ch-s0-r1-0"), "30x20")], "12m", []),
     ),
+    "TenantryRedisDown": (
+        (
+            [
+                (_s(rx.UP, **ACME, pod="redis-0", component="redis"), "0x10"),
+                (_s(rx.UP, **BETA, pod="redis-0", component="redis"), "1x10"),
+            ],
+            "6m",
+            [
+                _alert(
+                    {"severity": "critical", **ACME},
+                    summary="Tenant acme (tenant-acme): Redis does not answer; ingestion"
+                    " cannot buffer events",
+                )
+            ],
+        ),
+        ([(_s(rx.UP, **ACME, pod="redis-0", component="redis"), "0x2 1x8")], "6m", []),
+    ),
+    "TenantryRedisAofWriteFailing": (
+        (
+            [
+                (_s(rx.AOF_LAST_WRITE_OK, **ACME, pod="redis-0"), "0x10"),
+                (_s(rx.AOF_LAST_WRITE_OK, **BETA, pod="redis-0"), "1x10"),
+            ],
+            "3m",
+            [
+                _alert(
+                    {"severity": "critical", **ACME},
+                    summary="Tenant acme (tenant-acme): Redis cannot write its append-only"
+                    " file; acknowledged events may not be durable",
+                    description="Look at the Redis volume (full, read-only) and the redis"
+                    " container's log.",
+                )
+            ],
+        ),
+        ([(_s(rx.AOF_LAST_WRITE_OK, **ACME, pod="redis-0"), "1x10")], "3m", []),
+    ),
     "TenantryVolumeFilling": (
         (
             [
@@ -412,7 +449,7 @@ def test_every_tenant_alert_names_its_tenant_and_namespace(tmp_path: Path) -> No
     rules = yaml.safe_load(_rules_file(tmp_path).read_text())
     (group,) = [g for g in rules["groups"] if g["name"] == TENANT_ALERT_GROUP]
     alerts = [r["alert"] for r in group["rules"]]
-    assert len(alerts) == 6
+    assert len(alerts) == 8
     for alert in alerts:
         (fires, _quiet) = CASES[alert]
         for expected in fires[2]:
