@@ -21,8 +21,10 @@ import datetime as dt
 import functools
 import os
 import re
+import secrets
 import subprocess
 import sys
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,7 @@ from tenantry_operator import builders, normalize
 from tenantry_operator import model as m
 
 from ingestion import metrics as im
+from ingestion import redis_exporter as rx
 from ingestion.settings import key_digest
 from tenantry import contract
 from tenantry_dev import tools
@@ -67,15 +70,27 @@ def scrape_job(monitor: Obj, target: str, target_labels: dict[str, str]) -> Obj:
         "honor_labels": bool(endpoint.get("honorLabels", False)),
         "metrics_path": endpoint.get("path", "/metrics"),
         "static_configs": [{"targets": [target], "labels": target_labels}],
-        "relabel_configs": [
-            {
-                "source_labels": r["sourceLabels"],
-                "target_label": r["targetLabel"],
-                "action": r.get("action", "replace").lower(),
-            }
-            for r in endpoint.get("relabelings", [])
-        ],
+        "relabel_configs": [_relabel(r) for r in endpoint.get("relabelings", [])],
     }
+
+
+RELABEL_FIELDS = {
+    "sourceLabels": "source_labels",
+    "targetLabel": "target_label",
+    "separator": "separator",
+    "regex": "regex",
+    "replacement": "replacement",
+    "modulus": "modulus",
+}
+
+
+def _relabel(rule: Obj) -> Obj:
+    """A prometheus-operator relabeling as Prometheus's relabel_config; a field this
+    translation does not know fails the test rather than being dropped."""
+    unknown = set(rule) - set(RELABEL_FIELDS) - {"action"}
+    assert not unknown, f"relabeling fields not translated: {unknown}"
+    out = {RELABEL_FIELDS[k]: v for k, v in rule.items() if k in RELABEL_FIELDS}
+    return {**out, "action": str(rule.get("action", "replace")).lower()}
 
 
 def test_rule_override_changes_only_the_duration() -> None:
@@ -122,11 +137,14 @@ def _pod_meta(namespace: str, name: str, labels: dict[str, str]) -> dict[str, st
 
 
 @contextlib.contextmanager
-def _ingestion(tenant: str, loopback: LoopbackServer, folder: Path) -> Iterator[int]:
-    """``python -m ingestion`` for ``tenant`` on its own Redis; yields its metrics port
-    (the internal listener, not its public one)."""
-    redis = RedisServer.start(folder / "redis")
-    metrics_port = free_port()
+def _tenant_processes(
+    tenant: str, loopback: LoopbackServer, folder: Path
+) -> Iterator[tuple[int, int]]:
+    """``python -m ingestion`` for ``tenant`` on its own Redis, and the Redis exporter
+    sidecar's command beside it; yields their metrics ports (internal listeners)."""
+    password = secrets.token_hex(16)
+    redis = RedisServer.start(folder / "redis", password=password)
+    metrics_port, exporter_port = free_port(), free_port()
     env = {
         **os.environ,
         "TENANTRY_TENANT": tenant,
@@ -134,21 +152,36 @@ def _ingestion(tenant: str, loopback: LoopbackServer, folder: Path) -> Iterator[
         "TENANTRY_METRICS_LISTEN": f"127.0.0.1:{metrics_port}",
         "TENANTRY_REDIS_HOST": "127.0.0.1",
         "TENANTRY_REDIS_PORT": str(redis.port),
+        "TENANTRY_REDIS_PASSWORD": password,
         "TENANTRY_CLICKHOUSE_URL": loopback.url,
         "TENANTRY_CLICKHOUSE_USER": "writer",
         "TENANTRY_CLICKHOUSE_PASSWORD": LOOPBACK_WRITER_PASSWORD,
         "TENANTRY_INGEST_KEYS": key_digest(contract.new_api_key()[0]),  # no events sent
     }
+    exporter_env = {**env, "TENANTRY_METRICS_LISTEN": f"127.0.0.1:{exporter_port}"}
+    procs: list[subprocess.Popen[bytes]] = []
     try:
         with (folder / "ingestion.log").open("ab") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "ingestion"], env=env, stdout=log, stderr=subprocess.STDOUT
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "ingestion"],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
             )
-        try:
-            yield metrics_port
-        finally:
-            stop_process(proc, what="ingestion")
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "tenantry_cli", "redis-exporter"],
+                    env=exporter_env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+        yield metrics_port, exporter_port
     finally:
+        for proc in procs:
+            stop_process(proc, what=str(proc.args))
         redis.stop()
 
 
@@ -189,12 +222,14 @@ def test_a_degraded_tenant_raises_its_alert_pending_then_firing(
     loopback: LoopbackServer,
     tmp_path: Path,
 ) -> None:
-    # Ten hosts of 2 cores exceed the starter plan's quota: refused, Degraded at once.
-    name = make_tenant("prom-broken", {"clickhouse": {"shards": 10}})
+    name = make_tenant("prom-broken", {})  # broken once Prometheus watches
     chart = list(_chart())
-    namespace, ingestion_pod = _pod_template(crds.get("tenant", name), "ingestion")
+    tenant = crds.get("tenant", name)
+    namespace, ingestion_pod = _pod_template(tenant, "ingestion")
+    _, redis_pod = _pod_template(tenant, "redis")
+    tenants_monitor = one(chart, "PodMonitor", "t-tenantry-tenants")
     with (
-        _ingestion(name, loopback, tmp_path) as ingestion_port,
+        _tenant_processes(name, loopback, tmp_path) as (ingestion_port, exporter_port),
         _prometheus(
             [
                 scrape_job(
@@ -203,10 +238,18 @@ def test_a_degraded_tenant_raises_its_alert_pending_then_firing(
                     _pod_meta(NAMESPACE, "t-tenantry-operator-0", {}),
                 ),
                 scrape_job(
-                    one(chart, "PodMonitor", "t-tenantry-tenants"),
+                    tenants_monitor,
                     f"127.0.0.1:{ingestion_port}",
                     _pod_meta(namespace, "ingestion-0", ingestion_pod["metadata"]["labels"]),
                 ),
+                {
+                    **scrape_job(
+                        tenants_monitor,
+                        f"127.0.0.1:{exporter_port}",
+                        _pod_meta(namespace, "redis-0", redis_pod["metadata"]["labels"]),
+                    ),
+                    "job_name": "podMonitor/tenants/redis",  # static targets: a job each
+                },
             ],
             tmp_path,
         ) as prometheus,
@@ -217,29 +260,49 @@ def test_a_degraded_tenant_raises_its_alert_pending_then_firing(
         assert backlog["metric"]["tenant"] == name
         assert backlog["metric"]["namespace"] == f"tenant-{name}"
         assert backlog["metric"]["component"] == "ingestion"
+        # and the Redis exporter sidecar's, through the same PodMonitor
+        (up,) = prometheus.api(f"query?query={rx.UP}")["result"]
+        assert up["metric"]["tenant"] == name
+        assert up["metric"]["namespace"] == f"tenant-{name}"
+        assert up["metric"]["component"] == "redis"
+        assert up["value"][1] == "1"  # it reached Redis with the password
+
+
+def _alert_history(prometheus: Prometheus, tenant: str, state: str) -> list[float]:
+    """When the ``ALERTS`` series of the alert for ``tenant`` in ``state`` had samples
+    over the last 10 minutes."""
+    selector = f'ALERTS{{alertname="{ALERT}",tenant="{tenant}",alertstate="{state}"}}[10m]'
+    result = prometheus.api("query?query=" + urllib.parse.quote(selector))["result"]
+    return [float(t) for series in result for t, _ in series["values"]]
 
 
 def _raises_the_alert(prometheus: Prometheus, crds: Kube, name: str) -> None:
     def scraped() -> bool:
         targets = prometheus.api("targets")["activeTargets"]  # empty until discovered
-        return [t["health"] for t in targets] == ["up", "up"]
+        return [t["health"] for t in targets] == ["up"] * 3
 
-    eventually(scraped, what="the operator and ingestion targets up", timeout=scaled(60))
+    eventually(scraped, what="the operator, ingestion and Redis targets up", timeout=scaled(60))
     groups = prometheus.api("rules")["groups"]
     loaded = sum(len(g["rules"]) for g in groups)
     assert loaded == sum(len(g["rules"]) for g in _rules()) > 0  # all the chart's rules
 
+    assert _states(prometheus, name) == []  # healthy so far
+    # Ten hosts of 2 cores exceed the starter plan's quota: refused, Degraded at once.
+    crds.run("patch", "tenant", name, "--type=merge", "-p", '{"spec":{"clickhouse":{"shards":10}}}')
     degraded(crds, name, "QuotaExceeded")
-    (pending,) = eventually(
+    (seen,) = eventually(
         lambda: _states(prometheus, name), what=f"{ALERT} for {name}", timeout=scaled(30)
     )
-    assert pending["state"] == "pending"
     (firing,) = eventually(
         lambda: [a for a in _states(prometheus, name) if a["state"] == "firing"],
         what=f"{ALERT} firing for {name}",
         timeout=scaled(30),
     )
-    assert firing["activeAt"] == pending["activeAt"]  # the same alert, moved on
+    assert firing["activeAt"] == seen["activeAt"]  # the same alert throughout
+    # Prometheus's record of it (its ALERTS series): pending first, then firing
+    pending, fired = (_alert_history(prometheus, name, state) for state in ("pending", "firing"))
+    assert pending, "never pending"
+    assert max(pending) < min(fired)
     # Prometheus's own account: fired no sooner than `for` after it became active
     (rule,) = [
         r for g in prometheus.api("rules")["groups"] for r in g["rules"] if r["name"] == ALERT
