@@ -35,6 +35,8 @@ from controlplane.deps import AppState
 from controlplane.internal import ListenerGuard
 from controlplane.kube import KubeResources
 from controlplane.mail import Mailer
+from controlplane.notifications.router import internal_router as notifications_internal_router
+from controlplane.notifications.router import router as notifications_router
 from controlplane.observability import Metrics, ObservabilityMiddleware, configure_logging
 from controlplane.orgs.router import invitations_router
 from controlplane.orgs.router import router as orgs_router
@@ -61,6 +63,8 @@ ROUTERS = (
     audit_router,
     billing_router,
     billing_internal_router,
+    notifications_router,
+    notifications_internal_router,
     users_router,
     invitations_router,
     auth_router,

@@ -66,6 +66,11 @@ def configure_logging(level: str = "INFO") -> None:
     root.propagate = False
 
 
+# The series the chart's alerts read (charts/tenantry/templates/monitoring): named once.
+HTTP_REQUESTS = "tenantry_http_requests_total"
+HTTP_LATENCY = "tenantry_http_request_duration_seconds"
+
+
 class Metrics:
     """The app's counters. Nothing on the public port exposes them: ``serve`` scrapes
     them, summed over its worker processes, on the internal port (``metrics_listener``);
@@ -74,13 +79,13 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "tenantry_http_requests_total",
+            HTTP_REQUESTS,
             "HTTP requests by method, route template and status.",
             ("method", "route", "status"),
             registry=self.registry,
         )
         self.latency = Histogram(
-            "tenantry_http_request_duration_seconds",
+            HTTP_LATENCY,
             "HTTP request latency by method and route template.",
             ("method", "route"),
             buckets=(0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0),

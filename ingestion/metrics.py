@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+# The series the chart's alerts read (charts/tenantry/templates/monitoring): named once.
+BACKLOG = "tenantry_ingest_backlog_entries"
+INSERT_ERRORS = "tenantry_ingest_insert_errors"
+
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -46,7 +50,7 @@ class Metrics:
             registry=r,
         )
         self.backlog = Gauge(
-            "tenantry_ingest_backlog_entries",
+            BACKLOG,
             "Stream entries not yet written to ClickHouse (last seen)",
             registry=r,
         )
@@ -59,9 +63,7 @@ class Metrics:
             "tenantry_ingest_inserted_rows", "Rows inserted into ClickHouse", registry=r
         )
         self.inserts = Counter("tenantry_ingest_inserts", "Inserts into ClickHouse", registry=r)
-        self.insert_errors = Counter(
-            "tenantry_ingest_insert_errors", "Failed inserts (retried)", registry=r
-        )
+        self.insert_errors = Counter(INSERT_ERRORS, "Failed inserts (retried)", registry=r)
         self.reclaimed = Counter(
             "tenantry_ingest_reclaimed_entries",
             "Stream entries taken over from dead consumers",

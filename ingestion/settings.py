@@ -67,6 +67,20 @@ def _digests(value: Any) -> Any:
     return value
 
 
+def host_port(value: str) -> str:
+    """``value`` when it is ``host:port`` (an empty host: every interface)."""
+    _host, _, port = value.rpartition(":")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("must be host:port")
+    return value
+
+
+def listen_address(listen: str) -> tuple[str, int]:
+    """The (host, port) a ``host:port`` setting listens on."""
+    host, _, port = listen.rpartition(":")
+    return host or "0.0.0.0", int(port)  # noqa: S104 - a pod listens on all interfaces
+
+
 class Settings(BaseSettings):
     """The ingestion pod's environment (the operator sets the first group)."""
 
@@ -166,10 +180,7 @@ class Settings(BaseSettings):
     @field_validator("listen", "metrics_listen")
     @classmethod
     def _host_port(cls, value: str) -> str:
-        _host, _, port = value.rpartition(":")
-        if not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError("must be host:port")
-        return value
+        return host_port(value)
 
     @field_validator("key_digests")
     @classmethod
@@ -221,8 +232,7 @@ class Settings(BaseSettings):
 
     @property
     def metrics_address(self) -> tuple[str, int]:
-        host, _, port = self.metrics_listen.rpartition(":")
-        return host or "0.0.0.0", int(port)  # noqa: S104 - a pod listens on all interfaces
+        return listen_address(self.metrics_listen)
 
     @property
     def consumer(self) -> str:

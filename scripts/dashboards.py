@@ -176,6 +176,23 @@ def tenant_overview() -> dashboard.Dashboard:
                 ),
             )
         )
+        .with_row(dashboard.Row("Redis (the ingestion buffer; its exporter sidecar)"))
+        .with_panel(
+            _panel(
+                "Redis memory used and its limit",
+                "bytes",
+                (f"max(redis_memory_used_bytes{{{TENANT}}})", "used"),
+                (f"max(redis_memory_max_bytes{{{TENANT}}})", "maxmemory (0: none)"),
+            )
+        )
+        .with_panel(
+            _panel(
+                "Redis up and append-only file writes ok",
+                "short",
+                (f"min(redis_up{{{TENANT}}})", "up"),
+                (f"min(redis_aof_last_write_status{{{TENANT}}})", "AOF write ok"),
+            )
+        )
         .with_row(dashboard.Row("ClickHouse and Keeper"))
         .with_panel(
             _panel(

@@ -14,7 +14,8 @@ ETCD_VERSION="${ETCD_VERSION:-3.6.4}"     # the etcd that Kubernetes 1.34 ships 
 KWOK_VERSION="${KWOK_VERSION:-0.7.0}"
 HELM_VERSION="${HELM_VERSION:-3.19.0}"
 KIND_VERSION="${KIND_VERSION:-0.30.0}"
-# promtool: checks and unit-tests the chart's PrometheusRule (tests/unit/chart).
+# promtool: checks and unit-tests the chart's PrometheusRule (tests/unit/chart); the
+# prometheus server, from the same module, scrapes and alerts in tests/e2e.
 PROMETHEUS_VERSION="${PROMETHEUS_VERSION:-0.316.0}"
 # The prometheus-operator CRDs (PodMonitor, PrometheusRule, ...): the schemas the chart's
 # monitoring objects are validated against (tests/unit/chart). Data, not a binary: taken
@@ -117,7 +118,7 @@ main() {
   if [[ "${1:-}" == "--lock" ]]; then RELOCK=1; shift; fi
   local want=("$@")
   [[ ${#want[@]} -gt 0 ]] || want=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy coredns
-                             kwok helm kind promtool prometheus-operator-crds)
+                             kwok helm kind promtool prometheus prometheus-operator-crds)
   mapfile -t repl < <(k8s_replaces)
   local minor kver
   minor=$(cut -d. -f2 <<<"$K8S_VERSION")
@@ -139,6 +140,8 @@ main() {
                 "github.com/coredns/coredns@v$COREDNS_VERSION" github.com/coredns/coredns ;;
       promtool) LDFLAGS_EXTRA="" build_in_wrapper promtool \
                 "github.com/prometheus/prometheus@v$PROMETHEUS_VERSION" github.com/prometheus/prometheus/cmd/promtool ;;
+      prometheus) LDFLAGS_EXTRA="" build_in_wrapper prometheus \
+                "github.com/prometheus/prometheus@v$PROMETHEUS_VERSION" github.com/prometheus/prometheus/cmd/prometheus ;;
       prometheus-operator-crds) fetch_prometheus_operator_crds ;;
       *) log "unknown tool $t"; exit 2 ;;
     esac

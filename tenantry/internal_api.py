@@ -10,6 +10,7 @@ internal listener only (``PREFIX``; never its public port, which answers them 40
 | ``POST /internal/v1/orgs/{org}/usage`` | ``UsageBatch`` | ``UsageResult`` |
 | ``GET /internal/v1/orgs/{org}/limits`` | | ``OrgLimitsOut`` |
 | ``POST /internal/v1/apikeys/introspect`` | ``IntrospectRequest`` | ``Introspection`` |
+| ``POST /internal/v1/alerts`` (Alertmanager) | ``AlertmanagerWebhook`` | ``AlertsResult`` |
 
 Before, each client wrote its body as a raw dict and parsed the answer by hand, so a
 renamed field on one side would only have shown up in production. The route paths are
@@ -123,3 +124,44 @@ class Introspection(BaseModel):
     org_id: str = ""
     scopes: list[str] = Field(default_factory=list)
     expires_at: datetime | None = None
+
+
+ALERTS_PATH = "/internal/v1/alerts"
+"""Alertmanager's webhook receiver (``webhook_configs``, payload version 4): the alerts
+that name a tenant become notifications of the tenant's organisation."""
+MAX_ALERTS = 1_000
+
+
+class AlertmanagerAlert(BaseModel):
+    """One alert of an Alertmanager webhook; fields Alertmanager adds later are ignored."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    status: Annotated[str, StringConstraints(pattern=r"^(firing|resolved)$")]
+    labels: dict[
+        Annotated[str, StringConstraints(max_length=200)],
+        Annotated[str, StringConstraints(max_length=1000)],
+    ]
+    annotations: dict[
+        Annotated[str, StringConstraints(max_length=200)],
+        Annotated[str, StringConstraints(max_length=4000)],
+    ] = Field(default_factory=dict)
+    starts_at: AwareDatetime = Field(alias="startsAt")
+    ends_at: AwareDatetime | None = Field(None, alias="endsAt")
+    """Alertmanager sends 0001-01-01T00:00:00Z (year 1: no end) while an alert fires."""
+    fingerprint: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=KEY_PATTERN)]
+
+
+class AlertmanagerWebhook(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    version: Annotated[str, StringConstraints(pattern=r"^4$")]
+    alerts: Annotated[list[AlertmanagerAlert], Field(max_length=MAX_ALERTS)]
+
+
+class AlertsResult(BaseModel):
+    received: int
+    notified: int
+    """Alerts recorded (new or updated) as a notification of the tenant's organisation."""
+    unmatched: int
+    """Alerts without a tenant label, or naming no Tenant this control plane knows."""

@@ -57,6 +57,12 @@ def _ingest(args: argparse.Namespace) -> int:
     return ingestion_cli.run(args)
 
 
+def _redis_exporter(_args: argparse.Namespace) -> int:
+    from ingestion import redis_exporter
+
+    return redis_exporter.run()
+
+
 def main(argv: list[str] | None = None) -> int:
     summary = (__doc__ or "tenantry").split("\n", 1)[0]
     parser = argparse.ArgumentParser(prog="tenantry", description=summary)
@@ -109,6 +115,13 @@ def main(argv: list[str] | None = None) -> int:
 
         ingestion_cli.add_arguments(ing)
     ing.set_defaults(func=_ingest)
+
+    rx = sub.add_parser(
+        "redis-exporter",
+        help="Prometheus metrics of the tenant's Redis (the sidecar the operator renders "
+        "next to it; settings from the environment)",
+    )
+    rx.set_defaults(func=_redis_exporter)
 
     args = parser.parse_args(argv)
     result: int = args.func(args)

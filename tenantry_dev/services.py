@@ -1,5 +1,5 @@
-"""Start real PostgreSQL 15, Redis 7 and S3 (SeaweedFS) processes on loopback (local
-runs and tests).
+"""Start real PostgreSQL 15, Redis 7, S3 (SeaweedFS) and Prometheus processes on loopback
+(local runs and tests).
 
 All run on loopback on free ports with data in a folder of the caller's, as children
 of this process: ``stop()`` stops each by its PID (a polite signal, a deadline, then
@@ -194,20 +194,31 @@ class RedisServer:
     folder: Path
     port: int
     process: subprocess.Popen[bytes]
+    password: str | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     @classmethod
-    def start(cls, folder: Path, *, port: int | None = None, timeout: float = 30.0) -> RedisServer:
+    def start(
+        cls,
+        folder: Path,
+        *,
+        port: int | None = None,
+        timeout: float = 30.0,
+        password: str | None = None,
+    ) -> RedisServer:
         """Start a server and return once it accepts connections (within ``timeout``).
 
         Persistent, as the control plane's Redis must be everywhere (README, "State the
         control plane keeps"): it holds sessions and refresh-token families, so a Redis
         that forgot them on restart would sign every user out. The append-only file in
         ``folder``, fsynced every second, is read back when a server starts again on the
-        same folder (``port``: the same address, for clients that reconnect)."""
+        same folder (``port``: the same address, for clients that reconnect). With
+        ``password``, clients must authenticate (``requirepass``), as the tenants'
+        Redis requires."""
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is missing: run `bash scripts/bootstrap.sh`")
@@ -228,6 +239,7 @@ class RedisServer:
                 "yes",
                 "--appendfsync",
                 "everysec",
+                *(["--requirepass", password] if password else []),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -238,7 +250,7 @@ class RedisServer:
                 return True
 
         await_start(proc, listening, what="redis-server", timeout=timeout, interval=0.02)
-        return cls(folder, port, proc)
+        return cls(folder, port, proc, password)
 
     def stop(self, *, grace: float = 10.0) -> None:
         stop_process(self.process, grace=grace)
@@ -340,6 +352,87 @@ class SeaweedS3:
         except (BotoCoreError, ClientError):
             return False
         return True
+
+    def stop(self, *, grace: float = 15.0) -> None:
+        stop_process(self.process, grace=grace)
+
+
+@dataclass
+class Prometheus:
+    """A real Prometheus server (built from its Go module by ``scripts/tools.sh``, the
+    version promtool comes from), on loopback, with its TSDB in ``folder``. It scrapes
+    only what ``config`` names (the caller's loopback endpoints) and sends nothing
+    anywhere: no remote write, no Alertmanager unless the config names one."""
+
+    folder: Path
+    port: int
+    process: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @classmethod
+    def start(
+        cls,
+        folder: Path,
+        config: dict[str, Any],
+        *,
+        binary: Path,
+        files: dict[str, Any] | None = None,
+        timeout: float = 60.0,
+    ) -> Prometheus:
+        """Write ``config`` (prometheus.yml as a dict) and ``files`` (name: content, as
+        JSON, e.g. the rule files ``config`` names) into ``folder``, start the server,
+        and return once ``/-/ready`` answers."""
+        import urllib.request
+
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, content in {"prometheus.yml": config, **(files or {})}.items():
+            (folder / name).write_text(json.dumps(content))  # JSON is YAML
+        port = free_port()
+        with (folder / "prometheus.log").open("ab") as log:
+            proc = subprocess.Popen(
+                [
+                    str(binary),
+                    f"--config.file={folder / 'prometheus.yml'}",
+                    f"--storage.tsdb.path={folder / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{port}",
+                ],
+                cwd=folder,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+
+        def ready() -> bool:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=2) as resp:
+                return int(resp.status) == 200
+
+        def gone() -> str | None:
+            return "prometheus exited" if proc.poll() is not None else None
+
+        server = cls(folder, port, proc)
+        try:
+            if waiting.until(ready, timeout=timeout, interval=0.1, gone=gone):
+                return server
+        except waiting.Gone:
+            pass
+        server.stop()
+        tail = (folder / "prometheus.log").read_text(errors="replace")[-3000:]
+        raise RuntimeError(f"prometheus did not become ready:\n{tail}")
+
+    def api(self, path: str) -> Any:
+        """``data`` of a GET on the HTTP API (``/api/v1/...``)."""
+        import urllib.request
+
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{self.port}/api/v1/{path}", timeout=5
+        ) as resp:
+            body = json.loads(resp.read())
+        if body.get("status") != "success":
+            raise RuntimeError(f"prometheus {path}: {body}")
+        return body["data"]
 
     def stop(self, *, grace: float = 15.0) -> None:
         stop_process(self.process, grace=grace)

@@ -4,8 +4,8 @@ What a platform team needs to see the operator working (issue 16): how long reco
 take and how they end, how many run and wait for a slot, what it writes to the API
 server, the tenants by phase and condition, and each tenant's last successful backup.
 Labels are bounded: outcomes, kinds and verbs are fixed sets, phases and condition types
-come from the Tenant API; the one per-tenant gauge (last backup, what a "backup missed"
-alert needs) has one series per Tenant, no more.
+come from the Tenant API. The per-tenant gauges (conditions, last backup), which the
+alerts need to name the tenant they concern, have a few series per Tenant, no more.
 
 Why a registry of its own and not prometheus_client's global one: tests build several
 runtimes in one process, and the global registry refuses a second metric of one name.
@@ -25,6 +25,22 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from tenantry import contract
+
+# The names of the series the chart's alerts, dashboards and tests read: defined here once.
+RECONCILE_SECONDS = "tenantry_operator_reconcile_seconds"
+IN_FLIGHT = "tenantry_operator_reconciles_in_flight"
+WAITING = "tenantry_operator_reconciles_waiting"
+API_WRITES = "tenantry_operator_api_writes"
+SCHEMA_ERRORS = "tenantry_operator_schema_errors"
+TENANTS = "tenantry_operator_tenants"
+TENANT_CONDITIONS = "tenantry_operator_tenant_conditions"
+LAST_BACKUP = "tenantry_operator_tenant_last_backup_timestamp_seconds"
+# The labels that say which tenant a per-tenant series concerns. ``namespace`` is the
+# tenant's namespace, not the operator's: the chart's operator PodMonitor honours the
+# scraped labels so that the target's own ``namespace`` does not replace it.
+TENANT_LABELS = ("tenant", "namespace")
+
 # How a reconcile ended (worker.py): converged, progressing (waiting on children),
 # retry (the tenant's ClickHouse refused the schema step), refused (plan limits or an
 # invalid spec), kube_refused (the API server refused a child), error (anything else).
@@ -33,42 +49,40 @@ _BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 
 class _TenantStates(Collector):
-    """Tenants by phase, and by condition type and status, from the last status each
-    worker reported (``OperatorMetrics.observe``)."""
+    """Tenants by phase; and per tenant, its conditions and last backup, from the last
+    status each worker reported (``OperatorMetrics.observe``)."""
 
     def __init__(self) -> None:
         self.statuses: dict[str, Mapping[str, Any]] = {}
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         phases: Tally[str] = Tally()
-        conditions: Tally[tuple[str, str]] = Tally()
         for status in self.statuses.values():
             phases[str(status.get("phase") or "Unknown")] += 1
-            for cond in status.get("conditions") or ():
-                conditions[(str(cond.get("type")), str(cond.get("status")))] += 1
-        by_phase = GaugeMetricFamily(
-            "tenantry_operator_tenants", "Tenants by phase", labels=["phase"]
-        )
+        by_phase = GaugeMetricFamily(TENANTS, "Tenants by phase", labels=["phase"])
         for phase, count in sorted(phases.items()):
             by_phase.add_metric([phase], count)
         yield by_phase
-        by_condition = GaugeMetricFamily(
-            "tenantry_operator_tenant_conditions",
-            "Tenants by condition type and status",
-            labels=["type", "status"],
+        # One series per tenant and condition type (a handful of types), valued 1, so
+        # that an alert names the tenant it concerns; ``sum by (type, status)`` counts.
+        conditions = GaugeMetricFamily(
+            TENANT_CONDITIONS,
+            "Each tenant's conditions: 1 per tenant, condition type and its status",
+            labels=[*TENANT_LABELS, "type", "status"],
         )
-        for (kind, state), count in sorted(conditions.items()):
-            by_condition.add_metric([kind, state], count)
-        yield by_condition
         last_backup = GaugeMetricFamily(
-            "tenantry_operator_tenant_last_backup_timestamp_seconds",
+            LAST_BACKUP,
             "When the tenant's newest complete backup finished (status.backup), per tenant",
-            labels=["tenant"],
+            labels=list(TENANT_LABELS),
         )
         for tenant, status in sorted(self.statuses.items()):
+            where = [tenant, contract.tenant_namespace(tenant)]
+            for cond in status.get("conditions") or ():
+                conditions.add_metric([*where, str(cond.get("type")), str(cond.get("status"))], 1)
             finished = _epoch((status.get("backup") or {}).get("lastSuccessTime"))
             if finished is not None:
-                last_backup.add_metric([tenant], finished)
+                last_backup.add_metric(where, finished)
+        yield conditions
         yield last_backup
 
 
@@ -87,28 +101,26 @@ class OperatorMetrics:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.reconcile_seconds = Histogram(
-            "tenantry_operator_reconcile_seconds",
+            RECONCILE_SECONDS,
             "Duration of one Tenant reconcile, by how it ended",
             ["outcome"],
             buckets=_BUCKETS,
             registry=r,
         )
-        self.in_flight = Gauge(
-            "tenantry_operator_reconciles_in_flight", "Reconciles running now", registry=r
-        )
+        self.in_flight = Gauge(IN_FLIGHT, "Reconciles running now", registry=r)
         self.waiting = Gauge(
-            "tenantry_operator_reconciles_waiting",
+            WAITING,
             "Reconciles waiting for a slot (TENANTRY_MAX_CONCURRENT_RECONCILES)",
             registry=r,
         )
         self.api_writes = Counter(
-            "tenantry_operator_api_writes",
+            API_WRITES,
             "Writes to the Kubernetes API, by kind and verb",
             ["kind", "verb"],
             registry=r,
         )
         self.schema_errors = Counter(
-            "tenantry_operator_schema_errors",
+            SCHEMA_ERRORS,
             "Schema steps the tenant's ClickHouse refused or did not answer",
             registry=r,
         )

@@ -81,6 +81,7 @@ class Redis:
     resources: Resources
     volume: Volume
     appendfsync: str  # redis-server's setting, from the tenant's durability level
+    exporter_image: str  # the metrics sidecar's (this project's image by default)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,8 @@ class Images:
     keeper: str = "clickhouse/clickhouse-keeper"
     redis: str = "redis"
     ingestion: str = "tenantry:0.1.0"
+    # The Redis metrics sidecar (`tenantry redis-exporter`); None: the ingestion image.
+    redis_exporter: str | None = None
 
 
 def namespace_of(name: str) -> str:
@@ -148,6 +150,7 @@ def tenant_model(
             appendfsync=(
                 spec.redis.durability if spec.redis else Durability.EVERY_SECOND
             ).appendfsync,
+            exporter_image=images.redis_exporter or images.ingestion,
         ),
         ingestion=m.Ingestion(
             image=images.ingestion,

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     ingestion_image: str = Field(Images.ingestion, validation_alias="TENANTRY_INGESTION_IMAGE")
     """Image of the ingestion pods and the backup CronJob (this project's image: `tenantry
     ingest`, `tenantry backup`)."""
+    redis_exporter_image: str | None = Field(None, validation_alias="TENANTRY_REDIS_EXPORTER_IMAGE")
+    """Image of the metrics sidecar next to each tenant's Redis (`tenantry redis-exporter`);
+    unset: the ingestion image."""
     platform_namespaces: Annotated[tuple[str, ...], NoDecode, BeforeValidator(_comma_list)] = Field(
         ("tenantry-system",), validation_alias="TENANTRY_PLATFORM_NAMESPACES"
     )
@@ -131,6 +134,7 @@ class Settings(BaseSettings):
             keeper=self.keeper_image,
             redis=self.redis_image,
             ingestion=self.ingestion_image,
+            redis_exporter=self.redis_exporter_image,
         )
 
     @property

@@ -197,6 +197,7 @@ async def _refuse(
         message=message,
         generation=int(raw["metadata"].get("generation") or 0),
     )
+    rt.metrics.observe(raw["metadata"]["name"], status)  # now, not at the next wake-up
     if observe.same(current, status):
         return
     await rt.kube.patch_status(f"{GROUP}/{VERSION}", "Tenant", raw["metadata"]["name"], status)
@@ -240,6 +241,7 @@ async def _report_error(
         ),
         "phase": "Degraded",
     }
+    rt.metrics.observe(name, {**current, **status})  # now, not at the next wake-up
     kopf.warn(body, reason=reason, message=message)
     try:
         await rt.kube.patch_status(f"{GROUP}/{VERSION}", "Tenant", name, status)

@@ -56,7 +56,7 @@ def test_a_stack_over_the_plan_quota_is_refused_before_anything_exists(
     name = make_tenant("ns-quota", {"clickhouse": {"shards": 10}})
     cond = degraded(crds, name, "QuotaExceeded")
     assert (
-        "limits.cpu: the stack needs 21500m but the starter plan's quota is 16" in (cond["message"])
+        "limits.cpu: the stack needs 21600m but the starter plan's quota is 16" in (cond["message"])
     )
     assert "[spec.clickhouse.resources.limits.cpu]" in cond["message"]
     assert status(crds, name)["phase"] == "Refused"

@@ -48,7 +48,10 @@ def test_reconciles_writes_and_tenant_phases_are_counted(
         if n == "tenantry_operator_api_writes_total" and ("verb", "patch_status") in labels
     )
     assert status_writes >= 1
-    ready = ("tenantry_operator_tenant_conditions", (("status", "True"), ("type", "Ready")))
-    assert seen.get(ready, 0) >= 1
+    ready = (
+        "tenantry_operator_tenant_conditions",
+        (("namespace", f"tenant-{name}"), ("status", "True"), ("tenant", name), ("type", "Ready")),
+    )
+    assert seen.get(ready) == 1
     assert ("tenantry_operator_reconciles_in_flight", ()) in seen
     assert ("tenantry_operator_reconciles_waiting", ()) in seen

@@ -56,9 +56,9 @@ def test_service_commands_still_get_their_options(command: str, option: str, pac
 def test_the_runtime_command_never_loads_the_dev_harness() -> None:
     """The local cluster and `make dev` are `python -m tenantry_dev`, which the image lacks."""
     loaded, text = _loaded("--help")
-    assert "{operator,backup,restore,crds,controlplane,ingest}" in text
+    assert "{operator,backup,restore,crds,controlplane,ingest,redis-exporter}" in text
     assert "tenantry_dev" not in loaded
-    commands = ("operator", "backup", "restore", "controlplane", "ingest")
+    commands = ("operator", "backup", "restore", "controlplane", "ingest", "redis-exporter")
     for argv in ((command, "--help") for command in commands):
         loaded, _ = _loaded(*argv)
         assert "tenantry_dev" not in loaded, argv

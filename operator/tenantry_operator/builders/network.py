@@ -26,6 +26,7 @@ from tenantry_operator.builders import (
     common,
     ingestion,
     keeper,
+    redis,
     render,
     restore,
 )
@@ -38,6 +39,7 @@ def scrape_targets(model: m.TenantModel) -> list[dict[str, Any]]:
     ports = {
         ingestion.COMPONENT: ingestion.METRICS_PORT,
         clickhouse.COMPONENT: clickhouse.METRICS_PORT,
+        redis.COMPONENT: redis.METRICS_PORT,
     }
     if keeper.enabled(model):
         ports[keeper.COMPONENT] = keeper.METRICS_PORT

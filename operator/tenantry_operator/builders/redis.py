@@ -18,6 +18,12 @@ from tenantry_operator.builders import common, render
 COMPONENT = "redis"
 SERVICE = "redis"
 PORT = 6379
+METRICS_PORT = 9121  # the exporter sidecar's (ingestion/redis_exporter.py)
+# The sidecar's own, not the tenant's Redis sizing: one INFO per scrape. Counted in the
+# plan's quota like every container (checks.py).
+EXPORTER_RESOURCES = m.Resources(
+    cpu_request="10m", cpu_limit="100m", memory_request="64Mi", memory_limit="96Mi"
+)
 
 
 def services(model: m.TenantModel) -> list[common.Manifest]:
@@ -48,6 +54,14 @@ def statefulsets(model: m.TenantModel) -> list[common.Manifest]:
             "REDISCLI_AUTH", secret=contract.REDIS_SECRET, key=contract.REDIS_PASSWORD_KEY
         ),
         "resources": common.resources(redis.resources),
+        "port": PORT,
+        "metrics_port": METRICS_PORT,
+        "metrics_listen": f"0.0.0.0:{METRICS_PORT}",
+        "exporter_image": redis.exporter_image,
+        "exporter_password_env": common.secret_env(
+            "TENANTRY_REDIS_PASSWORD", secret=contract.REDIS_SECRET, key=contract.REDIS_PASSWORD_KEY
+        ),
+        "exporter_resources": common.resources(EXPORTER_RESOURCES),
         "container_security": common.container_security_context(),
         "volume_claim": common.volume_claim(
             model, name="data", component=COMPONENT, volume=redis.volume

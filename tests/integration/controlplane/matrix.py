@@ -82,6 +82,7 @@ CALLS: list[Call] = [
     Call("DELETE", ORG + "/roles/{role}", MANAGERS, path=ORG + "/roles/ghost-{me}"),
     Call("POST", ORG + "/tenants", WRITERS, body={"name": "m-{me}"}),
     Call("GET", ORG + "/tenants", READERS),
+    Call("GET", ORG + "/notifications", READERS),
     Call("GET", ORG + "/tenants/{tenant}", READERS),
     Call("PUT", ORG + "/tenants/{tenant}", WRITERS, body={"spec": {"plan": "starter"}}),
     Call("DELETE", ORG + "/tenants/{tenant}", MANAGERS, path=ORG + "/tenants/ghost"),

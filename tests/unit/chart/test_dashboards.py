@@ -122,3 +122,21 @@ def test_configmaps_for_the_grafana_sidecar() -> None:
         assert config_map["metadata"]["annotations"] == {"grafana_folder": "Tenantry"}
         shipped = json.loads(config_map["data"][f"{name}.json"])
         assert shipped == json.loads(_file(name).read_text())
+
+
+def test_every_redis_metric_named_is_exported(tmp_path: Path) -> None:
+    """The Redis series the dashboards and alerts read are the exporter sidecar's."""
+    from ingestion import redis_exporter as rx
+
+    info: dict[str, object] = {field: 1 for field in (*rx.GAUGES, *rx.COUNTERS)}
+    info.update({field: "ok" for field in rx.STATUSES})
+    info["db0"] = {"keys": 1, "expires": 0}
+    exported = {rx.UP}
+    for family in rx.families(info):
+        exported.update(s.name for s in family.samples)
+    assert "redis_commands_processed_total" in exported
+    texts = [_file(name).read_text() for name in NAMES]
+    texts.append(test_monitoring._rules_file(tmp_path).read_text())
+    named = {m for text in texts for m in re.findall(r"\bredis_[a-z_]+\b", text)}
+    assert {rx.UP, rx.AOF_LAST_WRITE_OK, "redis_memory_used_bytes"} <= named
+    assert named <= exported, sorted(named - exported)

@@ -19,8 +19,13 @@ import jsonschema
 import pytest
 import yaml
 from tenantry_operator import builders
+from tenantry_operator import metrics as om
 from tenantry_operator import model as m
 
+from controlplane import observability as cp
+from ingestion import metrics as im
+from ingestion import redis_exporter as rx
+from tenantry import contract
 from tests.support import selectors
 from tests.support.wait import scaled
 from tests.unit.chart import crds
@@ -36,7 +41,7 @@ ON = {
     }
 }
 MONITORING_KINDS = ("PodMonitor", "PrometheusRule")
-SCRAPED = {"ingestion", "clickhouse", "keeper"}
+SCRAPED = {"ingestion", "clickhouse", "keeper", "redis"}
 
 
 @functools.cache
@@ -98,6 +103,8 @@ def test_platform_podmonitors_select_their_pods_metrics_port(component: str) -> 
     (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
     assert endpoint["port"] == "metrics"
     assert len(_metrics_ports(pod["spec"])) == 1
+    # the operator's per-tenant series keep their tenant's namespace label
+    assert endpoint.get("honorLabels", False) == (component == "operator")
 
 
 def test_tenant_podmonitor_selects_exactly_the_pods_with_metrics() -> None:
@@ -151,7 +158,7 @@ def _promtool(*args: str) -> subprocess.CompletedProcess[str]:
 def test_promtool_checks_the_rules(tmp_path: Path) -> None:
     done = _promtool("check", "rules", str(_rules_file(tmp_path)))
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "SUCCESS: 9 rules found" in done.stdout, done.stdout
+    assert "SUCCESS: 11 rules found" in done.stdout, done.stdout
 
 
 def test_promtool_refuses_a_broken_expression(tmp_path: Path) -> None:
@@ -166,24 +173,38 @@ def test_promtool_refuses_a_broken_expression(tmp_path: Path) -> None:
 W = {"severity": "warning"}
 Series = list[tuple[str, str]]
 Case = tuple[Series, str, list[Obj]]  # input series, eval time, expected alerts
-DEGRADED = 'tenantry_operator_tenant_conditions{type="Degraded",status="True"}'
-BACKUP_OK = 'tenantry_operator_tenant_conditions{type="BackupHealthy",status="True"}'
-BACKUP_FAILED = 'tenantry_operator_tenant_conditions{type="BackupHealthy",status="False"}'
-LAST_BACKUP = "tenantry_operator_tenant_last_backup_timestamp_seconds"
-BACKLOG = "tenantry_ingest_backlog_entries"
+# The series are named by the code that exports them (one definition): a rule that reads
+# a name no component exports fails these tests. ClickHouse's and the kubelet's names
+# are theirs.
 LAG = "ClickHouseAsyncMetrics_ReplicasMaxAbsoluteDelay"
-RECONCILES = "tenantry_operator_reconcile_seconds_count"
-REQUESTS = "tenantry_http_requests_total"
-LATENCY = "tenantry_http_request_duration_seconds_bucket"
+USED = "kubelet_volume_stats_used_bytes"
+CAPACITY = "kubelet_volume_stats_capacity_bytes"
+TENANT_ALERT_GROUP = "tenantry.tenants"
 
 
-def _acme(**extra: str) -> str:
-    labels = {"namespace": "tenant-acme", "tenant": "acme", **extra}
-    return "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
+def _s(name: str, **labels: str) -> str:
+    """A series in promtool's notation."""
+    return name + "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
+
+
+def _of(tenant: str) -> dict[str, str]:
+    """The labels naming a tenant, as its series carry them."""
+    return dict(zip(om.TENANT_LABELS, (tenant, contract.tenant_namespace(tenant)), strict=True))
+
+
+def _condition(tenant: str, kind: str, status: str) -> str:
+    return _s(om.TENANT_CONDITIONS, **_of(tenant), type=kind, status=status)
+
+
+# What the operator's PodMonitor adds to every series it scrapes (honorLabels keeps the
+# tenant's namespace where the series has one).
+OPERATOR_TARGET = {"job": "tenantry/t-tenantry-operator", "pod": "t-tenantry-operator-0"}
+ACME = _of("acme")
+BETA = _of("beta")
 
 
 def _latency(per_bucket: dict[str, int]) -> Series:
-    return [(f'{LATENCY}{{le="{le}"}}', f"0+{n}x20") for le, n in per_bucket.items()]
+    return [(_s(f"{cp.HTTP_LATENCY}_bucket", le=le), f"0+{n}x20") for le, n in per_bucket.items()]
 
 
 def _alert(labels: Obj, **annotations: str) -> Obj:
@@ -194,72 +215,83 @@ def _alert(labels: Obj, **annotations: str) -> Obj:
 CASES: dict[str, tuple[Case, Case]] = {
     "TenantryTenantDegraded": (
         (
-            [(DEGRADED, "2x20")],
+            [
+                (_condition("acme", "Degraded", "True"), "1x20"),
+                (_condition("beta", "Degraded", "False"), "1x20"),
+            ],
             "12m",
             [
                 _alert(
-                    W,
-                    summary="2 tenant(s) Degraded for more than 10 minutes",
-                    description="kubectl get tenants: the Degraded condition says why"
+                    {**W, **ACME},
+                    summary="Tenant acme (tenant-acme) Degraded for more than 10 minutes",
+                    description="kubectl get tenant acme: the Degraded condition says why"
                     " (reason, message).",
                 )
             ],
         ),
-        ([(DEGRADED, "1x5 0x15")], "12m", []),  # recovered within 10 minutes
+        # recovered within 10 minutes
+        ([(_condition("acme", "Degraded", "True"), "1x5 0x15")], "12m", []),
     ),
     "TenantryBackupFailed": (
         (
-            [(BACKUP_FAILED, "1x20"), (BACKUP_OK, "4x20")],
+            [
+                (_condition("acme", "BackupHealthy", "False"), "1x20"),
+                (_condition("beta", "BackupHealthy", "True"), "1x20"),
+            ],
             "10m",
             [
                 _alert(
-                    W,
-                    summary="1 tenant(s) with a failed backup (BackupHealthy=False)",
-                    description="kubectl get tenants -o wide: status.backup and the"
+                    {**W, **ACME},
+                    summary="Tenant acme (tenant-acme): the last backup failed"
+                    " (BackupHealthy=False)",
+                    description="kubectl get tenant acme -o yaml: status.backup and the"
                     " BackupHealthy condition.",
                 )
             ],
         ),
-        ([(BACKUP_FAILED, "0x20"), (BACKUP_OK, "5x20")], "10m", []),
+        ([(_condition("acme", "BackupHealthy", "True"), "1x20")], "10m", []),
     ),
     "TenantryBackupMissed": (
         # promtool's clock starts at 0: a backup at -100000 s is 27.8 h old
         (
             [
-                (f'{LAST_BACKUP}{{tenant="acme"}}', "-100000x30"),
-                (f'{LAST_BACKUP}{{tenant="fresh"}}', "0x30"),
+                (_s(om.LAST_BACKUP, **ACME, **OPERATOR_TARGET), "-100000x30"),
+                (_s(om.LAST_BACKUP, **BETA, **OPERATOR_TARGET), "0x30"),
             ],
             "20m",
             [
                 _alert(
-                    {**W, "tenant": "acme"},
-                    summary="Tenant acme: no successful backup for more than 26 hours",
+                    {**W, **ACME},
+                    summary="Tenant acme (tenant-acme): no successful backup for more than"
+                    " 26 hours",
                 )
             ],
         ),
-        ([(f'{LAST_BACKUP}{{tenant="fresh"}}', "-90000x30")], "20m", []),  # 25 h old
+        ([(_s(om.LAST_BACKUP, **BETA), "-90000x30")], "20m", []),  # 25 h old
     ),
     "TenantryIngestionBacklogGrowing": (
         (
             [
-                (BACKLOG + _acme(pod="ingestion-1"), "0+100x30"),
-                (BACKLOG + _acme(pod="ingestion-2"), "50x30"),
+                (_s(im.BACKLOG, **ACME, pod="ingestion-1"), "0+100x30"),
+                (_s(im.BACKLOG, **ACME, pod="ingestion-2"), "50x30"),
+                (_s(im.BACKLOG, **BETA, pod="ingestion-1"), "50x30"),
             ],
             "25m",
             [
                 _alert(
-                    {**W, "namespace": "tenant-acme", "tenant": "acme"},
-                    summary="Tenant acme: the ingestion backlog has grown for 10 minutes",
+                    {**W, **ACME},
+                    summary="Tenant acme (tenant-acme): the ingestion backlog has grown for"
+                    " 10 minutes",
                     description="The writer does not keep up with producers: look at"
-                    " tenantry_ingest_insert_errors and the tenant's ClickHouse.",
+                    f" {im.INSERT_ERRORS} and the tenant's ClickHouse.",
                 )
             ],
         ),
         # a large backlog that drains, and one that holds steady, are not growing
         (
             [
-                (BACKLOG + _acme(pod="ingestion-1"), "3000-100x30"),
-                (BACKLOG + _acme(pod="ingestion-2"), "500x30"),
+                (_s(im.BACKLOG, **ACME, pod="ingestion-1"), "3000-100x30"),
+                (_s(im.BACKLOG, **ACME, pod="ingestion-2"), "500x30"),
             ],
             "25m",
             [],
@@ -267,55 +299,79 @@ CASES: dict[str, tuple[Case, Case]] = {
     ),
     "TenantryClickHouseReplicaLagging": (
         (
-            [(LAG + _acme(pod="ch-s0-r1-0"), "600x20"), (LAG + _acme(pod="ch-s0-r0-0"), "0x20")],
+            [
+                (_s(LAG, **ACME, pod="ch-s0-r1-0"), "600x20"),
+                (_s(LAG, **ACME, pod="ch-s0-r0-0"), "0x20"),
+            ],
             "12m",
             [
                 _alert(
-                    {**W, "namespace": "tenant-acme", "tenant": "acme", "pod": "ch-s0-r1-0"},
-                    summary="Tenant acme: replica ch-s0-r1-0 lags more than 300 s",
+                    {**W, **ACME, "pod": "ch-s0-r1-0"},
+                    summary="Tenant acme (tenant-acme): replica ch-s0-r1-0 lags more than 300 s",
                 )
             ],
         ),
-        ([(LAG + _acme(pod="ch-s0-r1-0"), "30x20")], "12m", []),
+        ([(_s(LAG, **ACME, pod="ch-s0-r1-0"), "30x20")], "12m", []),
+    ),
+    "TenantryRedisDown": (
+        (
+            [
+                (_s(rx.UP, **ACME, pod="redis-0", component="redis"), "0x10"),
+                (_s(rx.UP, **BETA, pod="redis-0", component="redis"), "1x10"),
+            ],
+            "6m",
+            [
+                _alert(
+                    {"severity": "critical", **ACME},
+                    summary="Tenant acme (tenant-acme): Redis does not answer; ingestion"
+                    " cannot buffer events",
+                )
+            ],
+        ),
+        ([(_s(rx.UP, **ACME, pod="redis-0", component="redis"), "0x2 1x8")], "6m", []),
+    ),
+    "TenantryRedisAofWriteFailing": (
+        (
+            [
+                (_s(rx.AOF_LAST_WRITE_OK, **ACME, pod="redis-0"), "0x10"),
+                (_s(rx.AOF_LAST_WRITE_OK, **BETA, pod="redis-0"), "1x10"),
+            ],
+            "3m",
+            [
+                _alert(
+                    {"severity": "critical", **ACME},
+                    summary="Tenant acme (tenant-acme): Redis cannot write its append-only"
+                    " file; acknowledged events may not be durable",
+                    description="Look at the Redis volume (full, read-only) and the redis"
+                    " container's log.",
+                )
+            ],
+        ),
+        ([(_s(rx.AOF_LAST_WRITE_OK, **ACME, pod="redis-0"), "1x10")], "3m", []),
     ),
     "TenantryVolumeFilling": (
         (
             [
+                (_s(USED, namespace="tenant-acme", persistentvolumeclaim="data-ch-0"), "90x20"),
                 (
-                    'kubelet_volume_stats_used_bytes{namespace="tenant-acme",persistentvolumeclaim="data-ch-s0-r0-0"}',
-                    "90x20",
-                ),
-                (
-                    'kubelet_volume_stats_capacity_bytes{namespace="tenant-acme",persistentvolumeclaim="data-ch-s0-r0-0"}',
+                    _s(CAPACITY, namespace="tenant-acme", persistentvolumeclaim="data-ch-0"),
                     "100x20",
                 ),
-                (
-                    'kubelet_volume_stats_used_bytes{namespace="kube-system",persistentvolumeclaim="other"}',
-                    "99x20",
-                ),
-                (
-                    'kubelet_volume_stats_capacity_bytes{namespace="kube-system",persistentvolumeclaim="other"}',
-                    "100x20",
-                ),
+                (_s(USED, namespace="kube-system", persistentvolumeclaim="other"), "99x20"),
+                (_s(CAPACITY, namespace="kube-system", persistentvolumeclaim="other"), "100x20"),
             ],
             "17m",
             [
                 _alert(
-                    {**W, "namespace": "tenant-acme", "persistentvolumeclaim": "data-ch-s0-r0-0"},
-                    summary="tenant-acme/data-ch-s0-r0-0 is over 80 % full",
+                    {**W, **ACME, "persistentvolumeclaim": "data-ch-0"},
+                    summary="Tenant acme: tenant-acme/data-ch-0 is over 80 % full",
                 )
             ],
         ),
         (
             [
-                (
-                    'kubelet_volume_stats_used_bytes{namespace="tenant-acme",persistentvolumeclaim="data"}',
-                    "70x20",
-                ),
-                (
-                    'kubelet_volume_stats_capacity_bytes{namespace="tenant-acme",persistentvolumeclaim="data"}',
-                    "100x20",
-                ),
+                (_s(USED, namespace="tenant-acme", persistentvolumeclaim="data"), "70x20"),
+                (_s(CAPACITY, namespace="tenant-acme", persistentvolumeclaim="data"), "100x20"),
             ],
             "17m",
             [],
@@ -324,8 +380,8 @@ CASES: dict[str, tuple[Case, Case]] = {
     "TenantryOperatorReconcileErrors": (
         (
             [
-                (f'{RECONCILES}{{outcome="error"}}', "0+1x30"),
-                (f'{RECONCILES}{{outcome="converged"}}', "0+50x30"),
+                (_s(f"{om.RECONCILE_SECONDS}_count", outcome="error"), "0+1x30"),
+                (_s(f"{om.RECONCILE_SECONDS}_count", outcome="converged"), "0+50x30"),
             ],
             "20m",
             [
@@ -340,8 +396,8 @@ CASES: dict[str, tuple[Case, Case]] = {
         ),
         (
             [
-                (f'{RECONCILES}{{outcome="error"}}', "5x30"),
-                (f'{RECONCILES}{{outcome="converged"}}', "0+50x30"),
+                (_s(f"{om.RECONCILE_SECONDS}_count", outcome="error"), "5x30"),
+                (_s(f"{om.RECONCILE_SECONDS}_count", outcome="converged"), "0+50x30"),
             ],
             "20m",
             [],
@@ -350,8 +406,8 @@ CASES: dict[str, tuple[Case, Case]] = {
     "TenantryControlPlaneErrors": (
         (
             [
-                (f'{REQUESTS}{{status="200"}}', "0+100x20"),
-                (f'{REQUESTS}{{status="503"}}', "0+5x20"),
+                (_s(cp.HTTP_REQUESTS, status="200"), "0+100x20"),
+                (_s(cp.HTTP_REQUESTS, status="503"), "0+5x20"),
             ],
             "15m",
             [
@@ -364,8 +420,8 @@ CASES: dict[str, tuple[Case, Case]] = {
         # 404s are the clients' errors, not the control plane's
         (
             [
-                (f'{REQUESTS}{{status="200"}}', "0+100x20"),
-                (f'{REQUESTS}{{status="404"}}', "0+50x20"),
+                (_s(cp.HTTP_REQUESTS, status="200"), "0+100x20"),
+                (_s(cp.HTTP_REQUESTS, status="404"), "0+50x20"),
             ],
             "15m",
             [],
@@ -384,6 +440,22 @@ CASES: dict[str, tuple[Case, Case]] = {
         (_latency({"0.1": 90, "0.2": 99, "0.5": 100, "+Inf": 100}), "15m", []),
     ),
 }
+
+
+def test_every_tenant_alert_names_its_tenant_and_namespace(tmp_path: Path) -> None:
+    """Each alert of the tenants' group, when it fires, carries the tenant and namespace
+    labels of the one tenant it concerns (the firing cases have a second, healthy
+    tenant or namespace that must not be named)."""
+    rules = yaml.safe_load(_rules_file(tmp_path).read_text())
+    (group,) = [g for g in rules["groups"] if g["name"] == TENANT_ALERT_GROUP]
+    alerts = [r["alert"] for r in group["rules"]]
+    assert len(alerts) == 8
+    for alert in alerts:
+        (fires, _quiet) = CASES[alert]
+        for expected in fires[2]:
+            labels = expected["exp_labels"]
+            assert labels["tenant"] == "acme", alert
+            assert labels["namespace"] == contract.tenant_namespace("acme"), alert
 
 
 def _unit_tests() -> list[Obj]:

@@ -46,7 +46,7 @@ def test_more_cpu_in_total_than_the_quota_is_refused_naming_the_fields() -> None
     refusal = _quota({"clickhouse": {"shards": 10}})
     assert refusal is not None
     assert refusal.reason == "QuotaExceeded"
-    assert "limits.cpu: the stack needs 21500m but the starter plan's quota is 16" in (
+    assert "limits.cpu: the stack needs 21600m but the starter plan's quota is 16" in (
         refusal.message
     )
     assert "ClickHouse 10 x 2 [spec.clickhouse.resources.limits.cpu]" in refusal.message
@@ -82,7 +82,7 @@ def test_a_suspended_tenant_must_fit_when_it_resumes() -> None:
     assert checks.quota(desired, plan=model.plan) is None
     refusal = reconcile.check_before_apply(model, desired, {})
     assert refusal is not None
-    assert "limits.cpu: the stack needs 21500m" in refusal.message
+    assert "limits.cpu: the stack needs 21600m" in refusal.message
     assert "requests.storage" in refusal.message
 
 

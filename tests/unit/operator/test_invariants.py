@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from tenantry_operator import builders
 from tenantry_operator import model as m
-from tenantry_operator.builders import clickhouse, ingestion, keeper
+from tenantry_operator.builders import clickhouse, ingestion, keeper, redis
 
 from tests.unit.operator import fixtures
 
@@ -238,18 +238,24 @@ def test_ingestion_metrics_stay_off_the_public_port(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(fixtures.EXAMPLES))
-def test_clickhouse_and_keeper_metrics_ports_are_in_no_service(name: str) -> None:
-    """Their Prometheus endpoints are the container ports named "metrics": no Service
-    (not the clients' ``clickhouse``, not a per-host or Keeper one) carries them."""
+def test_clickhouse_keeper_and_redis_metrics_ports_are_in_no_service(name: str) -> None:
+    """Their Prometheus endpoints are the container ports named "metrics" (Redis's on its
+    exporter sidecar): no Service (not the clients' ``clickhouse``, not a per-host,
+    Keeper or Redis one) carries them."""
     objs = builders.build(fixtures.model(name))
-    metrics_ports = {clickhouse.METRICS_PORT, keeper.METRICS_PORT}
+    metrics_ports = {clickhouse.METRICS_PORT, keeper.METRICS_PORT, redis.METRICS_PORT}
     for obj in objs:
         if obj["kind"] == "Service":
             for port in obj["spec"]["ports"]:
                 assert port["name"] != "metrics", obj["metadata"]["name"]
                 assert port["port"] not in metrics_ports, obj["metadata"]["name"]
                 assert port["targetPort"] != "metrics", obj["metadata"]["name"]
-        if obj["kind"] == "StatefulSet" and obj["metadata"]["name"] != "redis":
-            (container,) = obj["spec"]["template"]["spec"]["containers"]
-            ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-            assert ports["metrics"] in metrics_ports, obj["metadata"]["name"]
+        if obj["kind"] == "StatefulSet":
+            served = [
+                p["containerPort"]
+                for c in obj["spec"]["template"]["spec"]["containers"]
+                for p in c.get("ports", [])
+                if p["name"] == "metrics"
+            ]
+            assert len(served) == 1, obj["metadata"]["name"]
+            assert served[0] in metrics_ports, obj["metadata"]["name"]

@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
-from tenantry_operator.metrics import OUTCOMES, OperatorMetrics, address, outcome_of
+from tenantry_operator.metrics import (
+    LAST_BACKUP,
+    OUTCOMES,
+    TENANT_CONDITIONS,
+    TENANTS,
+    OperatorMetrics,
+    address,
+    outcome_of,
+)
 
 
 def values(m: OperatorMetrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -14,21 +22,28 @@ def values(m: OperatorMetrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], 
     }
 
 
-def test_tenants_by_phase_and_condition_follow_the_last_status() -> None:
+def test_tenants_by_phase_and_each_tenants_conditions_follow_the_last_status() -> None:
     m = OperatorMetrics()
     ready = {"type": "Ready", "status": "True"}
     m.observe("a", {"phase": "Ready", "conditions": [ready]})
     m.observe("b", {"phase": "Provisioning", "conditions": [{"type": "Ready", "status": "False"}]})
-    m.observe("b", {"phase": "Ready", "conditions": [ready]})  # b moved on
+    m.observe(
+        "b", {"phase": "Ready", "conditions": [ready, {"type": "Degraded", "status": "False"}]}
+    )
     m.observe("c", None)  # nothing known: not counted
     seen = values(m)
-    assert seen[("tenantry_operator_tenants", (("phase", "Ready"),))] == 2
-    assert ("tenantry_operator_tenants", (("phase", "Provisioning"),)) not in seen
-    assert (
-        seen[("tenantry_operator_tenant_conditions", (("status", "True"), ("type", "Ready")))] == 2
-    )
+    assert seen[(TENANTS, (("phase", "Ready"),))] == 2
+    assert (TENANTS, (("phase", "Provisioning"),)) not in seen
+    conditions = {labels: v for (name, labels), v in seen.items() if name == TENANT_CONDITIONS}
+    assert conditions == {
+        (("namespace", "tenant-a"), ("status", "True"), ("tenant", "a"), ("type", "Ready")): 1,
+        (("namespace", "tenant-b"), ("status", "True"), ("tenant", "b"), ("type", "Ready")): 1,
+        (("namespace", "tenant-b"), ("status", "False"), ("tenant", "b"), ("type", "Degraded")): 1,
+    }
     m.forget("a")
-    assert values(m)[("tenantry_operator_tenants", (("phase", "Ready"),))] == 1
+    seen = values(m)
+    assert seen[(TENANTS, (("phase", "Ready"),))] == 1
+    assert not [labels for (name, labels), _ in seen.items() if ("tenant", "a") in labels]
 
 
 def test_every_outcome_series_exists_from_the_start_and_writes_count() -> None:
@@ -56,6 +71,6 @@ def test_last_backup_time_per_tenant() -> None:
     m.observe("b", {"phase": "Ready", "backup": {"count": 0}})  # none yet: no series
     m.observe("c", {"phase": "Ready", "backup": {"lastSuccessTime": "not a time"}})
     seen = values(m)
-    key = ("tenantry_operator_tenant_last_backup_timestamp_seconds", (("tenant", "a"),))
+    key = (LAST_BACKUP, (("namespace", "tenant-a"), ("tenant", "a")))
     assert seen[key] == 1796526000.0
-    assert [k for k in seen if k[0].endswith("last_backup_timestamp_seconds")] == [key]
+    assert [k for k in seen if k[0] == LAST_BACKUP] == [key]

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from tenantry_operator import builders
 from tenantry_operator import model as m
-from tenantry_operator.builders import clickhouse, ingestion, keeper, network
+from tenantry_operator.builders import clickhouse, ingestion, keeper, network, redis
 
 from tests.support import selectors
 from tests.unit.operator import fixtures
@@ -84,6 +84,7 @@ def test_monitoring_reaches_exactly_the_metrics_ports() -> None:
         ("ingestion", ingestion.METRICS_PORT),
         ("clickhouse", clickhouse.METRICS_PORT),
         ("keeper", keeper.METRICS_PORT),
+        ("redis", redis.METRICS_PORT),
     }
     for namespace in (MONITORING, "observability"):
         assert reachable(objects, namespace=namespace) == metrics | PUBLIC
@@ -110,14 +111,22 @@ def test_one_policy_per_component_with_a_metrics_port() -> None:
         for o in objects
         if o["metadata"]["name"].startswith("allow-monitoring-")
     }
-    assert set(policies) == {"allow-monitoring-ingestion", "allow-monitoring-clickhouse"}
+    assert set(policies) == {
+        "allow-monitoring-ingestion",
+        "allow-monitoring-clickhouse",
+        "allow-monitoring-redis",
+    }
     assert reachable(objects, namespace=MONITORING) == PUBLIC | {
         ("ingestion", ingestion.METRICS_PORT),
         ("clickhouse", clickhouse.METRICS_PORT),
+        ("redis", redis.METRICS_PORT),
     }
     (rule,) = policies["allow-monitoring-clickhouse"]["spec"]["ingress"]
     assert rule["ports"] == [{"protocol": "TCP", "port": clickhouse.METRICS_PORT}]
+    (rule,) = policies["allow-monitoring-redis"]["spec"]["ingress"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": redis.METRICS_PORT}]
     assert [t["component"] for t in network.scrape_targets(without_keeper)] == [
         "ingestion",
         "clickhouse",
+        "redis",
     ]

@@ -25,7 +25,9 @@ def redis_args(spec: dict[str, Any]) -> list[str]:
     body["spec"] = {**body["spec"], **spec}
     model = tenant_model(body, platform_namespaces=fixtures.PLATFORM_NAMESPACES)
     (sts,) = redis.statefulsets(model)
-    (container,) = sts["spec"]["template"]["spec"]["containers"]
+    (container,) = [
+        c for c in sts["spec"]["template"]["spec"]["containers"] if c["name"] == "redis"
+    ]
     args: list[str] = container["args"]
     return args
 
