@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from controlplane.billing.access import BillingSettings
+from controlplane.settings import Settings
 from tenantry import contract, internal_api
 from tests.integration.controlplane.conftest import (
     bearer,
@@ -26,6 +27,13 @@ from tests.support.kube import Kube
 SERVICE = {"Authorization": f"Bearer {TOKEN}"}
 FIRING_SINCE = "2026-12-06T10:00:00Z"
 NO_END = "0001-01-01T00:00:00Z"  # what Alertmanager sends while an alert fires
+
+
+# The route on the internal listener: the app's internal port in the URL, as uvicorn
+# puts the port of the socket a request came in on into the ASGI scope.
+ALERTS = (
+    f"http://cp.test:{Settings.model_fields['internal_port'].default}{internal_api.ALERTS_PATH}"
+)
 
 
 @pytest.fixture
@@ -95,7 +103,7 @@ async def test_an_alert_reaches_its_tenants_organisation_only(http: httpx.AsyncC
     assert resource_a != resource_b
 
     r = await http.post(
-        internal_api.ALERTS_PATH,
+        ALERTS,
         json=_webhook(
             _alert(resource_a),
             _alert(None, alertname="TenantryControlPlaneSlow"),  # a platform alert
@@ -121,7 +129,7 @@ async def test_an_alert_reaches_its_tenants_organisation_only(http: httpx.AsyncC
 
     # the same occurrence resolved: the notice is updated, not repeated
     r = await http.post(
-        internal_api.ALERTS_PATH,
+        ALERTS,
         json=_webhook(_alert(resource_a, status="resolved")),
         headers=SERVICE,
     )
@@ -138,7 +146,7 @@ async def test_an_alert_naming_another_org_still_goes_to_the_tenants_owner(
     owner_a, org_a, resource_a = await _org_with_tenant(http, "web")
     owner_b, org_b, _ = await _org_with_tenant(http, "web")
     forged = _alert(resource_a, **{contract.LABEL_ORG: org_b, "org_id": org_b})
-    r = await http.post(internal_api.ALERTS_PATH, json=_webhook(forged), headers=SERVICE)
+    r = await http.post(ALERTS, json=_webhook(forged), headers=SERVICE)
     assert r.json()["notified"] == 1
     assert len(await _notices(http, org_a, owner_a)) == 1
     assert await _notices(http, org_b, owner_b) == []
@@ -150,7 +158,7 @@ async def test_only_the_internal_token_posts_and_bad_bodies_are_422(
     owner, _org, resource = await _org_with_tenant(http, "api")
     body = _webhook(_alert(resource))
     for headers in ({}, bearer(owner), {"Authorization": "Bearer not-the-token"}):
-        r = await http.post(internal_api.ALERTS_PATH, json=body, headers=headers)
+        r = await http.post(ALERTS, json=body, headers=headers)
         assert r.status_code == 401, headers
     for bad in (
         {**body, "version": "3"},
@@ -158,6 +166,6 @@ async def test_only_the_internal_token_posts_and_bad_bodies_are_422(
         {**body, "alerts": [{**_alert(resource), "startsAt": "yesterday"}]},
         {**body, "alerts": [_alert(resource)] * (internal_api.MAX_ALERTS + 1)},
     ):
-        r = await http.post(internal_api.ALERTS_PATH, json=bad, headers=SERVICE)
+        r = await http.post(ALERTS, json=bad, headers=SERVICE)
         assert r.status_code == 422, r.text
         assert r.json()["error"]["code"] == "invalid_input"
