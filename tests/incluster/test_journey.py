@@ -109,7 +109,7 @@ async def test_a_customer_journey_through_services_only(installed: Platform) -> 
                     f"SELECT name FROM system.tables WHERE database = '{database}'",  # noqa: S608
                     password,
                 )
-                assert "events_local" in tables.split(), tables
+                assert "events" in tables.split(), tables
 
                 now = dt.datetime.now(dt.UTC).isoformat()
                 events = [
@@ -125,7 +125,7 @@ async def test_a_customer_journey_through_services_only(installed: Platform) -> 
                 assert bad.status_code == 401
 
                 async def stored() -> int:
-                    sql = f"SELECT count() FROM {database}.events_local"  # noqa: S608
+                    sql = f"SELECT count() FROM {database}.events"  # noqa: S608
                     return int(await _query(ch, sql, password))
 
                 await until(
