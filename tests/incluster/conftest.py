@@ -31,8 +31,11 @@ class Platform:
         return base64.b64decode(data[key]).decode()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def installed(request: pytest.FixtureRequest) -> Iterator[Platform]:
+    """Installed for the module, removed after it (Tenants first, so the operator's
+    finalizers run; then the release and the dependencies): the real node's CPU is
+    shared with the session's other suites (tests/realnode schedules pods after this)."""
     external = os.environ.get("TENANTRY_E2E_KUBECONFIG")
     if external:
         kube = Kube(kubeconfig=Path(external), kubectl=tools.ensure(("kubectl",))["kubectl"])
@@ -45,5 +48,8 @@ def installed(request: pytest.FixtureRequest) -> Iterator[Platform]:
     helm = platform.install(kube, images)
     from tests.support.portforward import forward
 
-    with forward(kube, platform.NAMESPACE, platform.CONTROLPLANE, 80) as api:
-        yield Platform(kube, helm, api)
+    try:
+        with forward(kube, platform.NAMESPACE, platform.CONTROLPLANE, 80) as api:
+            yield Platform(kube, helm, api)
+    finally:
+        platform.uninstall(kube, helm)

@@ -260,6 +260,17 @@ class Helm:
         self.binary = tools.ensure(("helm",))["helm"]
         self.kube = kube
 
+    def try_run(self, *args: str) -> int:
+        """helm with ``args``; its exit status (teardown: every step is tried)."""
+        proc = subprocess.run(
+            [str(self.binary), "--kubeconfig", str(self.kube.kubeconfig), *args],
+            capture_output=True,
+            text=True,
+            timeout=scaled(600),
+            check=False,
+        )
+        return proc.returncode
+
     def run(self, *args: str, stdin: str | None = None, timeout: float = 600) -> str:
         proc = subprocess.run(
             [str(self.binary), "--kubeconfig", str(self.kube.kubeconfig), *args],
@@ -314,6 +325,23 @@ def install(kube: Kube, images: Images) -> Helm:
         stdin=yaml.safe_dump(values(images, password)),
     )
     return helm
+
+
+def uninstall(kube: Kube, helm: Helm) -> None:
+    """Every Tenant deleted and its namespace gone (the operator still runs, so its
+    finalizers clean up), then the release and the dependencies (the CRDs stay, as helm
+    keeps them); each step bounded, every step tried."""
+    kube.try_run("delete", "tenants", "--all", f"--timeout={kubectl_timeout(300)}", timeout=400)
+    tenant_namespaces = [
+        ns["metadata"]["name"]
+        for ns in kube.get("namespaces")["items"]
+        if ns["metadata"]["name"].startswith("tenant-")
+    ]
+    for ns in tenant_namespaces:
+        kube.try_run("wait", "--for=delete", f"namespace/{ns}", "--timeout=300s", timeout=400)
+    helm.try_run("uninstall", RELEASE, "--namespace", NAMESPACE, "--wait", "--timeout", "300s")
+    for ns in (NAMESPACE, DEPS):
+        kube.try_run("delete", "namespace", ns, "--wait=true", "--timeout=300s", timeout=400)
 
 
 def ready_pods(kube: Kube, namespace: str, selector: str | None = None) -> list[dict[str, Any]]:

@@ -64,7 +64,10 @@ def rendered_redis(level: Durability, *, folder: Path, port: int) -> list[str]:
         "spec": {"redis": {"durability": level.value}},
     }
     (sts,) = redis_builder.statefulsets(tenant_model(body))
-    (container,) = sts["spec"]["template"]["spec"]["containers"]
+    # The Redis container itself (a metrics exporter runs beside it in the pod).
+    (container,) = [
+        c for c in sts["spec"]["template"]["spec"]["containers"] if c["name"] == "redis"
+    ]
     binary = shutil.which(container["command"][0])
     assert binary is not None, "redis-server is missing: bash scripts/bootstrap.sh"
     args = [
