@@ -56,6 +56,8 @@ class Limits:
             f"\nSETTINGS max_execution_time = {int(self.max_execution_seconds)},"
             f" max_result_rows = {int(self.max_result_rows)},"
             " result_overflow_mode = 'throw',"
+            # each event once, even before the engine merged a producer's resent copy
+            " final = 1,"
             f" readonly = {int(self.readonly)}"
         )
 

@@ -25,7 +25,9 @@ tables only once everything that can fail on bad input has passed:
 5. **Move into place**, per shard and partition: ``ATTACH PARTITION ... FROM`` (hard
    links; on a replicated target Keeper replicates the attached parts), or with
    ``overwrite`` ``REPLACE PARTITION`` and ``DROP PARTITION`` for partitions the backup
-   does not hold. Each target shard is counted again afterwards.
+   does not hold. Each target shard is counted again afterwards, with the target's
+   merges stopped from the first move to the count (its engine collapses events stored
+   twice at merge time, which would make a true restore count short).
 
 The staging databases are dropped at the end, on success and on failure. Any failure in
 steps 1-4 leaves the target tables as they were. A failure in step 5 (a server lost
@@ -300,6 +302,23 @@ class Job:
 
     def _move(self, shard: int, host: str, client: ClickHouseClient, *, rows: int) -> None:
         target = self._table(self.settings.database)
+        # The target deduplicates at merge (schema.events_table): a backup holding an
+        # event twice (parts not merged yet when it was taken) would count less than
+        # staged after a merge. No merge runs between the move and the count.
+        client.command(f"SYSTEM STOP MERGES {target}")
+        try:
+            found = self._move_partitions(shard, host, client, target)
+        finally:
+            client.command(f"SYSTEM START MERGES {target}")
+        if found != rows:
+            raise RestoreFailed(
+                f"shard {shard} on {host}: {found} rows after the move, {rows} staged; "
+                "restore again with overwrite"
+            )
+        self.log(f"shard {shard}: {rows} rows in place on {host}")
+
+    def _move_partitions(self, shard: int, host: str, client: ClickHouseClient, target: str) -> int:
+        """ATTACH (or REPLACE) every staged partition into `target`; its rows after."""
         staged = self._partitions(client, shard, host, self.staging)
         verb: Literal["ATTACH", "REPLACE"] = "REPLACE" if self.settings.overwrite else "ATTACH"
         try:
@@ -320,13 +339,7 @@ class Job:
                 f"shard {shard} on {host}: moving the staged rows into place failed part-way "
                 f"({first_line(str(err))}); restore again with overwrite"
             ) from None
-        found = self._count(client, shard, host, self.settings.database)
-        if found != rows:
-            raise RestoreFailed(
-                f"shard {shard} on {host}: {found} rows after the move, {rows} staged; "
-                "restore again with overwrite"
-            )
-        self.log(f"shard {shard}: {rows} rows in place on {host}")
+        return self._count(client, shard, host, self.settings.database)
 
     # -- helpers ----------------------------------------------------------------------
     def _drop_staging(self, client: ClickHouseClient) -> None:

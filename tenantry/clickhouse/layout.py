@@ -2,14 +2,27 @@
 
 `provision` is what the operator runs on each host (through that host's own
 Service): the database, the tables of the tenant's layout (`tenantry.clickhouse.schema`),
-and, when the host still holds another layout's tables, their conversion. Two
-conversions exist, both from a layout with fewer hosts:
+and, when the host still holds another layout's tables, their conversion. Three
+conversions exist, two from a layout with fewer hosts and one from an older schema:
 
 - **`events` is a MergeTree but the layout is a cluster** (a 1 x 1 tenant grown to
   N x 1, 1 x M or N x M; only ch-s0-r0 has this): the rows must end up in
   `events_local`, and `events` must become the Distributed table.
 - **`events_local` is a MergeTree but shards now have replicas** (N x 1 -> N x M):
   the rows must end up in a ReplicatedMergeTree `events_local`.
+- **The storing table is schema version 1's** (a plain MergeTree, sorted without
+  `event_id`; `schema.deduplicates`): the rows must end up in this version's
+  ReplacingMergeTree. Partitions cannot move between tables sorted differently, so
+  the rows are copied (`INSERT ... SELECT`) and the old table is dropped right after
+  (`Step.then`). A copy cut short by a kill is made again in full on the next run;
+  the rows it had already copied are then there twice, with the same sorting key
+  (which ends in `event_id`), so the engine keeps one of each (at once for reads
+  with FINAL, as the `reader` user's, and for good at the next merge). On a single
+  host the new table is built as `events_upgrade` and exchanged with `events`; on a
+  cluster `events_local` goes the way of the N x 1 -> N x M conversion below (a
+  `_next` table, the exchange, `events_move`), and is then copied. A replicated old
+  table is dropped per replica (DROP TABLE leaves the other replicas' copies), so
+  each replica copies what it holds, and rows two replicas both copy are kept once.
 
 How, and why it survives being killed at any point: `next_step` is a pure function
 of what the host holds (table engines, and the partitions with active parts) that
@@ -59,7 +72,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from tenantry.clickhouse import schema
-from tenantry.clickhouse.client import ClickHouseClient, quote_string
+from tenantry.clickhouse.client import ClickHouseClient, quote_identifier, quote_string
 from tenantry.clickhouse.schema import EVENTS, EVENTS_LOCAL, TenantSchema
 
 EVENTS_NEXT = "events_next"
@@ -72,6 +85,9 @@ EVENTS_STAGE = "events_stage"
 """MergeTree: one partition on its way from `events_move` to a replicated table."""
 EVENTS_STAGE_REPLICATED = "events_stage_replicated"
 """ReplicatedMergeTree of this host alone: the same partition, before it moves."""
+EVENTS_UPGRADE = "events_upgrade"
+"""One host: this version's `events`, built beside a version-1 `events` and exchanged
+with it; the old table is then copied from under this name and dropped."""
 CONVERSION_TABLES = (
     EVENTS_NEXT,
     EVENTS_LOCAL_NEXT,
@@ -79,7 +95,7 @@ CONVERSION_TABLES = (
     EVENTS_STAGE,
     EVENTS_STAGE_REPLICATED,
 )
-_OURS = (EVENTS, EVENTS_LOCAL, *CONVERSION_TABLES)
+_OURS = (EVENTS, EVENTS_LOCAL, EVENTS_UPGRADE, *CONVERSION_TABLES)
 MAX_STEPS = 100_000  # a bound on one `converge`, far above any tenant's partitions x 4
 
 
@@ -104,12 +120,19 @@ class Observed:
 class Step:
     """One statement of a conversion, with what it does in plain fields."""
 
-    op: Literal["create", "exchange", "rename", "move", "copy", "drop_partition", "drop"]
+    op: Literal[
+        "create", "exchange", "rename", "move", "copy", "copy_rows", "drop_partition", "drop"
+    ]
     table: str
     sql: str
     other: str = ""  # the exchange partner, or the target of rename, move and copy
     partition: str = ""
-    engine: str = ""  # what `create` creates: MergeTree, ReplicatedMergeTree, Distributed
+    engine: str = ""  # what `create` creates: (Replicated)ReplacingMergeTree, Distributed
+    then: str = ""  # run right after `sql` (copy_rows: dropping the table copied)
+
+    @property
+    def statements(self) -> tuple[str, ...]:
+        return (self.sql, self.then) if self.then else (self.sql,)
 
     @property
     def moves(self) -> bool:
@@ -161,14 +184,23 @@ def _create(table: str, sql: str, engine: str) -> Step:
     return Step("create", table, sql, engine=engine)
 
 
+def _copy_rows(wanted: TenantSchema, source: str, target: str) -> Step:
+    """Every row of `source` into `target`, then `source` dropped (see the module
+    docstring: the third conversion)."""
+    columns = ", ".join(quote_identifier(name) for name, _ in schema.EVENT_COLUMNS)
+    into, source_table = _t(wanted, target), _t(wanted, source)  # quoted identifiers
+    sql = f"INSERT INTO {into} ({columns}) SELECT {columns} FROM {source_table}"  # noqa: S608
+    return Step("copy_rows", source, sql, other=target, then=_drop(wanted, source).sql)
+
+
 def _family(replicated: bool) -> str:
-    return "ReplicatedMergeTree" if replicated else "MergeTree"
+    return schema.storing_engine_name(replicated=replicated)
 
 
 def stage_replicated_engine(wanted: TenantSchema) -> str:
     """A Keeper path of this host alone, so the stage is never replicated elsewhere."""
     path = quote_string(schema.replicated_path(wanted, EVENTS_STAGE_REPLICATED) + "/{replica}")
-    return f"ReplicatedMergeTree({path}, '{{replica}}')"
+    return f"{_family(True)}({path}, '{{replica}}')"
 
 
 def _drain_step(wanted: TenantSchema, seen: Observed) -> Step | None:
@@ -193,21 +225,23 @@ def _drain_step(wanted: TenantSchema, seen: Observed) -> Step | None:
     if EVENTS_MOVE in engines and pending:
         partition = min(pending)
         source_replicated = _replicated(engines[EVENTS_MOVE])
-        if source_replicated == target_replicated:
-            return _move(wanted, EVENTS_MOVE, partition, EVENTS_LOCAL)
-        if source_replicated:
+        if source_replicated and not target_replicated:
             raise LayoutError(
                 f"{wanted.database}.{EVENTS_MOVE} is replicated but {EVENTS_LOCAL} is not: "
                 "removing replicas is not converted in place"
             )
+        if not schema.deduplicates(engines[EVENTS_MOVE]):  # schema version 1
+            return _copy_rows(wanted, EVENTS_MOVE, EVENTS_LOCAL)
+        if source_replicated == target_replicated:
+            return _move(wanted, EVENTS_MOVE, partition, EVENTS_LOCAL)
         if EVENTS_STAGE not in engines:
-            sql = schema.events_table(wanted, name=EVENTS_STAGE, engine="MergeTree")
-            return _create(EVENTS_STAGE, sql, "MergeTree")
+            sql = schema.events_table(wanted, name=EVENTS_STAGE, engine=_family(False))
+            return _create(EVENTS_STAGE, sql, _family(False))
         if EVENTS_STAGE_REPLICATED not in engines:
             sql = schema.events_table(
                 wanted, name=EVENTS_STAGE_REPLICATED, engine=stage_replicated_engine(wanted)
             )
-            return _create(EVENTS_STAGE_REPLICATED, sql, "ReplicatedMergeTree")
+            return _create(EVENTS_STAGE_REPLICATED, sql, _family(True))
         return _move(wanted, EVENTS_MOVE, partition, EVENTS_STAGE)
     for table in (EVENTS_MOVE, EVENTS_STAGE, EVENTS_STAGE_REPLICATED):
         if table in engines:
@@ -223,8 +257,21 @@ def _single_node_step(wanted: TenantSchema, seen: Observed) -> Step | None:
             f"{wanted.database} holds a clustered layout ({', '.join(sorted(engines))}); "
             "going back to a single host is not converted in place"
         )
-    if EVENTS not in engines:
-        return _create(EVENTS, schema.events_table(wanted), "MergeTree")
+    events, upgrade = engines.get(EVENTS), engines.get(EVENTS_UPGRADE)
+    if events is None:
+        return _create(EVENTS, schema.events_table(wanted), _family(False))
+    if not schema.deduplicates(events):  # schema version 1
+        if upgrade is None:
+            sql = schema.events_table(wanted, name=EVENTS_UPGRADE)
+            return _create(EVENTS_UPGRADE, sql, _family(False))
+        if not schema.deduplicates(upgrade):
+            raise LayoutError(
+                f"{wanted.database}: {EVENTS} and {EVENTS_UPGRADE} are both {upgrade}s; "
+                f"one of them was not made by this operator"
+            )
+        return _exchange(wanted, EVENTS, EVENTS_UPGRADE)
+    if upgrade is not None:  # exchanged: the version-1 rows are copied in
+        return _copy_rows(wanted, EVENTS_UPGRADE, EVENTS)
     return None
 
 
@@ -236,11 +283,14 @@ def next_step(wanted: TenantSchema, seen: Observed) -> Step | None:
     engines = seen.engines
     if EVENTS_LOCAL not in engines:
         return _create(EVENTS_LOCAL, schema.events_table(wanted), _family(wanted.replicated))
+    if EVENTS_UPGRADE in engines:  # a single host's upgrade, cut short by growing
+        return _copy_rows(wanted, EVENTS_UPGRADE, EVENTS_LOCAL)
     if any(t in engines for t in (EVENTS_MOVE, EVENTS_STAGE, EVENTS_STAGE_REPLICATED)):
         step = _drain_step(wanted, seen)
         if step is not None:
             return step
-    local_ok = _replicated(engines[EVENTS_LOCAL]) == wanted.replicated
+    local = engines[EVENTS_LOCAL]
+    local_ok = _replicated(local) == wanted.replicated and schema.deduplicates(local)
     if _replicated(engines[EVENTS_LOCAL]) and not wanted.replicated:
         raise LayoutError(
             f"{wanted.database}.{EVENTS_LOCAL} is replicated but the layout has no replicas: "
@@ -310,8 +360,9 @@ def converge(
         step = next_step(wanted, observe(client, wanted))
         if step is None:
             return done
-        client.command(step.sql)
-        done.statements.append(step.sql)
+        for statement in step.statements:
+            client.command(statement)
+            done.statements.append(statement)
         done.moved_partitions += int(step.moves)
     raise LayoutError(f"{wanted.database}: no layout after {max_steps} statements")
 

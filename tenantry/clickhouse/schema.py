@@ -15,12 +15,12 @@ added later gets the same statements as the first one did.
 
 Layout of a tenant's database, per host:
 
-- one host (1 shard x 1 replica): `events`, a MergeTree.
+- one host (1 shard x 1 replica): `events`, a ReplacingMergeTree.
 - more than one host: `events_local` stores the rows and `events` is a
   Distributed table over it (`internal_replication`: one replica per shard
-  receives each insert). `events_local` is a MergeTree when each shard has one
-  replica (N x 1: no Keeper at all), a ReplicatedMergeTree (`{shard}`/`{replica}`
-  macros, Keeper) when shards have replicas (1 x M, N x M).
+  receives each insert). `events_local` is a ReplacingMergeTree when each shard
+  has one replica (N x 1: no Keeper at all), a ReplicatedReplacingMergeTree
+  (`{shard}`/`{replica}` macros, Keeper) when shards have replicas (1 x M, N x M).
 
 Writers and dashboards always use `<db>.events`, whatever the layout. A host
 whose tables belong to another layout (a 1 x 1 tenant grown into a cluster, an
@@ -34,7 +34,9 @@ Table design (see `events_table` for the ORDER BY reasoning):
 - `TTL timestamp + INTERVAL <retention> DAY`, changed in place with
   `ALTER TABLE ... MODIFY TTL` when the tenant's retention changes;
 - a deduplication window, so the ingestion writer can retry a batch with the
-  same `insert_deduplication_token` without duplicating rows.
+  same `insert_deduplication_token` without duplicating rows;
+- the ReplacingMergeTree engine with `event_id` in the sorting key, so an event a
+  producer sent twice, in any two batches, is stored once (`events_table`).
 """
 
 from __future__ import annotations
@@ -47,7 +49,9 @@ from tenantry.clickhouse.client import quote_identifier, quote_string
 # The version of the layout described here (tables, columns, engines). Every backup
 # records the version it holds (operator: `backups.Manifest.schema_version`), so a
 # restore can tell whether it needs a migration. Raise it with any change to the DDL.
-SCHEMA_VERSION = 1
+# 2: the storing table is a ReplacingMergeTree ordered by `event_id` last (events sent
+# twice are stored once; `tenantry.clickhouse.layout` converts version-1 tables).
+SCHEMA_VERSION = 2
 
 EVENTS = "events"
 SHARDING_KEY = "cityHash64(user_id)"
@@ -55,6 +59,16 @@ SHARDING_KEY = "cityHash64(user_id)"
 `SHARDING_KEY % shards` (shards in `remote_servers` order); the restore places rows by
 the same rule (operator: `restore_job`)."""
 EVENTS_LOCAL = "events_local"
+ORDER_BY = "(event, toDate(timestamp), user_id, timestamp, event_id)"
+"""The storing table's sorting key, which is also its deduplication key (see
+`events_table`)."""
+STORING_ENGINE = "ReplacingMergeTree"
+"""The engine family of the table that stores events (`Replicated` prefixed where shards
+have replicas). Version-1 tables were plain `MergeTree`s (see `deduplicates`)."""
+KEEPER_TABLE = "events_v2"
+"""The last element of a replicated storing table's Keeper path. Version-1 replicated
+tables used `events`; the two exist side by side while a host converts, so they
+cannot share a path."""
 # Inserts remembered per table (or per partition on replicated tables) for
 # deduplication; a writer retrying a batch must do so within this many inserts.
 DEDUP_WINDOW = 1000
@@ -133,13 +147,24 @@ def replicated_path(schema: TenantSchema, name: str) -> str:
     return f"/clickhouse/tables/{{shard}}/{schema.database}/{name}"
 
 
+def deduplicates(engine: str) -> bool:
+    """Whether a storing table's engine (`system.tables.engine`) is this version's,
+    which keeps one row per sorting key, rather than version 1's plain MergeTree."""
+    return STORING_ENGINE in engine
+
+
+def storing_engine_name(*, replicated: bool) -> str:
+    """The engine's name as `system.tables.engine` shows it."""
+    return f"Replicated{STORING_ENGINE}" if replicated else STORING_ENGINE
+
+
 def events_engine(schema: TenantSchema) -> str:
-    """MergeTree, or ReplicatedMergeTree keyed by the shard and replica macros when
-    shards have replicas. The Keeper path ends in `events` (not `events_local`), as
-    tenants created by earlier versions have it."""
+    """ReplacingMergeTree, or ReplicatedReplacingMergeTree keyed by the shard and
+    replica macros when shards have replicas (Keeper path ending in `KEEPER_TABLE`)."""
     if not schema.replicated:
-        return "MergeTree"
-    return f"ReplicatedMergeTree({quote_string(replicated_path(schema, EVENTS))}, '{{replica}}')"
+        return STORING_ENGINE
+    path = quote_string(replicated_path(schema, KEEPER_TABLE))
+    return f"{storing_engine_name(replicated=True)}({path}, '{{replica}}')"
 
 
 def events_table(
@@ -151,9 +176,9 @@ def events_table(
     the same structure under other names while it converts a host (the structure
     must be identical for partitions to move between them).
 
-    ORDER BY (event, toDate(timestamp), user_id, timestamp), because dashboard
-    panels almost always ask "how many <event> per day/hour over a range, how
-    many distinct users":
+    ORDER BY (event, toDate(timestamp), user_id, timestamp, event_id), because
+    dashboard panels almost always ask "how many <event> per day/hour over a range,
+    how many distinct users":
 
     - `event` first: nearly every panel filters on one or a few event names, and
       it has few distinct values (LowCardinality), so the primary index skips
@@ -163,7 +188,16 @@ def events_table(
     - `user_id` then: rows of one user sit together within a day, which makes
       `uniq(user_id)` and funnel/retention queries read sorted runs and
       compresses well;
-    - `timestamp` last: rows of a user come in time order (funnels, sessions).
+    - `timestamp`: rows of a user come in time order (funnels, sessions);
+    - `event_id` last, for deduplication: the engine is a ReplacingMergeTree, which
+      keeps one row of those with the same sorting key. An event a producer sent
+      twice (same `event_id`, name, user and time, in two batches, hours apart or
+      through two pods) is one row once the engine has merged the parts that hold
+      the copies, and one row at once for reads with FINAL, which the `reader`
+      user's settings profile and panel queries apply (`final = 1`). Two events
+      that share an `event_id` but differ in name, user or time are two rows.
+      Merges happen within a partition (a month) on one host; the copies of an
+      event share its month, and its shard (the sharding key is the user).
 
     A minmax skip index on `timestamp` serves panels that do not filter on the
     event name.
@@ -181,7 +215,7 @@ def events_table(
         "    INDEX timestamp_minmax timestamp TYPE minmax GRANULARITY 1\n)\n"
         f"ENGINE = {engine}\n"
         "PARTITION BY toYYYYMM(timestamp)\n"
-        "ORDER BY (event, toDate(timestamp), user_id, timestamp)\n"
+        f"ORDER BY {ORDER_BY}\n"
         f"{ttl_clause(schema.retention_days)}\n"
         f"SETTINGS {window_setting} = {DEDUP_WINDOW}, index_granularity = 8192"
     )

@@ -174,7 +174,10 @@ def profiles(model: m.TenantModel) -> list[dict[str, Any]]:
 
     # readonly=2: reads only, and settings may change (within the bounds) but readonly
     # itself may not; clients such as clickhouse-connect send settings with queries.
-    return [profile("writer", writer_limits), profile("reader", reader_limits, ("readonly", "2"))]
+    # final=1: reads apply FINAL, so an event stored twice (schema.events_table) counts
+    # once before the engine has merged its copies; a query may turn it off for speed.
+    reader_extra = (("readonly", "2"), ("final", "1"))
+    return [profile("writer", writer_limits), profile("reader", reader_limits, *reader_extra)]
 
 
 def quotas(model: m.TenantModel) -> list[dict[str, Any]]:

@@ -33,7 +33,7 @@ import pytest
 from tenantry_operator import normalize
 from tenantry_operator.dataplane import schema_step
 
-from tenantry.clickhouse import layout
+from tenantry.clickhouse import layout, schema
 from tenantry.clickhouse.http_client import HttpClickHouseClient
 from tenantry.clickhouse.schema import TenantSchema
 from tests.support.wait import scaled, stop_process
@@ -175,7 +175,7 @@ def test_one_host_to_two_shards_moves_every_row_into_events_local_once(
     assert _rows([first, second], "events_local") == before
     assert _rows([second], "events_local") == (0, 0)  # rows are not rebalanced
     for host in (first, second):
-        assert _tables(host) == {"events": "Distributed", "events_local": "MergeTree"}
+        assert _tables(host) == {"events": "Distributed", "events_local": "ReplacingMergeTree"}
         assert layout.has_schema(host.client, _layout(2))
         again = layout.provision(host.client, _layout(2))
         assert not again.changed
@@ -196,7 +196,7 @@ def test_a_third_shard_gets_the_schema_and_nothing_moves(start_host: Start) -> N
     assert [r.changed for r in reports] == [False, False, True]
     assert reports[2].created
     assert _rows(hosts, "events_local") == before == (1000, before[1])
-    assert _tables(hosts[2]) == {"events": "Distributed", "events_local": "MergeTree"}
+    assert _tables(hosts[2]) == {"events": "Distributed", "events_local": "ReplacingMergeTree"}
 
 
 def _steps_of_conversion(host: Host) -> list[str]:
@@ -255,7 +255,7 @@ def test_a_host_killed_mid_conversion_finishes_after_restart(start_host: Start) 
         report = layout.provision(again.client, _layout(2))
         assert report.moved_partitions >= 1
         assert _rows([again], "events_local") == before
-        assert _tables(again) == {"events": "Distributed", "events_local": "MergeTree"}
+        assert _tables(again) == {"events": "Distributed", "events_local": "ReplacingMergeTree"}
     finally:
         again.stop()
 
@@ -309,3 +309,117 @@ def test_the_operator_step_reports_the_conversion_and_the_new_host(start_host: S
     again = asyncio.run(schema_step.ensure_schema(first.client, grown, host=first.name))
     assert again.summary == "unchanged"
     assert again.notices() == []
+
+
+# Schema version 1, as releases before the deduplicating engine created it: a plain
+# MergeTree sorted without `event_id`. History, kept here to build such a host.
+V1_ORDER_BY = "(event, toDate(timestamp), user_id, timestamp)"
+
+
+def _provision_v1(host: Host, wanted: TenantSchema) -> None:
+    host.client.command(schema.create_database(wanted))
+    v1 = schema.events_table(wanted, engine="MergeTree").replace(schema.ORDER_BY, V1_ORDER_BY)
+    assert V1_ORDER_BY in v1
+    host.client.command(v1)
+    distributed = schema.distributed_table(wanted)
+    if distributed is not None:
+        host.client.command(distributed)
+
+
+def _resend(host: Host, table: str, rows: int) -> None:
+    """A producer's retry stored again, as version 1 did: `rows` events a second time."""
+    host.client.command(
+        f"INSERT INTO {DB}.{table} SELECT * FROM {DB}.{table} "  # noqa: S608
+        f"ORDER BY event_id LIMIT {rows} SETTINGS insert_deduplicate = 0"
+    )
+
+
+def _distinct_rows(hosts: list[Host], table: str, *, final: bool = False) -> tuple[int, int]:
+    """Distinct events across the hosts' `table` (or, with `final`, the rows a reader
+    with FINAL sees), and an order-free checksum of them."""
+    count = checksum = 0
+    columns = "event_id, timestamp, event, user_id, properties"
+    source = (
+        f"{DB}.{table} FINAL" if final else f"(SELECT DISTINCT {columns} FROM {DB}.{table})"  # noqa: S608
+    )
+    for host in hosts:
+        got = host.client.query(
+            "SELECT count() AS n, sum(cityHash64(event_id, timestamp, user_id, properties)) "  # noqa: S608
+            f"AS s FROM {source}"
+        )[0]
+        count += int(got["n"])
+        checksum = (checksum + int(got["s"])) % 2**64
+    return count, checksum
+
+
+@pytest.mark.parametrize("shards", [1, 2])
+def test_a_version_1_host_is_upgraded_in_place_and_resent_events_count_once(
+    start_host: Start, shards: int
+) -> None:
+    host = start_host(0, shards)
+    wanted = _layout(shards)
+    _provision_v1(host, wanted)
+    _insert(host, wanted.local_table, ROWS)
+    _resend(host, wanted.local_table, 100)
+    assert _rows([host], wanted.local_table)[0] == ROWS + 100  # version 1 kept both
+    distinct = _distinct_rows([host], wanted.local_table)
+    assert distinct[0] == ROWS
+
+    report = layout.provision(host.client, wanted)
+
+    assert report.converted
+    assert any(s.startswith("INSERT INTO") for s in report.statements)
+    engine = "ReplacingMergeTree"
+    expected = {"events": engine} if shards == 1 else {"events": "Distributed"}
+    if shards > 1:
+        expected["events_local"] = engine
+    assert dict(layout.observe(host.client, wanted).engines) == expected
+    assert _distinct_rows([host], wanted.local_table, final=True) == distinct
+    host.client.command(f"OPTIMIZE TABLE {DB}.{wanted.local_table} FINAL")
+    assert _rows([host], wanted.local_table) == distinct  # the copies merged into one
+    assert not layout.provision(host.client, wanted).changed
+
+
+def test_a_version_1_host_grown_to_two_shards_is_upgraded_too(start_host: Start) -> None:
+    first = start_host(0, 2)
+    _provision_v1(first, _layout(1))
+    _insert(first, "events", ROWS)
+    before = _distinct_rows([first], "events")
+
+    second = start_host(1, 2)
+    for host in (first, second):
+        layout.provision(host.client, _layout(2))
+
+    assert _distinct_rows([first, second], "events_local", final=True) == before
+    for host in (first, second):
+        assert _tables(host) == {"events": "Distributed", "events_local": "ReplacingMergeTree"}
+
+
+def test_an_upgrade_killed_between_copy_and_drop_keeps_each_event_once(
+    start_host: Start,
+) -> None:
+    """The copy of the version-1 rows made, the drop not: the next run copies again,
+    and the engine keeps one row per event."""
+    host = start_host(0, 1)
+    wanted = _layout(1)
+    _provision_v1(host, wanted)
+    _insert(host, "events", ROWS)
+    before = _distinct_rows([host], "events")
+    while (step := layout.next_step(wanted, layout.observe(host.client, wanted))) is not None:
+        if step.op == "copy_rows":
+            host.client.command(step.sql)  # ... and the operator dies here
+            break
+        for statement in step.statements:
+            host.client.command(statement)
+    else:
+        pytest.fail("no copy_rows step")
+    assert _rows([host], "events")[0] == ROWS  # copied once so far
+    host.client.command(f"SYSTEM STOP MERGES {DB}.events")  # to see the copies
+
+    layout.provision(host.client, wanted)
+
+    assert _rows([host], "events")[0] == 2 * ROWS  # copied twice, not merged yet
+    assert _distinct_rows([host], "events", final=True) == before
+    host.client.command(f"SYSTEM START MERGES {DB}.events")
+    host.client.command(f"OPTIMIZE TABLE {DB}.events FINAL")
+    assert _rows([host], "events") == before

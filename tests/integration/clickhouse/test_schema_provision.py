@@ -36,9 +36,9 @@ def test_provision_creates_single_node_events_table(
     assert report.created
     assert not report.ttl_altered
     info = _table_info(client, database)
-    assert info["engine"] == "MergeTree"
+    assert info["engine"] == "ReplacingMergeTree"
     assert info["partition_key"] == "toYYYYMM(timestamp)"
-    assert info["sorting_key"] == "event, toDate(timestamp), user_id, timestamp"
+    assert info["sorting_key"] == "event, toDate(timestamp), user_id, timestamp, event_id"
     assert schema.ttl_days_of(str(info["engine_full"])) == 30
     assert "non_replicated_deduplication_window = 1000" in str(info["engine_full"])
     columns = client.query(
@@ -214,7 +214,8 @@ def test_cluster_ddl_is_valid_clickhouse_sql(
     ]
     assert not any("ON CLUSTER" in f for f in formatted)
     create = formatted[1]
-    engine = "ReplicatedMergeTree('/clickhouse/tables/{shard}/acme/events', '{replica}')"
+    path = "/clickhouse/tables/{shard}/acme/events_v2"
+    engine = f"ReplicatedReplacingMergeTree('{path}', '{{replica}}')"
     assert (engine in create) == (replicas > 1)
     assert "TTL timestamp + toIntervalDay(90)" in create
     assert formatted[2].startswith("CREATE TABLE IF NOT EXISTS acme.events AS acme.events_local")

@@ -93,7 +93,9 @@ def expected_grants(model: m.TenantModel) -> list[list[Any]]:
 
 def expected_profiles(model: m.TenantModel) -> list[list[Any]]:
     r, w = model.clickhouse.reader, model.clickhouse.writer
+    # reader: reads only, each event once (FINAL) however often it was sent
     rows: list[list[Any]] = [["reader", "readonly", "2", None, None]]
+    rows.append(["reader", "final", "1", None, None])
     for name, value in (
         ("max_execution_time", r.max_execution_time_s),
         ("max_memory_usage", r.max_memory_usage_bytes),

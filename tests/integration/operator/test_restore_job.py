@@ -236,6 +236,8 @@ def test_restore_into_another_shard_count_brings_every_row_once(world: World, sh
     result = world.restore(target, backup=world.backup)
     assert result.returncode == 0, result.stderr
     assert f"restore of {world.backup} complete: {sum(ROWS)} rows" in result.stdout
+    for shard, rows in enumerate(target.rows()):
+        assert f"shard {shard}: {rows} rows in place on " in result.stdout
     assert sum(target.rows()) == sum(ROWS)
     assert target.checksum() == world.source.checksum()
     if shards > 1:

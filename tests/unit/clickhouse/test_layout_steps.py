@@ -4,10 +4,13 @@ The engine runs the transitions between non-replicated layouts for real
 (tests/integration/clickhouse/test_layouts.py); it cannot run replicated tables
 (chDB keeps them read-only, see there). Here a model of what each statement does to
 one host's tables (`TableModel`: an engine per table and the row ids per partition,
-with the engine's rule that MOVE PARTITION refuses to cross engine families) takes
-the steps, so the decisions are checked for 1 x 1 -> 1 x M and N x M and for
-N x 1 -> N x M as well: every row ends in `events_local` exactly once, after any
-number of steps and with inserts still landing in the old table.
+with the engine's rules that MOVE and REPLACE PARTITION refuse to cross engine families
+and sorting keys) takes the steps, so the decisions are checked for 1 x 1 -> 1 x M and
+N x M and for N x 1 -> N x M as well: every row ends in `events_local` exactly once,
+after any number of steps and with inserts still landing in the old table. Hosts of
+schema version 1 (plain MergeTree sorted without `event_id`) are upgraded in every
+layout; there a row may be copied twice by a copy cut short, and the deduplicating
+engine keeps one (the model counts a deduplicating table's ids once each).
 """
 
 from __future__ import annotations
@@ -16,12 +19,21 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tenantry.clickhouse import layout
+from tenantry.clickhouse import layout, schema
 from tenantry.clickhouse.schema import TenantSchema
 
 
 def _family(engine: str) -> str:
-    return "replicated" if engine.startswith("Replicated") else engine
+    return "replicated" if engine.startswith("Replicated") else "plain"
+
+
+def _ordering(engine: str) -> str:
+    """Version 1's tables are sorted without `event_id`: partitions can't cross."""
+    return "v2" if schema.deduplicates(engine) else "v1"
+
+
+V1 = {False: "MergeTree", True: "ReplicatedMergeTree"}
+"""Schema version 1's storing engines (as system.tables shows them): what older hosts hold."""
 
 
 @dataclass
@@ -53,9 +65,17 @@ class TableModel:
             self.rows[o] = self.rows.pop(t, {})
         elif step.op == "move":
             assert _family(self.engines[t]) == _family(self.engines[o]), "MOVE across families"
+            assert _ordering(self.engines[t]) == _ordering(self.engines[o]), "different ordering"
             self.rows[o].setdefault(p, []).extend(self.rows[t].pop(p))
         elif step.op == "copy":  # REPLACE PARTITION: the target's partition becomes a copy
+            assert _ordering(self.engines[t]) == _ordering(self.engines[o]), "different ordering"
             self.rows[o][p] = list(self.rows[t][p])
+        elif step.op == "copy_rows":  # INSERT SELECT of everything, then DROP TABLE
+            for partition, ids in self.rows.get(t, {}).items():
+                self.rows[o].setdefault(partition, []).extend(ids)
+            if step.then:
+                self.engines.pop(t)
+                self.rows.pop(t, None)
         elif step.op == "drop_partition":
             self.rows[t].pop(p)
         elif step.op == "drop":
@@ -63,15 +83,24 @@ class TableModel:
             self.engines.pop(t)
             self.rows.pop(t, None)
 
+    def copy_cut_short(self, step: layout.Step) -> None:
+        """The INSERT of a copy_rows step ran; the process died before the DROP."""
+        assert step.op == "copy_rows"
+        self.apply(layout.Step("copy_rows", step.table, step.sql, other=step.other))
+
     def stored(self) -> list[int]:
-        """Every row id in every table that stores rows (a row in two counts twice)."""
-        return sorted(
-            i
-            for t, parts in self.rows.items()
-            if self.engines[t].endswith("MergeTree")
-            for ids in parts.values()
-            for i in ids
-        )
+        """Every row id in every table that stores rows, as reads with FINAL see them:
+        a row in two tables counts twice; in one deduplicating table, once."""
+        found: list[int] = []
+        for t, parts in self.rows.items():
+            if not self.engines[t].endswith("MergeTree"):
+                continue
+            ids = [i for ids in parts.values() for i in ids]
+            found.extend(set(ids) if schema.deduplicates(self.engines[t]) else ids)
+        return sorted(found)
+
+    def local_rows(self) -> list[int]:
+        return sorted({i for ids in self.rows["events_local"].values() for i in ids})
 
 
 def _schema(shards: int, replicas: int) -> TenantSchema:
@@ -125,7 +154,7 @@ def test_every_row_ends_in_events_local_once(
 
     assert host.stored() == rows
     assert sorted(i for ids in host.rows["events_local"].values() for i in ids) == rows
-    engine = "ReplicatedMergeTree" if after[1] > 1 else "MergeTree"
+    engine = schema.storing_engine_name(replicated=after[1] > 1)
     assert host.engines == {"events": "Distributed", "events_local": engine}
     assert all("ON CLUSTER" not in s.sql for s in steps)
     assert layout.next_step(wanted, host.observed()) is None
@@ -181,3 +210,100 @@ def test_removing_replicas_is_refused_before_any_statement() -> None:
     host = _host_of(2, 2)
     with pytest.raises(layout.LayoutError, match="replicated"):
         layout.next_step(_schema(2, 1), host.observed())
+
+
+def _v1_host_of(shards: int, replicas: int) -> TableModel:
+    """ch-s0-r0 of a layout as schema version 1 built it, 3 partitions of rows."""
+    if shards * replicas == 1:
+        host = TableModel({"events": V1[False]}, {"events": {}})
+    else:
+        host = TableModel(
+            {"events": "Distributed", "events_local": V1[replicas > 1]}, {"events_local": {}}
+        )
+    table = "events" if shards * replicas == 1 else "events_local"
+    for n, partition in enumerate(("202610", "202611", "202612")):
+        host.insert(table, partition, list(range(n * 100, n * 100 + 100)))
+    return host
+
+
+UPGRADES = [
+    ((1, 1), (1, 1)),
+    ((2, 1), (2, 1)),
+    ((1, 2), (1, 2)),
+    ((2, 2), (2, 2)),
+    ((1, 1), (2, 1)),
+    ((1, 1), (2, 2)),
+    ((2, 1), (2, 3)),
+    ((1, 2), (3, 2)),
+]
+
+
+@pytest.mark.parametrize(("before", "after"), UPGRADES)
+def test_a_version_1_host_is_upgraded_with_every_row_once(
+    before: tuple[int, int], after: tuple[int, int]
+) -> None:
+    host = _v1_host_of(*before)
+    rows = host.stored()
+    wanted = _schema(*after)
+
+    steps = _run(host, wanted)
+
+    assert host.stored() == rows
+    engine = schema.storing_engine_name(replicated=after[1] > 1)
+    if after == (1, 1):
+        assert host.engines == {"events": engine}
+    else:
+        assert host.engines == {"events": "Distributed", "events_local": engine}
+        assert host.local_rows() == rows
+    assert [s.op for s in steps].count("copy_rows") == 1  # the rows are copied once
+    assert layout.next_step(wanted, host.observed()) is None
+
+
+@pytest.mark.parametrize(("before", "after"), UPGRADES)
+def test_an_upgrade_killed_between_copy_and_drop_keeps_every_row_once(
+    before: tuple[int, int], after: tuple[int, int]
+) -> None:
+    """The copy is made again in full; rows copied twice are one row each."""
+    host = _v1_host_of(*before)
+    rows = host.stored()
+    wanted = _schema(*after)
+    while (step := layout.next_step(wanted, host.observed())) is not None:
+        if step.op == "copy_rows":
+            host.copy_cut_short(step)
+            break
+        host.apply(step)
+    else:
+        pytest.fail("no copy_rows step")
+
+    steps = _run(host, wanted)
+
+    assert steps[0].op == "copy_rows"  # made again
+    assert host.stored() == rows
+
+
+def test_a_late_insert_into_a_version_1_table_is_copied_too() -> None:
+    wanted = _schema(2, 2)
+    total = len(_run(_v1_host_of(2, 1), wanted))
+    for cut in range(total):
+        host = _v1_host_of(2, 1)
+        rows = host.stored()
+        for _ in range(cut):
+            step = layout.next_step(wanted, host.observed())
+            assert step is not None
+            host.apply(step)
+        if "events_move" in host.engines:
+            host.insert("events_move", "202611", [9000, 9001])
+            rows = sorted([*rows, 9000, 9001])
+        _run(host, wanted)
+        assert host.stored() == rows, f"late insert after step {cut}"
+
+
+def test_the_version_1_replicated_table_is_left_to_its_other_replicas() -> None:
+    """DROP TABLE of a replicated table removes this replica only: never DROP PARTITION
+    (replicated to every replica, whose rows may not be copied yet)."""
+    host = _v1_host_of(2, 2)
+    steps = _run(host, _schema(2, 2))
+    on_old = [s for s in steps if s.table == "events_move"]
+    assert [s.op for s in on_old] == ["copy_rows"]
+    assert on_old[0].then.startswith("DROP TABLE")
+    assert not any("DROP PARTITION" in q for s in steps for q in s.statements)

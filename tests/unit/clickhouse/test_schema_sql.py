@@ -22,9 +22,9 @@ CREATE TABLE IF NOT EXISTS `acme`.`events`
     `batch_id` String DEFAULT '',
     INDEX timestamp_minmax timestamp TYPE minmax GRANULARITY 1
 )
-ENGINE = MergeTree
+ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(timestamp)
-ORDER BY (event, toDate(timestamp), user_id, timestamp)
+ORDER BY (event, toDate(timestamp), user_id, timestamp, event_id)
 TTL timestamp + INTERVAL 30 DAY
 SETTINGS non_replicated_deduplication_window = 1000, index_granularity = 8192"""
 
@@ -57,8 +57,8 @@ def test_cluster_layout_replicated_local_table_and_distributed() -> None:
     assert create_db == "CREATE DATABASE IF NOT EXISTS `acme`"
     assert local.startswith("CREATE TABLE IF NOT EXISTS `acme`.`events_local`\n")
     assert (
-        "ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/acme/events', '{replica}')"
-        in local
+        "ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/acme/events_v2', "
+        "'{replica}')" in local
     )
     assert "replicated_deduplication_window = 1000" in local
     assert "non_replicated" not in local
@@ -94,6 +94,18 @@ def test_replicated_engine_exactly_when_shards_have_replicas(
     statements = schema.schema_statements(tenant)
     assert any("Replicated" in s for s in statements) is replicated
     assert not any("ON CLUSTER" in s for s in statements)
+
+
+def test_the_storing_table_deduplicates_on_event_id() -> None:
+    """ReplacingMergeTree keeps one row per sorting key: event_id must be in it (or
+    distinct events of one user in one millisecond would collapse), last."""
+    for tenant in (SINGLE, CLUSTER):
+        engine = schema.events_engine(tenant)
+        assert schema.deduplicates(engine)
+        assert schema.ORDER_BY.strip("()").split(", ")[-1] == "event_id"
+        assert f"ORDER BY {schema.ORDER_BY}\n" in schema.events_table(tenant)
+    assert not schema.deduplicates("MergeTree")
+    assert not schema.deduplicates("ReplicatedMergeTree")
 
 
 def test_modify_ttl_targets_the_storing_table() -> None:
