@@ -175,7 +175,7 @@ class World:
         return result
 
     def inventory(self) -> backups.Inventory:
-        root = f"{PREFIX}{SOURCE}/"
+        root = f"{PREFIX}{self.source.model.name}/"
         pages = (
             self.s3.client().get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=root)
         )
@@ -411,3 +411,53 @@ def test_restore_into_a_replicated_layout_goes_through_one_answering_replica_per
         for host in procs:
             if host.proc is not None:
                 stop_process(host.proc, grace=15, what="loopback ClickHouse")
+
+
+# Schema version 1's sorting key (a plain MergeTree without `event_id` in it), as
+# releases before event deduplication created the storing table. History, kept here.
+V1_ORDER_BY = "(event, toDate(timestamp), user_id, timestamp)"
+
+
+def test_a_backup_of_schema_version_1_restores_into_this_version(
+    world: World, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A tenant backed up before the upgrade (plain MergeTree, an event stored twice as
+    version 1 did) restores into a tenant of this version: every stored row arrives,
+    and readers (FINAL) see each event once."""
+    procs: list[Host] = []
+    try:
+        old = _tenant("rs-old", 1, tmp_path_factory, procs)
+        (host,) = old.hosts
+        client = old.client(host)
+        table = f"{quote_identifier(old.model.database)}.events"
+        client.command(f"DROP TABLE {table} SYNC")
+        v1 = schema.events_table(tenant_schema(old.model), engine="MergeTree")
+        client.command(v1.replace(schema.ORDER_BY, V1_ORDER_BY))
+        client.command(
+            f"INSERT INTO {table} (event_id, timestamp, event, user_id, properties) "  # noqa: S608
+            "SELECT generateUUIDv4(), now64(3) - number * 60, 'view', toString(number % 31), "
+            "toString(number) FROM numbers(800)"
+        )
+        client.command(
+            f"INSERT INTO {table} SELECT * FROM {table} ORDER BY event_id LIMIT 50 "  # noqa: S608
+            "SETTINGS insert_deduplicate = 0"
+        )
+        client.close()
+        assert old.rows() == [850]
+        backup = World(world.s3, old, {}, backup="").backup_now()
+        target = _tenant("rs-new", 1, tmp_path_factory, procs)
+
+        result = world.restore(target, backup=backup, source="rs-old")
+
+        assert result.returncode == 0, result.stderr
+        assert "shard 0: 850 rows in place on " in result.stdout  # counted before merges
+        events = (  # each event once, whether its copies are merged yet or not
+            f"SELECT sum(toUInt128(cityHash64({COLUMNS}))) AS v "  # noqa: S608
+            f"FROM (SELECT DISTINCT {COLUMNS} FROM {{t}})"
+        )
+        assert target.per_host(events) == old.per_host(events)
+        assert [int(v) for v in target.per_host("SELECT count() AS v FROM {t} FINAL")] == [800]
+    finally:
+        for started in procs:
+            if started.proc is not None:
+                stop_process(started.proc, grace=15, what="loopback ClickHouse")
