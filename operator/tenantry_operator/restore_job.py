@@ -21,6 +21,11 @@ tables only once everything that can fail on bad input has passed:
    ``k``, so the rows arrive exactly once in any shard count, and no interserver
    traffic is needed. Before reading a source shard, its row count in the backup is
    compared with the manifest (a corrupt or foreign backup fails here).
+   With as many target shards as the source had, and no replicas in the source, shard
+   ``k`` is instead the engine's own ``RESTORE TABLE ... AS`` of source shard ``k``
+   (files copied as they are: about the engine's own restore time), unless the backed-up
+   table's columns or keys differ from the target's (an older schema version); its
+   rows are counted against the manifest the same way (docs/backup-restore.md, 2.3).
 4. **Verify.** The staged rows of all target shards must add up to the manifest's rows.
 5. **Move into place**, per shard and partition: ``ATTACH PARTITION ... FROM`` (hard
    links; on a replicated target Keeper replicates the attached parts), or with
@@ -45,7 +50,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -227,6 +232,17 @@ class Job:
         staging = schema.TenantSchema(self.staging, retention_days=s.retention_days)
         self._drop_staging(client)  # a killed run's leftover
         self._command(client, shard, host, schema.create_database(staging))
+        source = self._same_shard(manifest, shard)
+        if source is not None and self._restore_natively(manifest, source, shard, host, client):
+            staged = self._count(client, shard, host, self.staging)
+            table = self.source_table(source)
+            if staged != source.tables.get(table, 0):
+                raise RestoreFailed(
+                    f"backup {manifest.name} shard {source.shard}: {table} restored {staged} "
+                    f"rows, the manifest counts {source.tables.get(table, 0)}: nothing restored"
+                )
+            self.log(f"shard {shard}: {staged} rows staged on {host} (the engine's RESTORE)")
+            return staged
         self._command(
             client,
             shard,
@@ -277,6 +293,71 @@ class Job:
         staged = self._count(client, shard, host, self.staging)
         self.log(f"shard {shard}: {staged} rows staged on {host}")
         return staged
+
+    def _same_shard(self, manifest: backups.Manifest, shard: int) -> backups.ShardBackup | None:
+        """The source shard whose rows are exactly this target shard's, when the engine's
+        own RESTORE can bring them: as many shards as the source (shard k's rows stay on
+        shard k, where the source had them) and no replicas in the source (a restored
+        replicated table would join the Keeper path of the one it was taken from)."""
+        if manifest.shards != len(self.settings.hosts) or manifest.replicas != 1:
+            return None
+        found = [sb for sb in manifest.shard_backups if sb.shard == shard]
+        return found[0] if len(found) == 1 else None
+
+    def _restore_natively(
+        self,
+        manifest: backups.Manifest,
+        source: backups.ShardBackup,
+        shard: int,
+        host: str,
+        client: ClickHouseClient,
+    ) -> bool:
+        """The engine's RESTORE of one source shard's table into the staging database:
+        files copied from S3 as they are, nothing decoded or sorted again. First the
+        table alone (`structure_only`), so its TTL merges stop before any row arrives
+        (an old backup's rows may be past the retention by now; they must be counted
+        first) and so a table the target's cannot take parts from (another sorting key:
+        an older schema version) is found before any data moves; False then, and the
+        staging table is dropped again for the row-by-row copy."""
+        backed_up = (
+            f"{quote_identifier(manifest.database)}.{quote_identifier(self.source_table(source))}"
+        )
+        staging = self._table(self.staging)
+        restore = f"RESTORE TABLE {backed_up} AS {staging} FROM {self._s3(manifest, source)}"
+        self._command(client, shard, host, f"{restore} SETTINGS structure_only = 1")
+        if not self._parts_fit(client, shard, host):
+            self._command(client, shard, host, f"DROP TABLE IF EXISTS {staging} SYNC")
+            self.log(f"shard {shard}: the backup's table is not the target's; copying rows")
+            return False
+        self._command(client, shard, host, f"SYSTEM STOP TTL MERGES {staging}")
+        self._command(client, shard, host, restore)
+        return True
+
+    def _parts_fit(self, client: ClickHouseClient, shard: int, host: str) -> bool:
+        """Whether staging's parts can be attached to the target table: the same
+        columns, partition key and sorting key (what ATTACH PARTITION FROM requires)."""
+        params = {"t": self.table, "a": self.staging, "b": self.settings.database}
+        keys = self._query(
+            client,
+            shard,
+            host,
+            "SELECT database AS d, partition_key AS p, sorting_key AS k FROM system.tables "
+            "WHERE name = {t:String} AND database IN ({a:String}, {b:String})",
+            params,
+        )
+        columns = self._query(
+            client,
+            shard,
+            host,
+            "SELECT database AS d, name AS n, type AS y FROM system.columns "
+            "WHERE table = {t:String} AND database IN ({a:String}, {b:String}) "
+            "ORDER BY database, position",
+            params,
+        )
+        shapes: dict[str, list[Any]] = {str(r["d"]): [r["p"], r["k"]] for r in keys}
+        for column in columns:
+            shapes.setdefault(str(column["d"]), []).append((column["n"], column["y"]))
+        return len(shapes) == 2 and shapes[self.staging] == shapes[self.settings.database]
 
     def _s3(self, manifest: backups.Manifest, source: backups.ShardBackup) -> str:
         s = self.settings.s3
