@@ -13,11 +13,15 @@ conversions exist, two from a layout with fewer hosts and one from an older sche
 - **The storing table is schema version 1's** (a plain MergeTree, sorted without
   `event_id`; `schema.deduplicates`): the rows must end up in this version's
   ReplacingMergeTree. Partitions cannot move between tables sorted differently, so
-  the rows are copied (`INSERT ... SELECT`) and the old table is dropped right after
-  (`Step.then`). A copy cut short by a kill is made again in full on the next run;
-  the rows it had already copied are then there twice, with the same sorting key
-  (which ends in `event_id`), so the engine keeps one of each (at once for reads
-  with FINAL, as the `reader` user's, and for good at the next merge). On a single
+  the rows are copied (`INSERT ... SELECT`) into `events_stage` (this version's
+  structure, watched by no materialized view) and the old table is dropped right
+  after (`Step.then`); the stage's partitions then move into the storing table as
+  in step 4 below, which no materialized view sees either, so dashboards' views do
+  not count the old rows a second time. A copy cut short by a kill is made again in
+  full on the next run; the rows it had already copied are then there twice, with
+  the same sorting key (which ends in `event_id`), so the engine keeps one of each
+  (at once for reads with FINAL, as the `reader` user's, and for good at the next
+  merge). On a single
   host the new table is built as `events_upgrade` and exchanged with `events`; on a
   cluster `events_local` goes the way of the N x 1 -> N x M conversion below (a
   `_next` table, the exchange, `events_move`), and is then copied. A replicated old
@@ -212,6 +216,8 @@ def _drain_step(wanted: TenantSchema, seen: Observed) -> Step | None:
     for partition in sorted(staged_replicated - staged):
         return _move(wanted, EVENTS_STAGE_REPLICATED, partition, EVENTS_LOCAL)
     for partition in sorted(staged):
+        if not target_replicated:  # copied rows of version 1 (the third conversion)
+            return _move(wanted, EVENTS_STAGE, partition, EVENTS_LOCAL)
         quoted = quote_string(partition)
         if partition in staged_replicated:  # copied: the plain stage lets go of it
             sql = f"ALTER TABLE {_t(wanted, EVENTS_STAGE)} DROP PARTITION ID {quoted}"
@@ -230,18 +236,14 @@ def _drain_step(wanted: TenantSchema, seen: Observed) -> Step | None:
                 f"{wanted.database}.{EVENTS_MOVE} is replicated but {EVENTS_LOCAL} is not: "
                 "removing replicas is not converted in place"
             )
-        if not schema.deduplicates(engines[EVENTS_MOVE]):  # schema version 1
-            return _copy_rows(wanted, EVENTS_MOVE, EVENTS_LOCAL)
-        if source_replicated == target_replicated:
+        old = not schema.deduplicates(engines[EVENTS_MOVE])  # schema version 1
+        if source_replicated == target_replicated and not old:
             return _move(wanted, EVENTS_MOVE, partition, EVENTS_LOCAL)
-        if EVENTS_STAGE not in engines:
-            sql = schema.events_table(wanted, name=EVENTS_STAGE, engine=_family(False))
-            return _create(EVENTS_STAGE, sql, _family(False))
-        if EVENTS_STAGE_REPLICATED not in engines:
-            sql = schema.events_table(
-                wanted, name=EVENTS_STAGE_REPLICATED, engine=stage_replicated_engine(wanted)
-            )
-            return _create(EVENTS_STAGE_REPLICATED, sql, _family(True))
+        create = _create_stages(wanted, engines, replicated=target_replicated)
+        if create is not None:
+            return create
+        if old:
+            return _copy_rows(wanted, EVENTS_MOVE, EVENTS_STAGE)
         return _move(wanted, EVENTS_MOVE, partition, EVENTS_STAGE)
     for table in (EVENTS_MOVE, EVENTS_STAGE, EVENTS_STAGE_REPLICATED):
         if table in engines:
@@ -249,9 +251,26 @@ def _drain_step(wanted: TenantSchema, seen: Observed) -> Step | None:
     return None
 
 
+def _create_stages(
+    wanted: TenantSchema, engines: Mapping[str, str], *, replicated: bool
+) -> Step | None:
+    """Creating the stage a partition goes through when it cannot move straight into
+    the storing table (and its replicated twin for a replicated one); None when there."""
+    if EVENTS_STAGE not in engines:
+        sql = schema.events_table(wanted, name=EVENTS_STAGE, engine=_family(False))
+        return _create(EVENTS_STAGE, sql, _family(False))
+    if replicated and EVENTS_STAGE_REPLICATED not in engines:
+        sql = schema.events_table(
+            wanted, name=EVENTS_STAGE_REPLICATED, engine=stage_replicated_engine(wanted)
+        )
+        return _create(EVENTS_STAGE_REPLICATED, sql, _family(True))
+    return None
+
+
 def _single_node_step(wanted: TenantSchema, seen: Observed) -> Step | None:
     engines = seen.engines
     leftovers = [t for t in (EVENTS_LOCAL, *CONVERSION_TABLES) if t in engines]
+    leftovers = [t for t in leftovers if t != EVENTS_STAGE]  # the third conversion's
     if engines.get(EVENTS) == "Distributed" or leftovers:
         raise LayoutError(
             f"{wanted.database} holds a clustered layout ({', '.join(sorted(engines))}); "
@@ -270,8 +289,15 @@ def _single_node_step(wanted: TenantSchema, seen: Observed) -> Step | None:
                 f"one of them was not made by this operator"
             )
         return _exchange(wanted, EVENTS, EVENTS_UPGRADE)
-    if upgrade is not None:  # exchanged: the version-1 rows are copied in
-        return _copy_rows(wanted, EVENTS_UPGRADE, EVENTS)
+    if upgrade is not None:  # exchanged: the version-1 rows are copied to the stage
+        if EVENTS_STAGE not in engines:
+            return _create_stages(wanted, engines, replicated=False)
+        return _copy_rows(wanted, EVENTS_UPGRADE, EVENTS_STAGE)
+    if EVENTS_STAGE in engines:  # and from there moved in, partition by partition
+        staged = seen.parts(EVENTS_STAGE)
+        if staged:
+            return _move(wanted, EVENTS_STAGE, min(staged), EVENTS)
+        return _drop(wanted, EVENTS_STAGE)
     return None
 
 
@@ -284,7 +310,8 @@ def next_step(wanted: TenantSchema, seen: Observed) -> Step | None:
     if EVENTS_LOCAL not in engines:
         return _create(EVENTS_LOCAL, schema.events_table(wanted), _family(wanted.replicated))
     if EVENTS_UPGRADE in engines:  # a single host's upgrade, cut short by growing
-        return _copy_rows(wanted, EVENTS_UPGRADE, EVENTS_LOCAL)
+        create = _create_stages(wanted, engines, replicated=_replicated(engines[EVENTS_LOCAL]))
+        return create or _copy_rows(wanted, EVENTS_UPGRADE, EVENTS_STAGE)
     if any(t in engines for t in (EVENTS_MOVE, EVENTS_STAGE, EVENTS_STAGE_REPLICATED)):
         step = _drain_step(wanted, seen)
         if step is not None:

@@ -413,8 +413,9 @@ def test_an_upgrade_killed_between_copy_and_drop_keeps_each_event_once(
             host.client.command(statement)
     else:
         pytest.fail("no copy_rows step")
-    assert _rows([host], "events")[0] == ROWS  # copied once so far
-    host.client.command(f"SYSTEM STOP MERGES {DB}.events")  # to see the copies
+    assert _rows([host], "events_stage")[0] == ROWS  # copied once so far
+    for table in ("events", "events_stage"):  # to see the copies
+        host.client.command(f"SYSTEM STOP MERGES {DB}.{table}")
 
     layout.provision(host.client, wanted)
 
@@ -423,3 +424,33 @@ def test_an_upgrade_killed_between_copy_and_drop_keeps_each_event_once(
     host.client.command(f"SYSTEM START MERGES {DB}.events")
     host.client.command(f"OPTIMIZE TABLE {DB}.events FINAL")
     assert _rows([host], "events") == before
+
+
+def test_an_upgrade_does_not_count_old_rows_again_in_materialized_views(
+    start_host: Start,
+) -> None:
+    """A dashboard's materialized view over the version-1 table has counted its rows
+    as they came; after the upgrade it holds the same totals, and new rows count once."""
+    host = start_host(0, 1)
+    wanted = _layout(1)
+    _provision_v1(host, wanted)
+    _insert(host, "events", ROWS)
+    host.client.command(
+        schema.materialized_view(
+            wanted,
+            name="mv_per_event",
+            select=f"SELECT event, count() AS n FROM {DB}.events GROUP BY event",  # noqa: S608
+            order_by="event",
+            engine="SummingMergeTree",
+        )
+    )
+    _insert(host, "events", 100, offset=ROWS)
+    counted = f"SELECT sum(n) AS n FROM {DB}.mv_per_event"  # noqa: S608
+    assert int(host.client.query(counted)[0]["n"]) == 100  # views count from creation on
+
+    layout.provision(host.client, wanted)
+
+    assert int(host.client.query(counted)[0]["n"]) == 100
+    _insert(host, "events", 50, offset=ROWS + 100)
+    assert int(host.client.query(counted)[0]["n"]) == 150  # the new table feeds the view
+    assert _distinct_rows([host], "events", final=True)[0] == ROWS + 150
