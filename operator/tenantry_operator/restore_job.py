@@ -23,9 +23,10 @@ tables only once everything that can fail on bad input has passed:
    compared with the manifest (a corrupt or foreign backup fails here).
    With as many target shards as the source had, and no replicas in the source, shard
    ``k`` is instead the engine's own ``RESTORE TABLE ... AS`` of source shard ``k``
-   (files copied as they are: about the engine's own restore time), unless the backed-up
-   table's columns or keys differ from the target's (an older schema version); its
-   rows are counted against the manifest the same way (docs/backup-restore.md, 2.3).
+   (files copied as they are), unless the backed-up table's columns or keys differ
+   from the target's (an older schema version); the table is then read back whole once
+   (a corrupt data object fails its block checksums) and its rows are counted against
+   the manifest the same way (docs/backup-restore.md, 2.3).
 4. **Verify.** The staged rows of all target shards must add up to the manifest's rows.
 5. **Move into place**, per shard and partition: ``ATTACH PARTITION ... FROM`` (hard
    links; on a replicated target Keeper replicates the attached parts), or with
@@ -331,6 +332,17 @@ class Job:
             return False
         self._command(client, shard, host, f"SYSTEM STOP TTL MERGES {staging}")
         self._command(client, shard, host, restore)
+        # The files were copied, not decoded: every column is read once (each compressed
+        # block's checksum is verified as it is decompressed), so a corrupt data object
+        # fails here, before the target changes. (CHECK TABLE would do less reading, but
+        # the HTTP client cannot read its answer.)
+        columns = ", ".join(quote_identifier(n) for n, _ in EVENT_COLUMNS)
+        self._query(
+            client,
+            shard,
+            host,
+            f"SELECT sum(cityHash64({columns})) AS s FROM {staging}",  # noqa: S608
+        )
         return True
 
     def _parts_fit(self, client: ClickHouseClient, shard: int, host: str) -> bool:
