@@ -5,14 +5,14 @@ does, with kubectl):
 - suspend: every pod of the tenant gone, its volumes kept; resume: the pods back Running
   and Ready and the rows inserted before still in ClickHouse;
 - drift: children changed or deleted by hand are put back by the operator pod;
-- the operator pod killed (grace 0) while a Tenant is being built: the Tenant converges
+- the operator pod killed (grace 0) once a new Tenant's namespace exists: it converges
   to Ready with the same children as one built without a crash, and no workload rolled;
 - ``helm upgrade`` with changed values: the operator and control plane pods replaced and
   Ready, the tenant's pods untouched (same UIDs, no restart), its data still there;
 - delete: reclaimPolicy Retain keeps the namespace, the claims and the volumes'
   directories on disk; Delete removes them.
 
-The tests run in this order and share the module's install and its tenants.
+The tests run in this order and share tests/incluster's install and this module's tenants.
 """
 
 from __future__ import annotations
