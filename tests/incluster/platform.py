@@ -13,6 +13,7 @@ kind in users' CI (TENANTRY_E2E_KUBECONFIG); only the images differ:
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import subprocess
@@ -21,10 +22,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import yaml
+from tenantry_operator import apply
+from tenantry_operator.model import MANAGED_BY
 
+from tenantry import contract
 from tenantry_dev import tools
 from tests.support.kube import Kube
+from tests.support.portforward import forward
 from tests.support.wait import eventually, kubectl_timeout, scaled
 
 REPO = Path(__file__).resolve().parents[2]
@@ -337,6 +343,10 @@ def uninstall(kube: Kube, helm: Helm) -> None:
         for ns in kube.get("namespaces")["items"]
         if ns["metadata"]["name"].startswith("tenant-")
     ]
+    # With reclaimPolicy Retain (the default) the operator keeps the namespace and its
+    # volumes: removed here, as an admin would once the data is no longer wanted.
+    for ns in tenant_namespaces:
+        kube.try_run("delete", "namespace", ns, "--wait=false", "--ignore-not-found")
     for ns in tenant_namespaces:
         kube.try_run("wait", "--for=delete", f"namespace/{ns}", "--timeout=300s", timeout=400)
     helm.try_run("uninstall", RELEASE, "--namespace", NAMESPACE, "--wait", "--timeout", "300s")
@@ -344,14 +354,19 @@ def uninstall(kube: Kube, helm: Helm) -> None:
         kube.try_run("delete", "namespace", ns, "--wait=true", "--timeout=300s", timeout=400)
 
 
+def is_ready(pod: dict[str, Any]) -> bool:
+    """Running, and every container of it started and Ready."""
+    statuses = pod["status"].get("containerStatuses") or []
+    return (
+        pod["status"].get("phase") == "Running"
+        and bool(statuses)
+        and all(c.get("ready") for c in statuses)
+    )
+
+
 def ready_pods(kube: Kube, namespace: str, selector: str | None = None) -> list[dict[str, Any]]:
     args = ["pods", "-n", namespace] + (["-l", selector] if selector else [])
-    return [
-        p
-        for p in kube.get(*args)["items"]
-        if p["status"].get("phase") == "Running"
-        and all(c.get("ready") for c in p["status"].get("containerStatuses", []))
-    ]
+    return [p for p in kube.get(*args)["items"] if is_ready(p)]
 
 
 def wait_rollout(kube: Kube, namespace: str, what: str, timeout: float = 300) -> None:
@@ -365,3 +380,97 @@ def wait_rollout(kube: Kube, namespace: str, what: str, timeout: float = 300) ->
         timeout=timeout,
         what=f"{namespace}/{what} rolled out",
     )
+
+
+def release_pods(kube: Kube, component: str) -> list[dict[str, Any]]:
+    """The release's pods of ``component`` (operator, controlplane), deleted ones left out."""
+    selector = f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/component={component}"
+    return [
+        p
+        for p in kube.get("pods", "-n", NAMESPACE, "-l", selector)["items"]
+        if not p["metadata"].get("deletionTimestamp")
+    ]
+
+
+def clickhouse_password(kube: Kube, namespace: str) -> str:
+    """The tenant's ClickHouse admin password, from the Secret the operator generated."""
+    data = kube.get("secret", contract.CLICKHOUSE_SECRET, "-n", namespace)["data"]
+    return base64.b64decode(data[contract.CLICKHOUSE_PASSWORD_KEYS["admin"]]).decode()
+
+
+async def query(ch: httpx.AsyncClient, sql: str, password: str) -> str:
+    """``sql`` through the ClickHouse HTTP interface of ``ch`` (a forwarded Service)."""
+    r = await ch.post(
+        "/", content=sql, headers={"X-ClickHouse-User": "admin", "X-ClickHouse-Key": password}
+    )
+    assert r.status_code == 200, r.text
+    return r.text.strip()
+
+
+def clickhouse(kube: Kube, namespace: str, sql: str) -> str:
+    """``sql`` run as the tenant's admin through its ``clickhouse`` Service (forwarded
+    for this one statement)."""
+    password = clickhouse_password(kube, namespace)
+    with forward(
+        kube, namespace, contract.CLICKHOUSE_SERVICE, contract.CLICKHOUSE_HTTP_PORT
+    ) as url:
+        r = httpx.post(
+            url,
+            content=sql,
+            headers={"X-ClickHouse-User": "admin", "X-ClickHouse-Key": password},
+            timeout=scaled(60),
+        )
+    assert r.status_code == 200, r.text
+    return r.text.strip()
+
+
+def tenant_status(kube: Kube, name: str) -> dict[str, Any]:
+    tenant = kube.get_or_none("tenant", name)
+    return dict((tenant or {}).get("status") or {})
+
+
+def wait_tenant(kube: Kube, name: str, phase: str = "Ready", timeout: float = 600) -> None:
+    """Until the Tenant's status says ``phase`` for its current generation."""
+
+    def seen() -> tuple[str | None, bool]:
+        tenant = kube.get("tenant", name)
+        status = tenant.get("status") or {}
+        current = status.get("observedGeneration") == tenant["metadata"]["generation"]
+        return status.get("phase"), current
+
+    eventually(
+        seen, accept=lambda s: s == (phase, True), timeout=timeout, what=f"Tenant {name} {phase}"
+    )
+
+
+def children(kube: Kube, namespace: str) -> dict[tuple[str, str], dict[str, Any]]:
+    """What the operator made in a tenant's namespace, by (kind, name): the kinds it
+    applies and prunes (tenantry_operator.apply.PRUNABLE), its Secrets and the volume
+    claims of its StatefulSets."""
+    kinds = [k.plural for k in apply.PRUNABLE] + ["secrets", "persistentvolumeclaims"]
+    items = kube.get(",".join(kinds), "-n", namespace)["items"]
+    return {
+        (o["kind"], o["metadata"]["name"]): o
+        for o in items
+        if o["kind"] == "PersistentVolumeClaim"
+        or (o["metadata"].get("labels") or {}).get(contract.LABEL_MANAGED_BY) == MANAGED_BY
+    }
+
+
+@dataclass(frozen=True)
+class Volume:
+    claim: str
+    pv: str
+    path: Path | None
+    """The directory on the node (hostPath, or a local volume's path), when it has one."""
+
+
+def volumes(kube: Kube, namespace: str) -> list[Volume]:
+    """The namespace's claims, with the volume bound to each."""
+    out = []
+    for pvc in kube.get("pvc", "-n", namespace)["items"]:
+        pv = kube.get("pv", pvc["spec"]["volumeName"])
+        source = pv["spec"].get("hostPath") or pv["spec"].get("local") or {}
+        path = Path(source["path"]) if source.get("path") else None
+        out.append(Volume(pvc["metadata"]["name"], pv["metadata"]["name"], path))
+    return out

@@ -30,14 +30,6 @@ EVENTS = 40
 PANEL = "SELECT count() AS n FROM events WHERE event = 'signup'"
 
 
-async def _query(ch: httpx.AsyncClient, sql: str, password: str) -> str:
-    r = await ch.post(
-        "/", content=sql, headers={"X-ClickHouse-User": "admin", "X-ClickHouse-Key": password}
-    )
-    assert r.status_code == 200, r.text
-    return r.text.strip()
-
-
 async def test_a_customer_journey_through_services_only(installed: Platform) -> None:
     kube = installed.kube
     async with httpx.AsyncClient(base_url=installed.api, timeout=scaled(60)) as http:
@@ -89,9 +81,7 @@ async def test_a_customer_journey_through_services_only(installed: Platform) -> 
         assert r.status_code == 201, r.text
         key = r.json()["key"]
 
-        password = installed.secret(
-            namespace, contract.CLICKHOUSE_SECRET, contract.CLICKHOUSE_PASSWORD_KEYS["admin"]
-        )
+        password = platform.clickhouse_password(kube, namespace)
         with (
             forward(
                 kube, namespace, contract.CLICKHOUSE_SERVICE, contract.CLICKHOUSE_HTTP_PORT
@@ -103,7 +93,7 @@ async def test_a_customer_journey_through_services_only(installed: Platform) -> 
                 httpx.AsyncClient(base_url=ingest_url, timeout=scaled(60)) as ingest,
             ):
                 # The schema the operator pod provisioned through the Service's DNS name.
-                tables = await _query(
+                tables = await platform.query(
                     ch,
                     # the database name is the contract's, not input
                     f"SELECT name FROM system.tables WHERE database = '{database}'",  # noqa: S608
@@ -126,7 +116,7 @@ async def test_a_customer_journey_through_services_only(installed: Platform) -> 
 
                 async def stored() -> int:
                     sql = f"SELECT count() FROM {database}.events"  # noqa: S608
-                    return int(await _query(ch, sql, password))
+                    return int(await platform.query(ch, sql, password))
 
                 await until(
                     stored, accept=lambda n: n == EVENTS, what="events in ClickHouse", timeout=300

@@ -38,15 +38,24 @@ def _exec(kube: Kube, ns: str, pod: str, *argv: str) -> subprocess.CompletedProc
     return subprocess.CompletedProcess(argv, res.code, res.stdout, res.stderr)
 
 
+# What `ip route get` answers for an address whose route is a blackhole (exit status 2).
+BLACKHOLE_ANSWER = "RTNETLINK answers: Invalid argument"
+
+
 def _default_gateway_used(route: dict[str, Any]) -> bool:
-    """Whether an `ip route get` answer leaves through a default route's gateway."""
+    """Whether an `ip route get` answer leaves through a default route's gateway. Only a
+    blackhole is an answer that goes nowhere; any other failure of `ip route get` (no
+    route, a wrong address, a missing tool) fails the test instead of passing it."""
+    if "error" in route:
+        assert route["error"] == BLACKHOLE_ANSWER, f"`ip route get` failed: {route}"
+        return False
+    if route.get("type") == "blackhole":
+        return False
     out = subprocess.run(
         ["ip", "-j", "route", "show", "default"], capture_output=True, text=True, check=True
     ).stdout
     gateways = {r.get("gateway") for r in json.loads(out or "[]")} - {None}
-    return "error" not in route and (
-        route.get("gateway") in gateways or route.get("dev") in realnode.uplinks()
-    )
+    return route.get("gateway") in gateways or route.get("dev") in realnode.uplinks()
 
 
 def test_the_node_is_ready_on_its_veth_address(real: RealCluster) -> None:
