@@ -1,11 +1,24 @@
-"""What the benchmarks share: percentiles and a control plane served as its own process."""
+"""What the benchmarks share: the machine's CPU model, percentiles and a control plane
+served as its own process."""
 
 from __future__ import annotations
 
+import platform
 import subprocess
 from pathlib import Path
 
 from tenantry_dev import services
+
+
+def cpu_model() -> str:
+    """The CPU's model name, as the kernel reports it (printed with every figure)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
 
 
 def pct(values: list[float], q: float) -> float:

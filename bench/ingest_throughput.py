@@ -49,6 +49,7 @@ from pathlib import Path
 import aiohttp
 from redis.asyncio import Redis
 
+from bench.common import cpu_model
 from ingestion.settings import key_digest
 from tenantry.api.tenant import Durability
 
@@ -60,16 +61,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -347,7 +338,7 @@ async def main_async(args: argparse.Namespace) -> None:
         stack.stop()
         shutil.rmtree(folder, ignore_errors=True)
     print(
-        f"machine: {_cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"machine: {cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"{platform.system()} {platform.release()}"
     )
     where = "in its own process" if args.split else "in the HTTP process"
