@@ -28,7 +28,6 @@ import datetime as dt
 import os
 import platform
 import shutil
-import socket
 import statistics
 import subprocess
 import tempfile
@@ -38,24 +37,14 @@ from pathlib import Path
 
 from redis.exceptions import RedisError
 
-from bench.common import cpu_model
+from bench.common import cpu_model, cpu_seconds
 from ingestion import server
 from ingestion import stream as stream_module
 from tenantry import ratelimit
+from tenantry_dev import services
 
 KEY = "bench-key"
 TENANT = "bench"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _round(
@@ -83,9 +72,9 @@ async def _round(
                 )
 
     await stream.redis.delete(stream.names.stream)
-    own, redis = time.process_time(), _cpu_seconds(redis_pid)
+    own, redis = time.process_time(), cpu_seconds(redis_pid)
     await asyncio.gather(*(sender() for _ in range(concurrency)))
-    own, redis = time.process_time() - own, _cpu_seconds(redis_pid) - redis
+    own, redis = time.process_time() - own, cpu_seconds(redis_pid) - redis
     return own / batches * 1e6, redis / batches * 1e6
 
 
@@ -150,7 +139,7 @@ def main() -> None:
     if binary is None:
         raise SystemExit("redis-server is missing (Debian package redis-server)")
     folder = Path(tempfile.mkdtemp(prefix="tenantry-key-limit-"))
-    port = _free_port()
+    port = services.free_port()
     redis_server = subprocess.Popen(
         [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(folder),
          "--save", "", "--appendonly", "no"],
