@@ -53,6 +53,7 @@ from tenantry_operator.dataplane.schema_step import tenant_schema
 from tenantry_operator.model import TenantModel
 from tenantry_operator.normalize import tenant_model
 
+from bench.common import cpu_model
 from tenantry import contract
 from tenantry.clickhouse import layout, open_client
 from tenantry.clickhouse.client import ClickHouseClient, quote_identifier
@@ -68,17 +69,6 @@ from tests.support.wait import stop_process
 
 BUCKET = "bench-backups"
 TIMEOUT = 3600.0  # one run of a job, at most
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _model(name: str) -> TenantModel:
@@ -166,7 +156,7 @@ def main() -> None:
     args = parser.parse_args()
     load = os.getloadavg()
     print(
-        f"# {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs ({_cpu_model()}), "
+        f"# {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs ({cpu_model()}), "
         f"Python {platform.python_version()}, load average {load[0]:.1f} {load[1]:.1f}"
     )
     with (

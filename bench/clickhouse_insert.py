@@ -31,22 +31,12 @@ from typing import Any
 
 import chdb
 
+from bench.common import cpu_model
 from tenantry.clickhouse import layout, schema
 from tenantry.clickhouse.chdb_client import ChdbClient
 from tenantry.clickhouse.client import ClickHouseClient, json_each_row
 from tenantry.clickhouse.http_client import HttpClickHouseClient
 from tenantry_dev.loopback_server import LoopbackServer
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _events(count: int, offset: int) -> list[dict[str, Any]]:
@@ -82,7 +72,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=10_000)
     args = parser.parse_args()
     print(
-        f"machine: {_cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"machine: {cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"chdb {chdb.__version__}"
     )
     with tempfile.TemporaryDirectory() as data:

@@ -1,11 +1,31 @@
-"""What the benchmarks share: percentiles and a control plane served as its own process."""
+"""What the benchmarks share: the machine's CPU model, a process's CPU time,
+percentiles and a control plane served as its own process."""
 
 from __future__ import annotations
 
+import os
+import platform
 import subprocess
 from pathlib import Path
 
 from tenantry_dev import services
+
+
+def cpu_model() -> str:
+    """The CPU's model name, as the kernel reports it (printed with every figure)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads) so far, in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def pct(values: list[float], q: float) -> float:

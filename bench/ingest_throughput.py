@@ -38,7 +38,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -49,34 +48,13 @@ from pathlib import Path
 import aiohttp
 from redis.asyncio import Redis
 
+from bench.common import cpu_model, cpu_seconds
 from ingestion.settings import key_digest
 from tenantry.api.tenant import Durability
+from tenantry_dev import services
 
 REPO = Path(__file__).resolve().parents[1]
 KEY = "bench-key"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (all its threads), in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks
 
 
 def _bodies(count: int, batch: int) -> list[bytes]:
@@ -118,9 +96,9 @@ class Stack:
 
     def __init__(self, folder: Path, *, flush_rows: int | None, split: bool) -> None:
         self.folder = folder
-        self.redis_port = _free_port()
-        self.http_port = _free_port()
-        self.metrics_port = _free_port()
+        self.redis_port = services.free_port()
+        self.http_port = services.free_port()
+        self.metrics_port = services.free_port()
         redis = shutil.which("redis-server")
         if redis is None:
             raise SystemExit("redis-server is missing (Debian package redis-server)")
@@ -154,10 +132,10 @@ class Stack:
         self.writer: subprocess.Popen[bytes] | None = None
         metrics_port = self.metrics_port
         if split:  # the writer in its own process, with its own listeners
-            metrics_port = _free_port()
+            metrics_port = services.free_port()
             self.writer = subprocess.Popen(
                 [*command, "--writer-only"], cwd=REPO,
-                env={**env, "TENANTRY_LISTEN": f"127.0.0.1:{_free_port()}",
+                env={**env, "TENANTRY_LISTEN": f"127.0.0.1:{services.free_port()}",
                      "TENANTRY_METRICS_LISTEN": f"127.0.0.1:{metrics_port}"},
                 stdout=self.log, stderr=subprocess.STDOUT,
             )  # fmt: skip
@@ -176,9 +154,9 @@ class Stack:
 
     def cpu(self) -> dict[str, float]:
         """CPU seconds so far of each process of the stack."""
-        used = {"http": _cpu_seconds(self.service.pid), "redis": _cpu_seconds(self.redis.pid)}
+        used = {"http": cpu_seconds(self.service.pid), "redis": cpu_seconds(self.redis.pid)}
         if self.writer is not None:
-            used["writer"] = _cpu_seconds(self.writer.pid)
+            used["writer"] = cpu_seconds(self.writer.pid)
         return used
 
     async def ready(self, session: aiohttp.ClientSession) -> None:
@@ -347,7 +325,7 @@ async def main_async(args: argparse.Namespace) -> None:
         stack.stop()
         shutil.rmtree(folder, ignore_errors=True)
     print(
-        f"machine: {_cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"machine: {cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"{platform.system()} {platform.release()}"
     )
     where = "in its own process" if args.split else "in the HTTP process"

@@ -4,8 +4,12 @@ Before, four clients did this job, three of them opening a new HTTP session (and
 connection) per call: the operator's plan limits and usage reports, the ingestion pods'
 usage reports and key introspection. Now each process holds one ``InternalClient``:
 
-- one long-lived ``httpx.AsyncClient`` (a pooled keep-alive connection) per process,
-  closed by ``aclose()`` when the process stops;
+- one long-lived ``httpx2.AsyncClient`` (a pooled keep-alive connection) per process,
+  closed by ``aclose()`` when the process stops. httpx2, not httpx: it is the client
+  lightkube is built on, so the operator and the control plane have it loaded anyway;
+  httpx would be a second HTTP stack in each process (and, where click, rich and
+  pygments are installed, its command line's modules too): 4 MiB of the operator's
+  memory (bench/README.md);
 - explicit timeouts on every call (connect, read, write and pool), per call kind;
 - retries through tenacity, on what a later attempt can fix: transport errors
   (connection refused or reset, timeouts) and 5xx answers. Every call here is safe to
@@ -24,7 +28,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import httpx
+import httpx2 as httpx
 import tenacity
 from pydantic import BaseModel, ValidationError
 

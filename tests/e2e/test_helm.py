@@ -26,6 +26,7 @@ import yaml
 from tenantry_operator import builders, normalize
 
 from tenantry.api import GROUP, crdgen
+from tests.support.helm import Helm
 from tests.support.kube import Kube
 from tests.support.operator import OperatorProcess
 from tests.support.wait import eventually, kubectl_timeout, scaled
@@ -49,28 +50,6 @@ VALUES: dict[str, Any] = {
         "redis": {"url": "redis://redis:6379/0"},
     },
 }
-
-
-class Helm:
-    def __init__(self, kube: Kube) -> None:
-        from tenantry_dev import tools
-
-        self.binary = tools.ensure(("helm",))["helm"]
-        self.kube = kube
-        self.notes = ""
-
-    def run(self, *args: str, stdin: str | None = None, timeout: float = 300) -> str:
-        """helm with ``args``; ``timeout``: unscaled seconds, above any ``--timeout``."""
-        proc = subprocess.run(
-            [str(self.binary), "--kubeconfig", str(self.kube.kubeconfig), *args],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=scaled(timeout),
-            check=False,
-        )
-        assert proc.returncode == 0, f"helm {' '.join(args)}: {proc.stderr}"
-        return proc.stdout
 
 
 def _helm_owner(kube: Kube, crd: str) -> str | None:

@@ -29,6 +29,7 @@ from tenantry_operator.model import MANAGED_BY
 
 from tenantry import contract
 from tenantry_dev import tools
+from tests.support.helm import Helm as Helm  # the fixtures name it platform.Helm
 from tests.support.kube import Kube
 from tests.support.portforward import forward
 from tests.support.wait import eventually, kubectl_timeout, scaled
@@ -259,35 +260,6 @@ def values(images: Images, password: str) -> dict[str, Any]:
             "redis": {"url": f"redis://:{password}@redis.{DEPS}.svc:6379/0"},
         },
     }
-
-
-class Helm:
-    def __init__(self, kube: Kube) -> None:
-        self.binary = tools.ensure(("helm",))["helm"]
-        self.kube = kube
-
-    def try_run(self, *args: str) -> int:
-        """helm with ``args``; its exit status (teardown: every step is tried)."""
-        proc = subprocess.run(
-            [str(self.binary), "--kubeconfig", str(self.kube.kubeconfig), *args],
-            capture_output=True,
-            text=True,
-            timeout=scaled(600),
-            check=False,
-        )
-        return proc.returncode
-
-    def run(self, *args: str, stdin: str | None = None, timeout: float = 600) -> str:
-        proc = subprocess.run(
-            [str(self.binary), "--kubeconfig", str(self.kube.kubeconfig), *args],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=scaled(timeout),
-            check=False,
-        )
-        assert proc.returncode == 0, f"helm {' '.join(args)}: {proc.stderr}"
-        return proc.stdout
 
 
 def install(kube: Kube, images: Images) -> Helm:

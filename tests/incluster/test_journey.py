@@ -21,6 +21,7 @@ from tenantry import contract
 from tests.incluster import platform
 from tests.incluster.conftest import Platform
 from tests.integration.controlplane.conftest import bearer, new_org, sign_up_and_login
+from tests.support import journey
 from tests.support.portforward import forward
 from tests.support.wait import scaled, until
 
@@ -122,35 +123,11 @@ async def test_a_customer_journey_through_services_only(installed: Platform) -> 
                     stored, accept=lambda n: n == EVENTS, what="events in ClickHouse", timeout=300
                 )
 
-        spec = {
-            "tenantRef": {"name": "shop"},
-            "title": "Signups",
-            "refresh": "1m",
-            "panels": [
-                {"id": "signups", "title": "Signups", "sql": PANEL, "visualization": "stat"}
-            ],
-        }
-        r = await http.post(
-            f"/v1/orgs/{org_id}/dashboards", json={"name": "growth", "spec": spec}, headers=h
-        )
-        assert r.status_code == 201, r.text
-        panel = f"/v1/orgs/{org_id}/dashboards/growth/panels/signups"
-
-        async def data() -> dict[str, Any] | None:
-            resp = await http.get(f"{panel}/data", headers=h)
-            return dict(resp.json()) if resp.status_code == 200 else None
-
-        result = await until(data, what="panel data", timeout=300)
-        assert result is not None
+        panel = await journey.create_dashboard(http, org_id=org_id, headers=h, sql=PANEL)
+        result = await journey.panel_data(http, panel, headers=h, ceiling=300)
         assert result["rows"] in ([[EVENTS]], [{"n": EVENTS}]), result
         svg = await http.get(f"{panel}/chart.svg", headers=h)
         assert svg.status_code == 200, svg.text
         assert svg.headers["content-type"].startswith("image/svg+xml")
         assert str(EVENTS) in svg.text
-
-        async def billed() -> dict[str, Any] | None:
-            resp = await http.get(f"/v1/orgs/{org_id}/billing/usage", headers=h)
-            metrics = {m["metric"]: m["quantity"] for m in resp.json().get("metrics", [])}
-            return metrics if metrics.get("events_ingested") == EVENTS else None
-
-        assert await until(billed, what="events_ingested in billing", timeout=300)
+        await journey.billed_usage(http, org_id=org_id, headers=h, events=EVENTS, ceiling=300)

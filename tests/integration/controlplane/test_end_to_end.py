@@ -31,6 +31,7 @@ from tests.integration.controlplane.conftest import bearer, new_org, sign_up_and
 from tests.integration.controlplane.processes import INTERNAL_TOKEN as TOKEN
 from tests.integration.controlplane.processes import Served, control_plane, spawn_cli
 from tests.integration.controlplane.servers import RedisServer, free_port
+from tests.support import journey
 from tests.support.kube import Kube
 from tests.support.operator import OperatorProcess
 from tests.support.wait import scaled, stop_process, until
@@ -149,39 +150,13 @@ async def test_events_in_dashboard_out(
         finally:
             await asyncio.to_thread(stop_process, proc, grace=20, what="ingestion")
 
-        spec = {
-            "tenantRef": {"name": "shop"},
-            "title": "Signups",
-            "refresh": "1m",
-            "panels": [
-                {"id": "signups", "title": "Signups", "sql": PANEL, "visualization": "stat"}
-            ],
-        }
-        r = await http.post(
-            f"/v1/orgs/{org_id}/dashboards", json={"name": "growth", "spec": spec}, headers=h
-        )
-        assert r.status_code == 201, r.text
-        url = f"/v1/orgs/{org_id}/dashboards/growth/panels/signups/data"
-
-        async def data() -> dict[str, object] | None:
-            resp = await http.get(url, headers=h)
-            return dict(resp.json()) if resp.status_code == 200 else None
-
-        result = await until(
-            data, what="panel data (after the operator validated the panel)", timeout=120
-        )
-        assert result is not None
+        panel = await journey.create_dashboard(http, org_id=org_id, headers=h, sql=PANEL)
+        result = await journey.panel_data(http, panel, headers=h, ceiling=120)
         assert result["rows"] in ([[25]], [{"n": 25}]), result
 
         # The ingestion service reported what it stored to the organisation's billing.
-        async def billed() -> dict[str, object] | None:
-            resp = await http.get(f"/v1/orgs/{org_id}/billing/usage", headers=h)
-            metrics = {m["metric"]: m["quantity"] for m in resp.json().get("metrics", [])}
-            return metrics if metrics.get("events_ingested") == 26 else None
-
-        metrics = await until(billed, what="events_ingested in billing", timeout=120)
-        assert metrics is not None
-        assert metrics["bytes_ingested"] > 0  # type: ignore[operator]
+        metrics = await journey.billed_usage(http, org_id=org_id, headers=h, events=26, ceiling=120)
+        assert metrics["bytes_ingested"] > 0
 
         # The operator's meter: host time and storage sampled from ClickHouse, reported
         # twice for the same window and counted once.

@@ -4,12 +4,14 @@ spends another key's budget. The window is a moving one (tenantry.ratelimit)."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from ingestion import server
 from ingestion.stream import Stream
@@ -89,3 +91,34 @@ async def test_redis_down_during_the_limit_check_gives_503(
     assert body["error"]["code"] == "unavailable"  # type: ignore[index]
     redis_process.start()
     assert (await limited.post(ndjson_events(1)))[0] == 202
+
+
+async def test_a_concurrent_burst_gets_exactly_the_limit(redis: Redis) -> None:
+    """Of a burst of one key's concurrent requests larger than its limit, exactly the
+    limit is accepted (each check is one atomic script in Redis, whichever connection
+    it comes on); each refused one gets a Retry-After."""
+    key_limit = server.KeyLimit(
+        ratelimit.MovingWindow(redis), tenant=TENANT, limit=ratelimit.per_window(5, 60)
+    )
+    assert await key_limit.hit(API_KEY) is None
+    answers = await asyncio.gather(*(key_limit.hit(API_KEY) for _ in range(10)))
+    assert answers.count(None) == 4
+    refused = [a for a in answers if a is not None]
+    assert len(refused) == 6
+    assert all(isinstance(r, ratelimit.Refused) and 1 <= r.retry_after <= 60 for r in refused)
+    assert isinstance(await key_limit.hit(API_KEY), ratelimit.Refused)
+
+
+async def test_redis_down_fails_every_concurrent_check_then_checks_pass_again(
+    redis: Redis, redis_process: RedisProcess
+) -> None:
+    key_limit = server.KeyLimit(
+        ratelimit.MovingWindow(redis), tenant=TENANT, limit=ratelimit.per_window(100, 60)
+    )
+    redis_process.kill()
+    answers = await asyncio.gather(
+        *(key_limit.hit(API_KEY) for _ in range(4)), return_exceptions=True
+    )
+    assert all(isinstance(a, (RedisError, OSError)) for a in answers), answers
+    redis_process.start()
+    assert await asyncio.gather(*(key_limit.hit(API_KEY) for _ in range(3))) == [None] * 3
