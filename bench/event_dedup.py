@@ -35,6 +35,7 @@ import statistics
 import tempfile
 import time
 
+from bench.common import cpu_model
 from tenantry.clickhouse import schema
 from tenantry.clickhouse.chdb_client import ChdbClient
 
@@ -105,7 +106,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="repeats of each query")
     args = parser.parse_args()
     print(
-        f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()}, "
+        f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {cpu_model()}, "
         f"{os.cpu_count()} CPUs, {platform.python_version()}, "
         f"load average {os.getloadavg()[0]:.1f}"
     )
