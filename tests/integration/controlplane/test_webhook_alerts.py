@@ -1,0 +1,78 @@
+"""From Alertmanager to a customer's endpoint: an alert about a tenant becomes its
+organisation's notification and, in the same transaction, a delivery to the
+organisation's webhook, which the worker sends signed to a real receiver on loopback
+(real PostgreSQL, real API server holding the Tenant resources). A repeat of the same
+occurrence sends nothing; its resolution sends ``alert.resolved``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from controlplane.billing.access import BillingSettings
+from tests.integration.controlplane.conftest import bearer, make_settings, serve
+from tests.integration.controlplane.processes import INTERNAL_TOKEN
+from tests.integration.controlplane.test_alert_notifications import (
+    ALERTS,
+    SERVICE,
+    _alert,
+    _org_with_tenant,
+    _webhook,
+)
+from tests.integration.controlplane.test_webhooks import LOCAL, verify
+from tests.integration.controlplane.webhook_receiver import receiver
+from tests.support.kube import Kube
+from tests.support.wait import until
+
+
+@pytest.fixture
+async def http(database: str, redis_db: str, crds: Kube) -> AsyncIterator[httpx.AsyncClient]:
+    settings = make_settings(
+        database, redis_db, kube_enabled=True, kubeconfig=str(Path(crds.kubeconfig)), **LOCAL
+    )
+    async with serve(settings) as (app, client):
+        app.state.billing_settings = BillingSettings(internal_token=INTERNAL_TOKEN)
+        yield client
+
+
+async def test_an_alert_is_delivered_to_its_organisations_webhook_only(
+    http: httpx.AsyncClient,
+) -> None:
+    async with receiver() as rec:
+        owner_a, org_a, resource_a = await _org_with_tenant(http, "shop")
+        owner_b, org_b, _ = await _org_with_tenant(http, "shop")
+        hooks = {}
+        for org, owner, path in ((org_a, owner_a, "/a"), (org_b, owner_b, "/b")):
+            r = await http.post(
+                f"/v1/orgs/{org}/webhooks", json={"url": rec.url(path)}, headers=bearer(owner)
+            )
+            assert r.status_code == 201, r.text
+            hooks[path] = r.json()
+
+        r = await http.post(ALERTS, json=_webhook(_alert(resource_a)), headers=SERVICE)
+        assert r.json()["notified"] == 1
+        await until(lambda: rec.at("/a"), what="org A's delivery")
+        (got,) = rec.at("/a")
+        assert verify(hooks["/a"]["secret"], got.headers, got.body)
+        event = json.loads(got.body)
+        assert event["type"] == "alert.firing"
+        assert event["data"]["tenant"] == "shop"
+        assert event["data"]["alertname"] == "TenantryTenantDegraded"
+        (notice,) = (
+            await http.get(f"/v1/orgs/{org_a}/notifications", headers=bearer(owner_a))
+        ).json()
+        assert event["data"]["id"] == notice["id"]
+
+        # Alertmanager repeats a firing alert: no second delivery. Resolved: one more.
+        await http.post(ALERTS, json=_webhook(_alert(resource_a)), headers=SERVICE)
+        await http.post(
+            ALERTS, json=_webhook(_alert(resource_a, status="resolved")), headers=SERVICE
+        )
+        await until(lambda: len(rec.at("/a")) >= 2, what="the resolution")
+        types = [json.loads(x.body)["type"] for x in rec.at("/a")]
+        assert types == ["alert.firing", "alert.resolved"]
+        assert rec.at("/b") == []  # org B's webhook heard nothing of A's tenant
