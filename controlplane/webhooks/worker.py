@@ -36,6 +36,10 @@ LEASE_MARGIN_SECONDS = 30.0
 USER_AGENT = "Tenantry-Webhooks/1"
 
 
+class _Unsendable(Exception):
+    """This control plane cannot send the delivery; ``str()`` is safe to store."""
+
+
 @dataclass(frozen=True)
 class Outcome:
     status_code: int | None
@@ -71,12 +75,11 @@ class DeliveryWorker:
                 background.check_cancelled()
                 try:
                     sent = await self.turn(client)
-                except (
-                    OSError,
-                    asyncpg.PostgresError,
-                    asyncpg.InterfaceError,
-                    TimeoutError,
-                ) as exc:
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # the loop must outlive any failure
+                    # The type only: a message could quote a row. A delivery that failed
+                    # this way keeps its lease and is tried again once it passes.
                     log.warning("webhook delivery turn failed: %s", type(exc).__name__)
                     sent = 0
                 if sent < self.batch:
@@ -88,7 +91,16 @@ class DeliveryWorker:
             claimed = await repository.claim(
                 conn, limit=self.batch, lease_seconds=self.timeout + LEASE_MARGIN_SECONDS
             )
-        await asyncio.gather(*(self._deliver(client, c) for c in claimed))
+        results = await asyncio.gather(
+            *(self._deliver(client, c) for c in claimed), return_exceptions=True
+        )
+        for claimed_row, result in zip(claimed, results, strict=True):
+            if isinstance(result, asyncio.CancelledError):
+                raise result
+            if isinstance(result, BaseException):
+                log.warning(
+                    "webhook delivery %s failed: %s", claimed_row.msg_id, type(result).__name__
+                )
         return len(claimed)
 
     async def _deliver(self, client: httpx.AsyncClient, claimed: repository.Claimed) -> None:
@@ -144,7 +156,10 @@ class DeliveryWorker:
         try:
             async with asyncio.timeout(self.timeout):
                 resolved = await targets.resolve(claimed.url, self.policy)
-                secret = crypto.unseal(claimed.sealed_secret, self.seal_key)
+                try:
+                    secret = crypto.unseal(claimed.sealed_secret, self.seal_key)
+                except RuntimeError:
+                    raise _Unsendable("secret not decryptable (SIGNING_KEY_SECRET)") from None
                 body = claimed.body.encode()
                 headers = signing.headers(
                     secret, msg_id=claimed.msg_id, timestamp=int(time.time()), body=body
@@ -168,6 +183,8 @@ class DeliveryWorker:
                     await response.aclose()
         except targets.TargetRefused as exc:
             error = f"target refused: {exc}"
+        except _Unsendable as exc:
+            error = str(exc)
         except TimeoutError:
             status, error = None, "timeout"
         except httpx.TimeoutException:

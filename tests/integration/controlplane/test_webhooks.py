@@ -11,6 +11,7 @@ path itself (Alertmanager's webhook, real API server)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -464,3 +465,29 @@ async def test_an_outbox_row_is_delivered_by_a_new_process_after_a_restart(
         assert got.headers["webhook-id"] == d["msg_id"]
         assert d["attempts"][-1]["status_code"] == 200
         assert all(a["status_code"] is None for a in d["attempts"][:-1])
+
+
+async def test_workers_side_by_side_send_each_delivery_once(database: str, redis_db: str) -> None:
+    """Three workers (as in three processes) claim from one outbox at the same moment:
+    FOR UPDATE SKIP LOCKED and the lease give every delivery to exactly one of them."""
+    settings = make_settings(database, redis_db, **{**LOCAL, "webhook_poll_seconds": 60})
+    async with receiver() as rec, serve(settings) as (_, http):
+        owner, org_id = await _owner_org(http)
+        await _create(http, org_id, owner, rec.url("/many"))
+        for _ in range(30):
+            await _enqueue(database, org_id)
+        worker_settings = make_settings(database, redis_db, **{**LOCAL, "webhook_batch": 4})
+        pools = [await asyncpg.create_pool(database, min_size=1, max_size=2) for _ in range(3)]
+        try:
+            workers = [DeliveryWorker(pool, worker_settings) for pool in pools]
+            async with httpx.AsyncClient() as client:
+                claimed = 1
+                while claimed:
+                    counts = await asyncio.gather(*(w.turn(client) for w in workers))
+                    claimed = sum(counts)
+        finally:
+            for pool in pools:
+                await pool.close()
+        ids = [r.headers["webhook-id"] for r in rec.at("/many")]
+        assert len(ids) == 30
+        assert len(set(ids)) == 30
