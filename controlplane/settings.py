@@ -49,7 +49,8 @@ class Settings(BaseSettings):
     """Algorithm of newly generated signing keys."""
     signing_key_secret: SecretStr | None = None
     """A Fernet key (``cryptography.fernet.Fernet.generate_key()``) that encrypts the JWT
-    signing keys at rest. Unset stores them in clear: acceptable for local runs only."""
+    signing keys and the webhooks' signing secrets at rest. Unset stores them in clear:
+    acceptable for local runs only."""
     key_refresh_seconds: float = Field(default=60.0, ge=0)
     """How often each process reloads the signing keys (picks up rotations)."""
 

@@ -26,6 +26,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from cryptography.fernet import Fernet
 
 from controlplane.webhooks import service as webhooks
 from controlplane.webhooks.worker import DeliveryWorker
@@ -491,3 +492,25 @@ async def test_workers_side_by_side_send_each_delivery_once(database: str, redis
         ids = [r.headers["webhook-id"] for r in rec.at("/many")]
         assert len(ids) == 30
         assert len(set(ids)) == 30
+
+
+async def test_secrets_are_sealed_at_rest_with_the_signing_key_secret(
+    database: str, redis_db: str
+) -> None:
+    key = Fernet.generate_key().decode()
+    settings = make_settings(database, redis_db, **LOCAL, signing_key_secret=key)
+    async with receiver() as rec, serve(settings) as (_, http):
+        owner, org_id = await _owner_org(http)
+        hook = await _create(http, org_id, owner, rec.url("/sealed"))
+        conn = await asyncpg.connect(database)
+        try:
+            query = "SELECT secret FROM webhooks WHERE id = $1"
+            stored = await conn.fetchval(query, uuid.UUID(hook["id"]))
+        finally:
+            await conn.close()
+        assert stored.startswith("fernet:")
+        assert hook["secret"] not in stored
+        await _enqueue(database, org_id)
+        await until(lambda: rec.at("/sealed"), what="the delivery")
+        (got,) = rec.at("/sealed")
+        assert verify(hook["secret"], got.headers, got.body)
