@@ -133,7 +133,9 @@ def create_app(settings: Settings) -> FastAPI:
                 mailer=Mailer.from_settings(settings),
                 access=access,
             )
-            delivering = asyncio.create_task(DeliveryWorker(pool, settings).run())
+            delivering = asyncio.create_task(
+                DeliveryWorker(pool, settings, app.state.cp.mailer).run()
+            )
             try:
                 yield
             finally:

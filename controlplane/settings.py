@@ -116,8 +116,10 @@ class Settings(BaseSettings):
     """Base URL of the web UI. Invitation e-mails link to
     ``<public_url>/invitations/accept#token=<token>``; required with ``smtp_host``."""
     smtp_host: str | None = None
-    """SMTP server for invitation e-mails. Unset: nothing is sent, and the API response
-    (which always carries the token) is the only way to hand an invitation on."""
+    """SMTP server for invitation e-mails and for the e-mails of notifications to each
+    organisation's owners. Unset: nothing is sent (no notification e-mail is queued),
+    and the API response (which always carries the token) is the only way to hand an
+    invitation on."""
     smtp_port: int = Field(default=587, ge=1, le=65535)
     """Port of the SMTP server (587: submission with STARTTLS)."""
     smtp_from: str | None = None
@@ -131,7 +133,8 @@ class Settings(BaseSettings):
     """Upgrade the connection with STARTTLS (required when true; false sends in clear
     text: only for a relay on the same host or network)."""
     smtp_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
-    """Limit of one delivery; the invitation response waits for it."""
+    """Limit of one delivery; the invitation response waits for it (notification
+    e-mails are sent by the delivery worker, retried on the webhook retry schedule)."""
 
     webhook_allow_http: bool = False
     """Accept ``http://`` webhook URLs (local runs only). False: ``https://`` only."""

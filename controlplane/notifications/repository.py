@@ -100,3 +100,80 @@ async def newest(conn: asyncpg.Connection, org_id: uuid.UUID, limit: int) -> lis
             limit,
         )
     )
+
+
+async def enqueue_emails(
+    conn: asyncpg.Connection, *, org_id: uuid.UUID, subject: str, body: str
+) -> int:
+    """One pending e-mail per owner of the organisation; returns how many."""
+    rows = await conn.fetch(
+        """
+        INSERT INTO notification_emails (org_id, recipient, subject, body)
+        SELECT m.org_id, u.email, $2, $3
+        FROM memberships m JOIN users u ON u.id = m.user_id
+        WHERE m.org_id = $1 AND m.role = 'owner'
+        RETURNING id
+        """,
+        org_id,
+        subject,
+        body,
+    )
+    return len(rows)
+
+
+@dataclass(frozen=True)
+class ClaimedEmail:
+    id: int
+    recipient: str
+    subject: str
+    body: str
+    tries: int
+
+
+async def claim_emails(
+    conn: asyncpg.Connection, *, limit: int, lease_seconds: float
+) -> list[ClaimedEmail]:
+    """Lease up to ``limit`` due e-mails (SKIP LOCKED, as webhook deliveries are)."""
+    rows = await conn.fetch(
+        """
+        UPDATE notification_emails
+        SET lease_until = now() + make_interval(secs => $2)
+        WHERE id IN (
+            SELECT id FROM notification_emails
+            WHERE state = 'pending' AND next_attempt_at <= now()
+              AND (lease_until IS NULL OR lease_until < now())
+            ORDER BY next_attempt_at, id
+            LIMIT $1
+            FOR UPDATE SKIP LOCKED
+        )
+        RETURNING id, recipient, subject, body, tries
+        """,
+        limit,
+        lease_seconds,
+    )
+    return [ClaimedEmail(**dict(r)) for r in rows]
+
+
+async def finish_email(
+    conn: asyncpg.Connection,
+    email_id: int,
+    *,
+    state: str,
+    tries: int,
+    error: str | None,
+    next_attempt_at: datetime | None = None,
+) -> None:
+    await conn.execute(
+        """
+        UPDATE notification_emails
+        SET state = $2, tries = $3, last_error = $4, lease_until = NULL,
+            next_attempt_at = coalesce($5, next_attempt_at),
+            sent_at = CASE WHEN $2 = 'sent' THEN now() END
+        WHERE id = $1
+        """,
+        email_id,
+        state,
+        tries,
+        error,
+        next_attempt_at,
+    )

@@ -51,9 +51,34 @@ async def _owner(crs: CustomResources, alert: AlertmanagerAlert) -> _Owner | Non
     return _Owner(org_id, obj.labels.get(contract.LABEL_NAME, obj.name))
 
 
+def _one_line(text: str, limit: int) -> str:
+    """Text fit for a mail header: control characters and newlines folded to spaces."""
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())[:limit]
+
+
+async def enqueue_emails(
+    conn: asyncpg.Connection, *, org_id: uuid.UUID, subject: str, lines: list[str]
+) -> int:
+    """Queue an e-mail of a notification to each owner of the organisation, in the
+    caller's transaction (``notification_emails``, sent by the delivery worker)."""
+    return await repository.enqueue_emails(
+        conn,
+        org_id=org_id,
+        subject=_one_line(f"[Tenantry] {subject}", 200),
+        body="\n".join(lines)[:20_000] + "\n",
+    )
+
+
 async def receive(
-    conn: asyncpg.Connection, crs: CustomResources, webhook: AlertmanagerWebhook
+    conn: asyncpg.Connection,
+    crs: CustomResources,
+    webhook: AlertmanagerWebhook,
+    *,
+    email: bool = False,
 ) -> AlertsResult:
+    """Record the alerts; each new occurrence or change of status is queued for the
+    organisation's webhooks and, with ``email`` (an SMTP server is configured), e-mailed
+    to its owners."""
     notified = 0
     for alert in webhook.alerts:
         owner = await _owner(crs, alert)
@@ -83,6 +108,24 @@ async def receive(
                     "ends_at": ends_at.isoformat() if ends_at else None,
                 },
             )
+            if email:
+                summary = alert.annotations.get("summary", "") or alert.labels.get("alertname", "")
+                await enqueue_emails(
+                    conn,
+                    org_id=owner.org_id,
+                    subject=f"{alert.status.upper()}: {summary}",
+                    lines=[
+                        summary,
+                        "",
+                        f"Tenant: {owner.tenant}",
+                        f"Alert: {alert.labels.get('alertname', '')} "
+                        f"({alert.labels.get('severity', '')}), {alert.status}",
+                        f"Since: {alert.starts_at.isoformat()}",
+                        *([f"Ended: {ends_at.isoformat()}"] if ends_at else []),
+                        "",
+                        alert.annotations.get("description", ""),
+                    ],
+                )
     received = len(webhook.alerts)
     return AlertsResult(received=received, notified=notified, unmatched=received - notified)
 
@@ -94,9 +137,11 @@ async def webhook_disabled(
     webhook_id: uuid.UUID,
     host: str,
     reason: str,
+    email: bool = False,
 ) -> None:
-    """Tell the organisation that its webhook was disabled: a notice (no tenant) and a
-    ``webhook.disabled`` event to its other webhooks."""
+    """Tell the organisation that its webhook was disabled: a notice (no tenant), a
+    ``webhook.disabled`` event to its other webhooks and, with ``email``, an e-mail to
+    its owners."""
     summary = f"Webhook to {host} disabled after failed deliveries"
     notice = await repository.record_notice(
         conn,
@@ -113,6 +158,18 @@ async def webhook_disabled(
         event_type="webhook.disabled",
         data={"id": notice, "webhook_id": str(webhook_id), "host": host, "summary": summary},
     )
+    if email:
+        await enqueue_emails(
+            conn,
+            org_id=org_id,
+            subject=summary,
+            lines=[
+                summary,
+                "",
+                f"{reason}.",
+                f"Re-enable it with POST /v1/orgs/{org_id}/webhooks/{webhook_id}/enable.",
+            ],
+        )
 
 
 async def list_visible(conn: asyncpg.Connection, access: OrgAccess) -> list[AlertNotificationOut]:

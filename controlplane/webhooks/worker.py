@@ -26,6 +26,8 @@ import httpx
 
 from controlplane import background, db
 from controlplane.auth import crypto
+from controlplane.mail import Mailer
+from controlplane.notifications import email_worker
 from controlplane.notifications import service as notifications
 from controlplane.settings import Settings
 from controlplane.webhooks import repository, signing, targets
@@ -53,8 +55,12 @@ class Outcome:
 
 
 class DeliveryWorker:
-    def __init__(self, pool: asyncpg.Pool, settings: Settings) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, settings: Settings, mailer: Mailer | None = None
+    ) -> None:
         self.pool = pool
+        self.mailer = mailer
+        """Also sends the notification e-mails (``notifications/email_worker.py``)."""
         self.policy = targets.Policy(
             allow_http=settings.webhook_allow_http,
             allow_private=settings.webhook_allow_private_targets,
@@ -86,7 +92,12 @@ class DeliveryWorker:
                     await asyncio.sleep(self.poll)
 
     async def turn(self, client: httpx.AsyncClient) -> int:
-        """Claim and send one batch; returns how many were claimed."""
+        """Claim and send one batch (and one of e-mails); returns how many were claimed."""
+        emails = 0
+        if self.mailer is not None:
+            emails = await email_worker.turn(
+                self.pool, self.mailer, schedule=self.schedule, batch=self.batch
+            )
         async with db.transaction(self.pool) as conn:
             claimed = await repository.claim(
                 conn, limit=self.batch, lease_seconds=self.timeout + LEASE_MARGIN_SECONDS
@@ -101,7 +112,7 @@ class DeliveryWorker:
                 log.warning(
                     "webhook delivery %s failed: %s", claimed_row.msg_id, type(result).__name__
                 )
-        return len(claimed)
+        return max(len(claimed), emails)
 
     async def _deliver(self, client: httpx.AsyncClient, claimed: repository.Claimed) -> None:
         outcome = await self.send(client, claimed)
@@ -145,6 +156,7 @@ class DeliveryWorker:
                         webhook_id=claimed.webhook_id,
                         host=host,
                         reason=reason,
+                        email=self.mailer is not None,
                     )
 
     async def send(self, client: httpx.AsyncClient, claimed: repository.Claimed) -> Outcome:
