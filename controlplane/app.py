@@ -47,6 +47,8 @@ from controlplane.rbac.router import router as rbac_router
 from controlplane.settings import Settings
 from controlplane.tenants.router import router as tenants_router
 from controlplane.users.router import router as users_router
+from controlplane.webhooks.router import router as webhooks_router
+from controlplane.webhooks.worker import DeliveryWorker
 
 # Hot paths first: a request is matched against the routes in this order (FastAPI tries
 # them one by one, a few microseconds each), and the SaaS UI's reads of tenants and
@@ -65,6 +67,7 @@ ROUTERS = (
     billing_internal_router,
     notifications_router,
     notifications_internal_router,
+    webhooks_router,
     users_router,
     invitations_router,
     auth_router,
@@ -130,7 +133,15 @@ def create_app(settings: Settings) -> FastAPI:
                 mailer=Mailer.from_settings(settings),
                 access=access,
             )
-            yield
+            delivering = asyncio.create_task(
+                DeliveryWorker(pool, settings, app.state.cp.mailer).run()
+            )
+            try:
+                yield
+            finally:
+                await background.stop(
+                    delivering, within=SHUTDOWN_STEP_SECONDS, what="webhook delivery"
+                )
         finally:
             # Every step has a deadline: a shutdown that waits on a stuck task or peer
             # would hang the worker (and a test's teardown) forever (background.py).

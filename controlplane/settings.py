@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from email.utils import parseaddr
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, IPvAnyNetwork, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -48,7 +49,8 @@ class Settings(BaseSettings):
     """Algorithm of newly generated signing keys."""
     signing_key_secret: SecretStr | None = None
     """A Fernet key (``cryptography.fernet.Fernet.generate_key()``) that encrypts the JWT
-    signing keys at rest. Unset stores them in clear: acceptable for local runs only."""
+    signing keys and the webhooks' signing secrets at rest. Unset stores them in clear:
+    acceptable for local runs only."""
     key_refresh_seconds: float = Field(default=60.0, ge=0)
     """How often each process reloads the signing keys (picks up rotations)."""
 
@@ -114,8 +116,10 @@ class Settings(BaseSettings):
     """Base URL of the web UI. Invitation e-mails link to
     ``<public_url>/invitations/accept#token=<token>``; required with ``smtp_host``."""
     smtp_host: str | None = None
-    """SMTP server for invitation e-mails. Unset: nothing is sent, and the API response
-    (which always carries the token) is the only way to hand an invitation on."""
+    """SMTP server for invitation e-mails and for the e-mails of notifications to each
+    organisation's owners. Unset: nothing is sent (no notification e-mail is queued),
+    and the API response (which always carries the token) is the only way to hand an
+    invitation on."""
     smtp_port: int = Field(default=587, ge=1, le=65535)
     """Port of the SMTP server (587: submission with STARTTLS)."""
     smtp_from: str | None = None
@@ -129,7 +133,31 @@ class Settings(BaseSettings):
     """Upgrade the connection with STARTTLS (required when true; false sends in clear
     text: only for a relay on the same host or network)."""
     smtp_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
-    """Limit of one delivery; the invitation response waits for it."""
+    """Limit of one delivery; the invitation response waits for it (notification
+    e-mails are sent by the delivery worker, retried on the webhook retry schedule)."""
+
+    webhook_allow_http: bool = False
+    """Accept ``http://`` webhook URLs (local runs only). False: ``https://`` only."""
+    webhook_allow_private_targets: bool = False
+    """Accept webhook targets that resolve to loopback, link-local, private or other
+    non-global addresses (local runs only: a receiver on this machine). False: such a
+    URL is refused at creation (422) and such an address at each delivery (the name may
+    resolve elsewhere by then), so a webhook cannot reach the control plane's own
+    network (SSRF)."""
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    """Limit of one webhook request (connect, send, answer); past it the attempt failed."""
+    webhook_retry_schedule_seconds: list[Annotated[float, Field(ge=0, le=86400)]] = Field(
+        default_factory=lambda: [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0],
+        min_length=1,
+        max_length=20,
+    )
+    """Waits before each retry of a failed delivery: the first attempt at once, then
+    after 5 s, 5 min, 30 min, 2 h, 5 h and 10 h (7 attempts over about 17.6 hours).
+    After the last one fails the webhook is disabled and the organisation notified."""
+    webhook_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    """How often each process's delivery worker looks for due deliveries."""
+    webhook_batch: int = Field(default=16, ge=1, le=500)
+    """Deliveries one worker claims and sends concurrently per turn."""
 
     argon2_time_cost: int = Field(default=3, ge=1)
     """argon2id passes (RFC 9106 second recommendation: t=3, m=64 MiB)."""

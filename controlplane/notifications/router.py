@@ -36,4 +36,4 @@ async def list_notifications(
 async def receive_alerts(body: AlertmanagerWebhook, conn: Conn, state: State) -> AlertsResult:
     """For Alertmanager (a ``webhook_configs`` receiver with the internal token as its
     bearer credential): alerts naming a tenant become its organisation's notifications."""
-    return await service.receive(conn, crs(state.kube), body)
+    return await service.receive(conn, crs(state.kube), body, email=state.mailer is not None)

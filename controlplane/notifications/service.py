@@ -20,6 +20,7 @@ from controlplane.context import OrgAccess
 from controlplane.kube import CustomResources
 from controlplane.notifications import repository
 from controlplane.notifications.schemas import AlertNotificationOut
+from controlplane.webhooks import service as webhooks
 from tenantry import contract
 from tenantry.internal_api import AlertmanagerAlert, AlertmanagerWebhook, AlertsResult
 
@@ -50,30 +51,134 @@ async def _owner(crs: CustomResources, alert: AlertmanagerAlert) -> _Owner | Non
     return _Owner(org_id, obj.labels.get(contract.LABEL_NAME, obj.name))
 
 
+def _one_line(text: str, limit: int) -> str:
+    """Text fit for a mail header: control characters and newlines folded to spaces."""
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())[:limit]
+
+
+async def enqueue_emails(
+    conn: asyncpg.Connection, *, org_id: uuid.UUID, subject: str, lines: list[str]
+) -> int:
+    """Queue an e-mail of a notification to each owner of the organisation, in the
+    caller's transaction (``notification_emails``, sent by the delivery worker)."""
+    return await repository.enqueue_emails(
+        conn,
+        org_id=org_id,
+        subject=_one_line(f"[Tenantry] {subject}", 200),
+        body="\n".join(lines)[:20_000] + "\n",
+    )
+
+
 async def receive(
-    conn: asyncpg.Connection, crs: CustomResources, webhook: AlertmanagerWebhook
+    conn: asyncpg.Connection,
+    crs: CustomResources,
+    webhook: AlertmanagerWebhook,
+    *,
+    email: bool = False,
 ) -> AlertsResult:
+    """Record the alerts; each new occurrence or change of status is queued for the
+    organisation's webhooks and, with ``email`` (an SMTP server is configured), e-mailed
+    to its owners."""
     notified = 0
     for alert in webhook.alerts:
         owner = await _owner(crs, alert)
         if owner is None:
             continue
-        notified += await repository.record(
-            conn,
-            org_id=owner.org_id,
-            tenant=owner.tenant,
-            alert=alert,
-            ends_at=alert.ends_at if alert.ends_at and alert.ends_at.year > 1 else None,
+        ends_at = alert.ends_at if alert.ends_at and alert.ends_at.year > 1 else None
+        recorded = await repository.record(
+            conn, org_id=owner.org_id, tenant=owner.tenant, alert=alert, ends_at=ends_at
         )
+        if recorded is None:
+            continue
+        notified += 1
+        if recorded.previous != alert.status:  # new, or firing -> resolved (and back)
+            await webhooks.enqueue(
+                conn,
+                org_id=owner.org_id,
+                event_type=f"alert.{alert.status}",
+                data={
+                    "id": recorded.id,
+                    "tenant": owner.tenant,
+                    "alertname": alert.labels.get("alertname", ""),
+                    "severity": alert.labels.get("severity", ""),
+                    "status": alert.status,
+                    "summary": alert.annotations.get("summary", ""),
+                    "description": alert.annotations.get("description", ""),
+                    "starts_at": alert.starts_at.isoformat(),
+                    "ends_at": ends_at.isoformat() if ends_at else None,
+                },
+            )
+            if email:
+                summary = alert.annotations.get("summary", "") or alert.labels.get("alertname", "")
+                await enqueue_emails(
+                    conn,
+                    org_id=owner.org_id,
+                    subject=f"{alert.status.upper()}: {summary}",
+                    lines=[
+                        summary,
+                        "",
+                        f"Tenant: {owner.tenant}",
+                        f"Alert: {alert.labels.get('alertname', '')} "
+                        f"({alert.labels.get('severity', '')}), {alert.status}",
+                        f"Since: {alert.starts_at.isoformat()}",
+                        *([f"Ended: {ends_at.isoformat()}"] if ends_at else []),
+                        "",
+                        alert.annotations.get("description", ""),
+                    ],
+                )
     received = len(webhook.alerts)
     return AlertsResult(received=received, notified=notified, unmatched=received - notified)
 
 
+async def webhook_disabled(
+    conn: asyncpg.Connection,
+    *,
+    org_id: uuid.UUID,
+    webhook_id: uuid.UUID,
+    host: str,
+    reason: str,
+    email: bool = False,
+) -> None:
+    """Tell the organisation that its webhook was disabled: a notice (no tenant), a
+    ``webhook.disabled`` event to its other webhooks and, with ``email``, an e-mail to
+    its owners."""
+    summary = f"Webhook to {host} disabled after failed deliveries"
+    notice = await repository.record_notice(
+        conn,
+        org_id=org_id,
+        name="WebhookDisabled",
+        summary=summary,
+        description=f"{reason}; re-enable it with POST /v1/orgs/{org_id}/webhooks/"
+        f"{webhook_id}/enable",
+        key=f"webhook-disabled-{webhook_id}-{uuid.uuid4().hex}",
+    )
+    await webhooks.enqueue(
+        conn,
+        org_id=org_id,
+        event_type="webhook.disabled",
+        data={"id": notice, "webhook_id": str(webhook_id), "host": host, "summary": summary},
+    )
+    if email:
+        await enqueue_emails(
+            conn,
+            org_id=org_id,
+            subject=summary,
+            lines=[
+                summary,
+                "",
+                f"{reason}.",
+                f"Re-enable it with POST /v1/orgs/{org_id}/webhooks/{webhook_id}/enable.",
+            ],
+        )
+
+
 async def list_visible(conn: asyncpg.Connection, access: OrgAccess) -> list[AlertNotificationOut]:
-    """The organisation's newest notifications about the tenants ``access`` may read."""
+    """The organisation's newest notifications about the tenants ``access`` may read,
+    and its notices about the organisation itself (no tenant: a disabled webhook) for
+    members who may read every tenant."""
     rows = await repository.newest(conn, access.org.id, PAGE)
     return [
         AlertNotificationOut(**dict(r))
         for r in rows
-        if access.allows("tenants:read", scope=("tenant", r["tenant"]))
+        if access.allows("tenants:read", scope=("tenant", r["tenant"]) if r["tenant"] else None)
     ]

@@ -32,6 +32,8 @@ PERMISSIONS: frozenset[str] = frozenset(
         "audit:read",
         "billing:read",
         "billing:manage",
+        "webhooks:read",
+        "webhooks:manage",
     }
 )
 SCOPE_KINDS = {"tenant": "tenants", "dashboard": "dashboards"}
@@ -55,6 +57,7 @@ BUILTIN_ROLES: dict[str, tuple[str, ...]] = {
         "apikeys:*",
         "audit:read",
         "billing:read",
+        "webhooks:*",
     ),
     "editor": (
         "orgs:read",

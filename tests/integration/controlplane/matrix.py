@@ -55,6 +55,8 @@ class Call:
 
 
 ORG = "/v1/orgs/{org_id}"
+NIL = "00000000-0000-0000-0000-000000000000"
+WH = ORG + "/webhooks/" + NIL
 CALLS: list[Call] = [
     Call("GET", ORG, ALL),
     Call("PATCH", ORG, MANAGERS, body={"name": "renamed"}),
@@ -115,6 +117,21 @@ CALLS: list[Call] = [
         path=ORG + "/billing/periods/2020-01/close",
     ),
     Call("POST", ORG + "/billing/invoices/{invoice_id}/finalize", BILLING_MANAGERS),
+    # Webhooks (controlplane/webhooks): webhooks:read and webhooks:manage.
+    Call("POST", ORG + "/webhooks", MANAGERS, body={"url": "https://127.0.0.1/{me}"}),
+    Call("GET", ORG + "/webhooks", MANAGERS),
+    Call("DELETE", ORG + "/webhooks/{webhook_id}", MANAGERS, path=ORG + "/webhooks/" + NIL),
+    Call(
+        "POST", ORG + "/webhooks/{webhook_id}/rotate-secret", MANAGERS, path=f"{WH}/rotate-secret"
+    ),
+    Call("POST", ORG + "/webhooks/{webhook_id}/enable", MANAGERS, path=f"{WH}/enable"),
+    Call("GET", ORG + "/webhooks/{webhook_id}/deliveries", MANAGERS, path=f"{WH}/deliveries"),
+    Call(
+        "POST",
+        ORG + "/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver",
+        MANAGERS,
+        path=f"{WH}/deliveries/1/redeliver",
+    ),
     Call("GET", ORG + "/audit", MANAGERS),
     Call("GET", ORG + "/audit/export", MANAGERS),
     Call("GET", ORG + "/audit/verify", MANAGERS),
