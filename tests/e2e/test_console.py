@@ -159,6 +159,7 @@ async def _send_events(
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as ing_http:
 
             async def up() -> bool:
+                assert proc.poll() is None, (ARTIFACTS / "ingest.log").read_text()
                 try:
                     return (await ing_http.get("/readyz")).status_code == 200
                 except httpx.TransportError:
@@ -188,6 +189,8 @@ async def _send_events(
             assert r.status_code == 202, r.text
 
         def stored() -> int:
+            # a writer that died never writes: say so at once, with its log
+            assert proc.poll() is None, (ARTIFACTS / "ingest.log").read_text()
             rows = chdb.query("SELECT count() AS n FROM {db:Identifier}.events", {"db": db})
             return int(rows[0]["n"])
 
