@@ -16,7 +16,7 @@ export interface Org {
   plan: string;
   role: string;
 }
-interface Me {
+export interface Me {
   id: string;
   email: string;
   name: string;
@@ -127,8 +127,10 @@ function matchPrefix(path: string): string | null {
   return m && m[1] !== "new" ? decodeURIComponent(m[1]) : null;
 }
 
-function UserMenu({ api, me }: { api: Api; me: Me | undefined }): JSX.Element {
+export function UserMenu({ api, me }: { api: Api; me: Me | undefined }): JSX.Element {
   const [open, setOpen] = useState(false);
+  const [confirming, setConfirming] = useState(false);
+  const [busy, error, run] = useAction();
   return (
     <div class="user-menu">
       <button aria-expanded={open} aria-haspopup="true" onClick={() => setOpen(!open)}>
@@ -146,6 +148,31 @@ function UserMenu({ api, me }: { api: Api; me: Me | undefined }): JSX.Element {
           >
             Sign out
           </button>
+          <button role="menuitem" onClick={() => setConfirming(true)}>
+            End every session…
+          </button>
+          {confirming ? (
+            <div class="dialog" role="dialog" aria-modal="true" aria-labelledby="end-all-title">
+              <h3 id="end-all-title">End every session?</h3>
+              <p>This signs you out here and everywhere else: every browser, and every app signed in as you.</p>
+              <div class="row">
+                <button
+                  class="danger"
+                  disabled={busy}
+                  onClick={() =>
+                    void run(async () => {
+                      await api.endEverySession();
+                      navigate("/login", true);
+                    })
+                  }
+                >
+                  End every session
+                </button>
+                <button onClick={() => setConfirming(false)}>Cancel</button>
+              </div>
+              <ErrorBox error={error} />
+            </div>
+          ) : null}
         </div>
       ) : null}
     </div>
