@@ -1,6 +1,7 @@
 import type { JSX } from "preact";
 import { useState } from "preact/hooks";
 import { type Api, seg } from "./api";
+import { type BackupStatus, Backups } from "./backups";
 import { navigate } from "./router";
 import { ConfirmByName, ErrorBox, Link, useAction, useLoad } from "./ui";
 
@@ -25,6 +26,7 @@ export interface Tenant {
     endpoints?: Record<string, string>;
     namespace?: string;
     schema?: { database: string; retentionDays: number };
+    backup?: BackupStatus;
   };
   created: string | null;
 }
@@ -231,6 +233,7 @@ export function TenantDetail({ api, org, name }: { api: Api; org: string; name: 
       ) : null}
       {tenant ? <TenantStatus tenant={tenant} /> : t.loading ? <p>Loading…</p> : null}
       {tenant ? <ApiKeys api={api} org={org} tenant={name} /> : null}
+      {tenant ? <Backups api={api} org={org} tenant={tenant} /> : null}
     </section>
   );
 }

@@ -97,28 +97,34 @@ export function useAction(): [boolean, unknown, (fn: () => Promise<void>) => Pro
   return [busy, error, run, () => setError(null)];
 }
 
-/** A destructive action confirmed by typing the object's name. */
+/** A destructive action confirmed by typing the object's name: "Delete" unless `verb`
+ * names another, with `consequence` saying what it destroys. */
 export function ConfirmByName(props: {
   name: string;
   what: string;
   onConfirm: () => void;
   onCancel: () => void;
   busy?: boolean;
+  verb?: string;
+  consequence?: string;
 }): JSX.Element {
+  const verb = props.verb ?? "Delete";
   const [typed, setTyped] = useState("");
   const input = useRef<HTMLInputElement>(null);
   useEffect(() => input.current?.focus(), []);
   return (
     <div class="dialog" role="dialog" aria-modal="true" aria-labelledby="confirm-title">
-      <h3 id="confirm-title">Delete {props.what} “{props.name}”?</h3>
-      <p>This cannot be undone. Type the name to confirm.</p>
+      <h3 id="confirm-title">
+        {verb} {props.what} “{props.name}”?
+      </h3>
+      <p>{props.consequence ?? "This cannot be undone."} Type the name to confirm.</p>
       <label>
         Name
         <input ref={input} value={typed} onInput={(e) => setTyped(e.currentTarget.value)} />
       </label>
       <div class="row">
         <button class="danger" disabled={typed !== props.name || props.busy} onClick={props.onConfirm}>
-          Delete {props.what}
+          {verb} {props.what}
         </button>
         <button onClick={props.onCancel}>Cancel</button>
       </div>

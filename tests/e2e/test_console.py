@@ -333,6 +333,15 @@ async def test_console_journey(
             database_cell = page.locator("dl.counters dd").nth(3)
             await expect(database_cell).to_contain_text("t_", timeout=scaled(120) * 1000)
             tenant_db = (await database_cell.inner_text()).strip()
+            # backups: none yet (kwok runs no backup Job), so no restore; the restores
+            # list came from the control plane without an error
+            backups = page.locator(".card", has=page.get_by_role("heading", name="Backups"))
+            await expect(backups.get_by_text("No complete backup yet")).to_be_visible()
+            await expect(
+                backups.get_by_role("button", name="Restore\N{HORIZONTAL ELLIPSIS}")
+            ).to_be_disabled()
+            await expect(backups.get_by_text("No restores yet.")).to_be_visible()
+            await expect(backups.get_by_role("alert")).to_have_count(0)
             await _axe(page, "tenant")
             await _shot(page, "03-tenant-ready")
 
