@@ -7,7 +7,7 @@ import { SignIn, SignUp } from "./login";
 import { Audit, Billing, Members } from "./org";
 import { fragmentParam, match, navigate, usePath } from "./router";
 import { TenantDetail, Tenants } from "./tenants";
-import { ErrorBox, Link, useAction, useLoad } from "./ui";
+import { ErrorBox, Field, Link, useAction, useLoad } from "./ui";
 
 export interface Org {
   id: string;
@@ -197,14 +197,15 @@ function CreateOrg({ api, first, onCreated }: { api: Api; first?: boolean; onCre
           });
         }}
       >
-        <label>
-          Name
-          <input required value={name} onInput={(e) => setName(e.currentTarget.value)} />
-        </label>
-        <label>
-          Short name (lower-case letters, digits and “-”, used in resource names)
-          <input required pattern="[a-z0-9]([-a-z0-9]*[a-z0-9])?" maxLength={20} value={slug} onInput={(e) => setSlug(e.currentTarget.value)} />
-        </label>
+        <Field label="Name" required value={name} onValue={setName} />
+        <Field
+          label="Short name (lower-case letters, digits and “-”, used in resource names)"
+          required
+          pattern="[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+          maxLength={20}
+          value={slug}
+          onValue={setSlug}
+        />
         <button type="submit" class="primary" disabled={busy}>
           Create organisation
         </button>

@@ -5,7 +5,7 @@ import type { JSX } from "preact";
 import { useState } from "preact/hooks";
 import { type Api, seg } from "./api";
 import type { Tenant } from "./tenants";
-import { ConfirmByName, ErrorBox, useAction, useLoad } from "./ui";
+import { ConfirmByName, ErrorBox, Table, useAction, useLoad } from "./ui";
 
 export interface BackupStatus {
   count?: number;
@@ -139,19 +139,8 @@ export function Backups({ api, org, tenant }: { api: Api; org: string; tenant: T
       <ErrorBox error={restores.error ?? error} />
       {restores.data && restores.data.length === 0 ? <p class="muted">No restores yet.</p> : null}
       {restores.data && restores.data.length > 0 ? (
-        <table>
-          <caption>Restores</caption>
-          <thead>
-            <tr>
-              <th scope="col">Requested</th>
-              <th scope="col">Backup</th>
-              <th scope="col">Replace rows</th>
-              <th scope="col">Phase</th>
-              <th scope="col">Message</th>
-            </tr>
-          </thead>
-          <tbody>
-            {restores.data.map((r) => (
+        <Table caption="Restores" columns={["Requested", "Backup", "Replace rows", "Phase", "Message"]}>
+          {restores.data.map((r) => (
               <tr key={r.name}>
                 <td>{r.created ? new Date(r.created).toLocaleString() : "—"}</td>
                 <td>
@@ -164,8 +153,7 @@ export function Backups({ api, org, tenant }: { api: Api; org: string; tenant: T
                 <td>{r.status.message ?? ""}</td>
               </tr>
             ))}
-          </tbody>
-        </table>
+        </Table>
       ) : null}
     </div>
   );
