@@ -148,31 +148,37 @@ export function UserMenu({ api, me }: { api: Api; me: Me | undefined }): JSX.Ele
           >
             Sign out
           </button>
-          <button role="menuitem" onClick={() => setConfirming(true)}>
+          <button
+            role="menuitem"
+            onClick={() => {
+              setOpen(false); // the question is a dialog of its own, not part of the menu
+              setConfirming(true);
+            }}
+          >
             End every session…
           </button>
-          {confirming ? (
-            <div class="dialog" role="dialog" aria-modal="true" aria-labelledby="end-all-title">
-              <h3 id="end-all-title">End every session?</h3>
-              <p>This signs you out here and everywhere else: every browser, and every app signed in as you.</p>
-              <div class="row">
-                <button
-                  class="danger"
-                  disabled={busy}
-                  onClick={() =>
-                    void run(async () => {
-                      await api.endEverySession();
-                      navigate("/login", true);
-                    })
-                  }
-                >
-                  End every session
-                </button>
-                <button onClick={() => setConfirming(false)}>Cancel</button>
-              </div>
-              <ErrorBox error={error} />
-            </div>
-          ) : null}
+        </div>
+      ) : null}
+      {confirming ? (
+        <div class="dialog" role="dialog" aria-modal="true" aria-labelledby="end-all-title">
+          <h3 id="end-all-title">End every session?</h3>
+          <p>This signs you out here and everywhere else: every browser, and every app signed in as you.</p>
+          <div class="row">
+            <button
+              class="danger"
+              disabled={busy}
+              onClick={() =>
+                void run(async () => {
+                  await api.endEverySession();
+                  navigate("/login", true);
+                })
+              }
+            >
+              End every session
+            </button>
+            <button onClick={() => setConfirming(false)}>Cancel</button>
+          </div>
+          <ErrorBox error={error} />
         </div>
       ) : null}
     </div>

@@ -515,6 +515,31 @@ async def test_console_journey(
             await _axe(page, "audit log")
             await _shot(page, "10-audit")
 
+            # -- end every session: this one and one opened elsewhere (a password login)
+            async with httpx.AsyncClient(base_url=url, timeout=scaled(30)) as http:
+                login = await http.post(
+                    "/v1/auth/login", json={"email": email, "password": PASSWORD}
+                )
+                assert login.status_code == 200, login.text
+                elsewhere = {"Authorization": f"Bearer {login.json()['access_token']}"}
+                assert (await http.get("/v1/users/me", headers=elsewhere)).status_code == 200
+                await page.get_by_role("button", name="Olive Owner").click()
+                await page.get_by_role(
+                    "menuitem", name="End every session\N{HORIZONTAL ELLIPSIS}"
+                ).click()
+                await _axe(page, "end every session")
+                await page.get_by_role("button", name="End every session", exact=True).click()
+                await expect(
+                    page.get_by_role("heading", name="Sign in to Tenantry")
+                ).to_be_visible()
+                await expect(page.get_by_text("Every session has ended")).to_be_visible()
+                r = await http.get("/v1/users/me", headers=elsewhere)
+                assert r.status_code == 401, r.text
+            await page.get_by_label("E-mail").fill(email)
+            await page.get_by_label("Password", exact=True).fill(PASSWORD)
+            await page.get_by_role("button", name="Sign in", exact=True).click()
+            await expect(page.get_by_role("heading", name="Tenants")).to_be_visible()
+
             # -- sign out: the session is revoked at the API ----------------------------
             await page.get_by_role("button", name="Olive Owner").click()
             await page.get_by_role("menuitem", name="Sign out").click()
