@@ -1,4 +1,5 @@
-"""The control plane's only door to Kubernetes: the Tenant and Dashboard custom resources.
+"""The control plane's only door to Kubernetes: the Tenant, Dashboard and Restore custom
+resources (Restores created and listed only, never watched: the tenant page asks).
 
 A small async repository over lightkube's generic resources. Objects are cluster-scoped
 and named ``<org slug>-<name>``; the labels carry the org id and the short name, and a
@@ -25,7 +26,14 @@ from controlplane.errors import Conflict, InvalidInput, NotFound, Unavailable
 from controlplane.mirror import Mirror
 from tenantry import contract, listwatch
 from tenantry.api import GROUP, VERSION
-from tenantry.api.resources import DASHBOARDS, TENANTS, DashboardResource, TenantResource
+from tenantry.api.resources import (
+    DASHBOARDS,
+    RESTORES,
+    TENANTS,
+    DashboardResource,
+    RestoreResource,
+    TenantResource,
+)
 
 FIELD_MANAGER = "tenantry-controlplane"
 _RETRIES = 20
@@ -189,6 +197,7 @@ class KubeResources:
         self.dashboards = CustomResources(
             client, DashboardResource, "Dashboard", DASHBOARDS, watch=watch
         )
+        self.restores = CustomResources(client, RestoreResource, "Restore", RESTORES, watch=False)
 
     @classmethod
     def connect(cls, kubeconfig: str | None, *, watch: bool) -> KubeResources:

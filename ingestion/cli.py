@@ -65,8 +65,23 @@ def run(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         logger.error("configuration: %s", exc)
         return 2
-    asyncio.run(serve(settings, accept_events=not args.writer_only, write=not args.no_writer))
+    try:
+        asyncio.run(serve(settings, accept_events=not args.writer_only, write=not args.no_writer))
+    except ListenerError as exc:
+        logger.error("%s", exc)
+        return 1
     return 0
+
+
+class ListenerError(Exception):
+    """A listener's address cannot be bound (in use, or not an address of this host)."""
+
+
+async def _bind(runner: web.AppRunner, host: str, port: int, *, what: str) -> None:
+    try:
+        await web.TCPSite(runner, host, port, backlog=1024).start()
+    except OSError as exc:
+        raise ListenerError(f"cannot listen on {host}:{port} ({what}): {exc.strerror}") from exc
 
 
 def internal_client(settings: Settings) -> InternalClient | None:
@@ -231,24 +246,41 @@ async def serve(settings: Settings, *, accept_events: bool = True, write: bool =
         if write
         else None
     )
-    writer_task = asyncio.create_task(writer.run()) if writer is not None else None
+    # The internal (metrics) listener is bound first, then the public one, and the
+    # writer starts last: a process that cannot bind both exits (ListenerError) before
+    # it has answered /readyz or accepted an event, instead of taking a batch (202)
+    # and dying with it unwritten in the stream, as a taken metrics port once made it.
+    metrics_runner = web.AppRunner(server.create_metrics_app(ingest), access_log=None)
     runner = web.AppRunner(
         server.create_app(ingest, accept_events=accept_events), **server.RUNNER_OPTIONS
     )
-    await runner.setup()
-    site = web.TCPSite(runner, settings.listen_host, settings.listen_port, backlog=1024)
-    await site.start()
-    metrics_runner = web.AppRunner(server.create_metrics_app(ingest), access_log=None)
-    await metrics_runner.setup()
-    await web.TCPSite(metrics_runner, *settings.metrics_address).start()
-    logger.info(
-        "ingestion for tenant %s on %s:%d (events: %s, writer: %s)",
-        settings.tenant,
-        settings.listen_host,
-        settings.listen_port,
-        accept_events,
-        write,
-    )
+    try:
+        await metrics_runner.setup()
+        await runner.setup()
+        await _bind(metrics_runner, *settings.metrics_address, what="metrics")
+        await _bind(runner, settings.listen_host, settings.listen_port, what="events")
+        logger.info(
+            "ingestion for tenant %s on %s:%d (events: %s, writer: %s)",
+            settings.tenant,
+            settings.listen_host,
+            settings.listen_port,
+            accept_events,
+            write,
+        )
+        await _until_stopped(writer, runner)
+    finally:
+        await runner.cleanup()  # again after _until_stopped: a no-op once cleaned
+        await metrics_runner.cleanup()
+        await validator.close()
+        if internal is not None:
+            await internal.aclose()
+        await redis.aclose()
+
+
+async def _until_stopped(writer: WriterRunner | None, events: web.AppRunner) -> None:
+    """Run the writer (if any) until SIGTERM/SIGINT; then stop accepting events and let
+    the writer flush what it holds."""
+    writer_task = asyncio.create_task(writer.run()) if writer is not None else None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -259,16 +291,11 @@ async def serve(settings: Settings, *, accept_events: bool = True, write: bool =
         waits.add(writer_task)
     await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
     logger.info("stopping")
-    await runner.cleanup()
-    await metrics_runner.cleanup()
+    await events.cleanup()
     if writer is not None and writer_task is not None:
         writer.stop()
         await writer_task
     stopped.cancel()
-    await validator.close()
-    if internal is not None:
-        await internal.aclose()
-    await redis.aclose()
 
 
 def usage_sink(settings: Settings, internal: InternalClient | None) -> UsageSink:

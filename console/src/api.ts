@@ -28,6 +28,17 @@ export class Api {
     return this.call<T>("DELETE", path);
   }
 
+  /** End every session of the user at the API, this one too (DELETE /v1/auth/sessions),
+   * then forget the tokens here; how many sessions ended. A refusal is thrown and this
+   * session kept: the others may still be live, so the user must see it and retry. */
+  async endEverySession(): Promise<number> {
+    const { ended } = await this.del<{ ended: number }>("/v1/auth/sessions");
+    this.session.end(
+      `Every session has ended (${ended} in all, this one included). Sign in again to continue.`,
+    );
+    return ended;
+  }
+
   async call<T>(method: string, path: string, body?: unknown, query?: Query): Promise<T> {
     let res = await this.send(method, path, body, query);
     if (res.status === 401 && (await this.session.refresh())) {

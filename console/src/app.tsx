@@ -7,7 +7,7 @@ import { SignIn, SignUp } from "./login";
 import { Audit, Billing, Members } from "./org";
 import { fragmentParam, match, navigate, usePath } from "./router";
 import { TenantDetail, Tenants } from "./tenants";
-import { ErrorBox, Link, useAction, useLoad } from "./ui";
+import { ErrorBox, Field, Link, useAction, useLoad } from "./ui";
 
 export interface Org {
   id: string;
@@ -16,7 +16,7 @@ export interface Org {
   plan: string;
   role: string;
 }
-interface Me {
+export interface Me {
   id: string;
   email: string;
   name: string;
@@ -127,8 +127,10 @@ function matchPrefix(path: string): string | null {
   return m && m[1] !== "new" ? decodeURIComponent(m[1]) : null;
 }
 
-function UserMenu({ api, me }: { api: Api; me: Me | undefined }): JSX.Element {
+export function UserMenu({ api, me }: { api: Api; me: Me | undefined }): JSX.Element {
   const [open, setOpen] = useState(false);
+  const [confirming, setConfirming] = useState(false);
+  const [busy, error, run] = useAction();
   return (
     <div class="user-menu">
       <button aria-expanded={open} aria-haspopup="true" onClick={() => setOpen(!open)}>
@@ -146,6 +148,37 @@ function UserMenu({ api, me }: { api: Api; me: Me | undefined }): JSX.Element {
           >
             Sign out
           </button>
+          <button
+            role="menuitem"
+            onClick={() => {
+              setOpen(false); // the question is a dialog of its own, not part of the menu
+              setConfirming(true);
+            }}
+          >
+            End every session…
+          </button>
+        </div>
+      ) : null}
+      {confirming ? (
+        <div class="dialog" role="dialog" aria-modal="true" aria-labelledby="end-all-title">
+          <h3 id="end-all-title">End every session?</h3>
+          <p>This signs you out here and everywhere else: every browser, and every app signed in as you.</p>
+          <div class="row">
+            <button
+              class="danger"
+              disabled={busy}
+              onClick={() =>
+                void run(async () => {
+                  await api.endEverySession();
+                  navigate("/login", true);
+                })
+              }
+            >
+              End every session
+            </button>
+            <button onClick={() => setConfirming(false)}>Cancel</button>
+          </div>
+          <ErrorBox error={error} />
         </div>
       ) : null}
     </div>
@@ -170,14 +203,15 @@ function CreateOrg({ api, first, onCreated }: { api: Api; first?: boolean; onCre
           });
         }}
       >
-        <label>
-          Name
-          <input required value={name} onInput={(e) => setName(e.currentTarget.value)} />
-        </label>
-        <label>
-          Short name (lower-case letters, digits and “-”, used in resource names)
-          <input required pattern="[a-z0-9]([-a-z0-9]*[a-z0-9])?" maxLength={20} value={slug} onInput={(e) => setSlug(e.currentTarget.value)} />
-        </label>
+        <Field label="Name" required value={name} onValue={setName} />
+        <Field
+          label="Short name (lower-case letters, digits and “-”, used in resource names)"
+          required
+          pattern="[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+          maxLength={20}
+          value={slug}
+          onValue={setSlug}
+        />
         <button type="submit" class="primary" disabled={busy}>
           Create organisation
         </button>

@@ -4,7 +4,7 @@ import { useState } from "preact/hooks";
 import { type Api, seg } from "./api";
 import { formatNumber } from "./data";
 import { ApiError } from "./errors";
-import { ErrorBox, useAction, useLoad } from "./ui";
+import { ActionButton, ErrorBox, Field, RowForm, ShownOnce, Table, useAction, useLoad } from "./ui";
 
 interface Member {
   user_id: string;
@@ -48,19 +48,8 @@ export function Members({ api, org }: { api: Api; org: string }): JSX.Element {
     <section>
       <h2>Members</h2>
       <ErrorBox error={members.error ?? error} />
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Name</th>
-            <th scope="col">E-mail</th>
-            <th scope="col">Role</th>
-            <th scope="col">
-              <span class="sr-only">Actions</span>
-            </th>
-          </tr>
-        </thead>
-        <tbody>
-          {(members.data ?? []).map((m) => (
+      <Table columns={["Name", "E-mail", "Role", { hidden: "Actions" }]}>
+        {(members.data ?? []).map((m) => (
             <tr key={m.user_id}>
               <td>{m.name}</td>
               <td>{m.email}</td>
@@ -83,34 +72,33 @@ export function Members({ api, org }: { api: Api; org: string }): JSX.Element {
                 </select>
               </td>
               <td>
-                <button
-                  disabled={busy}
-                  onClick={() =>
-                    void run(async () => {
-                      await api.del(`${base}/members/${seg(m.user_id)}`);
-                      members.reload();
-                    })
-                  }
+                <ActionButton
+                  run={run}
+                  busy={busy}
+                  action={async () => {
+                    await api.del(`${base}/members/${seg(m.user_id)}`);
+                    members.reload();
+                  }}
                 >
                   Remove {m.email}
-                </button>
+                </ActionButton>
               </td>
             </tr>
           ))}
-        </tbody>
-      </table>
+      </Table>
 
       <h3>Invite someone</h3>
-      <form
-        class="row"
-        onSubmit={(e) => {
-          e.preventDefault();
+      <RowForm
+        submit="Send invitation"
+        primary
+        busy={busy}
+        onSubmit={() =>
           void run(async () => {
             setCreated(await api.post<InvitationCreated>(`${base}/invitations`, { email, role }));
             setEmail("");
             invitations.reload();
-          });
-        }}
+          })
+        }
       >
         <label>
           E-mail
@@ -124,12 +112,9 @@ export function Members({ api, org }: { api: Api; org: string }): JSX.Element {
             ))}
           </select>
         </label>
-        <button type="submit" class="primary" disabled={busy}>
-          Send invitation
-        </button>
-      </form>
+      </RowForm>
       {created ? (
-        <div class="secret" role="status">
+        <ShownOnce done="Done" onDone={() => setCreated(null)}>
           {created.email_delivery === "sent" ? (
             <p>We e-mailed the invitation to {created.email}.</p>
           ) : (
@@ -140,8 +125,7 @@ export function Members({ api, org }: { api: Api; org: string }): JSX.Element {
               <code data-testid="invitation-link">{acceptLink(location.origin, created.token)}</code>
             </>
           )}
-          <button onClick={() => setCreated(null)}>Done</button>
-        </div>
+        </ShownOnce>
       ) : null}
       <h3>Pending invitations</h3>
       {invitations.data && invitations.data.length === 0 ? <p class="muted">None.</p> : null}
@@ -149,17 +133,16 @@ export function Members({ api, org }: { api: Api; org: string }): JSX.Element {
         {(invitations.data ?? []).map((i) => (
           <li key={i.id}>
             {i.email} as {i.role}, until {new Date(i.expires_at).toLocaleDateString()}{" "}
-            <button
-              disabled={busy}
-              onClick={() =>
-                void run(async () => {
-                  await api.del(`${base}/invitations/${seg(i.id)}`);
-                  invitations.reload();
-                })
-              }
+            <ActionButton
+              run={run}
+              busy={busy}
+              action={async () => {
+                await api.del(`${base}/invitations/${seg(i.id)}`);
+                invitations.reload();
+              }}
             >
               Revoke invitation of {i.email}
-            </button>
+            </ActionButton>
           </li>
         ))}
       </ul>
@@ -176,18 +159,8 @@ function Roles({ api, org, roles, reload }: { api: Api; org: string; roles: Role
   return (
     <>
       <h3>Roles</h3>
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Role</th>
-            <th scope="col">Permissions</th>
-            <th scope="col">
-              <span class="sr-only">Actions</span>
-            </th>
-          </tr>
-        </thead>
-        <tbody>
-          {roles.map((r) => (
+      <Table columns={["Role", "Permissions", { hidden: "Actions" }]}>
+        {roles.map((r) => (
             <tr key={r.name}>
               <td>
                 {r.name} {r.builtin ? <span class="muted">(built in)</span> : null}
@@ -196,47 +169,36 @@ function Roles({ api, org, roles, reload }: { api: Api; org: string; roles: Role
               <td>{r.permissions.join(", ")}</td>
               <td>
                 {r.builtin ? null : (
-                  <button
-                    disabled={busy}
-                    onClick={() =>
-                      void run(async () => {
-                        await api.del(`${base}/${seg(r.name)}`);
-                        reload();
-                      })
-                    }
+                  <ActionButton
+                    run={run}
+                    busy={busy}
+                    action={async () => {
+                      await api.del(`${base}/${seg(r.name)}`);
+                      reload();
+                    }}
                   >
                     Delete role {r.name}
-                  </button>
+                  </ActionButton>
                 )}
               </td>
             </tr>
           ))}
-        </tbody>
-      </table>
-      <form
-        class="row"
-        onSubmit={(e) => {
-          e.preventDefault();
+      </Table>
+      <RowForm
+        submit="Save role"
+        busy={busy}
+        onSubmit={() =>
           void run(async () => {
             const list = permissions.split(",").map((p) => p.trim()).filter(Boolean);
             await api.put(`${base}/${seg(name)}`, { permissions: list });
             setName("");
             reload();
-          });
-        }}
+          })
+        }
       >
-        <label>
-          Custom role name
-          <input required value={name} onInput={(e) => setName(e.currentTarget.value)} />
-        </label>
-        <label>
-          Permissions (comma-separated)
-          <input required value={permissions} onInput={(e) => setPermissions(e.currentTarget.value)} />
-        </label>
-        <button type="submit" disabled={busy}>
-          Save role
-        </button>
-      </form>
+        <Field label="Custom role name" required value={name} onValue={setName} />
+        <Field label="Permissions (comma-separated)" required value={permissions} onValue={setPermissions} />
+      </RowForm>
       <ErrorBox error={error} />
     </>
   );
@@ -314,19 +276,8 @@ export function Subscriptions({ api, org, onChanged }: { api: Api; org: string; 
       ) : sub.data !== undefined ? (
         <p>No subscription yet: choose a plan.</p>
       ) : null}
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Plan</th>
-            <th scope="col">Monthly fee</th>
-            <th scope="col">Limits</th>
-            <th scope="col">
-              <span class="sr-only">Actions</span>
-            </th>
-          </tr>
-        </thead>
-        <tbody>
-          {(plans.data ?? []).map((p) => (
+      <Table columns={["Plan", "Monthly fee", "Limits", { hidden: "Actions" }]}>
+        {(plans.data ?? []).map((p) => (
             <tr key={p.key}>
               <td>{p.name}</td>
               <td>{money(p.base_fee, p.currency)}</td>
@@ -350,8 +301,7 @@ export function Subscriptions({ api, org, onChanged }: { api: Api; org: string; 
               </td>
             </tr>
           ))}
-        </tbody>
-      </table>
+      </Table>
       {current && current.status === "active" ? (
         <button class="danger" disabled={busy} onClick={() => act(() => api.post(`${base}/subscription/cancel`))}>
           Cancel the subscription at the end of the period
@@ -382,16 +332,8 @@ export function Billing({ api, org }: { api: Api; org: string }): JSX.Element {
             {u.events_over_limit ? <strong> — over the plan's allowance</strong> : null}
           </p>
           <meter min={0} max={u.events_per_month} value={events} aria-label="Events used of the plan's allowance" />
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Metric</th>
-                <th scope="col">Quantity</th>
-                <th scope="col">By tenant</th>
-              </tr>
-            </thead>
-            <tbody>
-              {u.metrics.map((m) => (
+          <Table columns={["Metric", "Quantity", "By tenant"]}>
+            {u.metrics.map((m) => (
                 <tr key={m.metric}>
                   <td>{m.metric}</td>
                   <td>
@@ -404,23 +346,13 @@ export function Billing({ api, org }: { api: Api; org: string }): JSX.Element {
                   </td>
                 </tr>
               ))}
-            </tbody>
-          </table>
+          </Table>
         </div>
       ) : null}
       <Subscriptions api={api} org={org} onChanged={() => (usage.reload(), upcoming.reload())} />
       <h3>Invoices</h3>
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Number</th>
-            <th scope="col">Period</th>
-            <th scope="col">Status</th>
-            <th scope="col">Total</th>
-          </tr>
-        </thead>
-        <tbody>
-          {upcoming.data ? (
+      <Table columns={["Number", "Period", "Status", "Total"]}>
+        {upcoming.data ? (
             <tr>
               <td>upcoming</td>
               <td>{upcoming.data.period}</td>
@@ -436,8 +368,7 @@ export function Billing({ api, org }: { api: Api; org: string }): JSX.Element {
               <td>{money(i.total, i.currency)}</td>
             </tr>
           ))}
-        </tbody>
-      </table>
+      </Table>
     </section>
   );
 }
@@ -473,22 +404,16 @@ export function Audit({ api, org }: { api: Api; org: string }): JSX.Element {
   return (
     <section>
       <h2>Audit log</h2>
-      <form
-        class="row"
-        onSubmit={(e) => {
-          e.preventDefault();
+      <RowForm
+        submit="Filter"
+        busy={false}
+        onSubmit={() => {
           setFilters({ action, actor, outcome });
           setCursors([0]);
         }}
       >
-        <label>
-          Action
-          <input value={action} placeholder="e.g. tenant.create" onInput={(e) => setAction(e.currentTarget.value)} />
-        </label>
-        <label>
-          Actor (user id)
-          <input value={actor} onInput={(e) => setActor(e.currentTarget.value)} />
-        </label>
+        <Field label="Action" value={action} placeholder="e.g. tenant.create" onValue={setAction} />
+        <Field label="Actor (user id)" value={actor} onValue={setActor} />
         <label>
           Outcome
           <select value={outcome} onChange={(e) => setOutcome(e.currentTarget.value)}>
@@ -498,23 +423,10 @@ export function Audit({ api, org }: { api: Api; org: string }): JSX.Element {
             <option>denied</option>
           </select>
         </label>
-        <button type="submit">Filter</button>
-      </form>
+      </RowForm>
       <ErrorBox error={page.error} />
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">#</th>
-            <th scope="col">When</th>
-            <th scope="col">Actor</th>
-            <th scope="col">Action</th>
-            <th scope="col">Target</th>
-            <th scope="col">Outcome</th>
-            <th scope="col">Request id</th>
-          </tr>
-        </thead>
-        <tbody>
-          {(page.data?.events ?? []).map((ev) => (
+      <Table columns={["#", "When", "Actor", "Action", "Target", "Outcome", "Request id"]}>
+        {(page.data?.events ?? []).map((ev) => (
             <tr key={ev.seq}>
               <td>{ev.seq}</td>
               <td>{new Date(ev.at).toLocaleString()}</td>
@@ -527,8 +439,7 @@ export function Audit({ api, org }: { api: Api; org: string }): JSX.Element {
               </td>
             </tr>
           ))}
-        </tbody>
-      </table>
+      </Table>
       <div class="row">
         <button disabled={cursors.length < 2} onClick={() => setCursors(cursors.slice(0, -1))}>
           Previous page

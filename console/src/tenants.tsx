@@ -1,8 +1,9 @@
 import type { JSX } from "preact";
 import { useState } from "preact/hooks";
 import { type Api, seg } from "./api";
+import { type BackupStatus, Backups } from "./backups";
 import { navigate } from "./router";
-import { ConfirmByName, ErrorBox, Link, useAction, useLoad } from "./ui";
+import { ActionButton, ConfirmByName, ErrorBox, Field, Link, RowForm, ShownOnce, Table, useAction, useLoad } from "./ui";
 
 export interface Condition {
   type: string;
@@ -25,6 +26,7 @@ export interface Tenant {
     endpoints?: Record<string, string>;
     namespace?: string;
     schema?: { database: string; retentionDays: number };
+    backup?: BackupStatus;
   };
   created: string | null;
 }
@@ -89,17 +91,8 @@ export function Tenants({ api, org }: { api: Api; org: string }): JSX.Element {
       <ErrorBox error={list.error} />
       {list.data && list.data.length === 0 ? <p class="muted">No tenants yet. Create one to start sending events.</p> : null}
       {list.data && list.data.length > 0 ? (
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Plan</th>
-              <th scope="col">Status</th>
-              <th scope="col">Hosts</th>
-            </tr>
-          </thead>
-          <tbody>
-            {list.data.map((t) => (
+        <Table columns={["Name", "Plan", "Status", "Hosts"]}>
+          {list.data.map((t) => (
               <tr key={t.name}>
                 <td>
                   <Link href={`/orgs/${seg(org)}/tenants/${seg(t.name)}`}>{t.name}</Link>
@@ -113,8 +106,7 @@ export function Tenants({ api, org }: { api: Api; org: string }): JSX.Element {
                 </td>
               </tr>
             ))}
-          </tbody>
-        </table>
+        </Table>
       ) : null}
     </section>
   );
@@ -145,10 +137,7 @@ function CreateTenant(props: {
       }}
     >
       <h3>New tenant</h3>
-      <label>
-        Name (lower-case letters, digits and “-”)
-        <input required pattern="[a-z0-9]([-a-z0-9]*[a-z0-9])?" maxLength={29} value={name} onInput={(e) => setName(e.currentTarget.value)} />
-      </label>
+      <Field label="Name (lower-case letters, digits and “-”)" required pattern="[a-z0-9]([-a-z0-9]*[a-z0-9])?" maxLength={29} value={name} onValue={setName} />
       <fieldset>
         <legend>Plan</legend>
         {Object.keys(TENANT_PLANS).map((p) => (
@@ -231,6 +220,7 @@ export function TenantDetail({ api, org, name }: { api: Api; org: string; name: 
       ) : null}
       {tenant ? <TenantStatus tenant={tenant} /> : t.loading ? <p>Loading…</p> : null}
       {tenant ? <ApiKeys api={api} org={org} tenant={name} /> : null}
+      {tenant ? <Backups api={api} org={org} tenant={tenant} /> : null}
     </section>
   );
 }
@@ -276,17 +266,8 @@ function TenantStatus({ tenant }: { tenant: Tenant }): JSX.Element {
         <p class="muted">Endpoints appear once the tenant is ready.</p>
       )}
       <h3>Conditions</h3>
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Type</th>
-            <th scope="col">Status</th>
-            <th scope="col">Reason</th>
-            <th scope="col">Message</th>
-          </tr>
-        </thead>
-        <tbody>
-          {(s.conditions ?? []).map((c) => (
+      <Table columns={["Type", "Status", "Reason", "Message"]}>
+        {(s.conditions ?? []).map((c) => (
             <tr key={c.type}>
               <td>{c.type}</td>
               <td>{c.status}</td>
@@ -294,8 +275,7 @@ function TenantStatus({ tenant }: { tenant: Tenant }): JSX.Element {
               <td>{c.message ?? ""}</td>
             </tr>
           ))}
-        </tbody>
-      </table>
+      </Table>
     </div>
   );
 }
@@ -309,48 +289,32 @@ function ApiKeys({ api, org, tenant }: { api: Api; org: string; tenant: string }
   return (
     <div class="card">
       <h3>API keys</h3>
-      <form
-        class="row"
-        onSubmit={(e) => {
-          e.preventDefault();
+      <RowForm
+        submit="Create key"
+        primary
+        busy={busy}
+        onSubmit={() =>
           void run(async () => {
             const created = await api.post<ApiKey & { key: string }>(path, { name });
             setSecret(created.key);
             setName("");
             keys.reload();
-          });
-        }}
+          })
+        }
       >
-        <label>
-          Key name
-          <input required maxLength={100} value={name} onInput={(e) => setName(e.currentTarget.value)} />
-        </label>
-        <button type="submit" class="primary" disabled={busy}>
-          Create key
-        </button>
-      </form>
+        <Field label="Key name" required maxLength={100} value={name} onValue={setName} />
+      </RowForm>
       {secret ? (
-        <div class="secret" role="status">
+        <ShownOnce done="I have copied it" onDone={() => setSecret(null)}>
           <p>
             <strong>Copy this key now: it is shown only once.</strong>
           </p>
           <code data-testid="api-key-secret">{secret}</code>
-          <button onClick={() => setSecret(null)}>I have copied it</button>
-        </div>
+        </ShownOnce>
       ) : null}
       <ErrorBox error={keys.error ?? error} />
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Name</th>
-            <th scope="col">Prefix</th>
-            <th scope="col">Created</th>
-            <th scope="col">Last used</th>
-            <th scope="col">State</th>
-          </tr>
-        </thead>
-        <tbody>
-          {(keys.data ?? []).map((k) => (
+      <Table columns={["Name", "Prefix", "Created", "Last used", "State"]}>
+        {(keys.data ?? []).map((k) => (
             <tr key={k.id}>
               <td>{k.name}</td>
               <td>
@@ -362,23 +326,21 @@ function ApiKeys({ api, org, tenant }: { api: Api; org: string; tenant: string }
                 {k.revoked_at ? (
                   "revoked"
                 ) : (
-                  <button
-                    disabled={busy}
-                    onClick={() =>
-                      void run(async () => {
-                        await api.del(`${path}/${seg(k.id)}`);
-                        keys.reload();
-                      })
-                    }
+                  <ActionButton
+                    run={run}
+                    busy={busy}
+                    action={async () => {
+                      await api.del(`${path}/${seg(k.id)}`);
+                      keys.reload();
+                    }}
                   >
                     Revoke {k.name}
-                  </button>
+                  </ActionButton>
                 )}
               </td>
             </tr>
           ))}
-        </tbody>
-      </table>
+      </Table>
     </div>
   );
 }

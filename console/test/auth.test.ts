@@ -29,13 +29,14 @@ class Server {
   used = new Set<string>();
   n = 0;
   revoked = false;
-  calls: { path: string; body: URLSearchParams | null; auth: string | null }[] = [];
+  endAllFails = false;
+  calls: { path: string; method: string; body: URLSearchParams | null; auth: string | null }[] = [];
 
   fetch = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
     const url = new URL(String(input), "https://console.test");
     const body = init?.body instanceof URLSearchParams ? init.body : null;
     const auth = new Headers(init?.headers).get("Authorization");
-    this.calls.push({ path: url.pathname, body, auth });
+    this.calls.push({ path: url.pathname, method: init?.method ?? "GET", body, auth });
     if (url.pathname === "/v1/oauth/authorize" && body) {
       if (body.get("password") !== "right-password") {
         return reply(401, { error: { code: "unauthenticated", message: "invalid e-mail or password", requestId: "rid-9" } });
@@ -65,6 +66,12 @@ class Server {
       return auth === `Bearer access-${this.n}` && !this.revoked ? reply(200, { ok: true }) : reply(401, { error: { code: "unauthenticated", message: "expired", requestId: "r" } });
     }
     if (url.pathname === "/v1/auth/logout") return reply(204, null);
+    if (url.pathname === "/v1/auth/sessions" && init?.method === "DELETE") {
+      if (this.endAllFails) return reply(503, { error: { code: "unavailable", message: "try again", requestId: "rid-5" } });
+      if (auth !== `Bearer access-${this.n}` || this.revoked) return reply(401, { error: { code: "unauthenticated", message: "expired", requestId: "r" } });
+      this.revoked = true; // every family of the user, this one too
+      return reply(200, { ended: 2 });
+    }
     return reply(404, null);
   };
 
@@ -175,5 +182,28 @@ describe("the API client", () => {
     expect([call.path, call.auth]).toEqual(["/v1/auth/logout", "Bearer access-1"]);
     expect(session.signedIn).toBe(false);
     expect(session.accessToken).toBeNull();
+  });
+
+  it("ending every session revokes them all at the API, then signs out saying so", async () => {
+    await session.signIn("a@example.com", "right-password");
+    const events: [boolean, string | undefined][] = [];
+    session.subscribe((inNow, reason) => events.push([inNow, reason]));
+    const api = new Api(session, server.fetch);
+    await expect(api.endEverySession()).resolves.toBe(2);
+    const call = server.calls.at(-1)!;
+    expect([call.method, call.path, call.auth]).toEqual(["DELETE", "/v1/auth/sessions", "Bearer access-1"]);
+    expect(session.signedIn).toBe(false);
+    expect(events).toEqual([[false, "Every session has ended (2 in all, this one included). Sign in again to continue."]]);
+    expect(await session.refresh()).toBe(false); // no token left to rotate
+  });
+
+  it("a refused end of every session is shown and this session kept (the others may live)", async () => {
+    await session.signIn("a@example.com", "right-password");
+    server.endAllFails = true;
+    const api = new Api(session, server.fetch);
+    const err = await api.endEverySession().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect((err as ApiError).requestId).toBe("rid-5");
+    expect(session.signedIn).toBe(true);
   });
 });

@@ -4,7 +4,7 @@ import { Chart } from "../src/chart";
 import type { PanelData } from "../src/data";
 import { ApiError } from "../src/errors";
 import { phaseClass } from "../src/tenants";
-import { ConfirmByName, ErrorBox } from "../src/ui";
+import { ActionButton, ConfirmByName, ErrorBox, Field, RowForm, ShownOnce, Table } from "../src/ui";
 
 afterEach(cleanup);
 
@@ -75,5 +75,70 @@ describe("tenant phase badge", () => {
     expect(phaseClass("Ready")).toBe("ok");
     expect(phaseClass("Failed")).toBe("bad");
     expect(phaseClass(undefined)).toBe("wait");
+  });
+});
+
+describe("the shared building blocks", () => {
+  it("Table heads every column, hidden ones for screen readers only", () => {
+    render(
+      <Table caption="Keys" columns={["Name", { hidden: "Actions" }]}>
+        <tr>
+          <td>k1</td>
+          <td>x</td>
+        </tr>
+      </Table>,
+    );
+    const heads = screen.getAllByRole("columnheader");
+    expect(heads.map((h) => [h.getAttribute("scope"), h.textContent])).toEqual([
+      ["col", "Name"],
+      ["col", "Actions"],
+    ]);
+    expect(heads[1].querySelector(".sr-only")).not.toBeNull();
+    expect(screen.getByRole("table", { name: "Keys" })).toBeTruthy();
+  });
+
+  it("RowForm submits its Fields without a page load, and waits while busy", () => {
+    const submitted = vi.fn();
+    let value = "";
+    const { rerender } = render(
+      <RowForm submit="Create key" busy={false} onSubmit={submitted}>
+        <Field label="Key name" required value={value} onValue={(v) => (value = v)} />
+      </RowForm>,
+    );
+    fireEvent.input(screen.getByLabelText("Key name"), { target: { value: "producer" } });
+    expect(value).toBe("producer");
+    fireEvent.submit(screen.getByRole("button", { name: "Create key" }).closest("form")!);
+    expect(submitted).toHaveBeenCalledTimes(1);
+    rerender(
+      <RowForm submit="Create key" busy onSubmit={submitted}>
+        <Field label="Key name" value={value} onValue={(v) => (value = v)} />
+      </RowForm>,
+    );
+    expect((screen.getByRole("button", { name: "Create key" }) as HTMLButtonElement).disabled).toBe(true);
+  });
+
+  it("ActionButton hands its action to the component's runner", async () => {
+    const action = vi.fn(async () => undefined);
+    const run = vi.fn(async (fn: () => Promise<void>) => fn());
+    render(
+      <ActionButton run={run} busy={false} action={action}>
+        Revoke k1
+      </ActionButton>,
+    );
+    fireEvent.click(screen.getByRole("button", { name: "Revoke k1" }));
+    await vi.waitFor(() => expect(action).toHaveBeenCalledTimes(1));
+    expect(run).toHaveBeenCalledWith(action);
+  });
+
+  it("ShownOnce shows its content until the user is done", () => {
+    const done = vi.fn();
+    render(
+      <ShownOnce done="I have copied it" onDone={done}>
+        <code>secret</code>
+      </ShownOnce>,
+    );
+    expect(screen.getByRole("status").textContent).toContain("secret");
+    fireEvent.click(screen.getByRole("button", { name: "I have copied it" }));
+    expect(done).toHaveBeenCalledTimes(1);
   });
 });

@@ -5,6 +5,10 @@ Refresh tokens are never stored, only their SHA-256. A used token stays (marked 
 until it expires, which is what makes reuse detectable: presenting it again revokes
 the whole family, including the access tokens of that session (they carry its id).
 
+Each user's families are also listed in the set ``user-fams:<user id>`` (kept as long as
+the newest family), so that "end every session" can revoke them all at once
+(``SessionStore.revoke_all``); a listed family that has expired meanwhile is harmless.
+
 Revoking a family deletes ``fam:<family>`` and publishes the family on
 ``revocation.CHANNEL`` in one step, so that every process's ``ActiveFamilies`` cache
 (``auth/revocation.py``) forgets it; ``family_active`` answers from that cache when the
@@ -123,6 +127,20 @@ return {'ok', fam, user, client}
 """
 
 
+# KEYS[1] = user-fams:<user>, ARGV[1] = the revocation channel. Every family of the user
+# deleted and announced, and the list with them, in one atomic step: a family created
+# after it is a new sign-in. Returns the families that were still active.
+_REVOKE_ALL = """
+local ended = {}
+for _, fam in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if redis.call('DEL', 'fam:' .. fam) == 1 then table.insert(ended, fam) end
+  redis.call('PUBLISH', ARGV[1], fam)
+end
+redis.call('DEL', KEYS[1])
+return ended
+"""
+
+
 @dataclass(frozen=True)
 class RefreshUse:
     outcome: str  # ok | reuse | revoked | missing
@@ -152,7 +170,11 @@ class SessionStore:
 
     async def new_family(self, user_id: uuid.UUID) -> str:
         family = uuid.uuid4().hex
-        await self._redis.set(f"fam:{family}", str(user_id), ex=self._ttl)
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.set(f"fam:{family}", str(user_id), ex=self._ttl)
+        pipe.sadd(_user_families(str(user_id)), family)
+        pipe.expire(_user_families(str(user_id)), self._ttl)
+        await pipe.execute()
         return family
 
     async def issue(self, *, family: str, user_id: str, client_id: str) -> str:
@@ -162,6 +184,7 @@ class SessionStore:
         pipe.hset(key, mapping={"fam": family, "user": user_id, "client": client_id, "used": "0"})
         pipe.expire(key, self._ttl)
         pipe.expire(f"fam:{family}", self._ttl)
+        pipe.expire(_user_families(user_id), self._ttl)
         await pipe.execute()
         return token
 
@@ -202,6 +225,21 @@ class SessionStore:
             if self._cache is not None:
                 self._cache.invalidate(family)
 
+    async def revoke_all(self, user_id: uuid.UUID) -> list[str]:
+        """Revoke every family of the user (each announced like ``revoke_family``);
+        the families that were active."""
+        try:
+            raw = await self._redis.eval(_REVOKE_ALL, 1, _user_families(str(user_id)), CHANNEL)
+        except BaseException:  # some may be deleted: this process forgets every family
+            if self._cache is not None:
+                self._cache.invalidate(None)
+            raise
+        ended = [f.decode() if isinstance(f, bytes) else str(f) for f in raw]
+        if self._cache is not None:
+            for family in ended:
+                self._cache.invalidate(family)
+        return ended
+
     async def store_code(self, code: str, value: AuthCode) -> None:
         await self._redis.set(f"code:{digest(code)}", json.dumps(value.__dict__), ex=self._code_ttl)
 
@@ -209,3 +247,7 @@ class SessionStore:
         """The code's grant, removed atomically: a code works once."""
         raw = await self._redis.getdel(f"code:{digest(code)}")
         return AuthCode(**json.loads(raw)) if raw else None
+
+
+def _user_families(user_id: str) -> str:
+    return f"user-fams:{user_id}"

@@ -20,6 +20,7 @@ from controlplane.auth.schemas import (
     Jwks,
     Login,
     RefreshRequest,
+    SessionsEnded,
     SignUp,
     TokenResponse,
 )
@@ -82,6 +83,19 @@ async def logout(
         conn, state.auth, user_id=principal.user_id, family=principal.session, info=info
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.delete("/v1/auth/sessions")
+async def end_every_session(
+    principal: Annotated[Principal, Depends(Authenticated("session:logout_all"))],
+    conn: Conn,
+    state: State,
+    info: Info,
+) -> SessionsEnded:
+    """End every session of the caller, this one included: after it, no refresh token
+    or access token issued to the account before works (sign in again)."""
+    ended = await service.end_every_session(conn, state.auth, user_id=principal.user_id, info=info)
+    return SessionsEnded(ended=ended)
 
 
 @router.get(

@@ -42,6 +42,12 @@ class TokenResponse(BaseModel):
     refresh_token: str
 
 
+class SessionsEnded(BaseModel):
+    """What "end every session" did: how many sessions were still active."""
+
+    ended: int
+
+
 class Jwk(BaseModel):
     model_config = ConfigDict(extra="allow")
 

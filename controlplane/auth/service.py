@@ -167,6 +167,24 @@ async def logout(
     )
 
 
+async def end_every_session(
+    conn: asyncpg.Connection, auth: Auth, *, user_id: uuid.UUID, info: RequestInfo
+) -> int:
+    """Revoke every session of the user, the caller's too: refresh tokens of every
+    family (password and OAuth clients alike) and the access tokens they carry."""
+    ended = await auth.sessions.revoke_all(user_id)
+    await audit.record(
+        conn,
+        org_id=None,
+        actor=str(user_id),
+        action="auth.logout_all",
+        target=f"user/{user_id}",
+        info=info,
+        detail={"sessions": len(ended)},
+    )
+    return len(ended)
+
+
 async def _client_and_redirect(
     conn: asyncpg.Connection, client_id: str, redirect_uri: str
 ) -> repository.ClientRow:

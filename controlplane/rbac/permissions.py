@@ -25,6 +25,7 @@ PERMISSIONS: frozenset[str] = frozenset(
         "tenants:create",
         "tenants:update",
         "tenants:delete",
+        "tenants:restore",
         "dashboards:read",
         "dashboards:write",
         "apikeys:read",

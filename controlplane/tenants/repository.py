@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from controlplane.kube import CustomObject, CustomResources
@@ -48,3 +49,21 @@ async def replace_spec(
 
 async def delete(crs: CustomResources, org: OrgRow, name: str) -> None:
     await crs.delete(resource_name(org, name))
+
+
+async def create_restore(
+    crs: CustomResources, org: OrgRow, tenant: str, spec: dict[str, Any]
+) -> CustomObject:
+    """A Restore of tenant ``tenant``, named after its Tenant with a random suffix (a
+    Restore is immutable: each request is a new one)."""
+    return await crs.create(
+        name=f"{resource_name(org, tenant)}-{secrets.token_hex(4)}",
+        labels={contract.LABEL_ORG: str(org.id), contract.LABEL_TENANT: tenant},
+        spec=spec,
+    )
+
+
+async def restores(crs: CustomResources, org: OrgRow, tenant: str) -> list[CustomObject]:
+    """The tenant's Restores, newest first."""
+    found = await crs.list({contract.LABEL_ORG: str(org.id), contract.LABEL_TENANT: tenant})
+    return sorted(found, key=lambda o: (o.created or "", o.name), reverse=True)

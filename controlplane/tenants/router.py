@@ -11,7 +11,13 @@ from controlplane.deps import Conn, Info, State
 from controlplane.paths import NamePath
 from controlplane.rbac.dependencies import OrgPermission
 from controlplane.tenants import service
-from controlplane.tenants.schemas import TenantCreate, TenantOut, TenantUpdate
+from controlplane.tenants.schemas import (
+    RestoreCreate,
+    RestoreOut,
+    TenantCreate,
+    TenantOut,
+    TenantUpdate,
+)
 
 router = APIRouter(prefix="/v1/orgs/{org_id}/tenants", tags=["tenants"])
 
@@ -66,3 +72,26 @@ async def delete_tenant(
 ) -> Response:
     await service.delete(conn, state.kube, access, name=tenant, info=info)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/{tenant}/restores", status_code=status.HTTP_201_CREATED)
+async def restore_tenant(
+    access: Annotated[OrgAccess, Depends(OrgPermission("tenants:restore", scope="tenant"))],
+    tenant: NamePath,
+    body: RestoreCreate,
+    conn: Conn,
+    state: State,
+    info: Info,
+) -> RestoreOut:
+    """Restore one of the tenant's backups into it (``overwrite``: replace its rows)."""
+    return await service.restore(conn, state.kube, access, name=tenant, body=body, info=info)
+
+
+@router.get("/{tenant}/restores")
+async def list_restores(
+    access: Annotated[OrgAccess, Depends(OrgPermission("tenants:read", scope="tenant"))],
+    tenant: NamePath,
+    state: State,
+) -> list[RestoreOut]:
+    """The tenant's restores, newest first, with the operator's status."""
+    return await service.restores_of(state.kube, access, tenant)

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tenantry.api.restore import BACKUP_NAME_PATTERN
 from tenantry.api.tenant import TenantSpec
 
 # CR names are "<slug>-<name>" and at most 50 characters; slugs take at most 20.
@@ -33,4 +34,25 @@ class TenantOut(BaseModel):
     spec: dict[str, Any]
     status: dict[str, Any]
     generation: int | None
+    created: str | None
+
+
+class RestoreCreate(BaseModel):
+    """A restore of one of the tenant's own backups into it (a ``Restore`` resource)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    backup: Annotated[str, Field(pattern=BACKUP_NAME_PATTERN)] = "latest"
+    """latest (the newest complete backup) or a backup's name, e.g. 20261206T031500.123Z."""
+    overwrite: bool = False
+    """Replace the rows the tenant's tables hold; false: the restore fails if they hold any."""
+
+
+class RestoreOut(BaseModel):
+    name: str
+    backup: str
+    overwrite: bool
+    status: dict[str, Any]
+    """The operator's: phase (Pending, Running, Succeeded, Failed), message, startedAt,
+    completedAt, conditions."""
     created: str | None

@@ -15,15 +15,25 @@ from controlplane.context import OrgAccess, RequestInfo
 from controlplane.errors import Conflict, NotFound, PlanLimitExceeded, Unavailable
 from controlplane.kube import CustomObject, CustomResources, KubeResources
 from controlplane.tenants import repository
-from controlplane.tenants.schemas import TenantCreate, TenantOut, TenantUpdate
+from controlplane.tenants.schemas import (
+    RestoreCreate,
+    RestoreOut,
+    TenantCreate,
+    TenantOut,
+    TenantUpdate,
+)
 from tenantry import contract, plan_limits
 from tenantry.api.tenant import TenantSpec
 
 
-def crs(kube: KubeResources | None) -> CustomResources:
+def _kube(kube: KubeResources | None) -> KubeResources:
     if kube is None:
         raise Unavailable("Kubernetes is not configured for this control plane")
-    return kube.tenants
+    return kube
+
+
+def crs(kube: KubeResources | None) -> CustomResources:
+    return _kube(kube).tenants
 
 
 def out(obj: CustomObject) -> TenantOut:
@@ -119,6 +129,68 @@ async def delete(
         conn, access, "tenant.delete", name, info, detail={"apikeys_revoked": str(revoked)}
     )
     await repository.delete(resources, access.org, name)
+
+
+UNFINISHED = {"", "Pending", "Running"}  # a Restore's phase before it ends ("": not seen yet)
+
+
+def restore_out(obj: CustomObject) -> RestoreOut:
+    source = obj.spec.get("source") or {}
+    return RestoreOut(
+        name=obj.name,
+        backup=str(source.get("backup", "latest")),
+        overwrite=bool(obj.spec.get("overwrite", False)),
+        status=obj.status,
+        created=obj.created,
+    )
+
+
+async def restore(
+    conn: asyncpg.Connection,
+    kube: KubeResources | None,
+    access: OrgAccess,
+    *,
+    name: str,
+    body: RestoreCreate,
+    info: RequestInfo,
+) -> RestoreOut:
+    """Restore one of the tenant's own backups into it: a ``Restore`` whose source is the
+    tenant itself (never another tenant's backups). The operator holds the tenant's
+    writers while it runs and reports on the Restore (docs/backup-restore.md, 2.1)."""
+    tenants, restores = crs(kube), _kube(kube).restores
+    tenant = await repository.get(tenants, access.org, name)
+    if tenant is None:
+        raise NotFound("tenant not found")
+    if not (tenant.status.get("backup") or {}).get("count"):
+        raise Conflict("this tenant has no complete backup to restore yet")
+    running = [
+        o
+        for o in await repository.restores(restores, access.org, name)
+        if o.status.get("phase", "") in UNFINISHED
+    ]
+    if running:
+        raise Conflict(f"a restore of this tenant is still running ({running[0].name})")
+    spec = {
+        "tenant": tenant.name,
+        "source": {"tenant": tenant.name, "backup": body.backup},
+        "overwrite": body.overwrite,
+    }
+    await _audit(
+        conn,
+        access,
+        "tenant.restore",
+        name,
+        info,
+        detail={"backup": body.backup, "overwrite": str(body.overwrite).lower()},
+    )
+    return restore_out(await repository.create_restore(restores, access.org, name, spec))
+
+
+async def restores_of(kube: KubeResources | None, access: OrgAccess, name: str) -> list[RestoreOut]:
+    if await repository.get(crs(kube), access.org, name) is None:
+        raise NotFound("tenant not found")
+    found = await repository.restores(_kube(kube).restores, access.org, name)
+    return [restore_out(o) for o in found]
 
 
 async def count(kube: KubeResources | None, access: OrgAccess) -> int:

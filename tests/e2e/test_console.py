@@ -159,6 +159,7 @@ async def _send_events(
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as ing_http:
 
             async def up() -> bool:
+                assert proc.poll() is None, (ARTIFACTS / "ingest.log").read_text()
                 try:
                     return (await ing_http.get("/readyz")).status_code == 200
                 except httpx.TransportError:
@@ -188,6 +189,8 @@ async def _send_events(
             assert r.status_code == 202, r.text
 
         def stored() -> int:
+            # a writer that died never writes: say so at once, with its log
+            assert proc.poll() is None, (ARTIFACTS / "ingest.log").read_text()
             rows = chdb.query("SELECT count() AS n FROM {db:Identifier}.events", {"db": db})
             return int(rows[0]["n"])
 
@@ -330,6 +333,15 @@ async def test_console_journey(
             database_cell = page.locator("dl.counters dd").nth(3)
             await expect(database_cell).to_contain_text("t_", timeout=scaled(120) * 1000)
             tenant_db = (await database_cell.inner_text()).strip()
+            # backups: none yet (kwok runs no backup Job), so no restore; the restores
+            # list came from the control plane without an error
+            backups = page.locator(".card", has=page.get_by_role("heading", name="Backups"))
+            await expect(backups.get_by_text("No complete backup yet")).to_be_visible()
+            await expect(
+                backups.get_by_role("button", name="Restore\N{HORIZONTAL ELLIPSIS}")
+            ).to_be_disabled()
+            await expect(backups.get_by_text("No restores yet.")).to_be_visible()
+            await expect(backups.get_by_role("alert")).to_have_count(0)
             await _axe(page, "tenant")
             await _shot(page, "03-tenant-ready")
 
@@ -502,6 +514,31 @@ async def test_console_journey(
             await expect(page.get_by_role("cell", name="tenant/shop", exact=True)).to_be_visible()
             await _axe(page, "audit log")
             await _shot(page, "10-audit")
+
+            # -- end every session: this one and one opened elsewhere (a password login)
+            async with httpx.AsyncClient(base_url=url, timeout=scaled(30)) as http:
+                login = await http.post(
+                    "/v1/auth/login", json={"email": email, "password": PASSWORD}
+                )
+                assert login.status_code == 200, login.text
+                elsewhere = {"Authorization": f"Bearer {login.json()['access_token']}"}
+                assert (await http.get("/v1/users/me", headers=elsewhere)).status_code == 200
+                await page.get_by_role("button", name="Olive Owner").click()
+                await page.get_by_role(
+                    "menuitem", name="End every session\N{HORIZONTAL ELLIPSIS}"
+                ).click()
+                await _axe(page, "end every session")
+                await page.get_by_role("button", name="End every session", exact=True).click()
+                await expect(
+                    page.get_by_role("heading", name="Sign in to Tenantry")
+                ).to_be_visible()
+                await expect(page.get_by_text("Every session has ended")).to_be_visible()
+                r = await http.get("/v1/users/me", headers=elsewhere)
+                assert r.status_code == 401, r.text
+            await page.get_by_label("E-mail").fill(email)
+            await page.get_by_label("Password", exact=True).fill(PASSWORD)
+            await page.get_by_role("button", name="Sign in", exact=True).click()
+            await expect(page.get_by_role("heading", name="Tenants")).to_be_visible()
 
             # -- sign out: the session is revoked at the API ----------------------------
             await page.get_by_role("button", name="Olive Owner").click()

@@ -88,6 +88,9 @@ CALLS: list[Call] = [
     Call("GET", ORG + "/tenants/{tenant}", READERS),
     Call("PUT", ORG + "/tenants/{tenant}", WRITERS, body={"spec": {"plan": "starter"}}),
     Call("DELETE", ORG + "/tenants/{tenant}", MANAGERS, path=ORG + "/tenants/ghost"),
+    # 409 for managers here: t1 has no backup yet (a restore may overwrite data).
+    Call("POST", ORG + "/tenants/{tenant}/restores", MANAGERS, body={"overwrite": True}),
+    Call("GET", ORG + "/tenants/{tenant}/restores", READERS),
     Call("POST", ORG + "/dashboards", WRITERS, body={"name": "d-{me}", "spec": DASH_SPEC}),
     Call("GET", ORG + "/dashboards", READERS),
     Call("GET", ORG + "/dashboards/{dashboard}", READERS),

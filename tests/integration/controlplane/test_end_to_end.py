@@ -58,6 +58,9 @@ def ingestion(redis_server: RedisServer, loopback: LoopbackServer) -> tuple[int,
     env = {
         **os.environ,
         "TENANTRY_LISTEN": f"127.0.0.1:{port}",
+        # not the default 0.0.0.0:9464, which `make dev`'s control plane and other tests'
+        # processes hold: taken, it stopped ingestion after it had accepted the events
+        "TENANTRY_METRICS_LISTEN": f"127.0.0.1:{free_port()}",
         "TENANTRY_REDIS_HOST": "127.0.0.1",
         "TENANTRY_REDIS_PORT": str(redis_server.port),
         "TENANTRY_CLICKHOUSE_URL": f"http://127.0.0.1:{loopback.port}",

@@ -4,16 +4,19 @@ endpoint's rate limits."""
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import subprocess
 import sys
 from urllib.parse import parse_qs, urlsplit
 
+import asyncpg
 import httpx
 
 from controlplane.auth.crypto import new_token, pkce_challenge
 from tests.integration.controlplane.conftest import (
     PASSWORD,
+    bearer,
     make_settings,
     serve,
     sign_up_and_login,
@@ -240,3 +243,86 @@ async def test_token_endpoint_is_rate_limited_per_identity(database: str, redis_
             r = await token({**guess, "client_id": f"client-{i}"}, ip="192.0.2.99")
             assert r.status_code == 400
         refused(await token({**guess, "client_id": "client-9"}, ip="192.0.2.99"))
+
+
+async def test_ending_every_session_revokes_password_and_oauth_sessions_alike(
+    client: httpx.AsyncClient, database: str
+) -> None:
+    """DELETE /v1/auth/sessions ends every session of the caller (its own too), whatever
+    client opened it: access and refresh tokens stop working; another account's
+    session does not; it is audited; signing in again works."""
+    _register(database)
+    user = await sign_up_and_login(client)
+    other = await sign_up_and_login(client)
+    login = await client.post("/v1/auth/login", json={"email": user["email"], "password": PASSWORD})
+    assert login.status_code == 200, login.text
+    second = login.json()
+    verifier = new_token(48)
+    code = _query(await _authorize(client, user["email"], verifier))["code"]
+    r = await client.post(
+        "/v1/oauth/token",
+        data={
+            "grant_type": "authorization_code",
+            "client_id": "saas-ui",
+            "redirect_uri": REDIRECT,
+            "code": code,
+            "code_verifier": verifier,
+        },
+    )
+    assert r.status_code == 200, r.text
+    console = r.json()
+    accesses = [
+        bearer(user),
+        {"Authorization": f"Bearer {second['access_token']}"},
+        {"Authorization": f"Bearer {console['access_token']}"},
+    ]
+    for h in accesses:
+        assert (await client.get("/v1/users/me", headers=h)).status_code == 200
+
+    r = await client.delete("/v1/auth/sessions", headers=bearer(user))
+    assert r.status_code == 200, r.text
+    assert r.json() == {"ended": 3}
+
+    for h in accesses:  # the caller's session is one of them
+        r = await client.get("/v1/users/me", headers=h)
+        assert r.status_code == 401, r.text
+        assert r.json()["error"]["code"] == "unauthenticated"
+    for token in (user["refresh"], second["refresh_token"]):
+        r = await client.post("/v1/auth/refresh", json={"refresh_token": token})
+        assert r.status_code == 400, r.text
+    r = await client.post(
+        "/v1/oauth/token",
+        data={
+            "grant_type": "refresh_token",
+            "client_id": "saas-ui",
+            "refresh_token": console["refresh_token"],
+        },
+    )
+    assert r.status_code == 400, r.text
+    assert r.json()["error"] == "invalid_grant"
+    assert (await client.get("/v1/users/me", headers=bearer(other))).status_code == 200
+    # no session left to end it with; the one JSON error shape
+    r = await client.delete("/v1/auth/sessions", headers=bearer(user))
+    assert r.status_code == 401
+    assert r.json()["error"]["code"] == "unauthenticated"
+
+    conn = await asyncpg.connect(database)
+    try:
+        me = await conn.fetchval("SELECT id FROM users WHERE email = $1", user["email"])
+        rows = await conn.fetch(
+            "SELECT actor, target, outcome, detail FROM audit_events "
+            "WHERE action = 'auth.logout_all'"
+        )
+    finally:
+        await conn.close()
+    assert [(r["actor"], r["target"], r["outcome"]) for r in rows] == [
+        (str(me), f"user/{me}", "success")
+    ]
+    assert json.loads(rows[0]["detail"]) == {"sessions": 3}
+
+    again = await client.post("/v1/auth/login", json={"email": user["email"], "password": PASSWORD})
+    assert again.status_code == 200, again.text
+    h = {"Authorization": f"Bearer {again.json()['access_token']}"}
+    assert (await client.get("/v1/users/me", headers=h)).status_code == 200
+    r = await client.delete("/v1/auth/sessions", headers=h)
+    assert r.json() == {"ended": 1}

@@ -95,6 +95,24 @@ async def test_refresh_token_reuse_reaches_the_other_process(redis_db: str) -> N
         await until(_inactive(b.store, family), what="the revocation seen by B")
 
 
+async def test_ending_every_session_reaches_the_other_process(redis_db: str) -> None:
+    async with worker(redis_db) as a, worker(redis_db) as b:
+        user, someone = uuid.uuid4(), uuid.uuid4()
+        mine = [await a.store.new_family(user), await b.store.new_family(user)]
+        theirs = await a.store.new_family(someone)
+        for family in [*mine, theirs]:
+            assert await a.store.family_active(family)
+            assert await b.store.family_active(family)
+            assert family in b.cache
+
+        assert sorted(await a.store.revoke_all(user)) == sorted(mine)
+        for family in mine:
+            assert not await a.store.family_active(family)  # at once where it was revoked
+            await until(_inactive(b.store, family), what="the revocation seen by B")
+        assert await b.store.family_active(theirs)
+        assert await a.store.revoke_all(user) == []  # nothing left to end
+
+
 async def test_a_lost_subscription_turns_the_cache_off_until_it_is_back(
     redis_db: str, admin: Redis, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -5,8 +5,10 @@ the status subresource) writes."""
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
+import asyncpg
 import httpx
 
 from tests.integration.controlplane.conftest import bearer, new_org, sign_up_and_login
@@ -160,3 +162,100 @@ async def test_invalid_specs_and_plan_limits_write_nothing(
     # An org with tenants cannot be deleted.
     r = await http.delete(f"/v1/orgs/{org_id}", headers=bearer(owner))
     assert r.status_code == 409
+
+
+async def test_restore_a_tenant_from_its_own_backups(
+    kube_client: httpx.AsyncClient, crds: Kube, database: str
+) -> None:
+    """POST .../restores writes a Restore as the operator expects it (the tenant's own
+    backups into the tenant), refuses a tenant with no backup and a second restore while
+    one runs, lists them newest first with the operator's status, and is audited."""
+    http = kube_client
+    owner, org_id, slug = await _owner_org(http)
+    h = bearer(owner)
+    base = f"/v1/orgs/{org_id}/tenants/acme"
+    assert (
+        await http.post(f"/v1/orgs/{org_id}/tenants", json={"name": "acme"}, headers=h)
+    ).status_code == 201
+    r = await http.post(f"{base}/restores", json={}, headers=h)
+    assert r.status_code == 409, r.text
+    assert r.json()["error"]["message"] == "this tenant has no complete backup to restore yet"
+    for bad in ({"backup": "yesterday"}, {"overwrite": "maybe"}, {"tenant": "other-org-t"}):
+        r = await http.post(f"{base}/restores", json=bad, headers=h)
+        assert r.status_code == 422, (bad, r.text)
+        assert r.json()["error"]["code"] == "invalid_input"
+    mine = ("get", "restores.tenantry.io", "-l", f"tenantry.io/org-id={org_id}", "-o", "name")
+    assert crds.run(*mine).strip() == ""
+
+    backup = {"count": 2, "lastBackup": "20261206T031500.123Z", "rows": 42}
+    crds.run(
+        "patch", "tenants.tenantry.io", f"{slug}-acme", "--subresource=status",
+        "--type=merge", "-p", json.dumps({"status": {"backup": backup}}),
+    )  # fmt: skip
+
+    async def backed_up() -> int:
+        got = (await http.get(base, headers=h)).json()
+        return int((got["status"].get("backup") or {}).get("count", 0))
+
+    await until(backed_up, what="status.backup through the API")
+    r = await http.post(
+        f"{base}/restores", json={"backup": "20261206T031500.123Z", "overwrite": True}, headers=h
+    )
+    assert r.status_code == 201, r.text
+    first = r.json()
+    assert first["name"].startswith(f"{slug}-acme-")
+    assert (first["backup"], first["overwrite"]) == ("20261206T031500.123Z", True)
+    cr = crds.get("restores.tenantry.io", first["name"])
+    assert cr["spec"] == {
+        "tenant": f"{slug}-acme",
+        "source": {"tenant": f"{slug}-acme", "backup": "20261206T031500.123Z"},
+        "overwrite": True,
+    }
+    assert cr["metadata"]["labels"]["tenantry.io/org-id"] == org_id
+    assert cr["metadata"]["labels"]["tenantry.io/tenant"] == "acme"
+
+    r = await http.post(f"{base}/restores", json={}, headers=h)
+    assert r.status_code == 409, r.text
+    assert first["name"] in r.json()["error"]["message"]
+    status = {"status": {"phase": "Succeeded", "message": "restored 42 rows"}}
+    crds.run(
+        "patch", "restores.tenantry.io", first["name"], "--subresource=status",
+        "--type=merge", "-p", json.dumps(status),
+    )  # fmt: skip
+
+    async def done() -> list[dict[str, Any]]:
+        return list((await http.get(f"{base}/restores", headers=h)).json())
+
+    listed = await until(
+        done, accept=lambda rs: rs and rs[0]["status"].get("phase"), what="the Restore's status"
+    )
+    assert listed[0]["status"] == {"phase": "Succeeded", "message": "restored 42 rows"}
+    r = await http.post(f"{base}/restores", json={}, headers=h)
+    assert r.status_code == 201, r.text
+    second = r.json()
+    assert (second["backup"], second["overwrite"]) == ("latest", False)
+    names = [x["name"] for x in (await http.get(f"{base}/restores", headers=h)).json()]
+    assert set(names) == {first["name"], second["name"]}
+
+    # Another organisation's owner can neither restore nor list this tenant's restores.
+    outsider = await sign_up_and_login(http)
+    theirs = await new_org(http, outsider)
+    for method in ("GET", "POST"):
+        r = await http.request(
+            method, f"/v1/orgs/{theirs}/tenants/acme/restores", json={}, headers=bearer(outsider)
+        )
+        assert r.status_code == 404, r.text
+
+    conn = await asyncpg.connect(database)
+    try:
+        rows = await conn.fetch(
+            "SELECT target, detail FROM audit_events WHERE org_id = $1 "
+            "AND action = 'tenant.restore' ORDER BY seq",
+            uuid.UUID(org_id),
+        )
+    finally:
+        await conn.close()
+    assert [(r["target"], json.loads(r["detail"])) for r in rows] == [
+        ("tenant/acme", {"backup": "20261206T031500.123Z", "overwrite": "true"}),
+        ("tenant/acme", {"backup": "latest", "overwrite": "false"}),
+    ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import signal
+import socket
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -168,6 +169,53 @@ async def test_events_are_accepted_while_clickhouse_is_down_and_written_once_it_
         if later is not None:
             later.close()
     assert rows(chdb_client, database) == (300, 300)
+
+
+async def test_a_taken_metrics_port_stops_the_process_before_it_takes_events(
+    redis_process: RedisProcess, loopback: LoopbackServer, database: str, tmp_path: Path
+) -> None:
+    """The console e2e flake: ingestion bound its public port, answered /readyz, took a
+    batch (202), then died binding its metrics port (another process held it), leaving
+    the batch unwritten. Now it binds the internal listener first and exits naming the
+    address, without ever answering on the public port."""
+    held = socket.socket()
+    held.bind(("127.0.0.1", 0))
+    held.listen()
+    metrics_port = held.getsockname()[1]
+    port = free_port()
+    log = tmp_path / "ingest.log"
+    proc = writer_process(
+        loopback=loopback,
+        redis_process=redis_process,
+        database=database,
+        consumer="pod-1",
+        log=log,
+        args=(),
+        listen_port=port,
+        metrics_port=metrics_port,
+    )
+    answered: list[int] = []
+    try:
+        async with aiohttp.ClientSession() as session:
+
+            async def exited() -> int | None:
+                try:
+                    async with session.get(f"http://127.0.0.1:{port}/readyz") as resp:
+                        answered.append(resp.status)
+                except aiohttp.ClientError:
+                    pass
+                return proc.poll()
+
+            rc = await until(exited, accept=lambda r: r is not None, what="ingestion exited")
+    finally:
+        stop_process(proc, what="ingestion")
+        held.close()
+    text = log.read_text()
+    assert rc == 1, text
+    assert f"cannot listen on 127.0.0.1:{metrics_port} (metrics)" in text, text
+    assert answered == [], f"the public port answered {answered} before the exit"
+    with socket.socket() as sock:  # and it left the public port free
+        sock.bind(("127.0.0.1", port))
 
 
 @dataclass

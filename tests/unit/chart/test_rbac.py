@@ -108,13 +108,15 @@ def test_bindings_point_at_the_release_service_accounts() -> None:
         ]
 
 
-def test_controlplane_only_touches_the_two_custom_resources() -> None:
+def test_controlplane_only_touches_its_custom_resources() -> None:
     role = one(render(), "ClusterRole", CP)
     grants = _grants(role)
     verbs = {"get", "list", "watch", "create", "patch", "delete"}
     assert grants == {
         ("tenantry.io", "tenants"): verbs,
         ("tenantry.io", "dashboards"): verbs,
+        # a tenant page's restores: created and listed, never changed or deleted
+        ("tenantry.io", "restores"): {"get", "list", "create"},
         ("", "secrets"): {"get"},
     }
     # Of the secrets, only the tenants' ClickHouse credentials (the reader password).
