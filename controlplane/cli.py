@@ -85,7 +85,9 @@ async def _close_periods(settings: Settings) -> int:
     grace = BillingSettings().policy().grace
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
     try:
-        numbers = await billing.close_due(pool, now=dt.datetime.now(dt.UTC), grace=grace)
+        numbers = await billing.close_due(
+            pool, now=dt.datetime.now(dt.UTC), grace=grace, email=settings.smtp_host is not None
+        )
     finally:
         await pool.close()
     for number in numbers:

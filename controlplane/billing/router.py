@@ -29,7 +29,7 @@ from controlplane.billing.schemas import (
 )
 from controlplane.bodylimit import LARGE_BODY
 from controlplane.context import OrgAccess
-from controlplane.deps import Conn, Info
+from controlplane.deps import Conn, Info, State
 from controlplane.internal import InternalService
 from controlplane.rbac.dependencies import OrgPermission
 from tenantry import internal_api
@@ -173,9 +173,11 @@ async def close_period(access: Manager, period: PeriodPath, conn: Conn, info: In
 
 @router.post("/billing/invoices/{invoice_id}/finalize")
 async def finalize_invoice(
-    access: Manager, invoice_id: uuid.UUID, conn: Conn, info: Info
+    access: Manager, invoice_id: uuid.UUID, conn: Conn, state: State, info: Info
 ) -> InvoiceOut:
-    return await service.finalize(conn, access, invoice_id=invoice_id, info=info)
+    return await service.finalize(
+        conn, access, invoice_id=invoice_id, info=info, email=state.mailer is not None
+    )
 
 
 @internal_router.get(

@@ -51,8 +51,11 @@ from controlplane.billing.schemas import (
 )
 from controlplane.context import OrgAccess, Principal, RequestInfo
 from controlplane.errors import Conflict, InvalidInput, NotFound
+from controlplane.notifications import service as notifications
+from controlplane.notifications.service import OrgEvent
 from controlplane.orgs.repository import OrgRow
 from controlplane.rbac.permissions import Grants
+from controlplane.webhooks.schemas import EventType
 from tenantry.internal_api import (
     OrgLimitsOut,
     UsageBatch,
@@ -515,9 +518,16 @@ async def close_period(
 
 
 async def finalize(
-    conn: asyncpg.Connection, access: OrgAccess, *, invoice_id: uuid.UUID, info: RequestInfo
+    conn: asyncpg.Connection,
+    access: OrgAccess,
+    *,
+    invoice_id: uuid.UUID,
+    info: RequestInfo,
+    email: bool = False,
 ) -> InvoiceOut:
-    """Freeze a draft; a finalized invoice is returned as it is (idempotent)."""
+    """Freeze a draft; a finalized invoice is returned as it is (idempotent). The
+    organisation is told once, when it is frozen (a notice, its webhooks, and with
+    ``email`` its owners)."""
     await repository.lock_usage_exclusive(conn, access.org.id)
     row = await repository.invoice(conn, access.org.id, invoice_id=invoice_id, lock=True)
     if row is None:
@@ -538,10 +548,25 @@ async def finalize(
         target=f"invoice/{row.id}",
         detail={"number": number, "total": str(done.total), "currency": done.currency},
     )
+    event = OrgEvent(
+        type=EventType.INVOICE_FINALIZED,
+        name="InvoiceFinalized",
+        summary=f"Invoice {number} for {period.key}: {done.total} {done.currency}",
+        data={
+            "invoice_id": str(done.id),
+            "number": number,
+            "period": period.key,
+            "total": str(done.total),
+            "currency": done.currency,
+        },
+    )
+    await notifications.org_event(conn, org_id=access.org.id, event=event, email=email)
     return _invoice_out(done)
 
 
-async def close_due(pool: asyncpg.Pool, *, now: datetime, grace: timedelta) -> list[str]:
+async def close_due(
+    pool: asyncpg.Pool, *, now: datetime, grace: timedelta, email: bool = False
+) -> list[str]:
     """Close and finalize the previous period of every subscribed organisation once
     its late-event window is over; return the invoice numbers finalized now.
 
@@ -562,7 +587,7 @@ async def close_due(pool: asyncpg.Pool, *, now: datetime, grace: timedelta) -> l
                 conn, access, period_key=period.key, info=CLOSER_INFO, now=now
             )
             assert draft.id is not None
-            done = await finalize(conn, access, invoice_id=draft.id, info=CLOSER_INFO)
+            done = await finalize(conn, access, invoice_id=draft.id, info=CLOSER_INFO, email=email)
         numbers.append(str(done.number))
     return numbers
 

@@ -87,6 +87,36 @@ async def record_notice(
     )
 
 
+async def record_notice_once(
+    conn: asyncpg.Connection,
+    *,
+    org_id: uuid.UUID,
+    name: str,
+    summary: str,
+    description: str,
+    key: str,
+    at: datetime,
+) -> int | None:
+    """A notice recorded only the first time for (`key`, `at`); None on the later ones
+    (the table's unique key makes racing callers agree)."""
+    found = await conn.fetchval(
+        """
+        INSERT INTO alert_notifications (org_id, tenant, alertname, severity, status,
+            summary, description, fingerprint, starts_at)
+        VALUES ($1, '', $2, 'warning', 'firing', $3, $4, $5, $6)
+        ON CONFLICT (org_id, fingerprint, starts_at) DO NOTHING
+        RETURNING id
+        """,
+        org_id,
+        name,
+        summary,
+        description,
+        key,
+        at,
+    )
+    return None if found is None else int(found)
+
+
 async def newest(conn: asyncpg.Connection, org_id: uuid.UUID, limit: int) -> list[Any]:
     return list(
         await conn.fetch(

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 import asyncpg
 
@@ -21,6 +23,7 @@ from controlplane.kube import CustomResources
 from controlplane.notifications import repository
 from controlplane.notifications.schemas import AlertNotificationOut
 from controlplane.webhooks import service as webhooks
+from controlplane.webhooks.schemas import EventType
 from tenantry import contract
 from tenantry.internal_api import AlertmanagerAlert, AlertmanagerWebhook, AlertsResult
 
@@ -170,6 +173,55 @@ async def webhook_disabled(
                 f"Re-enable it with POST /v1/orgs/{org_id}/webhooks/{webhook_id}/enable.",
             ],
         )
+
+
+@dataclass(frozen=True)
+class OrgEvent:
+    """Something that happened to an organisation that its people want to hear of."""
+
+    type: EventType
+    name: str  # the notice's name, e.g. "MemberInvited"
+    summary: str  # one line, no secret, no token
+    data: dict[str, Any]  # the webhook event's data (with the notice's id added)
+    once: tuple[str, datetime] | None = None
+    """(key, instant): only the first event with this key and instant is told
+    (usage thresholds: once per period)."""
+
+
+async def org_event(
+    conn: asyncpg.Connection, *, org_id: uuid.UUID, event: OrgEvent, email: bool = False
+) -> int | None:
+    """Tell the organisation, in the caller's transaction: a notice its members see
+    (no tenant), the event to its webhooks that take the type and, with ``email``, an
+    e-mail to its owners. The notice's id, or None when ``once`` had been told."""
+    if event.once is None:
+        notice: int | None = await repository.record_notice(
+            conn,
+            org_id=org_id,
+            name=event.name,
+            summary=event.summary,
+            description="",
+            key=f"{event.type.value}-{uuid.uuid4().hex}",
+        )
+    else:
+        key, at = event.once
+        notice = await repository.record_notice_once(
+            conn,
+            org_id=org_id,
+            name=event.name,
+            summary=event.summary,
+            description="",
+            key=key,
+            at=at,
+        )
+    if notice is None:
+        return None
+    await webhooks.enqueue(
+        conn, org_id=org_id, event_type=event.type.value, data={"id": notice, **event.data}
+    )
+    if email:
+        await enqueue_emails(conn, org_id=org_id, subject=event.summary, lines=[event.summary])
+    return notice
 
 
 async def list_visible(conn: asyncpg.Connection, access: OrgAccess) -> list[AlertNotificationOut]:

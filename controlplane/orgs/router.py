@@ -113,9 +113,12 @@ async def remove_member(
     access: Annotated[OrgAccess, Depends(OrgPermission("members:manage"))],
     user_id: uuid.UUID,
     conn: Conn,
+    state: State,
     info: Info,
 ) -> Response:
-    await service.remove_member(conn, access, user_id=user_id, info=info)
+    await service.remove_member(
+        conn, access, user_id=user_id, info=info, email=state.mailer is not None
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -133,7 +136,7 @@ async def create_invitation(
 ) -> AfterCommit:
     """Invite someone by e-mail address. With SMTP configured the invitation is e-mailed
     once it is committed; the response waits for that and says how it went."""
-    created = await service.invite(conn, access, body, info)
+    created = await service.invite(conn, access, body, info, email=state.mailer is not None)
 
     async def send() -> InvitationCreated:
         return await service.send_invitation(

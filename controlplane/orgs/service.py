@@ -18,6 +18,8 @@ from controlplane.audit import service as audit
 from controlplane.context import OrgAccess, Principal, RequestInfo
 from controlplane.errors import Conflict, Forbidden, InvalidInput, NotFound
 from controlplane.mail import Mailer, MailError
+from controlplane.notifications import service as notifications
+from controlplane.notifications.service import OrgEvent
 from controlplane.orgs import invitation_email, plans, repository
 from controlplane.orgs.repository import OrgRow
 from controlplane.orgs.schemas import (
@@ -36,6 +38,7 @@ from controlplane.orgs.schemas import (
 from controlplane.rbac import permissions
 from controlplane.rbac import repository as roles
 from controlplane.users import repository as users
+from controlplane.webhooks.schemas import EventType
 
 log = logging.getLogger("tenantry.controlplane.invitations")
 
@@ -183,12 +186,26 @@ async def update_member(
 
 
 async def remove_member(
-    conn: asyncpg.Connection, access: OrgAccess, *, user_id: uuid.UUID, info: RequestInfo
+    conn: asyncpg.Connection,
+    access: OrgAccess,
+    *,
+    user_id: uuid.UUID,
+    info: RequestInfo,
+    email: bool = False,
 ) -> None:
+    """Remove a member (never the last owner); the organisation is told (a notice, its
+    webhooks, and with ``email`` its owners)."""
     current = await _target(conn, access, user_id)
     await _keep_an_owner(conn, access.org.id, current)
     await repository.remove_member(conn, access.org.id, user_id)
     await _audit(conn, access, "member.remove", f"user/{user_id}", info)
+    event = OrgEvent(
+        type=EventType.MEMBER_REMOVED,
+        name="MemberRemoved",
+        summary=f"A member ({current}) was removed from {access.org.name}",
+        data={"user_id": str(user_id), "role": current},
+    )
+    await notifications.org_event(conn, org_id=access.org.id, event=event, email=email)
 
 
 def _invitation_out(row: repository.InvitationRow) -> InvitationOut:
@@ -202,10 +219,16 @@ def _invitation_out(row: repository.InvitationRow) -> InvitationOut:
 
 
 async def invite(
-    conn: asyncpg.Connection, access: OrgAccess, body: InvitationCreate, info: RequestInfo
+    conn: asyncpg.Connection,
+    access: OrgAccess,
+    body: InvitationCreate,
+    info: RequestInfo,
+    *,
+    email: bool = False,
 ) -> InvitationCreated:
     """An invitation for someone who may not have an account yet; the token is shown
-    once (``send_invitation`` e-mails it, after the commit)."""
+    once (``send_invitation`` e-mails it, after the commit). The organisation is told
+    (a notice, its webhooks, and with ``email`` its owners), never with the token."""
     await _may_grant(conn, access, body.role)
     token = secrets.token_urlsafe(32)
     row = await repository.insert_invitation(
@@ -222,6 +245,18 @@ async def invite(
     await _audit(
         conn, access, "invitation.create", f"invitation/{row.id}", info, detail={"role": body.role}
     )
+    event = OrgEvent(  # the invitee's address goes to the org's own endpoints, not the token
+        type=EventType.MEMBER_INVITED,
+        name="MemberInvited",
+        summary=f"{row.email} was invited to {access.org.name} as {row.role}",
+        data={
+            "invitation_id": str(row.id),
+            "email": row.email,
+            "role": row.role,
+            "expires_at": row.expires_at.isoformat(),
+        },
+    )
+    await notifications.org_event(conn, org_id=access.org.id, event=event, email=email)
     return InvitationCreated(**_invitation_out(row).model_dump(), token=token)
 
 

@@ -17,6 +17,10 @@ class EventType(StrEnum):
     ALERT_FIRING = "alert.firing"
     ALERT_RESOLVED = "alert.resolved"
     WEBHOOK_DISABLED = "webhook.disabled"
+    MEMBER_INVITED = "member.invited"
+    MEMBER_REMOVED = "member.removed"
+    INVOICE_FINALIZED = "invoice.finalized"
+    USAGE_THRESHOLD = "usage.threshold"
 
 
 Url = Annotated[str, StringConstraints(min_length=1, max_length=2048, pattern=PRINTABLE)]

@@ -176,9 +176,16 @@ async def test_close_and_finalize_are_idempotent_and_final(billing: Billing) -> 
                 "SELECT action FROM audit_events WHERE action LIKE 'billing.invoice.%' ORDER BY seq"
             )
         ]
+        notices = await conn.fetch(
+            "SELECT summary FROM alert_notifications WHERE alertname = 'InvoiceFinalized'"
+        )
     finally:
         await conn.close(timeout=scaled(30))
     assert actions == ["billing.invoice.draft", "billing.invoice.draft", "billing.invoice.finalize"]
+    # the organisation is told once, though finalize was called four times at once
+    assert [n["summary"] for n in notices] == [
+        f"Invoice {done['number']} for {last.key}: {done['total']} {done['currency']}"
+    ]
 
 
 async def test_billing_permissions_by_role(billing: Billing) -> None:

@@ -184,3 +184,20 @@ async def new_org(http: httpx.AsyncClient, owner: dict[str, str], slug: str | No
     r = await http.post("/v1/orgs", json={"slug": slug, "name": slug}, headers=bearer(owner))
     assert r.status_code == 201, r.text
     return str(r.json()["id"])
+
+
+LOCAL_WEBHOOKS = {
+    "webhook_allow_http": True,
+    "webhook_allow_private_targets": True,
+    "webhook_poll_seconds": 0.05,
+    "webhook_timeout_seconds": 1.0,
+    "webhook_retry_schedule_seconds": [0.2, 0.2],
+}
+"""Webhook settings of a local run: http:// and loopback targets, fast retries."""
+
+
+@pytest.fixture
+async def local(database: str, redis_db: str) -> AsyncIterator[httpx.AsyncClient]:
+    """The app as a local run for webhooks (``LOCAL_WEBHOOKS``)."""
+    async with serve(make_settings(database, redis_db, **LOCAL_WEBHOOKS)) as (_, http):
+        yield http

@@ -20,6 +20,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from controlplane.notifications import service as notifications
 from controlplane.webhooks import service as webhooks
 from tests.integration.controlplane.conftest import (
+    LOCAL_WEBHOOKS,
     bearer,
     make_settings,
     new_org,
@@ -27,7 +28,6 @@ from tests.integration.controlplane.conftest import (
     sign_up_and_login,
 )
 from tests.integration.controlplane.servers import free_port
-from tests.integration.controlplane.test_webhooks import LOCAL
 from tests.support.wait import scaled, until
 
 MAIL = {
@@ -94,7 +94,7 @@ async def _emails(database: str) -> list[Any]:
 async def test_a_disabled_webhook_is_emailed_to_the_owners_only(
     database: str, redis_db: str, inbox: Inbox
 ) -> None:
-    settings = make_settings(database, redis_db, **LOCAL, **MAIL, smtp_port=inbox.port)
+    settings = make_settings(database, redis_db, **LOCAL_WEBHOOKS, **MAIL, smtp_port=inbox.port)
     async with serve(settings) as (_, http):
         owner = await sign_up_and_login(http)
         org_id = await new_org(http, owner)
@@ -139,7 +139,7 @@ async def test_a_mail_server_that_is_down_is_retried_until_it_answers(
     settings = make_settings(
         database,
         redis_db,
-        **{**LOCAL, "webhook_retry_schedule_seconds": [0.5] * 20},
+        **{**LOCAL_WEBHOOKS, "webhook_retry_schedule_seconds": [0.5] * 20},
         **MAIL,
         smtp_port=port,
     )
@@ -171,7 +171,7 @@ async def test_a_mail_server_that_is_down_is_retried_until_it_answers(
 async def test_without_an_smtp_server_no_email_is_sent(database: str, redis_db: str) -> None:
     """A control plane without a mailer leaves queued e-mails alone (and its alert
     route queues none: ``test_webhook_alerts.py``)."""
-    async with serve(make_settings(database, redis_db, **LOCAL)) as (app, http):
+    async with serve(make_settings(database, redis_db, **LOCAL_WEBHOOKS)) as (app, http):
         assert app.state.cp.mailer is None
         owner = await sign_up_and_login(http)
         org_id = await new_org(http, owner)

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from controlplane.billing.access import BillingSettings
-from tests.integration.controlplane.conftest import bearer, make_settings, serve
+from tests.integration.controlplane.conftest import LOCAL_WEBHOOKS, bearer, make_settings, serve
 from tests.integration.controlplane.processes import INTERNAL_TOKEN
 from tests.integration.controlplane.test_alert_notifications import (
     ALERTS,
@@ -26,8 +26,7 @@ from tests.integration.controlplane.test_alert_notifications import (
     _webhook,
 )
 from tests.integration.controlplane.test_notification_emails import MAIL, Inbox, inbox
-from tests.integration.controlplane.test_webhooks import LOCAL, verify
-from tests.integration.controlplane.webhook_receiver import receiver
+from tests.integration.controlplane.webhook_receiver import receiver, verify
 from tests.support.kube import Kube
 from tests.support.wait import until
 
@@ -43,7 +42,7 @@ async def http(
         redis_db,
         kube_enabled=True,
         kubeconfig=str(Path(crds.kubeconfig)),
-        **LOCAL,
+        **LOCAL_WEBHOOKS,
         **MAIL,
         smtp_port=inbox.port,
     )

@@ -12,14 +12,10 @@ path itself (Alertmanager's webhook, real API server)."""
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import hmac
 import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -32,6 +28,7 @@ from controlplane.webhooks import service as webhooks
 from controlplane.webhooks.worker import DeliveryWorker
 from tenantry_dev.services import free_port
 from tests.integration.controlplane.conftest import (
+    LOCAL_WEBHOOKS,
     PASSWORD,
     bearer,
     make_settings,
@@ -40,35 +37,8 @@ from tests.integration.controlplane.conftest import (
     sign_up_and_login,
 )
 from tests.integration.controlplane.processes import control_plane_process
-from tests.integration.controlplane.webhook_receiver import receiver
+from tests.integration.controlplane.webhook_receiver import receiver, verify
 from tests.support.wait import until
-
-LOCAL = {
-    "webhook_allow_http": True,
-    "webhook_allow_private_targets": True,
-    "webhook_poll_seconds": 0.05,
-    "webhook_timeout_seconds": 1.0,
-    "webhook_retry_schedule_seconds": [0.2, 0.2],
-}
-
-
-def verify(secret: str, headers: dict[str, str], body: bytes) -> bool:
-    """Standard Webhooks verification, written from the specification: the key is the
-    base64 part of ``whsec_...``; the signed content ``{id}.{timestamp}.{body}``; the
-    header a space-separated list of ``v1,<base64 HMAC-SHA256>``."""
-    key = base64.b64decode(secret.split("_", 1)[1])
-    lower = {k.lower(): v for k, v in headers.items()}
-    signed = f"{lower['webhook-id']}.{lower['webhook-timestamp']}.".encode() + body
-    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
-    given = [s.split(",", 1)[1] for s in lower["webhook-signature"].split() if s.startswith("v1,")]
-    return any(hmac.compare_digest(expected, g) for g in given)
-
-
-@pytest.fixture
-async def local(database: str, redis_db: str) -> AsyncIterator[httpx.AsyncClient]:
-    """The app as a local run: http:// and loopback targets allowed, fast retries."""
-    async with serve(make_settings(database, redis_db, **LOCAL)) as (_, http):
-        yield http
 
 
 async def _owner_org(http: httpx.AsyncClient) -> tuple[dict[str, str], str]:
@@ -241,7 +211,7 @@ async def test_a_receiver_that_is_down_leaves_the_delivery_pending_with_a_next_a
     database: str, redis_db: str
 ) -> None:
     settings = make_settings(
-        database, redis_db, **{**LOCAL, "webhook_retry_schedule_seconds": [3600.0]}
+        database, redis_db, **{**LOCAL_WEBHOOKS, "webhook_retry_schedule_seconds": [3600.0]}
     )
     async with serve(settings) as (_, http):
         owner, org_id = await _owner_org(http)
@@ -264,7 +234,7 @@ async def test_the_target_is_checked_again_at_delivery(database: str, redis_db: 
     """A webhook accepted while loopback was allowed is refused by a worker whose policy
     forbids it (as a name that now resolves to a private address would be)."""
     # The app's own worker looks once at start, then not for a minute.
-    settings = make_settings(database, redis_db, **{**LOCAL, "webhook_poll_seconds": 60})
+    settings = make_settings(database, redis_db, **{**LOCAL_WEBHOOKS, "webhook_poll_seconds": 60})
     async with receiver() as rec, serve(settings) as (_, http):
         owner, org_id = await _owner_org(http)
         hook = await _create(http, org_id, owner, rec.url("/checked"))
@@ -471,13 +441,15 @@ async def test_an_outbox_row_is_delivered_by_a_new_process_after_a_restart(
 async def test_workers_side_by_side_send_each_delivery_once(database: str, redis_db: str) -> None:
     """Three workers (as in three processes) claim from one outbox at the same moment:
     FOR UPDATE SKIP LOCKED and the lease give every delivery to exactly one of them."""
-    settings = make_settings(database, redis_db, **{**LOCAL, "webhook_poll_seconds": 60})
+    settings = make_settings(database, redis_db, **{**LOCAL_WEBHOOKS, "webhook_poll_seconds": 60})
     async with receiver() as rec, serve(settings) as (_, http):
         owner, org_id = await _owner_org(http)
         await _create(http, org_id, owner, rec.url("/many"))
         for _ in range(30):
             await _enqueue(database, org_id)
-        worker_settings = make_settings(database, redis_db, **{**LOCAL, "webhook_batch": 4})
+        worker_settings = make_settings(
+            database, redis_db, **{**LOCAL_WEBHOOKS, "webhook_batch": 4}
+        )
         pools = [await asyncpg.create_pool(database, min_size=1, max_size=2) for _ in range(3)]
         try:
             workers = [DeliveryWorker(pool, worker_settings) for pool in pools]
@@ -498,7 +470,7 @@ async def test_secrets_are_sealed_at_rest_with_the_signing_key_secret(
     database: str, redis_db: str
 ) -> None:
     key = Fernet.generate_key().decode()
-    settings = make_settings(database, redis_db, **LOCAL, signing_key_secret=key)
+    settings = make_settings(database, redis_db, **LOCAL_WEBHOOKS, signing_key_secret=key)
     async with receiver() as rec, serve(settings) as (_, http):
         owner, org_id = await _owner_org(http)
         hook = await _create(http, org_id, owner, rec.url("/sealed"))

@@ -5,6 +5,9 @@ webhook tests: it records every request and answers as each path is told to
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -62,3 +65,15 @@ async def receiver(port: int | None = None) -> AsyncIterator[Receiver]:
         yield rec
     finally:
         await runner.cleanup()
+
+
+def verify(secret: str, headers: dict[str, str], body: bytes) -> bool:
+    """Standard Webhooks verification, written from the specification: the key is the
+    base64 part of ``whsec_...``; the signed content ``{id}.{timestamp}.{body}``; the
+    header a space-separated list of ``v1,<base64 HMAC-SHA256>``."""
+    key = base64.b64decode(secret.split("_", 1)[1])
+    lower = {k.lower(): v for k, v in headers.items()}
+    signed = f"{lower['webhook-id']}.{lower['webhook-timestamp']}.".encode() + body
+    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    given = [s.split(",", 1)[1] for s in lower["webhook-signature"].split() if s.startswith("v1,")]
+    return any(hmac.compare_digest(expected, g) for g in given)
