@@ -158,6 +158,10 @@ class Settings(BaseSettings):
     """How often each process's delivery worker looks for due deliveries."""
     webhook_batch: int = Field(default=16, ge=1, le=500)
     """Deliveries one worker claims and sends concurrently per turn."""
+    usage_check_seconds: float = Field(default=300.0, ge=1, le=86400)
+    """How often each process's delivery worker compares every organisation's events
+    this period with its plan's monthly events, to tell it once at 80 % and once at
+    100 % (a notice, its webhooks' ``usage.threshold``, its owners by e-mail)."""
 
     argon2_time_cost: int = Field(default=3, ge=1)
     """argon2id passes (RFC 9106 second recommendation: t=3, m=64 MiB)."""

@@ -200,6 +200,22 @@ async def usage_stats(
     return out
 
 
+async def events_by_org(
+    conn: asyncpg.Connection, *, metric: str, start: datetime, end: datetime
+) -> list[tuple[uuid.UUID, str, int]]:
+    """(organisation, its plan, its total of ``metric``) for ``[start, end)``, for the
+    organisations that have any."""
+    rows = await conn.fetch(
+        "SELECT o.id, o.plan, sum(u.quantity)::int8 AS total FROM usage_events u"
+        " JOIN orgs o ON o.id = u.org_id WHERE u.metric = $1 AND u.occurred_at >= $2"
+        " AND u.occurred_at < $3 GROUP BY o.id, o.plan",
+        metric,
+        start,
+        end,
+    )
+    return [(r["id"], r["plan"], int(r["total"])) for r in rows]
+
+
 # ------------------------------------------------------------------------------- invoices
 
 

@@ -401,6 +401,47 @@ async def usage(
     )
 
 
+USAGE_THRESHOLDS = (80, 100)
+"""Percentages of the plan's monthly events at which an organisation is told, once each
+per period."""
+
+
+async def usage_thresholds(conn: asyncpg.Connection, *, now: datetime, email: bool) -> int:
+    """Tell every organisation whose events this period crossed a threshold of its plan's
+    ``events_per_month`` (``USAGE_THRESHOLDS``) that it did: once per threshold and
+    period, however often this runs and in however many processes (the notice's key is
+    the threshold and the period). Returns how many organisations were told now."""
+    period = pricing.period_of(now)
+    told = 0
+    rows = await repository.events_by_org(
+        conn, metric=Metric.EVENTS_INGESTED.value, start=period.start, end=period.end
+    )
+    for org_id, plan_key, total in rows:
+        try:
+            limit = catalog.plan(plan_key).limits.events_per_month
+        except KeyError:
+            continue
+        for percent in USAGE_THRESHOLDS:
+            if limit <= 0 or total * 100 < limit * percent:
+                continue
+            event = OrgEvent(
+                type=EventType.USAGE_THRESHOLD,
+                name=f"Usage{percent}Percent",
+                summary=f"{total:,} events this period: {percent} % of the plan's {limit:,}",
+                data={
+                    "percent": percent,
+                    "metric": Metric.EVENTS_INGESTED.value,
+                    "quantity": total,
+                    "limit": limit,
+                    "period": period.key,
+                },
+                once=(f"usage-{percent}-{period.key}", period.start),
+            )
+            if await notifications.org_event(conn, org_id=org_id, event=event, email=email):
+                told += 1
+    return told
+
+
 # ------------------------------------------------------------------------------- invoices
 
 

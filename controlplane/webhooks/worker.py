@@ -26,6 +26,7 @@ import httpx
 
 from controlplane import background, db
 from controlplane.auth import crypto
+from controlplane.billing import service as billing
 from controlplane.mail import Mailer
 from controlplane.notifications import email_worker
 from controlplane.notifications import service as notifications
@@ -60,7 +61,9 @@ class DeliveryWorker:
     ) -> None:
         self.pool = pool
         self.mailer = mailer
-        """Also sends the notification e-mails (``notifications/email_worker.py``)."""
+        """Also sends the notification e-mails (``notifications/email_worker.py``), and
+        every ``usage_check_seconds`` tells organisations that reached a usage threshold
+        (``billing.service.usage_thresholds``)."""
         self.policy = targets.Policy(
             allow_http=settings.webhook_allow_http,
             allow_private=settings.webhook_allow_private_targets,
@@ -69,6 +72,8 @@ class DeliveryWorker:
         self.schedule = list(settings.webhook_retry_schedule_seconds)
         self.poll = settings.webhook_poll_seconds
         self.batch = settings.webhook_batch
+        self.usage_every = settings.usage_check_seconds
+        self.usage_due = 0.0  # time.monotonic() of the next usage check
         key = settings.signing_key_secret
         self.seal_key = key.get_secret_value() if key is not None else None
 
@@ -94,6 +99,12 @@ class DeliveryWorker:
     async def turn(self, client: httpx.AsyncClient) -> int:
         """Claim and send one batch (and one of e-mails); returns how many were claimed."""
         emails = 0
+        if time.monotonic() >= self.usage_due:
+            self.usage_due = time.monotonic() + self.usage_every
+            async with db.transaction(self.pool) as conn:
+                await billing.usage_thresholds(
+                    conn, now=datetime.now(UTC), email=self.mailer is not None
+                )
         if self.mailer is not None:
             emails = await email_worker.turn(
                 self.pool, self.mailer, schedule=self.schedule, batch=self.batch
