@@ -98,8 +98,7 @@ def start_host(directory: Path, password: str, *, config: Path | None = None) ->
             str(port),
             "--user",
             "admin",
-            "--password",
-            password,
+            f"--password={password}",  # one argument even when it starts with "-"
             *extra,
         ],
         stdout=log,
