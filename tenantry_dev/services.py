@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -32,6 +33,23 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def reserved_free_port() -> int:
+    """A free loopback port below the kernel's ephemeral range, for a server that is
+    stopped and started again on the same port: no outgoing connection (of this machine's
+    other processes, or a client retrying against the stopped port) can be given it as
+    its source port meanwhile, which made the restart fail with EADDRINUSE."""
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as ports:
+        low = int(ports.read().split()[0])
+    for port in random.sample(range(max(1024, low - 8192), low), 256):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free loopback port below {low}")
 
 
 def _postgres_user() -> dict[str, Any]:

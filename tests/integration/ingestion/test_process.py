@@ -21,6 +21,7 @@ import pytest
 
 from tenantry.clickhouse.chdb_client import ChdbClient
 from tenantry_dev.loopback_server import LoopbackServer
+from tenantry_dev.services import reserved_free_port
 from tests.conftest import LOOPBACK_WRITER_PASSWORD
 from tests.integration.ingestion.conftest import (
     API_KEY,
@@ -126,7 +127,7 @@ async def test_events_are_accepted_while_clickhouse_is_down_and_written_once_it_
     database: str,
     tmp_path: Path,
 ) -> None:
-    clickhouse_port = free_port()  # nothing listens there yet
+    clickhouse_port = reserved_free_port()  # nothing listens there yet; restarted later
     absent = LoopbackServer(chdb_path, port=clickhouse_port)
     absent.close()
     port = free_port()
