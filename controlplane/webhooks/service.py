@@ -44,6 +44,27 @@ def _target(webhook_id: uuid.UUID, url: str) -> str:
     return f"webhook/{webhook_id}@{urlsplit(url).hostname or ''}"
 
 
+async def _audit(
+    conn: asyncpg.Connection,
+    access: OrgAccess,
+    action: str,
+    webhook_id: uuid.UUID,
+    url: str,
+    info: RequestInfo,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """The audit row of a change to a webhook: by id and host, never the full URL."""
+    await audit.record(
+        conn,
+        org_id=access.org.id,
+        actor=str(access.principal.user_id),
+        action=action,
+        target=_target(webhook_id, url),
+        info=info,
+        detail=detail,
+    )
+
+
 async def create(
     conn: asyncpg.Connection,
     access: OrgAccess,
@@ -68,15 +89,8 @@ async def create(
         sealed_secret=crypto.seal(secret, seal_key),
         created_by=access.principal.user_id,
     )
-    await audit.record(
-        conn,
-        org_id=access.org.id,
-        actor=str(access.principal.user_id),
-        action="webhook.create",
-        target=_target(row["id"], body.url),
-        info=info,
-        detail={"event_types": list(row["event_types"])},
-    )
+    detail = {"event_types": list(row["event_types"])}
+    await _audit(conn, access, "webhook.create", row["id"], body.url, info, detail)
     return WebhookCreated(**_out(row).model_dump(), secret=secret)
 
 
@@ -90,14 +104,7 @@ async def delete(
     row = await repository.delete(conn, access.org.id, webhook_id)
     if row is None:
         raise NotFound("webhook not found")
-    await audit.record(
-        conn,
-        org_id=access.org.id,
-        actor=str(access.principal.user_id),
-        action="webhook.delete",
-        target=_target(webhook_id, row["url"]),
-        info=info,
-    )
+    await _audit(conn, access, "webhook.delete", webhook_id, row["url"], info)
     return _out(row)
 
 
@@ -115,14 +122,7 @@ async def rotate_secret(
     )
     if row is None:
         raise NotFound("webhook not found")
-    await audit.record(
-        conn,
-        org_id=access.org.id,
-        actor=str(access.principal.user_id),
-        action="webhook.rotate_secret",
-        target=_target(webhook_id, row["url"]),
-        info=info,
-    )
+    await _audit(conn, access, "webhook.rotate_secret", webhook_id, row["url"], info)
     return WebhookSecret(id=webhook_id, secret=secret)
 
 
@@ -132,14 +132,7 @@ async def enable(
     row = await repository.enable(conn, access.org.id, webhook_id)
     if row is None:
         raise NotFound("webhook not found")
-    await audit.record(
-        conn,
-        org_id=access.org.id,
-        actor=str(access.principal.user_id),
-        action="webhook.enable",
-        target=_target(webhook_id, row["url"]),
-        info=info,
-    )
+    await _audit(conn, access, "webhook.enable", webhook_id, row["url"], info)
     return _out(row)
 
 
@@ -182,15 +175,8 @@ async def redeliver(
     row = await repository.redeliver(conn, access.org.id, webhook_id, delivery_id)
     if row is None:
         raise NotFound("delivery not found")
-    await audit.record(
-        conn,
-        org_id=access.org.id,
-        actor=str(access.principal.user_id),
-        action="webhook.redeliver",
-        target=_target(webhook_id, hook["url"]),
-        info=info,
-        detail={"delivery": str(delivery_id), "msg_id": row["msg_id"]},
-    )
+    detail = {"delivery": str(delivery_id), "msg_id": row["msg_id"]}
+    await _audit(conn, access, "webhook.redeliver", webhook_id, hook["url"], info, detail)
 
 
 def payload(event_type: str, data: dict[str, Any], *, at: datetime | None = None) -> str:
