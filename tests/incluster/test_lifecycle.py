@@ -97,10 +97,29 @@ def _wait_all_ready(kube: Kube, namespace: str) -> dict[str, dict[str, Any]]:
     return pods
 
 
+def _rolled_out(kube: Kube, namespace: str) -> bool:
+    """Every Deployment and StatefulSet has seen its spec and has exactly its replicas,
+    all updated and Ready: no rollout under way (whose old pods, still listed and Ready
+    while they terminate, would be counted as the tenant's)."""
+    for o in kube.get("deployments,statefulsets", "-n", namespace)["items"]:
+        status, want = o.get("status", {}), o["spec"].get("replicas", 1)
+        if status.get("observedGeneration") != o["metadata"]["generation"]:
+            return False
+        counts = (status.get(k, 0) for k in ("replicas", "updatedReplicas", "readyReplicas"))
+        if any(n != want for n in counts):
+            return False
+    return True
+
+
 def _all_ready(kube: Kube, namespace: str) -> dict[str, dict[str, Any]] | None:
+    """The namespace's pods once every one is Ready, none is terminating and every
+    workload is rolled out; None before."""
     pods = _pods(kube, namespace)
+    if any(p["metadata"].get("deletionTimestamp") for p in pods.values()):
+        return None
     ready = {p["metadata"]["name"] for p in platform.ready_pods(kube, namespace)}
-    return pods if pods and ready == set(pods) else None
+    settled = pods and ready == set(pods) and _rolled_out(kube, namespace)
+    return pods if settled else None
 
 
 @pytest.fixture(scope="module")
