@@ -8,6 +8,7 @@ session can keep its cluster in a temporary directory of its own.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import shutil
@@ -75,6 +76,11 @@ class LocalCluster:
     # "kwok": simulated nodes (fast, no containers); "real": one real node
     # (tenantry_dev/realnode.py: containerd, kubelet, kube-proxy, CoreDNS in a netns).
     node_kind: str = "kwok"
+    # Every process dies with the thread that started it (SIGKILL through
+    # PR_SET_PDEATHSIG): for tests, so that a killed test run leaves no cluster running;
+    # the real node's host changes are then undone by the next `up` (RealNode.prepare_host).
+    # `cluster up` from the CLI starts processes that outlive it.
+    tied: bool = False
 
     def __post_init__(self) -> None:
         # Components run with the state directory as their working directory.
@@ -83,6 +89,7 @@ class LocalCluster:
             raise ValueError(f"nodes: kwok or real, not {self.node_kind!r}")
         if self.node_kind == "real":
             self.nodes = 1
+            realnode.check_state_dir(self.state_dir)
 
     @property
     def real_node(self) -> realnode.RealNode:
@@ -251,6 +258,9 @@ class LocalCluster:
         real node, then undo what it changed on the host (realnode.RealNode.stop)."""
         pids = self._load()
         for name in reversed(list(pids)):
+            # A PID from a cluster that was killed without `down` may be anyone's by now.
+            if not realnode.runs_in(pids[name], self.state_dir):
+                continue
             if not _terminate(pids[name]):
                 self.log(f"{name} (pid {pids[name]}) survived SIGKILL")
         self._pidfile.unlink(missing_ok=True)
@@ -367,6 +377,7 @@ class LocalCluster:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
             cwd=self.state_dir,
+            preexec_fn=_die_with_parent if self.tied else None,
         )
         out.close()
         self.log(f"started {name} (pid {proc.pid})")
@@ -509,6 +520,14 @@ class LocalCluster:
             "--node-lease-duration-seconds=40",
             f"--server-address=127.0.0.1:{self.ports.kwok}",
         ]
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGKILL when the parent thread exits (prctl(2))."""
+    pr_set_pdeathsig = 1
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG)")
 
 
 def _alive(pid: int) -> bool:

@@ -85,6 +85,65 @@ def netns_exists() -> bool:
     return Path("/run/netns", NETNS).exists()
 
 
+SOCKET_PATH_MAX = 104
+"""containerd refuses a unix socket path longer than this (its ttrpc socket is the
+longest: ``<state>/node/containerd/containerd.sock.ttrpc``)."""
+
+
+def check_state_dir(state_dir: Path) -> None:
+    """Refuse, before anything starts, a state dir whose sockets containerd could not
+    bind (it would exit with "unix socket path too long" once the control plane runs)."""
+    ttrpc = f"{RealNode(state_dir, '', 0).containerd_socket}.ttrpc"
+    if len(ttrpc.encode()) > SOCKET_PATH_MAX:
+        raise ValueError(
+            f"state dir {state_dir} is too long for a real node: containerd's socket "
+            f"{ttrpc} would be {len(ttrpc.encode())} bytes, over the {SOCKET_PATH_MAX} a "
+            "unix socket path may have; choose a shorter --state-dir"
+        )
+
+
+def runs_in(pid: int, state_dir: Path) -> bool:
+    """Whether process ``pid`` is one a cluster in ``state_dir`` started: every daemon runs
+    with the state directory as its working directory (cluster.LocalCluster._spawn). A PID
+    read from an old pids.json may belong to anything by now (after a reboot, or a session
+    whose processes were all killed): never signal it unless this holds."""
+    try:
+        return Path(f"/proc/{pid}/cwd").resolve() == state_dir.resolve()
+    except OSError:
+        return False
+
+
+def daemons(state_dir: Path) -> list[int]:
+    """The cluster's own processes (etcd, the API server, containerd, the kubelet...):
+    those whose working directory is ``state_dir``. The cluster runs while one does."""
+    return sorted(
+        int(proc.name)
+        for proc in Path("/proc").iterdir()
+        if proc.name.isdigit() and runs_in(int(proc.name), state_dir)
+    )
+
+
+def holders(state_dir: Path) -> list[int]:
+    """Every live process of the real-node cluster in ``state_dir``: its daemons, the
+    containerd shims (their command line names its socket, under ``state_dir``) and the
+    pods' processes (in the node's cgroups, whose name is machine-wide: only one real
+    node runs at a time). Shims and pods outlive the daemons when those are killed."""
+    found = set(daemons(state_dir))
+    mark = (str(state_dir.resolve()) + "/").encode()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        with contextlib.suppress(OSError):
+            if mark in (proc / "cmdline").read_bytes():
+                found.add(int(proc.name))
+    for d in RealNode._cgroup_dirs():
+        if d.exists():
+            for procs in d.rglob("cgroup.procs"):
+                with contextlib.suppress(OSError, ValueError):
+                    found |= {int(p) for p in procs.read_text().split()}
+    return sorted(found)
+
+
 def in_node(*argv: str) -> list[str]:
     """``argv`` run in the node's network namespace (the host's mount namespace)."""
     return ["nsenter", f"--net=/run/netns/{NETNS}", "--", *argv]
@@ -143,10 +202,7 @@ class RealNode:
         self.dir.mkdir(parents=True, exist_ok=True)
         owner = OWNER_FILE.read_text().strip() if OWNER_FILE.exists() else ""
         if owner and owner != str(self.state_dir) and netns_exists():
-            raise RuntimeError(
-                f"another real-node cluster (state dir {owner}) holds the netns {NETNS}: "
-                f"run `python -m tenantry_dev cluster down --state-dir {owner}` first"
-            )
+            self._reclaim_from(Path(owner))
         OWNER_FILE.write_text(str(self.state_dir))
         if not self._host_state.exists():
             saved = {
@@ -176,6 +232,24 @@ class RealNode:
         _run(*in_node("sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=1"), check=False)
         self._node_nft()
         self._cgroups()
+
+    def _reclaim_from(self, owner: Path) -> None:
+        """Another state dir holds the host resources. Refused while a daemon of that
+        cluster runs; otherwise it was killed without ``cluster down`` (a session or CI
+        job stopped, a reboot) and what it left on the host is undone first (its shims and
+        pods killed too), from its own saved host state where that still exists."""
+        alive = daemons(owner)
+        if alive:
+            raise RuntimeError(
+                f"another real-node cluster (state dir {owner}) holds the netns {NETNS} and "
+                f"still runs (pids {' '.join(map(str, alive[:8]))}): run "
+                f"`python -m tenantry_dev cluster down --state-dir {owner}` first"
+            )
+        self.log(
+            f"another real-node cluster (state dir {owner}) left the netns {NETNS} behind and "
+            "none of its daemons runs: undoing what it changed on the host first"
+        )
+        RealNode(owner, self.service_cidr, self.apiserver_port, self.log).stop()
 
     def _host_nft(self) -> None:
         reject = "".join(f'    oifname "{dev}" ip daddr 10.0.0.0/8 reject\n' for dev in uplinks())
@@ -566,6 +640,11 @@ class RealNode:
 
     def _restore_host_state(self) -> None:
         if not self._host_state.exists():
+            if not self.state_dir.exists():
+                self.log(
+                    f"{self.state_dir} is gone: the kernel settings the kubelet changed "
+                    f"({', '.join(KUBELET_SYSCTLS)}) could not be put back"
+                )
             return
         saved = json.loads(self._host_state.read_text())
         for key, value in saved["sysctls"].items():

@@ -45,7 +45,7 @@ def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kube]:
     # suite starting its own cluster on this machine at that moment can take one: a
     # component that exited (RuntimeError) is retried on fresh ports, a timeout is not.
     for attempt in range(1, 4):
-        cluster = LocalCluster(tmp_path_factory.mktemp("cluster"), ports=Ports.free())
+        cluster = LocalCluster(tmp_path_factory.mktemp("cluster"), ports=Ports.free(), tied=True)
         try:
             took = cluster.up(timeout=scaled(180))
             break

@@ -9,9 +9,13 @@ CoreDNS and the node images on first use).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import secrets
+import signal
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +25,14 @@ from tenantry_dev import provisioner, realnode
 from tenantry_dev.cluster import LocalCluster, Ports
 from tests.realnode.conftest import toolbox_pod, wait_ready
 from tests.support.kube import Kube
-from tests.support.realcluster import POD_ADDRESS, SERVICE_ADDRESS, RealCluster, netns_names
-from tests.support.wait import eventually
+from tests.support.realcluster import (
+    POD_ADDRESS,
+    SERVICE_ADDRESS,
+    RealCluster,
+    host_sysctls,
+    netns_names,
+)
+from tests.support.wait import eventually, scaled
 
 pytestmark = pytest.mark.realnode
 
@@ -252,10 +262,12 @@ def test_reclaim_policy_keeps_or_removes_the_directory(real: RealCluster, policy
 
 
 def test_a_second_real_node_cluster_is_refused_and_leaves_the_first_alone(
-    real: RealCluster, tmp_path: Path
+    real: RealCluster, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    other = LocalCluster(tmp_path / "second", ports=Ports.free(), node_kind="real")
-    with pytest.raises(RuntimeError, match="another real-node cluster"):
+    other = LocalCluster(
+        tmp_path_factory.mktemp("second"), ports=Ports.free(), node_kind="real", tied=True
+    )
+    with pytest.raises(RuntimeError, match=r"another real-node cluster .* still runs"):
         other.up(timeout=60)
     other.destroy()  # what a fixture does after a failed up: must not touch the first
     assert realnode.netns_exists()
@@ -314,27 +326,82 @@ def _host_traces(state_dir: Path) -> dict[str, object]:
     }
 
 
+def _kill_daemons_of(state_dir: Path) -> None:
+    """What a killed test run (the daemons are tied to it) or a stopped session leaves:
+    the cluster's daemons SIGKILLed, no ``down``; the shims and pods may run on."""
+    for _ in range(100):
+        alive = realnode.daemons(state_dir)
+        if not alive:
+            return
+        for pid in alive:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.1)
+    raise AssertionError(f"still running: {realnode.daemons(state_dir)}")
+
+
+def test_zy_a_cluster_killed_without_down_is_reclaimed_by_the_next_up(
+    real: RealCluster, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Second to last: kills the session's cluster (its host resources stay behind), then
+    a new cluster must come up in their place and leave the host as it was."""
+    old = real.cluster.state_dir
+    pids = json.loads((old / "pids.json").read_text())
+    # What makes a later `down` safe: each recorded PID is known by its working directory.
+    assert all(realnode.runs_in(pid, old) for pid in pids.values()), pids
+    assert set(pids.values()) <= set(realnode.daemons(old))
+    _kill_daemons_of(old)
+    assert realnode.holders(old), "no shim or pod ran on: the test shows less than it says"
+    assert realnode.netns_exists()
+    assert realnode.OWNER_FILE.read_text().strip() == str(old)
+
+    lines: list[str] = []
+    other = LocalCluster(
+        tmp_path_factory.mktemp("next"),
+        ports=Ports.free(),
+        node_kind="real",
+        log=lines.append,
+        tied=True,
+    )
+    try:
+        other.up(timeout=scaled(180))
+        assert any("left the netns" in line for line in lines), lines
+        kube = Kube(kubeconfig=other.kubeconfig, kubectl=real.kube.kubectl)
+        node = kube.get("node", realnode.NODE_NAME)
+        assert {c["type"]: c["status"] for c in node["status"]["conditions"]}["Ready"] == "True"
+        assert realnode.OWNER_FILE.read_text().strip() == str(other.state_dir)
+        # Nothing of the killed cluster is left mounted or running (the node's cgroups
+        # now hold the new cluster's pods).
+        left = _host_traces(old)
+        assert (left["mounts"], left["processes"]) == (False, [])
+    finally:
+        other.destroy()
+    assert _host_traces(other.state_dir) == NOTHING
+    assert realnode.holders(old) == []
+    assert host_sysctls() == real.sysctls_before
+
+
+NOTHING = {
+    "processes": [],
+    "netns": False,
+    "veth": False,
+    "nft": False,
+    "routes": [],
+    "mounts": False,
+    "cgroups": [],
+    "state_dir": False,
+}
+
+
 def test_zz_destroy_leaves_nothing_behind(real: RealCluster) -> None:
     """Last in this module: destroys the session's cluster (the fixture's own destroy is
-    then a no-op) and checks the host is as it was."""
-    node = real.cluster.real_node
-    saved = json.loads((node.dir / "host-state.json").read_text())
+    then a no-op) and checks the host is as it was (also after the test above, whose new
+    cluster already undid this one's host changes: destroy is then safe and idempotent)."""
     real.cluster.destroy()
-    traces = _host_traces(real.cluster.state_dir)
-    assert traces == {
-        "processes": [],
-        "netns": False,
-        "veth": False,
-        "nft": False,
-        "routes": [],
-        "mounts": False,
-        "cgroups": [],
-        "state_dir": False,
-    }
+    assert _host_traces(real.cluster.state_dir) == NOTHING
     # The pods' netns are gone too (other work on the machine may add netns of its own).
     ours = {n for n in netns_names() if n.startswith("cni-") or n == realnode.NETNS}
     assert ours <= real.netns_before
-    now = {k: Path("/proc/sys", k.replace(".", "/")).read_text().strip() for k in saved["sysctls"]}
-    assert now == saved["sysctls"]
-    for path in saved["absent_paths"]:
+    assert host_sysctls() == real.sysctls_before
+    for path in real.absent_before:
         assert not Path(path).exists(), path

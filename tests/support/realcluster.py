@@ -37,6 +37,10 @@ class RealCluster:
     routes_at_start: list[tuple[str, dict[str, dict[str, object]]]] = field(default_factory=list)
     # The host's network namespaces before the cluster started.
     netns_before: frozenset[str] = frozenset()
+    # The kernel settings the kubelet changes, as they were before the cluster started.
+    sysctls_before: dict[str, str] = field(default_factory=dict)
+    # The machine-wide paths the node uses (realnode.GLOBAL_PATHS) that did not exist.
+    absent_before: frozenset[str] = frozenset()
 
 
 @contextmanager
@@ -51,7 +55,9 @@ def real_cluster(state: Path) -> Iterator[RealCluster]:
             seen.append((line, {a: realnode.route_via(a) for a in (POD_ADDRESS, SERVICE_ADDRESS)}))
 
     netns_before = frozenset(netns_names())
-    cluster = LocalCluster(state, ports=Ports.free(), node_kind="real", log=log)
+    sysctls_before = host_sysctls()
+    absent_before = frozenset(p for p in realnode.GLOBAL_PATHS if not Path(p).exists())
+    cluster = LocalCluster(state, ports=Ports.free(), node_kind="real", log=log, tied=True)
     try:
         took = cluster.up(timeout=scaled(180))
         print(f"\nreal-node cluster up in {took:.1f} s")
@@ -70,7 +76,7 @@ def real_cluster(state: Path) -> Iterator[RealCluster]:
             timeout=scaled(120),
         )
         kube = Kube(kubeconfig=cluster.kubeconfig, kubectl=kubectl)
-        yield RealCluster(cluster, kube, seen, netns_before)
+        yield RealCluster(cluster, kube, seen, netns_before, sysctls_before, absent_before)
     finally:
         cluster.destroy()
 
@@ -78,3 +84,11 @@ def real_cluster(state: Path) -> Iterator[RealCluster]:
 def netns_names() -> list[str]:
     out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True)
     return [line.split()[0] for line in out.stdout.splitlines() if line.strip()]
+
+
+def host_sysctls() -> dict[str, str]:
+    """The kernel settings the kubelet would change (realnode.KUBELET_SYSCTLS), read now."""
+    return {
+        k: Path("/proc/sys", k.replace(".", "/")).read_text().strip()
+        for k in realnode.KUBELET_SYSCTLS
+    }
