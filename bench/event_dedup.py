@@ -39,7 +39,6 @@ from bench.common import cpu_model
 from tenantry.clickhouse import schema
 from tenantry.clickhouse.chdb_client import ChdbClient
 
-V1_ORDER_BY = "(event, toDate(timestamp), user_id, timestamp)"  # schema version 1's key
 TABLES = {"v1": "MergeTree", "v2": schema.STORING_ENGINE}
 QUERIES = {
     "hourly count": (
@@ -56,10 +55,9 @@ QUERIES = {
 
 def _create(sess: ChdbClient, name: str, engine: str) -> None:
     wanted = schema.TenantSchema(database="bench", retention_days=3650)
-    sql = schema.events_table(wanted, name=name, engine=engine)
-    if engine == "MergeTree":
-        sql = sql.replace(schema.ORDER_BY, V1_ORDER_BY)
-    sess.command(sql)
+    v1 = engine == "MergeTree"
+    order_by = schema.ORDER_BY_V1 if v1 else schema.ORDER_BY
+    sess.command(schema.events_table(wanted, name=name, engine=engine, order_by=order_by))
 
 
 def _batch_sql(table: str, first: int, size: int, *, resend_from: int | None) -> str:

@@ -62,6 +62,10 @@ EVENTS_LOCAL = "events_local"
 ORDER_BY = "(event, toDate(timestamp), user_id, timestamp, event_id)"
 """The storing table's sorting key, which is also its deduplication key (see
 `events_table`)."""
+ORDER_BY_V1 = "(event, toDate(timestamp), user_id, timestamp)"
+"""Schema version 1's sorting key (without `event_id`; its engine was a plain
+`MergeTree`): what `tenantry.clickhouse.layout` converts from, and what tests and
+benchmarks build to show it."""
 STORING_ENGINE = "ReplacingMergeTree"
 """The engine family of the table that stores events (`Replicated` prefixed where shards
 have replicas). Version-1 tables were plain `MergeTree`s (see `deduplicates`)."""
@@ -168,13 +172,18 @@ def events_engine(schema: TenantSchema) -> str:
 
 
 def events_table(
-    schema: TenantSchema, *, name: str | None = None, engine: str | None = None
+    schema: TenantSchema,
+    *,
+    name: str | None = None,
+    engine: str | None = None,
+    order_by: str = ORDER_BY,
 ) -> str:
     """CREATE TABLE for the table that stores events (`events` or `events_local`).
 
     `name` and `engine` serve `tenantry.clickhouse.layout`, which builds tables of
     the same structure under other names while it converts a host (the structure
-    must be identical for partitions to move between them).
+    must be identical for partitions to move between them). `engine="MergeTree"` with
+    `order_by=ORDER_BY_V1` is schema version 1's table.
 
     ORDER BY (event, toDate(timestamp), user_id, timestamp, event_id), because
     dashboard panels almost always ask "how many <event> per day/hour over a range,
@@ -215,7 +224,7 @@ def events_table(
         "    INDEX timestamp_minmax timestamp TYPE minmax GRANULARITY 1\n)\n"
         f"ENGINE = {engine}\n"
         "PARTITION BY toYYYYMM(timestamp)\n"
-        f"ORDER BY {ORDER_BY}\n"
+        f"ORDER BY {order_by}\n"
         f"{ttl_clause(schema.retention_days)}\n"
         f"SETTINGS {window_setting} = {DEDUP_WINDOW}, index_granularity = 8192"
     )

@@ -311,16 +311,12 @@ def test_the_operator_step_reports_the_conversion_and_the_new_host(start_host: S
     assert again.notices() == []
 
 
-# Schema version 1, as releases before the deduplicating engine created it: a plain
-# MergeTree sorted without `event_id`. History, kept here to build such a host.
-V1_ORDER_BY = "(event, toDate(timestamp), user_id, timestamp)"
-
-
 def _provision_v1(host: Host, wanted: TenantSchema) -> None:
     host.client.command(schema.create_database(wanted))
-    v1 = schema.events_table(wanted, engine="MergeTree").replace(schema.ORDER_BY, V1_ORDER_BY)
-    assert V1_ORDER_BY in v1
-    host.client.command(v1)
+    # Schema version 1, as releases before the deduplicating engine created it.
+    host.client.command(
+        schema.events_table(wanted, engine="MergeTree", order_by=schema.ORDER_BY_V1)
+    )
     distributed = schema.distributed_table(wanted)
     if distributed is not None:
         host.client.command(distributed)

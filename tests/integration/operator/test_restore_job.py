@@ -422,11 +422,6 @@ def test_restore_into_a_replicated_layout_goes_through_one_answering_replica_per
                 stop_process(host.proc, grace=15, what="loopback ClickHouse")
 
 
-# Schema version 1's sorting key (a plain MergeTree without `event_id` in it), as
-# releases before event deduplication created the storing table. History, kept here.
-V1_ORDER_BY = "(event, toDate(timestamp), user_id, timestamp)"
-
-
 def test_a_backup_of_schema_version_1_restores_into_this_version(
     world: World, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
@@ -440,8 +435,11 @@ def test_a_backup_of_schema_version_1_restores_into_this_version(
         client = old.client(host)
         table = f"{quote_identifier(old.model.database)}.events"
         client.command(f"DROP TABLE {table} SYNC")
-        v1 = schema.events_table(tenant_schema(old.model), engine="MergeTree")
-        client.command(v1.replace(schema.ORDER_BY, V1_ORDER_BY))
+        client.command(
+            schema.events_table(
+                tenant_schema(old.model), engine="MergeTree", order_by=schema.ORDER_BY_V1
+            )
+        )
         client.command(
             f"INSERT INTO {table} (event_id, timestamp, event, user_id, properties) "  # noqa: S608
             "SELECT generateUUIDv4(), now64(3) - number * 60, 'view', toString(number % 31), "

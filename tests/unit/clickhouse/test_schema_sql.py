@@ -108,6 +108,14 @@ def test_the_storing_table_deduplicates_on_event_id() -> None:
     assert not schema.deduplicates("ReplicatedMergeTree")
 
 
+def test_version_1_table_differs_only_in_engine_and_sorting_key() -> None:
+    now = schema.events_table(SINGLE, engine="MergeTree")
+    v1 = schema.events_table(SINGLE, engine="MergeTree", order_by=schema.ORDER_BY_V1)
+    assert f"ORDER BY {schema.ORDER_BY_V1}\n" in v1
+    assert "event_id" not in schema.ORDER_BY_V1
+    assert v1.replace(schema.ORDER_BY_V1, schema.ORDER_BY) == now
+
+
 def test_modify_ttl_targets_the_storing_table() -> None:
     assert schema.modify_ttl(SINGLE) == (
         "ALTER TABLE `acme`.`events` MODIFY TTL timestamp + INTERVAL 30 DAY"
