@@ -234,8 +234,13 @@ class Job:
         self._drop_staging(client)  # a killed run's leftover
         self._command(client, shard, host, schema.create_database(staging))
         source = self._same_shard(manifest, shard)
-        if source is not None and self._restore_natively(manifest, source, shard, host, client):
-            staged = self._count(client, shard, host, self.staging)
+        staged_natively = (
+            None
+            if source is None
+            else self._restore_natively(manifest, source, shard, host, client)
+        )
+        if source is not None and staged_natively is not None:
+            staged = staged_natively
             table = self.source_table(source)
             if staged != source.tables.get(table, 0):
                 raise RestoreFailed(
@@ -312,14 +317,15 @@ class Job:
         shard: int,
         host: str,
         client: ClickHouseClient,
-    ) -> bool:
+    ) -> int | None:
         """The engine's RESTORE of one source shard's table into the staging database:
         files copied from S3 as they are, nothing decoded or sorted again. First the
         table alone (`structure_only`), so its TTL merges stop before any row arrives
         (an old backup's rows may be past the retention by now; they must be counted
         first) and so a table the target's cannot take parts from (another sorting key:
-        an older schema version) is found before any data moves; False then, and the
-        staging table is dropped again for the row-by-row copy."""
+        an older schema version) is found before any data moves; None then, and the
+        staging table is dropped again for the row-by-row copy. Otherwise the rows
+        staged, counted as the restored table is read back."""
         backed_up = (
             f"{quote_identifier(manifest.database)}.{quote_identifier(self.source_table(source))}"
         )
@@ -329,21 +335,21 @@ class Job:
         if not self._parts_fit(client, shard, host):
             self._command(client, shard, host, f"DROP TABLE IF EXISTS {staging} SYNC")
             self.log(f"shard {shard}: the backup's table is not the target's; copying rows")
-            return False
+            return None
         self._command(client, shard, host, f"SYSTEM STOP TTL MERGES {staging}")
         self._command(client, shard, host, restore)
         # The files were copied, not decoded: every column is read once (each compressed
         # block's checksum is verified as it is decompressed), so a corrupt data object
         # fails here, before the target changes. (CHECK TABLE would do less reading, but
-        # the HTTP client cannot read its answer.)
+        # the HTTP client cannot read its answer.) The same pass counts the rows.
         columns = ", ".join(quote_identifier(n) for n, _ in EVENT_COLUMNS)
-        self._query(
+        found = self._query(
             client,
             shard,
             host,
-            f"SELECT sum(cityHash64({columns})) AS s FROM {staging}",  # noqa: S608
+            f"SELECT count() AS n, sum(cityHash64({columns})) AS s FROM {staging}",  # noqa: S608
         )
-        return True
+        return int(found[0]["n"])
 
     def _parts_fit(self, client: ClickHouseClient, shard: int, host: str) -> bool:
         """Whether staging's parts can be attached to the target table: the same
