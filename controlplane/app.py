@@ -37,6 +37,7 @@ from controlplane.kube import KubeResources
 from controlplane.mail import Mailer
 from controlplane.notifications.router import internal_router as notifications_internal_router
 from controlplane.notifications.router import router as notifications_router
+from controlplane.notifications.worker import NotificationWorker
 from controlplane.observability import Metrics, ObservabilityMiddleware, configure_logging
 from controlplane.orgs.router import invitations_router
 from controlplane.orgs.router import router as orgs_router
@@ -48,7 +49,6 @@ from controlplane.settings import Settings
 from controlplane.tenants.router import router as tenants_router
 from controlplane.users.router import router as users_router
 from controlplane.webhooks.router import router as webhooks_router
-from controlplane.webhooks.worker import DeliveryWorker
 
 # Hot paths first: a request is matched against the routes in this order (FastAPI tries
 # them one by one, a few microseconds each), and the SaaS UI's reads of tenants and
@@ -134,13 +134,13 @@ def create_app(settings: Settings) -> FastAPI:
                 access=access,
             )
             delivering = asyncio.create_task(
-                DeliveryWorker(pool, settings, app.state.cp.mailer).run()
+                NotificationWorker(pool, settings, app.state.cp.mailer).run()
             )
             try:
                 yield
             finally:
                 await background.stop(
-                    delivering, within=SHUTDOWN_STEP_SECONDS, what="webhook delivery"
+                    delivering, within=SHUTDOWN_STEP_SECONDS, what="notifications and webhooks"
                 )
         finally:
             # Every step has a deadline: a shutdown that waits on a stuck task or peer

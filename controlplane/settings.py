@@ -134,7 +134,7 @@ class Settings(BaseSettings):
     text: only for a relay on the same host or network)."""
     smtp_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     """Limit of one delivery; the invitation response waits for it (notification
-    e-mails are sent by the delivery worker, retried on the webhook retry schedule)."""
+    e-mails are sent by the background sender, retried on the webhook retry schedule)."""
 
     webhook_allow_http: bool = False
     """Accept ``http://`` webhook URLs (local runs only). False: ``https://`` only."""
@@ -155,11 +155,12 @@ class Settings(BaseSettings):
     after 5 s, 5 min, 30 min, 2 h, 5 h and 10 h (7 attempts over about 17.6 hours).
     After the last one fails the webhook is disabled and the organisation notified."""
     webhook_poll_seconds: float = Field(default=1.0, gt=0, le=60)
-    """How often each process's delivery worker looks for due deliveries."""
+    """How often each process's background sender (notifications/worker.py) looks for
+    due e-mails and webhook deliveries when its last turn found less than a batch."""
     webhook_batch: int = Field(default=16, ge=1, le=500)
     """Deliveries one worker claims and sends concurrently per turn."""
     usage_check_seconds: float = Field(default=300.0, ge=1, le=86400)
-    """How often each process's delivery worker compares every organisation's events
+    """How often each process's background sender compares every organisation's events
     this period with its plan's monthly events, to tell it once at 80 % and once at
     100 % (a notice, its webhooks' ``usage.threshold``, its owners by e-mail)."""
 

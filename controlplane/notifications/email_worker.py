@@ -1,6 +1,6 @@
 """Sending the queued notification e-mails (``notification_emails``, migration 0105).
 
-Run by the delivery worker (``controlplane/webhooks/worker.py``) at each of its turns
+Run by the background sender (``controlplane/notifications/worker.py``) at each turn
 when an SMTP server is configured: claim due e-mails (FOR UPDATE SKIP LOCKED and a
 lease, so processes never send one twice at once), send each with the invitation
 mailer (``controlplane/mail.py``), and record the outcome: sent, or retried on the

@@ -63,7 +63,8 @@ async def enqueue_emails(
     conn: asyncpg.Connection, *, org_id: uuid.UUID, subject: str, lines: list[str]
 ) -> int:
     """Queue an e-mail of a notification to each owner of the organisation, in the
-    caller's transaction (``notification_emails``, sent by the delivery worker)."""
+    caller's transaction (``notification_emails``, sent by the background sender,
+    ``notifications/worker.py``)."""
     return await repository.enqueue_emails(
         conn,
         org_id=org_id,

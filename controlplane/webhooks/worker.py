@@ -1,4 +1,5 @@
-"""The delivery worker: sends the outbox's due deliveries, one loop per process.
+"""The delivery worker: sends the outbox's due deliveries, at each turn of the control
+plane's background sender (one loop per process, ``controlplane/notifications/worker.py``).
 
 Each turn claims up to ``webhook_batch`` due deliveries (``repository.claim``: FOR
 UPDATE SKIP LOCKED, then a lease of the request timeout plus a margin), so any number
@@ -24,11 +25,8 @@ from urllib.parse import urlsplit
 import asyncpg
 import httpx
 
-from controlplane import background, db
+from controlplane import db
 from controlplane.auth import crypto
-from controlplane.billing import service as billing
-from controlplane.mail import Mailer
-from controlplane.notifications import email_worker
 from controlplane.notifications import service as notifications
 from controlplane.settings import Settings
 from controlplane.webhooks import repository, signing, targets
@@ -56,59 +54,29 @@ class Outcome:
 
 
 class DeliveryWorker:
-    def __init__(
-        self, pool: asyncpg.Pool, settings: Settings, mailer: Mailer | None = None
-    ) -> None:
+    """Sends the outbox's due webhook deliveries, a batch per ``turn``; run by the
+    control plane's background sender (``controlplane/notifications/worker.py``)."""
+
+    def __init__(self, pool: asyncpg.Pool, settings: Settings, *, email: bool = False) -> None:
         self.pool = pool
-        self.mailer = mailer
-        """Also sends the notification e-mails (``notifications/email_worker.py``), and
-        every ``usage_check_seconds`` tells organisations that reached a usage threshold
-        (``billing.service.usage_thresholds``)."""
+        # Whether a webhook disabled after its last try is also e-mailed to the owners.
+        self.email = email
         self.policy = targets.Policy(
             allow_http=settings.webhook_allow_http,
             allow_private=settings.webhook_allow_private_targets,
         )
         self.timeout = settings.webhook_timeout_seconds
         self.schedule = list(settings.webhook_retry_schedule_seconds)
-        self.poll = settings.webhook_poll_seconds
         self.batch = settings.webhook_batch
-        self.usage_every = settings.usage_check_seconds
-        self.usage_due = 0.0  # time.monotonic() of the next usage check
         key = settings.signing_key_secret
         self.seal_key = key.get_secret_value() if key is not None else None
 
-    async def run(self) -> None:
-        """Deliver until cancelled; a failing database is logged and retried."""
-        async with httpx.AsyncClient(
-            timeout=self.timeout, follow_redirects=False, trust_env=False
-        ) as client:
-            while True:
-                background.check_cancelled()
-                try:
-                    sent = await self.turn(client)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # the loop must outlive any failure
-                    # The type only: a message could quote a row. A delivery that failed
-                    # this way keeps its lease and is tried again once it passes.
-                    log.warning("webhook delivery turn failed: %s", type(exc).__name__)
-                    sent = 0
-                if sent < self.batch:
-                    await asyncio.sleep(self.poll)
+    def client(self) -> httpx.AsyncClient:
+        """The HTTP client deliveries go out on (no redirects, no proxy from the env)."""
+        return httpx.AsyncClient(timeout=self.timeout, follow_redirects=False, trust_env=False)
 
     async def turn(self, client: httpx.AsyncClient) -> int:
-        """Claim and send one batch (and one of e-mails); returns how many were claimed."""
-        emails = 0
-        if time.monotonic() >= self.usage_due:
-            self.usage_due = time.monotonic() + self.usage_every
-            async with db.transaction(self.pool) as conn:
-                await billing.usage_thresholds(
-                    conn, now=datetime.now(UTC), email=self.mailer is not None
-                )
-        if self.mailer is not None:
-            emails = await email_worker.turn(
-                self.pool, self.mailer, schedule=self.schedule, batch=self.batch
-            )
+        """Claim and send one batch; returns how many were claimed."""
         async with db.transaction(self.pool) as conn:
             claimed = await repository.claim(
                 conn, limit=self.batch, lease_seconds=self.timeout + LEASE_MARGIN_SECONDS
@@ -123,7 +91,7 @@ class DeliveryWorker:
                 log.warning(
                     "webhook delivery %s failed: %s", claimed_row.msg_id, type(result).__name__
                 )
-        return max(len(claimed), emails)
+        return len(claimed)
 
     async def _deliver(self, client: httpx.AsyncClient, claimed: repository.Claimed) -> None:
         outcome = await self.send(client, claimed)
@@ -167,7 +135,7 @@ class DeliveryWorker:
                         webhook_id=claimed.webhook_id,
                         host=host,
                         reason=reason,
-                        email=self.mailer is not None,
+                        email=self.email,
                     )
 
     async def send(self, client: httpx.AsyncClient, claimed: repository.Claimed) -> Outcome:
