@@ -124,6 +124,15 @@ def test_pods_are_restricted_and_sized(name: str, model: m.TenantModel, obj: Obj
         if not is_job:
             assert "readinessProbe" in container, container["name"]
             assert "livenessProbe" in container, container["name"]
+            # Probed often until the server first answers (Ready moments after it
+            # listens), with a budget of minutes for a slow start before a restart.
+            startup = container["startupProbe"]
+            assert startup["periodSeconds"] <= 2, container["name"]
+            assert startup["periodSeconds"] * startup["failureThreshold"] >= 300
+            # Start-up checks what liveness checks later: a server that passed one and
+            # failed the other would be restarted for ever.
+            kind = next(k for k in ("httpGet", "tcpSocket", "exec") if k in startup)
+            assert startup[kind] == container["livenessProbe"].get(kind), container["name"]
 
 
 def test_probes_per_component() -> None:
