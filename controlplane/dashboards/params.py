@@ -33,16 +33,24 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from tenantry.api.dashboard import TIME_PATTERN, DashboardSpec, Panel, TimeRange, VariableType
+from tenantry.api.dashboard import (
+    EARLIEST,
+    LATEST,
+    TIME_PATTERN,
+    DashboardSpec,
+    Panel,
+    TimeRange,
+    VariableType,
+    check_time,
+)
 from tenantry.dashboards import panels
 
 VAR_PREFIX = "var."
 TIME_PARAMETERS = ("from", "to")
-EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-LATEST = dt.datetime(2106, 2, 7, 6, 28, 15, tzinfo=dt.UTC)
-"""The times a panel may query: the range of a ClickHouse ``DateTime`` (a ``DateTime64``
-holds more, but a ``DateTime`` parameter outside this range is clamped to its ends
-without a word, and years before 1000 cannot be read at all)."""
+# EARLIEST..LATEST, the times a panel may query, are the Dashboard's own (the range of a
+# ClickHouse ``DateTime``: a ``DateTime64`` holds more, but a ``DateTime`` parameter
+# outside it is clamped to its ends without a word, and years before 1000 cannot be read
+# at all), and so is ``check_time``: a request's time obeys the rule a stored one does.
 _TIME = re.compile(TIME_PATTERN)
 _OFFSET = re.compile(r"([+-])([0-9]{2}):([0-9]{2})$")
 _TIME_FORMS = "now, now-<n><s|m|h|d|w> or an RFC 3339 time with zone (2026-03-01T00:00:00Z)"
@@ -109,6 +117,10 @@ def parse_time(name: str, text: str, now: dt.datetime) -> dt.datetime:
     offset = _OFFSET.search(text)
     if offset and (int(offset.group(2)) > 23 or int(offset.group(3)) > 59):
         raise BadRequest(f"{name}: {text} has no valid zone offset (at most ±23:59)")
+    try:
+        check_time(text)  # the Dashboard's rule: bounds, and how far back "now-" reaches
+    except ValueError as err:
+        raise BadRequest(f"{name}: {err}") from None
     try:
         at = panels.resolve_time(text, now)
     except (ValueError, OverflowError):  # PanelError is a ValueError
@@ -216,8 +228,10 @@ def build_query(
         raise PanelUnusable("the dashboard's default timeRange.from is after timeRange.to")
     try:
         time_range = TimeRange.model_validate(texts)
-    except ValidationError:  # parse_time accepted them: the same pattern
-        raise BadRequest(f"from/to must be {_TIME_FORMS}") from None
+    except ValidationError as err:  # parse_time applies the same rules: not expected
+        first = err.errors()[0]
+        where = str(first["loc"][0]) if first["loc"] else "from"
+        raise BadRequest(f"{where}: {first['msg'].removeprefix('Value error, ')}") from None
     bound = _variable_values(spec, variables)
     try:
         sql = panels.single_statement(panel.sql)

@@ -11,7 +11,7 @@ from controlplane.billing import service as billing
 from controlplane.billing.access import billing_settings
 from controlplane.bodylimit import LARGE_BODY
 from controlplane.context import OrgAccess
-from controlplane.dashboards import params, service
+from controlplane.dashboards import service
 from controlplane.dashboards.schemas import (
     DashboardCreate,
     DashboardOut,
@@ -22,7 +22,7 @@ from controlplane.deps import Conn, Info, State
 from controlplane.errors import InvalidInput
 from controlplane.paths import NamePath
 from controlplane.rbac.dependencies import OrgPermission
-from tenantry.api.dashboard import TIME_PATTERN
+from tenantry.api.dashboard import EARLIEST, LATEST, LOOKBACK_YEARS, TIME_PATTERN
 
 router = APIRouter(prefix="/v1/orgs/{org_id}/dashboards", tags=["dashboards"])
 
@@ -32,8 +32,9 @@ TimeQuery = Annotated[
     Query(
         max_length=40,
         pattern=TIME_PATTERN,
-        description="now, now-<n><s|m|h|d|w> or an RFC 3339 time with zone, from "
-        f"{params.EARLIEST:%Y-%m-%dT%H:%M:%SZ} to {params.LATEST:%Y-%m-%dT%H:%M:%SZ}; "
+        description="now, now-<n><s|m|h|d|w> (at most "
+        f"{LOOKBACK_YEARS} years back) or an RFC 3339 time with zone, from "
+        f"{EARLIEST:%Y-%m-%dT%H:%M:%SZ} to {LATEST:%Y-%m-%dT%H:%M:%SZ}; "
         "default: the dashboard's timeRange.",
     ),
 ]

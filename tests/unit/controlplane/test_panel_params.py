@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 from tenantry_operator.model import TenantModel
 
 from controlplane.dashboards import params, repository
 from tenantry import contract
-from tenantry.api.dashboard import TIME_PATTERN, DashboardSpec, TimeRange
+from tenantry.api.dashboard import EARLIEST, LATEST, TIME_PATTERN, DashboardSpec, TimeRange
 
 NOW = dt.datetime(2026, 3, 10, 12, 34, 56, tzinfo=dt.UTC)
 SPEC = DashboardSpec.model_validate(
@@ -161,11 +162,11 @@ def test_times_that_name_no_usable_instant_are_refused_and_named(name: str, text
 @pytest.mark.parametrize(
     ("text", "at"),
     [
-        ("1970-01-01T00:00:00Z", params.EARLIEST),
-        ("1970-01-01T01:00:00+01:00", params.EARLIEST),
-        ("2106-02-07T06:28:15Z", params.LATEST),
+        ("1970-01-01T00:00:00Z", EARLIEST),
+        ("1970-01-01T01:00:00+01:00", EARLIEST),
+        ("2106-02-07T06:28:15Z", LATEST),
         ("2024-02-29T12:00:00.123456789-23:59", dt.datetime(2024, 3, 1, 11, 59, 0, 123456, dt.UTC)),
-        ("now-2800w", NOW - dt.timedelta(weeks=2800)),
+        ("now-2607w", NOW - dt.timedelta(weeks=2607)),  # LOOKBACK_YEARS, in whole weeks
     ],
 )
 def test_the_edges_of_the_range_are_usable(text: str, at: dt.datetime) -> None:
@@ -185,7 +186,7 @@ def test_any_time_text_is_a_time_in_range_or_a_named_refusal(text: str) -> None:
     if refused is not None:
         assert str(refused).startswith("from: ")
     else:
-        assert params.EARLIEST <= at <= params.LATEST
+        assert EARLIEST <= at <= LATEST
         assert at.tzinfo is not None
 
 
@@ -284,3 +285,44 @@ def test_helpers() -> None:
     limits = repository.Limits(max_execution_seconds=30, max_result_rows=100, readonly=2)
     assert "max_execution_time = 30" in limits.clause()
     assert "readonly = 2" in limits.clause()
+
+
+EDGE_TIMES = [
+    "now-2607w",
+    "now-2608w",
+    "now-2800w",
+    f"now-{50 * 365}d",
+    f"now-{50 * 365 + 1}d",
+    "now-99999s",
+    "1970-01-01T00:00:00Z",
+    "1969-12-31T23:59:59Z",
+    "1970-01-01T00:59:59+01:00",
+    "2106-02-07T06:28:15Z",
+    "2106-02-07T06:28:16Z",
+]
+
+
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(text=st.from_regex(TIME_PATTERN, fullmatch=True) | st.sampled_from(EDGE_TIMES))
+def test_a_request_time_is_usable_exactly_when_a_dashboard_could_store_it(text: str) -> None:
+    """The control plane's rule for from/to is the Dashboard model's (built from it, not a
+    copy): what one refuses, the other refuses, naming the parameter."""
+    try:
+        TimeRange.model_validate({"from": text, "to": "now"})
+        stored = True
+    except ValidationError:
+        stored = False
+    refused: params.BadRequest | None = None
+    try:
+        params.parse_time("from", text, NOW)
+    except params.BadRequest as err:
+        refused = err
+    assert (refused is None) == stored, (text, refused)
+    assert refused is None or str(refused).startswith("from: ")
+
+
+def test_a_lookback_beyond_the_dashboards_names_the_parameter_in_a_request() -> None:
+    """Found by the fuzz test: "now-2827w" passed the request check, then failed the
+    model's, and the 422 named no parameter."""
+    with pytest.raises(params.BadRequest, match=r"^from: 'now-2827w' reaches back more than"):
+        _build(time_from="now-2827w", time_to="1978-05-14T08:24:00-07:41")
