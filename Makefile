@@ -11,7 +11,7 @@ KUBECONFIG_DEV := $(abspath $(STATE))/kubeconfig
 TOOLS_BIN := $(shell bash scripts/tools.sh --print-bin-dir)
 export PATH := $(TOOLS_BIN):$(PATH)
 
-.PHONY: image node-images standin-images help bootstrap venv lock lock-check tools tools-lock crds settings-docs cluster-up cluster-down cluster-destroy dev \
+.PHONY: image node-images standin-images help bootstrap venv lock lock-check tools tools-lock crds settings-docs cluster-up cluster-down cluster-destroy platform-up platform-down dev \
         check lint typecheck layers test test-unit test-e2e console console-test
 
 help:
@@ -21,6 +21,9 @@ help:
 	@echo "make cluster-up   start the local control plane (kubeconfig: $(KUBECONFIG_DEV))"
 	@echo "                  NODES=real: with a real node (kubelet, containerd) instead of kwok"
 	@echo "make cluster-down stop it (state kept; cluster-destroy removes it)"
+	@echo "make platform-up  the product as users run it: a real-node cluster ($(REAL_STATE)),"
+	@echo "                  the chart installed in it (operator, control plane as pods);"
+	@echo "                  platform-down uninstalls it and destroys that cluster"
 	@echo "make crds         regenerate crds/ from the pydantic models"
 	@echo "make settings-docs regenerate docs/settings.md from the settings models"
 	@echo "make lock         rewrite requirements/*.lock from pyproject.toml (UPGRADE=pkg|all)"
@@ -82,6 +85,21 @@ cluster-down: venv
 
 cluster-destroy: venv
 	@$(PY) -m tenantry_dev cluster destroy --state-dir $(STATE)
+
+# The product as a platform team runs it: a real-node cluster (root; its own state dir),
+# the local images (stand-ins for ClickHouse and Keeper) imported into its node, the
+# control plane's PostgreSQL and Redis as pods, then the Helm chart.
+REAL_STATE ?= .tenantry/real
+platform-up: venv tools
+	@bash scripts/image.sh
+	@bash scripts/node-images.sh
+	@bash scripts/standin-images.sh
+	@$(PY) -m tenantry_dev cluster up --state-dir $(REAL_STATE) --nodes real
+	@$(PY) -m tenantry_dev platform install --state-dir $(REAL_STATE)
+
+platform-down: venv
+	@$(PY) -m tenantry_dev platform uninstall --state-dir $(REAL_STATE)
+	@$(PY) -m tenantry_dev cluster destroy --state-dir $(REAL_STATE)
 
 dev: venv tools console
 	@$(PY) -m tenantry_dev dev --state-dir $(STATE)

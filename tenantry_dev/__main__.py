@@ -4,6 +4,8 @@
     python -m tenantry_dev cluster load-image ARCHIVE... [--state-dir DIR]  # into a real node
     python -m tenantry_dev dev [--state-dir DIR] [--api-port N] [--operator-port N]
                                [--internal-port N]                 # make dev
+    python -m tenantry_dev platform install|uninstall [--state-dir DIR | --kubeconfig PATH]
+                               [--images local|official] [--timeout S]  # make platform-up
 
 Dev-only, like the rest of this package: the runtime image has neither, and the
 ``tenantry`` command (``tenantry_cli``) never imports them.
@@ -16,7 +18,7 @@ import os
 import sys
 from pathlib import Path
 
-from tenantry_dev import stack
+from tenantry_dev import platform, stack
 from tenantry_dev.cluster import LocalCluster, Ports
 
 
@@ -61,6 +63,25 @@ def _dev(args: argparse.Namespace) -> int:
     )
 
 
+def _platform(args: argparse.Namespace) -> int:
+    state = Path(args.state_dir)
+    kubeconfig = Path(args.kubeconfig) if args.kubeconfig else state / "kubeconfig"
+    if not kubeconfig.is_file():
+        print(f"no kubeconfig at {kubeconfig}: start a cluster first", file=sys.stderr)
+        return 2
+    if args.action == "uninstall":
+        platform.uninstall(kubeconfig, timeout=args.timeout)
+        print("uninstalled")
+        return 0
+    if args.images == "local":
+        images = platform.Images.local()
+        platform.load(state, images.archives)
+    else:
+        images = platform.Images.official()
+    platform.install(kubeconfig, images, timeout=args.timeout)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tenantry_dev", description="the local cluster and `make dev`"
@@ -91,6 +112,27 @@ def main(argv: list[str] | None = None) -> int:
         "--internal-port", type=int, default=8001, help="the control plane's internal API"
     )
     dv.set_defaults(func=_dev)
+
+    pf = sub.add_parser(
+        "platform",
+        help="Tenantry installed in a cluster with real nodes, as a platform team installs it",
+    )
+    pf.add_argument("action", choices=["install", "uninstall"])
+    pf.add_argument(
+        "--state-dir",
+        default=os.environ.get("TENANTRY_STATE", ".tenantry/real"),
+        help="the local real-node cluster (its kubeconfig; local images go into its node)",
+    )
+    pf.add_argument("--kubeconfig", help="another cluster (kind): its kubeconfig")
+    pf.add_argument(
+        "--images",
+        choices=["local", "official"],
+        default="local",
+        help="local: this machine's images (stand-ins for ClickHouse and Keeper), imported "
+        "into the real node; official: pulled by the cluster (kind)",
+    )
+    pf.add_argument("--timeout", type=float, default=300, help="seconds for each wait")
+    pf.set_defaults(func=_platform)
 
     args = parser.parse_args(argv)
     result: int = args.func(args)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.incluster import platform
+from tenantry_dev import platform
 from tests.support.kube import Kube
 
 KIND_SERVICES = Path(__file__).with_name("kind-services.yaml")

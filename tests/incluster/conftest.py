@@ -7,6 +7,8 @@ shortcut: no ClickHouse URL override, no process of the product outside the clus
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +18,7 @@ import pytest
 from tenantry_dev import tools
 from tests.incluster import platform
 from tests.support.kube import Kube
+from tests.support.wait import kubectl_timeout, scaled
 
 
 @dataclass(frozen=True)
@@ -37,19 +40,29 @@ def installed(request: pytest.FixtureRequest) -> Iterator[Platform]:
     external = os.environ.get("TENANTRY_E2E_KUBECONFIG")
     if external:
         kube = Kube(kubeconfig=Path(external), kubectl=tools.ensure(("kubectl",))["kubectl"])
-        images = platform.Images.official()
+        where = ["--kubeconfig", external, "--images", "official"]
         volumes_dir = None
     else:
         real = request.getfixturevalue("real")
         kube = real.kube
-        images = platform.Images.local()
+        where = ["--state-dir", str(real.cluster.state_dir), "--images", "local"]
         volumes_dir = real.cluster.real_node.volumes_dir
-        platform.load(real.cluster.state_dir, images.archives)
-    helm = platform.install(kube, images)
+    # What a platform team runs (make platform-up), not a shortcut of the test's own.
+    _platform("install", *where)
+    helm = platform.Helm(kube)
     from tests.support.portforward import forward
 
     try:
         with forward(kube, platform.NAMESPACE, platform.CONTROLPLANE, 80) as api:
             yield Platform(kube, helm, api, volumes_dir)
     finally:
-        platform.uninstall(kube, helm)
+        _platform("uninstall", *where)
+
+
+def _platform(action: str, *where: str) -> None:
+    each = kubectl_timeout(300).removesuffix("s")
+    subprocess.run(
+        [sys.executable, "-m", "tenantry_dev", "platform", action, *where, "--timeout", each],
+        check=True,
+        timeout=scaled(1800),
+    )

@@ -98,3 +98,12 @@ def test_a_tied_clusters_processes_die_with_the_process_that_started_them(
     finally:
         if realnode.runs_in(pid, tmp_path):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_platform_install_without_a_cluster_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tenantry_dev.__main__ import main
+
+    assert main(["platform", "install", "--state-dir", str(tmp_path / "none")]) == 2
+    assert "no kubeconfig at" in capsys.readouterr().err
