@@ -60,6 +60,8 @@ from tenantry import ratelimit
 from tenantry.errors import REQUEST_ID_HEADER, error_body, request_id
 
 logger = logging.getLogger(__name__)
+READY_SECONDS = 1.5
+"""How long /readyz waits for Redis's PING (the readiness probe's timeout is 2 s)."""
 
 
 STREAM_KEY: web.AppKey[Stream] = web.AppKey("stream", Stream)
@@ -380,9 +382,13 @@ class Ingest:
         return _json(200, {"status": "ok"})
 
     async def readyz(self, _request: web.Request) -> web.Response:
+        """Ready when Redis answers a PING within READY_SECONDS: an answer (200 or 503
+        with the reason) always comes before the kubelet's probe gives up (its timeout
+        is 2 s), never a probe timeout that says nothing."""
         try:
-            await self.stream.redis.ping()
-        except (RedisError, OSError) as exc:
+            async with asyncio.timeout(READY_SECONDS):
+                await self.stream.redis.ping()
+        except (RedisError, OSError, TimeoutError) as exc:
             return _json(503, {"status": "unavailable", "redis": type(exc).__name__})
         return _json(200, {"status": "ready"})
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 from redis.asyncio import Redis
 
 from ingestion import events
-from ingestion.stream import Stream
+from ingestion.stream import Names, Stream
 from tests.integration.ingestion.conftest import (
     RedisProcess,
     Service,
@@ -255,3 +256,36 @@ async def test_refusals_carry_a_fresh_request_id_when_the_callers_is_unusable(
         assert body["error"]["requestId"] == rid
         assert rid != sent.get("X-Request-ID")
         assert len(rid) == 32
+
+
+async def test_readyz_answers_503_in_time_when_redis_accepts_but_never_answers(
+    names: Names,
+) -> None:
+    """A Redis that takes the connection and says nothing (a stuck server, a half-open
+    path): /readyz says so within READY_SECONDS, before the kubelet's 2 s probe timeout,
+    instead of leaving the probe to time out with no reason."""
+    from ingestion import server
+    from ingestion.stream import connect
+
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def silent(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)
+
+    mute = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = mute.sockets[0].getsockname()[1]
+    redis = connect(host="127.0.0.1", port=port)
+    try:
+        async for made in make_service(Stream(redis, names)):
+            started = time.monotonic()
+            status, text = await made.get("/readyz")
+            took = time.monotonic() - started
+            assert (status, json.loads(text)["redis"]) == (503, "TimeoutError")
+            assert server.READY_SECONDS <= took < 2.0, took
+            assert accepted, "the service never reached the silent server"
+    finally:
+        await redis.aclose()
+        for writer in accepted:
+            writer.close()
+        mute.close()
+        await mute.wait_closed()
