@@ -250,6 +250,13 @@ class RealNode:
             "none of its daemons runs: undoing what it changed on the host first"
         )
         RealNode(owner, self.service_cidr, self.apiserver_port, self.log).stop()
+        # Its images and container snapshots (gigabytes: every imported archive, unpacked)
+        # can only be used by a node of its own, which no longer runs; its logs,
+        # certificates and volumes (tenant data) stay.
+        store = owner / "node" / "containerd"
+        if store.is_dir():
+            _run("rm", "-rf", "--one-file-system", str(store), check=False)
+            self.log(f"removed the killed node's images and snapshots ({store})")
 
     def _host_nft(self) -> None:
         reject = "".join(f'    oifname "{dev}" ip daddr 10.0.0.0/8 reject\n' for dev in uplinks())

@@ -374,6 +374,9 @@ def test_zy_a_cluster_killed_without_down_is_reclaimed_by_the_next_up(
         # now hold the new cluster's pods).
         left = _host_traces(old)
         assert (left["mounts"], left["processes"]) == (False, [])
+        # Its images and snapshots are gone (gigabytes); its volumes (tenant data) stay.
+        assert not (old / "node" / "containerd").exists()
+        assert (old / "volumes").is_dir()
     finally:
         other.destroy()
     assert _host_traces(other.state_dir) == NOTHING
