@@ -51,6 +51,17 @@ async def termination_line(kube: Kube, namespace: str, job: str) -> str | None:
     return last_line(pods)
 
 
+async def log_lines(kube: Kube, namespace: str, job: str, *, tail_lines: int) -> list[str]:
+    """The last lines of the log of Job ``job``'s newest pod, unredacted (empty when
+    there is no pod or its log cannot be read)."""
+    pods = await kube.list("v1", "Pod", namespace=namespace, labels={"job-name": job})
+    if not pods:
+        return []
+    newest = max(pods, key=lambda p: str(p["metadata"].get("creationTimestamp") or ""))
+    found = await kube.log(newest["metadata"]["name"], namespace, tail_lines=tail_lines)
+    return found or []
+
+
 def _values(secret: Mapping[str, Any] | None) -> list[str]:
     out = []
     for encoded in ((secret or {}).get("data") or {}).values():

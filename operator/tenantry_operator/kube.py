@@ -7,6 +7,7 @@ stay plain dicts: the builders produce dicts, server-side apply takes dicts.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -93,6 +94,20 @@ class Kube:
                 return []
             raise
         return items
+
+    async def log(self, pod: str, namespace: str, *, tail_lines: int) -> builtins.list[str] | None:
+        """The last ``tail_lines`` lines of ``pod``'s log (its only container), or None
+        when the log cannot be read: the pod is gone or has not started, or its node
+        serves no logs."""
+        try:
+            return [
+                line
+                async for line in self.client.log(
+                    pod, namespace=namespace, tail_lines=tail_lines, newlines=False
+                )
+            ]
+        except (ApiError, httpx.HTTPError):
+            return None
 
     # -- writes ----------------------------------------------------------------------
     async def apply(self, obj: Obj) -> Obj:

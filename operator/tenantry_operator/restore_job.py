@@ -35,6 +35,11 @@ tables only once everything that can fail on bad input has passed:
    merges stopped from the first move to the count (its engine collapses events stored
    twice at merge time, which would make a true restore count short).
 
+Progress: beside its readable lines, the job prints one ``restore-progress`` line per
+step (the plan, then each shard's Staging, Staged and InPlace with its rows:
+``restore_progress``), which the operator reads from the Job's log into the Restore's
+status.
+
 The staging databases are dropped at the end, on success and on failure. Any failure in
 steps 1-4 leaves the target tables as they were. A failure in step 5 (a server lost
 mid-move) is reported as such, naming the shard; running the restore again with
@@ -55,6 +60,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from tenantry.api.restore import ShardPhase
 from tenantry.clickhouse import schema
 from tenantry.clickhouse.client import (
     ClickHouseClient,
@@ -65,7 +71,7 @@ from tenantry.clickhouse.client import (
 )
 from tenantry.clickhouse.client import quote_string as sql_string
 from tenantry.clickhouse.schema import EVENT_COLUMNS, EVENTS, EVENTS_LOCAL
-from tenantry_operator import backups
+from tenantry_operator import backups, restore_progress
 from tenantry_operator.backup_job import (
     ClusterJobSettings,
     JobFailed,
@@ -168,6 +174,9 @@ class Job:
         try:
             for shard in range(len(s.hosts)):
                 clients.append(answering(s, shard, log=self.log))
+            self.log(
+                restore_progress.plan_line(backup=manifest.name, rows=expected, shards=len(clients))
+            )
             self._check_engines(manifest, clients)
             self._check_empty(clients)
             staged = [
@@ -232,6 +241,7 @@ class Job:
         shards = len(s.hosts)
         staging = schema.TenantSchema(self.staging, retention_days=s.retention_days)
         self._drop_staging(client)  # a killed run's leftover
+        self.log(restore_progress.shard_line(shard, host, ShardPhase.STAGING))
         self._command(client, shard, host, schema.create_database(staging))
         source = self._same_shard(manifest, shard)
         staged_natively = (
@@ -248,6 +258,7 @@ class Job:
                     f"rows, the manifest counts {source.tables.get(table, 0)}: nothing restored"
                 )
             self.log(f"shard {shard}: {staged} rows staged on {host} (the engine's RESTORE)")
+            self.log(restore_progress.shard_line(shard, host, ShardPhase.STAGED, staged))
             return staged
         self._command(
             client,
@@ -298,6 +309,7 @@ class Job:
                 )
         staged = self._count(client, shard, host, self.staging)
         self.log(f"shard {shard}: {staged} rows staged on {host}")
+        self.log(restore_progress.shard_line(shard, host, ShardPhase.STAGED, staged))
         return staged
 
     def _same_shard(self, manifest: backups.Manifest, shard: int) -> backups.ShardBackup | None:
@@ -415,6 +427,7 @@ class Job:
                 "restore again with overwrite"
             )
         self.log(f"shard {shard}: {rows} rows in place on {host}")
+        self.log(restore_progress.shard_line(shard, host, ShardPhase.IN_PLACE, rows))
 
     def _move_partitions(self, shard: int, host: str, client: ClickHouseClient, target: str) -> int:
         """ATTACH (or REPLACE) every staged partition into `target`; its rows after."""

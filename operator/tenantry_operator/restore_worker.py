@@ -33,7 +33,7 @@ from pydantic import ValidationError
 
 from tenantry.api import GROUP, VERSION
 from tenantry.api.restore import RestorePhase, RestoreSpec
-from tenantry_operator import job_output, normalize, restore_hold
+from tenantry_operator import job_output, normalize, restore_hold, restore_progress
 from tenantry_operator.builders import ingestion
 from tenantry_operator.builders import restore as restore_builder
 from tenantry_operator.conditions import Cond, set_conditions
@@ -87,17 +87,20 @@ def decide(
     failure: str | None,
     refused: str | None = None,
     hold: Hold = "none",
+    restored: int | None = None,
 ) -> Decision:
     """What the Restore's status says and does next (pure). ``failure`` is the failed
     pod's termination message, if any; ``job_ref`` the Job's name; ``refused`` why the
     target's spec cannot be used, if it cannot; ``hold`` where the target's writers are
-    (the Job is created only once they are held)."""
+    (the Job is created only once they are held); ``restored`` the rows the Job
+    reported in place, when it did."""
     target = spec.tenant
     if job is not None:
         if _job_condition(job, "Complete") is not None:
+            rows = "" if restored is None else f": {restored} rows in place"
             return Decision(
                 RestorePhase.SUCCEEDED,
-                Cond(SUCCEEDED, True, "RestoreSucceeded", _what(spec, name) + " completed"),
+                Cond(SUCCEEDED, True, "RestoreSucceeded", f"{_what(spec, name)} completed{rows}"),
                 done=True,
             )
         failed = _job_condition(job, "Failed")
@@ -207,8 +210,15 @@ async def reconcile(rt: Runtime, body: kopf.Body, patch: kopf.Patch) -> float | 
     job = None
     failure = None
     hold: Hold = "none"
+    progress = restore_progress.Progress()
     if model is not None:
         job = await kube.get("batch/v1", "Job", job_ref, namespace=model.namespace)
+        if job is not None:
+            progress = restore_progress.parse(
+                await job_output.log_lines(
+                    kube, model.namespace, job_ref, tail_lines=restore_progress.TAIL_LINES
+                )
+            )
         if job is not None and _job_condition(job, "Failed") is not None:
             failure = await job_output.safe_line(rt.kube, model, rt.settings.s3, job=job_ref)
         if restore_hold.holder(tenant) == name and job is None:
@@ -223,8 +233,11 @@ async def reconcile(rt: Runtime, body: kopf.Body, patch: kopf.Patch) -> float | 
         failure=failure,
         refused=refused,
         hold=hold,
+        restored=progress.restored(),
     )
-    new: dict[str, Any] = {"phase": str(decision.phase)}
+    new: dict[str, Any] = {"phase": str(decision.phase), **progress.status()}
+    for step in restore_progress.new_steps(status.get("shards") or [], progress):
+        kopf.info(body, reason=f"Shard{step.phase}", message=restore_progress.told(step))
     if decision.hold or (decision.done and restore_hold.holder(tenant) == name):
         # Hold the target's writers now, or let them go: the tenant's worker re-renders
         # its ingestion pods and backup CronJob.

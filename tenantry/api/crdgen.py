@@ -246,6 +246,7 @@ RESTORE = CRDDef(
         {"name": "Tenant", "type": "string", "jsonPath": ".spec.tenant"},
         {"name": "Backup", "type": "string", "jsonPath": ".spec.source.backup"},
         {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+        {"name": "Progress", "type": "string", "jsonPath": ".status.progress"},
         _condition_column("Succeeded", "Succeeded"),
         {"name": "Message", "type": "string", "jsonPath": ".status.message", "priority": 1},
         AGE,

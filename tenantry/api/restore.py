@@ -56,6 +56,28 @@ class RestorePhase(StrEnum):
     FAILED = "Failed"
 
 
+class ShardPhase(StrEnum):
+    """Where one target shard is in a restore (the job's steps, restore_job)."""
+
+    STAGING = "Staging"
+    STAGED = "Staged"
+    IN_PLACE = "InPlace"
+
+
+class RestoreShardStatus(CRDModel):
+    """One target shard's progress, as the restore Job reports it in its log."""
+
+    shard: Annotated[int, Field(ge=0)]
+    """The target shard (0-based, in the tenant's remote_servers order)."""
+    host: str | None = None
+    """The replica the Job restores through (the first one that answers)."""
+    phase: ShardPhase
+    """Staging (the backup's rows are being read into the staging table), Staged (read
+    and counted), or InPlace (moved into the tenant's table and counted again)."""
+    rows: Annotated[int, Field(ge=0)] | None = None
+    """The rows staged (Staged) or in place (InPlace) on this shard."""
+
+
 class RestoreStatus(CRDModel):
     """Observed state, written by the operator only."""
 
@@ -65,6 +87,21 @@ class RestoreStatus(CRDModel):
     """The restore Job, in the target tenant's namespace."""
     message: str | None = None
     """The result: the rows restored, or why it failed."""
+    backup: str | None = None
+    """The backup restored, by name (``latest`` resolved), once the Job has found it."""
+    rows: Annotated[int, Field(ge=0)] | None = None
+    """The rows that backup holds (its manifest): what the shards must add up to."""
+    progress: str | None = None
+    """The shards' progress in a few words, e.g. ``1/2 shards in place``."""
+    shards: Annotated[
+        list[RestoreShardStatus],
+        Field(
+            default_factory=list,
+            json_schema_extra=k8s_extra(list_type="map", list_map_keys=["shard"]),
+        ),
+    ]
+    """Each target shard's progress, read from the Job's log while it runs and once
+    more when it ends."""
     started_at: str | None = None
     """When the Job was created (RFC 3339)."""
     completed_at: str | None = None

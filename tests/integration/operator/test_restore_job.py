@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tenantry_operator import backups, secrets
+from tenantry_operator import backups, restore_progress, secrets
 from tenantry_operator.builders import backup as backup_builder
 from tenantry_operator.builders import restore as restore_builder
 from tenantry_operator.dataplane.schema_step import tenant_schema
@@ -32,6 +32,7 @@ from tenantry_operator.normalize import tenant_model
 from tenantry_operator.s3 import S3Config
 
 from tenantry import contract
+from tenantry.api.restore import ShardPhase
 from tenantry.clickhouse import layout, open_client, schema
 from tenantry.clickhouse.client import ClickHouseClient, quote_identifier
 from tests.support.loopback_hosts import Host, decoded, run_container, start_host
@@ -239,6 +240,17 @@ def test_restore_into_another_shard_count_brings_every_row_once(world: World, sh
     for shard, rows in enumerate(target.rows()):
         assert f"shard {shard}: {rows} rows in place on " in result.stdout
     assert "(the engine's RESTORE)" not in result.stdout  # another shard count: row by row
+    # what the operator puts in the Restore's status, read from this very output
+    progress = restore_progress.parse(result.stdout.splitlines())
+    assert progress.plan is not None
+    assert (progress.plan.backup, progress.plan.rows) == (world.backup, sum(ROWS))
+    assert progress.plan.shards == shards
+    assert [(s.shard, s.phase, s.rows) for s in progress.shards.values()] == [
+        (shard, ShardPhase.IN_PLACE, rows) for shard, rows in enumerate(target.rows())
+    ]
+    assert [s.host for s in progress.shards.values()] == list(target.hosts)
+    assert progress.restored() == sum(ROWS)
+    assert progress.summary() == f"{shards}/{shards} shards in place"
     assert sum(target.rows()) == sum(ROWS)
     assert target.checksum() == world.source.checksum()
     if shards > 1:

@@ -52,6 +52,8 @@ def _expected_operator_grants() -> dict[tuple[str, str], set[str]]:
         ("", "secrets"): READ | {"create"},
         # ClickHouse pods: watched, and labelled once their host has the schema
         ("", "pods"): READ | {"patch"},
+        # a restore Job's log: its progress (restore_progress), read only
+        ("", "pods/log"): {"get"},
         # volumes grow in place (patch), never created or deleted by the operator
         ("", "persistentvolumeclaims"): READ | {"patch"},
     }

@@ -123,3 +123,11 @@ def test_a_target_whose_spec_is_refused_is_pending_with_the_reason() -> None:
 def test_the_hold_is_asked_only_of_a_ready_tenant() -> None:
     d = _decide(tenant={"status": {}})
     assert (d.cond.reason, d.hold) == ("WaitingForTenant", False)
+
+
+def test_a_completed_job_says_the_rows_it_put_in_place_when_known() -> None:
+    d = _decide(job=_job("Complete"), restored=1234)
+    assert d.phase == RestorePhase.SUCCEEDED
+    assert d.cond.message.endswith("completed: 1234 rows in place")
+    unknown = _decide(job=_job("Complete"))
+    assert unknown.cond.message.endswith(" completed")
