@@ -52,3 +52,15 @@ class OrgAccess(Membership):
 
     def allows(self, permission: str, *, scope: tuple[str, str] | None = None) -> bool:
         return self.grants.allows(permission, scope=scope)
+
+
+SERVICE_CLIENT = "tenantry-internal"
+"""``client_id`` of the principal standing for the internal service token."""
+SERVICE_PRINCIPAL = Principal(
+    user_id=uuid.UUID(int=0), session="internal", client_id=SERVICE_CLIENT
+)
+"""The internal service (ingestion, the operator, the billing closer) as a principal. User
+ids are random version-4 UUIDs (``gen_random_uuid()``), never the nil one, so no signed-in
+user is equal to it."""
+SERVICE_ACTOR = "service:internal"
+"""The audit actor of the internal service."""

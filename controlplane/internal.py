@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from controlplane import http_errors
 from controlplane.billing.access import billing_settings
+from controlplane.context import SERVICE_ACTOR
 from controlplane.errors import Unauthenticated
 from controlplane.rbac.dependencies import Bearer, Declared
 from tenantry import internal_api
@@ -83,4 +84,4 @@ class InternalService(Declared):
         )
         if not valid:
             raise Unauthenticated("a valid internal service token is required")
-        request.state.actor = "service:internal"
+        request.state.actor = SERVICE_ACTOR

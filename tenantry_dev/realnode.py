@@ -102,25 +102,49 @@ def check_state_dir(state_dir: Path) -> None:
         )
 
 
+PROC = Path("/proc")
+
+
+def _cwd_is(proc: Path, state: Path) -> bool:
+    """Whether the process at ``proc`` (``/proc/<pid>``) works in ``state`` (resolved)."""
+    try:
+        return (proc / "cwd").resolve() == state
+    except OSError:
+        return False
+
+
 def runs_in(pid: int, state_dir: Path) -> bool:
     """Whether process ``pid`` is one a cluster in ``state_dir`` started: every daemon runs
     with the state directory as its working directory (cluster.LocalCluster._spawn). A PID
     read from an old pids.json may belong to anything by now (after a reboot, or a session
     whose processes were all killed): never signal it unless this holds."""
-    try:
-        return Path(f"/proc/{pid}/cwd").resolve() == state_dir.resolve()
-    except OSError:
-        return False
+    return _cwd_is(PROC / str(pid), state_dir.resolve())
+
+
+def processes_of(state_dir: Path, *, proc: Path = PROC, command_line: bool = False) -> list[int]:
+    """One walk of ``proc``: the processes whose working directory is ``state_dir`` (as
+    ``runs_in`` says) and, with ``command_line``, also those whose command line names a
+    path under it (this process excepted: its own arguments may name the state dir)."""
+    state = state_dir.resolve()
+    mark = (str(state) + "/").encode()
+    found = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        if _cwd_is(entry, state):
+            found.append(pid)
+        elif command_line and pid != os.getpid():
+            with contextlib.suppress(OSError):
+                if mark in (entry / "cmdline").read_bytes():
+                    found.append(pid)
+    return sorted(found)
 
 
 def daemons(state_dir: Path) -> list[int]:
     """The cluster's own processes (etcd, the API server, containerd, the kubelet...):
     those whose working directory is ``state_dir``. The cluster runs while one does."""
-    return sorted(
-        int(proc.name)
-        for proc in Path("/proc").iterdir()
-        if proc.name.isdigit() and runs_in(int(proc.name), state_dir)
-    )
+    return processes_of(state_dir)
 
 
 def holders(state_dir: Path) -> list[int]:
@@ -128,14 +152,7 @@ def holders(state_dir: Path) -> list[int]:
     containerd shims (their command line names its socket, under ``state_dir``) and the
     pods' processes (in the node's cgroups, whose name is machine-wide: only one real
     node runs at a time). Shims and pods outlive the daemons when those are killed."""
-    found = set(daemons(state_dir))
-    mark = (str(state_dir.resolve()) + "/").encode()
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit() or int(proc.name) == os.getpid():
-            continue
-        with contextlib.suppress(OSError):
-            if mark in (proc / "cmdline").read_bytes():
-                found.add(int(proc.name))
+    found = set(processes_of(state_dir, command_line=True))
     for d in RealNode._cgroup_dirs():
         if d.exists():
             for procs in d.rglob("cgroup.procs"):

@@ -66,10 +66,9 @@ async def create(
         created_by=access.principal.user_id,
         expires_at=expires,
     )
-    await audit.record(
+    await audit.record_as(
         conn,
-        org_id=access.org.id,
-        actor=str(access.principal.user_id),
+        access,
         action="apikey.create",
         target=f"tenant/{tenant}/apikey/{prefix}",
         info=info,
@@ -92,10 +91,9 @@ async def revoke(
     row = await repository.revoke(conn, org_id=access.org.id, tenant=tenant, key_id=key_id)
     if row is None:
         raise NotFound("API key not found")
-    await audit.record(
+    await audit.record_as(
         conn,
-        org_id=access.org.id,
-        actor=str(access.principal.user_id),
+        access,
         action="apikey.revoke",
         target=f"tenant/{tenant}/apikey/{row.prefix}",
         info=info,

@@ -3,6 +3,8 @@
 ``record`` appends inside the caller's transaction, so an event exists exactly when the
 change it describes was committed. ``record_separately`` uses its own transaction, for
 outcomes whose request rolls back (failed logins, refresh-token reuse, denials).
+``record_as`` is ``record`` for a change made through an organisation's access: the
+organisation, and the principal as the actor, come from the ``OrgAccess``.
 """
 
 from __future__ import annotations
@@ -16,7 +18,13 @@ import asyncpg
 
 from controlplane import db
 from controlplane.audit import chain, repository
-from controlplane.context import RequestInfo
+from controlplane.context import (
+    SERVICE_ACTOR,
+    SERVICE_PRINCIPAL,
+    OrgAccess,
+    Principal,
+    RequestInfo,
+)
 
 
 async def record(
@@ -51,6 +59,37 @@ async def record(
     ev = replace(ev, hash=ev.computed_hash())
     await repository.append(conn, ev)
     return ev
+
+
+def actor_of(principal: Principal) -> str:
+    """The audit actor of ``principal``: the user's id, or ``service:internal`` for the
+    internal service (only its exact principal: a user signed in through an OAuth client
+    that happens to share the service's ``client_id`` stays themselves)."""
+    if principal == SERVICE_PRINCIPAL:
+        return SERVICE_ACTOR
+    return str(principal.user_id)
+
+
+async def record_as(
+    conn: asyncpg.Connection,
+    access: OrgAccess,
+    *,
+    action: str,
+    target: str,
+    info: RequestInfo,
+    detail: dict[str, Any] | None = None,
+) -> chain.Event:
+    """``record`` a successful change made with ``access``: in its organisation, by its
+    principal (``actor_of``), inside the caller's transaction."""
+    return await record(
+        conn,
+        org_id=access.org.id,
+        actor=actor_of(access.principal),
+        action=action,
+        target=target,
+        info=info,
+        detail=detail,
+    )
 
 
 async def record_separately(

@@ -49,7 +49,7 @@ from controlplane.billing.schemas import (
     TierOut,
     UsageOut,
 )
-from controlplane.context import OrgAccess, Principal, RequestInfo
+from controlplane.context import SERVICE_PRINCIPAL, OrgAccess, RequestInfo
 from controlplane.errors import Conflict, InvalidInput, NotFound
 from controlplane.notifications import service as notifications
 from controlplane.notifications.service import OrgEvent
@@ -66,11 +66,6 @@ from tenantry.internal_api import (
 
 EVENTS = TypeAdapter(list[UsageEvent])
 
-SERVICE_CLIENT = "tenantry-internal"
-"""``client_id`` of the principal standing for the internal service token."""
-SERVICE_PRINCIPAL = Principal(
-    user_id=uuid.UUID(int=0), session="internal", client_id=SERVICE_CLIENT
-)
 CLOSER_INFO = RequestInfo(ip="", user_agent="tenantry-billing-closer", request_id="")
 
 
@@ -85,12 +80,6 @@ def service_access(org: OrgRow) -> OrgAccess:
 class UsagePolicy:
     grace: timedelta
     max_future: timedelta
-
-
-def actor(access: OrgAccess) -> str:
-    if access.principal.client_id == SERVICE_CLIENT:
-        return "service:internal"
-    return str(access.principal.user_id)
 
 
 async def org_for_service(conn: asyncpg.Connection, org_id: uuid.UUID) -> OrgRow:
@@ -207,8 +196,13 @@ async def start(
     )
     await repository.open_segment(conn, org_id=org_id, plan=plan.key, valid_from=now)
     await repository.set_org_plan(conn, org_id, plan=plan.key)
-    await _audit(
-        conn, access, action="billing.subscription.start", info=info, detail={"plan": plan.key}
+    await audit.record_as(
+        conn,
+        access,
+        action="billing.subscription.start",
+        target=f"org/{access.org.slug}/subscription",
+        info=info,
+        detail={"plan": plan.key},
     )
     return await subscription(conn, access, now=now)
 
@@ -239,10 +233,11 @@ async def change_plan(
     await repository.end_open_segment(conn, org_id, at=now)
     await repository.open_segment(conn, org_id=org_id, plan=new.key, valid_from=now)
     await repository.set_org_plan(conn, org_id, plan=new.key)
-    await _audit(
+    await audit.record_as(
         conn,
         access,
         action="billing.subscription.change",
+        target=f"org/{access.org.slug}/subscription",
         info=info,
         detail={"from": old or "", "to": new.key, "at": now.isoformat()},
     )
@@ -262,10 +257,11 @@ async def cancel(
         at = pricing.period_of(now).end
         await repository.set_cancel_at(conn, org_id, cancel_at=at)
         await repository.end_open_segment(conn, org_id, at=at)
-        await _audit(
+        await audit.record_as(
             conn,
             access,
             action="billing.subscription.cancel",
+            target=f"org/{access.org.slug}/subscription",
             info=info,
             detail={"at": at.isoformat()},
         )
@@ -547,7 +543,7 @@ async def close_period(
         again = await repository.invoice_of_period(conn, access.org.id, period_start=period.start)
         assert again is not None
         return _invoice_out(again)
-    await _audit(
+    await audit.record_as(
         conn,
         access,
         action="billing.invoice.draft",
@@ -581,7 +577,7 @@ async def finalize(
     done = await repository.finalize(
         conn, invoice_id=row.id, number=number, total=draft.total, lines=_lines(draft)
     )
-    await _audit(
+    await audit.record_as(
         conn,
         access,
         action="billing.invoice.finalize",
@@ -631,23 +627,3 @@ async def close_due(
             done = await finalize(conn, access, invoice_id=draft.id, info=CLOSER_INFO, email=email)
         numbers.append(str(done.number))
     return numbers
-
-
-async def _audit(
-    conn: asyncpg.Connection,
-    access: OrgAccess,
-    *,
-    action: str,
-    info: RequestInfo,
-    target: str | None = None,
-    detail: dict[str, str] | None = None,
-) -> None:
-    await audit.record(
-        conn,
-        org_id=access.org.id,
-        actor=actor(access),
-        action=action,
-        target=target or f"org/{access.org.slug}/subscription",
-        info=info,
-        detail=dict(detail or {}),
-    )

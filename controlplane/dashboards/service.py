@@ -91,7 +91,9 @@ async def create(
     if len(existing) >= limit:
         raise PlanLimitExceeded(f"the {access.org.plan} plan allows {limit} dashboards")
     spec = await _spec(tenants, access, body.spec)
-    await _audit(conn, access, "dashboard.create", body.name, info)
+    await audit.record_as(
+        conn, access, action="dashboard.create", target=f"dashboard/{body.name}", info=info
+    )
     return _out(access, await repository.create(dashboards, access.org, body.name, spec))
 
 
@@ -122,7 +124,9 @@ async def update(
     if await repository.get(dashboards, access.org, name) is None:
         raise NotFound("dashboard not found")
     spec = await _spec(tenants, access, body.spec)
-    await _audit(conn, access, "dashboard.update", name, info)
+    await audit.record_as(
+        conn, access, action="dashboard.update", target=f"dashboard/{name}", info=info
+    )
     return _out(access, await repository.replace_spec(dashboards, access.org, name, spec))
 
 
@@ -137,21 +141,10 @@ async def delete(
     dashboards, _ = _crs(kube)
     if await repository.get(dashboards, access.org, name) is None:
         raise NotFound("dashboard not found")
-    await _audit(conn, access, "dashboard.delete", name, info)
-    await repository.delete(dashboards, access.org, name)
-
-
-async def _audit(
-    conn: asyncpg.Connection, access: OrgAccess, action: str, name: str, info: RequestInfo
-) -> None:
-    await audit.record(
-        conn,
-        org_id=access.org.id,
-        actor=str(access.principal.user_id),
-        action=action,
-        target=f"dashboard/{name}",
-        info=info,
+    await audit.record_as(
+        conn, access, action="dashboard.delete", target=f"dashboard/{name}", info=info
     )
+    await repository.delete(dashboards, access.org, name)
 
 
 # -- panel data ------------------------------------------------------------------------

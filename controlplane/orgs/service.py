@@ -84,7 +84,9 @@ async def update(
     conn: asyncpg.Connection, access: OrgAccess, body: OrgUpdate, info: RequestInfo
 ) -> OrgOut:
     await repository.update_name(conn, access.org.id, body.name)
-    await _audit(conn, access, "org.update", f"org/{access.org.slug}", info)
+    await audit.record_as(
+        conn, access, action="org.update", target=f"org/{access.org.slug}", info=info
+    )
     found = await repository.membership(conn, access.org.id, access.principal.user_id)
     assert found is not None
     return _out(*found)
@@ -95,7 +97,9 @@ async def delete(
 ) -> None:
     if tenants:
         raise Conflict(f"the organisation still has {tenants} tenant(s); delete them first")
-    await _audit(conn, access, "org.delete", f"org/{access.org.slug}", info)
+    await audit.record_as(
+        conn, access, action="org.delete", target=f"org/{access.org.slug}", info=info
+    )
     await repository.delete(conn, access.org.id)
 
 
@@ -148,7 +152,14 @@ async def add_member(
         raise NotFound("no account with this e-mail; ask them to sign up first")
     if not await repository.add_member(conn, org_id=access.org.id, user_id=user.id, role=body.role):
         raise Conflict("already a member")
-    await _audit(conn, access, "member.add", f"user/{user.id}", info, detail={"role": body.role})
+    await audit.record_as(
+        conn,
+        access,
+        action="member.add",
+        target=f"user/{user.id}",
+        info=info,
+        detail={"role": body.role},
+    )
     m = await repository.member(conn, access.org.id, user.id)
     assert m is not None
     return MemberOut(
@@ -177,7 +188,14 @@ async def update_member(
     if body.role != "owner":
         await _keep_an_owner(conn, access.org.id, current)
     await repository.set_role(conn, org_id=access.org.id, user_id=user_id, role=body.role)
-    await _audit(conn, access, "member.update", f"user/{user_id}", info, detail={"role": body.role})
+    await audit.record_as(
+        conn,
+        access,
+        action="member.update",
+        target=f"user/{user_id}",
+        info=info,
+        detail={"role": body.role},
+    )
     m = await repository.member(conn, access.org.id, user_id)
     assert m is not None
     return MemberOut(
@@ -198,7 +216,7 @@ async def remove_member(
     current = await _target(conn, access, user_id)
     await _keep_an_owner(conn, access.org.id, current)
     await repository.remove_member(conn, access.org.id, user_id)
-    await _audit(conn, access, "member.remove", f"user/{user_id}", info)
+    await audit.record_as(conn, access, action="member.remove", target=f"user/{user_id}", info=info)
     event = OrgEvent(
         type=EventType.MEMBER_REMOVED,
         name="MemberRemoved",
@@ -242,8 +260,13 @@ async def invite(
     )
     if row is None:
         raise Conflict("an open invitation for this e-mail already exists")
-    await _audit(
-        conn, access, "invitation.create", f"invitation/{row.id}", info, detail={"role": body.role}
+    await audit.record_as(
+        conn,
+        access,
+        action="invitation.create",
+        target=f"invitation/{row.id}",
+        info=info,
+        detail={"role": body.role},
     )
     event = OrgEvent(  # the invitee's address goes to the org's own endpoints, not the token
         type=EventType.MEMBER_INVITED,
@@ -305,7 +328,9 @@ async def revoke_invitation(
 ) -> None:
     if not await repository.revoke_invitation(conn, access.org.id, invitation_id):
         raise NotFound("invitation not found")
-    await _audit(conn, access, "invitation.revoke", f"invitation/{invitation_id}", info)
+    await audit.record_as(
+        conn, access, action="invitation.revoke", target=f"invitation/{invitation_id}", info=info
+    )
 
 
 async def accept(
@@ -344,23 +369,3 @@ async def accept(
     found = await repository.membership(conn, row.org_id, principal.user_id)
     assert found is not None
     return _out(*found)
-
-
-async def _audit(
-    conn: asyncpg.Connection,
-    access: OrgAccess,
-    action: str,
-    target: str,
-    info: RequestInfo,
-    *,
-    detail: dict[str, str] | None = None,
-) -> None:
-    await audit.record(
-        conn,
-        org_id=access.org.id,
-        actor=str(access.principal.user_id),
-        action=action,
-        target=target,
-        info=info,
-        detail=dict(detail or {}),
-    )

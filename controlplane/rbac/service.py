@@ -43,10 +43,9 @@ async def put_role(
         description=body.description,
         permissions=normalized,
     )
-    await audit.record(
+    await audit.record_as(
         conn,
-        org_id=access.org.id,
-        actor=str(access.principal.user_id),
+        access,
         action="role.put",
         target=f"role/{name}",
         info=info,
@@ -64,10 +63,9 @@ async def delete_role(
         raise Conflict(f"role {name!r} is assigned to members; reassign them first")
     if not await repository.delete(conn, access.org.id, name):
         raise NotFound("role not found")
-    await audit.record(
+    await audit.record_as(
         conn,
-        org_id=access.org.id,
-        actor=str(access.principal.user_id),
+        access,
         action="role.delete",
         target=f"role/{name}",
         info=info,

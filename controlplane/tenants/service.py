@@ -74,7 +74,9 @@ async def create(
     if any(o.labels.get(contract.LABEL_NAME) == body.name for o in existing):
         raise Conflict(f"tenant {body.name!r} already exists")
     _check_plan(access, body.spec, len(existing))
-    await _audit(conn, access, "tenant.create", body.name, info)
+    await audit.record_as(
+        conn, access, action="tenant.create", target=f"tenant/{body.name}", info=info
+    )
     return out(await repository.create(resources, access.org, body.name, _spec(body.spec)))
 
 
@@ -109,7 +111,7 @@ async def update(
         if o.labels.get(contract.LABEL_NAME) != name
     ]
     _check_plan(access, body.spec, len(others))
-    await _audit(conn, access, "tenant.update", name, info)
+    await audit.record_as(conn, access, action="tenant.update", target=f"tenant/{name}", info=info)
     return out(await repository.replace_spec(resources, access.org, name, _spec(body.spec)))
 
 
@@ -125,8 +127,13 @@ async def delete(
     if await repository.get(resources, access.org, name) is None:
         raise NotFound("tenant not found")
     revoked = await apikeys.revoke_tenant(conn, access.org.id, name)
-    await _audit(
-        conn, access, "tenant.delete", name, info, detail={"apikeys_revoked": str(revoked)}
+    await audit.record_as(
+        conn,
+        access,
+        action="tenant.delete",
+        target=f"tenant/{name}",
+        info=info,
+        detail={"apikeys_revoked": str(revoked)},
     )
     await repository.delete(resources, access.org, name)
 
@@ -175,12 +182,12 @@ async def restore(
         "source": {"tenant": tenant.name, "backup": body.backup},
         "overwrite": body.overwrite,
     }
-    await _audit(
+    await audit.record_as(
         conn,
         access,
-        "tenant.restore",
-        name,
-        info,
+        action="tenant.restore",
+        target=f"tenant/{name}",
+        info=info,
         detail={"backup": body.backup, "overwrite": str(body.overwrite).lower()},
     )
     return restore_out(await repository.create_restore(restores, access.org, name, spec))
@@ -201,23 +208,3 @@ async def count(kube: KubeResources | None, access: OrgAccess) -> int:
 
 async def exists(kube: KubeResources | None, access: OrgAccess, name: str) -> bool:
     return await repository.get(crs(kube), access.org, name) is not None
-
-
-async def _audit(
-    conn: asyncpg.Connection,
-    access: OrgAccess,
-    action: str,
-    name: str,
-    info: RequestInfo,
-    *,
-    detail: dict[str, str] | None = None,
-) -> None:
-    await audit.record(
-        conn,
-        org_id=access.org.id,
-        actor=str(access.principal.user_id),
-        action=action,
-        target=f"tenant/{name}",
-        info=info,
-        detail=dict(detail or {}),
-    )

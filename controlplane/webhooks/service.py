@@ -41,28 +41,8 @@ def _out(row: Any) -> WebhookOut:
 
 
 def _target(webhook_id: uuid.UUID, url: str) -> str:
+    """The audit target of a webhook: by id and host, never the full URL."""
     return f"webhook/{webhook_id}@{urlsplit(url).hostname or ''}"
-
-
-async def _audit(
-    conn: asyncpg.Connection,
-    access: OrgAccess,
-    action: str,
-    webhook_id: uuid.UUID,
-    url: str,
-    info: RequestInfo,
-    detail: dict[str, Any] | None = None,
-) -> None:
-    """The audit row of a change to a webhook: by id and host, never the full URL."""
-    await audit.record(
-        conn,
-        org_id=access.org.id,
-        actor=str(access.principal.user_id),
-        action=action,
-        target=_target(webhook_id, url),
-        info=info,
-        detail=detail,
-    )
 
 
 async def create(
@@ -90,7 +70,14 @@ async def create(
         created_by=access.principal.user_id,
     )
     detail = {"event_types": list(row["event_types"])}
-    await _audit(conn, access, "webhook.create", row["id"], body.url, info, detail)
+    await audit.record_as(
+        conn,
+        access,
+        action="webhook.create",
+        target=_target(row["id"], body.url),
+        info=info,
+        detail=detail,
+    )
     return WebhookCreated(**_out(row).model_dump(), secret=secret)
 
 
@@ -104,7 +91,9 @@ async def delete(
     row = await repository.delete(conn, access.org.id, webhook_id)
     if row is None:
         raise NotFound("webhook not found")
-    await _audit(conn, access, "webhook.delete", webhook_id, row["url"], info)
+    await audit.record_as(
+        conn, access, action="webhook.delete", target=_target(webhook_id, row["url"]), info=info
+    )
     return _out(row)
 
 
@@ -122,7 +111,13 @@ async def rotate_secret(
     )
     if row is None:
         raise NotFound("webhook not found")
-    await _audit(conn, access, "webhook.rotate_secret", webhook_id, row["url"], info)
+    await audit.record_as(
+        conn,
+        access,
+        action="webhook.rotate_secret",
+        target=_target(webhook_id, row["url"]),
+        info=info,
+    )
     return WebhookSecret(id=webhook_id, secret=secret)
 
 
@@ -132,7 +127,9 @@ async def enable(
     row = await repository.enable(conn, access.org.id, webhook_id)
     if row is None:
         raise NotFound("webhook not found")
-    await _audit(conn, access, "webhook.enable", webhook_id, row["url"], info)
+    await audit.record_as(
+        conn, access, action="webhook.enable", target=_target(webhook_id, row["url"]), info=info
+    )
     return _out(row)
 
 
@@ -176,7 +173,14 @@ async def redeliver(
     if row is None:
         raise NotFound("delivery not found")
     detail = {"delivery": str(delivery_id), "msg_id": row["msg_id"]}
-    await _audit(conn, access, "webhook.redeliver", webhook_id, hook["url"], info, detail)
+    await audit.record_as(
+        conn,
+        access,
+        action="webhook.redeliver",
+        target=_target(webhook_id, hook["url"]),
+        info=info,
+        detail=detail,
+    )
 
 
 def payload(event_type: str, data: dict[str, Any], *, at: datetime | None = None) -> str:

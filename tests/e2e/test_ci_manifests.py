@@ -1,6 +1,6 @@
 """The manifests CI applies to other clusters are valid Kubernetes objects, checked by the
 API server itself (server-side dry run): the kind workflow's PostgreSQL and Redis
-(tests/e2e/kind-services.yaml) and the in-cluster suite's (tests/incluster/platform.py).
+(tests/e2e/kind-services.yaml) and the in-cluster suite's (tenantry_dev/platform.py).
 Neither can run here before a cluster with real nodes exists; a misplaced field or a
 wrong apiVersion must fail here, not in users' CI."""
 

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from tenantry_dev import tools
-from tests.incluster import platform
+from tenantry_dev.platform import CONTROLPLANE, NAMESPACE
+from tests.support.helm import Helm
 from tests.support.kube import Kube
 from tests.support.wait import kubectl_timeout, scaled
 
@@ -24,7 +25,7 @@ from tests.support.wait import kubectl_timeout, scaled
 @dataclass(frozen=True)
 class Platform:
     kube: Kube
-    helm: platform.Helm
+    helm: Helm
     api: str
     """The control plane's public API, forwarded from its Service."""
     volumes_dir: Path | None
@@ -49,11 +50,11 @@ def installed(request: pytest.FixtureRequest) -> Iterator[Platform]:
         volumes_dir = real.cluster.real_node.volumes_dir
     # What a platform team runs (make platform-up), not a shortcut of the test's own.
     _platform("install", *where)
-    helm = platform.Helm(kube)
+    helm = Helm(kube)
     from tests.support.portforward import forward
 
     try:
-        with forward(kube, platform.NAMESPACE, platform.CONTROLPLANE, 80) as api:
+        with forward(kube, NAMESPACE, CONTROLPLANE, 80) as api:
             yield Platform(kube, helm, api, volumes_dir)
     finally:
         _platform("uninstall", *where)

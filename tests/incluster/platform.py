@@ -15,13 +15,10 @@ from tenantry_operator import apply
 from tenantry_operator.model import MANAGED_BY
 
 from tenantry import contract
-from tenantry_dev.platform import CHART, CONTROLPLANE, NAMESPACE, OPERATOR, RELEASE
-from tests.support.helm import Helm as Helm  # the fixtures name it platform.Helm
+from tenantry_dev.platform import NAMESPACE, RELEASE
 from tests.support.kube import Kube
 from tests.support.portforward import forward
 from tests.support.wait import eventually, kubectl_timeout, scaled
-
-__all__ = ["CHART", "CONTROLPLANE", "NAMESPACE", "OPERATOR", "RELEASE"]
 
 
 def is_ready(pod: dict[str, Any]) -> bool:

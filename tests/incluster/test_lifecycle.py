@@ -30,6 +30,7 @@ import yaml
 from tenantry_operator.model import LABEL_COMPONENT
 
 from tenantry import contract
+from tenantry_dev.platform import CHART, CONTROLPLANE, NAMESPACE, RELEASE
 from tests.incluster import platform
 from tests.incluster.conftest import Platform
 from tests.support.kube import Kube, tenant
@@ -239,7 +240,7 @@ def crashed(installed: Platform, kept: Stack) -> Stack:
         what=f"namespace {stack.namespace}",
     )
     kube.run(
-        "delete", "pod", old["metadata"]["name"], "-n", platform.NAMESPACE,
+        "delete", "pod", old["metadata"]["name"], "-n", NAMESPACE,
         "--grace-period=0", "--force",
     )  # fmt: skip
     built = sorted(f"{k}/{n}" for k, n in platform.children(kube, stack.namespace))
@@ -303,30 +304,23 @@ def test_helm_upgrade_keeps_tenants_running(installed: Platform, kept: Stack) ->
         c: {p["metadata"]["uid"] for p in platform.release_pods(kube, c)}
         for c in ("operator", "controlplane")
     }
-    revision = int(
-        yaml.safe_load(
-            installed.helm.run("status", platform.RELEASE, "-n", platform.NAMESPACE, "-o", "yaml")
-        )["version"]
-    )
+    before = yaml.safe_load(installed.helm.run("status", RELEASE, "-n", NAMESPACE, "-o", "yaml"))
+    revision = int(before["version"])
 
     started = time.monotonic()
     installed.helm.run(
-        "upgrade", platform.RELEASE, str(platform.CHART), "--namespace", platform.NAMESPACE,
+        "upgrade", RELEASE, str(CHART), "--namespace", NAMESPACE,
         "--reuse-values", "--values", "-", "--wait", "--timeout", kubectl_timeout(300),
         stdin=yaml.safe_dump(UPGRADE),
     )  # fmt: skip
     for component, uids in releases.items():
-        platform.wait_rollout(
-            kube, platform.NAMESPACE, f"deployment/{platform.RELEASE}-{component}"
-        )
+        platform.wait_rollout(kube, NAMESPACE, f"deployment/{RELEASE}-{component}")
         now = platform.release_pods(kube, component)
         assert now, component
         assert not {p["metadata"]["uid"] for p in now} & uids, component  # replaced
         assert all(platform.is_ready(p) for p in now), component
     upgraded = time.monotonic() - started
-    status = yaml.safe_load(
-        installed.helm.run("status", platform.RELEASE, "-n", platform.NAMESPACE, "-o", "yaml")
-    )
+    status = yaml.safe_load(installed.helm.run("status", RELEASE, "-n", NAMESPACE, "-o", "yaml"))
     assert int(status["version"]) == revision + 1
     assert status["info"]["status"] == "deployed"
 
@@ -347,7 +341,7 @@ def test_helm_upgrade_keeps_tenants_running(installed: Platform, kept: Stack) ->
     assert _identity(_pods(kube, ns)) == _identity(pods)
     assert _all_ready(kube, ns)
     assert _count(kube, kept) == ROWS
-    with forward(kube, platform.NAMESPACE, platform.CONTROLPLANE, 80) as api:
+    with forward(kube, NAMESPACE, CONTROLPLANE, 80) as api:
         ready = httpx.get(f"{api}/readyz", timeout=scaled(30))
         assert ready.status_code == 200, ready.text
     print(f"\nhelm upgrade: operator and control plane replaced and Ready in {upgraded:.1f} s")

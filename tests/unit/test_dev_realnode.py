@@ -68,6 +68,45 @@ def test_a_process_naming_the_state_dir_on_its_command_line_belongs_to_it(
         proc.wait()
 
 
+def test_one_walk_of_proc_finds_the_daemons_and_the_processes_naming_the_state_dir(
+    tmp_path: Path,
+) -> None:
+    """``processes_of`` on a made-up /proc: what ``daemons`` (working directory only) and
+    ``holders`` (also the command line) read from one walk."""
+    state, elsewhere, proc = tmp_path / "state", tmp_path / "elsewhere", tmp_path / "proc"
+    for d in (state, elsewhere):
+        d.mkdir()
+    (tmp_path / "via-link").symlink_to(state)
+    base = 4_194_304  # Linux's PID_MAX_LIMIT: above every real PID, so never this process's
+
+    def entry(name: str, cwd: Path | None, *argv: str) -> None:
+        folder = proc / name
+        folder.mkdir(parents=True)
+        if cwd is not None:
+            (folder / "cwd").symlink_to(cwd)
+        if argv:
+            (folder / "cmdline").write_bytes(b"\0".join(a.encode() for a in argv) + b"\0")
+
+    entry(str(base + 1), state, "etcd")  # a daemon
+    entry(str(base + 2), tmp_path / "via-link", "kubelet")  # a daemon, by another path to it
+    entry(str(base + 3), elsewhere, "containerd-shim-runc-v2", "-address", f"{state}/node/c.sock")
+    entry(str(base + 4), elsewhere, "tool", f"{state}-old/x")  # a sibling that starts the same
+    entry(str(base + 5), elsewhere, "tool", str(state))  # the folder itself, nothing under it
+    entry(str(base + 6), None)  # a kernel thread, or a process gone mid-walk: nothing readable
+    entry(str(os.getpid()), elsewhere, "pytest", f"{state}/x")  # this process
+    entry("self", state, f"{state}/x")  # not a PID
+    assert realnode.processes_of(state, proc=proc) == [base + 1, base + 2]
+    assert realnode.processes_of(state, proc=proc, command_line=True) == [
+        base + 1,
+        base + 2,
+        base + 3,
+    ]
+    assert realnode.processes_of(tmp_path / "via-link", proc=proc) == [base + 1, base + 2]
+    assert realnode.processes_of(elsewhere, proc=proc) == sorted(
+        [base + 3, base + 4, base + 5, os.getpid()]
+    )
+
+
 SPAWN_AND_EXIT = """
 import sys
 from pathlib import Path

@@ -13,6 +13,16 @@ import uuid
 import asyncpg
 import httpx
 
+from controlplane.audit import service as audit
+from controlplane.context import (
+    SERVICE_CLIENT,
+    SERVICE_PRINCIPAL,
+    OrgAccess,
+    Principal,
+    RequestInfo,
+)
+from controlplane.orgs import repository as orgs
+from controlplane.rbac.permissions import Grants
 from tests.integration.controlplane.conftest import bearer, new_org, sign_up_and_login
 from tests.support.wait import scaled
 
@@ -108,6 +118,53 @@ async def test_verify_detects_edits_and_deletions(client: httpx.AsyncClient, dat
         }
     finally:
         await conn.close(timeout=scaled(30))
+
+
+async def test_record_as_writes_the_org_the_actor_and_the_request(database: str) -> None:
+    """The one helper every org-scoped service audits through: the access's organisation,
+    its member (or the internal service, only by its own principal) as actor, and the
+    caller's request fields, in the org's chain."""
+    info = RequestInfo(ip="198.51.100.4", user_agent="record-as/1.0", request_id="req-ra-1")
+    member = Principal(user_id=uuid.uuid4(), session="s1", client_id="console")
+    # A user signed in through an OAuth client registered under the service's client_id.
+    lookalike = Principal(user_id=uuid.uuid4(), session="s2", client_id=SERVICE_CLIENT)
+    conn = await asyncpg.connect(database)
+    try:
+        org = await orgs.insert(conn, slug=f"ra-{uuid.uuid4().hex[:8]}", name="RA", plan="starter")
+        assert org is not None
+        grants = Grants.of(["orgs:read"])
+        async with conn.transaction():
+            for principal, action in [
+                (member, "thing.create"),
+                (SERVICE_PRINCIPAL, "thing.close"),
+                (lookalike, "thing.delete"),
+            ]:
+                access = OrgAccess(org=org, role="admin", grants=grants, principal=principal)
+                await audit.record_as(
+                    conn, access, action=action, target="thing/1", info=info, detail={"k": "v"}
+                )
+        rows = await conn.fetch(
+            "SELECT chain, seq, org_id, actor, action, target, outcome, ip, user_agent,"
+            " request_id, detail FROM audit_events WHERE org_id = $1 ORDER BY seq",
+            org.id,
+        )
+    finally:
+        await conn.close(timeout=scaled(30))
+    common = {
+        "chain": f"org:{org.id}",
+        "org_id": org.id,
+        "target": "thing/1",
+        "outcome": "success",
+        "ip": "198.51.100.4",
+        "user_agent": "record-as/1.0",
+        "request_id": "req-ra-1",
+        "detail": {"k": "v"},
+    }
+    assert [{**dict(r), "detail": json.loads(r["detail"])} for r in rows] == [
+        {**common, "seq": 1, "actor": str(member.user_id), "action": "thing.create"},
+        {**common, "seq": 2, "actor": "service:internal", "action": "thing.close"},
+        {**common, "seq": 3, "actor": str(lookalike.user_id), "action": "thing.delete"},
+    ]
 
 
 async def test_auth_events_form_the_system_chain(client: httpx.AsyncClient, database: str) -> None:
