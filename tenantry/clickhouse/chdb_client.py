@@ -35,9 +35,11 @@ from typing import Any
 import chdb
 
 from tenantry.clickhouse.client import (
+    CHECK_SETTINGS,
     ClickHouseError,
     Params,
     Row,
+    failed_parts,
     format_param,
     insert_statement,
     json_each_row,
@@ -149,6 +151,12 @@ class ChdbClient:
 
     def command(self, sql: str, params: Params | None = None) -> None:
         self._run(sql, "TabSeparated", params)
+
+    def check_table(self, table: str) -> list[str]:
+        settings = ", ".join(f"{k} = {v}" for k, v in CHECK_SETTINGS.items())
+        return failed_parts(
+            self._run(f"CHECK TABLE {table} SETTINGS {settings}", "TabSeparated", None).decode()
+        )
 
     def query(self, sql: str, params: Params | None = None) -> list[Row]:
         """Rows of `sql`, which must not carry its own FORMAT clause."""

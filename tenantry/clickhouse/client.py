@@ -119,9 +119,30 @@ class ClickHouseClient(Protocol):
         """
         ...
 
+    def check_table(self, table: str) -> list[str]:
+        """``CHECK TABLE`` of ``table`` (already quoted): every file of every part hashed
+        and compared with the part's checksums, no column decoded. The parts that fail,
+        each as ``part: reason`` (``failed_parts``); empty when all pass."""
+        ...
+
     def close(self) -> None:
         """Release the connection; the client is unusable afterwards."""
         ...
+
+
+CHECK_SETTINGS = {"check_query_single_value_result": 0}  # one row per part
+
+
+def failed_parts(tsv: str) -> list[str]:
+    """The failing parts in CHECK TABLE's per-part answer (TabSeparated: part_path,
+    is_passed, message), each as ``part: message`` (pure)."""
+    out = []
+    for line in tsv.splitlines():
+        part, _, rest = line.partition("\t")
+        passed, _, message = rest.partition("\t")
+        if passed.strip() != "1":
+            out.append(f"{part}: {message.strip() or 'check failed'}")
+    return out
 
 
 class AsyncClickHouse:

@@ -30,9 +30,11 @@ import clickhouse_connect
 from clickhouse_connect.driver.exceptions import Error as DriverError
 
 from tenantry.clickhouse.client import (
+    CHECK_SETTINGS,
     ClickHouseError,
     Params,
     Row,
+    failed_parts,
     json_each_row,
     quote_table,
 )
@@ -98,6 +100,15 @@ class HttpClickHouseClient:
             {name: self._normalise(value) for name, value in zip(names, row, strict=True)}
             for row in result.result_rows
         ]
+
+    def check_table(self, table: str) -> list[str]:
+        try:
+            raw = self._client.raw_query(
+                f"CHECK TABLE {table}", settings=CHECK_SETTINGS, fmt="TabSeparated"
+            )
+        except DriverError as exc:
+            raise _wrap(exc) from exc
+        return failed_parts(raw.decode())
 
     def _normalise(self, value: Any) -> Any:
         if isinstance(value, dt.datetime) and value.tzinfo is None:

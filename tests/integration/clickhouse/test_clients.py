@@ -133,3 +133,30 @@ def test_open_client_picks_the_adapter(
         open_client("tcp://localhost:9000")
     with pytest.raises(ValueError, match="absolute"):
         open_client("chdb://relative")
+
+
+def test_check_table_names_each_corrupt_part_and_nothing_else(
+    client: ClickHouseClient, chdb_client: ChdbClient, database: str
+) -> None:
+    table = f"`{database}`.`checked`"
+    chdb_client.command(f"CREATE DATABASE `{database}`")
+    chdb_client.command(f"CREATE TABLE {table} (n UInt64, s String) ENGINE = MergeTree ORDER BY n")
+    chdb_client.command("SYSTEM STOP MERGES " + table)
+    for start in (0, 10_000):  # two parts
+        chdb_client.command(
+            f"INSERT INTO {table} SELECT number, toString(number) "  # noqa: S608
+            f"FROM numbers({start}, 10000)"
+        )
+    assert client.check_table(table) == []
+    parts = chdb_client.query(
+        "SELECT name, path FROM system.parts WHERE active AND database = {db:String} ORDER BY name",
+        {"db": database},
+    )
+    assert len(parts) == 2
+    data = Path(parts[1]["path"]) / "data.bin"
+    raw = bytearray(data.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF  # same size: only the content's hash can tell
+    data.write_bytes(bytes(raw))
+    [broken] = client.check_table(table)
+    assert broken.startswith(f"{parts[1]['name']}: ")
+    assert "Checksum" in broken or "checksum" in broken

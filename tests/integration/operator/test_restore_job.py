@@ -348,8 +348,9 @@ def test_a_corrupt_backup_fails_and_leaves_the_target_as_it_was(world: World, in
     result = world.restore(target, backup=name, overwrite=True, source=source)
     assert result.returncode == 1
     assert result.stderr.startswith("restore failed: "), result.stderr
-    if into == "the source itself":  # read back whole after the engine's RESTORE
+    if into == "the source itself":  # CHECK TABLE after the engine's RESTORE
         assert "shard 1 on " in result.stderr
+        assert f"backup {name} shard 1 is corrupt (" in result.stderr
     assert "Code: " in result.stderr  # the engine's own words
     assert "Received ClickHouse exception" not in result.stderr
     assert (target.rows(), target.checksum()) == before

@@ -129,3 +129,13 @@ def test_chdb_cell_conversion(type_name: str, cell: object, value: object) -> No
     converted = converter(type_name, UTC)(cell)
     assert converted == value
     assert type(converted) is type(value)
+
+
+def test_failed_parts_keeps_only_the_parts_that_fail() -> None:
+    from tenantry.clickhouse.client import failed_parts
+
+    answer = "all_1_1_0\t1\t\nall_2_2_0\t0\tCode: 40. Checksum mismatch for data.bin\n"
+    assert failed_parts(answer) == ["all_2_2_0: Code: 40. Checksum mismatch for data.bin"]
+    assert failed_parts("all_1_1_0\t1\t\n") == []
+    assert failed_parts("") == []
+    assert failed_parts("all_3_3_0\t0\t\n") == ["all_3_3_0: check failed"]
