@@ -39,6 +39,7 @@ rules:
   - level: None
 """
 SERVICE_CIDR = "10.96.0.0/16"
+KWOK_NODE_IP = "127.0.0.1"  # what the API server dials for a fake node's pod logs
 
 
 def free_port() -> int:
@@ -444,7 +445,14 @@ class LocalCluster:
                 f"--kubelet-certificate-authority={pki.ca_cert}",
             ]
         else:
-            where = ["--bind-address=127.0.0.1", "--advertise-address=127.0.0.1"]
+            # kwok's fake nodes advertise loopback (_kwok_args): a log, exec or
+            # port-forward request for one of their pods dials 127.0.0.1, never the
+            # host's DNS (a node's hostname) nor an address behind the default gateway.
+            where = [
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                "--kubelet-preferred-address-types=InternalIP",
+            ]
         return [
             f"--etcd-servers=http://127.0.0.1:{p.etcd_client}",
             *where,
@@ -515,8 +523,8 @@ class LocalCluster:
             f"--manage-nodes-with-annotation-selector={FAKE_NODE_ANNOTATION}=fake",
             "--manage-nodes-with-label-selector=",
             "--manage-single-node=",
-            "--cidr=10.0.0.0/16",
-            "--node-ip=10.0.0.1",
+            "--cidr=10.0.0.0/16",  # the fake pods' addresses: nothing here dials them
+            f"--node-ip={KWOK_NODE_IP}",
             "--node-lease-duration-seconds=40",
             f"--server-address=127.0.0.1:{self.ports.kwok}",
         ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tenantry_dev.cluster import KWOK_NODE_IP
 from tests.support.kube import Kube
 from tests.support.wait import eventually
 
@@ -48,5 +49,41 @@ def test_statefulset_pods_become_ready(kube: Kube) -> None:
         assert sorted(p["metadata"]["name"] for p in pods) == ["web-0", "web-1", "web-2"]
         assert all(p["status"]["phase"] == "Running" for p in pods)
         assert all(p["spec"]["nodeName"].startswith("kwok-node-") for p in pods)
+    finally:
+        kube.run("delete", "namespace", ns, "--wait=false")
+
+
+def test_a_fake_node_s_pod_log_request_stays_on_this_machine(kube: Kube) -> None:
+    """The API server serves a pod's log by dialling its node: for kwok's fake nodes that
+    must be loopback, never an address behind the default gateway nor a hostname
+    resolved through the host's DNS (the operator reads restore Jobs' logs)."""
+    nodes = kube.get("nodes")["items"]
+    fake = [n for n in nodes if n["metadata"]["name"].startswith("kwok-node-")]
+    assert fake
+    for node in fake:
+        addresses = {a["type"]: a["address"] for a in node["status"].get("addresses", [])}
+        assert addresses.get("InternalIP") == KWOK_NODE_IP, addresses
+    ns = "e2e-logs"
+    kube.run("create", "namespace", ns)
+    try:
+        kube.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": "talker", "namespace": ns},
+                "spec": {"containers": [{"name": "c", "image": "busybox:1.36"}]},
+            }
+        )
+        eventually(
+            lambda: kube.get("pod", "talker", "-n", ns).get("status", {}).get("phase"),
+            accept=lambda phase: phase == "Running",
+            timeout=60,
+            what="the pod Running on a fake node",
+        )
+        result = kube.try_run("logs", "talker", "-n", ns, timeout=60)
+        said = result.stdout + result.stderr
+        assert "10.0." not in said, said
+        if result.code != 0:  # kwok serves no logs here: the dial must have been loopback
+            assert KWOK_NODE_IP in said, said
     finally:
         kube.run("delete", "namespace", ns, "--wait=false")
