@@ -74,13 +74,12 @@ async def query(ch: httpx.AsyncClient, sql: str, password: str) -> str:
     return r.text.strip()
 
 
-def clickhouse(kube: Kube, namespace: str, sql: str) -> str:
-    """``sql`` run as the tenant's admin through its ``clickhouse`` Service (forwarded
-    for this one statement)."""
+def clickhouse(kube: Kube, namespace: str, sql: str, *, pod: str | None = None) -> str:
+    """``sql`` run as the tenant's admin through its ``clickhouse`` Service, or on one
+    ClickHouse ``pod`` (forwarded for this one statement)."""
     password = clickhouse_password(kube, namespace)
-    with forward(
-        kube, namespace, contract.CLICKHOUSE_SERVICE, contract.CLICKHOUSE_HTTP_PORT
-    ) as url:
+    to = ("pod", pod) if pod is not None else ("svc", contract.CLICKHOUSE_SERVICE)
+    with forward(kube, namespace, to[1], contract.CLICKHOUSE_HTTP_PORT, kind=to[0]) as url:
         r = httpx.post(
             url,
             content=sql,

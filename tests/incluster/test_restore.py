@@ -5,9 +5,11 @@ the platform's S3 (SeaweedFS in a pod, tenantry_dev/platform.py), a `Restore` ap
 with kubectl:
 
 rows inserted → a scheduled backup that holds them, in the Tenant's status → the Tenant
-deleted with reclaimPolicy Delete (its backups stay) → a new Tenant and a Restore of the
-deleted one's latest backup → Succeeded, with each shard's progress and the Events read
-from the Job's log → the same rows and checksum in the new tenant.
+deleted with reclaimPolicy Delete (its backups stay) → a new Tenant of another layout (2
+shards, the backup's was 1) and a Restore of the deleted one's latest backup →
+Succeeded, with each shard's progress and the Events read from the Job's log → the same
+rows and checksum in the new tenant, each row on the shard its sharding key names
+(counted on each ClickHouse pod: the stand-in reads no other shard).
 
 Runs after tests/incluster/test_lifecycle.py (whose tenants are gone by then: the real
 node's 2 CPUs are shared).
@@ -18,11 +20,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from tenantry_operator.model import LABEL_COMPONENT
 
 from tenantry import contract
 from tenantry.api.restore import ShardPhase
 from tenantry.clickhouse.client import quote_identifier
-from tenantry.clickhouse.schema import EVENT_COLUMNS, EVENTS
+from tenantry.clickhouse.schema import EVENT_COLUMNS, EVENTS, EVENTS_LOCAL, SHARDING_KEY
 from tests.incluster import platform
 from tests.incluster.conftest import Platform
 from tests.support.kube import Kube, resource, tenant
@@ -41,17 +44,31 @@ SPEC: dict[str, Any] = {
 }
 
 
-def _table(name: str) -> str:
-    return f"{quote_identifier(contract.tenant_database(name))}.{quote_identifier(EVENTS)}"
+COLUMNS = ", ".join(quote_identifier(n) for n, _ in EVENT_COLUMNS)
+TARGET_SHARDS = 2
 
 
-def _rows_and_checksum(kube: Kube, name: str) -> str:
-    columns = ", ".join(quote_identifier(n) for n, _ in EVENT_COLUMNS)
-    return platform.clickhouse(
-        kube,
-        contract.tenant_namespace(name),
-        f"SELECT count(), sum(cityHash64({columns})) FROM {_table(name)}",  # noqa: S608
-    )
+def _table(name: str, table: str = EVENTS) -> str:
+    return f"{quote_identifier(contract.tenant_database(name))}.{quote_identifier(table)}"
+
+
+def _per_shard(kube: Kube, name: str) -> dict[int, tuple[int, int, int]]:
+    """Each shard's (rows, checksum, rows on the wrong shard), read on its own pod."""
+    namespace = contract.tenant_namespace(name)
+    pods = kube.get("pods", "-n", namespace, "-l", f"{LABEL_COMPONENT}=clickhouse")["items"]
+    out = {}
+    for pod in pods:
+        answer = platform.clickhouse(
+            kube,
+            namespace,
+            f"SELECT toUInt32(getMacro('shard')), count(), sum(cityHash64({COLUMNS})), "  # noqa: S608
+            f"countIf({SHARDING_KEY} % {TARGET_SHARDS} != toUInt64(getMacro('shard'))) "
+            f"FROM {_table(name, EVENTS_LOCAL)}",
+            pod=pod["metadata"]["name"],
+        )
+        shard, rows, checksum, misplaced = (int(v) for v in answer.split())
+        out[shard] = (rows, checksum, misplaced)
+    return out
 
 
 def _events(kube: Kube, kind: str, name: str) -> dict[str, list[str]]:
@@ -78,8 +95,15 @@ def test_a_scheduled_backup_restores_into_a_new_tenant_after_the_first_is_delete
         "SELECT generateUUIDv4(), now64(3) - number * 60, ['click', 'view'][number % 2 + 1], "
         f"toString(number % 97), toString(number) FROM numbers({ROWS})",
     )
-    before = _rows_and_checksum(kube, SOURCE)
-    assert before.split()[0] == str(ROWS)
+    rows, checksum = (
+        int(v)
+        for v in platform.clickhouse(
+            kube,
+            contract.tenant_namespace(SOURCE),
+            f"SELECT count(), sum(cityHash64({COLUMNS})) FROM {_table(SOURCE)}",  # noqa: S608
+        ).split()
+    )
+    assert rows == ROWS
 
     # The CronJob controller runs the backup (within the minute); the operator reads the
     # result from S3 into the Tenant's status.
@@ -95,7 +119,8 @@ def test_a_scheduled_backup_restores_into_a_new_tenant_after_the_first_is_delete
 
     kube.run("delete", "tenant", SOURCE, "--timeout=300s", timeout=360)
 
-    kube.apply(tenant(TARGET, SPEC))
+    two_shards = {**SPEC, "clickhouse": {**SPEC["clickhouse"], "shards": TARGET_SHARDS}}
+    kube.apply(tenant(TARGET, two_shards))
     kube.apply(resource("Restore", TARGET, {"tenant": TARGET, "source": {"tenant": SOURCE}}))
     status = eventually(
         lambda: (kube.get_or_none("restore", TARGET) or {}).get("status") or {},
@@ -106,14 +131,21 @@ def test_a_scheduled_backup_restores_into_a_new_tenant_after_the_first_is_delete
     assert status["phase"] == "Succeeded", status.get("message")
     assert status["rows"] == ROWS
     assert status["backup"] >= backup["lastBackup"]  # latest: that one or a newer one
-    [shard] = status["shards"]
-    assert (shard["shard"], shard["phase"], shard["rows"]) == (0, ShardPhase.IN_PLACE, ROWS)
-    assert status["progress"] == "1/1 shards in place"
+    assert status["progress"] == f"{TARGET_SHARDS}/{TARGET_SHARDS} shards in place"
     assert status["message"].endswith(f"completed: {ROWS} rows in place")
+    placed = _per_shard(kube, TARGET)
+    assert sorted(placed) == list(range(TARGET_SHARDS))
+    assert [(s["shard"], s["phase"], s["rows"]) for s in status["shards"]] == [
+        (k, ShardPhase.IN_PLACE, placed[k][0]) for k in range(TARGET_SHARDS)
+    ]
+    assert all(rows > 0 for rows, _, _ in placed.values())  # both shards got rows
+    assert sum(rows for rows, _, _ in placed.values()) == ROWS
+    assert sum(c for _, c, _ in placed.values()) % 2**64 == checksum  # sum() wraps at 2^64
+    assert [misplaced for _, _, misplaced in placed.values()] == [0] * TARGET_SHARDS
     events = _events(kube, "Restore", TARGET)
-    assert events["ShardInPlace"] == [f"shard 0: {ROWS} rows in place on {shard['host']}"]
+    assert sorted(events["ShardInPlace"]) == sorted(
+        f"shard {s['shard']}: {s['rows']} rows in place on {s['host']}" for s in status["shards"]
+    )
     assert "RestoreSucceeded" in events
-
-    assert _rows_and_checksum(kube, TARGET) == before
     kube.run("delete", "restore", TARGET, timeout=120)
     kube.run("delete", "tenant", TARGET, "--timeout=300s", timeout=360)

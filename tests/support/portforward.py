@@ -17,8 +17,11 @@ FORWARDING = re.compile(r"Forwarding from 127\.0\.0\.1:(\d+) ->")
 
 
 @contextmanager
-def forward(kube: Kube, namespace: str, service: str, port: int) -> Iterator[str]:
-    """``http://127.0.0.1:<local>`` forwarded to ``service``'s ``port`` in ``namespace``."""
+def forward(
+    kube: Kube, namespace: str, service: str, port: int, *, kind: str = "svc"
+) -> Iterator[str]:
+    """``http://127.0.0.1:<local>`` forwarded to ``service``'s ``port`` in ``namespace``
+    (``kind="pod"``: to that one pod)."""
     proc = subprocess.Popen(
         [
             str(kube.kubectl),
@@ -27,7 +30,7 @@ def forward(kube: Kube, namespace: str, service: str, port: int) -> Iterator[str
             "127.0.0.1",
             "-n",
             namespace,
-            f"svc/{service}",
+            f"{kind}/{service}",
             f":{port}",
         ],
         env=kube.env(),
