@@ -26,6 +26,9 @@ Why this shape:
   another consumer's journal are replayed as that exact group.
 - A failing insert is retried with the same group and token until it
   succeeds or the writer stops; nothing is acked before.
+- Every insert carries `schema.EVENTS_INSERT_SETTINGS`: the engine leaves copies of
+  an event within one insert to its merges and to FINAL reads, as it does copies in
+  different inserts, instead of collapsing them while writing the part (see there).
 
 Usage goes to billing through `UsageSink` after each acked flush.
 """
@@ -46,6 +49,7 @@ from ingestion.metrics import Metrics
 from ingestion.stream import JSON_EACH_ROW, ROWBINARY, Entry, Stream, dedup_token
 from ingestion.usage import FlushUsage, UsageSink
 from tenantry.clickhouse.client import AsyncClickHouse
+from tenantry.clickhouse.schema import EVENTS_INSERT_SETTINGS
 
 logger = logging.getLogger(__name__)
 
@@ -283,9 +287,14 @@ class Writer:
             if not part:
                 continue
             token = dedup_token([e.id for e in part])
+            settings = EVENTS_INSERT_SETTINGS
             if fmt == ROWBINARY:
                 chunks = [e.rows for e in part]
-                await self.clickhouse.insert_rowbinary(self.table, chunks, dedup_token=token)
+                await self.clickhouse.insert_rowbinary(
+                    self.table, chunks, dedup_token=token, settings=settings
+                )
             else:
                 data = b"".join(e.rows for e in part)
-                await self.clickhouse.insert_json(self.table, data, dedup_token=token)
+                await self.clickhouse.insert_json(
+                    self.table, data, dedup_token=token, settings=settings
+                )

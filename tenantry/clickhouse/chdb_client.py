@@ -37,6 +37,7 @@ import chdb
 from tenantry.clickhouse.client import (
     CHECK_SETTINGS,
     ClickHouseError,
+    InsertSettings,
     Params,
     Row,
     failed_parts,
@@ -185,14 +186,26 @@ class ChdbClient:
         statement = insert_statement(table, dedup_token=dedup_token)
         self._run(f"{statement}\n{json_each_row(rows)}", "TabSeparated", None)
 
-    def insert_json(self, table: str, data: bytes, *, dedup_token: str | None = None) -> None:
+    def insert_json(
+        self,
+        table: str,
+        data: bytes,
+        *,
+        dedup_token: str | None = None,
+        settings: InsertSettings | None = None,
+    ) -> None:
         if not data.strip():
             return
-        statement = insert_statement(table, dedup_token=dedup_token)
+        statement = insert_statement(table, dedup_token=dedup_token, settings=settings)
         self._run_bytes(statement.encode() + b"\n" + data)
 
     def insert_rowbinary(
-        self, table: str, chunks: Sequence[bytes], *, dedup_token: str | None = None
+        self,
+        table: str,
+        chunks: Sequence[bytes],
+        *,
+        dedup_token: str | None = None,
+        settings: InsertSettings | None = None,
     ) -> None:
         """One streaming insert fed chunk by chunk (no joined copy in Python).
 
@@ -202,7 +215,7 @@ class ChdbClient:
         """
         if not any(chunks):
             return
-        statement = insert_statement(table, dedup_token=dedup_token, fmt=None)
+        statement = insert_statement(table, dedup_token=dedup_token, fmt=None, settings=settings)
         with self._lock:
             if self._closed:
                 raise ClickHouseError("client is closed")

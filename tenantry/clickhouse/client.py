@@ -46,6 +46,8 @@ from typing import Any, Protocol, runtime_checkable
 
 Row = dict[str, Any]
 Params = Mapping[str, Any]
+InsertSettings = Mapping[str, int]
+"""An insert's own query settings (``SETTINGS name = value``): plain names, integers."""
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _CODE = re.compile(r"Code:\s*(\d+)")
@@ -100,22 +102,35 @@ class ClickHouseClient(Protocol):
         """
         ...
 
-    def insert_json(self, table: str, data: bytes, *, dedup_token: str | None = None) -> None:
+    def insert_json(
+        self,
+        table: str,
+        data: bytes,
+        *,
+        dedup_token: str | None = None,
+        settings: InsertSettings | None = None,
+    ) -> None:
         """Insert rows already encoded as JSONEachRow (one JSON object per line).
 
         The fast path for the ingestion writer: events arrive as JSON, so they
         go to the engine without being decoded and encoded again in Python.
+        `settings`: the insert's own query settings (integers; see `insert_statement`).
         """
         ...
 
     def insert_rowbinary(
-        self, table: str, chunks: Sequence[bytes], *, dedup_token: str | None = None
+        self,
+        table: str,
+        chunks: Sequence[bytes],
+        *,
+        dedup_token: str | None = None,
+        settings: InsertSettings | None = None,
     ) -> None:
         """Insert rows encoded as RowBinary (all columns, in table order), as one insert.
 
         `chunks` are concatenated (each a whole number of rows); the ingestion
         writer passes one chunk per stream entry, so they are never joined in
-        Python. Same deduplication as `insert`.
+        Python. Same deduplication as `insert`; `settings` as in `insert_json`.
         """
         ...
 
@@ -162,14 +177,28 @@ class AsyncClickHouse:
     ) -> None:
         await asyncio.to_thread(self.client.insert, table, rows, dedup_token=dedup_token)
 
-    async def insert_json(self, table: str, data: bytes, *, dedup_token: str | None = None) -> None:
-        await asyncio.to_thread(self.client.insert_json, table, data, dedup_token=dedup_token)
-
-    async def insert_rowbinary(
-        self, table: str, chunks: Sequence[bytes], *, dedup_token: str | None = None
+    async def insert_json(
+        self,
+        table: str,
+        data: bytes,
+        *,
+        dedup_token: str | None = None,
+        settings: InsertSettings | None = None,
     ) -> None:
         await asyncio.to_thread(
-            self.client.insert_rowbinary, table, chunks, dedup_token=dedup_token
+            self.client.insert_json, table, data, dedup_token=dedup_token, settings=settings
+        )
+
+    async def insert_rowbinary(
+        self,
+        table: str,
+        chunks: Sequence[bytes],
+        *,
+        dedup_token: str | None = None,
+        settings: InsertSettings | None = None,
+    ) -> None:
+        await asyncio.to_thread(
+            self.client.insert_rowbinary, table, chunks, dedup_token=dedup_token, settings=settings
         )
 
     async def close(self) -> None:
@@ -234,19 +263,41 @@ def json_each_row(rows: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(map(_ENCODER.encode, rows))
 
 
-def insert_statement(
-    table: str, *, dedup_token: str | None, fmt: str | None = "JSONEachRow"
-) -> str:
-    """`INSERT INTO db.t [SETTINGS insert_deduplication_token=...] FORMAT JSONEachRow`.
-
-    `fmt=None` leaves the FORMAT clause out (for APIs that take the format apart).
-    """
-    settings = ""
+def insert_settings(
+    *, dedup_token: str | None, settings: InsertSettings | None
+) -> dict[str, str | int]:
+    """An insert's query settings: ``settings`` (plain names, integer values), and the
+    deduplication token as ``insert_deduplication_token`` when there is one."""
+    wanted: dict[str, str | int] = {}
+    for name, value in (settings or {}).items():
+        if not _IDENTIFIER.match(name) or name == "insert_deduplication_token":
+            raise ValueError(f"not an insert setting name: {name!r}")
+        wanted[name] = int(value)
     if dedup_token is not None:
         if not dedup_token:
             raise ValueError("dedup_token must not be empty")
-        settings = f" SETTINGS insert_deduplication_token = {quote_string(dedup_token)}"
-    statement = f"INSERT INTO {quote_table(table)}{settings}"
+        wanted["insert_deduplication_token"] = dedup_token
+    return wanted
+
+
+def insert_statement(
+    table: str,
+    *,
+    dedup_token: str | None,
+    fmt: str | None = "JSONEachRow",
+    settings: InsertSettings | None = None,
+) -> str:
+    """`INSERT INTO db.t [SETTINGS insert_deduplication_token=..., <name> = <int>, ...]
+    FORMAT JSONEachRow` (the token first; see `insert_settings`).
+
+    `fmt=None` leaves the FORMAT clause out (for APIs that take the format apart).
+    """
+    wanted = insert_settings(dedup_token=dedup_token, settings=settings)
+    token = wanted.pop("insert_deduplication_token", None)
+    pairs = [] if token is None else [f"insert_deduplication_token = {quote_string(str(token))}"]
+    pairs += [f"{name} = {value}" for name, value in wanted.items()]
+    clause = f" SETTINGS {', '.join(pairs)}" if pairs else ""
+    statement = f"INSERT INTO {quote_table(table)}{clause}"
     return f"{statement} FORMAT {fmt}" if fmt else statement
 
 

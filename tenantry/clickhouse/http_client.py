@@ -11,7 +11,7 @@ ClickHouse through its Service with this adapter. Choices made here:
 - inserts send JSONEachRow text (`raw_insert`), exactly like the chDB adapter:
   the same dict is parsed by the same engine code whichever adapter carries
   it; `insert_rowbinary` sends RowBinary the same way. The dedup token travels
-  as the `insert_deduplication_token` setting.
+  as the `insert_deduplication_token` setting, an insert's other settings beside it.
 - naive datetimes in results (DateTime columns declared without a zone) get the
   server's zone attached, matching the chDB adapter.
 
@@ -32,9 +32,11 @@ from clickhouse_connect.driver.exceptions import Error as DriverError
 from tenantry.clickhouse.client import (
     CHECK_SETTINGS,
     ClickHouseError,
+    InsertSettings,
     Params,
     Row,
     failed_parts,
+    insert_settings,
     json_each_row,
     quote_table,
 )
@@ -124,30 +126,42 @@ class HttpClickHouseClient:
             return
         self._raw_insert(table, json_each_row(rows).encode(), dedup_token)
 
-    def insert_json(self, table: str, data: bytes, *, dedup_token: str | None = None) -> None:
+    def insert_json(
+        self,
+        table: str,
+        data: bytes,
+        *,
+        dedup_token: str | None = None,
+        settings: InsertSettings | None = None,
+    ) -> None:
         if not data.strip():
             return
-        self._raw_insert(table, data, dedup_token)
+        self._raw_insert(table, data, dedup_token, settings=settings)
 
     def insert_rowbinary(
-        self, table: str, chunks: Sequence[bytes], *, dedup_token: str | None = None
+        self,
+        table: str,
+        chunks: Sequence[bytes],
+        *,
+        dedup_token: str | None = None,
+        settings: InsertSettings | None = None,
     ) -> None:
         data = b"".join(chunks)
         if data:
-            self._raw_insert(table, data, dedup_token, fmt="RowBinary")
+            self._raw_insert(table, data, dedup_token, fmt="RowBinary", settings=settings)
 
     def _raw_insert(
-        self, table: str, data: bytes, dedup_token: str | None, *, fmt: str = "JSONEachRow"
+        self,
+        table: str,
+        data: bytes,
+        dedup_token: str | None,
+        *,
+        fmt: str = "JSONEachRow",
+        settings: InsertSettings | None = None,
     ) -> None:
-        settings: dict[str, Any] = {}
-        if dedup_token is not None:
-            if not dedup_token:
-                raise ValueError("dedup_token must not be empty")
-            settings["insert_deduplication_token"] = dedup_token
+        wanted = insert_settings(dedup_token=dedup_token, settings=settings)
         try:
-            self._client.raw_insert(
-                quote_table(table), insert_block=data, fmt=fmt, settings=settings
-            )
+            self._client.raw_insert(quote_table(table), insert_block=data, fmt=fmt, settings=wanted)
         except DriverError as exc:
             raise _wrap(exc) from exc
 

@@ -76,6 +76,18 @@ cannot share a path."""
 # Inserts remembered per table (or per partition on replicated tables) for
 # deduplication; a writer retrying a batch must do so within this many inserts.
 DEDUP_WINDOW = 1000
+EVENTS_INSERT_SETTINGS: dict[str, int] = {"optimize_on_insert": 0}
+"""The settings of the ingestion writer's inserts into `events`.
+
+`optimize_on_insert = 0`: the engine does not collapse the copies of an event that
+one insert holds while writing its part (the ReplacingMergeTree's merge run over
+every inserted block, which cost about a fifth of the engine's CPU per row on the
+writer's 200,000-row inserts: bench/README.md, "Ingestion: the unattributed 7 %").
+Such copies are then treated as copies in different inserts always are: reads with
+FINAL (the `reader` profile's and panel queries' `final = 1`) see the event once at
+once, and the background merges store it once (`events_table`). Copies within one
+insert are rare anyway: a producer's retry comes in a later batch, mostly a later
+insert."""
 _TTL_DAYS = re.compile(r"\bTTL\s+timestamp\s*\+\s*toIntervalDay\((\d+)\)")
 
 EVENT_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -202,7 +214,8 @@ def events_table(
       keeps one row of those with the same sorting key. An event a producer sent
       twice (same `event_id`, name, user and time, in two batches, hours apart or
       through two pods) is one row once the engine has merged the parts that hold
-      the copies, and one row at once for reads with FINAL, which the `reader`
+      the copies (also copies within one insert: `EVENTS_INSERT_SETTINGS`), and
+      one row at once for reads with FINAL, which the `reader`
       user's settings profile and panel queries apply (`final = 1`). Two events
       that share an `event_id` but differ in name, user or time are two rows.
       Merges happen within a partition (a month) on one host; the copies of an

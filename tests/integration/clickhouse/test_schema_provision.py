@@ -142,6 +142,26 @@ def test_insert_json_lines_and_dedup(client: ClickHouseClient, database: str) ->
     ]
 
 
+def test_an_inserts_settings_reach_the_engine(client: ClickHouseClient, database: str) -> None:
+    """`settings` of an insert apply to it, through both adapters: with the writer's
+    `EVENTS_INSERT_SETTINGS` the copies of an event within one insert are stored as
+    sent (merges stopped) and seen once with FINAL; without them the engine collapses
+    them while writing the part. The dedup token still drops a retried insert."""
+    layout.provision(client, TenantSchema(database=database, retention_days=30))
+    table = f"{database}.events"
+    client.command(f"SYSTEM STOP MERGES `{database}`.events")
+    twice = json_each_row(events(10) * 2).encode()
+
+    client.insert_json(table, twice, dedup_token="a", settings=schema.EVENTS_INSERT_SETTINGS)
+    client.insert_json(table, twice, dedup_token="a", settings=schema.EVENTS_INSERT_SETTINGS)
+    assert _count(client, database) == 20
+    rows = client.query(f"SELECT count() AS n FROM `{database}`.events FINAL")  # noqa: S608
+    assert int(rows[0]["n"]) == 10
+
+    client.insert_json(table, twice, dedup_token="b")
+    assert _count(client, database) == 30  # 20 + the 10 events of one collapsed insert
+
+
 def test_dedup_token_drops_a_retried_batch(client: ClickHouseClient, database: str) -> None:
     layout.provision(client, TenantSchema(database=database, retention_days=30))
     batch = events(50)

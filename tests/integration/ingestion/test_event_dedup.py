@@ -1,5 +1,5 @@
-"""Events a producer sends twice, in different batches, are stored once (issue 18,
-item 12): the events table deduplicates on `event_id` (with the event's name, user
+"""Events a producer sends twice, in different batches or in one insert, are stored
+once (issue 18, item 12): the events table deduplicates on `event_id` (with the event's name, user
 and time, its sorting key; `tenantry.clickhouse.schema.events_table`).
 
 Through the real path: the HTTP side on a real port, the tenant's Redis stream, the
@@ -91,3 +91,33 @@ async def test_events_sharing_an_id_but_not_their_time_are_two_events(
     await run_until_drained(writer, redis, stream)
     chdb_client.command(f"OPTIMIZE TABLE `{database}`.events FINAL")
     assert counts(chdb_client, database) == (2, 2)
+
+
+async def test_copies_within_one_insert_are_counted_once(
+    service: Service, stream: Stream, redis: Redis, chdb_client: ChdbClient, database: str
+) -> None:
+    """A batch sent twice before the writer flushes: both copies go into one insert.
+    The writer's inserts leave them to the merges (`schema.EVENTS_INSERT_SETTINGS`,
+    cheaper than collapsing them while writing the part), so they are handled as
+    copies in different inserts are: seen once with FINAL at once, stored once after
+    the merge."""
+    ids = [str(uuid.uuid4()) for _ in range(30)]
+    chdb_client.command(f"SYSTEM STOP MERGES `{database}`.events")  # to see the copies
+    for _ in range(2):
+        assert (await service.post(batch(ids)))[0] == 202
+    assert await redis.xlen(stream.names.stream) == 2
+    writer, _, usage = make_writer(stream, chdb_client, database=database)
+    await run_until_drained(writer, redis, stream)
+    assert len(usage.flushes) == 1  # one insert, hence one part
+    (parts,) = chdb_client.query(
+        "SELECT count() AS n FROM system.parts WHERE database = {db:String} "
+        "AND table = 'events' AND active",
+        {"db": database},
+    )
+    assert int(parts["n"]) == 1
+
+    assert counts(chdb_client, database) == (60, 30)  # until merged, FINAL
+
+    chdb_client.command(f"SYSTEM START MERGES `{database}`.events")
+    chdb_client.command(f"OPTIMIZE TABLE `{database}`.events FINAL")
+    assert counts(chdb_client, database) == (30, 30)

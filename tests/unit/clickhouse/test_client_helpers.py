@@ -85,6 +85,27 @@ def test_insert_statement_with_and_without_token() -> None:
         client.insert_statement("t", dedup_token="")
 
 
+def test_insert_statement_with_settings() -> None:
+    settings = {"optimize_on_insert": 0, "max_insert_threads": 2}
+    assert client.insert_statement("t", dedup_token="x", fmt=None, settings=settings) == (
+        "INSERT INTO `t` SETTINGS insert_deduplication_token = 'x', "
+        "optimize_on_insert = 0, max_insert_threads = 2"
+    )
+    assert client.insert_statement("t", dedup_token=None, settings={"a": 1}) == (
+        "INSERT INTO `t` SETTINGS a = 1 FORMAT JSONEachRow"
+    )
+    assert client.insert_settings(dedup_token="x", settings={"a": 1}) == {
+        "a": 1,
+        "insert_deduplication_token": "x",
+    }
+
+
+@pytest.mark.parametrize("bad", ["a b", "a=1", "", "insert_deduplication_token"])
+def test_insert_settings_refuse_odd_names(bad: str) -> None:
+    with pytest.raises(ValueError, match="insert setting name"):
+        client.insert_statement("t", dedup_token=None, settings={bad: 1})
+
+
 @pytest.mark.parametrize("bad", ["a.b.c", "a-b", "", "1a", "a`b", "a b"])
 def test_quote_table_refuses_odd_names(bad: str) -> None:
     with pytest.raises(ValueError, match=r"identifier|name"):
