@@ -5,11 +5,12 @@ Why: issue 18 (item 12) stores an event a producer resent once, with the engine
 (`tenantry.clickhouse.schema.events_table`): `event_id` ends the sorting key, the
 engine keeps one row per key at merge time, and reads apply FINAL (`final = 1`, in the
 reader's profile and in panel queries) so copies not merged yet count once. That costs
-on insert (one more sort column, duplicates collapsed within a block) and on every
+on insert (one more sort column, merges that keep one row per key) and on every
 read (FINAL merges the parts' rows by key at query time). Measured here:
 
 1. insert: the same rows, generated inside the engine (`INSERT ... SELECT` from
-   `numbers`, so only the engine's work is timed), in batches, into each table; 5 %
+   `numbers`, so only the engine's work is timed), in batches, into each table, with
+   the ingestion writer's insert settings (`schema.EVENTS_INSERT_SETTINGS`); 5 %
    of the events are sent a second time, in a later batch, as a producer's retry;
 2. panel queries (an hourly count of one event over a week; daily distinct users)
    on version 1 without FINAL, and on version 2 with `final = 1` and without it,
@@ -60,6 +61,14 @@ def _create(sess: ChdbClient, name: str, engine: str) -> None:
     sess.command(schema.events_table(wanted, name=name, engine=engine, order_by=order_by))
 
 
+# The ingestion writer's insert settings (copies within an insert left to the merges),
+# and no block deduplication: the resent rows must reach the engine.
+_INSERT_SETTINGS = ", ".join(
+    f"{name} = {value}"
+    for name, value in {"insert_deduplicate": 0, **schema.EVENTS_INSERT_SETTINGS}.items()
+)
+
+
 def _batch_sql(table: str, first: int, size: int, *, resend_from: int | None) -> str:
     """`size` events numbered from `first`: event n is always the same row (id, time,
     user, properties), so a resent n is a true copy. With `resend_from`, 5 % of the
@@ -76,7 +85,7 @@ def _batch_sql(table: str, first: int, size: int, *, resend_from: int | None) ->
         "toDateTime64('2026-12-01 00:00:00', 3, 'UTC') - toIntervalSecond(n % 2592000), "
         "['signup', 'view', 'purchase', 'click'][n % 4 + 1], "
         "concat('user-', toString(n % 50000)), concat('{\"n\":', toString(n), '}') "
-        f"FROM ({rows}) SETTINGS insert_deduplicate = 0"
+        f"FROM ({rows}) SETTINGS {_INSERT_SETTINGS}"
     )
 
 
