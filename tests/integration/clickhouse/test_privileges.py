@@ -174,11 +174,15 @@ def tenant(request: pytest.FixtureRequest, tmp_path: Path) -> Tenant:
 def test_writer_inserts_into_the_events_table_only(tenant: Tenant) -> None:
     t, w = tenant, tenant.model.clickhouse.writer
     db = t.db
-    # what ingestion's writer sends with an insert (http_client._raw_insert)
-    token = "insert_deduplication_token = 'batch-1'"
+    # what ingestion's writer sends with an insert (http_client._raw_insert): its token
+    # and the writer's insert settings, which its profile must let it set
+    sent = [
+        "insert_deduplication_token = 'batch-1'",
+        *(f"{name} = {value}" for name, value in schema.EVENTS_INSERT_SETTINGS.items()),
+    ]
     cases: list[tuple[str, str | None]] = [(q, None) for q in CONNECT]
     cases += [
-        ("insert into events with a dedup token", None),
+        ("insert into events with a dedup token and the writer's settings", None),
         ("the same batch again (deduplicated, not refused)", None),
         ("SELECT from events", "denied"),
         ("INSERT into another table of the tenant", "denied"),
@@ -198,8 +202,8 @@ def test_writer_inserts_into_the_events_table_only(tenant: Tenant) -> None:
     ]
     queries = [
         *CONNECT,
-        t.insert(schema.EVENTS, 1, token),
-        t.insert(schema.EVENTS, 1, token),
+        t.insert(schema.EVENTS, 1, *sent),
+        t.insert(schema.EVENTS, 1, *sent),
         f"SELECT count() FROM {_q(db, schema.EVENTS)}",
         f"INSERT INTO {_q(db, 'side')} VALUES (1)",
         "INSERT INTO other.secret VALUES (1)",
