@@ -45,16 +45,16 @@ def last_line(pods: Sequence[Mapping[str, Any]]) -> str | None:
     return None
 
 
-async def termination_line(kube: Kube, namespace: str, job: str) -> str | None:
-    """What Job ``job``'s pod said when it ended, unredacted (``last_line``)."""
-    pods = await kube.list("v1", "Pod", namespace=namespace, labels={"job-name": job})
-    return last_line(pods)
+async def job_pods(kube: Kube, namespace: str, job: str) -> list[dict[str, Any]]:
+    """Job ``job``'s pods."""
+    return await kube.list("v1", "Pod", namespace=namespace, labels={"job-name": job})
 
 
-async def log_lines(kube: Kube, namespace: str, job: str, *, tail_lines: int) -> list[str]:
-    """The last lines of the log of Job ``job``'s newest pod, unredacted (empty when
-    there is no pod or its log cannot be read)."""
-    pods = await kube.list("v1", "Pod", namespace=namespace, labels={"job-name": job})
+async def log_lines(
+    kube: Kube, namespace: str, pods: Sequence[Mapping[str, Any]], *, tail_lines: int
+) -> list[str]:
+    """The last lines of the log of the newest of a Job's ``pods`` (``job_pods``),
+    unredacted (empty when there is no pod or its log cannot be read)."""
     if not pods:
         return []
     newest = max(pods, key=lambda p: str(p["metadata"].get("creationTimestamp") or ""))
@@ -84,9 +84,19 @@ async def known_secrets(kube: Kube, model: TenantModel, s3: S3Config | None) -> 
     return values
 
 
-async def safe_line(kube: Kube, model: TenantModel, s3: S3Config | None, *, job: str) -> str | None:
-    """Job ``job``'s line, redacted, or None when its pod is gone or said nothing."""
-    line = await termination_line(kube, model.namespace, job)
+async def safe_line(
+    kube: Kube,
+    model: TenantModel,
+    s3: S3Config | None,
+    *,
+    job: str,
+    pods: Sequence[Mapping[str, Any]] | None = None,
+) -> str | None:
+    """Job ``job``'s line, redacted, or None when its pod is gone or said nothing
+    (``pods``: the Job's pods when the caller has listed them already)."""
+    if pods is None:
+        pods = await job_pods(kube, model.namespace, job)
+    line = last_line(pods)
     if line is None:
         return None
     return redact(line, await known_secrets(kube, model, s3))

@@ -213,14 +213,17 @@ async def reconcile(rt: Runtime, body: kopf.Body, patch: kopf.Patch) -> float | 
     progress = restore_progress.Progress()
     if model is not None:
         job = await kube.get("batch/v1", "Job", job_ref, namespace=model.namespace)
-        if job is not None:
+        if job is not None:  # its pods listed once: for the progress and the failure
+            pods = await job_output.job_pods(kube, model.namespace, job_ref)
             progress = restore_progress.parse(
                 await job_output.log_lines(
-                    kube, model.namespace, job_ref, tail_lines=restore_progress.TAIL_LINES
+                    kube, model.namespace, pods, tail_lines=restore_progress.TAIL_LINES
                 )
             )
-        if job is not None and _job_condition(job, "Failed") is not None:
-            failure = await job_output.safe_line(rt.kube, model, rt.settings.s3, job=job_ref)
+            if _job_condition(job, "Failed") is not None:
+                failure = await job_output.safe_line(
+                    rt.kube, model, rt.settings.s3, job=job_ref, pods=pods
+                )
         if restore_hold.holder(tenant) == name and job is None:
             hold = "held" if await _writers_held(rt, model) else "waiting"
     decision = decide(
