@@ -6,6 +6,7 @@
 #   bash scripts/image.sh smoke      # only smoke-test an image built before
 #   TENANTRY_IMAGE_TAG=x bash ...    # another tag
 #   TENANTRY_IMAGE_FRESH=1 bash ...  # cold run: drop the cached base tarball and layers
+#   TENANTRY_BUILD_CACHE_KEEP=5GB ...  # BuildKit cache kept after a build (default 3GB)
 # The full run (no argument) also saves the image as ~/.cache/tenantry/node-images/
 # tenantry.tar for the real-node cluster (tests/incluster).
 #
@@ -153,9 +154,19 @@ build() {
   [[ -s "$CA_BUNDLE" ]] && secret=(--secret "id=cacert,src=$CA_BUNDLE")
   DOCKER_BUILDKIT=1 "$DOCKER" build --progress=plain --network host \
     "${secret[@]}" --build-arg "BASE_IMAGE=$BASE_TAG" -t "$TAG" "$REPO"
-  # The image this build replaced (now untagged) goes; the build cache stays.
+  # The image this build replaced (now untagged) goes; the build cache stays, trimmed.
   "$DOCKER" image prune -f >/dev/null
+  trim_build_cache
   "$DOCKER" image ls "$TAG"
+}
+
+# Every build from a new checkout adds layers to BuildKit's cache, which nothing else
+# bounds: after a few hundred builds it held 37 GB, and the shared disk left SeaweedFS
+# too little room in CI. The newest layers (the ones the next build reuses) stay.
+BUILD_CACHE_KEEP="${TENANTRY_BUILD_CACHE_KEEP:-3GB}"
+trim_build_cache() {
+  "$DOCKER" builder prune -f --keep-storage "$BUILD_CACHE_KEEP" >/dev/null 2>&1 ||
+    printf 'image.sh: warning: docker builder prune failed (build cache not trimmed)\n' >&2
 }
 
 # -- 5. smoke tests -----------------------------------------------------------------------------

@@ -320,6 +320,7 @@ main_images() {
     started=1
   done
   "$DOCKER" image prune -f >/dev/null
+  trim_build_cache
   [[ -n "$started" ]] && step "done"
   echo "$OUT"
 }

@@ -33,6 +33,7 @@ import yaml
 
 from tenantry_dev import tools
 from tenantry_dev.cluster import LocalCluster
+from tenantry_dev.services import WEED_VOLUME_LIMITS, SeaweedS3
 
 CHART = tools.REPO / "charts" / "tenantry"
 RELEASE = "tenantry"
@@ -108,8 +109,6 @@ class Images:
 
 def weed_version() -> str:
     """The version of SeaweedFS the dev lock pins (its ``weed`` beside this Python)."""
-    from tenantry_dev.services import SeaweedS3
-
     first = subprocess.run(
         [SeaweedS3.binary(), "version"], capture_output=True, text=True, check=True
     ).stdout.split("\n", 1)[0]
@@ -279,6 +278,7 @@ def dependencies(images: Images, password: str) -> list[dict[str, Any]]:
                         "-s3.config=/etc/seaweedfs/s3.json",
                         *("-s3.port.iceberg=0", "-s3.port.lance=0", "-admin.ui=false"),
                         *("-webdav=false", "-master.telemetry=false"),
+                        *WEED_VOLUME_LIMITS,
                     ],
                     "ports": [{"containerPort": S3_PORT}],
                     "readinessProbe": {"tcpSocket": {"port": S3_PORT}, "periodSeconds": 2},

