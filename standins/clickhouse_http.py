@@ -530,6 +530,10 @@ def _request_user(handler: BaseHTTPRequestHandler, params: Mapping[str, str]) ->
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # A response is two writes (headers, then body). With Nagle's algorithm on, the
+    # body waited for the client's ACK of the headers, which the client delays by
+    # 40 ms: every statement took 45-50 ms instead of 3 (seen with strace).
+    disable_nagle_algorithm = True
     engine: Engine
 
     def log_message(self, format: str, *args: Any) -> None:
