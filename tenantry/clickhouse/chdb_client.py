@@ -35,11 +35,11 @@ from typing import Any
 import chdb
 
 from tenantry.clickhouse.client import (
-    CHECK_SETTINGS,
     ClickHouseError,
     InsertSettings,
     Params,
     Row,
+    check_statement,
     failed_parts,
     format_param,
     insert_statement,
@@ -154,10 +154,7 @@ class ChdbClient:
         self._run(sql, "TabSeparated", params)
 
     def check_table(self, table: str) -> list[str]:
-        settings = ", ".join(f"{k} = {v}" for k, v in CHECK_SETTINGS.items())
-        return failed_parts(
-            self._run(f"CHECK TABLE {table} SETTINGS {settings}", "TabSeparated", None).decode()
-        )
+        return failed_parts(self._run(check_statement(table), "TabSeparated", None).decode())
 
     def query(self, sql: str, params: Params | None = None) -> list[Row]:
         """Rows of `sql`, which must not carry its own FORMAT clause."""

@@ -148,6 +148,13 @@ class ClickHouseClient(Protocol):
 CHECK_SETTINGS = {"check_query_single_value_result": 0}  # one row per part
 
 
+def check_statement(table: str) -> str:
+    """``CHECK TABLE <table> SETTINGS ...`` answering one row per part, as both adapters
+    send it (`table` already quoted)."""
+    settings = ", ".join(f"{name} = {value}" for name, value in CHECK_SETTINGS.items())
+    return f"CHECK TABLE {table} SETTINGS {settings}"
+
+
 def failed_parts(tsv: str) -> list[str]:
     """The failing parts in CHECK TABLE's per-part answer (TabSeparated: part_path,
     is_passed, message), each as ``part: message`` (pure)."""

@@ -30,11 +30,11 @@ import clickhouse_connect
 from clickhouse_connect.driver.exceptions import Error as DriverError
 
 from tenantry.clickhouse.client import (
-    CHECK_SETTINGS,
     ClickHouseError,
     InsertSettings,
     Params,
     Row,
+    check_statement,
     failed_parts,
     insert_settings,
     json_each_row,
@@ -105,9 +105,7 @@ class HttpClickHouseClient:
 
     def check_table(self, table: str) -> list[str]:
         try:
-            raw = self._client.raw_query(
-                f"CHECK TABLE {table}", settings=CHECK_SETTINGS, fmt="TabSeparated"
-            )
+            raw = self._client.raw_query(check_statement(table), fmt="TabSeparated")
         except DriverError as exc:
             raise _wrap(exc) from exc
         return failed_parts(raw.decode())
