@@ -8,8 +8,14 @@ are dev-only (``python -m tenantry_dev``), not part of this runtime entry point.
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
 from pathlib import Path
+from typing import NoReturn
+
+# Commands that run once as a Job's process and then end.
+JOB_COMMANDS = frozenset({"backup", "restore"})
 
 
 def _crds(args: argparse.Namespace) -> int:
@@ -125,4 +131,18 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     result: int = args.func(args)
+    if argv is None and args.command in JOB_COMMANDS:
+        end_job_process(result)
     return result
+
+
+def end_job_process(code: int) -> NoReturn:
+    """End a job's process once its work is done and said: its output flushed and
+    logging shut down, then out without the interpreter's teardown of every module
+    (boto3, pydantic, clickhouse-connect: 0.15-0.4 s of a restore's 1.3 s, measured in
+    bench/README.md). The job closed its connections itself; nothing else is pending.
+    Only for the process's own command line: callers of `main(argv)` get the code."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -96,3 +96,51 @@ def test_the_operator_stops_at_a_bad_setting_naming_it() -> None:
     )
     assert done.returncode == 2, done.stderr
     assert "TENANTRY_RESYNC_SECONDS: Input should be greater than 0 (got '0')" in done.stderr
+
+
+_JOB_END = """
+import logging, sys
+from tenantry_cli.main import end_job_process
+logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(message)s")
+print("line " * 20, end="")  # in the buffer of a pipe (block-buffered): not written yet
+logging.getLogger("job").info("logged last")
+end_job_process(3)
+print("never")
+"""
+
+
+def test_a_job_process_ends_with_its_code_and_all_its_output() -> None:
+    """A job's process ends without the interpreter's teardown (`end_job_process`); what
+    it printed or logged into a pipe still arrives whole, and the code is its exit code."""
+    buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    done = subprocess.run(
+        [sys.executable, "-c", _JOB_END],
+        capture_output=True,
+        text=True,
+        timeout=scaled(60),
+        check=False,
+        env=buffered,
+    )
+    assert done.returncode == 3
+    assert done.stdout == "line " * 20
+    assert done.stderr == "logged last\n"
+
+
+@pytest.mark.parametrize("command", ["backup", "restore"])
+def test_a_job_command_without_its_environment_says_what_it_lacks_and_exits_2(
+    command: str,
+) -> None:
+    """The job commands as a Job runs them (the console script, which ends the process
+    itself): the configuration error reaches stderr and the exit code is 2."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TENANTRY_")}
+    done = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "tenantry"), command],
+        capture_output=True,
+        text=True,
+        timeout=scaled(60),
+        check=False,
+        env=env,
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"{command}: configuration: ")
+    assert "TENANTRY_TENANT" in done.stderr
