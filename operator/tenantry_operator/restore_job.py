@@ -11,7 +11,8 @@ tables only once everything that can fail on bad input has passed:
    engine may be older than the one that took the backup.
 2. **Refuse to overwrite.** The storing table of every target shard (first answering
    replica) is counted: rows there fail the restore unless ``overwrite`` is set.
-3. **Stage** on every target shard ``k`` of ``K``, in a database of its own
+3. **Stage** on every target shard ``k`` of ``K`` at once (a thread per shard, each
+   with its own client), in a database of its own
    (``<db>_restore``) that nothing else reads: a MergeTree with the storing table's
    structure (TTL merges stopped, so rows past the retention are not dropped while
    counted), filled from each source shard's backup through a read-only ``Backup``
@@ -55,7 +56,9 @@ command and environment, and a restore that takes hours never ties up the operat
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 from pydantic import Field
@@ -128,9 +131,12 @@ class Job:
         replicas = max(len(r) for r in settings.hosts)
         self.table = local_table(shards=shards, replicas=replicas)
         self.staging = f"{settings.database}{STAGING_SUFFIX}"
+        self._print = threading.Lock()  # shards are staged at once: one line at a time
 
     def log(self, line: str) -> None:
-        print(redact(line, self.settings.secrets()), flush=True)
+        text = redact(line, self.settings.secrets())
+        with self._print:
+            print(text, flush=True)
 
     # -- 1. resolve ---------------------------------------------------------------------
     def resolve(self) -> backups.Manifest:
@@ -179,10 +185,7 @@ class Job:
             )
             self._check_engines(manifest, clients)
             self._check_empty(clients)
-            staged = [
-                self._stage(manifest, shard, host, client)
-                for shard, (host, client) in enumerate(clients)
-            ]
+            staged = self._stage_all(manifest, clients)
             if sum(staged) != expected:
                 raise RestoreFailed(
                     f"staged {sum(staged)} rows, the manifest of {manifest.name} counts "
@@ -234,6 +237,20 @@ class Job:
         self.log(f"overwrite: replacing the rows of {self.settings.database} ({'; '.join(full)})")
 
     # -- 3. stage -------------------------------------------------------------------------
+    def _stage_all(
+        self, manifest: backups.Manifest, clients: list[tuple[str, ClickHouseClient]]
+    ) -> list[int]:
+        """Every target shard staged at once, each on its own host through its own
+        client: a restore takes as long as its slowest shard, not the sum of them. All
+        have ended when this returns or raises (the first failing shard's error), so
+        the staging databases can be dropped."""
+        with ThreadPoolExecutor(max_workers=len(clients), thread_name_prefix="stage") as pool:
+            running = [
+                pool.submit(self._stage, manifest, shard, host, client)
+                for shard, (host, client) in enumerate(clients)
+            ]
+            return [future.result() for future in running]
+
     def _stage(
         self, manifest: backups.Manifest, shard: int, host: str, client: ClickHouseClient
     ) -> int:

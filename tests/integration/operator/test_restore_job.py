@@ -245,12 +245,23 @@ def test_restore_into_another_shard_count_brings_every_row_once(world: World, sh
     assert progress.plan is not None
     assert (progress.plan.backup, progress.plan.rows) == (world.backup, sum(ROWS))
     assert progress.plan.shards == shards
-    assert [(s.shard, s.phase, s.rows) for s in progress.shards.values()] == [
+    by_shard = [progress.shards[k] for k in sorted(progress.shards)]
+    assert [(s.shard, s.phase, s.rows) for s in by_shard] == [
         (shard, ShardPhase.IN_PLACE, rows) for shard, rows in enumerate(target.rows())
     ]
-    assert [s.host for s in progress.shards.values()] == list(target.hosts)
+    assert [s.host for s in by_shard] == list(target.hosts)
     assert progress.restored() == sum(ROWS)
     assert progress.summary() == f"{shards}/{shards} shards in place"
+    # the shards are staged at once: each starts before any has finished
+    phases = [
+        restore_progress.parse([line]).shards
+        for line in result.stdout.splitlines()
+        if line.startswith(restore_progress.PREFIX) and '"shard"' in line
+    ]
+    order = [(shard, s.phase) for one in phases for shard, s in one.items()]
+    first_staged = next(i for i, (_, phase) in enumerate(order) if phase == ShardPhase.STAGED)
+    started = {shard for shard, phase in order[:first_staged] if phase == ShardPhase.STAGING}
+    assert started == set(range(shards))
     assert sum(target.rows()) == sum(ROWS)
     assert target.checksum() == world.source.checksum()
     if shards > 1:
