@@ -5,14 +5,17 @@ manifest, and enforces retention:
 
 1. S3 is checked first (the bucket exists, the credentials may use it), so wrong
    credentials fail in a second with S3's own error code, before any server works;
-2. for each shard, the first replica that answers (ClickHouse HTTP on the host's own
-   Service, ``ch-s<n>-r<m>``) runs ``BACKUP DATABASE <db> TO S3(...) ASYNC``; the job
-   polls ``system.backups`` until it is done, so a long backup never depends on one
-   HTTP request staying open. The server uploads straight to S3. The rows of each
-   table are then read from the backup itself (a read-only ``Backup`` database over
-   it): exact, and proof that the server reads the backup back. A replica that does
-   not answer is skipped; a BACKUP the server refuses fails the shard (another replica
-   would meet the same S3 or engine error);
+2. on every shard at once (a thread per shard, each with its own client, so the
+   shards' snapshots are close in time and the backup takes its slowest shard's
+   time), the first replica that answers (ClickHouse HTTP on the host's own Service,
+   ``ch-s<n>-r<m>``) runs ``BACKUP DATABASE <db> TO S3(...) ASYNC``; the job polls
+   ``system.backups`` until it is done (first after 50 ms, the interval doubling up to
+   a second), so a long backup never depends on one HTTP request staying open. The
+   server uploads straight to S3. The rows of each table are then read from the
+   backup itself (a read-only ``Backup`` database over it): exact, and proof that the
+   server reads the backup back. A replica that does not answer is skipped; a BACKUP
+   the server refuses fails the shard (another replica would meet the same S3 or
+   engine error), after the other shards have ended;
 3. only when every shard succeeded is ``manifest.json`` written: a backup without one
    is incomplete and never counts (``backups``);
 4. retention: the ``TENANTRY_BACKUP_RETENTION`` newest complete backups are kept; older
@@ -35,14 +38,17 @@ import logging
 import os
 import re
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any, ClassVar, TypeVar
 from urllib.parse import quote
 
 from pydantic import BeforeValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from tenantry.backoff import Backoff
 from tenantry.clickhouse import open_client, schema
 from tenantry.clickhouse.client import ClickHouseClient, ClickHouseError, quote_identifier
 from tenantry.clickhouse.client import quote_string as sql_string
@@ -194,9 +200,12 @@ class Job:
         self.store = backups.Store(
             settings.s3, bucket=settings.bucket, prefix=settings.prefix, tenant=settings.tenant
         )
+        self._print = threading.Lock()  # shards are backed up at once: one line at a time
 
     def log(self, line: str) -> None:
-        print(redact(line, self.settings.secrets()), flush=True)
+        text = redact(line, self.settings.secrets())
+        with self._print:
+            print(text, flush=True)
 
     # -- ClickHouse ---------------------------------------------------------------------
     def _answering(self, shard: int) -> tuple[str, ClickHouseClient]:
@@ -230,7 +239,16 @@ class Job:
             bytes=int(done["total_size"]),
             files=int(done["num_files"]),
         )
+        self.log(f"shard {shard}: {result.rows} rows, {result.bytes} bytes from {result.host}")
         return result, version
+
+    def _backup_all(self, name: str) -> list[tuple[backups.ShardBackup, str]]:
+        """Every shard backed up at once; all have ended when this returns or raises
+        (the first failing shard's error), so nothing uploads after a discard."""
+        shards = len(self.settings.hosts)
+        with ThreadPoolExecutor(max_workers=shards, thread_name_prefix="backup") as pool:
+            running = [pool.submit(self._backup_shard, name, shard) for shard in range(shards)]
+            return [future.result() for future in running]
 
     def _rows_in_backup(self, client: ClickHouseClient, target: str) -> dict[str, int]:
         """The rows of each table as the backup holds them, read by the engine from the
@@ -253,6 +271,8 @@ class Job:
     def _wait(
         self, client: ClickHouseClient, backup_id: str, *, shard: int, host: str
     ) -> Mapping[str, Any]:
+        polls = Backoff(first=0.05, cap=self.settings.poll_seconds)
+        looked = 0
         while True:
             found = client.query(
                 "SELECT status, error, total_size, num_files FROM system.backups "
@@ -267,7 +287,8 @@ class Job:
             if row["status"] != "CREATING_BACKUP":
                 cause = first_line(str(row["error"])) or str(row["status"])
                 raise BackupFailed(f"shard {shard} on {host}: BACKUP failed: {cause}")
-            time.sleep(self.settings.poll_seconds)
+            looked += 1
+            time.sleep(polls.delay(looked))
 
     # -- the run --------------------------------------------------------------------------
     def run(self) -> backups.Manifest:
@@ -278,19 +299,13 @@ class Job:
         started = dt.datetime.now(dt.UTC)
         name = backups.new_name(started)
         self.log(f"backup {name} of tenant {s.tenant} ({len(s.hosts)} shard(s))")
-        shard_backups: list[backups.ShardBackup] = []
-        versions: set[str] = set()
         try:
-            for shard in range(len(s.hosts)):
-                result, version = self._backup_shard(name, shard)
-                shard_backups.append(result)
-                versions.add(version)
-                self.log(
-                    f"shard {shard}: {result.rows} rows, {result.bytes} bytes from {result.host}"
-                )
+            done = self._backup_all(name)
         except JobFailed:
             self._discard(name)
             raise
+        shard_backups = [result for result, _ in done]
+        versions = {version for _, version in done}
         manifest = backups.Manifest(
             name=name,
             tenant=s.tenant,
