@@ -35,8 +35,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.common import pct, serve_controlplane  # noqa: E402
-from tenantry_dev.cluster import LocalCluster, Ports, free_port  # noqa: E402
-from tenantry_dev.services import Postgres, RedisServer  # noqa: E402
+from tenantry_dev.cluster import LocalCluster, Ports  # noqa: E402
+from tenantry_dev.services import (  # noqa: E402
+    Postgres,
+    RedisServer,
+    free_port,
+)
 
 PASSWORD = "bench password long enough"  # noqa: S105 (a throwaway local account)
 

@@ -45,8 +45,11 @@ sys.path.insert(0, str(REPO))
 
 from bench.common import serve_controlplane  # noqa: E402
 from tenantry import internal_api  # noqa: E402
-from tenantry_dev.cluster import free_port  # noqa: E402
-from tenantry_dev.services import Postgres, RedisServer  # noqa: E402
+from tenantry_dev.services import (  # noqa: E402
+    Postgres,
+    RedisServer,
+    free_port,
+)
 
 TOKEN = "bench-internal-token-0123456789"  # noqa: S105 (a throwaway local server)
 PASSWORD = "bench password long enough"  # noqa: S105

@@ -30,7 +30,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.common import pct  # noqa: E402
-from tenantry_dev.cluster import LocalCluster, Ports, free_port  # noqa: E402
+from tenantry_dev.cluster import LocalCluster, Ports  # noqa: E402
+from tenantry_dev.services import free_port  # noqa: E402
 
 WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
 

@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from pathlib import Path
 
 from tenantry_dev import pki as pkimod
 from tenantry_dev import realnode, tools, waiting
+from tenantry_dev.services import free_port
 
 FAKE_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 # Record who wrote what (metadata only); reads and lease renewals are not logged.
@@ -40,12 +40,6 @@ rules:
 """
 SERVICE_CIDR = "10.96.0.0/16"
 KWOK_NODE_IP = "127.0.0.1"  # what the API server dials for a fake node's pod logs
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass(frozen=True)

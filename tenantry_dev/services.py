@@ -10,6 +10,7 @@ folder that user owns.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import os
@@ -19,6 +20,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,10 +31,26 @@ from tenantry_dev import waiting
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
+# Ports free_port handed out, newest last: the kernel may give the same free port to two
+# bind(0) calls in a row, and a launch that asks for several ports one by one then got
+# one twice. Seen in CI: the control plane's metrics port was its API port, the metrics
+# listener bound it first, and its any-path 200 passed for /readyz.
+_HANDED_OUT: collections.deque[int] = collections.deque(maxlen=4096)
+_HANDED_OUT_LOCK = threading.Lock()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port free now and not handed out by this process recently (the last
+    4096), so the ports one launch asks for one by one are distinct."""
+    with _HANDED_OUT_LOCK:
+        for _ in range(256):
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                port = int(sock.getsockname()[1])
+            if port not in _HANDED_OUT:
+                _HANDED_OUT.append(port)
+                return port
+    raise RuntimeError("no loopback port free that this process has not handed out")
 
 
 def reserved_free_port() -> int:
@@ -42,12 +60,16 @@ def reserved_free_port() -> int:
     its source port meanwhile, which made the restart fail with EADDRINUSE."""
     with open("/proc/sys/net/ipv4/ip_local_port_range") as ports:
         low = int(ports.read().split()[0])
-    for port in random.sample(range(max(1024, low - 8192), low), 256):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
+    with _HANDED_OUT_LOCK:
+        for port in random.sample(range(max(1024, low - 8192), low), 256):
+            if port in _HANDED_OUT:
                 continue
+            with socket.socket() as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            _HANDED_OUT.append(port)
             return port
     raise RuntimeError(f"no free loopback port below {low}")
 
@@ -493,8 +515,16 @@ def serve_controlplane(
         proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
 
     def ready() -> bool:
+        # Its own answer, not any 200 on that port: {"status": "ready", "checks": ...}
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as resp:
-            return bool(resp.status == 200)
+            body = resp.read()
+        try:
+            answer = json.loads(body)
+        except ValueError:
+            raise RuntimeError(
+                f"something other than the control plane answers on port {port}: {body[:80]!r}"
+            ) from None
+        return isinstance(answer, dict) and answer.get("status") == "ready"
 
     await_start(proc, ready, what="the control plane", timeout=timeout, interval=0.1, log=log)
     return proc

@@ -19,8 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-from tenantry_dev.cluster import LocalCluster, free_port
-from tenantry_dev.services import Postgres, RedisServer, SeaweedS3, stop_process
+from tenantry_dev.cluster import LocalCluster
+from tenantry_dev.services import Postgres, RedisServer, SeaweedS3, free_port, stop_process
 
 # The console's build output (`make console`, which `make dev` runs first) and its client
 # id (console/src/auth.ts).

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tenantry.clickhouse.chdb_client import ChdbClient
-from tenantry_dev.cluster import free_port
+from tenantry_dev.services import free_port
 from tests.conftest import LOOPBACK_WRITER_PASSWORD
 from tests.e2e.test_tenant_lifecycle import condition, wait_phase
 from tests.support.kube import Kube, tenant

@@ -27,7 +27,7 @@ import httpx
 import pytest
 import yaml
 
-from tenantry_dev.cluster import free_port
+from tenantry_dev.services import free_port
 from tenantry_dev.stack import CONSOLE_CLIENT_ID, CONSOLE_DIR
 from tests.support.kube import Kube
 from tests.support.seaweed import S3Server

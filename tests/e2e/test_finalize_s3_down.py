@@ -10,7 +10,7 @@ from tenantry_operator import finalize
 from tenantry_operator.kube import Kube as OperatorKube
 from tenantry_operator.s3 import S3Config
 
-from tenantry_dev.cluster import free_port
+from tenantry_dev.services import free_port
 from tests.e2e.test_tenant_lifecycle import condition
 from tests.support.kube import Kube, tenant
 from tests.support.operator import OperatorProcess

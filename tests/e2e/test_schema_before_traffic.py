@@ -17,7 +17,7 @@ import pytest
 from tenantry_operator.builders.clickhouse import SCHEMA_LABEL
 
 from tenantry.clickhouse.chdb_client import ChdbClient
-from tenantry_dev.cluster import free_port
+from tenantry_dev.services import free_port
 from tests.conftest import LOOPBACK_WRITER_PASSWORD
 from tests.e2e.test_dataplane import _tables, schema_pending
 from tests.e2e.test_tenant_lifecycle import wait_phase

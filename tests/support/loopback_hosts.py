@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tenantry.clickhouse import open_client
-from tenantry_dev.cluster import free_port
+from tenantry_dev.services import free_port
 from tests.support.wait import eventually, scaled
 
 RESOLVER = Path(__file__).resolve().parent / "resolver"

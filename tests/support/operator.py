@@ -9,7 +9,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tenantry_dev.cluster import free_port
+from tenantry_dev.services import free_port
 from tests.support.wait import eventually, stop_process
 
 

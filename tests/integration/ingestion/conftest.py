@@ -37,17 +37,12 @@ from tenantry.clickhouse import layout, schema
 from tenantry.clickhouse.chdb_client import ChdbClient
 from tenantry.clickhouse.client import AsyncClickHouse
 from tenantry_dev.loopback_server import LoopbackServer
+from tenantry_dev.services import free_port
 from tests.conftest import LOOPBACK_WRITER_PASSWORD, REPO
 from tests.support.wait import eventually, stop_process
 
 TENANT = "acme"
 API_KEY = "test-api-key-1"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -38,10 +38,10 @@ from tenantry_operator.normalize import tenant_model
 
 from ingestion.stream import Names, Stream, connect
 from tenantry.api.tenant import Durability
+from tenantry_dev.services import free_port
 from tests.integration.ingestion.conftest import (
     TENANT,
     Service,
-    free_port,
     make_service,
     ndjson_events,
 )

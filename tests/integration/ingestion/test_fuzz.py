@@ -22,10 +22,10 @@ from hypothesis import strategies as st
 from ingestion.openapi import Accepted
 from tenantry.errors import ERROR_SCHEMA
 from tenantry_dev.loopback_server import LoopbackServer
+from tenantry_dev.services import free_port
 from tests.integration.ingestion.conftest import (
     API_KEY,
     RedisProcess,
-    free_port,
     writer_process,
 )
 from tests.support.fuzzing import cases

@@ -21,12 +21,11 @@ import pytest
 
 from tenantry.clickhouse.chdb_client import ChdbClient
 from tenantry_dev.loopback_server import LoopbackServer
-from tenantry_dev.services import reserved_free_port
+from tenantry_dev.services import free_port, reserved_free_port
 from tests.conftest import LOOPBACK_WRITER_PASSWORD
 from tests.integration.ingestion.conftest import (
     API_KEY,
     RedisProcess,
-    free_port,
     metric_value,
     ndjson_events,
     rows,

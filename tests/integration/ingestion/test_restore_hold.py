@@ -18,10 +18,10 @@ from tenantry_operator import builders
 
 from tenantry.clickhouse.chdb_client import ChdbClient
 from tenantry_dev.loopback_server import LoopbackServer
+from tenantry_dev.services import free_port
 from tests.integration.ingestion.conftest import (
     API_KEY,
     RedisProcess,
-    free_port,
     ndjson_events,
     rows,
     writer_process,

@@ -30,7 +30,7 @@ from tenantry_operator.s3 import S3Config
 from tenantry import contract
 from tenantry.clickhouse import layout, open_client, schema
 from tenantry.clickhouse.client import ClickHouseClient, quote_identifier
-from tenantry_dev.cluster import free_port
+from tenantry_dev.services import free_port
 from tests.support.loopback_hosts import Host, decoded, run_container, start_host
 from tests.support.seaweed import S3Server
 from tests.support.wait import stop_process

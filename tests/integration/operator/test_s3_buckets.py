@@ -54,7 +54,7 @@ async def test_wrong_secret_is_refused_without_leaking_it(s3_server: S3Server) -
 
 
 async def test_unreachable_s3_fails_fast() -> None:
-    from tenantry_dev.cluster import free_port
+    from tenantry_dev.services import free_port
 
     b = Buckets(S3Config(f"http://127.0.0.1:{free_port()}", "a", "b"), timeout=1)
     with pytest.raises(S3Error, match="unreachable"):

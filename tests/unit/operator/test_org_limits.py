@@ -112,7 +112,7 @@ def test_refusing_again_changes_nothing_so_nothing_is_written() -> None:
 
 
 async def test_an_unreachable_control_plane_is_asked_once_per_ttl() -> None:
-    from tenantry_dev.cluster import free_port
+    from tenantry_dev.services import free_port
 
     client = InternalClient(f"http://127.0.0.1:{free_port()}", token="t")
     source = org_limits.LimitsSource(client, ttl=60)
