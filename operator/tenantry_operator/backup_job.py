@@ -152,6 +152,27 @@ def unreachable(message: str) -> str:
 _DRIVER_PREFIX = re.compile(r"^Received ClickHouse exception, code: \d+, server response: ")
 
 
+_SAY = threading.Lock()  # the jobs work on every shard at once: one line at a time
+T = TypeVar("T")
+
+
+def say(line: str, secrets: list[str]) -> None:
+    """Print one line of a job's log, ``secrets`` redacted, whole even when shards'
+    threads speak at once."""
+    text = redact(line, secrets)
+    with _SAY:
+        print(text, flush=True)
+
+
+def at_once(work: Callable[[int], T], shards: int, *, name: str) -> list[T]:
+    """``work(shard)`` for every shard at once, a thread each; the results in shard
+    order. Every shard has ended when this returns or raises (the first failing
+    shard's error in shard order), so the caller may clean up after all of them."""
+    with ThreadPoolExecutor(max_workers=shards, thread_name_prefix=name) as pool:
+        running = [pool.submit(work, shard) for shard in range(shards)]
+        return [future.result() for future in running]
+
+
 def first_line(message: str) -> str:
     """ClickHouse's message without the stack trace it appends (nor the HTTP client's
     preamble, which repeats the code)."""
@@ -200,12 +221,9 @@ class Job:
         self.store = backups.Store(
             settings.s3, bucket=settings.bucket, prefix=settings.prefix, tenant=settings.tenant
         )
-        self._print = threading.Lock()  # shards are backed up at once: one line at a time
 
     def log(self, line: str) -> None:
-        text = redact(line, self.settings.secrets())
-        with self._print:
-            print(text, flush=True)
+        say(line, self.settings.secrets())
 
     # -- ClickHouse ---------------------------------------------------------------------
     def _answering(self, shard: int) -> tuple[str, ClickHouseClient]:
@@ -245,10 +263,9 @@ class Job:
     def _backup_all(self, name: str) -> list[tuple[backups.ShardBackup, str]]:
         """Every shard backed up at once; all have ended when this returns or raises
         (the first failing shard's error), so nothing uploads after a discard."""
-        shards = len(self.settings.hosts)
-        with ThreadPoolExecutor(max_workers=shards, thread_name_prefix="backup") as pool:
-            running = [pool.submit(self._backup_shard, name, shard) for shard in range(shards)]
-            return [future.result() for future in running]
+        return at_once(
+            lambda shard: self._backup_shard(name, shard), len(self.settings.hosts), name="backup"
+        )
 
     def _rows_in_backup(self, client: ClickHouseClient, target: str) -> dict[str, int]:
         """The rows of each table as the backup holds them, read by the engine from the

@@ -56,9 +56,7 @@ command and environment, and a restore that takes hours never ties up the operat
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 from pydantic import Field
@@ -79,10 +77,11 @@ from tenantry_operator.backup_job import (
     ClusterJobSettings,
     JobFailed,
     answering,
+    at_once,
     first_line,
     run_main,
+    say,
 )
-from tenantry_operator.redaction import redact
 
 LATEST = "latest"
 STAGING_SUFFIX = "_restore"
@@ -131,12 +130,9 @@ class Job:
         replicas = max(len(r) for r in settings.hosts)
         self.table = local_table(shards=shards, replicas=replicas)
         self.staging = f"{settings.database}{STAGING_SUFFIX}"
-        self._print = threading.Lock()  # shards are staged at once: one line at a time
 
     def log(self, line: str) -> None:
-        text = redact(line, self.settings.secrets())
-        with self._print:
-            print(text, flush=True)
+        say(line, self.settings.secrets())
 
     # -- 1. resolve ---------------------------------------------------------------------
     def resolve(self) -> backups.Manifest:
@@ -244,12 +240,9 @@ class Job:
         client: a restore takes as long as its slowest shard, not the sum of them. All
         have ended when this returns or raises (the first failing shard's error), so
         the staging databases can be dropped."""
-        with ThreadPoolExecutor(max_workers=len(clients), thread_name_prefix="stage") as pool:
-            running = [
-                pool.submit(self._stage, manifest, shard, host, client)
-                for shard, (host, client) in enumerate(clients)
-            ]
-            return [future.result() for future in running]
+        return at_once(
+            lambda shard: self._stage(manifest, shard, *clients[shard]), len(clients), name="stage"
+        )
 
     def _stage(
         self, manifest: backups.Manifest, shard: int, host: str, client: ClickHouseClient

@@ -109,18 +109,17 @@ print("never")
 """
 
 
+def _ended(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        argv, capture_output=True, text=True, timeout=scaled(60), check=False, env=env
+    )
+
+
 def test_a_job_process_ends_with_its_code_and_all_its_output() -> None:
     """A job's process ends without the interpreter's teardown (`end_job_process`); what
     it printed or logged into a pipe still arrives whole, and the code is its exit code."""
     buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
-    done = subprocess.run(
-        [sys.executable, "-c", _JOB_END],
-        capture_output=True,
-        text=True,
-        timeout=scaled(60),
-        check=False,
-        env=buffered,
-    )
+    done = _ended([sys.executable, "-c", _JOB_END], buffered)
     assert done.returncode == 3
     assert done.stdout == "line " * 20
     assert done.stderr == "logged last\n"
@@ -133,14 +132,7 @@ def test_a_job_command_without_its_environment_says_what_it_lacks_and_exits_2(
     """The job commands as a Job runs them (the console script, which ends the process
     itself): the configuration error reaches stderr and the exit code is 2."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TENANTRY_")}
-    done = subprocess.run(
-        [os.path.join(os.path.dirname(sys.executable), "tenantry"), command],
-        capture_output=True,
-        text=True,
-        timeout=scaled(60),
-        check=False,
-        env=env,
-    )
+    done = _ended([os.path.join(os.path.dirname(sys.executable), "tenantry"), command], env)
     assert done.returncode == 2
     assert done.stderr.startswith(f"{command}: configuration: ")
     assert "TENANTRY_TENANT" in done.stderr
